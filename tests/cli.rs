@@ -1,0 +1,1 @@
+//! CLI tests over fixture projects (in progress).
