@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod context;
+pub mod credentials;
 pub mod diagnostic;
 pub mod error;
 pub mod git;
