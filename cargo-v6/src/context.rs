@@ -21,3 +21,10 @@ pub enum ContextError {
 pub fn select(root: &Path) -> Result<Vec<String>, ContextError> {
     todo!("{root:?}")
 }
+
+impl ContextError {
+    /// A bad `.dockerignore` is the user's input (exit 2); an unreadable file is not.
+    pub fn is_user_input(&self) -> bool {
+        false
+    }
+}

@@ -1,1 +1,104 @@
-//! error (in progress).
+//! The one error type the commands return: each module's error, wrapped once, with the exit
+//! code (2 for the user's input, 1 for everything else), the place in a file it concerns and a
+//! hint.
+
+use crate::context::ContextError;
+use crate::diagnostic::Location;
+use crate::manifest::ManifestError;
+use crate::render::RenderError;
+use crate::version::MetadataError;
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// v6.toml missing or invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The project's metadata gives no usable version.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// The build context cannot be read or its `.dockerignore` is invalid.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// A Dockerfile template cannot be read or rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// Other wrong input from the user (arguments, values found in files).
+    #[error("{message}")]
+    Input {
+        /// What is wrong.
+        message: String,
+        /// Where, when it is in a file.
+        location: Option<Location>,
+        /// How to fix it.
+        help: Option<String>,
+    },
+    /// The tool refuses, or the outside world failed, in a way no module error covers.
+    #[error("{message}")]
+    Failed {
+        /// What happened.
+        message: String,
+        /// What to do about it.
+        help: Option<String>,
+    },
+    /// The reader of stdout went away (`| head`): not a failure, the program just stops.
+    #[error("stdout was closed")]
+    StdoutClosed,
+    /// A file the tool writes could not be written.
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wrong input from the user, without a place in a file.
+    pub fn input(message: impl Into<String>, help: impl Into<Option<String>>) -> Self {
+        Error::Input {
+            message: message.into(),
+            location: None,
+            help: help.into(),
+        }
+    }
+
+    /// The process exit code: 2 when the user's input is wrong, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Manifest(ManifestError::Read { .. }) => 2,
+            Error::Manifest(_) | Error::Metadata(_) | Error::Input { .. } => 2,
+            Error::Context(e) if e.is_user_input() => 2,
+            Error::Render(RenderError::Template { .. }) => 2,
+            Error::StdoutClosed => 0,
+            Error::Context(_) | Error::Render(_) | Error::Failed { .. } | Error::Write { .. } => 1,
+        }
+    }
+
+    /// The place in a file this error is about, if any.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Error::Manifest(ManifestError::Invalid { location, .. }) => Some(location),
+            Error::Metadata(
+                MetadataError::NotLiteral { location, .. }
+                | MetadataError::Unreadable { location, .. },
+            ) => location.as_ref(),
+            Error::Input { location, .. } => location.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A hint on how to fix it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Error::Manifest(ManifestError::Invalid { help, .. })
+            | Error::Input { help, .. }
+            | Error::Failed { help, .. } => help.clone(),
+            Error::Manifest(ManifestError::NotFound { .. }) => {
+                Some("run `cargo v6 init` to create one, or pass `--manifest-path`".to_string())
+            }
+            _ => None,
+        }
+    }
+}

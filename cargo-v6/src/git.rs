@@ -1,1 +1,192 @@
-//! git (in progress).
+//! What the git repository around the manifest says about the release: the commit, its
+//! time (for a reproducible `created` label), the source URL, a clean work tree and the tag on
+//! HEAD. Read with the `git` command so that users' own configuration (safe.directory,
+//! worktrees, includes) applies exactly as in their shell.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The repository state that goes into labels and release checks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GitInfo {
+    /// The full commit id of HEAD.
+    pub revision: String,
+    /// HEAD's commit time, RFC 3339 in UTC.
+    pub created: String,
+    /// The remote URL with any userinfo removed, if there is a remote.
+    pub source: Option<String>,
+    /// Tags pointing at HEAD.
+    pub head_tags: Vec<String>,
+    /// Modified or untracked files (as `git status --porcelain` lists them).
+    pub dirty: Vec<String>,
+}
+
+/// Reads the repository containing `dir`; `None` outside a repository (or without git, or in a
+/// repository with no commit yet).
+pub fn read(dir: &Path) -> Option<GitInfo> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let head = git(
+        dir,
+        &[
+            "log",
+            "-1",
+            "--format=%H %cd",
+            "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
+        ],
+    )?;
+    let (revision, created) = head.trim().split_once(' ')?;
+    let remote = git(dir, &["remote"])
+        .and_then(|remotes| {
+            let names: Vec<&str> = remotes.lines().collect();
+            let name = names
+                .iter()
+                .find(|n| **n == "origin")
+                .or(names.first())?
+                .to_string();
+            git(dir, &["remote", "get-url", &name])
+        })
+        .map(|url| source_url(url.trim()));
+    let head_tags = git(dir, &["tag", "--points-at", "HEAD"])
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    let dirty = git(
+        dir,
+        &[
+            "status",
+            "--porcelain",
+            "--untracked-files=normal",
+            "--",
+            ".",
+        ],
+    )
+    .map(|s| {
+        s.lines()
+            .map(|l| l.get(3..).unwrap_or(l).to_string())
+            .collect()
+    })
+    .unwrap_or_default();
+    Some(GitInfo {
+        revision: revision.to_string(),
+        created: created.to_string(),
+        source: remote,
+        head_tags,
+        dirty,
+    })
+}
+
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("TZ", "UTC")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A browsable URL for the `source` label. CI remotes embed credentials
+/// (`https://gitlab-ci-token:TOKEN@host/...`): userinfo is dropped so no secret reaches a label.
+/// scp-like remotes (`git@host:owner/repo.git`) become `https://host/owner/repo`.
+pub fn source_url(remote: &str) -> String {
+    if let Some((scheme, rest)) = remote.split_once("://") {
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let scheme = if scheme == "ssh" || scheme == "git" {
+            "https"
+        } else {
+            scheme
+        };
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        let host = if scheme == "https" {
+            host.split(':').next().unwrap_or(host)
+        } else {
+            host
+        };
+        return format!("{scheme}://{host}/{path}");
+    }
+    if let Some((userhost, path)) = remote.split_once(':').filter(|(h, _)| !h.contains('/')) {
+        let host = userhost.rsplit_once('@').map_or(userhost, |(_, host)| host);
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        return format!("https://{host}/{}", path.trim_start_matches('/'));
+    }
+    remote.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_never_reaches_the_source_url() {
+        assert_eq!(
+            source_url("https://gitlab-ci-token:s3cr3t@gitlab.example.com/group/algo.git"),
+            "https://gitlab.example.com/group/algo"
+        );
+        assert_eq!(
+            source_url("https://x-access-token:ghp_abc@github.com/org/algo"),
+            "https://github.com/org/algo"
+        );
+        assert_eq!(
+            source_url("git@github.com:org/algo.git"),
+            "https://github.com/org/algo"
+        );
+        assert_eq!(
+            source_url("ssh://git@github.com:22/org/algo.git"),
+            "https://github.com/org/algo"
+        );
+        assert_eq!(source_url("/srv/git/algo"), "/srv/git/algo");
+    }
+
+    fn run(dir: &Path, args: &[&str]) {
+        let status = Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "2024-05-01T10:00:00+02:00")
+            .env("GIT_COMMITTER_DATE", "2024-05-01T10:00:00+02:00")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn reads_commit_time_in_utc_remote_tags_and_dirt() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        run(d, &["init", "-q", "-b", "main"]);
+        run(d, &["config", "user.email", "t@example.org"]);
+        run(d, &["config", "user.name", "t"]);
+        std::fs::write(d.join("a.txt"), "a").unwrap();
+        run(d, &["add", "."]);
+        run(d, &["commit", "-qm", "one"]);
+        run(d, &["tag", "v1.0.0"]);
+        run(
+            d,
+            &["remote", "add", "origin", "https://u:p@example.org/x/y.git"],
+        );
+        std::fs::write(d.join("b.txt"), "b").unwrap();
+        let info = read(d).unwrap();
+        assert_eq!(info.created, "2024-05-01T08:00:00Z");
+        assert_eq!(info.revision.len(), 40);
+        assert_eq!(info.source.as_deref(), Some("https://example.org/x/y"));
+        assert_eq!(info.head_tags, vec!["v1.0.0"]);
+        assert_eq!(info.dirty, vec!["b.txt"]);
+    }
+
+    #[test]
+    fn outside_a_repository_there_is_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read(dir.path()), None);
+    }
+}

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod context;
 pub mod credentials;
+pub mod detect;
 pub mod diagnostic;
 pub mod error;
 pub mod git;

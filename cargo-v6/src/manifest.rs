@@ -1,4 +1,27 @@
 //! `v6.toml`: the declarative description of one algorithm.
+//!
+//! Loading is two passes over the same text: serde (through `toml`, which keeps byte spans)
+//! checks syntax, keys and types; then every value that ends up in a Dockerfile, a tag or an
+//! image reference is validated here, so that the rest of the pipeline only ever sees valid
+//! data. Every error carries the [`Location`] of the offending key or value.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostic::Location;
+use crate::reference::{ImageName, ImageRef};
+use crate::tags::{self, TagTemplate};
+use crate::version::Version;
+
+/// The file name searched for, like `Cargo.toml`.
+pub const FILE_NAME: &str = "v6.toml";
+
+/// Marks an `image` that `cargo v6 init` could not guess; plan rejects it with a hint.
+pub const IMAGE_PLACEHOLDER: &str = "REGISTRY/OWNER/NAME";
 
 /// Which wrapper runs the algorithm inside the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -10,4 +33,684 @@ pub enum Wrapper {
     R,
     /// No wrapper: any base, an install command and a command.
     Minimal,
+}
+
+impl Wrapper {
+    /// The name as written in v6.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wrapper::Python => "python",
+            Wrapper::R => "r",
+            Wrapper::Minimal => "minimal",
+        }
+    }
+}
+
+/// The vantage6 release an algorithm targets (`4.13`); picks base image and entrypoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vantage6Version {
+    /// As written, e.g. `4.13` or `5.0.1`.
+    pub text: String,
+    /// `4` in `4.13`.
+    pub major: u64,
+    /// `13` in `4.13`.
+    pub minor: u64,
+}
+
+/// The vantage6 majors whose wrappers the templates know.
+pub const SUPPORTED_VANTAGE6_MAJORS: [u64; 3] = [3, 4, 5];
+
+/// The newest stable vantage6 release the tool knows (the default for `init`).
+pub const NEWEST_VANTAGE6: &str = "4.13";
+
+/// How a minimal image's command is written: exec form (`["a", "b"]`) or shell form (`"a b"`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum Command {
+    /// `CMD ["a", "b"]`: no shell.
+    Exec(Vec<String>),
+    /// `CMD a b`: through `/bin/sh -c`.
+    Shell(String),
+}
+
+/// `[build]`: how the image is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// The build context directory, as the user would type it (relative to the cwd).
+    pub context: PathBuf,
+    /// Base image override (required for vantage6 3.x, R and minimal).
+    pub base: Option<ImageRef>,
+    /// Build arguments, declared as `ARG` in the rendered Dockerfile.
+    pub args: BTreeMap<String, String>,
+    /// Extra image labels.
+    pub labels: BTreeMap<String, String>,
+    /// Network mode for `RUN` steps (`host` when they need package registries).
+    pub network: Option<String>,
+    /// Target platform, `os/arch[/variant]`.
+    pub platform: Option<String>,
+    /// A directory whose `*.Dockerfile.hbs` files override the built-in templates by name.
+    pub templates: Option<PathBuf>,
+    /// Minimal wrapper: the `RUN` line that installs the algorithm.
+    pub install: Option<String>,
+    /// Minimal wrapper: the container's command.
+    pub command: Option<Command>,
+}
+
+/// `[publish]`: how releases are checked and pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// The git tag that marks a release is `{prefix}{version}`.
+    pub release_tag_prefix: String,
+    /// Talk plain HTTP to this (non-loopback) registry.
+    pub insecure: bool,
+}
+
+/// A loaded and validated v6.toml.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest's path as the user would type it.
+    pub path: PathBuf,
+    /// Its directory (where the project metadata lives), as the user would type it.
+    pub dir: PathBuf,
+    /// The file's text, kept to point at values in later errors.
+    pub source: String,
+    /// PKG_NAME: the package the wrapper imports.
+    pub name: String,
+    /// The wrapper type.
+    pub wrapper: Wrapper,
+    /// The vantage6 version targeted.
+    pub vantage6: Vantage6Version,
+    /// The repository the image is published to.
+    pub image: ImageName,
+    /// `version`, when set explicitly.
+    pub version: Option<Version>,
+    /// For the `org.opencontainers.image.description` label.
+    pub description: Option<String>,
+    /// SPDX expression for the `org.opencontainers.image.licenses` label.
+    pub license: Option<String>,
+    /// Tag templates, exact tags and aliases.
+    pub tags: Vec<TagTemplate>,
+    /// `[build]`.
+    pub build: Build,
+    /// `[publish]`.
+    pub publish: Publish,
+    spans: Spans,
+}
+
+/// Spans of values that later stages check against the filesystem.
+#[derive(Debug, Clone, Default)]
+struct Spans {
+    context: Option<Range<usize>>,
+    templates: Option<Range<usize>>,
+    name: Range<usize>,
+}
+
+/// A manifest could not be found, read or validated.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// No v6.toml in the directory or any parent.
+    #[error("could not find `{FILE_NAME}` in `{}` or any parent directory", start.display())]
+    NotFound {
+        /// Where the search started.
+        start: PathBuf,
+    },
+    /// `--manifest-path` names a file that cannot be read.
+    #[error("cannot read manifest `{}`: {source}", path.display())]
+    Read {
+        /// The path as given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Syntax, an unknown key, a wrong type or an invalid value.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// Where.
+        location: Location,
+        /// How to fix it, when there is more to say.
+        help: Option<String>,
+    },
+}
+
+impl Manifest {
+    /// Finds the manifest: `manifest_path` if given, else `v6.toml` in `cwd` or a parent.
+    /// The result is displayable as the user would type it (relative to `cwd` when found).
+    pub fn locate(manifest_path: Option<&Path>, cwd: &Path) -> Result<PathBuf, ManifestError> {
+        if let Some(path) = manifest_path {
+            return Ok(path.to_path_buf());
+        }
+        let mut up = PathBuf::new();
+        for dir in cwd.ancestors() {
+            if dir.join(FILE_NAME).is_file() {
+                return Ok(up.join(FILE_NAME));
+            }
+            up.push("..");
+        }
+        Err(ManifestError::NotFound {
+            start: cwd.to_path_buf(),
+        })
+    }
+
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, source)
+    }
+
+    /// Validates `source`, the text of the manifest at `path`.
+    pub fn parse(path: &Path, source: String) -> Result<Self, ManifestError> {
+        let raw: RawManifest = toml::from_str(&source).map_err(|err| {
+            let span = err.span().unwrap_or(0..0);
+            let (message, help) = explain_toml_error(err.message());
+            invalid(path, &source, span, message, help)
+        })?;
+        Validator {
+            path,
+            source: &source,
+        }
+        .manifest(raw)
+    }
+
+    /// A location in this manifest, for errors found after loading.
+    fn location(&self, span: Range<usize>) -> Location {
+        Location::new(display(&self.path), self.source.clone(), span)
+    }
+
+    /// Where `build.context` was written (or the whole `[algorithm]` name, as a fallback).
+    pub fn context_location(&self) -> Location {
+        self.location(
+            self.spans
+                .context
+                .clone()
+                .unwrap_or(self.spans.name.clone()),
+        )
+    }
+
+    /// Where `build.templates` was written.
+    pub fn templates_location(&self) -> Location {
+        self.location(
+            self.spans
+                .templates
+                .clone()
+                .unwrap_or(self.spans.name.clone()),
+        )
+    }
+}
+
+/// Paths shown in messages use `/` and no leading `./`.
+pub fn display(path: &Path) -> String {
+    let shown = path.display().to_string();
+    shown.strip_prefix("./").unwrap_or(&shown).to_string()
+}
+
+fn invalid(
+    path: &Path,
+    source: &str,
+    span: Range<usize>,
+    message: impl Into<String>,
+    help: Option<String>,
+) -> ManifestError {
+    ManifestError::Invalid {
+        message: message.into(),
+        location: Location::new(display(path), source, span),
+        help,
+    }
+}
+
+/// Rewords serde's messages for the user and suggests the closest key or variant. serde only
+/// gives text for unknown fields and variants, so the expected names are read back from it.
+fn explain_toml_error(message: &str) -> (String, Option<String>) {
+    let message = message.trim_end();
+    let backticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    for (prefix, what) in [("unknown field", "key"), ("unknown variant", "value")] {
+        if let Some((found, expected)) = message
+            .starts_with(prefix)
+            .then(|| backticked.split_first())
+            .flatten()
+        {
+            let help = closest(found, expected)
+                .map(|m| format!("did you mean `{m}`?"))
+                .or_else(|| {
+                    (!expected.is_empty()).then(|| {
+                        let list: Vec<String> = expected.iter().map(|e| format!("`{e}`")).collect();
+                        format!("expected one of {}", list.join(", "))
+                    })
+                });
+            return (format!("unknown {what} `{found}`"), help);
+        }
+    }
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return (format!("missing key {field}"), None);
+    }
+    (message.to_string(), None)
+}
+
+/// The candidate nearest to `word` if it is near enough to be a likely typo.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawManifest {
+    algorithm: RawAlgorithm,
+    #[serde(default)]
+    build: RawBuild,
+    #[serde(default)]
+    publish: RawPublish,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawAlgorithm {
+    name: Spanned<String>,
+    wrapper: Spanned<Wrapper>,
+    vantage6: Spanned<String>,
+    image: Spanned<String>,
+    version: Option<Spanned<String>>,
+    description: Option<Spanned<String>>,
+    license: Option<Spanned<String>>,
+    tags: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawBuild {
+    context: Option<Spanned<String>>,
+    base: Option<Spanned<String>>,
+    #[serde(default)]
+    args: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    labels: BTreeMap<Spanned<String>, Spanned<String>>,
+    network: Option<Spanned<String>>,
+    platform: Option<Spanned<String>>,
+    templates: Option<Spanned<String>>,
+    install: Option<Spanned<String>>,
+    command: Option<Spanned<Command>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPublish {
+    release_tag_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    insecure: bool,
+}
+
+/// Turns raw values into validated ones, pointing at the value on failure.
+struct Validator<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Validator<'_> {
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ManifestError {
+        invalid(self.path, self.source, span, message, None)
+    }
+
+    fn error_with_help(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> ManifestError {
+        invalid(self.path, self.source, span, message, Some(help.into()))
+    }
+
+    fn manifest(&self, raw: RawManifest) -> Result<Manifest, ManifestError> {
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let a = raw.algorithm;
+        let wrapper = *a.wrapper.get_ref();
+        let name = self.name(&a.name, wrapper)?;
+        let vantage6 = self.vantage6(&a.vantage6)?;
+        let image = self.image(&a.image)?;
+        let version = a
+            .version
+            .as_ref()
+            .map(|v| {
+                Version::parse_for(v.get_ref(), wrapper)
+                    .map_err(|e| self.error(v.span(), e.to_string()))
+            })
+            .transpose()?;
+        let description = a
+            .description
+            .map(|d| self.single_line(&d, "description"))
+            .transpose()?;
+        let license = a
+            .license
+            .map(|l| self.single_line(&l, "license"))
+            .transpose()?;
+        let tags = self.tags(a.tags.as_ref())?;
+        let (build, spans) = self.build(raw.build, &dir, &a.wrapper, &vantage6)?;
+        let release_tag_prefix = match raw.publish.release_tag_prefix {
+            Some(prefix) => self.single_line(&prefix, "release-tag-prefix")?,
+            None => "v".to_string(),
+        };
+        Ok(Manifest {
+            path: self.path.to_path_buf(),
+            dir,
+            source: self.source.to_string(),
+            spans: Spans {
+                name: a.name.span(),
+                ..spans
+            },
+            name,
+            wrapper,
+            vantage6,
+            image,
+            version,
+            description,
+            license,
+            tags,
+            build,
+            publish: Publish {
+                release_tag_prefix,
+                insecure: raw.publish.insecure,
+            },
+        })
+    }
+
+    /// PKG_NAME goes into the Dockerfile and the wrapper's import: a package name, nothing else.
+    fn name(&self, name: &Spanned<String>, wrapper: Wrapper) -> Result<String, ManifestError> {
+        let text = name.get_ref();
+        let valid = match wrapper {
+            // R package names: letters, digits and dots, starting with a letter.
+            Wrapper::R => {
+                text.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+            }
+            // The Python wrapper imports PKG_NAME; minimal images only pass it on.
+            Wrapper::Python | Wrapper::Minimal => {
+                text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            }
+        };
+        if valid {
+            Ok(text.clone())
+        } else {
+            Err(self.error_with_help(
+                name.span(),
+                format!("invalid algorithm name `{}`", text.escape_debug()),
+                match wrapper {
+                    Wrapper::R => "an R package name has letters, digits and dots, and starts with a letter",
+                    _ => "the name is the package the wrapper imports: letters, digits, `_`, `-` and `.`, starting with a letter or `_`",
+                },
+            ))
+        }
+    }
+
+    fn vantage6(&self, v: &Spanned<String>) -> Result<Vantage6Version, ManifestError> {
+        let text = v.get_ref();
+        let parts: Vec<&str> = text.split('.').collect();
+        let numbers: Option<Vec<u64>> = parts
+            .iter()
+            .map(|p| {
+                (!p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| p.parse().ok())
+                    .flatten()
+            })
+            .collect();
+        let Some(numbers) = numbers.filter(|n| (2..=3).contains(&n.len())) else {
+            return Err(self.error_with_help(
+                v.span(),
+                format!("invalid vantage6 version `{}`", text.escape_debug()),
+                "write MAJOR.MINOR, e.g. \"4.13\"",
+            ));
+        };
+        if !SUPPORTED_VANTAGE6_MAJORS.contains(&numbers[0]) {
+            return Err(self.error_with_help(
+                v.span(),
+                format!("unsupported vantage6 version `{text}`"),
+                "cargo v6 has templates for vantage6 3.x, 4.x and 5.x",
+            ));
+        }
+        Ok(Vantage6Version {
+            text: text.clone(),
+            major: numbers[0],
+            minor: numbers[1],
+        })
+    }
+
+    fn image(&self, image: &Spanned<String>) -> Result<ImageName, ManifestError> {
+        if image.get_ref() == IMAGE_PLACEHOLDER {
+            return Err(self.error_with_help(
+                image.span(),
+                "`image` is still the placeholder that `cargo v6 init` wrote",
+                "set it to the registry and repository to publish to, e.g. \"ghcr.io/you/algorithm\"",
+            ));
+        }
+        ImageName::parse(image.get_ref())
+            .map_err(|e| self.error(image.span(), format!("invalid image reference: {e}")))
+    }
+
+    /// Values that end up in labels or Dockerfile lines: one line, no control characters.
+    fn single_line(&self, value: &Spanned<String>, key: &str) -> Result<String, ManifestError> {
+        if value.get_ref().chars().any(char::is_control) {
+            return Err(self.error(
+                value.span(),
+                format!("`{key}` must be a single line without control characters"),
+            ));
+        }
+        Ok(value.get_ref().clone())
+    }
+
+    fn tags(
+        &self,
+        tags: Option<&Spanned<Vec<Spanned<String>>>>,
+    ) -> Result<Vec<TagTemplate>, ManifestError> {
+        let Some(tags) = tags else {
+            return Ok(tags::default_templates());
+        };
+        let templates = tags
+            .get_ref()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                TagTemplate::parse(t.get_ref(), i).map_err(|e| self.error(t.span(), e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !templates.iter().any(TagTemplate::is_exact) {
+            return Err(self.error_with_help(
+                tags.span(),
+                "`tags` has no exact version tag",
+                "include a template with `{{version}}`: it is the tag that is never overwritten",
+            ));
+        }
+        Ok(templates)
+    }
+
+    fn build(
+        &self,
+        raw: RawBuild,
+        dir: &Path,
+        wrapper_value: &Spanned<Wrapper>,
+        vantage6: &Vantage6Version,
+    ) -> Result<(Build, Spans), ManifestError> {
+        let wrapper = *wrapper_value.get_ref();
+        let base = raw
+            .base
+            .as_ref()
+            .map(|b| {
+                ImageRef::parse(b.get_ref())
+                    .map_err(|e| self.error(b.span(), format!("invalid base image reference: {e}")))
+            })
+            .transpose()?;
+        let mut args = BTreeMap::new();
+        for (key, value) in raw.args {
+            if !is_identifier(key.get_ref()) {
+                return Err(self.error(
+                    key.span(),
+                    format!(
+                        "invalid build argument name `{}`: use letters, digits and `_`",
+                        key.get_ref().escape_debug()
+                    ),
+                ));
+            }
+            args.insert(key.into_inner(), value.into_inner());
+        }
+        let mut labels = BTreeMap::new();
+        for (key, value) in raw.labels {
+            if key.get_ref().is_empty() || key.get_ref().chars().any(char::is_control) {
+                return Err(self.error(key.span(), "invalid label name"));
+            }
+            labels.insert(key.into_inner(), value.into_inner());
+        }
+        let network = raw
+            .network
+            .map(|n| self.word(&n, "network", "e.g. \"host\" or \"none\""))
+            .transpose()?;
+        let platform = raw
+            .platform
+            .map(|p| {
+                let valid = (2..=3).contains(&p.get_ref().split('/').count())
+                    && p.get_ref().split('/').all(|part| {
+                        !part.is_empty()
+                            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    });
+                if valid {
+                    Ok(p.into_inner())
+                } else {
+                    Err(self.error_with_help(
+                        p.span(),
+                        "invalid platform",
+                        "write OS/ARCH[/VARIANT], e.g. \"linux/amd64\"",
+                    ))
+                }
+            })
+            .transpose()?;
+        let install = raw
+            .install
+            .as_ref()
+            .map(|i| self.single_line(i, "build.install"))
+            .transpose()?;
+        let command = raw.command.as_ref().map(|c| self.command(c)).transpose()?;
+        for (value, key) in [
+            (raw.install.as_ref().map(|v| v.span()), "install"),
+            (raw.command.as_ref().map(|v| v.span()), "command"),
+        ] {
+            if let (Some(span), false) = (value, wrapper == Wrapper::Minimal) {
+                return Err(self.error_with_help(
+                    span,
+                    format!("`build.{key}` is only used by the minimal wrapper"),
+                    format!(
+                        "the {} wrapper installs and runs the package itself",
+                        wrapper.as_str()
+                    ),
+                ));
+            }
+        }
+        self.require_base(base.as_ref(), wrapper_value, vantage6)?;
+        if wrapper == Wrapper::Minimal && command.is_none() {
+            return Err(self.error_with_help(
+                wrapper_value.span(),
+                "the minimal wrapper needs `build.command`",
+                "e.g. command = [\"python\", \"-m\", \"my_algorithm\"]",
+            ));
+        }
+        let spans = Spans {
+            context: raw.context.as_ref().map(Spanned::span),
+            templates: raw.templates.as_ref().map(Spanned::span),
+            name: 0..0,
+        };
+        Ok((
+            Build {
+                context: dir.join(raw.context.map_or_else(|| ".".into(), Spanned::into_inner)),
+                base,
+                args,
+                labels,
+                network,
+                platform,
+                templates: raw.templates.map(|t| dir.join(t.into_inner())),
+                install,
+                command,
+            },
+            spans,
+        ))
+    }
+
+    /// vantage6 3.x and R lost their base images with harbor2, and minimal has none.
+    fn require_base(
+        &self,
+        base: Option<&ImageRef>,
+        wrapper: &Spanned<Wrapper>,
+        vantage6: &Vantage6Version,
+    ) -> Result<(), ManifestError> {
+        if base.is_some() {
+            return Ok(());
+        }
+        let why = match (*wrapper.get_ref(), vantage6.major) {
+            (Wrapper::Minimal, _) => "the minimal wrapper has no default base image",
+            (Wrapper::R, _) => {
+                "the R (vtg) base image lived on harbor2.vantage6.ai, which is gone: there is no default"
+            }
+            (Wrapper::Python, 3) => {
+                "vantage6 3.x's base image lived on harbor2.vantage6.ai, which is gone: there is no default"
+            }
+            _ => return Ok(()),
+        };
+        Err(self.error_with_help(
+            wrapper.span(),
+            format!("`build.base` is required: {why}"),
+            "set `base` under [build] to an image you maintain, e.g. base = \"ghcr.io/you/algorithm-base:1\"",
+        ))
+    }
+
+    fn command(&self, command: &Spanned<Command>) -> Result<Command, ManifestError> {
+        let lines: Vec<&String> = match command.get_ref() {
+            Command::Exec(args) if args.is_empty() => {
+                return Err(self.error(command.span(), "`build.command` is empty"));
+            }
+            Command::Exec(args) => args.iter().collect(),
+            Command::Shell(line) => vec![line],
+        };
+        if lines.iter().any(|l| l.chars().any(char::is_control)) {
+            return Err(self.error(
+                command.span(),
+                "`build.command` must not contain newlines or control characters",
+            ));
+        }
+        Ok(command.get_ref().clone())
+    }
+
+    fn word(
+        &self,
+        value: &Spanned<String>,
+        key: &str,
+        help: &str,
+    ) -> Result<String, ManifestError> {
+        let text = value.get_ref();
+        if text.is_empty()
+            || !text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+        {
+            return Err(self.error_with_help(
+                value.span(),
+                format!("invalid {key} `{}`", text.escape_debug()),
+                help,
+            ));
+        }
+        Ok(text.clone())
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

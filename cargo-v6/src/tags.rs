@@ -85,3 +85,10 @@ pub fn plan_tags(
 ) -> Result<TagPlan, TemplateError> {
     todo!("{templates:?} {version:?} {context:?} {existing:?}")
 }
+
+impl TagTemplate {
+    /// Exact templates contain `{{version}}`; they name one release and are never overwritten.
+    pub fn is_exact(&self) -> bool {
+        self.source.contains("{{version}}")
+    }
+}

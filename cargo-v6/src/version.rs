@@ -105,7 +105,9 @@ pub struct MetadataVersion {
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
     /// The version is computed (`dynamic`, `attr:`, `file:`, an expression).
-    #[error("the version in {file} is not a literal ({what}); set `version` in v6.toml or pass `--set-version`")]
+    #[error(
+        "the version in {file} is not a literal ({what}); set `version` in v6.toml or pass `--set-version`"
+    )]
     NotLiteral {
         /// The file, as displayed.
         file: String,

@@ -1,1 +1,116 @@
-//! Command-line interface (in progress).
+//! The command line: one module per subcommand, each only wiring the pipeline's modules
+//! together (load manifest, plan, check, execute, report).
+
+mod context;
+mod dockerfile;
+mod init;
+mod plan;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::Error;
+use crate::manifest::Manifest;
+use crate::report::{Reporter, Verbosity};
+
+const EXAMPLES: &str = "\
+Examples:
+  cargo v6 init --image ghcr.io/you/my-algorithm   write v6.toml for this project
+  cargo v6 plan                                    show what would be built and pushed
+  cargo v6 plan --offline --message-format json    the plan as JSON, without the registry
+  cargo v6 dockerfile -o Dockerfile.rendered       the Dockerfile that will be built
+  cargo v6 context --list                          the files the build will see";
+
+/// Package and publish vantage6 algorithms as Docker images, from one v6.toml.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo-v6",
+    bin_name = "cargo v6",
+    version,
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more detail (build output, registry requests).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+impl Cli {
+    /// How much the user asked to see.
+    pub fn verbosity(&self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Plan(plan::Args),
+    Dockerfile(dockerfile::Args),
+    Context(context::Args),
+    Init(init::Args),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
+    match cli.command {
+        Command::Plan(args) => plan::run(args, reporter),
+        Command::Dockerfile(args) => dockerfile::run(args, reporter),
+        Command::Context(args) => context::run(args, reporter),
+        Command::Init(args) => init::run(args, reporter),
+    }
+}
+
+/// `--manifest-path`, as cargo has it.
+#[derive(Debug, clap::Args)]
+struct ManifestArgs {
+    /// Path to v6.toml (default: searched upward from the current directory).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+}
+
+impl ManifestArgs {
+    fn load(&self) -> Result<Manifest, Error> {
+        let cwd = current_dir()?;
+        let path = Manifest::locate(self.manifest_path.as_deref(), &cwd)?;
+        Ok(Manifest::load(&path)?)
+    }
+}
+
+/// `--message-format`, as cargo has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+enum MessageFormat {
+    /// Readable summary on stderr.
+    #[default]
+    Human,
+    /// One JSON object per line on stdout.
+    Json,
+}
+
+fn current_dir() -> Result<PathBuf, Error> {
+    std::env::current_dir().map_err(|e| Error::Failed {
+        message: format!("cannot read the current directory: {e}"),
+        help: None,
+    })
+}
+
+/// Writes `text` to `path`, or to stdout when there is no path.
+fn write_output(path: Option<&Path>, text: &str) -> Result<(), Error> {
+    match path {
+        Some(path) => std::fs::write(path, text).map_err(|source| Error::Write {
+            path: crate::manifest::display(path),
+            source,
+        }),
+        None => crate::report::stdout(text),
+    }
+}

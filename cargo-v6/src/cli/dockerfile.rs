@@ -1,0 +1,34 @@
+//! `cargo v6 dockerfile`: the Dockerfile that will be built.
+
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::plan::{Inputs, Plan, RegistryView};
+use crate::report::Reporter;
+
+use super::ManifestArgs;
+
+/// Print the rendered Dockerfile (it is never written into the project unless you ask).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 dockerfile
+  cargo v6 dockerfile -o Dockerfile.rendered")]
+pub struct Args {
+    #[command(flatten)]
+    manifest: ManifestArgs,
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Runs `cargo v6 dockerfile`.
+pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
+    let manifest = args.manifest.load()?;
+    let inputs = Inputs::read(&manifest, None, Vec::new(), RegistryView::Offline)?;
+    let plan = Plan::new(&manifest, inputs)?;
+    super::write_output(args.output.as_deref(), &plan.dockerfile)?;
+    if let Some(path) = &args.output {
+        reporter.status("Wrote", crate::manifest::display(path));
+    }
+    Ok(())
+}

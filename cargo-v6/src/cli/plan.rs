@@ -1,0 +1,92 @@
+//! `cargo v6 plan`: what would be built and pushed, without doing it.
+
+use crate::error::Error;
+use crate::plan::{Inputs, Plan, RegistryView};
+use crate::report::Reporter;
+
+use super::{ManifestArgs, MessageFormat};
+
+/// Show the image, tags, labels, Dockerfile and context that a publish would use.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 plan
+  cargo v6 plan --set-version 1.3.0-rc.1 --offline
+  cargo v6 plan --message-format json | jq .tags")]
+pub struct Args {
+    #[command(flatten)]
+    manifest: ManifestArgs,
+    /// Use this version instead of the one in v6.toml or the project's metadata.
+    #[arg(long, value_name = "VERSION")]
+    set_version: Option<String>,
+    /// Do not read the registry's tags; plan as if it were empty.
+    #[arg(long)]
+    offline: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    message_format: MessageFormat,
+}
+
+/// Runs `cargo v6 plan`.
+pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
+    let manifest = args.manifest.load()?;
+    let view = if args.offline {
+        RegistryView::Offline
+    } else {
+        reporter
+            .note("reading the registry's tags is not available yet; planning as if it were empty");
+        RegistryView::Unreachable
+    };
+    let inputs = Inputs::read(&manifest, args.set_version.as_deref(), Vec::new(), view)?;
+    let plan = Plan::new(&manifest, inputs)?;
+    for warning in &plan.warnings {
+        reporter.warn(warning);
+    }
+    match args.message_format {
+        MessageFormat::Json => {
+            let line = serde_json::to_string(&plan).expect("plan serializes");
+            crate::report::stdout(&format!("{line}\n"))
+        }
+        MessageFormat::Human => {
+            print_human(&plan, reporter);
+            Ok(())
+        }
+    }
+}
+
+fn print_human(plan: &Plan, reporter: &Reporter) {
+    let source = match &plan.version_source {
+        crate::plan::VersionSource::CommandLine => "--set-version".to_string(),
+        crate::plan::VersionSource::Manifest => "v6.toml".to_string(),
+        crate::plan::VersionSource::File(file) => file.clone(),
+    };
+    let stability = if plan.stable { "" } else { ", pre-release" };
+    reporter.status(
+        "Planning",
+        format!("{} {} (from {source}{stability})", plan.name, plan.version),
+    );
+    reporter.status("Image", &plan.image);
+    reporter.status("Base", &plan.base_image);
+    for tag in &plan.tags {
+        let kind = if plan.exact_tags.contains(tag) {
+            "exact"
+        } else {
+            "alias"
+        };
+        reporter.status("Tag", format!("{tag} ({kind})"));
+    }
+    for held in &plan.tags_held {
+        reporter.status("Hold", format!("{} (owned by {})", held.tag, held.by));
+    }
+    reporter.status(
+        "Context",
+        format!(
+            "{} ({} files)",
+            plan.context.display(),
+            plan.context_files.len()
+        ),
+    );
+    for (key, value) in &plan.labels {
+        reporter.detail(format!("       label {key}={value}"));
+    }
+    reporter.detail(&plan.dockerfile);
+}
