@@ -1,1 +1,715 @@
-//! CLI tests over fixture projects (in progress).
+//! CLI tests over fixture projects: no engine or registry needed. Each fixture is copied into
+//! a fresh temporary directory first, so that no test sees this repository's git state.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of fixture `name` in a temporary directory.
+fn project(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_dir(name), dir.path());
+    dir
+}
+
+fn cargo_v6(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("cargo-v6").unwrap();
+    cmd.current_dir(dir).env("NO_COLOR", "1");
+    cmd
+}
+
+fn plan_json(dir: &Path, extra: &[&str]) -> Value {
+    let output = cargo_v6(dir)
+        .args(["v6", "plan", "--offline", "--message-format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "plan failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "one JSON object per line: {stdout}"
+    );
+    serde_json::from_str(&stdout).unwrap()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn python4_plan_has_the_contract_fields() {
+    let dir = project("python4");
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["name"], "partial_sum");
+    assert_eq!(plan["version"], "1.2.0");
+    assert_eq!(plan["wrapper"], "python");
+    assert_eq!(plan["vantage6"], "4.13");
+    assert_eq!(plan["image"], "ghcr.io/example-org/partial-sum");
+    assert_eq!(
+        strings(&plan["tags"]),
+        [
+            "ghcr.io/example-org/partial-sum:1.2.0",
+            "ghcr.io/example-org/partial-sum:1.2",
+            "ghcr.io/example-org/partial-sum:1",
+            "ghcr.io/example-org/partial-sum:latest",
+        ]
+    );
+    assert_eq!(
+        plan["base_image"],
+        "ghcr.io/vantage6/infrastructure/algorithm-base:4.13"
+    );
+    let dockerfile = plan["dockerfile"].as_str().unwrap();
+    assert!(dockerfile.contains("ARG PKG_NAME=\"partial_sum\"\n"));
+    assert!(dockerfile.contains("RUN pip install /app\n"));
+    assert!(dockerfile.contains("wrap_algorithm()"));
+    assert_eq!(plan["labels"]["org.opencontainers.image.version"], "1.2.0");
+    assert_eq!(
+        plan["labels"]["org.opencontainers.image.licenses"],
+        "Apache-2.0"
+    );
+    // Not a git repository: no revision or created labels.
+    assert!(
+        plan["labels"]
+            .get("org.opencontainers.image.revision")
+            .is_none()
+    );
+    assert!(
+        plan["labels"]
+            .get("org.opencontainers.image.created")
+            .is_none()
+    );
+    let context = PathBuf::from(plan["context"].as_str().unwrap());
+    assert!(context.is_absolute());
+    assert_eq!(context, dir.path().canonicalize().unwrap());
+}
+
+#[test]
+fn set_version_wins_and_prereleases_get_no_aliases() {
+    let dir = project("python4");
+    let plan = plan_json(dir.path(), &["--set-version", "1.3.0rc2"]);
+    assert_eq!(plan["version"], "1.3.0rc2");
+    let tags = strings(&plan["tags"]);
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert!(tags[0].starts_with("ghcr.io/example-org/partial-sum:1.3.0"));
+}
+
+#[test]
+fn invalid_set_version_is_exit_2() {
+    let dir = project("python4");
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline", "--set-version", "not a version"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("error:"));
+}
+
+#[test]
+fn python5_uses_uv_and_the_vantage6_tag_convention() {
+    let dir = project("python5");
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["version"], "2.0.0rc1");
+    let dockerfile = plan["dockerfile"].as_str().unwrap();
+    assert!(dockerfile.contains("RUN uv pip install --system /app\n"));
+    assert!(dockerfile.contains("ARG PIP_INDEX_URL\n"));
+    assert_eq!(plan["image"], "registry.example.org:5000/team/average");
+    // A pre-release: only the exact tag, which carries the vantage6 version.
+    let tags = strings(&plan["tags"]);
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert!(tags[0].ends_with("-v6-5.0"), "{tags:?}");
+    let stable = plan_json(dir.path(), &["--set-version", "2.0.0"]);
+    assert_eq!(
+        strings(&stable["tags"]),
+        [
+            "registry.example.org:5000/team/average:2.0.0-v6-5.0",
+            "registry.example.org:5000/team/average:latest",
+            "registry.example.org:5000/team/average:5",
+        ]
+    );
+}
+
+#[test]
+fn r_reads_description_and_normalizes_docker_hub_names() {
+    let dir = project("r");
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["version"], "1.4-2");
+    assert_eq!(plan["image"], "docker.io/library/summary");
+    assert!(strings(&plan["tags"]).contains(&"docker.io/library/summary:1.4.2".to_string()));
+    assert_eq!(plan["base_image"], "example.org/team/r-base:4.3");
+    assert!(
+        plan["dockerfile"]
+            .as_str()
+            .unwrap()
+            .contains("CMD Rscript -e \"vtg::docker.wrapper('$PKG_NAME')\"")
+    );
+}
+
+#[test]
+fn minimal_renders_install_and_exec_command() {
+    let dir = project("minimal");
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["version"], "0.3.1");
+    let dockerfile = plan["dockerfile"].as_str().unwrap();
+    assert!(
+        dockerfile.contains("FROM docker.io/cargo-v6-test/busybox:1\n"),
+        "{dockerfile}"
+    );
+    assert!(dockerfile.contains("RUN chmod 0644 /app/hello.txt\n"));
+    assert!(dockerfile.contains("CMD [\"cat\",\"/app/hello.txt\"]\n"));
+    assert_eq!(plan["labels"]["org.example.team"], "federated");
+    // 0.x: no `{{major}}` alias.
+    assert_eq!(
+        strings(&plan["tags"]),
+        [
+            "127.0.0.1:5550/tests/hello:0.3.1",
+            "127.0.0.1:5550/tests/hello:0.3",
+            "127.0.0.1:5550/tests/hello:latest",
+        ]
+    );
+}
+
+#[test]
+fn cargo_projects_take_their_version_from_cargo_toml() {
+    let dir = project("cargo");
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["version"], "0.4.0-beta.2");
+    assert_eq!(
+        strings(&plan["tags"]),
+        ["docker.io/example/rusty:0.4.0-beta.2"]
+    );
+}
+
+#[test]
+fn dynamic_version_is_exit_2_and_says_how_to_fix_it() {
+    let dir = project("dynamic");
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("error:"))
+        .stderr(predicate::str::contains("--set-version"));
+    // An explicit version fixes it.
+    let plan = plan_json(dir.path(), &["--set-version", "0.1.0"]);
+    assert_eq!(plan["version"], "0.1.0");
+}
+
+#[test]
+fn git_labels_come_from_the_commit_and_strip_credentials() {
+    let dir = project("python4");
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .args(args)
+            .env("GIT_COMMITTER_DATE", "2025-01-02T03:04:05+01:00")
+            .env("GIT_AUTHOR_DATE", "2025-01-02T03:04:05+01:00")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    git(&["init", "-q"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@e", "add", "."]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://gitlab-ci-token:SECRET123@gitlab.example.com/g/algo.git",
+    ]);
+    let output = cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline", "--message-format", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains("SECRET123"));
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        plan["labels"]["org.opencontainers.image.created"],
+        "2025-01-02T02:04:05Z"
+    );
+    assert_eq!(
+        plan["labels"]["org.opencontainers.image.source"],
+        "https://gitlab.example.com/g/algo"
+    );
+    assert_eq!(
+        plan["labels"]["org.opencontainers.image.revision"]
+            .as_str()
+            .unwrap()
+            .len(),
+        40
+    );
+}
+
+#[test]
+fn manifest_is_found_upward_and_by_path() {
+    let dir = project("python4");
+    let sub = dir.path().join("partial_sum");
+    let plan = plan_json(&sub, &[]);
+    assert_eq!(plan["name"], "partial_sum");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("v6.toml");
+    let plan = plan_json(
+        elsewhere.path(),
+        &["--manifest-path", manifest.to_str().unwrap()],
+    );
+    assert_eq!(plan["version"], "1.2.0");
+}
+
+#[test]
+fn no_manifest_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("could not find `v6.toml`"));
+}
+
+#[test]
+fn dockerfile_to_stdout_and_to_a_file() {
+    let dir = project("python4");
+    let out = cargo_v6(dir.path())
+        .args(["v6", "dockerfile"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("# Rendered by cargo v6"));
+    cargo_v6(dir.path())
+        .args(["dockerfile", "-o", "rendered.Dockerfile"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("rendered.Dockerfile")).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn context_list_applies_dockerignore() {
+    let dir = project("python4");
+    std::fs::create_dir_all(dir.path().join("partial_sum/__pycache__")).unwrap();
+    std::fs::write(dir.path().join("partial_sum/__pycache__/x.pyc"), "").unwrap();
+    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+    std::fs::write(dir.path().join(".git/HEAD"), "ref").unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "context", "--list"])
+        .assert()
+        .success()
+        .stdout(".dockerignore\npartial_sum/__init__.py\npyproject.toml\nv6.toml\n");
+}
+
+#[test]
+fn a_user_dockerfile_gives_a_warning() {
+    let dir = project("python4");
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: the project's own `Dockerfile` is not used",
+        ));
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let dir = project("python4");
+    for _ in 0..200 {
+        std::fs::write(dir.path().join(format!("file-{}.txt", rand_name())), "x").unwrap();
+    }
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cargo-v6"))
+        .current_dir(dir.path())
+        .args(["context", "--list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.code() == Some(0), "{stderr}");
+}
+
+fn rand_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{:05}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+#[test]
+fn version_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "--version"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"));
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--no-such-flag"])
+        .assert()
+        .code(2);
+}
+
+// ---- init ----
+
+#[test]
+fn init_detects_python_and_dockerfile_details() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"my-algo\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "ARG BASE=ghcr.io/vantage6/infrastructure/algorithm-base:4.11\nFROM ${BASE}\nARG PKG_NAME=\"my_algo\"\n",
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "init", "--image", "ghcr.io/me/my-algo"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("vantage6 4.11"));
+    let written = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
+    assert!(written.contains("name = \"my_algo\""), "{written}");
+    assert!(written.contains("vantage6 = \"4.11\""), "{written}");
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["image"], "ghcr.io/me/my-algo");
+    // A second init refuses to overwrite.
+    cargo_v6(dir.path())
+        .args(["v6", "init"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("already exists"));
+}
+
+#[test]
+fn init_without_image_writes_a_placeholder_that_plan_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"algo\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    cargo_v6(dir.path()).args(["init"]).assert().success();
+    cargo_v6(dir.path())
+        .args(["plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("placeholder"))
+        .stderr(predicate::str::contains("v6.toml:5:9"));
+}
+
+#[test]
+fn init_uses_a_github_remote_for_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("DESCRIPTION"),
+        "Package: vtg.mean\nVersion: 1.0\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("git")
+                .current_dir(dir.path())
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    git(&["init", "-q"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "x",
+    ]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "git@github.com:IKNL/vtg.mean.git",
+    ]);
+    cargo_v6(dir.path()).args(["init"]).assert().success();
+    let written = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
+    assert!(written.contains("wrapper = \"r\""), "{written}");
+    assert!(
+        written.contains("image = \"ghcr.io/iknl/vtg.mean\""),
+        "{written}"
+    );
+}
+
+// ---- broken manifests: exit 2, with the place ----
+
+/// Each case: the manifest text, the expected `LINE:COL`, and a piece of the message.
+const BROKEN: &[(&str, &str, &str)] = &[
+    ("[algorithm\nname = \"a\"\n", "1:11", "error:"),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"ghcr.io/Org/Algo\"\nversion = \"1.0.0\"\n",
+        "5:9",
+        "repository name must be lowercase",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"pyton\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
+        "3:11",
+        "did you mean `python`?",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimag = \"x/y\"\nversion = \"1.0.0\"\n",
+        "5:1",
+        "did you mean `image`?",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[biuld]\n",
+        "7:2",
+        "did you mean `build`?",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = 4.13\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
+        "4:12",
+        "invalid type",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
+        "4:12",
+        "invalid vantage6 version",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"2.3\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
+        "4:12",
+        "unsupported vantage6 version",
+    ),
+    (
+        "[algorithm]\nname = \"a b\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
+        "2:8",
+        "invalid algorithm name",
+    ),
+    (
+        "[algorithm]\nname = \"a\\nRUN rm -rf /\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
+        "2:8",
+        "invalid algorithm name",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y:1.0\"\nversion = \"1.0.0\"\n",
+        "5:9",
+        "invalid image reference",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"-x/y\"\nversion = \"1.0.0\"\n",
+        "5:9",
+        "invalid image reference",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"one\"\n",
+        "6:11",
+        "invalid",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\ntags = [\"{{version}}\", \"{{nope}}\"]\n",
+        "7:24",
+        "invalid tag template",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\ntags = [\"latest\"]\n",
+        "7:8",
+        "no exact version tag",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\ntags = [\"{{version}}\", \"bad tag!\"]\n",
+        "7:24",
+        "invalid tag template",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"3.7\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
+        "3:11",
+        "`build.base` is required",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"r\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0\"\n",
+        "3:11",
+        "`build.base` is required",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\n",
+        "3:11",
+        "needs `build.command`",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"Busybox\"\n",
+        "8:8",
+        "invalid base image reference",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\ninstall = \"pip install .\"\n",
+        "8:11",
+        "only used by the minimal wrapper",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\ncommand = \"echo\\nRUN evil\"\n",
+        "9:11",
+        "must not contain newlines",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\ncommand = []\n",
+        "9:11",
+        "is empty",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nargs = { \"bad-name\" = \"1\" }\n",
+        "8:10",
+        "invalid build argument name",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nplatform = \"linux\"\n",
+        "8:12",
+        "invalid platform",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nnetwork = \"host mode\"\n",
+        "8:11",
+        "invalid network",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\ncontext = \"missing\"\n",
+        "8:11",
+        "is not a directory",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[publish]\ninsecure = \"yes\"\n",
+        "8:12",
+        "invalid type",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\ndescription = \"two\\nlines\"\n",
+        "7:15",
+        "single line",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\n  image = \"ghcr.io/ünïcode/x\"\nversion = \"1.0.0\"\n",
+        "5:11",
+        "invalid image reference",
+    ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\nversion = \"2.0.0\"\n",
+        "7:1",
+        "error:",
+    ),
+    ("name = \"a\"\n", "1:1", "unknown key `name`"),
+];
+
+#[test]
+fn broken_manifests_are_exit_2_with_the_place() {
+    assert!(BROKEN.len() >= 25);
+    for (i, (text, line_col, message)) in BROKEN.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("v6.toml"), text).unwrap();
+        let output = cargo_v6(dir.path())
+            .args(["v6", "plan", "--offline"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "case {i}: {stderr}");
+        assert!(stderr.starts_with("error:"), "case {i}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--> v6.toml:{line_col}\n")),
+            "case {i}: expected v6.toml:{line_col} in\n{stderr}"
+        );
+        assert!(
+            stderr.contains(message),
+            "case {i}: expected `{message}` in\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "case {i}: {stderr}");
+    }
+}
+
+#[test]
+fn error_output_shows_the_source_line_and_a_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nimage = \"ghcr.io/Org/Algo\"\nvantage6 = \"4.13\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "error: invalid image reference: repository name must be lowercase\n --> v6.toml:4:9\n  |\n4 | image = \"ghcr.io/Org/Algo\"\n  |         ^^^^^^^^^^^^^^^^^^\n",
+        ));
+}
+
+#[test]
+fn manifest_path_is_shown_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("algo")).unwrap();
+    std::fs::write(dir.path().join("algo/v6.toml"), "[algorithm]\nnme = 1\n").unwrap();
+    cargo_v6(dir.path())
+        .args(["plan", "--manifest-path", "algo/v6.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--> algo/v6.toml:2:1"));
+}
+
+#[test]
+fn the_documented_example_manifest_is_valid() {
+    let dir = project("python4");
+    std::fs::copy(
+        fixture_dir("../../v6.toml.example"),
+        dir.path().join("v6.toml"),
+    )
+    .unwrap();
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["image"], "ghcr.io/my-org/partial-sum");
+}

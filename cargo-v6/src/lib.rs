@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod detect;
 pub mod diagnostic;
 pub mod error;
+pub mod fingerprint;
 pub mod git;
 pub mod manifest;
 pub mod plan;

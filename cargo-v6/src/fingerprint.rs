@@ -1,0 +1,179 @@
+//! The input fingerprint: a digest over everything that determines the image, computed before
+//! building, so that a release already in the registry can be recognised as unchanged without
+//! building it again, on any machine.
+//!
+//! Covered: the rendered Dockerfile, build arguments, labels (except the fingerprint label
+//! itself), the base image reference *as written* (a pinned digest counts; a moving tag is
+//! taken by name, since resolving it would need the network and differ between machines), and
+//! every selected context path with its permission bits and content hash (a symlink by its
+//! target). The encoding is length-prefixed, so no two different inputs share a preimage.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// The image label that carries the fingerprint.
+pub const LABEL: &str = "io.cargo-v6.fingerprint";
+
+/// What the fingerprint covers besides the context files.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipe<'a> {
+    /// The rendered Dockerfile.
+    pub dockerfile: &'a str,
+    /// The base image reference as written (normalized).
+    pub base_image: &'a str,
+    /// Build arguments.
+    pub build_args: &'a BTreeMap<String, String>,
+    /// Labels; [`LABEL`] is skipped if present.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Target platform, if set.
+    pub platform: Option<&'a str>,
+}
+
+/// A context file could not be read while fingerprinting.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {path}: {source}")]
+pub struct FingerprintError {
+    /// The file, relative to the context.
+    pub path: String,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// `sha256:HEX` over the recipe and the context files (relative, `/`-separated) under `root`.
+pub fn compute(
+    recipe: Recipe<'_>,
+    root: &Path,
+    files: &[String],
+) -> Result<String, FingerprintError> {
+    let mut hash = Sha256::new();
+    let mut field = |name: &str, value: &[u8]| {
+        hash.update(name.as_bytes());
+        hash.update((value.len() as u64).to_le_bytes());
+        hash.update(value);
+    };
+    field("format", b"cargo-v6 fingerprint 1");
+    field("dockerfile", recipe.dockerfile.as_bytes());
+    field("base", recipe.base_image.as_bytes());
+    field("platform", recipe.platform.unwrap_or_default().as_bytes());
+    for (key, value) in recipe.build_args {
+        field("arg", key.as_bytes());
+        field("value", value.as_bytes());
+    }
+    for (key, value) in recipe.labels.iter().filter(|(k, _)| *k != LABEL) {
+        field("label", key.as_bytes());
+        field("value", value.as_bytes());
+    }
+    for file in files {
+        let path = root.join(file);
+        let error = |source| FingerprintError {
+            path: file.clone(),
+            source,
+        };
+        let meta = std::fs::symlink_metadata(&path).map_err(error)?;
+        field("path", file.as_bytes());
+        field("mode", &(meta.permissions().mode() & 0o7777).to_le_bytes());
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).map_err(error)?;
+            field("symlink", target.as_os_str().as_encoded_bytes());
+        } else {
+            field("content", &content_hash(&path).map_err(error)?);
+        }
+    }
+    Ok(format!("sha256:{}", hex::encode(hash.finalize())))
+}
+
+/// Streams a file through SHA-256, so that large contexts are never held in memory.
+fn content_hash(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hash = Sha256::new();
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+    }
+    Ok(hash.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe<'a>(
+        dockerfile: &'a str,
+        args: &'a BTreeMap<String, String>,
+        labels: &'a BTreeMap<String, String>,
+    ) -> Recipe<'a> {
+        Recipe {
+            dockerfile,
+            base_image: "docker.io/library/busybox:1",
+            build_args: args,
+            labels,
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn every_input_changes_it_and_nothing_else_does() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        let files = vec!["a.txt".to_string()];
+        let empty = BTreeMap::new();
+        let base = compute(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap();
+        assert!(base.starts_with("sha256:") && base.len() == 71);
+        assert_eq!(
+            base,
+            compute(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap(),
+            "deterministic"
+        );
+        assert_ne!(
+            base,
+            compute(recipe("FROM y\n", &empty, &empty), dir.path(), &files).unwrap()
+        );
+        let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        assert_ne!(
+            base,
+            compute(recipe("FROM x\n", &args, &empty), dir.path(), &files).unwrap()
+        );
+        let own = BTreeMap::from([(LABEL.to_string(), "sha256:old".to_string())]);
+        assert_eq!(
+            base,
+            compute(recipe("FROM x\n", &empty, &own), dir.path(), &files).unwrap(),
+            "the fingerprint label itself does not count"
+        );
+        std::fs::write(dir.path().join("a.txt"), "b").unwrap();
+        let changed = compute(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap();
+        assert_ne!(base, changed);
+        std::fs::set_permissions(
+            dir.path().join("a.txt"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert_ne!(
+            changed,
+            compute(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap()
+        );
+    }
+
+    #[test]
+    fn symlinks_count_by_target_and_missing_files_name_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("nowhere", dir.path().join("link")).unwrap();
+        let empty = BTreeMap::new();
+        let files = vec!["link".to_string()];
+        assert!(compute(recipe("", &empty, &empty), dir.path(), &files).is_ok());
+        let err = compute(
+            recipe("", &empty, &empty),
+            dir.path(),
+            &["gone".to_string()],
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "gone");
+    }
+}
