@@ -69,7 +69,7 @@ impl Error {
         match self {
             Error::Manifest(ManifestError::Read { .. }) => 2,
             Error::Manifest(_) | Error::Metadata(_) | Error::Input { .. } => 2,
-            Error::Context(e) if e.is_user_input() => 2,
+            Error::Context(ContextError::InvalidPattern { .. }) => 2,
             Error::Render(RenderError::Template { .. }) => 2,
             Error::StdoutClosed => 0,
             Error::Context(_) | Error::Render(_) | Error::Failed { .. } | Error::Write { .. } => 1,
