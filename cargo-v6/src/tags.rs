@@ -1034,10 +1034,3 @@ mod tests {
         assert!(!back.is_stable());
     }
 }
-
-impl TagTemplate {
-    /// Exact templates contain `{{version}}`; they name one release and are never overwritten.
-    pub fn is_exact(&self) -> bool {
-        self.source.contains("{{version}}")
-    }
-}
