@@ -15,6 +15,7 @@ pub mod git;
 pub mod manifest;
 pub mod plan;
 pub mod reference;
+pub mod registry;
 pub mod render;
 pub mod report;
 pub mod tags;
