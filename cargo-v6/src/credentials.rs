@@ -1,9 +1,44 @@
 //! Registry credentials: `V6_REGISTRY_USERNAME`/`V6_REGISTRY_PASSWORD`, then Docker's own
 //! config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`: auths, credHelpers,
-//! credsStore), else anonymous. The secret never leaves this type except to the engine and
-//! registry clients: its `Debug` is redacted and it has no `Display`.
+//! credsStore), else anonymous.
+//!
+//! Invariants:
+//! - The secret never leaves [`Credentials`] except to the engine and registry clients: its
+//!   `Debug` is redacted, it has no `Display`, and no [`CredentialsError`] carries a secret
+//!   (helper output is reduced to one line of its error message, config parse errors keep only
+//!   serde's position-bearing message, never the file's content).
+//! - This module prints nothing and knows nothing of the CLI; it reads the environment and the
+//!   Docker config only through [`resolve`], whose inner function takes the environment as a
+//!   closure so tests never touch the process environment.
+//!
+//! Identity tokens (`identitytoken` in `auths`, or a helper answering with username
+//! `<token>`) are returned as username `<token>` with the token as password, the convention
+//! Docker's credential helpers use. Registries that accept only the OAuth2 refresh-token
+//! exchange will refuse them with 401; `V6_REGISTRY_USERNAME`/`V6_REGISTRY_PASSWORD` (a
+//! username and access token) is the way around that.
 
 use std::fmt;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use docker_credential::{CredentialRetrievalError, DockerCredential};
+
+/// The variable holding the registry user name; overrides Docker's config together with
+/// [`PASSWORD_VAR`].
+pub const USERNAME_VAR: &str = "V6_REGISTRY_USERNAME";
+/// The variable holding the registry password or access token.
+pub const PASSWORD_VAR: &str = "V6_REGISTRY_PASSWORD";
+
+/// The key Docker stores Docker Hub credentials under (`docker login` with no server), in
+/// `auths` and when asking credential helpers.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// What Docker's credential helpers print (exit 1) for a server they hold nothing for
+/// (`credentials.ErrCredentialsNotFound` in docker-credential-helpers).
+const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
+
+/// The user name Docker's credential helpers use to mark the secret as an identity token.
+const IDENTITY_TOKEN_USER: &str = "<token>";
 
 /// Where credentials came from, safe to print.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -16,6 +51,15 @@ pub enum CredentialSource {
         /// How the config provided them, e.g. `auths` or `credHelper docker-credential-pass`.
         via: String,
     },
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::Environment => write!(f, "{USERNAME_VAR}/{PASSWORD_VAR}"),
+            CredentialSource::DockerConfig { via } => write!(f, "Docker config ({via})"),
+        }
+    }
 }
 
 /// A username and password (or identity token) for one registry.
@@ -51,5 +95,545 @@ impl fmt::Debug for Credentials {
             .field("password", &"<redacted>")
             .field("source", &self.source)
             .finish()
+    }
+}
+
+/// Why credentials could not be resolved. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    /// Only one of the two variables is set (or the other is empty): using Docker's config
+    /// instead would silently push as someone else.
+    #[error("{present} is set but {missing} is not: set both or neither")]
+    IncompleteEnvironment {
+        /// The variable that is set.
+        present: &'static str,
+        /// The variable that is missing or empty.
+        missing: &'static str,
+    },
+    /// The Docker config exists but cannot be read or parsed, or its entry is malformed.
+    #[error("cannot use Docker config {}: {reason}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong with it (never its content).
+        reason: String,
+    },
+    /// The credential helper named in the Docker config failed or could not be run.
+    #[error("credential helper `{helper}` (named in {}) failed for {registry}: {reason}", config.display())]
+    Helper {
+        /// The helper program, e.g. `docker-credential-pass`.
+        helper: String,
+        /// The config file that names it.
+        config: PathBuf,
+        /// The registry key it was asked about.
+        registry: String,
+        /// What went wrong: not found, no usable answer, or the first line of its error.
+        reason: String,
+    },
+}
+
+/// Resolves the credentials for `registry` (a host with optional port, as in an image
+/// reference: `ghcr.io`, `127.0.0.1:5000`, `docker.io`) from the process environment and
+/// Docker's config. `Ok(None)` means anonymous: no variables, no config file, or no entry.
+pub fn resolve(registry: &str) -> Result<Option<Credentials>, CredentialsError> {
+    resolve_with(registry, |name| std::env::var(name).ok())
+}
+
+/// [`resolve`] with the environment given as a lookup, so tests need not mutate the process
+/// environment. Reads `V6_REGISTRY_*`, then `DOCKER_CONFIG` or `HOME` to find the config.
+fn resolve_with(
+    registry: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Credentials>, CredentialsError> {
+    // An empty variable counts as unset: CI systems expand a missing secret to "".
+    let var = |name: &str| env(name).filter(|value| !value.is_empty());
+    match (var(USERNAME_VAR), var(PASSWORD_VAR)) {
+        (Some(username), Some(password)) => {
+            return Ok(Some(Credentials::new(
+                username,
+                password,
+                CredentialSource::Environment,
+            )));
+        }
+        (Some(_), None) => {
+            return Err(CredentialsError::IncompleteEnvironment {
+                present: USERNAME_VAR,
+                missing: PASSWORD_VAR,
+            });
+        }
+        (None, Some(_)) => {
+            return Err(CredentialsError::IncompleteEnvironment {
+                present: PASSWORD_VAR,
+                missing: USERNAME_VAR,
+            });
+        }
+        (None, None) => {}
+    }
+    let dir = var("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|home| Path::new(&home).join(".docker")));
+    match dir {
+        Some(dir) => from_docker_config(&dir.join("config.json"), registry),
+        None => Ok(None),
+    }
+}
+
+/// Looks `registry` up in the Docker config file at `path`.
+fn from_docker_config(
+    path: &Path,
+    registry: &str,
+) -> Result<Option<Credentials>, CredentialsError> {
+    let config_error = |reason: String| CredentialsError::Config {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        // No config is the normal state of a machine that never ran `docker login`.
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(config_error(e.to_string())),
+    };
+    // Parsed here too (docker_credential only says "Unable to read config"), to give the
+    // position of a syntax error and to name the helper that will be asked.
+    let config: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| config_error(format!("not valid JSON ({e})")))?;
+    let key = config_key(registry);
+    let helper = helper_for(&config, key);
+
+    let credential = match docker_credential::get_credential_from_reader(text.as_bytes(), key) {
+        Ok(credential) => credential,
+        Err(CredentialRetrievalError::NoCredentialConfigured) => return Ok(None),
+        // Docker's helpers answer an unknown server this way; the Docker CLI then goes on
+        // anonymously, and so do we (a `credsStore` is asked about every registry).
+        Err(CredentialRetrievalError::HelperFailure { stdout, .. })
+            if stdout.trim() == HELPER_NOT_FOUND =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(retrieval_error(e, path, key, helper));
+        }
+    };
+    let via = match (&helper, &credential) {
+        (Some((kind, name)), _) => format!("{kind} docker-credential-{name}"),
+        (None, DockerCredential::IdentityToken(_)) => "auths identity token".to_owned(),
+        (None, DockerCredential::UsernamePassword(..)) => "auths".to_owned(),
+    };
+    let source = CredentialSource::DockerConfig { via };
+    Ok(Some(match credential {
+        DockerCredential::UsernamePassword(username, password) => {
+            Credentials::new(username, password, source)
+        }
+        DockerCredential::IdentityToken(token) => {
+            Credentials::new(IDENTITY_TOKEN_USER.to_owned(), token, source)
+        }
+    }))
+}
+
+/// The key Docker files `registry` under: the bare host (with port), except Docker Hub,
+/// which `docker login` records as `https://index.docker.io/v1/`.
+fn config_key(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB_KEY,
+        other => other,
+    }
+}
+
+/// The helper docker_credential will ask for `key`, with how it was chosen, following its
+/// precedence: a `credHelpers` entry, else `credsStore` unless `auths` has the entry inline.
+fn helper_for(config: &serde_json::Value, key: &str) -> Option<(&'static str, String)> {
+    let non_empty = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    if let Some(name) = config
+        .get("credHelpers")
+        .and_then(|h| h.get(key))
+        .and_then(non_empty)
+    {
+        return Some(("credHelpers", name));
+    }
+    let inline = config
+        .get("auths")
+        .and_then(|a| a.as_object())
+        .is_some_and(|auths| {
+            auths.iter().any(|(k, entry)| {
+                let has = |field: &str| entry.get(field).and_then(non_empty).is_some();
+                normalize_key(k) == normalize_key(key)
+                    && (has("auth") || has("identitytoken") || (has("username") && has("password")))
+            })
+        });
+    if inline {
+        return None;
+    }
+    config
+        .get("credsStore")
+        .and_then(non_empty)
+        .map(|name| ("credsStore", name))
+}
+
+/// The host part of an `auths` key (`https://ghcr.io/v1/` -> `ghcr.io`), Docker Hub's
+/// aliases folded, as docker_credential matches keys.
+fn normalize_key(key: &str) -> &str {
+    let host = match key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+    {
+        Some(rest) => rest.split('/').next().unwrap_or(rest),
+        None => key,
+    };
+    match host {
+        "docker.io" | "registry-1.docker.io" => "index.docker.io",
+        other => other,
+    }
+}
+
+/// Turns a docker_credential failure into an error naming the file or helper, without the
+/// helper's full output (which might hold more than an error message).
+fn retrieval_error(
+    e: CredentialRetrievalError,
+    path: &Path,
+    key: &str,
+    helper: Option<(&'static str, String)>,
+) -> CredentialsError {
+    let helper_error = |reason: String| CredentialsError::Helper {
+        helper: helper.as_ref().map_or_else(
+            || "unknown".to_owned(),
+            |(_, name)| format!("docker-credential-{name}"),
+        ),
+        config: path.to_owned(),
+        registry: key.to_owned(),
+        reason,
+    };
+    match e {
+        CredentialRetrievalError::HelperCommunicationError => {
+            helper_error("cannot run it (is it installed and on PATH?)".to_owned())
+        }
+        CredentialRetrievalError::MalformedHelperResponse => {
+            helper_error("its answer is not the expected JSON".to_owned())
+        }
+        CredentialRetrievalError::HelperFailure { stdout, stderr, .. } => {
+            // Docker's helpers print their error on stdout; others use stderr.
+            let line = stdout
+                .lines()
+                .chain(stderr.lines())
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no message");
+            helper_error(truncate(line, 200))
+        }
+        CredentialRetrievalError::CredentialDecodingError => CredentialsError::Config {
+            path: path.to_owned(),
+            reason: format!("the `auth` of {key} is not base64 of `user:password`"),
+        },
+        CredentialRetrievalError::CredentialMismatchError => CredentialsError::Config {
+            path: path.to_owned(),
+            reason: format!("the `auth` of {key} does not match its `username`/`password`"),
+        },
+        other => CredentialsError::Config {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// `s` cut to at most `max` characters, marked when cut.
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}...", &s[..end]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// An environment with `vars`, nothing else.
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    /// A DOCKER_CONFIG directory holding `config` as config.json.
+    fn config_dir(config: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        dir
+    }
+
+    /// Resolves `registry` with only DOCKER_CONFIG=`dir` in the environment.
+    fn resolve_in(
+        dir: &tempfile::TempDir,
+        registry: &str,
+    ) -> Result<Option<Credentials>, CredentialsError> {
+        resolve_with(
+            registry,
+            env(&[("DOCKER_CONFIG", dir.path().to_str().unwrap())]),
+        )
+    }
+
+    #[test]
+    fn environment_overrides_docker_config() {
+        // base64("fromfile:filepass")
+        let dir = config_dir(r#"{"auths":{"ghcr.io":{"auth":"ZnJvbWZpbGU6ZmlsZXBhc3M="}}}"#);
+        let creds = resolve_with(
+            "ghcr.io",
+            env(&[
+                ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+                (USERNAME_VAR, "ci"),
+                (PASSWORD_VAR, "envpass"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(creds.username, "ci");
+        assert_eq!(creds.password(), "envpass");
+        assert_eq!(creds.source, CredentialSource::Environment);
+        assert_eq!(
+            creds.source.to_string(),
+            "V6_REGISTRY_USERNAME/V6_REGISTRY_PASSWORD"
+        );
+        assert!(!format!("{creds:?}").contains("envpass"));
+    }
+
+    #[test]
+    fn one_variable_alone_is_an_error_naming_the_other() {
+        let err = resolve_with("ghcr.io", env(&[(USERNAME_VAR, "ci")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "V6_REGISTRY_USERNAME is set but V6_REGISTRY_PASSWORD is not: set both or neither"
+        );
+        // An empty value is how CI expands a missing secret: it counts as unset.
+        let err = resolve_with(
+            "ghcr.io",
+            env(&[(USERNAME_VAR, ""), (PASSWORD_VAR, "secret")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            CredentialsError::IncompleteEnvironment {
+                present: PASSWORD_VAR,
+                missing: USERNAME_VAR
+            }
+        );
+        assert!(!format!("{err} {err:?}").contains("secret"));
+    }
+
+    #[test]
+    fn no_config_file_or_no_home_is_anonymous() {
+        let empty = tempfile::tempdir().unwrap();
+        let d = empty.path().to_str().unwrap();
+        assert!(
+            resolve_with("ghcr.io", env(&[("DOCKER_CONFIG", d)]))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            resolve_with("ghcr.io", env(&[("HOME", d)]))
+                .unwrap()
+                .is_none()
+        );
+        assert!(resolve_with("ghcr.io", env(&[])).unwrap().is_none());
+    }
+
+    #[test]
+    fn home_docker_config_is_used_without_docker_config_var() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".docker")).unwrap();
+        std::fs::write(
+            home.path().join(".docker/config.json"),
+            r#"{"auths":{"ghcr.io":{"auth":"dTpw"}}}"#, // u:p
+        )
+        .unwrap();
+        let creds = resolve_with("ghcr.io", env(&[("HOME", home.path().to_str().unwrap())]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((creds.username.as_str(), creds.password()), ("u", "p"));
+    }
+
+    #[test]
+    fn auths_entry_is_found_by_host_and_port() {
+        // local:pw:with:colons, gh:ghpw
+        let dir = config_dir(
+            r#"{"auths":{"127.0.0.1:5551":{"auth":"bG9jYWw6cHc6d2l0aDpjb2xvbnM="},
+                "https://ghcr.io":{"auth":"Z2g6Z2hwdw=="}}}"#,
+        );
+        let creds = resolve_in(&dir, "127.0.0.1:5551").unwrap().unwrap();
+        assert_eq!(creds.username, "local");
+        assert_eq!(creds.password(), "pw:with:colons");
+        assert_eq!(
+            creds.source,
+            CredentialSource::DockerConfig {
+                via: "auths".into()
+            }
+        );
+        assert_eq!(creds.source.to_string(), "Docker config (auths)");
+        // A key written with a scheme still matches the bare host.
+        let creds = resolve_in(&dir, "ghcr.io").unwrap().unwrap();
+        assert_eq!(creds.username, "gh");
+        // Another registry has no entry: anonymous.
+        assert!(resolve_in(&dir, "quay.io").unwrap().is_none());
+    }
+
+    #[test]
+    fn docker_hub_is_found_under_its_index_key() {
+        // hubuser:hubpw
+        let dir = config_dir(
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHVidXNlcjpodWJwdw=="}}}"#,
+        );
+        for registry in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            let creds = resolve_in(&dir, registry).unwrap().unwrap();
+            assert_eq!(creds.username, "hubuser", "{registry}");
+        }
+    }
+
+    #[test]
+    fn identity_token_maps_to_token_user() {
+        let dir = config_dir(r#"{"auths":{"myacr.azurecr.io":{"identitytoken":"tok-123"}}}"#);
+        let creds = resolve_in(&dir, "myacr.azurecr.io").unwrap().unwrap();
+        assert_eq!(creds.username, "<token>");
+        assert_eq!(creds.password(), "tok-123");
+        assert_eq!(
+            creds.source.to_string(),
+            "Docker config (auths identity token)"
+        );
+        assert!(!format!("{creds:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn broken_config_names_the_file_without_its_content() {
+        let dir = config_dir(r#"{"auths":{"ghcr.io":{"auth":"c2VjcmV0OnNlY3JldA=="}"#);
+        let err = resolve_in(&dir, "ghcr.io").unwrap_err();
+        let text = err.to_string();
+        let path = dir.path().join("config.json");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("not valid JSON"), "{text}");
+        assert!(!text.contains("c2VjcmV0"), "{text}");
+    }
+
+    #[test]
+    fn undecodable_auth_is_a_config_error() {
+        let dir = config_dir(r#"{"auths":{"ghcr.io":{"auth":"!!!not-base64"}}}"#);
+        let err = resolve_in(&dir, "ghcr.io").unwrap_err();
+        assert!(matches!(err, CredentialsError::Config { .. }), "{err:?}");
+        assert!(err.to_string().contains("not base64"), "{err}");
+        assert!(!err.to_string().contains("!!!not-base64"));
+    }
+
+    /// Set in the child process that [`credential_helpers`] starts.
+    const HELPER_CHILD_VAR: &str = "V6_TEST_CREDENTIAL_HELPER_CHILD";
+
+    /// docker_credential runs `docker-credential-NAME` from PATH. Changing this process's PATH
+    /// would race with other tests, so this runs [`credential_helpers_child`] in a child
+    /// process whose PATH starts with a directory of fake helpers.
+    #[cfg(unix)]
+    #[test]
+    fn credential_helpers() {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = tempfile::tempdir().unwrap();
+        // Each reads the server from stdin first, as real helpers do: one that exits before
+        // docker_credential has written it makes the write fail (a communication error).
+        let helpers = [
+            (
+                "ok",
+                r#"read server; printf '{"ServerURL":"%s","Username":"helperuser","Secret":"helper-secret"}' "$server""#,
+            ),
+            (
+                "token",
+                r#"read server; printf '{"ServerURL":"%s","Username":"<token>","Secret":"helper-token"}' "$server""#,
+            ),
+            (
+                "notfound",
+                "read server; echo 'credentials not found in native keychain'; exit 1",
+            ),
+            (
+                "fail",
+                "read server; echo 'error getting credentials - locked keyring'; echo helper-secret; exit 1",
+            ),
+            ("garbage", "read server; echo helper-secret"),
+        ];
+        for (name, body) in helpers {
+            let path = bin.path().join(format!("docker-credential-v6test-{name}"));
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::join_paths(
+            std::iter::once(bin.path().to_owned()).chain(std::env::split_paths(&path)),
+        )
+        .unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "credentials::tests::credential_helpers_child"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env("PATH", path)
+            .env(HELPER_CHILD_VAR, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let errors = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}\n{errors}");
+        assert!(
+            text.contains("1 passed"),
+            "the child test did not run:\n{text}"
+        );
+    }
+
+    /// The assertions of [`credential_helpers`]; does nothing outside its child process.
+    #[test]
+    fn credential_helpers_child() {
+        if std::env::var_os(HELPER_CHILD_VAR).is_none() {
+            return;
+        }
+        let dir = config_dir(
+            r#"{"credHelpers":{"127.0.0.1:5551":"v6test-ok","a.example":"v6test-fail",
+                "b.example":"v6test-garbage","c.example":"v6test-not-installed",
+                "d.example":"v6test-notfound"},
+                "credsStore":"v6test-token",
+                "auths":{"inline.example":{"auth":"dTpw"}}}"#,
+        );
+        let creds = resolve_in(&dir, "127.0.0.1:5551").unwrap().unwrap();
+        assert_eq!(creds.username, "helperuser");
+        assert_eq!(creds.password(), "helper-secret");
+        assert_eq!(
+            creds.source.to_string(),
+            "Docker config (credHelpers docker-credential-v6test-ok)"
+        );
+        // No credHelpers entry: the store answers, here with an identity token.
+        let creds = resolve_in(&dir, "ghcr.io").unwrap().unwrap();
+        assert_eq!(creds.username, "<token>");
+        assert_eq!(creds.password(), "helper-token");
+        assert_eq!(
+            creds.source.to_string(),
+            "Docker config (credsStore docker-credential-v6test-token)"
+        );
+        // An inline auths entry wins over the store.
+        let creds = resolve_in(&dir, "inline.example").unwrap().unwrap();
+        assert_eq!((creds.username.as_str(), creds.password()), ("u", "p"));
+        assert_eq!(creds.source.to_string(), "Docker config (auths)");
+        // A helper that holds nothing for the server: anonymous, as with the Docker CLI.
+        assert!(resolve_in(&dir, "d.example").unwrap().is_none());
+
+        let err = resolve_in(&dir, "a.example").unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("docker-credential-v6test-fail"), "{text}");
+        assert!(text.contains("locked keyring"), "{text}");
+        assert!(!text.contains("helper-secret"), "{text}");
+
+        let err = resolve_in(&dir, "b.example").unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(text.contains("not the expected JSON"), "{text}");
+        assert!(!text.contains("helper-secret"), "{text}");
+
+        let err = resolve_in(&dir, "c.example").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "credential helper `docker-credential-v6test-not-installed` (named in {}) failed \
+                 for c.example: cannot run it (is it installed and on PATH?)",
+                dir.path().join("config.json").display()
+            )
+        );
     }
 }

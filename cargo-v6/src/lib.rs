@@ -17,6 +17,7 @@ pub mod git;
 pub mod manifest;
 pub mod plan;
 pub mod reference;
+pub mod registry;
 pub mod release;
 pub mod render;
 pub mod report;

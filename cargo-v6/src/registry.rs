@@ -1,0 +1,1190 @@
+//! Registry reads and manifest writes over the distribution API (oci-client): tags, digests,
+//! labels, the stored manifest's kind, and moving a tag to an existing manifest.
+//!
+//! Invariants:
+//! - One [`Registry`] per registry and credential set: oci-client keeps the first credentials
+//!   it used per registry, so a client is never shared between credential sets.
+//! - Manifests are copied byte for byte ([`Registry::copy_tag`]): a re-serialised manifest
+//!   would get a new digest, and pinned `image@sha256:` references would stop matching.
+//! - The secret is in no error text or `Debug` output: errors are built from status codes and
+//!   registry names, and any message taken from oci-client is scrubbed of the password.
+//! - Prints nothing and knows nothing of the CLI; hints for the user are added by the caller.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE,
+};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::credentials::{CredentialSource, Credentials};
+
+/// Every manifest type a registry may store for an image, so that reads see what is stored
+/// rather than a conversion the registry makes for a narrower `Accept` header.
+const MANIFEST_TYPES: &[&str] = &[
+    IMAGE_MANIFEST_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE,
+];
+
+/// Tags asked for per page; registries that page (GHCR, Docker Hub) ignore the rest of a
+/// large listing unless asked for the next page.
+const TAGS_PAGE: usize = 1000;
+
+/// Passwords shorter than this are not scrubbed from messages: replacing every occurrence of
+/// a one- or two-character string would garble the text without hiding anything.
+const MIN_SCRUBBED_LEN: usize = 3;
+
+/// A failed registry operation. Holds no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No HTTP exchange happened: DNS, connection, TLS or timeout.
+    #[error("cannot reach registry {registry}: {reason}")]
+    Unreachable {
+        /// The registry as named in the image (`ghcr.io`, `127.0.0.1:5000`).
+        registry: String,
+        /// The transport error, innermost cause included.
+        reason: String,
+    },
+    /// The registry answered 401: the credentials are wrong, or none were given.
+    #[error("{}", unauthorized_message(registry, credentials.as_ref()))]
+    Unauthorized {
+        /// The registry as named in the image.
+        registry: String,
+        /// Where the refused credentials came from; `None` when the request was anonymous.
+        credentials: Option<CredentialSource>,
+    },
+    /// The registry answered 403 (`DENIED`): the identity is known but may not do this,
+    /// e.g. a token without package write permission.
+    #[error("registry {registry} denied access to {repository} (403 Forbidden){}",
+        credentials.as_ref().map(|s| format!(" for the credentials from {s}")).unwrap_or_default())]
+    Denied {
+        /// The registry as named in the image.
+        registry: String,
+        /// The repository the request was for.
+        repository: String,
+        /// Where the credentials came from; `None` when the request was anonymous.
+        credentials: Option<CredentialSource>,
+    },
+    /// The tag an operation needs does not exist.
+    #[error("{registry}/{repository}:{tag} does not exist")]
+    NotFound {
+        /// The registry as named in the image.
+        registry: String,
+        /// The repository.
+        repository: String,
+        /// The missing tag.
+        tag: String,
+    },
+    /// Any other answer the operation cannot use: a server error, an unexpected status or
+    /// body, a manifest that is not JSON.
+    #[error("registry {registry}: {message}")]
+    Protocol {
+        /// The registry as named in the image.
+        registry: String,
+        /// What went wrong, as oci-client or this module saw it.
+        message: String,
+    },
+}
+
+/// The text of [`RegistryError::Unauthorized`]: says where refused credentials came from, or
+/// that there were none and how to provide them.
+fn unauthorized_message(registry: &str, credentials: Option<&CredentialSource>) -> String {
+    match credentials {
+        Some(source) => format!(
+            "registry {registry} refused the credentials (401 Unauthorized); they came from {source}"
+        ),
+        None => format!(
+            "registry {registry} requires credentials (401 Unauthorized) and none were found: \
+             set {} and {}, or run `docker login {registry}`",
+            crate::credentials::USERNAME_VAR,
+            crate::credentials::PASSWORD_VAR
+        ),
+    }
+}
+
+/// What kind of manifest a tag points at, as stored. The vantage6 algorithm store asks only
+/// for a docker v2 schema 2 manifest, so only [`ManifestKind::DockerV2`] resolves there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// `application/vnd.docker.distribution.manifest.v2+json`: one platform, what the store
+    /// and every Docker engine resolve.
+    DockerV2,
+    /// `application/vnd.oci.image.manifest.v1+json`: one platform, but a registry answering
+    /// the store's docker-only `Accept` header refuses it (distribution says
+    /// `MANIFEST_UNKNOWN`).
+    OciImage,
+    /// A manifest list or OCI index (multi-platform, or with attestations): the store gets at
+    /// best one platform's manifest, at worst nothing.
+    Index {
+        /// Which of the two index types.
+        media_type: String,
+    },
+    /// Anything else (an artifact, a schema 1 manifest).
+    Other(String),
+}
+
+impl ManifestKind {
+    /// Classifies a manifest media type.
+    fn from_media_type(media_type: &str) -> Self {
+        match media_type {
+            IMAGE_MANIFEST_MEDIA_TYPE => ManifestKind::DockerV2,
+            OCI_IMAGE_MEDIA_TYPE => ManifestKind::OciImage,
+            IMAGE_MANIFEST_LIST_MEDIA_TYPE | OCI_IMAGE_INDEX_MEDIA_TYPE => ManifestKind::Index {
+                media_type: media_type.to_owned(),
+            },
+            other => ManifestKind::Other(other.to_owned()),
+        }
+    }
+
+    /// The media type, for messages.
+    pub fn media_type(&self) -> &str {
+        match self {
+            ManifestKind::DockerV2 => IMAGE_MANIFEST_MEDIA_TYPE,
+            ManifestKind::OciImage => OCI_IMAGE_MEDIA_TYPE,
+            ManifestKind::Index { media_type } | ManifestKind::Other(media_type) => media_type,
+        }
+    }
+
+    /// Whether the vantage6 algorithm store can resolve this manifest's digest, asking with
+    /// `Accept: application/vnd.docker.distribution.manifest.v2+json` only.
+    pub fn resolvable_by_store(&self) -> bool {
+        *self == ManifestKind::DockerV2
+    }
+}
+
+impl fmt::Display for ManifestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.media_type())
+    }
+}
+
+/// A client for one registry with one credential set.
+pub struct Registry {
+    client: Client,
+    /// The registry as named in the image, for messages.
+    name: String,
+    /// The host the API is served on (`registry-1.docker.io` for `docker.io`).
+    api_host: String,
+    auth: RegistryAuth,
+    source: Option<CredentialSource>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("name", &self.name)
+            .field("api_host", &self.api_host)
+            .field("auth", &self.auth) // oci-client redacts the secret
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Registry {
+    /// A client for `registry` (`ghcr.io`, `docker.io`, `127.0.0.1:5000`), anonymous when
+    /// `credentials` is `None`.
+    ///
+    /// Plain HTTP for loopback registries (127.0.0.0/8, `localhost`, `[::1]`), as the Docker
+    /// engine treats them as insecure by default and so pushes there over HTTP, and for
+    /// registries marked `insecure`; HTTPS otherwise. `docker.io` is served from
+    /// `registry-1.docker.io`, the host the Docker engine uses.
+    pub fn new(registry: &str, credentials: Option<Credentials>, insecure: bool) -> Registry {
+        let api_host = api_host(registry).to_owned();
+        let protocol = if insecure || is_loopback(&api_host) {
+            ClientProtocol::HttpsExcept(vec![api_host.clone()])
+        } else {
+            ClientProtocol::Https
+        };
+        let client = Client::new(ClientConfig {
+            protocol,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            user_agent: concat!("cargo-v6/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        });
+        let (auth, source) = match credentials {
+            Some(c) => (
+                RegistryAuth::Basic(c.username.clone(), c.password().to_owned()),
+                Some(c.source),
+            ),
+            None => (RegistryAuth::Anonymous, None),
+        };
+        Registry {
+            client,
+            name: registry.to_owned(),
+            api_host,
+            auth,
+            source,
+        }
+    }
+
+    /// Tags of `repository`, sorted, each once. A repository that does not exist yet has no
+    /// tags: that is the state before a first push, not an error.
+    pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        let reference = self.reference(repository, "latest");
+        let mut tags: Vec<String> = Vec::new();
+        loop {
+            let last = tags.last().map(String::as_str);
+            let page = match self
+                .client
+                .list_tags(&reference, &self.auth, Some(TAGS_PAGE), last)
+                .await
+            {
+                Ok(page) => page.tags,
+                Err(e) if is_not_found(&e) => break,
+                Err(e) => return Err(self.error(e, repository)),
+            };
+            // An empty page ends the listing; a page ending where the last one did means the
+            // registry ignores `last`, and asking again would loop forever.
+            if page.is_empty() || page.last().map(String::as_str) == last {
+                break;
+            }
+            tags.extend(page);
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    /// The digest of `repository:tag` as the registry reports it (`Docker-Content-Digest`,
+    /// with every manifest type accepted), or `None` when the tag does not exist.
+    pub async fn digest(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let reference = self.reference(repository, tag);
+        match self
+            .client
+            .fetch_manifest_digest(&reference, &self.auth)
+            .await
+        {
+            Ok(digest) => Ok(Some(digest)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.error(e, repository)),
+        }
+    }
+
+    /// The labels of the image config of `repository:tag` (`config.Labels`; empty when it
+    /// has none), or `None` when the tag does not exist. For an index, the labels of the
+    /// image for the platform cargo-v6 runs on (oci-client's default resolver).
+    pub async fn labels(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
+        let reference = self.reference(repository, tag);
+        let config = match self
+            .client
+            .pull_manifest_and_config(&reference, &self.auth)
+            .await
+        {
+            Ok((_, _, config)) => config,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.error(e, repository)),
+        };
+        let config: serde_json::Value =
+            serde_json::from_str(&config).map_err(|e| RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: format!("the image config of {repository}:{tag} is not JSON: {e}"),
+            })?;
+        let labels = config
+            .get("config")
+            .and_then(|c| c.get("Labels"))
+            .and_then(|l| l.as_object())
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(labels))
+    }
+
+    /// The kind of manifest `repository:tag` points at, as the registry stores it, to check
+    /// that it is a single-platform docker v2 schema 2 manifest the vantage6 store can
+    /// resolve ([`ManifestKind::resolvable_by_store`]).
+    pub async fn manifest_kind(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<ManifestKind, RegistryError> {
+        let (body, _) = self.raw_manifest(repository, tag).await?;
+        let media_type = media_type_of(&body).map_err(|message| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!("the manifest of {repository}:{tag} {message}"),
+        })?;
+        Ok(ManifestKind::from_media_type(&media_type))
+    }
+
+    /// Points `to_tag` at the manifest of `from_tag` and returns its digest. Only the
+    /// manifest is written, with the bytes and media type it was read with, so no layer is
+    /// uploaded and the digest stays the same.
+    pub async fn copy_tag(
+        &self,
+        repository: &str,
+        from_tag: &str,
+        to_tag: &str,
+    ) -> Result<String, RegistryError> {
+        let (body, digest) = self.raw_manifest(repository, from_tag).await?;
+        let protocol = |message: String| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message,
+        };
+        let media_type = media_type_of(&body)
+            .map_err(|m| protocol(format!("the manifest of {repository}:{from_tag} {m}")))?;
+        let content_type = media_type
+            .parse()
+            .map_err(|_| protocol(format!("media type {media_type:?} is not a header value")))?;
+        let target = self.reference(repository, to_tag);
+        self.client
+            .push_manifest_raw(&target, body, content_type)
+            .await
+            .map_err(|e| self.error(e, repository))?;
+        Ok(digest)
+    }
+
+    /// Checks that the registry is reachable and lets these credentials read `repository`
+    /// (a repository that does not exist yet passes). Push permission cannot be checked
+    /// without writing, so a `Denied` can still come at push time.
+    pub async fn check(&self, repository: &str) -> Result<(), RegistryError> {
+        let reference = self.reference(repository, "latest");
+        match self
+            .client
+            .list_tags(&reference, &self.auth, Some(1), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(self.error(e, repository)),
+        }
+    }
+
+    /// The stored manifest of `repository:tag`, unparsed, with its digest.
+    async fn raw_manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        let reference = self.reference(repository, tag);
+        self.client
+            .pull_manifest_raw(&reference, &self.auth, MANIFEST_TYPES)
+            .await
+            // A manifest is a few KiB: copying it avoids naming oci-client's `bytes` type.
+            .map(|(body, digest)| (body.to_vec(), digest))
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    RegistryError::NotFound {
+                        registry: self.name.clone(),
+                        repository: repository.to_owned(),
+                        tag: tag.to_owned(),
+                    }
+                } else {
+                    self.error(e, repository)
+                }
+            })
+    }
+
+    fn reference(&self, repository: &str, tag: &str) -> Reference {
+        Reference::with_tag(self.api_host.clone(), repository.to_owned(), tag.to_owned())
+    }
+
+    /// Maps an oci-client error to this module's, scrubbing the password from any text.
+    fn error(&self, e: OciDistributionError, repository: &str) -> RegistryError {
+        let registry = self.name.clone();
+        match classify(&e) {
+            Class::Unauthorized => RegistryError::Unauthorized {
+                registry,
+                credentials: self.source.clone(),
+            },
+            Class::Denied => RegistryError::Denied {
+                registry,
+                repository: repository.to_owned(),
+                credentials: self.source.clone(),
+            },
+            Class::Unreachable => RegistryError::Unreachable {
+                registry,
+                reason: self.scrub(error_chain(&e)),
+            },
+            Class::Other => RegistryError::Protocol {
+                registry,
+                message: self.scrub(error_chain(&e)),
+            },
+        }
+    }
+
+    /// `text` with the password replaced, in case a registry or library echoed it.
+    fn scrub(&self, text: String) -> String {
+        match &self.auth {
+            RegistryAuth::Basic(_, password) if password.len() >= MIN_SCRUBBED_LEN => {
+                text.replace(password.as_str(), "<redacted>")
+            }
+            _ => text,
+        }
+    }
+}
+
+/// How an oci-client error maps onto [`RegistryError`].
+#[derive(Debug, PartialEq, Eq)]
+enum Class {
+    Unauthorized,
+    Denied,
+    Unreachable,
+    Other,
+}
+
+fn classify(e: &OciDistributionError) -> Class {
+    match e {
+        // 401 on GET/HEAD is `UnauthorizedError`, on a manifest PUT it is `ServerError{401}`;
+        // a token endpoint refusing the credentials is `AuthenticationFailure`.
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_)
+        | OciDistributionError::ServerError { code: 401, .. } => Class::Unauthorized,
+        OciDistributionError::ServerError { code: 403, .. } => Class::Denied,
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let has = |code: OciErrorCode| envelope.errors.iter().any(|e| e.code == code);
+            if has(OciErrorCode::Unauthorized) {
+                Class::Unauthorized
+            } else if has(OciErrorCode::Denied) {
+                Class::Denied
+            } else {
+                Class::Other
+            }
+        }
+        OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
+            Class::Unreachable
+        }
+        _ => Class::Other,
+    }
+}
+
+/// Whether `e` says the repository or tag does not exist.
+fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
+            )
+        }),
+        OciDistributionError::ServerError { code: 404, .. } => true,
+        _ => false,
+    }
+}
+
+/// `e` and its causes, `: `-separated: reqwest's own text hides the cause ("connection
+/// refused", a certificate problem, an HTTPS request to an HTTP registry) in its source chain.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The host the distribution API of `registry` is served on.
+fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
+    }
+}
+
+/// Whether `registry` (`host[:port]`) is on the loopback interface.
+fn is_loopback(registry: &str) -> bool {
+    if let Some(rest) = registry.strip_prefix('[') {
+        return rest
+            .split_once(']')
+            .and_then(|(ip, _)| ip.parse::<Ipv6Addr>().ok())
+            .is_some_and(|ip| ip.is_loopback());
+    }
+    let host = registry.split_once(':').map_or(registry, |(host, _)| host);
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The media type of a manifest body: its `mediaType`, or for an OCI manifest that omits
+/// it (allowed by the spec), the type its fields imply. The error completes "the manifest
+/// of X ...".
+fn media_type_of(body: &[u8]) -> Result<String, String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("is not JSON: {e}"))?;
+    if let Some(media_type) = json.get("mediaType").and_then(|m| m.as_str()) {
+        return Ok(media_type.to_owned());
+    }
+    if json.get("manifests").is_some() {
+        Ok(OCI_IMAGE_INDEX_MEDIA_TYPE.to_owned())
+    } else if json.get("config").is_some() {
+        Ok(OCI_IMAGE_MEDIA_TYPE.to_owned())
+    } else {
+        Err("has no media type".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::CredentialSource;
+    use oci_client::errors::{OciEnvelope, OciError};
+
+    fn envelope(code: OciErrorCode) -> OciDistributionError {
+        OciDistributionError::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![OciError {
+                    code,
+                    message: String::new(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://r/v2/x/manifests/1".into(),
+        }
+    }
+
+    fn server_error(code: u16) -> OciDistributionError {
+        OciDistributionError::ServerError {
+            code,
+            url: "http://r/v2/x/manifests/1".into(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn loopback_registries_are_recognised() {
+        for r in [
+            "127.0.0.1:5570",
+            "127.1.2.3",
+            "localhost",
+            "LOCALHOST:5000",
+            "[::1]:5000",
+            "[::1]",
+        ] {
+            assert!(is_loopback(r), "{r}");
+        }
+        for r in [
+            "ghcr.io",
+            "10.0.0.1:5000",
+            "[::2]:5000",
+            "localhost.example",
+        ] {
+            assert!(!is_loopback(r), "{r}");
+        }
+    }
+
+    #[test]
+    fn docker_hub_is_served_from_registry_1() {
+        assert_eq!(api_host("docker.io"), "registry-1.docker.io");
+        assert_eq!(api_host("index.docker.io"), "registry-1.docker.io");
+        assert_eq!(api_host("ghcr.io"), "ghcr.io");
+        let registry = Registry::new("docker.io", None, false);
+        assert_eq!(
+            registry.reference("library/x", "1").resolve_registry(),
+            "registry-1.docker.io"
+        );
+    }
+
+    #[test]
+    fn media_type_comes_from_the_body_or_its_shape() {
+        let docker = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{}}"#;
+        assert_eq!(media_type_of(docker).unwrap(), IMAGE_MANIFEST_MEDIA_TYPE);
+        assert_eq!(
+            media_type_of(br#"{"schemaVersion":2,"config":{},"layers":[]}"#).unwrap(),
+            OCI_IMAGE_MEDIA_TYPE
+        );
+        assert_eq!(
+            media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#).unwrap(),
+            OCI_IMAGE_INDEX_MEDIA_TYPE
+        );
+        assert_eq!(media_type_of(b"{}").unwrap_err(), "has no media type");
+        assert!(
+            media_type_of(b"<html>")
+                .unwrap_err()
+                .starts_with("is not JSON")
+        );
+    }
+
+    #[test]
+    fn manifest_kinds_and_store_resolvability() {
+        assert_eq!(
+            ManifestKind::from_media_type(IMAGE_MANIFEST_MEDIA_TYPE),
+            ManifestKind::DockerV2
+        );
+        assert!(ManifestKind::DockerV2.resolvable_by_store());
+        assert!(!ManifestKind::OciImage.resolvable_by_store());
+        let index = ManifestKind::from_media_type(IMAGE_MANIFEST_LIST_MEDIA_TYPE);
+        assert_eq!(
+            index,
+            ManifestKind::Index {
+                media_type: IMAGE_MANIFEST_LIST_MEDIA_TYPE.into()
+            }
+        );
+        assert!(!index.resolvable_by_store());
+        assert_eq!(index.to_string(), IMAGE_MANIFEST_LIST_MEDIA_TYPE);
+        assert_eq!(
+            ManifestKind::from_media_type("application/x").to_string(),
+            "application/x"
+        );
+    }
+
+    #[test]
+    fn errors_are_classified_by_status_and_code() {
+        let u = OciDistributionError::UnauthorizedError { url: "u".into() };
+        assert_eq!(classify(&u), Class::Unauthorized);
+        // A manifest PUT reports 401 as a plain server error.
+        assert_eq!(classify(&server_error(401)), Class::Unauthorized);
+        assert_eq!(classify(&server_error(403)), Class::Denied);
+        assert_eq!(classify(&server_error(500)), Class::Other);
+        assert_eq!(
+            classify(&envelope(OciErrorCode::Unauthorized)),
+            Class::Unauthorized
+        );
+        assert_eq!(classify(&envelope(OciErrorCode::Denied)), Class::Denied);
+        assert!(is_not_found(&envelope(OciErrorCode::ManifestUnknown)));
+        assert!(is_not_found(&envelope(OciErrorCode::NameUnknown)));
+        assert!(is_not_found(&server_error(404)));
+        assert!(!is_not_found(&envelope(OciErrorCode::Denied)));
+    }
+
+    #[test]
+    fn messages_say_where_refused_credentials_came_from() {
+        let creds = Credentials::new("u".into(), "hunter22".into(), CredentialSource::Environment);
+        let registry = Registry::new("127.0.0.1:5571", Some(creds), false);
+        let err = registry.error(server_error(401), "org/algo");
+        assert_eq!(
+            err.to_string(),
+            "registry 127.0.0.1:5571 refused the credentials (401 Unauthorized); they came from \
+             V6_REGISTRY_USERNAME/V6_REGISTRY_PASSWORD"
+        );
+        let err = registry.error(envelope(OciErrorCode::Denied), "org/algo");
+        assert_eq!(
+            err.to_string(),
+            "registry 127.0.0.1:5571 denied access to org/algo (403 Forbidden) for the \
+             credentials from V6_REGISTRY_USERNAME/V6_REGISTRY_PASSWORD"
+        );
+        // Text a server echoed back is scrubbed.
+        let echoed = OciDistributionError::ServerError {
+            code: 500,
+            url: "u".into(),
+            message: "bad password hunter22".into(),
+        };
+        let err = registry.error(echoed, "org/algo");
+        assert!(
+            err.to_string().ends_with("bad password <redacted>"),
+            "{err}"
+        );
+        assert!(!format!("{registry:?}").contains("hunter22"));
+
+        let anonymous = Registry::new("ghcr.io", None, false);
+        assert_eq!(
+            anonymous.error(server_error(401), "org/algo").to_string(),
+            "registry ghcr.io requires credentials (401 Unauthorized) and none were found: set \
+             V6_REGISTRY_USERNAME and V6_REGISTRY_PASSWORD, or run `docker login ghcr.io`"
+        );
+    }
+
+    /// Tests against real registries (distribution, as `scripts/stack` starts it). They fail,
+    /// never skip, when the registries are not configured or not reachable.
+    mod live {
+        use super::*;
+        use sha2::Digest as _;
+        use std::process::Command;
+
+        /// A variable the live tests need, with a message saying how to provide it.
+        fn required(var: &str) -> String {
+            std::env::var(var).unwrap_or_else(|_| {
+                panic!(
+                    "{var} is not set: the registry tests need V6_TEST_REGISTRY (open), \
+                     V6_TEST_AUTH_REGISTRY, V6_TEST_AUTH_USER and V6_TEST_AUTH_PASSWORD \
+                     (htpasswd), e.g. from scripts/stack"
+                )
+            })
+        }
+
+        fn open_registry() -> String {
+            required("V6_TEST_REGISTRY")
+        }
+
+        /// The htpasswd registry and its right credentials.
+        fn auth_registry() -> (String, String, String) {
+            (
+                required("V6_TEST_AUTH_REGISTRY"),
+                required("V6_TEST_AUTH_USER"),
+                required("V6_TEST_AUTH_PASSWORD"),
+            )
+        }
+
+        /// A repository name no other test (or earlier run) uses.
+        fn unique_repository(test: &str) -> String {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            format!("v6test/{test}-{}-{nanos}", std::process::id())
+        }
+
+        /// What to put in the registry.
+        enum Shape<'a> {
+            /// A single image, pushed as docker v2 schema 2 (what `docker push` produces).
+            DockerV2(&'a [(&'a str, &'a str)]),
+            /// A single image, pushed as an OCI manifest.
+            OciImage,
+            /// An amd64 + arm64 OCI index.
+            OciIndex,
+            /// An amd64 + arm64 docker manifest list.
+            DockerList,
+        }
+
+        /// An OCI image layout on disk, written by hand (no engine needed).
+        struct Layout {
+            dir: tempfile::TempDir,
+        }
+
+        impl Layout {
+            fn new() -> Layout {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+                std::fs::write(
+                    dir.path().join("oci-layout"),
+                    r#"{"imageLayoutVersion":"1.0.0"}"#,
+                )
+                .unwrap();
+                Layout { dir }
+            }
+
+            /// Stores `bytes` as a blob; returns a descriptor of `media_type` for it.
+            fn blob(&self, media_type: &str, bytes: &[u8]) -> serde_json::Value {
+                let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+                let path = self.dir.path().join("blobs/sha256").join(&digest[7..]);
+                std::fs::write(path, bytes).unwrap();
+                serde_json::json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
+            }
+
+            fn json_blob(&self, media_type: &str, value: &serde_json::Value) -> serde_json::Value {
+                self.blob(media_type, &serde_json::to_vec(value).unwrap())
+            }
+
+            /// An image of one layer holding `content`; returns its manifest's descriptor.
+            fn image(
+                &self,
+                arch: &str,
+                content: &str,
+                labels: &[(&str, &str)],
+            ) -> serde_json::Value {
+                let mut tar = tar::Builder::new(Vec::new());
+                let mut header = tar::Header::new_gnu();
+                header.set_size(content.len() as u64);
+                header.set_mode(0o644);
+                header.set_mtime(0);
+                tar.append_data(&mut header, "hello.txt", content.as_bytes())
+                    .unwrap();
+                let layer = self.blob(
+                    "application/vnd.oci.image.layer.v1.tar",
+                    &tar.into_inner().unwrap(),
+                );
+                let labels: serde_json::Map<String, serde_json::Value> = labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+                    .collect();
+                let config = self.json_blob(
+                    "application/vnd.oci.image.config.v1+json",
+                    &serde_json::json!({
+                        "architecture": arch,
+                        "os": "linux",
+                        "config": {"Labels": labels, "Cmd": ["/hello.txt"]},
+                        "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
+                    }),
+                );
+                let mut manifest = self.json_blob(
+                    OCI_IMAGE_MEDIA_TYPE,
+                    &serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": OCI_IMAGE_MEDIA_TYPE,
+                        "config": config,
+                        "layers": [layer],
+                    }),
+                );
+                manifest["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
+                manifest
+            }
+
+            /// Names `descriptor` `latest` in the layout's index.json.
+            fn tag(&self, mut descriptor: serde_json::Value) {
+                descriptor["annotations"] =
+                    serde_json::json!({"org.opencontainers.image.ref.name": "latest"});
+                let index = serde_json::json!({"schemaVersion": 2, "manifests": [descriptor]});
+                std::fs::write(
+                    self.dir.path().join("index.json"),
+                    serde_json::to_vec(&index).unwrap(),
+                )
+                .unwrap();
+            }
+        }
+
+        /// Builds `shape` and pushes it to `registry/repository:tag` with skopeo, as the
+        /// Docker engine or a buildx build would have.
+        fn seed(
+            registry: &str,
+            repository: &str,
+            tag: &str,
+            shape: Shape<'_>,
+            creds: Option<(&str, &str)>,
+        ) {
+            let layout = Layout::new();
+            let (format, all) = match shape {
+                Shape::DockerV2(labels) => {
+                    layout.tag(layout.image("amd64", repository, labels));
+                    ("v2s2", false)
+                }
+                Shape::OciImage => {
+                    layout.tag(layout.image("amd64", repository, &[]));
+                    ("oci", false)
+                }
+                Shape::OciIndex | Shape::DockerList => {
+                    let amd = layout.image("amd64", &format!("{repository} amd64"), &[]);
+                    let arm = layout.image("arm64", &format!("{repository} arm64"), &[]);
+                    let index = serde_json::json!({
+                        "schemaVersion": 2,
+                        "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
+                        "manifests": [amd, arm],
+                    });
+                    layout.tag(layout.json_blob(OCI_IMAGE_INDEX_MEDIA_TYPE, &index));
+                    let format = if matches!(shape, Shape::OciIndex) {
+                        "oci"
+                    } else {
+                        "v2s2"
+                    };
+                    (format, true)
+                }
+            };
+            let mut skopeo = Command::new("skopeo");
+            skopeo.args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--format",
+                format,
+            ]);
+            if all {
+                skopeo.arg("--all");
+            }
+            if let Some((user, password)) = creds {
+                skopeo.arg("--dest-creds").arg(format!("{user}:{password}"));
+            }
+            skopeo
+                .arg(format!("oci:{}:latest", layout.dir.path().display()))
+                .arg(format!("docker://{registry}/{repository}:{tag}"));
+            run(&mut skopeo);
+        }
+
+        /// Runs `command`, panicking with its output when it fails; returns its stdout.
+        fn run(command: &mut Command) -> Vec<u8> {
+            let out = command
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+            assert!(
+                out.status.success(),
+                "{command:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        }
+
+        /// The digest of the manifest skopeo reads for `registry/repository:tag`: sha256 of
+        /// the raw manifest, which is what `skopeo inspect` reports for a single image too.
+        fn skopeo_digest(
+            registry: &str,
+            repository: &str,
+            tag: &str,
+            creds: Option<(&str, &str)>,
+        ) -> String {
+            let mut skopeo = Command::new("skopeo");
+            skopeo.args(["inspect", "--raw", "--tls-verify=false"]);
+            if let Some((user, password)) = creds {
+                skopeo.arg("--creds").arg(format!("{user}:{password}"));
+            }
+            skopeo.arg(format!("docker://{registry}/{repository}:{tag}"));
+            let raw = run(&mut skopeo);
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&raw)))
+        }
+
+        /// `skopeo inspect`'s own `Digest` field for a single image.
+        fn skopeo_inspect_digest(registry: &str, repository: &str, tag: &str) -> String {
+            let out = run(Command::new("skopeo").args([
+                "inspect",
+                "--tls-verify=false",
+                &format!("docker://{registry}/{repository}:{tag}"),
+            ]));
+            let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            json["Digest"].as_str().unwrap().to_owned()
+        }
+
+        #[tokio::test]
+        async fn digest_labels_and_tags_of_a_pushed_image() {
+            let host = open_registry();
+            let repo = unique_repository("digest");
+            let labels = [
+                ("org.opencontainers.image.version", "1.0.0"),
+                ("ai.vantage6.algorithm", "average"),
+            ];
+            seed(&host, &repo, "1.0.0", Shape::DockerV2(&labels), None);
+            let registry = Registry::new(&host, None, false);
+
+            let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
+            assert_eq!(digest, skopeo_inspect_digest(&host, &repo, "1.0.0"));
+            assert_eq!(digest, skopeo_digest(&host, &repo, "1.0.0", None));
+
+            let read = registry.labels(&repo, "1.0.0").await.unwrap().unwrap();
+            let expected: BTreeMap<String, String> = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(read, expected);
+
+            assert_eq!(
+                registry.manifest_kind(&repo, "1.0.0").await.unwrap(),
+                ManifestKind::DockerV2
+            );
+            assert_eq!(registry.list_tags(&repo).await.unwrap(), ["1.0.0"]);
+            registry.check(&repo).await.unwrap();
+        }
+
+        #[tokio::test]
+        async fn missing_repository_and_tag() {
+            let host = open_registry();
+            let repo = unique_repository("missing");
+            let registry = Registry::new(&host, None, false);
+            // Before the first push: no tags, no digest; reachable all the same.
+            assert!(registry.list_tags(&repo).await.unwrap().is_empty());
+            assert_eq!(registry.digest(&repo, "1.0.0").await.unwrap(), None);
+            assert_eq!(registry.labels(&repo, "1.0.0").await.unwrap(), None);
+            registry.check(&repo).await.unwrap();
+
+            seed(&host, &repo, "1.0.0", Shape::DockerV2(&[]), None);
+            assert_eq!(registry.digest(&repo, "2.0.0").await.unwrap(), None);
+            assert_eq!(registry.labels(&repo, "2.0.0").await.unwrap(), None);
+            let err = registry.manifest_kind(&repo, "2.0.0").await.unwrap_err();
+            assert!(matches!(err, RegistryError::NotFound { .. }), "{err:?}");
+            let err = registry
+                .copy_tag(&repo, "2.0.0", "latest")
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("{host}/{repo}:2.0.0 does not exist")
+            );
+            // The image without labels has an empty label set, not None.
+            assert_eq!(
+                registry.labels(&repo, "1.0.0").await.unwrap(),
+                Some(BTreeMap::new())
+            );
+        }
+
+        #[tokio::test]
+        async fn copy_tag_keeps_the_manifest_bytes() {
+            let host = open_registry();
+            let repo = unique_repository("copy");
+            seed(&host, &repo, "1.0.0", Shape::DockerV2(&[("a", "b")]), None);
+            seed(&host, &repo, "multi", Shape::OciIndex, None);
+            let registry = Registry::new(&host, None, false);
+
+            let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
+            assert_eq!(
+                registry.copy_tag(&repo, "1.0.0", "latest").await.unwrap(),
+                digest
+            );
+            assert_eq!(skopeo_digest(&host, &repo, "latest", None), digest);
+            assert_eq!(
+                registry.manifest_kind(&repo, "latest").await.unwrap(),
+                ManifestKind::DockerV2
+            );
+            // Moving an existing alias.
+            let multi = registry.digest(&repo, "multi").await.unwrap().unwrap();
+            assert_eq!(
+                registry.copy_tag(&repo, "multi", "latest").await.unwrap(),
+                multi
+            );
+            assert_eq!(skopeo_digest(&host, &repo, "latest", None), multi);
+            assert!(matches!(
+                registry.manifest_kind(&repo, "latest").await.unwrap(),
+                ManifestKind::Index { .. }
+            ));
+            assert_eq!(
+                registry.list_tags(&repo).await.unwrap(),
+                ["1.0.0", "latest", "multi"]
+            );
+        }
+
+        #[tokio::test]
+        async fn manifest_kinds_as_stored() {
+            let host = open_registry();
+            let repo = unique_repository("kinds");
+            seed(&host, &repo, "oci", Shape::OciImage, None);
+            seed(&host, &repo, "oci-index", Shape::OciIndex, None);
+            seed(&host, &repo, "docker-list", Shape::DockerList, None);
+            let registry = Registry::new(&host, None, false);
+            assert_eq!(
+                registry.manifest_kind(&repo, "oci").await.unwrap(),
+                ManifestKind::OciImage
+            );
+            assert_eq!(
+                registry.manifest_kind(&repo, "oci-index").await.unwrap(),
+                ManifestKind::Index {
+                    media_type: OCI_IMAGE_INDEX_MEDIA_TYPE.into()
+                }
+            );
+            assert_eq!(
+                registry.manifest_kind(&repo, "docker-list").await.unwrap(),
+                ManifestKind::Index {
+                    media_type: IMAGE_MANIFEST_LIST_MEDIA_TYPE.into()
+                }
+            );
+            // The digest of an index is the index's own, as skopeo sees it.
+            assert_eq!(
+                registry.digest(&repo, "oci-index").await.unwrap().unwrap(),
+                skopeo_digest(&host, &repo, "oci-index", None)
+            );
+        }
+
+        #[tokio::test]
+        async fn auth_registry_with_right_credentials() {
+            let (host, user, password) = auth_registry();
+            let repo = unique_repository("auth-ok");
+            seed(
+                &host,
+                &repo,
+                "1.0.0",
+                Shape::DockerV2(&[("k", "v")]),
+                Some((&user, &password)),
+            );
+            let creds = Credentials::new(
+                user.clone(),
+                password.clone(),
+                CredentialSource::Environment,
+            );
+            let registry = Registry::new(&host, Some(creds), false);
+            registry.check(&repo).await.unwrap();
+            let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
+            assert_eq!(
+                digest,
+                skopeo_digest(&host, &repo, "1.0.0", Some((&user, &password)))
+            );
+            assert_eq!(
+                registry.labels(&repo, "1.0.0").await.unwrap().unwrap()["k"],
+                "v"
+            );
+            // A manifest write with the same credentials (push scope).
+            assert_eq!(
+                registry.copy_tag(&repo, "1.0.0", "latest").await.unwrap(),
+                digest
+            );
+            assert_eq!(
+                registry.list_tags(&repo).await.unwrap(),
+                ["1.0.0", "latest"]
+            );
+        }
+
+        #[tokio::test]
+        async fn auth_registry_refuses_wrong_or_missing_credentials_without_leaking() {
+            let (host, user, password) = auth_registry();
+            let repo = unique_repository("auth-bad");
+            seed(
+                &host,
+                &repo,
+                "1.0.0",
+                Shape::DockerV2(&[]),
+                Some((&user, &password)),
+            );
+            let wrong = format!("{password}-wrong-Secr3t");
+            let creds =
+                Credentials::new(user.clone(), wrong.clone(), CredentialSource::Environment);
+            let registry = Registry::new(&host, Some(creds), false);
+            assert!(!format!("{registry:?}").contains(&wrong));
+
+            let errors = vec![
+                registry.list_tags(&repo).await.unwrap_err(),
+                registry.digest(&repo, "1.0.0").await.unwrap_err(),
+                registry.labels(&repo, "1.0.0").await.unwrap_err(),
+                registry.manifest_kind(&repo, "1.0.0").await.unwrap_err(),
+                registry
+                    .copy_tag(&repo, "1.0.0", "latest")
+                    .await
+                    .unwrap_err(),
+                registry.check(&repo).await.unwrap_err(),
+            ];
+            for err in &errors {
+                assert!(
+                    matches!(
+                        err,
+                        RegistryError::Unauthorized {
+                            credentials: Some(_),
+                            ..
+                        }
+                    ),
+                    "{err:?}"
+                );
+                assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "registry {host} refused the credentials (401 Unauthorized); they came \
+                         from V6_REGISTRY_USERNAME/V6_REGISTRY_PASSWORD"
+                    )
+                );
+                for text in [format!("{err}"), format!("{err:?}")] {
+                    assert!(!text.contains(&wrong), "{text}");
+                    assert!(!text.contains(&password), "{text}");
+                }
+            }
+
+            let anonymous = Registry::new(&host, None, false);
+            let err = anonymous.check(&repo).await.unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    RegistryError::Unauthorized {
+                        credentials: None,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("none were found"), "{err}");
+        }
+
+        #[tokio::test]
+        async fn a_closed_port_is_unreachable() {
+            // A port that was free a moment ago: nothing listens there.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let host = format!("127.0.0.1:{port}");
+            let err = Registry::new(&host, None, false)
+                .check("v6test/x")
+                .await
+                .unwrap_err();
+            assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("cannot reach registry {host}: ")),
+                "{text}"
+            );
+            assert!(text.contains("refused"), "{text}");
+        }
+    }
+}
