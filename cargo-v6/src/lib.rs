@@ -10,6 +10,7 @@ pub mod cli;
 pub mod context;
 pub mod credentials;
 pub mod diagnostic;
+pub mod engine;
 pub mod error;
 pub mod git;
 pub mod manifest;
