@@ -11,6 +11,7 @@ pub mod context;
 pub mod credentials;
 pub mod detect;
 pub mod diagnostic;
+pub mod engine;
 pub mod error;
 pub mod fingerprint;
 pub mod git;

@@ -1,0 +1,1202 @@
+//! Docker Engine I/O: connect, build (streaming the context), tag, push, inspect labels,
+//! remove.
+//!
+//! Invariants:
+//! - This is the only module that talks to the engine (through bollard). It knows nothing of
+//!   the CLI and prints nothing: progress goes to the caller's callbacks ([`BuildEvent`],
+//!   [`PushEvent`]), failures come back as [`EngineError`].
+//! - The build context is streamed: a blocking thread writes the tar into an in-process pipe
+//!   that the HTTP request body reads. Nothing is buffered whole and nothing is written to
+//!   disk, so an interrupted build (Ctrl-C drops the future) leaves no temporary files: the
+//!   request is dropped, the pipe closes and the writer thread stops at its next write.
+//! - A context that cannot be completed (a selected file vanished or is unreadable) fails the
+//!   request instead of letting the engine build from a truncated archive, and is reported as
+//!   [`EngineError::Io`] naming the file.
+//! - Registry secrets only travel in the `X-Registry-Auth` header; no error text contains them.
+
+mod context_tar;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::auth::DockerCredentials;
+use bollard::errors::Error as BollardError;
+use bollard::models::BuildInfo;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, BuilderVersion, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
+};
+use bollard::{BollardRequest, Docker, body_try_stream};
+use futures_util::{Stream, StreamExt, stream};
+use tokio_util::bytes::Bytes;
+use tokio_util::io::{ReaderStream, SyncIoBridge};
+
+use crate::credentials::Credentials;
+use context_tar::{ContextSpec, TarError};
+
+/// The engine's default address when `DOCKER_HOST` is unset (bollard keeps its own private).
+#[cfg(unix)]
+const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// The engine's default address when `DOCKER_HOST` is unset (bollard keeps its own private).
+#[cfg(windows)]
+const DEFAULT_DOCKER_HOST: &str = "npipe:////./pipe/docker_engine";
+
+/// Timeout of ordinary requests (version, inspect, tag, remove, the start of a push).
+const API_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Timeout of the build request. bollard's timeout runs until the response headers arrive,
+/// which for `/build` is after the whole context was uploaded and unpacked: large contexts on
+/// slow storage (vfs copies everything) need far more than the default two minutes.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// Capacity of the pipe between the tar writer and the request body; also the write buffer.
+const PIPE_CAPACITY: usize = 256 * 1024;
+
+/// How many output lines of the current build step a [`EngineError::BuildStep`] keeps.
+const KEPT_STEP_LINES: usize = 30;
+
+/// A connection to one Docker engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    docker: Docker,
+    endpoint: String,
+}
+
+/// What to build: the caller has already selected the context files and rendered the
+/// Dockerfile; this module only ships them.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildRequest<'a> {
+    /// The context root; `files` are relative to it.
+    pub context_dir: &'a Path,
+    /// Selected files, directories and symlinks: relative, `/`-separated. Symlinks are sent
+    /// as symlinks. A `.dockerignore` among them is sent with one line appended (see
+    /// [`Engine::build`]).
+    pub files: &'a [String],
+    /// Name of the rendered Dockerfile at the context root, e.g. `.cargo-v6.Dockerfile`: a
+    /// plain file name without glob characters. A selected file of that name is not sent.
+    pub dockerfile_name: &'a str,
+    /// The rendered Dockerfile, added to the context from memory.
+    pub dockerfile: &'a str,
+    /// Full references (`registry/repo:tag`) to tag the result with; may be empty.
+    pub tags: &'a [String],
+    /// `--build-arg`s.
+    pub build_args: &'a BTreeMap<String, String>,
+    /// Labels set on the image.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Network mode of RUN steps (`host` when an engine without bridge must reach PyPI).
+    pub network: Option<&'a str>,
+    /// Target platform, e.g. `linux/amd64`.
+    pub platform: Option<&'a str>,
+}
+
+/// Build progress, in the order the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildEvent {
+    /// A Dockerfile instruction starts (`Step 3/5 : RUN pip install .`).
+    Step {
+        /// 1-based step number.
+        number: usize,
+        /// Number of steps in the Dockerfile.
+        total: usize,
+        /// The instruction as the engine prints it (`RUN pip install .`).
+        instruction: String,
+    },
+    /// One line of output: a RUN step's output or the builder's own remarks
+    /// (` ---> Running in ...`). Without its newline.
+    Output(String),
+    /// A status message, e.g. pulling the base image (`<layer>: Downloading`).
+    Status(String),
+}
+
+/// Push progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushEvent {
+    /// Progress of one layer: `Preparing`, `Pushing` (with byte counts), `Pushed`, `Layer
+    /// already exists`, ... The engine names the layer, but bollard 0.21's `PushImageInfo`
+    /// drops that field, so events of different layers cannot be told apart here.
+    Layer {
+        /// The engine's status word(s).
+        status: String,
+        /// Bytes pushed so far, while pushing.
+        current: Option<u64>,
+        /// Size of the layer, while pushing.
+        total: Option<u64>,
+    },
+    /// A message about the whole push, e.g. `The push refers to repository [...]` or
+    /// `1.2.0: digest: sha256:... size: 527`.
+    Status(String),
+}
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine cannot be reached.
+    #[error(
+        "cannot connect to the Docker engine at {endpoint}: {reason}; is it running? Set \
+         DOCKER_HOST to point at it (unix:///path/to/docker.sock or tcp://host:port)"
+    )]
+    Unreachable {
+        /// Where we tried (`DOCKER_HOST` or the default socket).
+        endpoint: String,
+        /// The underlying failure.
+        reason: String,
+    },
+    /// The engine rejected the Dockerfile before building (syntax, unknown instruction), or the
+    /// rendered Dockerfile's name is unusable.
+    #[error("the engine rejected the Dockerfile: {message}")]
+    Dockerfile {
+        /// The engine's message.
+        message: String,
+    },
+    /// A build step failed (a RUN returned non-zero, a COPY source is missing, the base image
+    /// cannot be pulled).
+    #[error("`{step}` failed: {message}{}", indented_output(output))]
+    BuildStep {
+        /// The step as the engine printed it: `Step 3/5 : RUN false`.
+        step: String,
+        /// The step's last output lines (at most 30), newline-separated.
+        output: String,
+        /// The engine's message (`The command '/bin/sh -c false' returned a non-zero code: 1`).
+        message: String,
+    },
+    /// A push failed; authentication failures name the registry, never the secret.
+    #[error("cannot push {reference}: {message}")]
+    Push {
+        /// `repository:tag`.
+        reference: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A context file could not be read while streaming it.
+    #[error("cannot add {} to the build context: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Any other engine failure, with the operation that failed.
+    #[error("{0}")]
+    Api(String),
+}
+
+/// The kept output of a failed step, indented under the message.
+fn indented_output(output: &str) -> String {
+    output.lines().map(|line| format!("\n    {line}")).collect()
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST`, or to the platform's default socket when it is unset.
+    pub async fn connect() -> Result<Engine, EngineError> {
+        let endpoint = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|host| !host.is_empty())
+            .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned());
+        Engine::connect_to(&endpoint).await
+    }
+
+    /// Connects to `endpoint` (`unix://...`, `tcp://...`, `http://...`) and negotiates the API
+    /// version (the engine may be older than bollard's default, 1.41 on Debian's 20.10). The
+    /// version request doubles as the reachability check.
+    pub async fn connect_to(endpoint: &str) -> Result<Engine, EngineError> {
+        let unreachable = |reason: String| EngineError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            reason,
+        };
+        let docker = Docker::connect_with_host(endpoint)
+            .map_err(|err| unreachable(connect_reason(err)))?
+            .with_timeout(API_TIMEOUT)
+            .with_request_modifier(url_safe_registry_auth)
+            .negotiate_version()
+            .await
+            .map_err(|err| unreachable(connect_reason(err)))?;
+        Ok(Engine {
+            docker,
+            endpoint: endpoint.to_owned(),
+        })
+    }
+
+    /// Where we connected, for messages (`unix:///var/run/docker.sock`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Builds with the classic builder, streaming the context, and tags the result with every
+    /// reference in `request.tags`. Returns the image id (`sha256:...`).
+    ///
+    /// The context holds the selected files, the rendered Dockerfile and a `.dockerignore`
+    /// that makes the engine drop the rendered Dockerfile before COPY: the user's own
+    /// `.dockerignore` with one line naming the Dockerfile appended (the only difference a
+    /// user can see, inside the image if their rules do not exclude `.dockerignore`), or a
+    /// generated one that also excludes itself.
+    pub async fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        on_event: &mut (dyn FnMut(BuildEvent) + Send),
+    ) -> Result<String, EngineError> {
+        context_tar::validate_dockerfile_name(request.dockerfile_name)
+            .map_err(|message| EngineError::Dockerfile { message })?;
+        let labels: HashMap<&str, &str> = request
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let build_args: HashMap<&str, &str> = request
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut options = BuildImageOptionsBuilder::new()
+            .dockerfile(request.dockerfile_name)
+            .rm(true)
+            .forcerm(true)
+            .labels(&labels)
+            .buildargs(&build_args)
+            .version(BuilderVersion::BuilderV1);
+        if let Some(first) = request.tags.first() {
+            options = options.t(first);
+        }
+        if let Some(network) = request.network {
+            options = options.networkmode(network);
+        }
+        if let Some(platform) = request.platform {
+            options = options.platform(platform);
+        }
+
+        let spec = ContextSpec {
+            context_dir: request.context_dir.to_owned(),
+            files: request.files.to_vec(),
+            dockerfile_name: request.dockerfile_name.to_owned(),
+            dockerfile: request.dockerfile.to_owned(),
+        };
+        let context_failure = Arc::new(Mutex::new(None));
+        let body = context_body(spec, Arc::clone(&context_failure));
+        let docker = self.docker.clone().with_timeout(BUILD_TIMEOUT);
+        let mut stream = docker.build_image(options.build(), None, Some(body_try_stream(body)));
+
+        let mut progress = BuildProgress::default();
+        let mut image_id = None;
+        let mut failure = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(id) = info.aux.as_ref().and_then(|aux| aux.id.clone()) {
+                        image_id = Some(id);
+                    }
+                    progress.on_info(info, on_event);
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        progress.flush(on_event);
+        // A broken context explains any engine error that followed it.
+        if let Some(err) = take_failure(&context_failure) {
+            return Err(err);
+        }
+        if let Some(err) = failure {
+            return Err(progress.into_error(err));
+        }
+        let image_id = image_id
+            .ok_or_else(|| EngineError::Api("the build finished without an image id".into()))?;
+        for reference in request.tags.iter().skip(1) {
+            let (repository, tag) = split_reference(reference);
+            self.tag(&image_id, repository, tag).await?;
+        }
+        Ok(image_id)
+    }
+
+    /// Tags `image_id` (or any reference) as `repository:tag`.
+    pub async fn tag(
+        &self,
+        image_id: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<(), EngineError> {
+        let options = TagImageOptionsBuilder::new()
+            .repo(repository)
+            .tag(tag)
+            .build();
+        self.docker
+            .tag_image(image_id, Some(options))
+            .await
+            .map_err(|err| {
+                EngineError::Api(format!(
+                    "cannot tag {image_id} as {repository}:{tag}: {}",
+                    api_message(err)
+                ))
+            })
+    }
+
+    /// Pushes `repository:tag`. Always with a tag: without one the engine pushes every local
+    /// tag of the repository. `credentials` go to the registry hosting `repository`.
+    pub async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        credentials: Option<&Credentials>,
+        on_event: &mut (dyn FnMut(PushEvent) + Send),
+    ) -> Result<(), EngineError> {
+        let reference = format!("{repository}:{tag}");
+        let registry = registry_host(repository);
+        let auth = credentials.map(|c| DockerCredentials {
+            username: Some(c.username.clone()),
+            password: Some(c.password().to_owned()),
+            serveraddress: Some(registry.to_owned()),
+            ..DockerCredentials::default()
+        });
+        let options = PushImageOptionsBuilder::new().tag(tag).build();
+        let mut stream = self.docker.push_image(repository, Some(options), auth);
+        while let Some(item) = stream.next().await {
+            match item {
+                // The last message carries only `aux` (tag, digest, size), which bollard drops.
+                Ok(info) => {
+                    let Some(status) = info.status else { continue };
+                    on_event(match info.progress_detail {
+                        Some(detail) => PushEvent::Layer {
+                            status,
+                            current: detail.current.and_then(|n| u64::try_from(n).ok()),
+                            total: detail.total.and_then(|n| u64::try_from(n).ok()),
+                        },
+                        None => PushEvent::Status(status),
+                    });
+                }
+                Err(err) => {
+                    return Err(EngineError::Push {
+                        message: push_message(registry, credentials, err),
+                        reference,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a tag or image; a reference that does not exist is not an error. Not forced: an
+    /// image id that still has several tags, or is used by a container, is refused.
+    pub async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
+        let options = RemoveImageOptionsBuilder::new().build();
+        match self
+            .docker
+            .remove_image(reference, Some(options), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(EngineError::Api(format!(
+                "cannot remove {reference}: {}",
+                api_message(err)
+            ))),
+        }
+    }
+
+    /// The labels of a local image, or `None` when no such image exists.
+    pub async fn image_labels(
+        &self,
+        reference: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(
+                image
+                    .config
+                    .and_then(|config| config.labels)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            )),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(err) => Err(EngineError::Api(format!(
+                "cannot inspect {reference}: {}",
+                api_message(err)
+            ))),
+        }
+    }
+}
+
+/// The request body of a build: the tar written on a blocking thread into a pipe, read as a
+/// byte stream. When the writer fails for a context file, the error is stored in `failure`
+/// and also ends the body with an `Err`, which aborts the request: closing the pipe alone
+/// would look like a complete (truncated) context to the engine.
+fn context_body(
+    spec: ContextSpec,
+    failure: Arc<Mutex<Option<EngineError>>>,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let (reader, writer) = tokio::io::duplex(PIPE_CAPACITY);
+    // Created here, inside the runtime: the bridge captures the runtime handle.
+    let bridge = SyncIoBridge::new(writer);
+    let writer_task = tokio::task::spawn_blocking(move || {
+        let out = std::io::BufWriter::with_capacity(PIPE_CAPACITY, bridge);
+        let out = context_tar::write_context(&spec, out)?;
+        let mut bridge = out
+            .into_inner()
+            .map_err(|err| TarError::Sink(err.into_error()))?;
+        bridge.shutdown().map_err(TarError::Sink)
+    });
+    let outcome = stream::once(async move {
+        let err = match writer_task.await {
+            Ok(Ok(())) => return None,
+            Ok(Err(TarError::Source { path, source })) => EngineError::Io { path, source },
+            // The request is gone already; its own error is the one to report.
+            Ok(Err(err @ TarError::Sink(_))) => return Some(Err(std::io::Error::other(err))),
+            Err(join) => EngineError::Api(format!("the build context writer failed: {join}")),
+        };
+        let message = err.to_string();
+        *failure.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(err);
+        Some(Err(std::io::Error::other(message)))
+    })
+    .filter_map(std::future::ready);
+    ReaderStream::new(reader).chain(outcome)
+}
+
+fn take_failure(failure: &Mutex<Option<EngineError>>) -> Option<EngineError> {
+    failure
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .take()
+}
+
+/// Turns the build stream's chunks into lines and events, and remembers the current step and
+/// its last output lines for [`EngineError::BuildStep`]. The engine sends `Step n/m : ...`
+/// and its newline as separate chunks, so chunks are joined into lines first.
+#[derive(Default)]
+struct BuildProgress {
+    partial: String,
+    step: Option<String>,
+    step_output: VecDeque<String>,
+}
+
+impl BuildProgress {
+    fn on_info(&mut self, info: BuildInfo, on_event: &mut (dyn FnMut(BuildEvent) + Send)) {
+        if let Some(text) = info.stream {
+            self.partial.push_str(&text);
+            while let Some(end) = self.partial.find('\n') {
+                let line: String = self.partial.drain(..=end).collect();
+                self.line(line.trim_end_matches(['\n', '\r']), on_event);
+            }
+        }
+        if let Some(status) = info.status {
+            on_event(BuildEvent::Status(match info.id {
+                Some(id) => format!("{id}: {status}"),
+                None => status,
+            }));
+        }
+    }
+
+    fn flush(&mut self, on_event: &mut (dyn FnMut(BuildEvent) + Send)) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(line.trim_end_matches('\r'), on_event);
+        }
+    }
+
+    fn line(&mut self, line: &str, on_event: &mut (dyn FnMut(BuildEvent) + Send)) {
+        let line = strip_colors(line);
+        if let Some((number, total, instruction)) = parse_step(&line) {
+            self.step = Some(line.clone());
+            self.step_output.clear();
+            on_event(BuildEvent::Step {
+                number,
+                total,
+                instruction: instruction.to_owned(),
+            });
+            return;
+        }
+        // The builder's own remarks say nothing about why a step failed.
+        let remark =
+            line.starts_with(" ---> ") || line.starts_with("Removing intermediate container ");
+        if !remark {
+            if self.step_output.len() == KEPT_STEP_LINES {
+                self.step_output.pop_front();
+            }
+            self.step_output.push_back(line.clone());
+        }
+        on_event(BuildEvent::Output(line));
+    }
+
+    fn into_error(self, err: BollardError) -> EngineError {
+        match err {
+            BollardError::DockerStreamError { error } => match self.step {
+                Some(step) => EngineError::BuildStep {
+                    step,
+                    output: Vec::from(self.step_output).join("\n"),
+                    message: error,
+                },
+                None => EngineError::Api(format!("the build failed: {error}")),
+            },
+            BollardError::DockerResponseServerError {
+                status_code: 400,
+                message,
+            } => EngineError::Dockerfile { message },
+            other => EngineError::Api(format!("the build failed: {}", api_message(other))),
+        }
+    }
+}
+
+/// Removes ANSI colour sequences (`ESC [ ... m`): the classic builder wraps a RUN step's
+/// stderr in `ESC[91m` ... `ESC[0m`, which would otherwise end up in messages and JSON.
+fn strip_colors(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.find("\x1b[") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let params = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
+        if after[params..].starts_with('m') {
+            rest = &after[params + 1..];
+        } else {
+            out.push('\x1b');
+            rest = &rest[start + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `Step 3/5 : RUN false` -> (3, 5, "RUN false").
+fn parse_step(line: &str) -> Option<(usize, usize, &str)> {
+    let (counts, instruction) = line.strip_prefix("Step ")?.split_once(" : ")?;
+    let (number, total) = counts.split_once('/')?;
+    Some((number.parse().ok()?, total.parse().ok()?, instruction))
+}
+
+/// `registry/repo:tag` -> (`registry/repo`, `tag`); a reference without a tag means `latest`.
+fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+/// The registry hosting `repository`, by Docker's rule: the first component when it looks
+/// like a host (has `.` or `:`, or is `localhost`), else Docker Hub.
+fn registry_host(repository: &str) -> &str {
+    match repository.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+/// bollard encodes `X-Registry-Auth` with the standard base64 alphabet; the engine decodes the
+/// URL-safe one and, when the encoding contains `+` or `/`, silently pushes without
+/// credentials ("no basic auth credentials"). Rewrite the header into the URL-safe alphabet.
+fn url_safe_registry_auth(mut request: BollardRequest) -> BollardRequest {
+    if let Some(value) = request.headers_mut().get_mut("X-Registry-Auth") {
+        let fixed = value.to_str().ok().map(url_safe_base64);
+        if let Some(fixed) = fixed.and_then(|text| text.parse().ok()) {
+            *value = fixed;
+        }
+    }
+    request
+}
+
+fn url_safe_base64(standard: &str) -> String {
+    standard.replace('+', "-").replace('/', "_")
+}
+
+/// A push failure in words. Authentication failures say which registry refused whom; the
+/// secret is scrubbed in case an engine ever echoes it.
+fn push_message(registry: &str, credentials: Option<&Credentials>, err: BollardError) -> String {
+    let detail = api_message(err);
+    let lower = detail.to_lowercase();
+    let auth_failure = [
+        "no basic auth credentials",
+        "unauthorized",
+        "authentication required",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle));
+    let message = match (auth_failure, credentials) {
+        (true, Some(c)) => format!(
+            "the registry {registry} refused the credentials of user `{}` ({detail})",
+            c.username
+        ),
+        (true, None) => format!(
+            "the registry {registry} requires authentication and no credentials were found \
+             for it ({detail})"
+        ),
+        (false, _) => detail,
+    };
+    match credentials.map(Credentials::password) {
+        Some(secret) if !secret.is_empty() => message.replace(secret, "<redacted>"),
+        _ => message,
+    }
+}
+
+/// The engine's own message for server and stream errors, bollard's display otherwise.
+fn api_message(err: BollardError) -> String {
+    api_message_ref(&err)
+}
+
+fn api_message_ref(err: &BollardError) -> String {
+    match err {
+        BollardError::DockerResponseServerError { message, .. } => message.clone(),
+        BollardError::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Connection failures, with the causes bollard's own message hides ("client error
+/// (Connect)" alone does not say "Connection refused").
+fn connect_reason(err: BollardError) -> String {
+    if let BollardError::SocketNotFoundError(path) = &err {
+        return format!("no socket at {path}");
+    }
+    let mut reason = api_message_ref(&err);
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !reason.contains(&text) {
+            reason = format!("{reason}: {text}");
+        }
+        source = cause.source();
+    }
+    reason
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::CredentialSource;
+
+    #[test]
+    fn step_lines_are_parsed() {
+        assert_eq!(
+            parse_step("Step 3/5 : RUN false"),
+            Some((3, 5, "RUN false"))
+        );
+        assert_eq!(
+            parse_step("Step 12/12 : COPY . /app"),
+            Some((12, 12, "COPY . /app"))
+        );
+        assert_eq!(parse_step(" ---> Running in 1234"), None);
+        assert_eq!(parse_step("Step x/5 : RUN"), None);
+    }
+
+    #[test]
+    fn colour_sequences_are_removed() {
+        assert_eq!(strip_colors("\x1b[91mtwo"), "two");
+        assert_eq!(strip_colors("\x1b[0mRemoving x"), "Removing x");
+        assert_eq!(strip_colors("a\x1b[1;31mb\x1b[0m"), "ab");
+        assert_eq!(strip_colors("lone \x1b here"), "lone \x1b here");
+    }
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b:1.2"),
+            ("127.0.0.1:5000/a/b", "1.2")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", "latest")
+        );
+        assert_eq!(split_reference("a:x"), ("a", "x"));
+    }
+
+    #[test]
+    fn registry_host_follows_dockers_rule() {
+        assert_eq!(registry_host("ghcr.io/o/r"), "ghcr.io");
+        assert_eq!(registry_host("127.0.0.1:5000/r"), "127.0.0.1:5000");
+        assert_eq!(registry_host("localhost/r"), "localhost");
+        assert_eq!(registry_host("user/r"), "docker.io");
+        assert_eq!(registry_host("r"), "docker.io");
+    }
+
+    #[test]
+    fn registry_auth_uses_the_url_safe_alphabet() {
+        assert_eq!(url_safe_base64("ab+c/d=="), "ab-c_d==");
+    }
+
+    #[test]
+    fn build_output_is_split_into_lines_and_a_failing_step_keeps_its_output() {
+        let mut events = Vec::new();
+        let mut progress = BuildProgress::default();
+        let chunks = [
+            "Step 1/2 : FROM x",
+            "\n",
+            " ---> abc\n",
+            "Step 2/2 : RUN false",
+            "\n",
+            " ---> Running in 123\n",
+        ];
+        let mut on_event = |e| events.push(e);
+        for chunk in chunks.into_iter().chain(["partial ", "line\nunterminated"]) {
+            let info = BuildInfo {
+                stream: Some(chunk.into()),
+                ..BuildInfo::default()
+            };
+            progress.on_info(info, &mut on_event);
+        }
+        progress.flush(&mut on_event);
+        let err = progress.into_error(BollardError::DockerStreamError {
+            error: "returned a non-zero code: 1".into(),
+        });
+        assert_eq!(
+            events,
+            [
+                BuildEvent::Step {
+                    number: 1,
+                    total: 2,
+                    instruction: "FROM x".into()
+                },
+                BuildEvent::Output(" ---> abc".into()),
+                BuildEvent::Step {
+                    number: 2,
+                    total: 2,
+                    instruction: "RUN false".into()
+                },
+                BuildEvent::Output(" ---> Running in 123".into()),
+                BuildEvent::Output("partial line".into()),
+                BuildEvent::Output("unterminated".into()),
+            ]
+        );
+        match err {
+            EngineError::BuildStep {
+                step,
+                output,
+                message,
+            } => {
+                assert_eq!(step, "Step 2/2 : RUN false");
+                assert_eq!(output, "partial line\nunterminated");
+                assert_eq!(message, "returned a non-zero code: 1");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn push_auth_failures_name_the_registry_and_never_the_secret() {
+        let creds = Credentials::new("bob".into(), "s3cret".into(), CredentialSource::Environment);
+        let err = BollardError::DockerStreamError {
+            error: "unauthorized: s3cret is wrong".into(),
+        };
+        let message = push_message("ghcr.io", Some(&creds), err);
+        assert!(
+            message.contains("ghcr.io") && message.contains("`bob`"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
+        let err = BollardError::DockerStreamError {
+            error: "no basic auth credentials".into(),
+        };
+        let message = push_message("ghcr.io", None, err);
+        assert!(message.contains("requires authentication"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_engine_is_one_clear_line() {
+        for endpoint in [
+            "unix:///nonexistent/cargo-v6/docker.sock",
+            "tcp://127.0.0.1:1",
+        ] {
+            let err = Engine::connect_to(endpoint).await.unwrap_err();
+            assert!(matches!(err, EngineError::Unreachable { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(message.contains(endpoint), "{message}");
+            assert!(message.contains("DOCKER_HOST"), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+    }
+
+    // ---- Against a real engine: DOCKER_HOST (or the default socket) must reach one; these
+    // tests fail, never skip, without it. Fixtures, overridable through the environment:
+    // V6_TEST_BASE_IMAGE (a busybox image with sh, ls, cat, stat, readlink),
+    // V6_TEST_REGISTRY (open registry), V6_TEST_AUTH_REGISTRY with V6_TEST_AUTH_USER and
+    // V6_TEST_AUTH_PASSWORD (htpasswd registry; the password must make bollard's
+    // X-Registry-Auth contain `+` or `/`, which `auth_password_exercises_the_pitfall` checks).
+
+    fn fixture(name: &str, default: &str) -> String {
+        std::env::var(name).unwrap_or_else(|_| default.to_owned())
+    }
+
+    fn base_image() -> String {
+        fixture("V6_TEST_BASE_IMAGE", "cargo-v6-test/busybox:1")
+    }
+
+    fn auth_credentials(password: &str) -> Credentials {
+        Credentials::new(
+            fixture("V6_TEST_AUTH_USER", "v6user"),
+            password.to_owned(),
+            CredentialSource::Environment,
+        )
+    }
+
+    fn auth_password() -> String {
+        fixture("V6_TEST_AUTH_PASSWORD", "a?b>c~d")
+    }
+
+    async fn engine() -> Engine {
+        Engine::connect()
+            .await
+            .unwrap_or_else(|err| panic!("these tests need a Docker engine: {err}"))
+    }
+
+    /// Runs the docker CLI (same DOCKER_HOST) and returns its stdout.
+    fn docker_cli(args: &[&str]) -> String {
+        let output = std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .expect("the docker CLI runs");
+        assert!(
+            output.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    struct Project {
+        dir: tempfile::TempDir,
+        files: Vec<String>,
+    }
+
+    fn project(files: &[(&str, &str)]) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        let mut files: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+        files.sort();
+        Project { dir, files }
+    }
+
+    async fn build(
+        engine: &Engine,
+        project: &Project,
+        dockerfile: &str,
+        tags: &[String],
+        labels: &BTreeMap<String, String>,
+    ) -> (Result<String, EngineError>, Vec<BuildEvent>) {
+        let mut events = Vec::new();
+        let request = BuildRequest {
+            context_dir: project.dir.path(),
+            files: &project.files,
+            dockerfile_name: ".cargo-v6.Dockerfile",
+            dockerfile,
+            tags,
+            build_args: &BTreeMap::new(),
+            labels,
+            network: None,
+            platform: None,
+        };
+        let result = engine.build(&request, &mut |e| events.push(e)).await;
+        (result, events)
+    }
+
+    /// Builds a one-file image for push tests and returns its id.
+    async fn tiny_image(engine: &Engine, tag: &str) -> String {
+        let project = project(&[("hello.txt", tag)]);
+        let dockerfile = format!("FROM {}\nCOPY . /app\n", base_image());
+        let (result, _) = build(
+            engine,
+            &project,
+            &dockerfile,
+            &[tag.to_owned()],
+            &BTreeMap::new(),
+        )
+        .await;
+        result.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn build_ships_files_modes_symlinks_and_hides_generated_files() {
+        let engine = engine().await;
+        let project = project(&[
+            ("app.py", "print('hi')\n"),
+            ("bin/run.sh", "#!/bin/sh\necho run\n"),
+            ("data/private/x.csv", "a\n1\n"),
+        ]);
+        let root = project.dir.path();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let set = |p: &str, m| {
+                std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+            };
+            set("bin/run.sh", 0o755);
+            set("data/private", 0o700);
+            std::os::unix::fs::symlink("app.py", root.join("link.py")).unwrap();
+        }
+        let mut files = project.files.clone();
+        files.push("link.py".into());
+        files.sort();
+        let project = Project { files, ..project };
+        let tags = [
+            "cargo-v6-test/engine-build:1".to_owned(),
+            "cargo-v6-test/engine-build:alias".to_owned(),
+        ];
+        let labels = BTreeMap::from([("org.example.test".to_owned(), "yes".to_owned())]);
+        let dockerfile = format!("FROM {}\nCOPY . /app\nRUN ls /app\n", base_image());
+        let (result, events) = build(&engine, &project, &dockerfile, &tags, &labels).await;
+        let id = result.unwrap();
+        assert!(id.starts_with("sha256:"), "{id}");
+        assert!(
+            events.contains(&BuildEvent::Step {
+                number: 2,
+                // The engine appends the labels as a last `LABEL` step.
+                total: 4,
+                instruction: "COPY . /app".into()
+            }),
+            "{events:#?}"
+        );
+        for tag in &tags {
+            let labels = engine.image_labels(tag).await.unwrap().expect("tagged");
+            assert_eq!(
+                labels.get("org.example.test").map(String::as_str),
+                Some("yes")
+            );
+        }
+        let listing = docker_cli(&[
+            "run",
+            "--rm",
+            &tags[0],
+            "sh",
+            "-c",
+            "ls -A /app; stat -c '%n %a' /app/bin/run.sh /app/data/private; readlink /app/link.py",
+        ]);
+        let lines: Vec<&str> = listing.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "app.py",
+                "bin",
+                "data",
+                "link.py",
+                "/app/bin/run.sh 755",
+                "/app/data/private 700",
+                "app.py"
+            ],
+            "neither the rendered Dockerfile nor the generated .dockerignore reach the image"
+        );
+        for tag in &tags {
+            engine.remove_image(tag).await.unwrap();
+            assert_eq!(engine.image_labels(tag).await.unwrap(), None);
+        }
+        engine
+            .remove_image(&tags[0])
+            .await
+            .expect("removing twice is fine");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn user_dockerignore_is_kept_with_one_line_appended() {
+        let engine = engine().await;
+        let project = project(&[(".dockerignore", "*.pyc\n"), ("app.py", "")]);
+        let tag = "cargo-v6-test/engine-ignore:1".to_owned();
+        let dockerfile = format!("FROM {}\nCOPY . /app\n", base_image());
+        let (result, _) = build(
+            &engine,
+            &project,
+            &dockerfile,
+            std::slice::from_ref(&tag),
+            &BTreeMap::new(),
+        )
+        .await;
+        result.unwrap();
+        let out = docker_cli(&[
+            "run",
+            "--rm",
+            &tag,
+            "sh",
+            "-c",
+            "ls -A /app; cat /app/.dockerignore",
+        ]);
+        assert_eq!(out, ".dockerignore\napp.py\n*.pyc\n.cargo-v6.Dockerfile\n");
+        engine.remove_image(&tag).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_run_step_reports_the_step_and_its_output() {
+        let engine = engine().await;
+        let project = project(&[("app.py", "")]);
+        let dockerfile = format!(
+            "FROM {}\nRUN echo fine\nRUN echo doomed-output && false\n",
+            base_image()
+        );
+        let (result, _) = build(&engine, &project, &dockerfile, &[], &BTreeMap::new()).await;
+        match result.unwrap_err() {
+            EngineError::BuildStep {
+                step,
+                output,
+                message,
+            } => {
+                assert_eq!(step, "Step 3/3 : RUN echo doomed-output && false");
+                assert!(output.lines().any(|l| l == "doomed-output"), "{output}");
+                assert!(!output.contains("fine"), "{output}");
+                assert!(message.contains("non-zero code"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dockerfile_syntax_error_is_rejected_before_building() {
+        let engine = engine().await;
+        let project = project(&[("app.py", "")]);
+        let dockerfile = format!("FROM {}\nNOTANINSTRUCTION x\n", base_image());
+        let (result, events) = build(&engine, &project, &dockerfile, &[], &BTreeMap::new()).await;
+        let err = result.unwrap_err();
+        assert!(matches!(err, EngineError::Dockerfile { .. }), "{err:?}");
+        assert!(
+            err.to_string().to_lowercase().contains("notaninstruction"),
+            "{err}"
+        );
+        assert!(events.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn vanished_context_file_fails_the_build_naming_it() {
+        let engine = engine().await;
+        let big = "x".repeat(4 << 20);
+        let mut project = project(&[("big.bin", &big)]);
+        project.files.push("zz-gone.txt".into());
+        let tag = "cargo-v6-test/engine-vanished:1".to_owned();
+        engine.remove_image(&tag).await.unwrap();
+        let dockerfile = format!("FROM {}\nCOPY . /app\n", base_image());
+        let (result, _) = build(
+            &engine,
+            &project,
+            &dockerfile,
+            std::slice::from_ref(&tag),
+            &BTreeMap::new(),
+        )
+        .await;
+        match result.unwrap_err() {
+            EngineError::Io { path, source } => {
+                assert_eq!(path, project.dir.path().join("zz-gone.txt"));
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("a truncated context must not build: {other:?}"),
+        }
+        assert_eq!(engine.image_labels(&tag).await.unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn push_to_an_open_registry_reports_layers_and_digest() {
+        let engine = engine().await;
+        let repository = format!(
+            "{}/cargo-v6-test/engine-push",
+            fixture("V6_TEST_REGISTRY", "127.0.0.1:5560")
+        );
+        tiny_image(&engine, &format!("{repository}:1")).await;
+        let mut events = Vec::new();
+        engine
+            .push(&repository, "1", None, &mut |e| events.push(e))
+            .await
+            .unwrap();
+        assert!(
+            events.iter().any(|e| matches!(e, PushEvent::Layer { status, .. } if status == "Pushed" || status == "Layer already exists")),
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, PushEvent::Status(s) if s.starts_with("1: digest: sha256:"))),
+            "{events:?}"
+        );
+        engine
+            .remove_image(&format!("{repository}:1"))
+            .await
+            .unwrap();
+    }
+
+    fn auth_repository(name: &str) -> String {
+        format!(
+            "{}/cargo-v6-test/{name}",
+            fixture("V6_TEST_AUTH_REGISTRY", "127.0.0.1:5561")
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn push_with_credentials_needing_url_safe_encoding() {
+        let engine = engine().await;
+        let repository = auth_repository("engine-auth");
+        tiny_image(&engine, &format!("{repository}:1")).await;
+        let credentials = auth_credentials(&auth_password());
+        engine
+            .push(&repository, "1", Some(&credentials), &mut |_| {})
+            .await
+            .unwrap();
+        engine
+            .remove_image(&format!("{repository}:1"))
+            .await
+            .unwrap();
+    }
+
+    /// Without the header fix, the same credentials are dropped by the engine: proves that the
+    /// fixture password exercises the pitfall, and tells us when bollard fixes it upstream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn auth_password_exercises_the_pitfall() {
+        let fixed = engine().await;
+        let unfixed = Engine {
+            docker: Docker::connect_with_host(fixed.endpoint())
+                .unwrap()
+                .negotiate_version()
+                .await
+                .unwrap(),
+            endpoint: fixed.endpoint().to_owned(),
+        };
+        let repository = auth_repository("engine-pitfall");
+        tiny_image(&fixed, &format!("{repository}:1")).await;
+        let credentials = auth_credentials(&auth_password());
+        let err = unfixed
+            .push(&repository, "1", Some(&credentials), &mut |_| {})
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no basic auth credentials"),
+            "{err}"
+        );
+        fixed
+            .remove_image(&format!("{repository}:1"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_or_missing_credentials_are_clear_errors_without_the_secret() {
+        let engine = engine().await;
+        let repository = auth_repository("engine-denied");
+        let registry = registry_host(&repository).to_owned();
+        tiny_image(&engine, &format!("{repository}:1")).await;
+        let wrong = "wr0ng+/pass?>~";
+        let err = engine
+            .push(
+                &repository,
+                "1",
+                Some(&auth_credentials(wrong)),
+                &mut |_| {},
+            )
+            .await
+            .unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(matches!(err, EngineError::Push { .. }), "{text}");
+        assert!(
+            text.contains(&registry) && text.contains("refused"),
+            "{text}"
+        );
+        assert!(!text.contains(wrong), "{text}");
+        let err = engine
+            .push(&repository, "1", None, &mut |_| {})
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("requires authentication"), "{err}");
+        engine
+            .remove_image(&format!("{repository}:1"))
+            .await
+            .unwrap();
+    }
+}
