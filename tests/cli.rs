@@ -442,7 +442,7 @@ fn init_without_image_writes_a_placeholder_that_plan_rejects() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("placeholder"))
-        .stderr(predicate::str::contains("v6.toml:5:9"));
+        .stderr(predicate::str::contains("v6.toml:6:9"));
 }
 
 #[test]
@@ -498,7 +498,7 @@ const BROKEN: &[(&str, &str, &str)] = &[
     (
         "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"ghcr.io/Org/Algo\"\nversion = \"1.0.0\"\n",
         "5:9",
-        "repository name must be lowercase",
+        "repository names must be lowercase",
     ),
     (
         "[algorithm]\nname = \"a\"\nwrapper = \"pyton\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
@@ -686,7 +686,7 @@ fn error_output_shows_the_source_line_and_a_marker() {
         .assert()
         .code(2)
         .stderr(predicate::str::starts_with(
-            "error: invalid image reference: repository name must be lowercase\n --> v6.toml:4:9\n  |\n4 | image = \"ghcr.io/Org/Algo\"\n  |         ^^^^^^^^^^^^^^^^^^\n",
+            "error: invalid image reference: repository names must be lowercase\n --> v6.toml:4:9\n  |\n4 | image = \"ghcr.io/Org/Algo\"\n  |         ^^^^^^^^^^^^^^^^^^\n",
         ));
 }
 

@@ -3,8 +3,12 @@
 //! hint.
 
 use crate::context::ContextError;
+use crate::credentials::CredentialsError;
 use crate::diagnostic::Location;
+use crate::engine::EngineError;
+use crate::fingerprint::FingerprintError;
 use crate::manifest::ManifestError;
+use crate::registry::RegistryError;
 use crate::render::RenderError;
 use crate::version::MetadataError;
 
@@ -20,9 +24,21 @@ pub enum Error {
     /// The build context cannot be read or its `.dockerignore` is invalid.
     #[error(transparent)]
     Context(#[from] ContextError),
+    /// A context file cannot be read for the fingerprint.
+    #[error(transparent)]
+    Fingerprint(#[from] FingerprintError),
     /// A Dockerfile template cannot be read or rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// The Docker engine failed or cannot be reached.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The registry failed, cannot be reached, or refused the credentials.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Credentials could not be resolved.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
     /// Other wrong input from the user (arguments, values found in files).
     #[error("{message}")]
     Input {
@@ -72,7 +88,14 @@ impl Error {
             Error::Context(ContextError::InvalidPattern { .. }) => 2,
             Error::Render(RenderError::Template { .. }) => 2,
             Error::StdoutClosed => 0,
-            Error::Context(_) | Error::Render(_) | Error::Failed { .. } | Error::Write { .. } => 1,
+            Error::Context(_)
+            | Error::Engine(_)
+            | Error::Registry(_)
+            | Error::Credentials(_)
+            | Error::Fingerprint(_)
+            | Error::Render(_)
+            | Error::Failed { .. }
+            | Error::Write { .. } => 1,
         }
     }
 

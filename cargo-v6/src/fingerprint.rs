@@ -43,12 +43,50 @@ pub struct FingerprintError {
     pub source: std::io::Error,
 }
 
-/// `sha256:HEX` over the recipe and the context files (relative, `/`-separated) under `root`.
-pub fn compute(
-    recipe: Recipe<'_>,
-    root: &Path,
-    files: &[String],
-) -> Result<String, FingerprintError> {
+/// One context file as the fingerprint sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    /// Relative, `/`-separated.
+    pub path: String,
+    /// Permission bits (COPY keeps them, and its cache notices them).
+    pub mode: u32,
+    /// SHA-256 of the content, or of the target for a symlink.
+    pub content: [u8; 32],
+    /// Whether it is a symlink (not followed).
+    pub symlink: bool,
+}
+
+/// Hashes the context files (relative, `/`-separated) under `root`, streaming each file.
+pub fn digest_files(root: &Path, files: &[String]) -> Result<Vec<FileDigest>, FingerprintError> {
+    files
+        .iter()
+        .map(|file| {
+            let path = root.join(file);
+            let error = |source| FingerprintError {
+                path: file.clone(),
+                source,
+            };
+            let meta = std::fs::symlink_metadata(&path).map_err(error)?;
+            let symlink = meta.file_type().is_symlink();
+            let content = if symlink {
+                let target = std::fs::read_link(&path).map_err(error)?;
+                Sha256::digest(target.as_os_str().as_encoded_bytes()).into()
+            } else {
+                content_hash(&path).map_err(error)?
+            };
+            Ok(FileDigest {
+                path: file.clone(),
+                mode: meta.permissions().mode() & 0o7777,
+                content,
+                symlink,
+            })
+        })
+        .collect()
+}
+
+/// `sha256:HEX` over the recipe and the context files. Pure: the same inputs give the same
+/// fingerprint on every machine.
+pub fn compute(recipe: Recipe<'_>, files: &[FileDigest]) -> String {
     let mut hash = Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
         hash.update(name.as_bytes());
@@ -68,22 +106,14 @@ pub fn compute(
         field("value", value.as_bytes());
     }
     for file in files {
-        let path = root.join(file);
-        let error = |source| FingerprintError {
-            path: file.clone(),
-            source,
-        };
-        let meta = std::fs::symlink_metadata(&path).map_err(error)?;
-        field("path", file.as_bytes());
-        field("mode", &(meta.permissions().mode() & 0o7777).to_le_bytes());
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&path).map_err(error)?;
-            field("symlink", target.as_os_str().as_encoded_bytes());
-        } else {
-            field("content", &content_hash(&path).map_err(error)?);
-        }
+        field("path", file.path.as_bytes());
+        field("mode", &file.mode.to_le_bytes());
+        field(
+            if file.symlink { "symlink" } else { "content" },
+            &file.content,
+        );
     }
-    Ok(format!("sha256:{}", hex::encode(hash.finalize())))
+    format!("sha256:{}", hex::encode(hash.finalize()))
 }
 
 /// Streams a file through SHA-256, so that large contexts are never held in memory.
@@ -119,36 +149,40 @@ mod tests {
         }
     }
 
+    fn fp(recipe: Recipe<'_>, root: &Path, files: &[String]) -> Result<String, FingerprintError> {
+        Ok(compute(recipe, &digest_files(root, files)?))
+    }
+
     #[test]
     fn every_input_changes_it_and_nothing_else_does() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "a").unwrap();
         let files = vec!["a.txt".to_string()];
         let empty = BTreeMap::new();
-        let base = compute(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap();
+        let base = fp(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap();
         assert!(base.starts_with("sha256:") && base.len() == 71);
         assert_eq!(
             base,
-            compute(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap(),
+            fp(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap(),
             "deterministic"
         );
         assert_ne!(
             base,
-            compute(recipe("FROM y\n", &empty, &empty), dir.path(), &files).unwrap()
+            fp(recipe("FROM y\n", &empty, &empty), dir.path(), &files).unwrap()
         );
         let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
         assert_ne!(
             base,
-            compute(recipe("FROM x\n", &args, &empty), dir.path(), &files).unwrap()
+            fp(recipe("FROM x\n", &args, &empty), dir.path(), &files).unwrap()
         );
         let own = BTreeMap::from([(LABEL.to_string(), "sha256:old".to_string())]);
         assert_eq!(
             base,
-            compute(recipe("FROM x\n", &empty, &own), dir.path(), &files).unwrap(),
+            fp(recipe("FROM x\n", &empty, &own), dir.path(), &files).unwrap(),
             "the fingerprint label itself does not count"
         );
         std::fs::write(dir.path().join("a.txt"), "b").unwrap();
-        let changed = compute(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap();
+        let changed = fp(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap();
         assert_ne!(base, changed);
         std::fs::set_permissions(
             dir.path().join("a.txt"),
@@ -157,7 +191,7 @@ mod tests {
         .unwrap();
         assert_ne!(
             changed,
-            compute(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap()
+            fp(recipe("FROM x\n", &empty, &empty), dir.path(), &files).unwrap()
         );
     }
 
@@ -167,13 +201,8 @@ mod tests {
         std::os::unix::fs::symlink("nowhere", dir.path().join("link")).unwrap();
         let empty = BTreeMap::new();
         let files = vec!["link".to_string()];
-        assert!(compute(recipe("", &empty, &empty), dir.path(), &files).is_ok());
-        let err = compute(
-            recipe("", &empty, &empty),
-            dir.path(),
-            &["gone".to_string()],
-        )
-        .unwrap_err();
+        assert!(fp(recipe("", &empty, &empty), dir.path(), &files).is_ok());
+        let err = digest_files(dir.path(), &["gone".to_string()]).unwrap_err();
         assert_eq!(err.path, "gone");
     }
 }

@@ -17,6 +17,7 @@ pub mod fingerprint;
 pub mod git;
 pub mod manifest;
 pub mod plan;
+pub mod publish;
 pub mod reference;
 pub mod registry;
 pub mod release;

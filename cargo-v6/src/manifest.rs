@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::Location;
-use crate::reference::{ImageName, ImageRef};
+use crate::reference::{ImageName, ImageRef, ReferenceError};
 use crate::tags::{self, TagTemplate};
 use crate::version::Version;
 
@@ -495,8 +495,16 @@ impl Validator<'_> {
                 "set it to the registry and repository to publish to, e.g. \"ghcr.io/you/algorithm\"",
             ));
         }
-        ImageName::parse(image.get_ref())
-            .map_err(|e| self.error(image.span(), format!("invalid image reference: {e}")))
+        ImageName::parse(image.get_ref()).map_err(|e| {
+            // The marker already shows the value: say what is wrong, not the value again.
+            let reason = match e {
+                ReferenceError::NameContainsUppercase { .. } => {
+                    "repository names must be lowercase".to_string()
+                }
+                other => other.to_string(),
+            };
+            self.error(image.span(), format!("invalid image reference: {reason}"))
+        })
     }
 
     /// Values that end up in labels or Dockerfile lines: one line, no control characters.

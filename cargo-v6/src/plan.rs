@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Error;
+use crate::fingerprint::{self, FileDigest, Recipe};
 use crate::git::GitInfo;
 use crate::manifest::{Manifest, Wrapper};
 use crate::reference::ImageRef;
@@ -56,6 +57,8 @@ pub struct Inputs {
     pub context_dir: PathBuf,
     /// The files the build will see.
     pub context_files: Vec<String>,
+    /// Their modes and content hashes, for the fingerprint.
+    pub file_digests: Vec<FileDigest>,
     /// Tags already in the registry.
     pub existing_tags: Vec<String>,
     /// How `existing_tags` was obtained.
@@ -114,6 +117,9 @@ pub struct Plan {
     pub context: PathBuf,
     /// The files the build sees.
     pub context_files: Vec<String>,
+    /// Digest over everything that determines the image; also the image's
+    /// [`fingerprint::LABEL`] label. An exact tag holding the same fingerprint is unchanged.
+    pub fingerprint: String,
     /// Things the user should know (e.g. their own Dockerfile is not the one built).
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -142,11 +148,13 @@ impl Inputs {
         let version = resolve_version(manifest, set_version)?;
         let context_dir = context_dir(manifest)?;
         let context_files = crate::context::select(&context_dir)?;
+        let file_digests = crate::fingerprint::digest_files(&context_dir, &context_files)?;
         Ok(Inputs {
             version,
             git: crate::git::read(&manifest.dir),
             context_dir,
             context_files,
+            file_digests,
             existing_tags,
             registry,
         })
@@ -273,7 +281,18 @@ impl Plan {
             );
         }
 
-        let labels = labels(manifest, &version, inputs.git.as_ref());
+        let mut labels = labels(manifest, &version, inputs.git.as_ref());
+        let fingerprint = fingerprint::compute(
+            Recipe {
+                dockerfile: &dockerfile,
+                base_image: &base_image,
+                build_args: &manifest.build.args,
+                labels: &labels,
+                platform: manifest.build.platform.as_deref(),
+            },
+            &inputs.file_digests,
+        );
+        labels.insert(fingerprint::LABEL.to_string(), fingerprint.clone());
         Ok(Plan {
             name: manifest.name.clone(),
             version: version.raw().to_string(),
@@ -295,6 +314,7 @@ impl Plan {
             platform: manifest.build.platform.clone(),
             context: inputs.context_dir,
             context_files: inputs.context_files,
+            fingerprint,
             warnings,
         })
     }

@@ -134,3 +134,116 @@ pub fn stdout(text: &str) -> Result<(), Error> {
         Ok(()) => Ok(()),
     }
 }
+
+/// Progress of long work (build steps, layer pushes): a spinner line on a terminal, plain
+/// status lines otherwise (CI logs), nothing with `-q`.
+pub struct Progress {
+    reporter: Reporter,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// Starts reporting progress for `what` (`Building`, `Pushing`).
+    pub fn new(reporter: &Reporter, verb: &str, what: &str) -> Self {
+        let interactive = reporter.verbosity == Verbosity::Normal && io::stderr().is_terminal();
+        let bar = interactive.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner:.green} {prefix:>10.bold} {wide_msg}",
+                )
+                .expect("valid template"),
+            );
+            bar.set_prefix(verb.to_string());
+            bar.set_message(what.to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        if bar.is_none() {
+            reporter.status(verb, what);
+        }
+        Progress {
+            reporter: *reporter,
+            bar,
+        }
+    }
+
+    /// A build event: steps are shown; step output only with `-v`.
+    pub fn build_event(&self, event: &crate::engine::BuildEvent) {
+        use crate::engine::BuildEvent;
+        match (event, &self.bar) {
+            (
+                BuildEvent::Step {
+                    number,
+                    total,
+                    instruction,
+                },
+                Some(bar),
+            ) => {
+                bar.set_message(format!("step {number}/{total}: {instruction}"));
+            }
+            (
+                BuildEvent::Step {
+                    number,
+                    total,
+                    instruction,
+                },
+                None,
+            ) => {
+                self.reporter
+                    .status("Step", format!("{number}/{total}: {instruction}"));
+            }
+            (BuildEvent::Output(line) | BuildEvent::Status(line), Some(bar)) => {
+                if self.reporter.verbosity >= Verbosity::Verbose {
+                    bar.println(line);
+                }
+            }
+            (BuildEvent::Output(line) | BuildEvent::Status(line), None) => {
+                self.reporter.detail(line)
+            }
+        }
+    }
+
+    /// A push event: byte counts on a terminal; status lines only with `-v`.
+    pub fn push_event(&self, event: &crate::engine::PushEvent) {
+        use crate::engine::PushEvent;
+        match (event, &self.bar) {
+            (
+                PushEvent::Layer {
+                    status,
+                    current: Some(current),
+                    total: Some(total),
+                },
+                Some(bar),
+            ) => {
+                bar.set_message(format!(
+                    "{status} {} / {}",
+                    indicatif::HumanBytes(*current),
+                    indicatif::HumanBytes(*total)
+                ));
+            }
+            (PushEvent::Layer { status, .. } | PushEvent::Status(status), Some(bar)) => {
+                bar.set_message(status.clone());
+            }
+            (PushEvent::Layer { status, .. } | PushEvent::Status(status), None) => {
+                self.reporter.detail(status)
+            }
+        }
+    }
+
+    /// Ends the progress line, leaving `message` as a status line.
+    pub fn finish(self, verb: &str, message: impl AsRef<str>) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        self.reporter.status(verb, message);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

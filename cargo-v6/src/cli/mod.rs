@@ -1,10 +1,13 @@
 //! The command line: one module per subcommand, each only wiring the pipeline's modules
 //! together (load manifest, plan, check, execute, report).
 
+mod build;
 mod context;
 mod dockerfile;
+mod doctor;
 mod init;
 mod plan;
+mod publish;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,8 @@ use crate::report::{Reporter, Verbosity};
 const EXAMPLES: &str = "\
 Examples:
   cargo v6 init --image ghcr.io/you/my-algorithm   write v6.toml for this project
+  cargo v6 publish                                 build, push, print IMAGE@sha256:...
+  cargo v6 publish --dry-run                       every check, nothing pushed
   cargo v6 plan                                    show what would be built and pushed
   cargo v6 plan --offline --message-format json    the plan as JSON, without the registry
   cargo v6 dockerfile -o Dockerfile.rendered       the Dockerfile that will be built
@@ -55,19 +60,25 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Publish(publish::Args),
+    Build(build::Args),
     Plan(plan::Args),
     Dockerfile(dockerfile::Args),
     Context(context::Args),
     Init(init::Args),
+    Doctor(doctor::Args),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
     match cli.command {
+        Command::Publish(args) => publish::run(args, reporter),
+        Command::Build(args) => build::run(args, reporter),
         Command::Plan(args) => plan::run(args, reporter),
         Command::Dockerfile(args) => dockerfile::run(args, reporter),
         Command::Context(args) => context::run(args, reporter),
         Command::Init(args) => init::run(args, reporter),
+        Command::Doctor(args) => doctor::run(args, reporter),
     }
 }
 
@@ -113,4 +124,32 @@ fn write_output(path: Option<&Path>, text: &str) -> Result<(), Error> {
         }),
         None => crate::report::stdout(text),
     }
+}
+
+/// The async runtime for the commands that talk to the engine or a registry.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failed {
+            message: format!("cannot start the async runtime: {e}"),
+            help: None,
+        })
+}
+
+/// A client for the manifest's registry, with the credentials resolved for it.
+fn registry_for(
+    manifest: &Manifest,
+) -> Result<
+    (
+        crate::registry::Registry,
+        Option<crate::credentials::Credentials>,
+    ),
+    Error,
+> {
+    let domain = manifest.image.domain();
+    let credentials = crate::credentials::resolve(domain)?;
+    let registry =
+        crate::registry::Registry::new(domain, credentials.clone(), manifest.publish.insecure);
+    Ok((registry, credentials))
 }

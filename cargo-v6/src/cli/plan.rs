@@ -53,7 +53,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     }
 }
 
-fn print_human(plan: &Plan, reporter: &Reporter) {
+/// The plan as status lines on stderr (also used by `publish --dry-run`).
+pub(super) fn print_human(plan: &Plan, reporter: &Reporter) {
     let source = match &plan.version_source {
         crate::plan::VersionSource::CommandLine => "--set-version".to_string(),
         crate::plan::VersionSource::Manifest => "v6.toml".to_string(),
@@ -77,6 +78,7 @@ fn print_human(plan: &Plan, reporter: &Reporter) {
     for held in &plan.tags_held {
         reporter.status("Hold", format!("{} (owned by {})", held.tag, held.by));
     }
+    reporter.status("Fingerprint", &plan.fingerprint);
     reporter.status(
         "Context",
         format!(

@@ -1,0 +1,61 @@
+//! `cargo v6 doctor`: is everything a publish needs reachable? One line per check.
+
+use crate::error::Error;
+use crate::report::Reporter;
+
+use super::ManifestArgs;
+
+/// Check the Docker engine, the registry and the credentials, and say how to fix what fails.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 doctor
+  DOCKER_HOST=unix:///run/user/1000/docker.sock cargo v6 doctor")]
+pub struct Args {
+    #[command(flatten)]
+    manifest: ManifestArgs,
+}
+
+/// Runs `cargo v6 doctor`; fails (exit 1) if any check fails.
+pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
+    let manifest = args.manifest.load()?;
+    super::runtime()?.block_on(async {
+        let mut failed = 0;
+        match crate::engine::Engine::connect().await {
+            Ok(engine) => reporter.status("ok", format!("Docker engine at {}", engine.endpoint())),
+            Err(e) => {
+                failed += 1;
+                reporter.error(&Error::from(e));
+            }
+        }
+        match super::registry_for(&manifest) {
+            Ok((registry, credentials)) => {
+                let who = match &credentials {
+                    Some(c) => format!("as `{}` (credentials from {})", c.username, c.source),
+                    None => "anonymously (no credentials found)".to_string(),
+                };
+                match registry.check(manifest.image.path()).await {
+                    Ok(()) => reporter.status(
+                        "ok",
+                        format!("registry {} reachable {who}", manifest.image.domain()),
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        reporter.error(&Error::from(e));
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                reporter.error(&e);
+            }
+        }
+        if failed == 0 {
+            Ok(())
+        } else {
+            Err(Error::Failed {
+                message: format!("{failed} check(s) failed"),
+                help: None,
+            })
+        }
+    })
+}

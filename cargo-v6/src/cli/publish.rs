@@ -1,0 +1,156 @@
+//! `cargo v6 publish`: check, build, push, tag, and print the digest.
+
+use crate::error::Error;
+use crate::plan::{Inputs, Plan, RegistryView};
+use crate::publish::{self, Target};
+use crate::release::{self, Action};
+use crate::report::Reporter;
+
+use super::{ManifestArgs, MessageFormat};
+
+/// Build the image, push its tags, and print `IMAGE@sha256:...` (the reference nodes pin).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 publish --dry-run          every check, and what would be pushed, without pushing
+  cargo v6 publish                    build, push, and print IMAGE@sha256:...
+  cargo v6 publish --message-format json
+  V6_REGISTRY_USERNAME=me V6_REGISTRY_PASSWORD=... cargo v6 publish   credentials for CI")]
+pub struct Args {
+    #[command(flatten)]
+    manifest: ManifestArgs,
+    /// Use this version instead of the one in v6.toml or the project's metadata.
+    #[arg(long, value_name = "VERSION")]
+    set_version: Option<String>,
+    /// Run every check and show what would be pushed; build and push nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Overwrite a published version tag that holds a different image.
+    #[arg(long)]
+    force: bool,
+    /// Publish from a work tree with uncommitted changes.
+    #[arg(long)]
+    allow_dirty: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    message_format: MessageFormat,
+}
+
+/// Runs `cargo v6 publish`.
+pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
+    let manifest = args.manifest.load()?;
+    super::runtime()?.block_on(async {
+        let (registry, credentials) = super::registry_for(&manifest)?;
+        let existing = registry.list_tags(manifest.image.path()).await?;
+        let inputs = Inputs::read(
+            &manifest,
+            args.set_version.as_deref(),
+            existing,
+            RegistryView::Read,
+        )?;
+        let version = inputs.version.0.clone();
+        let git = inputs.git.clone();
+        let plan = Plan::new(&manifest, inputs)?;
+        for warning in &plan.warnings {
+            reporter.warn(warning);
+        }
+        let problems = release::check_work_tree(
+            git.as_ref(),
+            &version,
+            manifest.wrapper,
+            &manifest.publish.release_tag_prefix,
+            args.allow_dirty,
+        );
+        if !problems.is_empty() {
+            return Err(Error::Failed {
+                message: format!("not a releasable state:\n  - {}", problems.join("\n  - ")),
+                help: None,
+            });
+        }
+        let target = Target {
+            image: &manifest.image,
+            registry: &registry,
+            credentials: credentials.as_ref(),
+        };
+        let states = publish::survey(&target, &plan).await?;
+        let action = release::decide(&plan.fingerprint, &states, args.force);
+        if let Action::Refuse { reference, digest } = &action {
+            return Err(publish::refusal(reference, digest));
+        }
+        if let Action::Overwrite { references } = &action {
+            reporter.warn(format!(
+                "--force: OVERWRITING the published version tag(s) {}; nodes that pulled the old image by tag will now get a different one",
+                references.join(", ")
+            ));
+        }
+        if args.dry_run {
+            return dry_run(&plan, &action, args.message_format, reporter);
+        }
+        let engine = match action {
+            Action::Build | Action::Overwrite { .. } => Some(crate::engine::Engine::connect().await?),
+            _ => None,
+        };
+        let outcome = publish::execute(&target, engine.as_ref(), &plan, &action, reporter).await?;
+        reporter.status(
+            "Published",
+            format!("{}@{}{}", outcome.image, outcome.digest, if outcome.skipped_unchanged { " (unchanged)" } else { "" }),
+        );
+        match args.message_format {
+            MessageFormat::Json => crate::report::stdout(&format!(
+                "{}\n",
+                serde_json::to_string(&outcome).expect("outcome serializes")
+            )),
+            MessageFormat::Human => crate::report::stdout(&format!("{}@{}\n", outcome.image, outcome.digest)),
+        }
+    })
+}
+
+/// Prints what would happen, and why, for each tag. No digest on stdout: nothing was pushed.
+fn dry_run(
+    plan: &Plan,
+    action: &Action,
+    format: MessageFormat,
+    reporter: &Reporter,
+) -> Result<(), Error> {
+    let (verb, why) = match action {
+        Action::Build => (
+            "build",
+            "the version is not in the registry yet".to_string(),
+        ),
+        Action::Overwrite { references } => (
+            "overwrite",
+            format!("--force over {}", references.join(", ")),
+        ),
+        Action::Unchanged { tag, digest } => (
+            "skip",
+            format!(
+                "`{tag}` already holds this input ({digest}); only missing tags and aliases are written"
+            ),
+        ),
+        Action::Refuse { .. } => unreachable!("refusals return before the dry run"),
+    };
+    match format {
+        MessageFormat::Json => {
+            let mut value = serde_json::to_value(plan).expect("plan serializes");
+            value["dry_run"] = true.into();
+            value["action"] = verb.into();
+            crate::report::stdout(&format!("{value}\n"))
+        }
+        MessageFormat::Human => {
+            super::plan::print_human(plan, reporter);
+            reporter.status("Would", format!("{verb}: {why}"));
+            for tag in &plan.tags {
+                let reason = if plan.exact_tags.contains(tag) {
+                    "exact version tag"
+                } else {
+                    "alias: this is the highest stable version in its range"
+                };
+                reporter.status("Would push", format!("{tag} ({reason})"));
+            }
+            for held in &plan.tags_held {
+                reporter.status("Would hold", format!("{} (owned by {})", held.tag, held.by));
+            }
+            reporter.note("dry run: nothing was built or pushed");
+            Ok(())
+        }
+    }
+}

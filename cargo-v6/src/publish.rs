@@ -1,0 +1,217 @@
+//! Publishing a plan: survey the registry, then build and push, or recognise the release as
+//! unchanged; move the aliases the highest-only rule allows; read the digest back.
+//!
+//! Order matters for "nothing lost": layers and the manifest are pushed under the exact tag
+//! first (the engine uploads every blob before it writes the tag, so an interrupted push leaves
+//! no tag on a partial image), aliases are moved only afterwards, by manifest writes that
+//! upload nothing.
+
+use crate::credentials::Credentials;
+use crate::engine::{BuildRequest, Engine};
+use crate::error::Error;
+use crate::fingerprint;
+use crate::plan::Plan;
+use crate::reference::ImageName;
+use crate::registry::Registry;
+use crate::release::{Action, ExactTag};
+use crate::report::{Progress, Reporter};
+
+/// The registry, engine and identity one publish talks to.
+pub struct Target<'a> {
+    /// The repository.
+    pub image: &'a ImageName,
+    /// Registry client with the resolved credentials.
+    pub registry: &'a Registry,
+    /// The same credentials, for the engine's push.
+    pub credentials: Option<&'a Credentials>,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    /// The normalized repository.
+    pub image: String,
+    /// The version as found.
+    pub version: String,
+    /// The digest of the exact version tag, read back from the registry.
+    pub digest: String,
+    /// The input fingerprint.
+    pub fingerprint: String,
+    /// Full references written by this run.
+    pub tags_pushed: Vec<String>,
+    /// Aliases left alone because a higher version owns them.
+    pub tags_held: Vec<String>,
+    /// The release was already in the registry: nothing was built or uploaded.
+    pub skipped_unchanged: bool,
+}
+
+/// Reads what the registry holds under each exact tag of the plan.
+pub async fn survey(target: &Target<'_>, plan: &Plan) -> Result<Vec<ExactTag>, Error> {
+    let mut states = Vec::new();
+    for reference in &plan.exact_tags {
+        let tag = tag_of(reference);
+        let digest = target.registry.digest(target.image.path(), tag).await?;
+        let fingerprint = match &digest {
+            Some(_) => target
+                .registry
+                .labels(target.image.path(), tag)
+                .await?
+                .and_then(|labels| labels.get(fingerprint::LABEL).cloned()),
+            None => None,
+        };
+        states.push(ExactTag {
+            reference: reference.clone(),
+            tag: tag.to_string(),
+            digest,
+            fingerprint,
+        });
+    }
+    Ok(states)
+}
+
+/// The tag part of a full reference from the plan.
+fn tag_of(reference: &str) -> &str {
+    reference.rsplit_once(':').map_or(reference, |(_, tag)| tag)
+}
+
+/// Builds the plan's image with the engine and tags it with the exact tags (and aliases, for
+/// `cargo v6 build`). Returns the image id.
+pub async fn build(
+    engine: &Engine,
+    plan: &Plan,
+    tags: &[String],
+    reporter: &Reporter,
+) -> Result<String, Error> {
+    let progress = Progress::new(
+        reporter,
+        "Building",
+        &format!("{} {}", plan.name, plan.version),
+    );
+    let request = BuildRequest {
+        context_dir: &plan.context,
+        files: &plan.context_files,
+        dockerfile_name: &plan.dockerfile_name,
+        dockerfile: &plan.dockerfile,
+        tags,
+        build_args: &plan.build_args,
+        labels: &plan.labels,
+        network: plan.network.as_deref(),
+        platform: plan.platform.as_deref(),
+    };
+    let image_id = engine
+        .build(&request, &mut |event| progress.build_event(&event))
+        .await?;
+    progress.finish(
+        "Built",
+        format!(
+            "{} ({})",
+            tags.first().map_or("image", String::as_str),
+            short_id(&image_id)
+        ),
+    );
+    Ok(image_id)
+}
+
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// Executes a decided action: build and push, or complete an unchanged release; then moves
+/// the aliases and reads the digest back.
+pub async fn execute(
+    target: &Target<'_>,
+    engine: Option<&Engine>,
+    plan: &Plan,
+    action: &Action,
+    reporter: &Reporter,
+) -> Result<Outcome, Error> {
+    let path = target.image.path();
+    let mut tags_pushed = Vec::new();
+    let source_tag = match action {
+        Action::Refuse { reference, digest } => {
+            return Err(refusal(reference, digest));
+        }
+        Action::Build | Action::Overwrite { .. } => {
+            let engine = engine.expect("an engine is connected before building");
+            build(engine, plan, &plan.exact_tags, reporter).await?;
+            for reference in &plan.exact_tags {
+                let progress = Progress::new(reporter, "Pushing", reference);
+                engine
+                    .push(
+                        &target.image.to_string(),
+                        tag_of(reference),
+                        target.credentials,
+                        &mut |event| progress.push_event(&event),
+                    )
+                    .await?;
+                progress.finish("Pushed", reference);
+                tags_pushed.push(reference.clone());
+            }
+            tag_of(&plan.exact_tags[0]).to_string()
+        }
+        Action::Unchanged { tag, digest } => {
+            reporter.status(
+                "Unchanged",
+                format!(
+                    "{} is already published with this input ({digest})",
+                    target.image.with_tag(tag)
+                ),
+            );
+            tag.clone()
+        }
+    };
+    let digest = target
+        .registry
+        .digest(path, &source_tag)
+        .await?
+        .ok_or_else(|| Error::Failed {
+            message: format!(
+                "{} vanished from the registry while publishing",
+                target.image.with_tag(&source_tag)
+            ),
+            help: None,
+        })?;
+    // Point every other tag (missing exact tags of an unchanged release, and aliases) at it,
+    // writing only where the registry holds something else.
+    for reference in &plan.tags {
+        let tag = tag_of(reference);
+        if tag == source_tag || tags_pushed.contains(reference) {
+            continue;
+        }
+        if target.registry.digest(path, tag).await?.as_deref() == Some(digest.as_str()) {
+            continue;
+        }
+        target.registry.copy_tag(path, &source_tag, tag).await?;
+        reporter.status("Tagged", format!("{reference} -> {digest}"));
+        tags_pushed.push(reference.clone());
+    }
+    let kind = target.registry.manifest_kind(path, &source_tag).await?;
+    if !kind.resolvable_by_store() {
+        reporter.warn(format!(
+            "{} is a `{kind}`, not a single-platform docker v2 manifest: the vantage6 algorithm store asks only for `application/vnd.docker.distribution.manifest.v2+json` and may fail to resolve its digest",
+            target.image.with_tag(&source_tag)
+        ));
+    }
+    Ok(Outcome {
+        image: target.image.to_string(),
+        version: plan.version.clone(),
+        digest,
+        fingerprint: plan.fingerprint.clone(),
+        tags_pushed,
+        tags_held: plan.tags_held.iter().map(|h| h.tag.clone()).collect(),
+        skipped_unchanged: matches!(action, Action::Unchanged { .. }),
+    })
+}
+
+/// The refusal to overwrite a published version.
+pub fn refusal(reference: &str, digest: &str) -> Error {
+    Error::Failed {
+        message: format!(
+            "{reference} is already published ({digest}) with different content; refusing to overwrite a released version"
+        ),
+        help: Some(
+            "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it".to_string(),
+        ),
+    }
+}

@@ -1,0 +1,619 @@
+//! End-to-end tests against the real stack that `scripts/stack up` starts: a Docker engine,
+//! an open registry, a registry with htpasswd auth, and skopeo as an independent client.
+//! `scripts/test` exports the stack's addresses; without them every test here fails (never
+//! skips) with a message that says how to start the stack.
+//!
+//! Most cases build a tiny busybox image; one builds the real vantage6 4.x Python template on
+//! the locally made `algorithm-base:4.13` and runs it the way a node does.
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// The stack's addresses, from the environment that `scripts/stack env` prints.
+struct Stack {
+    registry: String,
+    auth_registry: String,
+    auth_user: String,
+    auth_password: String,
+    busybox: String,
+}
+
+fn stack() -> Stack {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests with scripts/test, or eval \"$(scripts/stack env)\" after scripts/stack up")
+        })
+    };
+    Stack {
+        registry: var("V6_TEST_REGISTRY"),
+        auth_registry: var("V6_TEST_AUTH_REGISTRY"),
+        auth_user: var("V6_TEST_AUTH_USER"),
+        auth_password: var("V6_TEST_AUTH_PASSWORD"),
+        busybox: var("V6_TEST_BUSYBOX_IMAGE"),
+    }
+}
+
+/// A repository name no other test (or earlier run) uses.
+fn unique(name: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "e2e/{name}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000
+    )
+}
+
+/// Removes the local images of a repository when the test ends (the engine uses vfs: every
+/// image is a full copy on disk).
+struct LocalImages(String);
+
+impl Drop for LocalImages {
+    fn drop(&mut self) {
+        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
+        let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if !refs.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(refs.iter().map(String::as_str));
+            docker(&args);
+        }
+    }
+}
+
+/// A minimal busybox project publishing to `image`, with `hello.txt` saying `greeting`.
+fn busybox_project(image: &str, greeting: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        format!(
+            "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"{image}\"\nversion = \"1.0.0\"\n\n[build]\nbase = \"{}\"\ncommand = [\"cat\", \"/app/hello.txt\"]\n",
+            stack().busybox
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("hello.txt"), greeting).unwrap();
+    dir
+}
+
+fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
+    Command::cargo_bin("cargo-v6")
+        .unwrap()
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("V6_REGISTRY_USERNAME")
+        .env_remove("V6_REGISTRY_PASSWORD")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// `publish --message-format json` and its one JSON object.
+fn publish_json(dir: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["v6", "publish", "--message-format", "json"];
+    args.extend_from_slice(extra);
+    let stdout = assert_ok(&cargo_v6(dir, &args));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn docker(args: &[&str]) -> Output {
+    std::process::Command::new("docker")
+        .args(args)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("the docker CLI runs")
+}
+
+fn skopeo(args: &[&str]) -> Output {
+    std::process::Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo runs")
+}
+
+/// `skopeo inspect` of a reference on the open registry: digest and labels.
+fn inspect(reference: &str) -> Value {
+    let out = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn digest_of(reference: &str) -> Option<String> {
+    let out = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    out.status.success().then(|| {
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["Digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+}
+
+fn repo_tags(image: &str) -> Vec<String> {
+    let out = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut tags: Vec<String> = value["Tags"]
+        .as_array()
+        .map(|t| t.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+#[test]
+fn publish_prints_the_digest_that_skopeo_sees_with_the_oci_labels() {
+    let image = format!("{}/{}", stack().registry, unique("hello"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "hello from e2e\n");
+    let stdout = assert_ok(&cargo_v6(dir.path(), &["v6", "publish"]));
+    let last = stdout.lines().last().unwrap();
+    let (printed_image, digest) = last.split_once('@').unwrap();
+    assert_eq!(printed_image, image);
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{last}"
+    );
+
+    let inspected = inspect(&format!("{image}:1.0.0"));
+    assert_eq!(inspected["Digest"], digest);
+    let labels = &inspected["Labels"];
+    assert_eq!(labels["org.opencontainers.image.version"], "1.0.0");
+    assert_eq!(labels["org.opencontainers.image.title"], "hello");
+    assert!(
+        labels["io.cargo-v6.fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(repo_tags(&image), ["1", "1.0", "1.0.0", "latest"]);
+    for alias in ["1", "1.0", "latest"] {
+        assert_eq!(
+            digest_of(&format!("{image}:{alias}")).as_deref(),
+            Some(digest)
+        );
+    }
+    // The rendered Dockerfile and the generated .dockerignore stay out of the image.
+    let run = docker(&[
+        "run",
+        "--rm",
+        &format!("{image}@{digest}"),
+        "ls",
+        "-A",
+        "/app",
+    ]);
+    assert_eq!(
+        text(&run.stdout),
+        "hello.txt\nv6.toml\n",
+        "{}",
+        text(&run.stderr)
+    );
+    let run = docker(&["run", "--rm", &format!("{image}@{digest}")]);
+    assert_eq!(text(&run.stdout), "hello from e2e\n");
+}
+
+#[test]
+fn republish_is_unchanged_even_with_an_empty_engine() {
+    let image = format!("{}/{}", stack().registry, unique("republish"));
+    let cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "same\n");
+    let first = publish_json(dir.path(), &[]);
+    assert_eq!(first["skipped_unchanged"], false);
+    assert_eq!(first["tags_pushed"].as_array().unwrap().len(), 4);
+
+    let second = publish_json(dir.path(), &[]);
+    assert_eq!(second["skipped_unchanged"], true);
+    assert_eq!(second["digest"], first["digest"]);
+    assert_eq!(second["tags_pushed"].as_array().unwrap().len(), 0);
+
+    // A fresh machine: no local image at all. Still unchanged, nothing built.
+    drop(cleanup);
+    let _cleanup = LocalImages(image.clone());
+    let third = publish_json(dir.path(), &[]);
+    assert_eq!(third["skipped_unchanged"], true);
+    assert_eq!(third["digest"], first["digest"]);
+    let local = docker(&["images", "-q", &image]);
+    assert!(text(&local.stdout).trim().is_empty(), "nothing was built");
+
+    // An interrupted publish (an alias missing) is completed by the re-run, by manifest copy.
+    let deleted = skopeo(&[
+        "delete",
+        "--tls-verify=false",
+        &format!("docker://{image}:latest"),
+    ]);
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let fourth = publish_json(dir.path(), &[]);
+    assert_eq!(fourth["skipped_unchanged"], true);
+    assert!(
+        repo_tags(&image).contains(&"latest".to_string()),
+        "latest restored: {:?}",
+        repo_tags(&image)
+    );
+}
+
+#[test]
+fn changed_content_under_a_published_version_is_refused_unless_forced() {
+    let image = format!("{}/{}", stack().registry, unique("refuse"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "v1\n");
+    let first = publish_json(dir.path(), &[]);
+    std::fs::write(dir.path().join("hello.txt"), "v1 but changed\n").unwrap();
+
+    let refused = cargo_v6(dir.path(), &["v6", "publish"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains(&format!("{image}:1.0.0")), "{stderr}");
+    assert!(
+        stderr.contains(first["digest"].as_str().unwrap()),
+        "{stderr}"
+    );
+    assert!(!text(&refused.stdout).contains("@sha256:"));
+    assert_eq!(
+        digest_of(&format!("{image}:1.0.0")).as_deref(),
+        first["digest"].as_str(),
+        "registry untouched"
+    );
+
+    let forced = cargo_v6(
+        dir.path(),
+        &["v6", "publish", "--force", "--message-format", "json"],
+    );
+    let stdout = assert_ok(&forced);
+    assert!(
+        text(&forced.stderr).contains("OVERWRITING"),
+        "{}",
+        text(&forced.stderr)
+    );
+    let forced: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_ne!(forced["digest"], first["digest"]);
+    assert_eq!(
+        digest_of(&format!("{image}:1.0.0")).as_deref(),
+        forced["digest"].as_str()
+    );
+}
+
+#[test]
+fn a_backport_moves_only_the_aliases_it_owns() {
+    let image = format!("{}/{}", stack().registry, unique("backport"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "release\n");
+    let newer = publish_json(dir.path(), &["--set-version", "1.3.0"]);
+    std::fs::write(dir.path().join("hello.txt"), "backport\n").unwrap();
+    let older = publish_json(dir.path(), &["--set-version", "1.2.5"]);
+    let held: Vec<&str> = older["tags_held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(held, [format!("{image}:1"), format!("{image}:latest")]);
+    let digest = |tag: &str| digest_of(&format!("{image}:{tag}"));
+    assert_eq!(digest("1").as_deref(), newer["digest"].as_str());
+    assert_eq!(digest("latest").as_deref(), newer["digest"].as_str());
+    assert_eq!(digest("1.3").as_deref(), newer["digest"].as_str());
+    assert_eq!(digest("1.2").as_deref(), older["digest"].as_str());
+    assert_eq!(digest("1.2.5").as_deref(), older["digest"].as_str());
+
+    // A pre-release moves nothing.
+    std::fs::write(dir.path().join("hello.txt"), "next\n").unwrap();
+    let rc = publish_json(dir.path(), &["--set-version", "1.4.0-rc.1"]);
+    assert_eq!(rc["tags_pushed"].as_array().unwrap().len(), 1);
+    assert_eq!(digest("latest").as_deref(), newer["digest"].as_str());
+}
+
+#[test]
+fn dry_run_checks_and_reads_but_pushes_nothing() {
+    let image = format!("{}/{}", stack().registry, unique("dry"));
+    let dir = busybox_project(&image, "dry\n");
+    let out = cargo_v6(dir.path(), &["v6", "publish", "--dry-run"]);
+    let stdout = assert_ok(&out);
+    assert!(!stdout.contains("@sha256:"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{image}:1.0.0 (exact version tag)")),
+        "{stderr}"
+    );
+    assert!(repo_tags(&image).is_empty());
+    let local = docker(&["images", "-q", &image]);
+    assert!(text(&local.stdout).trim().is_empty(), "nothing was built");
+}
+
+#[test]
+fn a_dirty_work_tree_or_a_mismatched_release_tag_is_refused() {
+    let image = format!("{}/{}", stack().registry, unique("git"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "git\n");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "release"]);
+    git(&["tag", "v0.9.0"]);
+    std::fs::write(dir.path().join("notes.txt"), "uncommitted\n").unwrap();
+    let out = cargo_v6(dir.path(), &["v6", "publish", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("notes.txt") && stderr.contains("--allow-dirty"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`v0.9.0`"),
+        "both problems at once: {stderr}"
+    );
+    git(&["tag", "-d", "v0.9.0"]);
+    git(&["tag", "v1.0.0"]);
+    let out = cargo_v6(dir.path(), &["v6", "publish", "--allow-dirty"]);
+    assert_ok(&out);
+    let labels = &inspect(&format!("{image}:1.0.0"))["Labels"];
+    assert_eq!(
+        labels["org.opencontainers.image.revision"]
+            .as_str()
+            .unwrap()
+            .len(),
+        40
+    );
+}
+
+// ---- credentials ----
+
+fn auth_project() -> (tempfile::TempDir, String) {
+    let image = format!("{}/{}", stack().auth_registry, unique("auth"));
+    (busybox_project(&image, "secret stuff\n"), image)
+}
+
+fn with_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::cargo_bin("cargo-v6").unwrap();
+    cmd.current_dir(dir).env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args).output().unwrap()
+}
+
+#[test]
+fn credentials_from_the_environment_work_and_never_show() {
+    let s = stack();
+    let (dir, image) = auth_project();
+    let _cleanup = LocalImages(image.clone());
+    let empty_config = tempfile::tempdir().unwrap();
+    let config = empty_config.path().to_str().unwrap();
+    let out = with_env(
+        dir.path(),
+        &[
+            ("DOCKER_CONFIG", config),
+            ("V6_REGISTRY_USERNAME", &s.auth_user),
+            ("V6_REGISTRY_PASSWORD", &s.auth_password),
+        ],
+        &["v6", "publish", "-v"],
+    );
+    let stdout = assert_ok(&out);
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("{image}@sha256:"))
+    );
+    assert!(!stdout.contains(&s.auth_password) && !text(&out.stderr).contains(&s.auth_password));
+
+    // Wrong password: the 401 message names the registry, and the password is nowhere.
+    std::fs::write(dir.path().join("hello.txt"), "another\n").unwrap();
+    let wrong = "wr0ng+pass/word";
+    let out = with_env(
+        dir.path(),
+        &[
+            ("DOCKER_CONFIG", config),
+            ("V6_REGISTRY_USERNAME", &s.auth_user),
+            ("V6_REGISTRY_PASSWORD", wrong),
+        ],
+        &["v6", "publish", "--set-version", "2.0.0", "-v"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        all.contains("401") && all.contains(&s.auth_registry),
+        "{all}"
+    );
+    assert!(!all.contains(wrong), "{all}");
+}
+
+#[test]
+fn credentials_from_a_docker_config_file_work() {
+    let s = stack();
+    let (dir, image) = auth_project();
+    let _cleanup = LocalImages(image.clone());
+    let config = tempfile::tempdir().unwrap();
+    let auth = base64_encode(&format!("{}:{}", s.auth_user, s.auth_password));
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}",
+            s.auth_registry
+        ),
+    )
+    .unwrap();
+    let out = with_env(
+        dir.path(),
+        &[("DOCKER_CONFIG", config.path().to_str().unwrap())],
+        &["v6", "publish"],
+    );
+    let stdout = assert_ok(&out);
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("{image}@sha256:"))
+    );
+    assert!(!text(&out.stderr).contains(&s.auth_password));
+
+    // No credentials at all: a clear 401 that says how to provide them.
+    let nothing = tempfile::tempdir().unwrap();
+    let out = with_env(
+        dir.path(),
+        &[("DOCKER_CONFIG", nothing.path().to_str().unwrap())],
+        &["v6", "publish", "--set-version", "1.0.1"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("V6_REGISTRY_USERNAME"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn base64_encode(input: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = input.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+// ---- faults ----
+
+#[test]
+fn an_unreachable_engine_is_one_clear_line() {
+    let image = format!("{}/{}", stack().registry, unique("noengine"));
+    let dir = busybox_project(&image, "x\n");
+    let out = with_env(
+        dir.path(),
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        &["v6", "publish"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: cannot connect to the Docker engine at unix:///nonexistent/docker.sock"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
+    assert!(repo_tags(&image).is_empty());
+}
+
+#[test]
+fn an_unreachable_registry_is_named() {
+    let dir = busybox_project("127.0.0.1:9/nothing/here", "x\n");
+    let out = cargo_v6(dir.path(), &["v6", "publish"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error:") && stderr.contains("127.0.0.1:9"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_failing_build_step_is_shown_and_nothing_is_pushed() {
+    let image = format!("{}/{}", stack().registry, unique("failing"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "x\n");
+    let manifest = dir.path().join("v6.toml");
+    let text_before = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_before.replace(
+            "command =",
+            "install = \"echo about to fail && false\"\ncommand =",
+        ),
+    )
+    .unwrap();
+    let out = cargo_v6(dir.path(), &["v6", "publish"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("RUN echo about to fail && false"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("about to fail\n"),
+        "the step's output: {stderr}"
+    );
+    assert!(repo_tags(&image).is_empty());
+}
+
+#[test]
+fn doctor_checks_engine_and_registry() {
+    let image = format!("{}/{}", stack().registry, unique("doctor"));
+    let dir = busybox_project(&image, "x\n");
+    let out = cargo_v6(dir.path(), &["v6", "doctor"]);
+    assert_ok(&out);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("Docker engine at"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("registry {}", stack().registry)),
+        "{stderr}"
+    );
+    let out = with_env(
+        dir.path(),
+        &[("DOCKER_HOST", "tcp://127.0.0.1:9")],
+        &["v6", "doctor"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
