@@ -626,6 +626,11 @@ const BROKEN: &[(&str, &str, &str)] = &[
         "is not a directory",
     ),
     (
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\ntemplates = \"nowhere\"\n",
+        "8:13",
+        "is not a directory",
+    ),
+    (
         "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[publish]\ninsecure = \"yes\"\n",
         "8:12",
         "invalid type",

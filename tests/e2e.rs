@@ -271,11 +271,20 @@ fn republish_is_unchanged_even_with_an_empty_engine() {
         &format!("docker://{image}:latest"),
     ]);
     assert!(copied.status.success(), "{}", text(&copied.stderr));
-    assert_eq!(digest_of(&format!("{image}:latest")).as_deref(), other_digest.as_str());
+    assert_eq!(
+        digest_of(&format!("{image}:latest")).as_deref(),
+        other_digest.as_str()
+    );
     let fourth = publish_json(dir.path(), &[]);
     assert_eq!(fourth["skipped_unchanged"], true);
-    assert_eq!(fourth["tags_pushed"], serde_json::json!([format!("{image}:latest")]));
-    assert_eq!(digest_of(&format!("{image}:latest")).as_deref(), first["digest"].as_str());
+    assert_eq!(
+        fourth["tags_pushed"],
+        serde_json::json!([format!("{image}:latest")])
+    );
+    assert_eq!(
+        digest_of(&format!("{image}:latest")).as_deref(),
+        first["digest"].as_str()
+    );
 }
 
 #[test]
@@ -326,6 +335,24 @@ fn a_backport_moves_only_the_aliases_it_owns() {
     let dir = busybox_project(&image, "release\n");
     let newer = publish_json(dir.path(), &["--set-version", "1.3.0"]);
     std::fs::write(dir.path().join("hello.txt"), "backport\n").unwrap();
+    // `plan` reads the registry's tags and shows the held aliases before anything is pushed.
+    let planned = assert_ok(&cargo_v6(
+        dir.path(),
+        &[
+            "v6",
+            "plan",
+            "--set-version",
+            "1.2.5",
+            "--message-format",
+            "json",
+        ],
+    ));
+    let planned: Value = serde_json::from_str(planned.trim()).unwrap();
+    assert_eq!(planned["registry"], "read");
+    assert_eq!(
+        planned["tags"],
+        serde_json::json!([format!("{image}:1.2.5"), format!("{image}:1.2")])
+    );
     let older = publish_json(dir.path(), &["--set-version", "1.2.5"]);
     let held: Vec<&str> = older["tags_held"]
         .as_array()

@@ -5,7 +5,7 @@
 //! registry's tags) happens in [`Inputs::read`] and in the registry module, at the edges.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -147,6 +147,18 @@ impl Inputs {
     ) -> Result<Self, Error> {
         let version = resolve_version(manifest, set_version)?;
         let context_dir = context_dir(manifest)?;
+        if let Some(templates) = &manifest.build.templates {
+            if !templates.is_dir() {
+                return Err(Error::Input {
+                    message: format!(
+                        "template directory `{}` is not a directory",
+                        crate::manifest::display(templates)
+                    ),
+                    location: Some(manifest.templates_location()),
+                    help: None,
+                });
+            }
+        }
         let context_files = crate::context::select(&context_dir)?;
         let file_digests = crate::fingerprint::digest_files(&context_dir, &context_files)?;
         Ok(Inputs {
@@ -317,11 +329,6 @@ impl Plan {
             fingerprint,
             warnings,
         })
-    }
-
-    /// The context directory.
-    pub fn context_dir(&self) -> &Path {
-        &self.context
     }
 }
 

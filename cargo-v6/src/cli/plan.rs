@@ -29,14 +29,25 @@ pub struct Args {
 /// Runs `cargo v6 plan`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
-    let view = if args.offline {
-        RegistryView::Offline
+    let (existing, view) = if args.offline {
+        (Vec::new(), RegistryView::Offline)
     } else {
-        reporter
-            .note("reading the registry's tags is not available yet; planning as if it were empty");
-        RegistryView::Unreachable
+        let tags = super::runtime()?.block_on(async {
+            let (registry, _) = super::registry_for(&manifest)?;
+            Ok::<_, Error>(registry.list_tags(manifest.image.path()).await?)
+        });
+        match tags {
+            Ok(tags) => (tags, RegistryView::Read),
+            Err(e) => {
+                reporter.warn(format!(
+                    "cannot read the tags of {}: {e}; planning as if the registry were empty (--offline skips this)",
+                    manifest.image
+                ));
+                (Vec::new(), RegistryView::Unreachable)
+            }
+        }
     };
-    let inputs = Inputs::read(&manifest, args.set_version.as_deref(), Vec::new(), view)?;
+    let inputs = Inputs::read(&manifest, args.set_version.as_deref(), existing, view)?;
     let plan = Plan::new(&manifest, inputs)?;
     for warning in &plan.warnings {
         reporter.warn(warning);
