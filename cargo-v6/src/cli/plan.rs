@@ -79,12 +79,12 @@ pub(super) fn print_human(plan: &Plan, reporter: &Reporter) {
     reporter.status("Image", &plan.image);
     reporter.status("Base", &plan.base_image);
     for tag in &plan.tags {
-        let kind = if plan.exact_tags.contains(tag) {
-            "exact"
+        let why = if plan.exact_tags.contains(tag) {
+            "exact version tag"
         } else {
-            "alias"
+            "alias: the highest stable version in its range"
         };
-        reporter.status("Tag", format!("{tag} ({kind})"));
+        reporter.status("Tag", format!("{tag} ({why})"));
     }
     for held in &plan.tags_held {
         reporter.status("Hold", format!("{} (owned by {})", held.tag, held.by));

@@ -138,17 +138,6 @@ fn dry_run(
         MessageFormat::Human => {
             super::plan::print_human(plan, reporter);
             reporter.status("Would", format!("{verb}: {why}"));
-            for tag in &plan.tags {
-                let reason = if plan.exact_tags.contains(tag) {
-                    "exact version tag"
-                } else {
-                    "alias: this is the highest stable version in its range"
-                };
-                reporter.status("Would push", format!("{tag} ({reason})"));
-            }
-            for held in &plan.tags_held {
-                reporter.status("Would hold", format!("{} (owned by {})", held.tag, held.by));
-            }
             reporter.note("dry run: nothing was built or pushed");
             Ok(())
         }
