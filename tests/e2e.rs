@@ -6,7 +6,7 @@
 //! Most cases build a tiny busybox image; one builds the real vantage6 4.x Python template on
 //! the locally made `algorithm-base:4.13` and runs it the way a node does.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -648,4 +648,76 @@ fn doctor_checks_engine_and_registry() {
         &["v6", "doctor"],
     );
     assert_eq!(out.status.code(), Some(1));
+}
+
+// ---- the real vantage6 template, run as a node runs it ----
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The bundled example, built from the real 4.x Python template on the locally made
+/// `algorithm-base:4.13` (real vantage6-algorithm-tools inside), published, removed locally,
+/// pulled back by digest and run with a node's environment and mounted files.
+#[test]
+fn the_example_algorithm_publishes_and_runs_like_on_a_node() {
+    let image = format!("{}/{}", stack().registry, unique("partial-sum"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("examples/partial-sum"), dir.path());
+    let manifest = dir.path().join("v6.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        original.replace("127.0.0.1:5550/algorithms/partial-sum", &image),
+    )
+    .unwrap();
+
+    let stdout = assert_ok(&cargo_v6(dir.path(), &["v6", "publish"]));
+    let reference = stdout.lines().last().unwrap().to_string();
+    assert!(
+        reference.starts_with(&format!("{image}@sha256:")),
+        "{reference}"
+    );
+    let labels = &inspect(&format!("{image}:1.0.0"))["Labels"];
+    assert_eq!(labels["org.opencontainers.image.title"], "partial_sum");
+    assert_eq!(
+        labels["org.opencontainers.image.description"],
+        "The sum and count of one column on every node"
+    );
+
+    // A node pulls by digest: remove every local copy first.
+    drop(LocalImages(image.clone()));
+    let pulled = docker(&["pull", &reference]);
+    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    let run = std::process::Command::new(repo_root().join("scripts/run-like-node"))
+        .args([
+            reference.as_str(),
+            dir.path().join("test/input.json").to_str().unwrap(),
+            dir.path().join("test/data.csv").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(text(&run.stdout), r#"{"sum": 6, "count": 3}"#);
+    // The test data stayed out of the image (.dockerignore), the package is installed.
+    let listing = docker(&["run", "--rm", "--entrypoint", "ls", &reference, "/app"]);
+    let files = text(&listing.stdout);
+    assert!(
+        files.contains("partial_sum") && !files.contains("test"),
+        "{files}"
+    );
 }

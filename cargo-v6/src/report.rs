@@ -4,7 +4,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 
 use crate::error::Error;
 
@@ -90,33 +90,30 @@ impl Reporter {
 pub fn render_error(error: &Error, color: bool) -> String {
     let message = error.to_string();
     let help = error.help();
-    let mut report: Vec<Group> = Vec::new();
-    let title = Level::ERROR.primary_title(&message);
-    let group = match error.location() {
-        Some(location) => {
-            let (line, col) = location.line_col();
-            let span = location.span.start.min(location.source.len())
-                ..location.span.end.min(location.source.len());
-            // annotate-snippets shows the path; cargo-style `PATH:LINE:COL` comes from it.
-            let _ = (line, col);
-            title.element(
-                Snippet::source(&location.source)
-                    .path(&location.path)
-                    .annotation(AnnotationKind::Primary.span(span)),
-            )
+    let Some(location) = error.location() else {
+        // No place in a file: plain lines, as cargo prints them.
+        let mut text = format!("error: {message}\n");
+        if let Some(help) = help {
+            text.push_str(&format!("help: {help}\n"));
         }
-        None => Group::with_title(title),
+        return text;
     };
-    report.push(group);
+    let span = location.span.start.min(location.source.len())
+        ..location.span.end.min(location.source.len());
+    let mut group = Level::ERROR.primary_title(&message).element(
+        Snippet::source(&location.source)
+            .path(&location.path)
+            .annotation(AnnotationKind::Primary.span(span)),
+    );
     if let Some(help) = &help {
-        report.push(Group::with_title(Level::HELP.secondary_title(help)));
+        group = group.element(Level::HELP.message(help));
     }
     let renderer = if color {
         Renderer::styled()
     } else {
         Renderer::plain()
     };
-    let mut text = renderer.render(&report);
+    let mut text = renderer.render(&[group]);
     text.push('\n');
     text
 }
