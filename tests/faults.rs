@@ -1,0 +1,744 @@
+//! Fault tests against the real stack that `scripts/stack up` starts (a Docker engine, the
+//! open registry, skopeo as an independent client). `scripts/test` exports the stack's
+//! addresses; without them every test here fails (never skips) with a message that says how
+//! to start the stack.
+//!
+//! - **The registry dies in the middle of a push.** A fault-injecting TCP proxy, [`Proxy`],
+//!   listens on `127.0.0.1:<ephemeral port>` and forwards every connection to the real open
+//!   registry. The project publishes to `127.0.0.1:<proxy port>/<repo>`: both the engine and
+//!   cargo-v6 speak plain HTTP to loopback registries, so the proxy sees every byte. It starts
+//!   *armed* with a budget of client-to-server bytes (summed over all connections); the
+//!   connection whose bytes exhaust the budget trips it: the proxy shuts down every socket it
+//!   holds, both directions, and from then on closes every new connection at once, as if the
+//!   registry process were gone. The image carries a layer of incompressible bytes several
+//!   times the budget, so the cut falls into a blob upload. The test checks exit 1, an
+//!   `error:` naming the push and the registry, and, through the real registry directly, that
+//!   the repository has no tag at all. Then the proxy is switched to pass-through and the same
+//!   publish completes, its printed digest being the one the exact tag holds.
+//! - **Ctrl-C during a build.** `publish -v` of a project whose RUN step sleeps is started
+//!   with `TMPDIR` pointing at an empty directory; once the engine reports the RUN step's
+//!   container and that container is running, the process gets SIGINT. It must end at once
+//!   without a panic, leave `TMPDIR` empty and the project directory unchanged, tag nothing
+//!   locally or in the registry, and the engine must remove the step's container.
+//!
+//! Everything is bounded: child processes are killed after a deadline, the proxy's threads
+//! end when the proxy is dropped, and it only ever listens on and connects to loopback.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The stack's addresses, from the environment that `scripts/stack env` prints.
+struct Stack {
+    registry: String,
+    busybox: String,
+}
+
+fn stack() -> Stack {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests with scripts/test, or eval \"$(scripts/stack env)\" after scripts/stack up")
+        })
+    };
+    Stack {
+        registry: var("V6_TEST_REGISTRY"),
+        busybox: var("V6_TEST_BUSYBOX_IMAGE"),
+    }
+}
+
+/// A repository name no other test (or earlier run) uses.
+fn unique(name: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "e2e/{name}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000
+    )
+}
+
+/// Removes the local images of a repository when the test ends (the engine uses vfs: every
+/// image is a full copy on disk).
+struct LocalImages(String);
+
+impl Drop for LocalImages {
+    fn drop(&mut self) {
+        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
+        let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if !refs.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(refs.iter().map(String::as_str));
+            docker(&args);
+        }
+    }
+}
+
+/// Force-removes a container when the test ends, should the engine have left it behind.
+struct Container(Option<String>);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if let Some(id) = &self.0 {
+            docker(&["rm", "-f", id]);
+        }
+    }
+}
+
+/// A minimal busybox project publishing to `image` (`[build]` gets `extra_build` lines).
+fn busybox_project(image: &str, extra_build: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        format!(
+            "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"{image}\"\nversion = \"1.0.0\"\n\n[build]\nbase = \"{}\"\n{extra_build}command = [\"cat\", \"/app/hello.txt\"]\n",
+            stack().busybox
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "fault\n").unwrap();
+    dir
+}
+
+/// `bytes` of xorshift output: incompressible for gzip, so the layer is as big on the wire.
+fn noise(bytes: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(bytes + 8);
+    while out.len() < bytes {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(bytes);
+    out
+}
+
+/// `cargo-v6 v6 ARGS` in `dir`, without ambient registry credentials.
+fn cargo_v6_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-v6"));
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("V6_REGISTRY_USERNAME")
+        .env_remove("V6_REGISTRY_PASSWORD")
+        .arg("v6")
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `cmd` to completion, or kills it and fails the test after `limit`.
+fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(limit) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            signal(pid, "KILL");
+            let output = finished.recv_timeout(Duration::from_secs(10));
+            panic!(
+                "{cmd:?} did not finish within {limit:?}; killed it. {}",
+                output
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(|o| format!("stdout:\n{}\nstderr:\n{}", text(&o.stdout), text(&o.stderr)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("the docker CLI runs")
+}
+
+fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo runs")
+}
+
+/// The tags of `image` (on the real registry). A repository the registry has never heard of
+/// has none; any other failure (the registry unreachable) fails the test.
+fn repo_tags(image: &str) -> Vec<String> {
+    let out = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    if !out.status.success() {
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("404") || stderr.to_lowercase().contains("name unknown"),
+            "skopeo list-tags {image}: {stderr}"
+        );
+        return Vec::new();
+    }
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut tags: Vec<String> = value["Tags"]
+        .as_array()
+        .map(|t| t.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+fn digest_of(reference: &str) -> Option<String> {
+    let out = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    out.status.success().then(|| {
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["Digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+}
+
+// ---- the fault-injecting proxy ----
+
+const PASS: u8 = 0;
+const ARMED: u8 = 1;
+const FAILING: u8 = 2;
+
+/// A TCP proxy on loopback in front of one upstream (see the module documentation).
+struct Proxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    /// `PASS`, `ARMED` or `FAILING`.
+    mode: AtomicU8,
+    /// Client-to-server bytes still allowed while `ARMED`.
+    budget: AtomicI64,
+    /// Set when the proxy is dropped.
+    stop: AtomicBool,
+    /// Every socket of every live connection, both ends, to cut them from anywhere.
+    sockets: Mutex<Vec<TcpStream>>,
+    pumps: Mutex<Vec<JoinHandle<()>>>,
+    /// The request line of the request the cut fell into.
+    cut_during: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Shuts down every socket held: blocked reads on them return at once.
+    fn cut_all(&self) {
+        for socket in self.sockets.lock().unwrap().drain(..) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Counts `n` client-to-server bytes of a connection whose last request line is `request`;
+    /// `false` when they trip (or tripped) the proxy.
+    fn allow(&self, n: usize, request: &str) -> bool {
+        match self.mode.load(Ordering::SeqCst) {
+            PASS => true,
+            ARMED => {
+                let n = i64::try_from(n).unwrap();
+                if self.budget.fetch_sub(n, Ordering::SeqCst) > n {
+                    return true;
+                }
+                *self.cut_during.lock().unwrap() = Some(request.to_string());
+                self.mode.store(FAILING, Ordering::SeqCst);
+                self.cut_all();
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (`host:port` on loopback), armed to cut after `budget` bytes.
+    fn start(upstream: &str, budget: i64) -> Proxy {
+        let upstream = upstream
+            .to_socket_addrs()
+            .unwrap()
+            .next()
+            .expect("the registry address resolves");
+        assert!(upstream.ip().is_loopback(), "only loopback: {upstream}");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            upstream,
+            mode: AtomicU8::new(ARMED),
+            budget: AtomicI64::new(budget),
+            stop: AtomicBool::new(false),
+            sockets: Mutex::new(Vec::new()),
+            pumps: Mutex::new(Vec::new()),
+            cut_during: Mutex::new(None),
+        });
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || accept_loop(&listener, &shared))
+        };
+        Proxy {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// The request line of the request that was cut, once the proxy tripped.
+    fn cut_during(&self) -> Option<String> {
+        self.shared.cut_during.lock().unwrap().clone()
+    }
+
+    /// The registry is back: forward everything from now on.
+    fn pass_through(&self) {
+        self.shared.mode.store(PASS, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; it sees `stop` and returns.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        self.shared.cut_all();
+        let pumps: Vec<_> = self.shared.pumps.lock().unwrap().drain(..).collect();
+        for pump in pumps {
+            let _ = pump.join();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    for client in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = client else { continue };
+        if shared.mode.load(Ordering::SeqCst) == FAILING {
+            // The registry is gone: the connection ends before a byte is answered.
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        }
+        let Ok(server) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))
+        else {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        };
+        {
+            let mut sockets = shared.sockets.lock().unwrap();
+            sockets.push(client.try_clone().unwrap());
+            sockets.push(server.try_clone().unwrap());
+        }
+        let mut pumps = shared.pumps.lock().unwrap();
+        for (from, to, upload) in [
+            (
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                true,
+            ),
+            (server, client, false),
+        ] {
+            let shared = Arc::clone(shared);
+            pumps.push(std::thread::spawn(move || pump(from, to, upload, &shared)));
+        }
+    }
+}
+
+/// Copies `from` to `to` until either ends or the proxy cuts; `upload` counts against the
+/// budget.
+fn pump(mut from: TcpStream, mut to: TcpStream, upload: bool, shared: &Shared) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut request = String::new();
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let allowed = if upload {
+            // A read that starts a new request (a body of noise almost never looks like one).
+            let head = &buf[..n.min(512)];
+            if ["GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE "]
+                .iter()
+                .any(|method| head.starts_with(method.as_bytes()))
+            {
+                let end = head.iter().position(|&b| b == b'\r').unwrap_or(head.len());
+                request = String::from_utf8_lossy(&head[..end]).into_owned();
+            }
+            shared.allow(n, &request)
+        } else {
+            shared.mode.load(Ordering::SeqCst) != FAILING
+        };
+        if !allowed || to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    // Half-close: the other direction may still carry the answer.
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+// ---- tests ----
+
+#[test]
+fn a_registry_dying_mid_push_leaves_no_tag_and_a_rerun_completes() {
+    let real_registry = stack().registry;
+    // 1 MiB of requests get through; the layer is 8 MiB of noise.
+    let proxy = Proxy::start(&real_registry, 1 << 20);
+    let repo = unique("cut");
+    let image = format!("{}/{repo}", proxy.addr);
+    let direct = format!("{real_registry}/{repo}");
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    std::fs::write(dir.path().join("noise.bin"), noise(8 << 20, seed)).unwrap();
+
+    let started = Instant::now();
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish"]),
+        Duration::from_secs(300),
+    );
+    let stderr = text(&out.stderr);
+    let cut_during = proxy
+        .cut_during()
+        .unwrap_or_else(|| panic!("the proxy never cut (under 1 MiB sent?)\nstderr:\n{stderr}"));
+    assert!(
+        cut_during.contains("/blobs/uploads/"),
+        "cut during a blob upload, not `{cut_during}`"
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
+    // Progress lines come first; the error is the last thing said, naming the push and the
+    // registry.
+    let error = &stderr[stderr
+        .find("error:")
+        .unwrap_or_else(|| panic!("no `error:`:\n{stderr}"))..];
+    assert!(
+        error.starts_with(&format!("error: cannot push {image}:1.0.0: ")),
+        "{stderr}"
+    );
+    assert!(!error.trim_end().contains('\n'), "one line: {error}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !text(&out.stdout).contains("@sha256:"),
+        "{}",
+        text(&out.stdout)
+    );
+    eprintln!(
+        "cut during `{cut_during}`; the publish failed after {:?}: {}",
+        started.elapsed(),
+        error.trim_end()
+    );
+    // The real registry, not through the proxy: no tag at all, in particular no version tag.
+    assert_eq!(repo_tags(&direct), Vec::<String>::new());
+    assert_eq!(digest_of(&format!("{direct}:1.0.0")), None);
+
+    // The registry is back: the same publish completes.
+    proxy.pass_through();
+    let started = Instant::now();
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish"]),
+        Duration::from_secs(300),
+    );
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    eprintln!("re-run took {:?}", started.elapsed());
+    let stdout = text(&out.stdout);
+    let last = stdout.lines().last().unwrap();
+    let (printed_image, digest) = last.split_once('@').unwrap();
+    assert_eq!(printed_image, image);
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{last}"
+    );
+    assert_eq!(
+        digest_of(&format!("{direct}:1.0.0")).as_deref(),
+        Some(digest)
+    );
+    assert_eq!(repo_tags(&direct), ["1", "1.0", "1.0.0", "latest"]);
+}
+
+/// Relative paths of every file and directory below `root`, with file sizes.
+fn tree(root: &Path) -> BTreeSet<(PathBuf, u64)> {
+    let mut out = BTreeSet::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            let path = entry.path();
+            out.insert((path.strip_prefix(root).unwrap().to_path_buf(), meta.len()));
+            if meta.is_dir() {
+                todo.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Ids (full) of the containers whose command mentions `needle`.
+fn containers_running(needle: &str) -> BTreeSet<String> {
+    let out = docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"]);
+    assert!(out.status.success(), "docker ps: {}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter(|line| line.contains(needle))
+        .filter_map(|line| line.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// Waits (bounded) for a line of `lines` that satisfies `want`; every line seen is kept.
+fn wait_for_line(
+    lines: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    limit: Duration,
+    want: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let line = lines.recv_timeout(left).ok()?;
+        seen.push(line.clone());
+        if want(&line) {
+            return Some(line);
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it holds or `limit` passes.
+fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Removes the untagged intermediate images an interrupted build left in the engine's cache,
+/// newest first: those from the COPY step on, which hold this test's unique context (earlier
+/// ones are shared with every busybox build). Tagged images are never touched.
+struct IntermediateImages(Vec<String>);
+
+impl IntermediateImages {
+    /// The ` ---> <id>` results the builder printed from the COPY step on.
+    fn from_output(lines: &[String]) -> Self {
+        let mut ids = Vec::new();
+        let mut copied = false;
+        for line in lines {
+            copied |= line.contains("Step") && line.contains(": COPY ");
+            if let Some(id) = line.strip_prefix(" ---> ")
+                && copied
+                && id.len() == 12
+                && id.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                ids.push(id.to_string());
+            }
+        }
+        IntermediateImages(ids)
+    }
+}
+
+impl Drop for IntermediateImages {
+    fn drop(&mut self) {
+        for id in self.0.iter().rev() {
+            let tags = docker(&["inspect", "-f", "{{len .RepoTags}}", id]);
+            if text(&tags.stdout).trim() == "0" {
+                docker(&["rmi", id]);
+            }
+        }
+    }
+}
+
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_during_a_build_leaves_no_debris() {
+    let s = stack();
+    let image = format!("{}/{}", s.registry, unique("interrupt"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "install = \"sleep 20\"\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let project_before = tree(dir.path());
+    let sleepers_before = containers_running("sleep 20");
+
+    let mut cmd = cargo_v6_command(dir.path(), &["publish", "-v"]);
+    let child = cmd
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut child = KillOnDrop(Some(child));
+    let stderr = child.0.as_mut().unwrap().stderr.take().unwrap();
+    let (line_tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    // The RUN step, then the engine's ` ---> Running in <container>` for it.
+    let mut seen = Vec::new();
+    let step = wait_for_line(&lines, &mut seen, Duration::from_secs(120), |l| {
+        l.contains("Step") && l.ends_with("RUN sleep 20")
+    });
+    assert!(step.is_some(), "no RUN step:\n{}", seen.join("\n"));
+    let running = wait_for_line(&lines, &mut seen, Duration::from_secs(60), |l| {
+        l.contains("Running in ")
+    })
+    .unwrap_or_else(|| panic!("no container for the RUN step:\n{}", seen.join("\n")));
+    let container = running
+        .rsplit("Running in ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(!container.is_empty(), "{running}");
+    let _container_cleanup = Container(Some(container.clone()));
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            text(&docker(&["inspect", "-f", "{{.State.Running}}", &container]).stdout).trim()
+                == "true"
+        }),
+        "the RUN step's container {container} never ran"
+    );
+
+    // Ctrl-C.
+    signal(pid, "INT");
+    let interrupted = Instant::now();
+    let mut waited = child.0.take().unwrap();
+    let (done, exited) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(waited.wait());
+    });
+    let status = match exited.recv_timeout(Duration::from_secs(10)) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            signal(pid, "KILL");
+            panic!("cargo-v6 still ran 10 s after SIGINT");
+        }
+    };
+    let took = interrupted.elapsed();
+    reader.join().unwrap();
+    seen.extend(lines.try_iter());
+    let intermediate = IntermediateImages::from_output(&seen);
+    eprintln!("intermediate images to remove: {:?}", intermediate.0);
+    let stderr = seen.join("\n");
+    eprintln!("exited {took:?} after SIGINT: {status:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
+    assert!(!status.success(), "{status:?}\n{stderr}");
+    assert!(
+        status.signal() == Some(2) || status.code().is_some_and(|c| c != 0),
+        "{status:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // No temporary files, nothing written into the project.
+    let leftovers = tree(tmp.path());
+    assert!(leftovers.is_empty(), "TMPDIR: {leftovers:?}");
+    assert_eq!(tree(dir.path()), project_before, "the project changed");
+
+    // The engine removes the step's container once the client is gone (classic builder,
+    // forcerm); nothing else sleeping appeared either.
+    let since_kill = Instant::now();
+    let gone = eventually(Duration::from_secs(30), || {
+        text(
+            &docker(&[
+                "ps",
+                "-aq",
+                "--no-trunc",
+                "--filter",
+                &format!("id={container}"),
+            ])
+            .stdout,
+        )
+        .trim()
+        .is_empty()
+    });
+    assert!(
+        gone,
+        "the engine left the RUN step's container {container} behind: {}",
+        text(&docker(&["ps", "-a", "--filter", &format!("id={container}")]).stdout)
+    );
+    eprintln!(
+        "the step's container was gone {:?} later",
+        since_kill.elapsed()
+    );
+    let new_sleepers: Vec<_> = containers_running("sleep 20")
+        .difference(&sleepers_before)
+        .cloned()
+        .collect();
+    assert!(new_sleepers.is_empty(), "left behind: {new_sleepers:?}");
+
+    // Nothing tagged, locally or in the registry.
+    let local = docker(&["images", "-q", &image]);
+    assert!(text(&local.stdout).trim().is_empty(), "tagged locally");
+    assert_eq!(repo_tags(&image), Vec::<String>::new());
+}
