@@ -133,7 +133,10 @@ pub async fn execute(
             return Err(refusal(reference, digest));
         }
         Action::Build | Action::Overwrite { .. } => {
-            let engine = engine.expect("an engine is connected before building");
+            let engine = engine.ok_or_else(|| Error::Failed {
+                message: "internal error: no Docker engine connected for a build".to_string(),
+                help: None,
+            })?;
             build(engine, plan, &plan.exact_tags, reporter).await?;
             for reference in &plan.exact_tags {
                 let progress = Progress::new(reporter, "Pushing", reference);
