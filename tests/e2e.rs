@@ -275,6 +275,32 @@ fn republish_is_unchanged_even_with_an_empty_engine() {
         digest_of(&format!("{image}:latest")).as_deref(),
         other_digest.as_str()
     );
+    let preview = assert_ok(&cargo_v6(
+        dir.path(),
+        &["v6", "publish", "--dry-run", "--message-format", "json"],
+    ));
+    let preview: Value = serde_json::from_str(preview.trim()).unwrap();
+    assert_eq!(preview["action"], "skip the build");
+    let steps: Vec<(String, String)> = preview["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["reference"].as_str().unwrap().to_string(),
+                s["change"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (format!("{image}:1.0.0"), "unchanged".to_string()),
+            (format!("{image}:1.0"), "unchanged".to_string()),
+            (format!("{image}:1"), "unchanged".to_string()),
+            (format!("{image}:latest"), "point".to_string()),
+        ]
+    );
     let fourth = publish_json(dir.path(), &[]);
     assert_eq!(fourth["skipped_unchanged"], true);
     assert_eq!(
@@ -384,7 +410,7 @@ fn dry_run_checks_and_reads_but_pushes_nothing() {
     assert!(!stdout.contains("@sha256:"), "{stdout}");
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains(&format!("{image}:1.0.0 (exact version tag)")),
+        stderr.contains(&format!("Would push {image}:1.0.0\n")),
         "{stderr}"
     );
     assert!(repo_tags(&image).is_empty());

@@ -6,6 +6,8 @@
 //! no tag on a partial image), aliases are moved only afterwards, by manifest writes that
 //! upload nothing.
 
+use std::collections::BTreeMap;
+
 use crate::credentials::Credentials;
 use crate::engine::{BuildRequest, Engine};
 use crate::error::Error;
@@ -13,7 +15,7 @@ use crate::fingerprint;
 use crate::plan::Plan;
 use crate::reference::ImageName;
 use crate::registry::Registry;
-use crate::release::{Action, ExactTag};
+use crate::release::{Action, ExactTag, TagChange, TagStep};
 use crate::report::{Progress, Reporter};
 
 /// The registry, engine and identity one publish talks to.
@@ -45,28 +47,40 @@ pub struct Outcome {
     pub skipped_unchanged: bool,
 }
 
-/// Reads what the registry holds under each exact tag of the plan.
-pub async fn survey(target: &Target<'_>, plan: &Plan) -> Result<Vec<ExactTag>, Error> {
-    let mut states = Vec::new();
-    for reference in &plan.exact_tags {
+/// What the registry holds for a plan, read before any decision.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    /// The exact version tags, with their digests and fingerprints.
+    pub exact: Vec<ExactTag>,
+    /// The digest under every planned tag (full reference), `None` when absent.
+    pub current: BTreeMap<String, Option<String>>,
+}
+
+/// Reads the digest under each tag of the plan, and the fingerprint of each exact tag present.
+pub async fn survey(target: &Target<'_>, plan: &Plan) -> Result<Survey, Error> {
+    let mut survey = Survey::default();
+    for reference in &plan.tags {
         let tag = tag_of(reference);
         let digest = target.registry.digest(target.image.path(), tag).await?;
-        let fingerprint = match &digest {
-            Some(_) => target
-                .registry
-                .labels(target.image.path(), tag)
-                .await?
-                .and_then(|labels| labels.get(fingerprint::LABEL).cloned()),
-            None => None,
-        };
-        states.push(ExactTag {
-            reference: reference.clone(),
-            tag: tag.to_string(),
-            digest,
-            fingerprint,
-        });
+        if plan.exact_tags.contains(reference) {
+            let fingerprint = match &digest {
+                Some(_) => target
+                    .registry
+                    .labels(target.image.path(), tag)
+                    .await?
+                    .and_then(|labels| labels.get(fingerprint::LABEL).cloned()),
+                None => None,
+            };
+            survey.exact.push(ExactTag {
+                reference: reference.clone(),
+                tag: tag.to_string(),
+                digest: digest.clone(),
+                fingerprint,
+            });
+        }
+        survey.current.insert(reference.clone(), digest);
     }
-    Ok(states)
+    Ok(survey)
 }
 
 /// The tag part of a full reference from the plan.
@@ -117,52 +131,55 @@ fn short_id(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-/// Executes a decided action: build and push, or complete an unchanged release; then moves
-/// the aliases and reads the digest back.
+/// Executes the decided steps: builds once if any tag is pushed, pushes, points the other
+/// tags by manifest writes, then reads the digest back from the registry.
 pub async fn execute(
     target: &Target<'_>,
     engine: Option<&Engine>,
     plan: &Plan,
     action: &Action,
+    steps: &[TagStep],
     reporter: &Reporter,
 ) -> Result<Outcome, Error> {
     let path = target.image.path();
-    let mut tags_pushed = Vec::new();
+    if let Action::Refuse { reference, digest } = action {
+        return Err(refusal(reference, digest));
+    }
+    if let Action::Unchanged { tag, digest } = action {
+        reporter.status(
+            "Unchanged",
+            format!(
+                "{} already holds this input ({digest})",
+                target.image.with_tag(tag)
+            ),
+        );
+    }
+    let pushes: Vec<&TagStep> = steps
+        .iter()
+        .filter(|s| s.change == TagChange::Push)
+        .collect();
+    if !pushes.is_empty() {
+        let engine = engine.ok_or_else(|| Error::Failed {
+            message: "internal error: no Docker engine connected for a build".to_string(),
+            help: None,
+        })?;
+        build(engine, plan, &plan.exact_tags, reporter).await?;
+        for step in &pushes {
+            let progress = Progress::new(reporter, "Pushing", &step.reference);
+            engine
+                .push(
+                    &target.image.to_string(),
+                    tag_of(&step.reference),
+                    target.credentials,
+                    &mut |event| progress.push_event(&event),
+                )
+                .await?;
+            progress.finish("Pushed", &step.reference);
+        }
+    }
     let source_tag = match action {
-        Action::Refuse { reference, digest } => {
-            return Err(refusal(reference, digest));
-        }
-        Action::Build | Action::Overwrite { .. } => {
-            let engine = engine.ok_or_else(|| Error::Failed {
-                message: "internal error: no Docker engine connected for a build".to_string(),
-                help: None,
-            })?;
-            build(engine, plan, &plan.exact_tags, reporter).await?;
-            for reference in &plan.exact_tags {
-                let progress = Progress::new(reporter, "Pushing", reference);
-                engine
-                    .push(
-                        &target.image.to_string(),
-                        tag_of(reference),
-                        target.credentials,
-                        &mut |event| progress.push_event(&event),
-                    )
-                    .await?;
-                progress.finish("Pushed", reference);
-                tags_pushed.push(reference.clone());
-            }
-            tag_of(&plan.exact_tags[0]).to_string()
-        }
-        Action::Unchanged { tag, digest } => {
-            reporter.status(
-                "Unchanged",
-                format!(
-                    "{} is already published with this input ({digest})",
-                    target.image.with_tag(tag)
-                ),
-            );
-            tag.clone()
-        }
+        Action::Unchanged { tag, .. } => tag.clone(),
+        _ => tag_of(&plan.exact_tags[0]).to_string(),
     };
     let digest = target
         .registry
@@ -175,19 +192,14 @@ pub async fn execute(
             ),
             help: None,
         })?;
-    // Point every other tag (missing exact tags of an unchanged release, and aliases) at it,
-    // writing only where the registry holds something else.
-    for reference in &plan.tags {
-        let tag = tag_of(reference);
-        if tag == source_tag || tags_pushed.contains(reference) {
-            continue;
+    for step in steps {
+        if let TagChange::Point { from } = &step.change {
+            target
+                .registry
+                .copy_tag(path, tag_of(from), tag_of(&step.reference))
+                .await?;
+            reporter.status("Tagged", format!("{} -> {digest}", step.reference));
         }
-        if target.registry.digest(path, tag).await?.as_deref() == Some(digest.as_str()) {
-            continue;
-        }
-        target.registry.copy_tag(path, &source_tag, tag).await?;
-        reporter.status("Tagged", format!("{reference} -> {digest}"));
-        tags_pushed.push(reference.clone());
     }
     let kind = target.registry.manifest_kind(path, &source_tag).await?;
     if !kind.resolvable_by_store() {
@@ -201,7 +213,11 @@ pub async fn execute(
         version: plan.version.clone(),
         digest,
         fingerprint: plan.fingerprint.clone(),
-        tags_pushed,
+        tags_pushed: steps
+            .iter()
+            .filter(|s| matches!(s.change, TagChange::Push | TagChange::Point { .. }))
+            .map(|s| s.reference.clone())
+            .collect(),
         tags_held: plan.tags_held.iter().map(|h| h.tag.clone()).collect(),
         skipped_unchanged: matches!(action, Action::Unchanged { .. }),
     })

@@ -7,6 +7,7 @@
 
 use crate::git::GitInfo;
 use crate::manifest::Wrapper;
+use crate::plan::HeldTag;
 use crate::version::Version;
 
 /// What the registry holds under one exact version tag.
@@ -71,6 +72,104 @@ pub fn decide(fingerprint: &str, exact: &[ExactTag], force: bool) -> Action {
         },
         (None, None) => Action::Build,
     }
+}
+
+/// What publish does to one tag, decided before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum TagChange {
+    /// Built and pushed by the engine (layers and manifest).
+    Push,
+    /// Pointed at the manifest of `from` by a manifest write: no layer upload.
+    Point {
+        /// The full reference whose manifest it gets.
+        from: String,
+    },
+    /// Already holds this release.
+    Unchanged,
+    /// Left where it is: a higher version owns it.
+    Held {
+        /// The owner's exact tag.
+        by: String,
+    },
+}
+
+/// One tag and what happens to it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TagStep {
+    /// The full reference.
+    pub reference: String,
+    /// What happens to it.
+    #[serde(flatten)]
+    pub change: TagChange,
+}
+
+/// The plan's tags, as [`tag_steps`] needs them.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedTags<'a> {
+    /// Full references to write: exact tags first, then the aliases that move.
+    pub tags: &'a [String],
+    /// The exact version tags among them (at least one).
+    pub exact: &'a [String],
+    /// Aliases a higher version owns.
+    pub held: &'a [HeldTag],
+}
+
+/// Decides, for every planned tag, what publish does to it. `current` gives the digest the
+/// registry holds under a full reference now (`None`: absent). Pure, so that `--dry-run`
+/// shows exactly the steps the real run takes.
+pub fn tag_steps(
+    plan: PlannedTags<'_>,
+    action: &Action,
+    current: impl Fn(&str) -> Option<String>,
+) -> Vec<TagStep> {
+    let mut steps: Vec<TagStep> = match action {
+        Action::Refuse { .. } => Vec::new(),
+        Action::Build | Action::Overwrite { .. } => {
+            let source = &plan.exact[0];
+            plan.tags
+                .iter()
+                .map(|reference| TagStep {
+                    reference: reference.clone(),
+                    change: if plan.exact.contains(reference) {
+                        TagChange::Push
+                    } else {
+                        TagChange::Point {
+                            from: source.clone(),
+                        }
+                    },
+                })
+                .collect()
+        }
+        Action::Unchanged { tag, digest } => {
+            let source = plan
+                .exact
+                .iter()
+                .find(|r| r.rsplit_once(':').is_some_and(|(_, t)| t == tag))
+                .cloned()
+                .unwrap_or_else(|| tag.clone());
+            plan.tags
+                .iter()
+                .map(|reference| TagStep {
+                    reference: reference.clone(),
+                    change: if current(reference).as_deref() == Some(digest.as_str()) {
+                        TagChange::Unchanged
+                    } else {
+                        TagChange::Point {
+                            from: source.clone(),
+                        }
+                    },
+                })
+                .collect()
+        }
+    };
+    steps.extend(plan.held.iter().map(|held| TagStep {
+        reference: held.tag.clone(),
+        change: TagChange::Held {
+            by: held.by.clone(),
+        },
+    }));
+    steps
 }
 
 /// Checks that the work tree is a release: clean (unless `allow_dirty`), and any release tag on
@@ -184,6 +283,62 @@ mod tests {
                 tag: "1.0.0-v6-4.13".into(),
                 digest: "sha256:a".into()
             }
+        );
+    }
+
+    #[test]
+    fn steps_push_exact_tags_point_aliases_and_skip_what_is_in_place() {
+        let tags = vec![
+            "r/a:1.2.0".to_string(),
+            "r/a:1.2".to_string(),
+            "r/a:latest".to_string(),
+        ];
+        let exact = vec!["r/a:1.2.0".to_string()];
+        let held = vec![HeldTag {
+            tag: "r/a:1".to_string(),
+            by: "r/a:1.3.0".to_string(),
+        }];
+        let planned = PlannedTags {
+            tags: &tags,
+            exact: &exact,
+            held: &held,
+        };
+        let changes =
+            |action: &Action, current: &dyn Fn(&str) -> Option<String>| -> Vec<TagChange> {
+                tag_steps(planned, action, current)
+                    .into_iter()
+                    .map(|s| s.change)
+                    .collect()
+            };
+        let point = TagChange::Point {
+            from: "r/a:1.2.0".to_string(),
+        };
+        let hold = TagChange::Held {
+            by: "r/a:1.3.0".to_string(),
+        };
+        assert_eq!(
+            changes(&Action::Build, &|_| None),
+            [TagChange::Push, point.clone(), point.clone(), hold.clone()]
+        );
+        let unchanged = Action::Unchanged {
+            tag: "1.2.0".to_string(),
+            digest: "sha256:d".to_string(),
+        };
+        // An interrupted publish: the exact tag and `1.2` are in place, `latest` is not.
+        let current = |r: &str| (r != "r/a:latest").then(|| "sha256:d".to_string());
+        assert_eq!(
+            changes(&unchanged, &current),
+            [TagChange::Unchanged, TagChange::Unchanged, point, hold]
+        );
+        let refuse = Action::Refuse {
+            reference: "r/a:1.2.0".to_string(),
+            digest: "sha256:x".to_string(),
+        };
+        assert_eq!(
+            changes(&refuse, &|_| None),
+            [TagChange::Held {
+                by: "r/a:1.3.0".to_string()
+            }]
         );
     }
 

@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::plan::{Inputs, Plan, RegistryView};
 use crate::publish::{self, Target};
-use crate::release::{self, Action};
+use crate::release::{self, Action, TagChange, TagStep};
 use crate::report::Reporter;
 
 use super::{ManifestArgs, MessageFormat};
@@ -71,8 +71,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             registry: &registry,
             credentials: credentials.as_ref(),
         };
-        let states = publish::survey(&target, &plan).await?;
-        let action = release::decide(&plan.fingerprint, &states, args.force);
+        let survey = publish::survey(&target, &plan).await?;
+        let action = release::decide(&plan.fingerprint, &survey.exact, args.force);
         if let Action::Refuse { reference, digest } = &action {
             return Err(publish::refusal(reference, digest));
         }
@@ -82,14 +82,23 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 references.join(", ")
             ));
         }
+        let planned = release::PlannedTags {
+            tags: &plan.tags,
+            exact: &plan.exact_tags,
+            held: &plan.tags_held,
+        };
+        let steps = release::tag_steps(planned, &action, |reference| {
+            survey.current.get(reference).cloned().flatten()
+        });
         if args.dry_run {
-            return dry_run(&plan, &action, args.message_format, reporter);
+            return dry_run(&plan, &action, &steps, args.message_format, reporter);
         }
         let engine = match action {
             Action::Build | Action::Overwrite { .. } => Some(crate::engine::Engine::connect().await?),
             _ => None,
         };
-        let outcome = publish::execute(&target, engine.as_ref(), &plan, &action, reporter).await?;
+        let outcome =
+            publish::execute(&target, engine.as_ref(), &plan, &action, &steps, reporter).await?;
         reporter.status(
             "Published",
             format!("{}@{}{}", outcome.image, outcome.digest, if outcome.skipped_unchanged { " (unchanged)" } else { "" }),
@@ -104,10 +113,11 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     })
 }
 
-/// Prints what would happen, and why, for each tag. No digest on stdout: nothing was pushed.
+/// Prints what would happen to each tag, and why. No digest on stdout: nothing was pushed.
 fn dry_run(
     plan: &Plan,
     action: &Action,
+    steps: &[TagStep],
     format: MessageFormat,
     reporter: &Reporter,
 ) -> Result<(), Error> {
@@ -121,10 +131,8 @@ fn dry_run(
             format!("--force over {}", references.join(", ")),
         ),
         Action::Unchanged { tag, digest } => (
-            "skip",
-            format!(
-                "`{tag}` already holds this input ({digest}); only missing tags and aliases are written"
-            ),
+            "skip the build",
+            format!("`{tag}` already holds this input ({digest})"),
         ),
         Action::Refuse { .. } => unreachable!("refusals return before the dry run"),
     };
@@ -133,11 +141,25 @@ fn dry_run(
             let mut value = serde_json::to_value(plan).expect("plan serializes");
             value["dry_run"] = true.into();
             value["action"] = verb.into();
+            value["steps"] = serde_json::to_value(steps).expect("steps serialize");
             crate::report::stdout(&format!("{value}\n"))
         }
         MessageFormat::Human => {
             super::plan::print_human(plan, reporter);
             reporter.status("Would", format!("{verb}: {why}"));
+            for step in steps {
+                let (verb, what) = match &step.change {
+                    TagChange::Push => ("Would push", step.reference.clone()),
+                    TagChange::Point { from } => {
+                        ("Would point", format!("{} at {from}", step.reference))
+                    }
+                    TagChange::Unchanged => ("Unchanged", step.reference.clone()),
+                    TagChange::Held { by } => {
+                        ("Would hold", format!("{} (owned by {by})", step.reference))
+                    }
+                };
+                reporter.status(verb, what);
+            }
             reporter.note("dry run: nothing was built or pushed");
             Ok(())
         }
