@@ -650,6 +650,11 @@ const BROKEN: &[(&str, &str, &str)] = &[
         "7:1",
         "error:",
     ),
+    (
+        "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\ninstall = \"make \\\\\"\ncommand = \"run\"\n",
+        "9:11",
+        "must not end with",
+    ),
     ("name = \"a\"\n", "1:1", "unknown key `name`"),
 ];
 

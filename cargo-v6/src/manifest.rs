@@ -518,6 +518,19 @@ impl Validator<'_> {
         Ok(value.get_ref().clone())
     }
 
+    /// A value rendered as the rest of a Dockerfile line: besides one line, it must not end in
+    /// `\\`, which would continue the instruction onto the template's next line.
+    fn dockerfile_line(&self, value: &Spanned<String>, key: &str) -> Result<String, ManifestError> {
+        let text = self.single_line(value, key)?;
+        if text.trim_end().ends_with('\\') {
+            return Err(self.error(
+                value.span(),
+                format!("`{key}` must not end with `\\` (it would continue onto the next Dockerfile line)"),
+            ));
+        }
+        Ok(text)
+    }
+
     fn tags(
         &self,
         tags: Option<&Spanned<Vec<Spanned<String>>>>,
@@ -605,7 +618,7 @@ impl Validator<'_> {
         let install = raw
             .install
             .as_ref()
-            .map(|i| self.single_line(i, "build.install"))
+            .map(|i| self.dockerfile_line(i, "build.install"))
             .transpose()?;
         let command = raw.command.as_ref().map(|c| self.command(c)).transpose()?;
         for (value, key) in [
@@ -685,7 +698,15 @@ impl Validator<'_> {
                 return Err(self.error(command.span(), "`build.command` is empty"));
             }
             Command::Exec(args) => args.iter().collect(),
-            Command::Shell(line) => vec![line],
+            Command::Shell(line) => {
+                if line.trim_end().ends_with('\\') {
+                    return Err(self.error(
+                        command.span(),
+                        "`build.command` must not end with `\\` (it would continue onto the next Dockerfile line)",
+                    ));
+                }
+                vec![line]
+            }
         };
         if lines.iter().any(|l| l.chars().any(char::is_control)) {
             return Err(self.error(

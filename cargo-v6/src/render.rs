@@ -207,6 +207,8 @@ mod snapshots {
             ),
             (Wrapper::R, 3, "example.org/team/r-base:4.3"),
             (Wrapper::R, 4, "example.org/team/r-base:4.3"),
+            (Wrapper::R, 5, "example.org/team/r-base:4.3"),
+            (Wrapper::Minimal, 3, "docker.io/library/python:3.12-slim"),
             (Wrapper::Minimal, 4, "docker.io/library/python:3.12-slim"),
             (Wrapper::Minimal, 5, "docker.io/library/python:3.12-slim"),
         ];
