@@ -121,6 +121,17 @@ impl Error {
             Error::Manifest(ManifestError::NotFound { .. }) => {
                 Some("run `cargo v6 init` to create one, or pass `--manifest-path`".to_string())
             }
+            Error::Engine(EngineError::Push { .. }) => Some(
+                "a push that fails part-way tags nothing: run `cargo v6 publish` again to complete it"
+                    .to_string(),
+            ),
+            Error::Engine(EngineError::BuildStep { .. }) => {
+                Some("nothing was pushed; `-v` shows every step's output".to_string())
+            }
+            Error::Registry(RegistryError::Unreachable { .. }) => Some(
+                "check `image` in v6.toml and the network; `cargo v6 doctor` checks the registry and credentials"
+                    .to_string(),
+            ),
             _ => None,
         }
     }
