@@ -743,3 +743,54 @@ fn is_identifier(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VALID: &str = "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"ghcr.io/o/a\"\nversion = \"1.0.0\"\n";
+
+    #[test]
+    fn a_valid_manifest_loads_with_defaults() {
+        let m = Manifest::parse(Path::new("v6.toml"), VALID.to_string()).unwrap();
+        assert_eq!(m.image.to_string(), "ghcr.io/o/a");
+        assert_eq!(m.vantage6.major, 4);
+        assert_eq!(m.tags.len(), 4);
+        assert_eq!(m.publish.release_tag_prefix, "v");
+        assert_eq!(m.build.context, Path::new(".").to_path_buf());
+    }
+
+    #[test]
+    fn near_misses_get_a_suggestion_and_far_ones_the_list() {
+        assert_eq!(closest("imag", &["image", "name"]), Some("image"));
+        assert_eq!(closest("zzzzzz", &["image", "name"]), None);
+        let (message, help) =
+            explain_toml_error("unknown field `zzzzzz`, expected `image` or `name`");
+        assert_eq!(message, "unknown key `zzzzzz`");
+        assert_eq!(help.as_deref(), Some("expected one of `image`, `name`"));
+    }
+
+    proptest! {
+        /// Never a panic, whatever the text: every failure is an error with a location inside
+        /// the file.
+        #[test]
+        fn any_text_is_a_manifest_or_an_error_inside_the_file(text in "\\PC{0,400}") {
+            if let Err(ManifestError::Invalid { location, .. }) = Manifest::parse(Path::new("v6.toml"), text.clone()) {
+                prop_assert!(location.span.start <= text.len());
+                let _ = location.line_col();
+            }
+        }
+
+        /// Values spliced into a valid manifest: validated, never a panic.
+        #[test]
+        fn any_value_in_a_valid_manifest_is_checked(value in "\\PC{0,60}", key in 0usize..6) {
+            let keys = ["name", "wrapper", "vantage6", "image", "version", "description"];
+            let escaped = toml::Value::String(value).to_string();
+            let text = VALID.lines().map(|line| {
+                if line.starts_with(&format!("{} =", keys[key])) { format!("{} = {escaped}", keys[key]) } else { line.to_string() }
+            }).collect::<Vec<_>>().join("\n");
+            let _ = Manifest::parse(Path::new("v6.toml"), text);
+        }
+    }
+}

@@ -114,6 +114,7 @@ pub struct Plan {
     /// Target platform.
     pub platform: Option<String>,
     /// The context directory, absolute.
+    #[serde(serialize_with = "lossy_path")]
     pub context: PathBuf,
     /// The files the build sees.
     pub context_files: Vec<String>,
@@ -123,6 +124,15 @@ pub struct Plan {
     /// Things the user should know (e.g. their own Dockerfile is not the one built).
     #[serde(skip)]
     pub warnings: Vec<String>,
+}
+
+/// Paths in JSON: a directory whose name is not UTF-8 is shown with replacement characters
+/// rather than failing the whole plan.
+fn lossy_path<S: serde::Serializer>(
+    path: &std::path::Path,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
 }
 
 /// The default vantage6 base for Python algorithms of 4.x and 5.x.
