@@ -25,8 +25,7 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::BuildInfo;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, BuilderVersion, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
-    TagImageOptionsBuilder,
+    BuildImageOptionsBuilder, BuilderVersion, PushImageOptionsBuilder, TagImageOptionsBuilder,
 };
 use bollard::{BollardRequest, Docker, body_try_stream};
 use futures_util::{Stream, StreamExt, stream};
@@ -377,26 +376,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes a tag or image; a reference that does not exist is not an error. Not forced: an
-    /// image id that still has several tags, or is used by a container, is refused.
-    pub async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
-        let options = RemoveImageOptionsBuilder::new().build();
-        match self
-            .docker
-            .remove_image(reference, Some(options), None)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(err) => Err(EngineError::Api(format!(
-                "cannot remove {reference}: {}",
-                api_message(err)
-            ))),
-        }
-    }
-
     /// The labels of a local image, or `None` when no such image exists.
     pub async fn image_labels(
         &self,
@@ -416,6 +395,30 @@ impl Engine {
             }) => Ok(None),
             Err(err) => Err(EngineError::Api(format!(
                 "cannot inspect {reference}: {}",
+                api_message(err)
+            ))),
+        }
+    }
+}
+
+/// Test clean-up only: the product never removes images.
+#[cfg(test)]
+impl Engine {
+    /// Removes a tag or image; a reference that does not exist is not an error. Not forced: an
+    /// image id that still has several tags, or is used by a container, is refused.
+    pub async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new().build();
+        match self
+            .docker
+            .remove_image(reference, Some(options), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(EngineError::Api(format!(
+                "cannot remove {reference}: {}",
                 api_message(err)
             ))),
         }

@@ -56,32 +56,52 @@ pub struct FileDigest {
     pub symlink: bool,
 }
 
-/// Hashes the context files (relative, `/`-separated) under `root`, streaming each file.
+/// Hashes the context files (relative, `/`-separated) under `root`, streaming each file, on
+/// every core: this pass runs before every build and republish, so it is on the critical path.
 pub fn digest_files(root: &Path, files: &[String]) -> Result<Vec<FileDigest>, FingerprintError> {
-    files
-        .iter()
-        .map(|file| {
-            let path = root.join(file);
-            let error = |source| FingerprintError {
-                path: file.clone(),
-                source,
-            };
-            let meta = std::fs::symlink_metadata(&path).map_err(error)?;
-            let symlink = meta.file_type().is_symlink();
-            let content = if symlink {
-                let target = std::fs::read_link(&path).map_err(error)?;
-                Sha256::digest(target.as_os_str().as_encoded_bytes()).into()
-            } else {
-                content_hash(&path).map_err(error)?
-            };
-            Ok(FileDigest {
-                path: file.clone(),
-                mode: meta.permissions().mode() & 0o7777,
-                content,
-                symlink,
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = files.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|f| digest_file(root, f))
+                        .collect::<Vec<_>>()
+                })
             })
-        })
-        .collect()
+            .collect();
+        let mut digests = Vec::with_capacity(files.len());
+        for worker in workers {
+            for digest in worker.join().expect("hashing threads do not panic") {
+                digests.push(digest?);
+            }
+        }
+        Ok(digests)
+    })
+}
+
+fn digest_file(root: &Path, file: &str) -> Result<FileDigest, FingerprintError> {
+    let path = root.join(file);
+    let error = |source| FingerprintError {
+        path: file.to_string(),
+        source,
+    };
+    let meta = std::fs::symlink_metadata(&path).map_err(error)?;
+    let symlink = meta.file_type().is_symlink();
+    let content = if symlink {
+        let target = std::fs::read_link(&path).map_err(error)?;
+        Sha256::digest(target.as_os_str().as_encoded_bytes()).into()
+    } else {
+        content_hash(&path).map_err(error)?
+    };
+    Ok(FileDigest {
+        path: file.to_string(),
+        mode: meta.permissions().mode() & 0o7777,
+        content,
+        symlink,
+    })
 }
 
 /// `sha256:HEX` over the recipe and the context files. Pure: the same inputs give the same

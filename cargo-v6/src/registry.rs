@@ -197,20 +197,34 @@ impl Registry {
     /// engine treats them as insecure by default and so pushes there over HTTP, and for
     /// registries marked `insecure`; HTTPS otherwise. `docker.io` is served from
     /// `registry-1.docker.io`, the host the Docker engine uses.
-    pub fn new(registry: &str, credentials: Option<Credentials>, insecure: bool) -> Registry {
+    ///
+    /// Fails only when no TLS client can be made (e.g. the system has no CA certificates).
+    pub fn new(
+        registry: &str,
+        credentials: Option<Credentials>,
+        insecure: bool,
+    ) -> Result<Registry, RegistryError> {
         let api_host = api_host(registry).to_owned();
         let protocol = if insecure || is_loopback(&api_host) {
             ClientProtocol::HttpsExcept(vec![api_host.clone()])
         } else {
             ClientProtocol::Https
         };
-        let client = Client::new(ClientConfig {
+        // `Client::new` falls back to a default client when this fails, and that one panics
+        // without CA certificates; `try_from` reports the failure instead.
+        let client = Client::try_from(ClientConfig {
             protocol,
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
             user_agent: concat!("cargo-v6/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
-        });
+        })
+        .map_err(|e| RegistryError::Protocol {
+            registry: registry.to_owned(),
+            message: format!(
+                "cannot set up an HTTPS client: {e}; are CA certificates installed (the ca-certificates package)?"
+            ),
+        })?;
         let (auth, source) = match credentials {
             Some(c) => (
                 RegistryAuth::Basic(c.username.clone(), c.password().to_owned()),
@@ -218,13 +232,13 @@ impl Registry {
             ),
             None => (RegistryAuth::Anonymous, None),
         };
-        Registry {
+        Ok(Registry {
             client,
             name: registry.to_owned(),
             api_host,
             auth,
             source,
-        }
+        })
     }
 
     /// Tags of `repository`, sorted, each once. A repository that does not exist yet has no
@@ -591,7 +605,7 @@ mod tests {
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("index.docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("ghcr.io"), "ghcr.io");
-        let registry = Registry::new("docker.io", None, false);
+        let registry = Registry::new("docker.io", None, false).unwrap();
         assert_eq!(
             registry.reference("library/x", "1").resolve_registry(),
             "registry-1.docker.io"
@@ -663,7 +677,7 @@ mod tests {
     #[test]
     fn messages_say_where_refused_credentials_came_from() {
         let creds = Credentials::new("u".into(), "hunter22".into(), CredentialSource::Environment);
-        let registry = Registry::new("127.0.0.1:5571", Some(creds), false);
+        let registry = Registry::new("127.0.0.1:5571", Some(creds), false).unwrap();
         let err = registry.error(server_error(401), "org/algo");
         assert_eq!(
             err.to_string(),
@@ -689,7 +703,7 @@ mod tests {
         );
         assert!(!format!("{registry:?}").contains("hunter22"));
 
-        let anonymous = Registry::new("ghcr.io", None, false);
+        let anonymous = Registry::new("ghcr.io", None, false).unwrap();
         assert_eq!(
             anonymous.error(server_error(401), "org/algo").to_string(),
             "registry ghcr.io requires credentials (401 Unauthorized) and none were found: set \
@@ -942,7 +956,7 @@ mod tests {
                 ("ai.vantage6.algorithm", "average"),
             ];
             seed(&host, &repo, "1.0.0", Shape::DockerV2(&labels), None);
-            let registry = Registry::new(&host, None, false);
+            let registry = Registry::new(&host, None, false).unwrap();
 
             let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
             assert_eq!(digest, skopeo_inspect_digest(&host, &repo, "1.0.0"));
@@ -967,7 +981,7 @@ mod tests {
         async fn missing_repository_and_tag() {
             let host = open_registry();
             let repo = unique_repository("missing");
-            let registry = Registry::new(&host, None, false);
+            let registry = Registry::new(&host, None, false).unwrap();
             // Before the first push: no tags, no digest; reachable all the same.
             assert!(registry.list_tags(&repo).await.unwrap().is_empty());
             assert_eq!(registry.digest(&repo, "1.0.0").await.unwrap(), None);
@@ -1000,7 +1014,7 @@ mod tests {
             let repo = unique_repository("copy");
             seed(&host, &repo, "1.0.0", Shape::DockerV2(&[("a", "b")]), None);
             seed(&host, &repo, "multi", Shape::OciIndex, None);
-            let registry = Registry::new(&host, None, false);
+            let registry = Registry::new(&host, None, false).unwrap();
 
             let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
             assert_eq!(
@@ -1036,7 +1050,7 @@ mod tests {
             seed(&host, &repo, "oci", Shape::OciImage, None);
             seed(&host, &repo, "oci-index", Shape::OciIndex, None);
             seed(&host, &repo, "docker-list", Shape::DockerList, None);
-            let registry = Registry::new(&host, None, false);
+            let registry = Registry::new(&host, None, false).unwrap();
             assert_eq!(
                 registry.manifest_kind(&repo, "oci").await.unwrap(),
                 ManifestKind::OciImage
@@ -1076,7 +1090,7 @@ mod tests {
                 password.clone(),
                 CredentialSource::Environment,
             );
-            let registry = Registry::new(&host, Some(creds), false);
+            let registry = Registry::new(&host, Some(creds), false).unwrap();
             registry.check(&repo).await.unwrap();
             let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
             assert_eq!(
@@ -1112,7 +1126,7 @@ mod tests {
             let wrong = format!("{password}-wrong-Secr3t");
             let creds =
                 Credentials::new(user.clone(), wrong.clone(), CredentialSource::Environment);
-            let registry = Registry::new(&host, Some(creds), false);
+            let registry = Registry::new(&host, Some(creds), false).unwrap();
             assert!(!format!("{registry:?}").contains(&wrong));
 
             let errors = vec![
@@ -1150,7 +1164,7 @@ mod tests {
                 }
             }
 
-            let anonymous = Registry::new(&host, None, false);
+            let anonymous = Registry::new(&host, None, false).unwrap();
             let err = anonymous.check(&repo).await.unwrap_err();
             assert!(
                 matches!(
@@ -1175,6 +1189,7 @@ mod tests {
                 .port();
             let host = format!("127.0.0.1:{port}");
             let err = Registry::new(&host, None, false)
+                .unwrap()
                 .check("v6test/x")
                 .await
                 .unwrap_err();

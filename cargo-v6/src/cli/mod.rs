@@ -150,6 +150,6 @@ fn registry_for(
     let domain = manifest.image.domain();
     let credentials = crate::credentials::resolve(domain)?;
     let registry =
-        crate::registry::Registry::new(domain, credentials.clone(), manifest.publish.insecure);
+        crate::registry::Registry::new(domain, credentials.clone(), manifest.publish.insecure)?;
     Ok((registry, credentials))
 }
