@@ -8,83 +8,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// The stack's addresses, from the environment that `scripts/stack env` prints.
-struct Stack {
-    registry: String,
-    auth_registry: String,
-    auth_user: String,
-    auth_password: String,
-    busybox: String,
-}
-
-fn stack() -> Stack {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: run the tests with scripts/test, or eval \"$(scripts/stack env)\" after scripts/stack up")
-        })
-    };
-    Stack {
-        registry: var("V6_TEST_REGISTRY"),
-        auth_registry: var("V6_TEST_AUTH_REGISTRY"),
-        auth_user: var("V6_TEST_AUTH_USER"),
-        auth_password: var("V6_TEST_AUTH_PASSWORD"),
-        busybox: var("V6_TEST_BUSYBOX_IMAGE"),
-    }
-}
-
-/// A repository name no other test (or earlier run) uses.
-fn unique(name: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "e2e/{name}-{}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000
-    )
-}
-
-/// Removes the local images of a repository when the test ends (the engine uses vfs: every
-/// image is a full copy on disk).
-struct LocalImages(String);
-
-impl Drop for LocalImages {
-    fn drop(&mut self) {
-        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
-        let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        if !refs.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(refs.iter().map(String::as_str));
-            docker(&args);
-        }
-    }
-}
-
-/// A minimal busybox project publishing to `image`, with `hello.txt` saying `greeting`.
-fn busybox_project(image: &str, greeting: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("v6.toml"),
-        format!(
-            "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"{image}\"\nversion = \"1.0.0\"\n\n[build]\nbase = \"{}\"\ncommand = [\"cat\", \"/app/hello.txt\"]\n",
-            stack().busybox
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("hello.txt"), greeting).unwrap();
-    dir
-}
+mod support;
+use support::{LocalImages, busybox_project, copy_dir, docker, skopeo, stack, text, unique};
 
 fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
     Command::cargo_bin("cargo-v6")
@@ -96,10 +25,6 @@ fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn assert_ok(output: &Output) -> String {
@@ -119,21 +44,6 @@ fn publish_json(dir: &Path, extra: &[&str]) -> Value {
     args.extend_from_slice(extra);
     let stdout = assert_ok(&cargo_v6(dir, &args));
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn docker(args: &[&str]) -> Output {
-    std::process::Command::new("docker")
-        .args(args)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .expect("the docker CLI runs")
-}
-
-fn skopeo(args: &[&str]) -> Output {
-    std::process::Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo runs")
 }
 
 /// `skopeo inspect` of a reference on the open registry: digest and labels.
@@ -187,7 +97,7 @@ fn repo_tags(image: &str) -> Vec<String> {
 fn publish_prints_the_digest_that_skopeo_sees_with_the_oci_labels() {
     let image = format!("{}/{}", stack().registry, unique("hello"));
     let _cleanup = LocalImages(image.clone());
-    let dir = busybox_project(&image, "hello from e2e\n");
+    let dir = busybox_project(&image, "hello from e2e\n", "");
     let stdout = assert_ok(&cargo_v6(dir.path(), &["v6", "publish"]));
     let last = stdout.lines().last().unwrap();
     let (printed_image, digest) = last.split_once('@').unwrap();
@@ -238,7 +148,7 @@ fn publish_prints_the_digest_that_skopeo_sees_with_the_oci_labels() {
 fn republish_is_unchanged_even_with_an_empty_engine() {
     let image = format!("{}/{}", stack().registry, unique("republish"));
     let cleanup = LocalImages(image.clone());
-    let dir = busybox_project(&image, "same\n");
+    let dir = busybox_project(&image, "same\n", "");
     let first = publish_json(dir.path(), &[]);
     assert_eq!(first["skipped_unchanged"], false);
     assert_eq!(first["tags_pushed"].as_array().unwrap().len(), 4);
@@ -261,7 +171,7 @@ fn republish_is_unchanged_even_with_an_empty_engine() {
     // distribution cannot delete one tag alone). The re-run moves it, by manifest copy only.
     let other = format!("{}/{}", stack().registry, unique("other"));
     let _other_cleanup = LocalImages(other.clone());
-    let other_dir = busybox_project(&other, "other\n");
+    let other_dir = busybox_project(&other, "other\n", "");
     let other_digest = publish_json(other_dir.path(), &[])["digest"].clone();
     let copied = skopeo(&[
         "copy",
@@ -317,7 +227,7 @@ fn republish_is_unchanged_even_with_an_empty_engine() {
 fn changed_content_under_a_published_version_is_refused_unless_forced() {
     let image = format!("{}/{}", stack().registry, unique("refuse"));
     let _cleanup = LocalImages(image.clone());
-    let dir = busybox_project(&image, "v1\n");
+    let dir = busybox_project(&image, "v1\n", "");
     let first = publish_json(dir.path(), &[]);
     std::fs::write(dir.path().join("hello.txt"), "v1 but changed\n").unwrap();
 
@@ -358,7 +268,7 @@ fn changed_content_under_a_published_version_is_refused_unless_forced() {
 fn a_backport_moves_only_the_aliases_it_owns() {
     let image = format!("{}/{}", stack().registry, unique("backport"));
     let _cleanup = LocalImages(image.clone());
-    let dir = busybox_project(&image, "release\n");
+    let dir = busybox_project(&image, "release\n", "");
     let newer = publish_json(dir.path(), &["--set-version", "1.3.0"]);
     std::fs::write(dir.path().join("hello.txt"), "backport\n").unwrap();
     // `plan` reads the registry's tags and shows the held aliases before anything is pushed.
@@ -404,7 +314,7 @@ fn a_backport_moves_only_the_aliases_it_owns() {
 #[test]
 fn dry_run_checks_and_reads_but_pushes_nothing() {
     let image = format!("{}/{}", stack().registry, unique("dry"));
-    let dir = busybox_project(&image, "dry\n");
+    let dir = busybox_project(&image, "dry\n", "");
     let out = cargo_v6(dir.path(), &["v6", "publish", "--dry-run"]);
     let stdout = assert_ok(&out);
     assert!(!stdout.contains("@sha256:"), "{stdout}");
@@ -422,7 +332,7 @@ fn dry_run_checks_and_reads_but_pushes_nothing() {
 fn a_dirty_work_tree_or_a_mismatched_release_tag_is_refused() {
     let image = format!("{}/{}", stack().registry, unique("git"));
     let _cleanup = LocalImages(image.clone());
-    let dir = busybox_project(&image, "git\n");
+    let dir = busybox_project(&image, "git\n", "");
     let git = |args: &[&str]| {
         let out = std::process::Command::new("git")
             .current_dir(dir.path())
@@ -466,7 +376,7 @@ fn a_dirty_work_tree_or_a_mismatched_release_tag_is_refused() {
 
 fn auth_project() -> (tempfile::TempDir, String) {
     let image = format!("{}/{}", stack().auth_registry, unique("auth"));
-    (busybox_project(&image, "secret stuff\n"), image)
+    (busybox_project(&image, "secret stuff\n", ""), image)
 }
 
 fn with_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -597,7 +507,7 @@ fn base64_encode(input: &str) -> String {
 #[test]
 fn an_unreachable_engine_is_one_clear_line() {
     let image = format!("{}/{}", stack().registry, unique("noengine"));
-    let dir = busybox_project(&image, "x\n");
+    let dir = busybox_project(&image, "x\n", "");
     let out = with_env(
         dir.path(),
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
@@ -617,7 +527,7 @@ fn an_unreachable_engine_is_one_clear_line() {
 
 #[test]
 fn an_unreachable_registry_is_named() {
-    let dir = busybox_project("127.0.0.1:9/nothing/here", "x\n");
+    let dir = busybox_project("127.0.0.1:9/nothing/here", "x\n", "");
     let out = cargo_v6(dir.path(), &["v6", "publish"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
@@ -631,7 +541,7 @@ fn an_unreachable_registry_is_named() {
 fn a_failing_build_step_is_shown_and_nothing_is_pushed() {
     let image = format!("{}/{}", stack().registry, unique("failing"));
     let _cleanup = LocalImages(image.clone());
-    let dir = busybox_project(&image, "x\n");
+    let dir = busybox_project(&image, "x\n", "");
     let manifest = dir.path().join("v6.toml");
     let text_before = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
@@ -659,7 +569,7 @@ fn a_failing_build_step_is_shown_and_nothing_is_pushed() {
 #[test]
 fn doctor_checks_engine_and_registry() {
     let image = format!("{}/{}", stack().registry, unique("doctor"));
-    let dir = busybox_project(&image, "x\n");
+    let dir = busybox_project(&image, "x\n", "");
     let out = cargo_v6(dir.path(), &["v6", "doctor"]);
     assert_ok(&out);
     let stderr = text(&out.stderr);
@@ -680,19 +590,6 @@ fn doctor_checks_engine_and_registry() {
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The bundled example, built from the real 4.x Python template on the locally made

@@ -30,7 +30,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -38,57 +38,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The stack's addresses, from the environment that `scripts/stack env` prints.
-struct Stack {
-    registry: String,
-    busybox: String,
-}
-
-fn stack() -> Stack {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: run the tests with scripts/test, or eval \"$(scripts/stack env)\" after scripts/stack up")
-        })
-    };
-    Stack {
-        registry: var("V6_TEST_REGISTRY"),
-        busybox: var("V6_TEST_BUSYBOX_IMAGE"),
-    }
-}
-
-/// A repository name no other test (or earlier run) uses.
-fn unique(name: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "e2e/{name}-{}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed),
-        nanos % 1_000_000
-    )
-}
-
-/// Removes the local images of a repository when the test ends (the engine uses vfs: every
-/// image is a full copy on disk).
-struct LocalImages(String);
-
-impl Drop for LocalImages {
-    fn drop(&mut self) {
-        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
-        let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        if !refs.is_empty() {
-            let mut args = vec!["rmi", "-f"];
-            args.extend(refs.iter().map(String::as_str));
-            docker(&args);
-        }
-    }
-}
+mod support;
+use support::{LocalImages, busybox_project, docker, skopeo, stack, text, unique};
 
 /// Force-removes a container when the test ends, should the engine have left it behind.
 struct Container(Option<String>);
@@ -99,21 +50,6 @@ impl Drop for Container {
             docker(&["rm", "-f", id]);
         }
     }
-}
-
-/// A minimal busybox project publishing to `image` (`[build]` gets `extra_build` lines).
-fn busybox_project(image: &str, extra_build: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("v6.toml"),
-        format!(
-            "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"{image}\"\nversion = \"1.0.0\"\n\n[build]\nbase = \"{}\"\n{extra_build}command = [\"cat\", \"/app/hello.txt\"]\n",
-            stack().busybox
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("hello.txt"), "fault\n").unwrap();
-    dir
 }
 
 /// `bytes` of xorshift output: incompressible for gzip, so the layer is as big on the wire.
@@ -178,25 +114,6 @@ fn signal(pid: u32, name: &str) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{name} {pid}");
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .expect("the docker CLI runs")
-}
-
-fn skopeo(args: &[&str]) -> Output {
-    Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo runs")
 }
 
 /// The tags of `image` (on the real registry). A repository the registry has never heard of
@@ -431,7 +348,7 @@ fn a_registry_dying_mid_push_leaves_no_tag_and_a_rerun_completes() {
     let image = format!("{}/{repo}", proxy.addr);
     let direct = format!("{real_registry}/{repo}");
     let _cleanup = LocalImages(image.clone());
-    let dir = busybox_project(&image, "");
+    let dir = busybox_project(&image, "fault\n", "");
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -619,7 +536,7 @@ fn ctrl_c_during_a_build_leaves_no_debris() {
     let s = stack();
     let image = format!("{}/{}", s.registry, unique("interrupt"));
     let _cleanup = LocalImages(image.clone());
-    let dir = busybox_project(&image, "install = \"sleep 20\"\n");
+    let dir = busybox_project(&image, "fault\n", "install = \"sleep 20\"\n");
     let tmp = tempfile::tempdir().unwrap();
     let project_before = tree(dir.path());
     let sleepers_before = containers_running("sleep 20");

@@ -1,0 +1,122 @@
+//! Helpers shared by the test crates in `tests/`: fixtures copied out of the repository, and
+//! the real stack that `scripts/stack up` starts (its addresses come from `scripts/stack env`).
+//! Each test crate uses a different subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The stack's addresses, from the environment that `scripts/stack env` prints.
+pub struct Stack {
+    /// The open registry, `127.0.0.1:PORT`.
+    pub registry: String,
+    /// The registry with htpasswd auth.
+    pub auth_registry: String,
+    /// Its user.
+    pub auth_user: String,
+    /// Its password (chosen so that its base64 has `+` and `/`).
+    pub auth_password: String,
+    /// A tiny busybox base image in the engine.
+    pub busybox: String,
+}
+
+/// The stack's addresses; panics (the test fails, never skips) when the stack is not set up.
+pub fn stack() -> Stack {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests with scripts/test, or eval \"$(scripts/stack env)\" after scripts/stack up")
+        })
+    };
+    Stack {
+        registry: var("V6_TEST_REGISTRY"),
+        auth_registry: var("V6_TEST_AUTH_REGISTRY"),
+        auth_user: var("V6_TEST_AUTH_USER"),
+        auth_password: var("V6_TEST_AUTH_PASSWORD"),
+        busybox: var("V6_TEST_BUSYBOX_IMAGE"),
+    }
+}
+
+/// A repository name no other test (or earlier run) uses.
+pub fn unique(name: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "e2e/{name}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000
+    )
+}
+
+/// Removes the local images of a repository when the test ends: images cost disk, and a test
+/// about an empty engine must not see another's leftovers.
+pub struct LocalImages(pub String);
+
+impl Drop for LocalImages {
+    fn drop(&mut self) {
+        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
+        let refs: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+        if !refs.is_empty() {
+            let mut args = vec!["rmi", "-f"];
+            args.extend(refs.iter().map(String::as_str));
+            docker(&args);
+        }
+    }
+}
+
+/// A minimal busybox project publishing `hello.txt` (saying `greeting`) to `image`, version
+/// 1.0.0; `extra_build` lines go into `[build]`.
+pub fn busybox_project(image: &str, greeting: &str, extra_build: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        format!(
+            "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"{image}\"\nversion = \"1.0.0\"\n\n[build]\nbase = \"{}\"\n{extra_build}command = [\"cat\", \"/app/hello.txt\"]\n",
+            stack().busybox
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("hello.txt"), greeting).unwrap();
+    dir
+}
+
+/// Copies a directory tree (fixtures go to temporary directories, away from this repository's
+/// git state).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The docker CLI against the stack's engine (classic builder).
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("the docker CLI runs")
+}
+
+/// skopeo, the independent registry client.
+pub fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo runs")
+}
