@@ -250,6 +250,7 @@ fn git_labels_come_from_the_commit_and_strip_credentials() {
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(!stdout.contains("SECRET123"));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("SECRET123"));
     let plan: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
         plan["labels"]["org.opencontainers.image.created"],
@@ -712,4 +713,63 @@ fn the_documented_example_manifest_is_valid() {
     .unwrap();
     let plan = plan_json(dir.path(), &[]);
     assert_eq!(plan["image"], "ghcr.io/my-org/partial-sum");
+}
+
+#[test]
+fn a_closed_stderr_is_not_a_panic() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("cargo-v6"))
+        .current_dir(dir.path())
+        .args(["plan", "--offline"])
+        .stderr(writer)
+        .status()
+        .unwrap();
+    // No v6.toml: exit 2 as usual, though the error could not be shown (a panic is 101).
+    assert_eq!(status.code(), Some(2));
+}
+
+#[test]
+fn dockerfile_needs_no_version_or_registry() {
+    let dir = project("dynamic");
+    cargo_v6(dir.path())
+        .args(["v6", "dockerfile"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ARG PKG_NAME=\"dyn_algo\""));
+}
+
+#[test]
+fn init_refuses_bad_values_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"algo\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    for args in [
+        ["--vantage6", "7.1"],
+        ["--image", "Foo/Bar"],
+        ["--name", "a b"],
+    ] {
+        cargo_v6(dir.path())
+            .args(["init"])
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("error: cannot write v6.toml"));
+        assert!(!dir.path().join("v6.toml").exists(), "{args:?}");
+    }
+}
+
+#[test]
+fn bad_dockerignore_lines_are_pointed_at() {
+    let dir = project("python4");
+    std::fs::write(dir.path().join(".dockerignore"), "# ok\n*.pyc\n[z-a]\n").unwrap();
+    cargo_v6(dir.path())
+        .args(["plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--> .dockerignore:3:1"));
 }

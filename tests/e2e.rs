@@ -523,6 +523,13 @@ fn an_unreachable_engine_is_one_clear_line() {
     );
     assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
     assert!(repo_tags(&image).is_empty());
+    // The dry run checks the engine too: it would be needed for the build.
+    let dry = with_env(
+        dir.path(),
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        &["v6", "publish", "--dry-run"],
+    );
+    assert_eq!(dry.status.code(), Some(1), "{}", text(&dry.stderr));
 }
 
 #[test]

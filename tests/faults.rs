@@ -378,7 +378,13 @@ fn a_registry_dying_mid_push_leaves_no_tag_and_a_rerun_completes() {
         error.starts_with(&format!("error: cannot push {image}:1.0.0: ")),
         "{stderr}"
     );
-    assert!(!error.trim_end().contains('\n'), "one line: {error}");
+    // One error line, then the hint that a re-run completes the job.
+    let lines: Vec<&str> = error.trim_end().lines().collect();
+    assert_eq!(lines.len(), 2, "{error}");
+    assert!(
+        lines[1].starts_with("help: ") && lines[1].contains("again"),
+        "{error}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
         !text(&out.stdout).contains("@sha256:"),

@@ -7,7 +7,7 @@ use crate::manifest::Wrapper;
 
 /// The newest 3.x and 4.x releases the tool knows, for Dockerfiles that only show the major.
 const NEWEST_3: &str = "3.11";
-const NEWEST_4: &str = "4.13";
+const NEWEST_4: &str = crate::manifest::NEWEST_VANTAGE6;
 const NEWEST_5: &str = "5.0";
 
 /// The texts of the files detection reads (None when absent).
@@ -116,10 +116,19 @@ fn dockerfile_arg(dockerfile: &str, name: &str) -> Option<String> {
 /// The vantage6 version a Dockerfile was written for: the algorithm base image's tag (also via
 /// an `ARG` default), else the wrapper call and install line it uses.
 fn dockerfile_vantage6(dockerfile: &str) -> Option<(String, &'static str)> {
+    // The final stage's base: the last FROM (instructions are case-insensitive), skipping
+    // flags such as `--platform=linux/amd64`.
     let from = dockerfile
         .lines()
-        .find_map(|l| l.trim().strip_prefix("FROM "))
-        .map(|f| f.split_whitespace().next().unwrap_or_default().to_string());
+        .rev()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            words
+                .next()
+                .filter(|w| w.eq_ignore_ascii_case("FROM"))
+                .and_then(|_| words.find(|w| !w.starts_with("--")))
+        })
+        .map(str::to_string);
     let base = from.map(|f| match f.strip_prefix("${").or(f.strip_prefix('$')) {
         Some(arg) => {
             let arg = arg.trim_end_matches('}');
@@ -230,6 +239,8 @@ mod tests {
         let v5 = "FROM x\nRUN uv pip install --system /app\n";
         assert_eq!(with_dockerfile(v5).vantage6.unwrap().0, NEWEST_5);
         assert_eq!(with_dockerfile("FROM scratch\n").vantage6, None);
+        let flagged = "FROM python:3.12 AS build\nfrom --platform=linux/amd64 ghcr.io/vantage6/infrastructure/algorithm-base:5.1\n";
+        assert_eq!(with_dockerfile(flagged).vantage6.unwrap().0, "5.1");
     }
 
     #[test]

@@ -304,7 +304,7 @@ impl Engine {
         let image_id = image_id
             .ok_or_else(|| EngineError::Api("the build finished without an image id".into()))?;
         for reference in request.tags.iter().skip(1) {
-            let (repository, tag) = split_reference(reference);
+            let (repository, tag) = crate::reference::split_tag(reference);
             self.tag(&image_id, repository, tag).await?;
         }
         Ok(image_id)
@@ -573,14 +573,6 @@ fn parse_step(line: &str) -> Option<(usize, usize, &str)> {
     Some((number.parse().ok()?, total.parse().ok()?, instruction))
 }
 
-/// `registry/repo:tag` -> (`registry/repo`, `tag`); a reference without a tag means `latest`.
-fn split_reference(reference: &str) -> (&str, &str) {
-    match reference.rsplit_once(':') {
-        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
-        _ => (reference, "latest"),
-    }
-}
-
 /// The registry hosting `repository`, by Docker's rule: the first component when it looks
 /// like a host (has `.` or `:`, or is `localhost`), else Docker Hub.
 fn registry_host(repository: &str) -> &str {
@@ -697,14 +689,14 @@ mod tests {
     #[test]
     fn references_split_into_repository_and_tag() {
         assert_eq!(
-            split_reference("127.0.0.1:5000/a/b:1.2"),
+            crate::reference::split_tag("127.0.0.1:5000/a/b:1.2"),
             ("127.0.0.1:5000/a/b", "1.2")
         );
         assert_eq!(
-            split_reference("127.0.0.1:5000/a/b"),
+            crate::reference::split_tag("127.0.0.1:5000/a/b"),
             ("127.0.0.1:5000/a/b", "latest")
         );
-        assert_eq!(split_reference("a:x"), ("a", "x"));
+        assert_eq!(crate::reference::split_tag("a:x"), ("a", "x"));
     }
 
     #[test]

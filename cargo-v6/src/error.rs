@@ -9,6 +9,7 @@ use crate::engine::EngineError;
 use crate::fingerprint::FingerprintError;
 use crate::manifest::ManifestError;
 use crate::registry::RegistryError;
+use crate::release::ReleaseError;
 use crate::render::RenderError;
 use crate::version::MetadataError;
 
@@ -36,6 +37,9 @@ pub enum Error {
     /// The registry failed, cannot be reached, or refused the credentials.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The release is refused before anything is built or pushed.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
     /// Credentials could not be resolved.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
@@ -92,6 +96,7 @@ impl Error {
             | Error::Engine(_)
             | Error::Registry(_)
             | Error::Credentials(_)
+            | Error::Release(_)
             | Error::Fingerprint(_)
             | Error::Render(_)
             | Error::Failed { .. }
@@ -121,6 +126,10 @@ impl Error {
             Error::Manifest(ManifestError::NotFound { .. }) => {
                 Some("run `cargo v6 init` to create one, or pass `--manifest-path`".to_string())
             }
+            Error::Release(ReleaseError::Refused { .. }) => Some(
+                "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it"
+                    .to_string(),
+            ),
             Error::Engine(EngineError::Push { .. }) => Some(
                 "a push that fails part-way tags nothing: run `cargo v6 publish` again to complete it"
                     .to_string(),

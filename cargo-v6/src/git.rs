@@ -23,7 +23,9 @@ pub struct GitInfo {
 
 /// Reads the repository containing `dir`; `None` outside a repository (or without git, or in a
 /// repository with no commit yet).
-pub fn read(dir: &Path) -> Option<GitInfo> {
+/// `context` is the build context: its uncommitted changes count as dirty too, since they go
+/// into the image even when it lies outside the manifest's directory.
+pub fn read(dir: &Path, context: &Path) -> Option<GitInfo> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -49,26 +51,34 @@ pub fn read(dir: &Path) -> Option<GitInfo> {
                 .to_string();
             git(dir, &["remote", "get-url", &name])
         })
-        .map(|url| source_url(url.trim()));
+        .and_then(|url| source_url(url.trim()));
     let head_tags = git(dir, &["tag", "--points-at", "HEAD"])
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
-    let dirty = git(
-        dir,
-        &[
-            "status",
-            "--porcelain",
-            "--untracked-files=normal",
-            "--",
-            ".",
-        ],
-    )
-    .map(|s| {
-        s.lines()
-            .map(|l| l.get(3..).unwrap_or(l).to_string())
-            .collect()
-    })
-    .unwrap_or_default();
+    // Each path separately: a context outside the repository is simply not checked.
+    let mut dirty: Vec<String> = [Path::new("."), context]
+        .iter()
+        .filter_map(|path| {
+            let path = path.as_os_str().to_str()?;
+            git(
+                dir,
+                &[
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=normal",
+                    "--",
+                    path,
+                ],
+            )
+        })
+        .flat_map(|s| {
+            s.lines()
+                .map(|l| l.get(3..).unwrap_or(l).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    dirty.sort();
+    dirty.dedup();
     Some(GitInfo {
         revision: revision.to_string(),
         created: created.to_string(),
@@ -94,34 +104,31 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// A browsable URL for the `source` label. CI remotes embed credentials
-/// (`https://gitlab-ci-token:TOKEN@host/...`): userinfo is dropped so no secret reaches a label.
-/// scp-like remotes (`git@host:owner/repo.git`) become `https://host/owner/repo`.
-pub fn source_url(remote: &str) -> String {
+/// A browsable URL for the `source` label, if the remote is a network URL. CI remotes embed
+/// credentials (`https://gitlab-ci-token:TOKEN@host/...`): userinfo is dropped so no secret
+/// reaches a label. ssh and scp-like remotes (`git@host:owner/repo.git`) become
+/// `https://host/owner/repo`; local paths and `file://` remotes give nothing.
+pub fn source_url(remote: &str) -> Option<String> {
     if let Some((scheme, rest)) = remote.split_once("://") {
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let host = authority
             .rsplit_once('@')
             .map_or(authority, |(_, host)| host);
-        let scheme = if scheme == "ssh" || scheme == "git" {
-            "https"
-        } else {
-            scheme
-        };
         let path = path.strip_suffix(".git").unwrap_or(path);
-        let host = if scheme == "https" {
-            host.split(':').next().unwrap_or(host)
-        } else {
-            host
+        return match scheme {
+            "http" | "https" => Some(format!("{scheme}://{host}/{path}")),
+            // The ssh port says nothing about where the web pages are.
+            "ssh" | "git" => {
+                let host = host.split(':').next().unwrap_or(host);
+                Some(format!("https://{host}/{path}"))
+            }
+            _ => None,
         };
-        return format!("{scheme}://{host}/{path}");
     }
-    if let Some((userhost, path)) = remote.split_once(':').filter(|(h, _)| !h.contains('/')) {
-        let host = userhost.rsplit_once('@').map_or(userhost, |(_, host)| host);
-        let path = path.strip_suffix(".git").unwrap_or(path);
-        return format!("https://{host}/{}", path.trim_start_matches('/'));
-    }
-    remote.to_string()
+    let (userhost, path) = remote.split_once(':').filter(|(h, _)| !h.contains('/'))?;
+    let host = userhost.rsplit_once('@').map_or(userhost, |(_, host)| host);
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    Some(format!("https://{host}/{}", path.trim_start_matches('/')))
 }
 
 #[cfg(test)]
@@ -131,22 +138,29 @@ mod tests {
     #[test]
     fn userinfo_never_reaches_the_source_url() {
         assert_eq!(
-            source_url("https://gitlab-ci-token:s3cr3t@gitlab.example.com/group/algo.git"),
-            "https://gitlab.example.com/group/algo"
+            source_url("https://gitlab-ci-token:s3cr3t@gitlab.example.com/group/algo.git")
+                .as_deref(),
+            Some("https://gitlab.example.com/group/algo")
         );
         assert_eq!(
-            source_url("https://x-access-token:ghp_abc@github.com/org/algo"),
-            "https://github.com/org/algo"
+            source_url("https://u:p@git.example.org:8443/a/b").as_deref(),
+            Some("https://git.example.org:8443/a/b"),
+            "an https port is part of the address"
+        );
+        assert_eq!(source_url("file:///srv/git/algo.git"), None);
+        assert_eq!(
+            source_url("https://x-access-token:ghp_abc@github.com/org/algo").as_deref(),
+            Some("https://github.com/org/algo")
         );
         assert_eq!(
-            source_url("git@github.com:org/algo.git"),
-            "https://github.com/org/algo"
+            source_url("git@github.com:org/algo.git").as_deref(),
+            Some("https://github.com/org/algo")
         );
         assert_eq!(
-            source_url("ssh://git@github.com:22/org/algo.git"),
-            "https://github.com/org/algo"
+            source_url("ssh://git@github.com:22/org/algo.git").as_deref(),
+            Some("https://github.com/org/algo")
         );
-        assert_eq!(source_url("/srv/git/algo"), "/srv/git/algo");
+        assert_eq!(source_url("/srv/git/algo"), None);
     }
 
     fn run(dir: &Path, args: &[&str]) {
@@ -176,7 +190,7 @@ mod tests {
             &["remote", "add", "origin", "https://u:p@example.org/x/y.git"],
         );
         std::fs::write(d.join("b.txt"), "b").unwrap();
-        let info = read(d).unwrap();
+        let info = read(d, d).unwrap();
         assert_eq!(info.created, "2024-05-01T08:00:00Z");
         assert_eq!(info.revision.len(), 40);
         assert_eq!(info.source.as_deref(), Some("https://example.org/x/y"));
@@ -187,6 +201,6 @@ mod tests {
     #[test]
     fn outside_a_repository_there_is_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read(dir.path()), None);
+        assert_eq!(read(dir.path(), dir.path()), None);
     }
 }

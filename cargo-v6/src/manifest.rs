@@ -23,6 +23,10 @@ pub const FILE_NAME: &str = "v6.toml";
 /// Marks an `image` that `cargo v6 init` could not guess; plan rejects it with a hint.
 pub const IMAGE_PLACEHOLDER: &str = "REGISTRY/OWNER/NAME";
 
+/// Marks a `build.base` that `cargo v6 init` cannot know (there is no default for the
+/// wrapper); plan rejects it with a hint.
+pub const BASE_PLACEHOLDER: &str = "REGISTRY/OWNER/BASE:TAG";
+
 /// Which wrapper runs the algorithm inside the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -564,6 +568,17 @@ impl Validator<'_> {
         vantage6: &Vantage6Version,
     ) -> Result<(Build, Spans), ManifestError> {
         let wrapper = *wrapper_value.get_ref();
+        if let Some(b) = raw
+            .base
+            .as_ref()
+            .filter(|b| b.get_ref() == BASE_PLACEHOLDER)
+        {
+            return Err(self.error_with_help(
+                b.span(),
+                "`build.base` is still the placeholder that `cargo v6 init` wrote",
+                "set it to the base image you build on, e.g. \"ghcr.io/you/algorithm-base:1\"",
+            ));
+        }
         let base = raw
             .base
             .as_ref()

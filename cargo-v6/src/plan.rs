@@ -59,10 +59,76 @@ pub struct Inputs {
     pub context_files: Vec<String>,
     /// Their modes and content hashes, for the fingerprint.
     pub file_digests: Vec<FileDigest>,
-    /// Tags already in the registry.
-    pub existing_tags: Vec<String>,
-    /// How `existing_tags` was obtained.
-    pub registry: RegistryView,
+}
+
+/// The tags already in the registry, as far as they could be read.
+#[derive(Debug, Clone)]
+pub struct RegistryTags {
+    /// The tags.
+    pub tags: Vec<String>,
+    /// How they were obtained.
+    pub view: RegistryView,
+}
+
+impl RegistryTags {
+    /// `--offline`, or a command that does not look at the registry.
+    pub fn offline() -> Self {
+        RegistryTags {
+            tags: Vec::new(),
+            view: RegistryView::Offline,
+        }
+    }
+}
+
+/// The Dockerfile and the base image it builds on: all that the manifest alone determines.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The base image, normalized with its tag.
+    pub base_image: String,
+    /// The rendered Dockerfile.
+    pub dockerfile: String,
+}
+
+/// Renders the Dockerfile for `manifest` (templates from `build.templates`, else built in).
+pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, Error> {
+    if let Some(templates) = &manifest.build.templates {
+        if !templates.is_dir() {
+            return Err(Error::Input {
+                message: format!(
+                    "template directory `{}` is not a directory",
+                    crate::manifest::display(templates)
+                ),
+                location: Some(manifest.templates_location()),
+                help: None,
+            });
+        }
+    }
+    let base_text = match &manifest.build.base {
+        Some(base) => base.to_string(),
+        None => default_base(manifest).ok_or_else(|| {
+            // The manifest validator requires `base` whenever there is no default.
+            Error::input("`build.base` is required", None)
+        })?,
+    };
+    let base_image = ImageRef::parse(&base_text)
+        .map(|r| r.to_string())
+        .unwrap_or(base_text);
+    let data = TemplateData {
+        base: base_image.clone(),
+        name: manifest.name.clone(),
+        args: manifest.build.args.keys().cloned().collect(),
+        install: manifest.build.install.clone(),
+        command: manifest.build.command.as_ref().map(render::command_text),
+    };
+    let dockerfile = render::render(
+        &render::template_name(manifest.wrapper, manifest.vantage6.major),
+        manifest.build.templates.as_deref(),
+        &data,
+    )?;
+    Ok(Rendered {
+        base_image,
+        dockerfile,
+    })
 }
 
 /// An alias left where it is because a higher version owns it.
@@ -147,40 +213,60 @@ fn default_base(manifest: &Manifest) -> Option<String> {
 }
 
 impl Inputs {
-    /// Reads the version, git state and build context that `manifest` points at.
-    /// `set_version` is `--set-version`; `existing_tags` come from the registry (or are empty).
-    pub fn read(
-        manifest: &Manifest,
-        set_version: Option<&str>,
-        existing_tags: Vec<String>,
-        registry: RegistryView,
-    ) -> Result<Self, Error> {
+    /// Reads the version, git state and build context that `manifest` points at (all local:
+    /// a wrong input is reported before the registry is asked anything).
+    /// `set_version` is `--set-version`.
+    pub fn read(manifest: &Manifest, set_version: Option<&str>) -> Result<Self, Error> {
         let version = resolve_version(manifest, set_version)?;
         let context_dir = context_dir(manifest)?;
-        if let Some(templates) = &manifest.build.templates {
-            if !templates.is_dir() {
-                return Err(Error::Input {
-                    message: format!(
-                        "template directory `{}` is not a directory",
-                        crate::manifest::display(templates)
-                    ),
-                    location: Some(manifest.templates_location()),
-                    help: None,
-                });
-            }
-        }
-        let context_files = crate::context::select(&context_dir)?;
+        let context_files = context_files(manifest, &context_dir)?;
         let file_digests = crate::fingerprint::digest_files(&context_dir, &context_files)?;
         Ok(Inputs {
             version,
-            git: crate::git::read(&manifest.dir),
+            git: crate::git::read(&manifest.dir, &context_dir),
             context_dir,
             context_files,
             file_digests,
-            existing_tags,
-            registry,
         })
     }
+}
+
+/// The files of the build context; a bad `.dockerignore` line is pointed at like a manifest
+/// error, with the path as the user would type it.
+pub fn context_files(
+    manifest: &Manifest,
+    context_dir: &std::path::Path,
+) -> Result<Vec<String>, Error> {
+    crate::context::select(context_dir).map_err(|error| match error {
+        crate::context::ContextError::InvalidPattern {
+            line,
+            pattern,
+            reason,
+        } => {
+            let path = manifest.build.context.join(crate::context::DOCKERIGNORE);
+            let source = std::fs::read_to_string(context_dir.join(crate::context::DOCKERIGNORE))
+                .unwrap_or_default();
+            let start: usize = source
+                .split_inclusive('\n')
+                .take(line.saturating_sub(1))
+                .map(str::len)
+                .sum();
+            let end = start
+                + source[start.min(source.len())..]
+                    .find('\n')
+                    .unwrap_or(source.len() - start.min(source.len()));
+            Error::Input {
+                message: format!("invalid .dockerignore pattern `{pattern}`: {reason}"),
+                location: Some(crate::diagnostic::Location::new(
+                    crate::manifest::display(&path),
+                    source,
+                    start..end,
+                )),
+                help: None,
+            }
+        }
+        other => Error::Context(other),
+    })
 }
 
 /// The absolute build context directory; an error pointing at `build.context` if it is not one.
@@ -233,19 +319,14 @@ fn resolve_version(
 }
 
 impl Plan {
-    /// Computes the plan. Pure: same manifest and inputs, same plan.
-    pub fn new(manifest: &Manifest, inputs: Inputs) -> Result<Self, Error> {
+    /// Computes the plan. Pure but for reading override templates: same manifest, inputs and
+    /// registry tags, same plan.
+    pub fn new(manifest: &Manifest, inputs: Inputs, registry: RegistryTags) -> Result<Self, Error> {
         let (version, version_source) = inputs.version;
-        let base_text = match &manifest.build.base {
-            Some(base) => base.to_string(),
-            None => default_base(manifest).ok_or_else(|| {
-                // The manifest validator requires `base` whenever there is no default.
-                Error::input("`build.base` is required", None)
-            })?,
-        };
-        let base_image = ImageRef::parse(&base_text)
-            .map(|r| r.to_string())
-            .unwrap_or(base_text);
+        let Rendered {
+            base_image,
+            dockerfile,
+        } = render_dockerfile(manifest)?;
 
         let tag_plan = crate::tags::plan_tags(
             &manifest.tags,
@@ -254,7 +335,7 @@ impl Plan {
                 vantage6: manifest.vantage6.text.clone(),
                 name: manifest.name.clone(),
             },
-            &inputs.existing_tags,
+            &registry.tags,
         )
         .map_err(|e| Error::input(e.to_string(), None))?;
         let image = manifest.image.to_string();
@@ -274,19 +355,6 @@ impl Plan {
                 }),
             }
         }
-
-        let data = TemplateData {
-            base: base_image.clone(),
-            name: manifest.name.clone(),
-            args: manifest.build.args.keys().cloned().collect(),
-            install: manifest.build.install.clone(),
-            command: manifest.build.command.as_ref().map(render::command_text),
-        };
-        let dockerfile = render::render(
-            &render::template_name(manifest.wrapper, manifest.vantage6.major),
-            manifest.build.templates.as_deref(),
-            &data,
-        )?;
 
         let mut warnings = Vec::new();
         if inputs.context_files.iter().any(|f| f == DOCKERFILE_NAME) {
@@ -326,7 +394,7 @@ impl Plan {
             tags,
             exact_tags,
             tags_held,
-            registry: inputs.registry,
+            registry: registry.view,
             base_image,
             dockerfile,
             dockerfile_name: DOCKERFILE_NAME.to_string(),

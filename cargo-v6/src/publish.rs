@@ -15,7 +15,7 @@ use crate::fingerprint;
 use crate::plan::Plan;
 use crate::reference::ImageName;
 use crate::registry::Registry;
-use crate::release::{Action, ExactTag, TagChange, TagStep};
+use crate::release::{Action, ExactTag, ReleaseError, TagChange, TagStep};
 use crate::report::{Progress, Reporter};
 
 /// The registry, engine and identity one publish talks to.
@@ -85,7 +85,7 @@ pub async fn survey(target: &Target<'_>, plan: &Plan) -> Result<Survey, Error> {
 
 /// The tag part of a full reference from the plan.
 fn tag_of(reference: &str) -> &str {
-    reference.rsplit_once(':').map_or(reference, |(_, tag)| tag)
+    crate::reference::split_tag(reference).1
 }
 
 /// Builds the plan's image with the engine and tags it with the exact tags (and aliases, for
@@ -143,7 +143,11 @@ pub async fn execute(
 ) -> Result<Outcome, Error> {
     let path = target.image.path();
     if let Action::Refuse { reference, digest } = action {
-        return Err(refusal(reference, digest));
+        return Err(ReleaseError::Refused {
+            reference: reference.clone(),
+            digest: digest.clone(),
+        }
+        .into());
     }
     if let Action::Unchanged { tag, digest } = action {
         reporter.status(
@@ -221,16 +225,4 @@ pub async fn execute(
         tags_held: plan.tags_held.iter().map(|h| h.tag.clone()).collect(),
         skipped_unchanged: matches!(action, Action::Unchanged { .. }),
     })
-}
-
-/// The refusal to overwrite a published version.
-pub fn refusal(reference: &str, digest: &str) -> Error {
-    Error::Failed {
-        message: format!(
-            "{reference} is already published ({digest}) with different content; refusing to overwrite a released version"
-        ),
-        help: Some(
-            "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it".to_string(),
-        ),
-    }
 }

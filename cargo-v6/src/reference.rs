@@ -283,6 +283,15 @@ impl FromStr for ImageRef {
     }
 }
 
+/// Splits a full reference `registry/repo:tag` into (`registry/repo`, `tag`); without a tag
+/// (a registry port is not one) the tag is `latest`, as Docker reads it.
+pub fn split_tag(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
+        _ => (reference, "latest"),
+    }
+}
+
 /// Checks a tag against `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     if ANCHORED_TAG.is_match(tag) {

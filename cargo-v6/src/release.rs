@@ -10,6 +10,27 @@ use crate::manifest::Wrapper;
 use crate::plan::HeldTag;
 use crate::version::Version;
 
+/// Why a release is not published. Nothing was built or pushed when one of these is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// The work tree is not a release (see [`check_work_tree`]); every problem is listed.
+    #[error("not a releasable state:\n  - {}", problems.join("\n  - "))]
+    NotReleasable {
+        /// Each problem with its fix.
+        problems: Vec<String>,
+    },
+    /// The exact version tag holds another image.
+    #[error(
+        "{reference} is already published ({digest}) with different content; refusing to overwrite a released version"
+    )]
+    Refused {
+        /// The exact tag.
+        reference: String,
+        /// What it holds.
+        digest: String,
+    },
+}
+
 /// What the registry holds under one exact version tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExactTag {
@@ -145,7 +166,7 @@ pub fn tag_steps(
             let source = plan
                 .exact
                 .iter()
-                .find(|r| r.rsplit_once(':').is_some_and(|(_, t)| t == tag))
+                .find(|r| crate::reference::split_tag(r).1 == tag)
                 .cloned()
                 .unwrap_or_else(|| tag.clone());
             plan.tags
@@ -198,22 +219,24 @@ pub fn check_work_tree(
             }
         ));
     }
-    let release_tags: Vec<&String> = git
+    // Release tags are the prefix and a version; `v6-migration` is not one.
+    let release_tags: Vec<(&String, Version)> = git
         .head_tags
         .iter()
-        .filter(|t| {
-            t.strip_prefix(tag_prefix)
-                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        .filter_map(|t| {
+            let rest = t.strip_prefix(tag_prefix)?;
+            let parsed = Version::parse_for(rest, wrapper).ok()?;
+            Some((t, parsed))
         })
         .collect();
-    let matches = |tag: &str| {
-        let rest = &tag[tag_prefix.len()..];
-        Version::parse_for(rest, wrapper).is_ok_and(|v| v == *version)
-    };
-    if !release_tags.is_empty() && !release_tags.iter().any(|t| matches(t)) {
+    if !release_tags.is_empty() && !release_tags.iter().any(|(_, v)| v == version) {
         problems.push(format!(
             "HEAD is tagged {} but the version is {}; set the version to match the tag, or tag the release {tag_prefix}{}",
-            release_tags.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+            release_tags
+                .iter()
+                .map(|(t, _)| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             version.raw(),
             version.raw()
         ));
@@ -380,7 +403,7 @@ mod tests {
         // A tag that is not a release tag (no digit after the prefix) is not checked.
         assert!(
             check_work_tree(
-                Some(&git(&[], &["vnext"])),
+                Some(&git(&[], &["vnext", "v6-migration"])),
                 &v,
                 Wrapper::Minimal,
                 "v",

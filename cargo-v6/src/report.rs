@@ -45,35 +45,43 @@ impl Reporter {
     pub fn status(&self, verb: &str, message: impl AsRef<str>) {
         if self.verbosity >= Verbosity::Normal {
             let verb = self.paint("1;32", &format!("{verb:>12}"));
-            eprintln!("{verb} {}", message.as_ref());
+            say(format_args!("{verb} {}\n", message.as_ref()));
         }
     }
 
     /// Detail shown with `-v` only.
     pub fn detail(&self, message: impl AsRef<str>) {
         if self.verbosity >= Verbosity::Verbose {
-            eprintln!("{}", message.as_ref());
+            say(format_args!("{}\n", message.as_ref()));
         }
     }
 
     /// `warning: ...`
     pub fn warn(&self, message: impl AsRef<str>) {
         if self.verbosity >= Verbosity::Normal {
-            eprintln!("{} {}", self.paint("1;33", "warning:"), message.as_ref());
+            say(format_args!(
+                "{} {}\n",
+                self.paint("1;33", "warning:"),
+                message.as_ref()
+            ));
         }
     }
 
     /// `note: ...`
     pub fn note(&self, message: impl AsRef<str>) {
         if self.verbosity >= Verbosity::Normal {
-            eprintln!("{} {}", self.paint("1;36", "note:"), message.as_ref());
+            say(format_args!(
+                "{} {}\n",
+                self.paint("1;36", "note:"),
+                message.as_ref()
+            ));
         }
     }
 
     /// Prints an error, with the place in the file and a hint when there are any. Errors are
     /// printed even with `-q`.
     pub fn error(&self, error: &Error) {
-        eprint!("{}", render_error(error, self.color));
+        say(format_args!("{}", render_error(error, self.color)));
     }
 
     fn paint(&self, style: &str, text: &str) -> String {
@@ -83,6 +91,12 @@ impl Reporter {
             text.to_string()
         }
     }
+}
+
+/// Writes to stderr. A closed or failing stderr is ignored: there is nowhere left to report
+/// it, and `eprintln!` would panic.
+fn say(text: std::fmt::Arguments<'_>) {
+    let _ = io::stderr().lock().write_fmt(text);
 }
 
 /// The text of an error as printed: `error: message`, then `--> PATH:LINE:COL` and the line

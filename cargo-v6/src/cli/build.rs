@@ -1,7 +1,7 @@
 //! `cargo v6 build`: build and tag the image locally; push nothing.
 
 use crate::error::Error;
-use crate::plan::{Inputs, Plan, RegistryView};
+use crate::plan::{Inputs, Plan, RegistryTags};
 use crate::report::Reporter;
 
 use super::ManifestArgs;
@@ -22,13 +22,8 @@ pub struct Args {
 /// Runs `cargo v6 build`; prints the exact reference on stdout.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
-    let inputs = Inputs::read(
-        &manifest,
-        args.set_version.as_deref(),
-        Vec::new(),
-        RegistryView::Offline,
-    )?;
-    let plan = Plan::new(&manifest, inputs)?;
+    let inputs = Inputs::read(&manifest, args.set_version.as_deref())?;
+    let plan = Plan::new(&manifest, inputs, RegistryTags::offline())?;
     for warning in &plan.warnings {
         reporter.warn(warning);
     }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::error::Error;
-use crate::plan::{Inputs, Plan, RegistryView};
 use crate::report::Reporter;
 
 use super::ManifestArgs;
@@ -24,9 +23,9 @@ pub struct Args {
 /// Runs `cargo v6 dockerfile`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
-    let inputs = Inputs::read(&manifest, None, Vec::new(), RegistryView::Offline)?;
-    let plan = Plan::new(&manifest, inputs)?;
-    super::write_output(args.output.as_deref(), &plan.dockerfile)?;
+    // The Dockerfile depends on the manifest alone: no version, context or registry needed.
+    let rendered = crate::plan::render_dockerfile(&manifest)?;
+    super::write_output(args.output.as_deref(), &rendered.dockerfile)?;
     if let Some(path) = &args.output {
         reporter.status("Wrote", crate::manifest::display(path));
     }

@@ -115,7 +115,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let image = args
         .image
         .or_else(|| {
-            let source = crate::git::read(&dir)?.source?;
+            let source = crate::git::read(&dir, &dir)?.source?;
             let image = detect::image_from_remote(&source)?;
             reporter.status("Detected", format!("image {image} (GitHub remote)"));
             Some(image)
@@ -129,6 +129,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         });
 
     let text = manifest_text(wrapper, &name, &vantage6, &image);
+    check(&text)?;
     std::fs::write(&target, &text).map_err(|source| Error::Write {
         path: manifest::FILE_NAME.to_string(),
         source,
@@ -141,18 +142,41 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             wrapper.as_str()
         ),
     );
-    check_written(&target, reporter);
     Ok(())
 }
 
-/// Reads back what was written, so that a value the user passed that would fail later is
-/// pointed out now (the file stays: it is theirs to fix).
-fn check_written(path: &Path, reporter: &Reporter) {
-    if let Err(error) = manifest::Manifest::load(path) {
-        reporter.warn(format!(
-            "{} needs editing before it can be used: {error}",
-            manifest::FILE_NAME
-        ));
+/// Validates the manifest before writing it, with the same rules as every other command: a
+/// bad `--name`, `--vantage6` or `--image` is exit 2 and nothing is written. Only the
+/// placeholders `init` writes on purpose may remain for the user to fill in.
+fn check(text: &str) -> Result<(), Error> {
+    match manifest::Manifest::parse(Path::new(manifest::FILE_NAME), text.to_string()) {
+        Err(manifest::ManifestError::Invalid {
+            message, location, ..
+        }) => {
+            let value = location
+                .source
+                .get(location.span.clone())
+                .unwrap_or_default();
+            if value.contains(manifest::IMAGE_PLACEHOLDER)
+                || value.contains(manifest::BASE_PLACEHOLDER)
+            {
+                return Ok(());
+            }
+            let shown = value.trim_matches('"');
+            let message = if message.contains(shown) {
+                message
+            } else {
+                format!("{message} (`{shown}`)")
+            };
+            Err(Error::input(
+                format!("cannot write {}: {message}", manifest::FILE_NAME),
+                Some(
+                    "fix the value given to `cargo v6 init`, or what it was detected from"
+                        .to_string(),
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -176,7 +200,10 @@ fn manifest_text(wrapper: Wrapper, name: &str, vantage6: &str, image: &str) -> S
     );
     let needs_base = wrapper != Wrapper::Python || vantage6.starts_with("3.");
     if needs_base {
-        text.push_str("\n[build]\n# There is no maintained default base image for this wrapper: name yours.\nbase = \"REGISTRY/OWNER/BASE:TAG\"\n");
+        text.push_str(&format!(
+            "\n[build]\n# There is no maintained default base image for this wrapper: name yours.\nbase = \"{}\"\n",
+            manifest::BASE_PLACEHOLDER
+        ));
         if wrapper == Wrapper::Minimal {
             text.push_str("command = [\"sh\", \"-c\", \"echo replace me\"]\n");
         }

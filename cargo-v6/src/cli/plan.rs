@@ -1,7 +1,7 @@
 //! `cargo v6 plan`: what would be built and pushed, without doing it.
 
 use crate::error::Error;
-use crate::plan::{Inputs, Plan, RegistryView};
+use crate::plan::{Inputs, Plan, RegistryTags, RegistryView};
 use crate::report::Reporter;
 
 use super::{ManifestArgs, MessageFormat};
@@ -29,26 +29,32 @@ pub struct Args {
 /// Runs `cargo v6 plan`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
-    let (existing, view) = if args.offline {
-        (Vec::new(), RegistryView::Offline)
+    let inputs = Inputs::read(&manifest, args.set_version.as_deref())?;
+    let registry = if args.offline {
+        RegistryTags::offline()
     } else {
         let tags = super::runtime()?.block_on(async {
             let (registry, _) = super::registry_for(&manifest)?;
             Ok::<_, Error>(registry.list_tags(manifest.image.path()).await?)
         });
         match tags {
-            Ok(tags) => (tags, RegistryView::Read),
+            Ok(tags) => RegistryTags {
+                tags,
+                view: RegistryView::Read,
+            },
             Err(e) => {
                 reporter.warn(format!(
                     "cannot read the tags of {}: {e}; planning as if the registry were empty (--offline skips this)",
                     manifest.image
                 ));
-                (Vec::new(), RegistryView::Unreachable)
+                RegistryTags {
+                    tags: Vec::new(),
+                    view: RegistryView::Unreachable,
+                }
             }
         }
     };
-    let inputs = Inputs::read(&manifest, args.set_version.as_deref(), existing, view)?;
-    let plan = Plan::new(&manifest, inputs)?;
+    let plan = Plan::new(&manifest, inputs, registry)?;
     for warning in &plan.warnings {
         reporter.warn(warning);
     }

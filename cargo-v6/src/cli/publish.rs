@@ -1,9 +1,9 @@
 //! `cargo v6 publish`: check, build, push, tag, and print the digest.
 
 use crate::error::Error;
-use crate::plan::{Inputs, Plan, RegistryView};
+use crate::plan::{Inputs, Plan, RegistryTags, RegistryView};
 use crate::publish::{self, Target};
-use crate::release::{self, Action, TagChange, TagStep};
+use crate::release::{self, Action, ReleaseError, TagChange, TagStep};
 use crate::report::Reporter;
 
 use super::{ManifestArgs, MessageFormat};
@@ -39,17 +39,16 @@ pub struct Args {
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
     super::runtime()?.block_on(async {
+        // Local input first: a wrong version or context is exit 2 before any network call.
+        let inputs = Inputs::read(&manifest, args.set_version.as_deref())?;
         let (registry, credentials) = super::registry_for(&manifest)?;
-        let existing = registry.list_tags(manifest.image.path()).await?;
-        let inputs = Inputs::read(
-            &manifest,
-            args.set_version.as_deref(),
-            existing,
-            RegistryView::Read,
-        )?;
+        let existing = RegistryTags {
+            tags: registry.list_tags(manifest.image.path()).await?,
+            view: RegistryView::Read,
+        };
         let version = inputs.version.0.clone();
         let git = inputs.git.clone();
-        let plan = Plan::new(&manifest, inputs)?;
+        let plan = Plan::new(&manifest, inputs, existing)?;
         for warning in &plan.warnings {
             reporter.warn(warning);
         }
@@ -61,10 +60,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             args.allow_dirty,
         );
         if !problems.is_empty() {
-            return Err(Error::Failed {
-                message: format!("not a releasable state:\n  - {}", problems.join("\n  - ")),
-                help: None,
-            });
+            return Err(ReleaseError::NotReleasable { problems }.into());
         }
         let target = Target {
             image: &manifest.image,
@@ -74,14 +70,24 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         let survey = publish::survey(&target, &plan).await?;
         let action = release::decide(&plan.fingerprint, &survey.exact, args.force);
         if let Action::Refuse { reference, digest } = &action {
-            return Err(publish::refusal(reference, digest));
+            return Err(ReleaseError::Refused {
+                reference: reference.clone(),
+                digest: digest.clone(),
+            }
+            .into());
         }
         if let Action::Overwrite { references } = &action {
+            let verb = if args.dry_run { "would OVERWRITE" } else { "OVERWRITING" };
             reporter.warn(format!(
-                "--force: OVERWRITING the published version tag(s) {}; nodes that pulled the old image by tag will now get a different one",
+                "--force: {verb} the published version tag(s) {}; nodes that pull the old image by tag will get a different one",
                 references.join(", ")
             ));
         }
+        // Preflight: a build needs the engine; find out now, in a dry run too.
+        let engine = match action {
+            Action::Build | Action::Overwrite { .. } => Some(crate::engine::Engine::connect().await?),
+            _ => None,
+        };
         let planned = release::PlannedTags {
             tags: &plan.tags,
             exact: &plan.exact_tags,
@@ -93,10 +99,6 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         if args.dry_run {
             return dry_run(&plan, &action, &steps, args.message_format, reporter);
         }
-        let engine = match action {
-            Action::Build | Action::Overwrite { .. } => Some(crate::engine::Engine::connect().await?),
-            _ => None,
-        };
         let outcome =
             publish::execute(&target, engine.as_ref(), &plan, &action, &steps, reporter).await?;
         reporter.status(

@@ -24,8 +24,7 @@ use std::time::UNIX_EPOCH;
 
 use ::tar::{Builder, EntryType, Header};
 
-/// The file the engine reads its ignore rules from, at the context root.
-const DOCKERIGNORE: &str = ".dockerignore";
+use crate::context::DOCKERIGNORE;
 
 /// Everything the writer needs, owned so that it can move onto a blocking thread.
 #[derive(Debug, Clone)]
