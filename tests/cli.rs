@@ -62,6 +62,7 @@ fn strings(value: &Value) -> Vec<String> {
 fn python4_plan_has_the_contract_fields() {
     let dir = project("python4");
     let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["reason"], "plan");
     assert_eq!(plan["name"], "partial_sum");
     assert_eq!(plan["version"], "1.2.0");
     assert_eq!(plan["wrapper"], "python");
@@ -772,4 +773,26 @@ fn bad_dockerignore_lines_are_pointed_at() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--> .dockerignore:3:1"));
+}
+
+#[test]
+fn json_errors_for_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        "[algorithm]\nname = \"a\"\nwrapper = \"pyton\"\n",
+    )
+    .unwrap();
+    let output = cargo_v6(dir.path())
+        .args(["plan", "--offline", "--message-format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(error["reason"], "error");
+    assert_eq!(error["exit_code"], 2);
+    assert_eq!(error["location"], "v6.toml:3:11");
+    assert_eq!(error["help"], "did you mean `python`?");
+    // The human error is still on stderr.
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: unknown value `pyton`"));
 }

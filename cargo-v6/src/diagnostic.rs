@@ -24,9 +24,7 @@ impl Location {
         }
     }
 
-    /// 1-based line and column (column counted in characters, not bytes). Rendering computes
-    /// these itself; tests check positions with this.
-    #[cfg(test)]
+    /// 1-based line and column (column counted in characters, not bytes), for JSON errors.
     pub fn line_col(&self) -> (usize, usize) {
         let start = self.span.start.min(self.source.len());
         let before = &self.source[..floor_char_boundary(&self.source, start)];
@@ -37,7 +35,6 @@ impl Location {
     }
 }
 
-#[cfg(test)]
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while !s.is_char_boundary(i) {
         i -= 1;

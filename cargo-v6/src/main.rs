@@ -16,11 +16,16 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let reporter = cargo_v6::report::Reporter::new(cli.verbosity());
+    let json = cli.json_output();
     match cargo_v6::cli::run(cli, &reporter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(cargo_v6::error::Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(error) => {
             reporter.error(&error);
+            if json {
+                // Best effort: stdout may be gone too, and the exit code says it all anyway.
+                let _ = cargo_v6::report::stdout(&cargo_v6::report::error_json(&error));
+            }
             ExitCode::from(error.exit_code() as u8)
         }
     }

@@ -132,6 +132,39 @@ pub fn render_error(error: &Error, color: bool) -> String {
     text
 }
 
+/// One JSON line on stdout, tagged with `reason` as cargo tags its messages (`plan`,
+/// `published`, `error`), so that a consumer can tell them apart.
+pub fn json_line(reason: &str, body: &impl serde::Serialize) -> Result<(), Error> {
+    #[derive(serde::Serialize)]
+    struct Message<'a, T> {
+        reason: &'a str,
+        #[serde(flatten)]
+        body: &'a T,
+    }
+    let line = serde_json::to_string(&Message { reason, body }).map_err(|e| Error::Failed {
+        message: format!("cannot write JSON output: {e}"),
+        help: None,
+    })?;
+    stdout(&format!("{line}\n"))
+}
+
+/// An error as one JSON line for `--message-format json`: `reason` is `error`, with the
+/// message, the exit code, the place (`PATH:LINE:COL`) and the hint when there are any.
+pub fn error_json(error: &Error) -> String {
+    let location = error.location().map(|l| {
+        let (line, col) = l.line_col();
+        format!("{}:{line}:{col}", l.path)
+    });
+    let value = serde_json::json!({
+        "reason": "error",
+        "message": error.to_string(),
+        "exit_code": error.exit_code(),
+        "location": location,
+        "help": error.help(),
+    });
+    format!("{value}\n")
+}
+
 /// Writes machine output to stdout. A closed stdout becomes [`Error::StdoutClosed`], which
 /// ends the program quietly.
 pub fn stdout(text: &str) -> Result<(), Error> {

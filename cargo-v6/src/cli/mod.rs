@@ -48,6 +48,16 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Whether machine output was asked for: errors are then also reported as JSON on stdout.
+    pub fn json_output(&self) -> bool {
+        let format = match &self.command {
+            Command::Plan(args) => args.message_format(),
+            Command::Publish(args) => args.message_format(),
+            _ => MessageFormat::Human,
+        };
+        format == MessageFormat::Json
+    }
+
     /// How much the user asked to see.
     pub fn verbosity(&self) -> Verbosity {
         match (self.quiet, self.verbose) {

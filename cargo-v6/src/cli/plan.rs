@@ -26,6 +26,12 @@ pub struct Args {
     message_format: MessageFormat,
 }
 
+impl Args {
+    pub(super) fn message_format(&self) -> MessageFormat {
+        self.message_format
+    }
+}
+
 /// Runs `cargo v6 plan`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
@@ -59,10 +65,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         reporter.warn(warning);
     }
     match args.message_format {
-        MessageFormat::Json => {
-            let line = serde_json::to_string(&plan).expect("plan serializes");
-            crate::report::stdout(&format!("{line}\n"))
-        }
+        MessageFormat::Json => crate::report::json_line("plan", &plan),
         MessageFormat::Human => {
             print_human(&plan, reporter);
             Ok(())

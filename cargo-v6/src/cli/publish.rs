@@ -35,6 +35,12 @@ pub struct Args {
     message_format: MessageFormat,
 }
 
+impl Args {
+    pub(super) fn message_format(&self) -> MessageFormat {
+        self.message_format
+    }
+}
+
 /// Runs `cargo v6 publish`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
@@ -106,10 +112,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             format!("{}@{}{}", outcome.image, outcome.digest, if outcome.skipped_unchanged { " (unchanged)" } else { "" }),
         );
         match args.message_format {
-            MessageFormat::Json => crate::report::stdout(&format!(
-                "{}\n",
-                serde_json::to_string(&outcome).expect("outcome serializes")
-            )),
+            MessageFormat::Json => crate::report::json_line("published", &outcome),
             MessageFormat::Human => crate::report::stdout(&format!("{}@{}\n", outcome.image, outcome.digest)),
         }
     })
@@ -140,11 +143,23 @@ fn dry_run(
     };
     match format {
         MessageFormat::Json => {
-            let mut value = serde_json::to_value(plan).expect("plan serializes");
-            value["dry_run"] = true.into();
-            value["action"] = verb.into();
-            value["steps"] = serde_json::to_value(steps).expect("steps serialize");
-            crate::report::stdout(&format!("{value}\n"))
+            #[derive(serde::Serialize)]
+            struct DryRun<'a> {
+                #[serde(flatten)]
+                plan: &'a Plan,
+                dry_run: bool,
+                action: &'a str,
+                steps: &'a [TagStep],
+            }
+            crate::report::json_line(
+                "plan",
+                &DryRun {
+                    plan,
+                    dry_run: true,
+                    action: verb,
+                    steps,
+                },
+            )
         }
         MessageFormat::Human => {
             super::plan::print_human(plan, reporter);
