@@ -13,7 +13,10 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 mod support;
-use support::{LocalImages, busybox_project, copy_dir, docker, skopeo, stack, text, unique};
+use support::{
+    LocalImages, busybox_project, copy_dir, digest_of, docker, repo_tags, skopeo, stack, text,
+    unique,
+};
 
 fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
     Command::cargo_bin("cargo-v6")
@@ -59,38 +62,6 @@ fn inspect(reference: &str) -> Value {
         text(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn digest_of(reference: &str) -> Option<String> {
-    let out = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]);
-    out.status.success().then(|| {
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["Digest"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    })
-}
-
-fn repo_tags(image: &str) -> Vec<String> {
-    let out = skopeo(&[
-        "list-tags",
-        "--tls-verify=false",
-        &format!("docker://{image}"),
-    ]);
-    if !out.status.success() {
-        return Vec::new();
-    }
-    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut tags: Vec<String> = value["Tags"]
-        .as_array()
-        .map(|t| t.iter().map(|v| v.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default();
-    tags.sort();
-    tags
 }
 
 #[test]

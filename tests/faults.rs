@@ -36,10 +36,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 mod support;
-use support::{LocalImages, busybox_project, docker, skopeo, stack, text, unique};
+use support::{LocalImages, busybox_project, digest_of, docker, repo_tags, stack, text, unique};
 
 /// Force-removes a container when the test ends, should the engine have left it behind.
 struct Container(Option<String>);
@@ -114,45 +112,6 @@ fn signal(pid: u32, name: &str) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{name} {pid}");
-}
-
-/// The tags of `image` (on the real registry). A repository the registry has never heard of
-/// has none; any other failure (the registry unreachable) fails the test.
-fn repo_tags(image: &str) -> Vec<String> {
-    let out = skopeo(&[
-        "list-tags",
-        "--tls-verify=false",
-        &format!("docker://{image}"),
-    ]);
-    if !out.status.success() {
-        let stderr = text(&out.stderr);
-        assert!(
-            stderr.contains("404") || stderr.to_lowercase().contains("name unknown"),
-            "skopeo list-tags {image}: {stderr}"
-        );
-        return Vec::new();
-    }
-    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut tags: Vec<String> = value["Tags"]
-        .as_array()
-        .map(|t| t.iter().map(|v| v.as_str().unwrap().to_string()).collect())
-        .unwrap_or_default();
-    tags.sort();
-    tags
-}
-
-fn digest_of(reference: &str) -> Option<String> {
-    let out = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        &format!("docker://{reference}"),
-    ]);
-    out.status.success().then(|| {
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["Digest"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    })
 }
 
 // ---- the fault-injecting proxy ----

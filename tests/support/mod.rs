@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use serde_json::Value;
+
 /// The stack's addresses, from the environment that `scripts/stack env` prints.
 pub struct Stack {
     /// The open registry, `127.0.0.1:PORT`.
@@ -119,4 +121,44 @@ pub fn skopeo(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("skopeo runs")
+}
+
+/// The tags of `image` (on the real registry). A repository the registry has never heard of
+/// has none; any other failure (the registry unreachable) fails the test.
+pub fn repo_tags(image: &str) -> Vec<String> {
+    let out = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    if !out.status.success() {
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("404") || stderr.to_lowercase().contains("name unknown"),
+            "skopeo list-tags {image}: {stderr}"
+        );
+        return Vec::new();
+    }
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut tags: Vec<String> = value["Tags"]
+        .as_array()
+        .map(|t| t.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// The digest under a reference on the registry, `None` when it does not resolve.
+pub fn digest_of(reference: &str) -> Option<String> {
+    let out = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    out.status.success().then(|| {
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["Digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
 }
