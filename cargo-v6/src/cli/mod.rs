@@ -51,8 +51,8 @@ impl Cli {
     /// Whether machine output was asked for: errors are then also reported as JSON on stdout.
     pub fn json_output(&self) -> bool {
         let format = match &self.command {
-            Command::Plan(args) => args.message_format(),
-            Command::Publish(args) => args.message_format(),
+            Command::Plan(args) => args.format.message_format,
+            Command::Publish(args) => args.format.message_format,
             _ => MessageFormat::Human,
         };
         format == MessageFormat::Json
@@ -109,6 +109,14 @@ impl ManifestArgs {
 }
 
 /// `--message-format`, as cargo has it.
+#[derive(Debug, clap::Args)]
+struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    message_format: MessageFormat,
+}
+
+/// The values of `--message-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 enum MessageFormat {
     /// Readable summary on stderr.

@@ -4,7 +4,7 @@ use crate::error::Error;
 use crate::plan::{Inputs, Plan, RegistryTags, RegistryView};
 use crate::report::Reporter;
 
-use super::{ManifestArgs, MessageFormat};
+use super::{FormatArgs, ManifestArgs, MessageFormat};
 
 /// Show the image, tags, labels, Dockerfile and context that a publish would use.
 #[derive(Debug, clap::Args)]
@@ -21,15 +21,8 @@ pub struct Args {
     /// Do not read the registry's tags; plan as if it were empty.
     #[arg(long)]
     offline: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    message_format: MessageFormat,
-}
-
-impl Args {
-    pub(super) fn message_format(&self) -> MessageFormat {
-        self.message_format
-    }
+    #[command(flatten)]
+    pub(super) format: FormatArgs,
 }
 
 /// Runs `cargo v6 plan`.
@@ -64,7 +57,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     for warning in &plan.warnings {
         reporter.warn(warning);
     }
-    match args.message_format {
+    match args.format.message_format {
         MessageFormat::Json => crate::report::json_line("plan", &plan),
         MessageFormat::Human => {
             print_human(&plan, reporter);

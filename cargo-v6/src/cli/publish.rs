@@ -6,7 +6,7 @@ use crate::publish::{self, Target};
 use crate::release::{self, Action, ReleaseError, TagChange, TagStep};
 use crate::report::Reporter;
 
-use super::{ManifestArgs, MessageFormat};
+use super::{FormatArgs, ManifestArgs, MessageFormat};
 
 /// Build the image, push its tags, and print `IMAGE@sha256:...` (the reference nodes pin).
 #[derive(Debug, clap::Args)]
@@ -30,15 +30,8 @@ pub struct Args {
     /// Publish from a work tree with uncommitted changes.
     #[arg(long)]
     allow_dirty: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    message_format: MessageFormat,
-}
-
-impl Args {
-    pub(super) fn message_format(&self) -> MessageFormat {
-        self.message_format
-    }
+    #[command(flatten)]
+    pub(super) format: FormatArgs,
 }
 
 /// Runs `cargo v6 publish`.
@@ -103,7 +96,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             survey.current.get(reference).cloned().flatten()
         });
         if args.dry_run {
-            return dry_run(&plan, &action, &steps, args.message_format, reporter);
+            return dry_run(&plan, &action, &steps, args.format.message_format, reporter);
         }
         let outcome =
             publish::execute(&target, engine.as_ref(), &plan, &action, &steps, reporter).await?;
@@ -111,7 +104,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             "Published",
             format!("{}@{}{}", outcome.image, outcome.digest, if outcome.skipped_unchanged { " (unchanged)" } else { "" }),
         );
-        match args.message_format {
+        match args.format.message_format {
             MessageFormat::Json => crate::report::json_line("published", &outcome),
             MessageFormat::Human => crate::report::stdout(&format!("{}@{}\n", outcome.image, outcome.digest)),
         }
