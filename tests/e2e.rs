@@ -14,8 +14,8 @@ use serde_json::Value;
 
 mod support;
 use support::{
-    LocalImages, busybox_project, copy_dir, digest_of, docker, repo_tags, skopeo, stack, text,
-    unique,
+    LocalImages, assert_ok, busybox_project, copy_dir, digest_of, docker, repo_tags, skopeo, stack,
+    text, unique,
 };
 
 fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
@@ -28,17 +28,6 @@ fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn assert_ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
 }
 
 /// `publish --message-format json` and its one JSON object.

@@ -37,7 +37,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{LocalImages, busybox_project, digest_of, docker, repo_tags, stack, text, unique};
+use support::{
+    LocalImages, assert_ok, busybox_project, digest_of, docker, repo_tags, stack, text, unique,
+};
 
 /// Force-removes a container when the test ends, should the engine have left it behind.
 struct Container(Option<String>);
@@ -366,13 +368,7 @@ fn a_registry_dying_mid_push_leaves_no_tag_and_a_rerun_completes() {
         cargo_v6_command(dir.path(), &["publish"]),
         Duration::from_secs(300),
     );
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_ok(&out);
     eprintln!("re-run took {:?}", started.elapsed());
     let stdout = text(&out.stdout);
     let last = stdout.lines().last().unwrap();

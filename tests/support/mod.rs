@@ -162,3 +162,15 @@ pub fn digest_of(reference: &str) -> Option<String> {
             .to_string()
     })
 }
+
+/// Asserts success, showing both streams otherwise; returns stdout.
+pub fn assert_ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}

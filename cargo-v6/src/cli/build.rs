@@ -1,10 +1,10 @@
 //! `cargo v6 build`: build and tag the image locally; push nothing.
 
 use crate::error::Error;
-use crate::plan::{Inputs, Plan, RegistryTags};
+use crate::plan::{Plan, RegistryTags};
 use crate::report::Reporter;
 
-use super::ManifestArgs;
+use super::{ManifestArgs, VersionArgs};
 
 /// Build the image and tag it locally with every planned tag.
 #[derive(Debug, clap::Args)]
@@ -14,15 +14,14 @@ use super::ManifestArgs;
 pub struct Args {
     #[command(flatten)]
     manifest: ManifestArgs,
-    /// Use this version instead of the one in v6.toml or the project's metadata.
-    #[arg(long, value_name = "VERSION")]
-    set_version: Option<String>,
+    #[command(flatten)]
+    version: VersionArgs,
 }
 
 /// Runs `cargo v6 build`; prints the exact reference on stdout.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
-    let inputs = Inputs::read(&manifest, args.set_version.as_deref())?;
+    let inputs = args.version.inputs(&manifest)?;
     let plan = Plan::new(&manifest, inputs, RegistryTags::offline())?;
     for warning in &plan.warnings {
         reporter.warn(warning);

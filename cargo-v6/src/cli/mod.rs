@@ -108,6 +108,21 @@ impl ManifestArgs {
     }
 }
 
+/// `--set-version`, for the commands that need the version.
+#[derive(Debug, clap::Args)]
+struct VersionArgs {
+    /// Use this version instead of the one in v6.toml or the project's metadata.
+    #[arg(long, value_name = "VERSION")]
+    set_version: Option<String>,
+}
+
+impl VersionArgs {
+    /// Reads the version, git state and build context for `manifest`.
+    fn inputs(&self, manifest: &Manifest) -> Result<crate::plan::Inputs, Error> {
+        crate::plan::Inputs::read(manifest, self.set_version.as_deref())
+    }
+}
+
 /// `--message-format`, as cargo has it.
 #[derive(Debug, clap::Args)]
 struct FormatArgs {

@@ -1,10 +1,10 @@
 //! `cargo v6 plan`: what would be built and pushed, without doing it.
 
 use crate::error::Error;
-use crate::plan::{Inputs, Plan, RegistryTags, RegistryView};
+use crate::plan::{Plan, RegistryTags, RegistryView};
 use crate::report::Reporter;
 
-use super::{FormatArgs, ManifestArgs, MessageFormat};
+use super::{FormatArgs, ManifestArgs, MessageFormat, VersionArgs};
 
 /// Show the image, tags, labels, Dockerfile and context that a publish would use.
 #[derive(Debug, clap::Args)]
@@ -15,9 +15,8 @@ use super::{FormatArgs, ManifestArgs, MessageFormat};
 pub struct Args {
     #[command(flatten)]
     manifest: ManifestArgs,
-    /// Use this version instead of the one in v6.toml or the project's metadata.
-    #[arg(long, value_name = "VERSION")]
-    set_version: Option<String>,
+    #[command(flatten)]
+    version: VersionArgs,
     /// Do not read the registry's tags; plan as if it were empty.
     #[arg(long)]
     offline: bool,
@@ -28,7 +27,7 @@ pub struct Args {
 /// Runs `cargo v6 plan`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
-    let inputs = Inputs::read(&manifest, args.set_version.as_deref())?;
+    let inputs = args.version.inputs(&manifest)?;
     let registry = if args.offline {
         RegistryTags::offline()
     } else {

@@ -1,12 +1,12 @@
 //! `cargo v6 publish`: check, build, push, tag, and print the digest.
 
 use crate::error::Error;
-use crate::plan::{Inputs, Plan, RegistryTags, RegistryView};
+use crate::plan::{Plan, RegistryTags, RegistryView};
 use crate::publish::{self, Target};
 use crate::release::{self, Action, ReleaseError, TagChange, TagStep};
 use crate::report::Reporter;
 
-use super::{FormatArgs, ManifestArgs, MessageFormat};
+use super::{FormatArgs, ManifestArgs, MessageFormat, VersionArgs};
 
 /// Build the image, push its tags, and print `IMAGE@sha256:...` (the reference nodes pin).
 #[derive(Debug, clap::Args)]
@@ -18,9 +18,8 @@ use super::{FormatArgs, ManifestArgs, MessageFormat};
 pub struct Args {
     #[command(flatten)]
     manifest: ManifestArgs,
-    /// Use this version instead of the one in v6.toml or the project's metadata.
-    #[arg(long, value_name = "VERSION")]
-    set_version: Option<String>,
+    #[command(flatten)]
+    version: VersionArgs,
     /// Run every check and show what would be pushed; build and push nothing.
     #[arg(long)]
     dry_run: bool,
@@ -39,7 +38,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
     super::runtime()?.block_on(async {
         // Local input first: a wrong version or context is exit 2 before any network call.
-        let inputs = Inputs::read(&manifest, args.set_version.as_deref())?;
+        let inputs = args.version.inputs(&manifest)?;
         let (registry, credentials) = super::registry_for(&manifest)?;
         let existing = RegistryTags {
             tags: registry.list_tags(manifest.image.path()).await?,
