@@ -3,12 +3,12 @@
 //!
 //! Pure: takes the files' texts, so that every rule is unit-tested without a filesystem.
 
-use crate::manifest::Wrapper;
+use crate::vantage6::Wrapper;
 
-/// The newest 3.x and 4.x releases the tool knows, for Dockerfiles that only show the major.
-const NEWEST_3: &str = "3.11";
-const NEWEST_4: &str = crate::manifest::NEWEST_VANTAGE6;
-const NEWEST_5: &str = "5.0";
+/// The newest release the tool knows of a major, for Dockerfiles that only show the major.
+fn newest(major: u64) -> &'static str {
+    crate::vantage6::newest_of_major(major).unwrap_or(crate::vantage6::NEWEST)
+}
 
 /// The texts of the files detection reads (None when absent).
 #[derive(Debug, Default, Clone)]
@@ -152,13 +152,13 @@ fn dockerfile_vantage6(dockerfile: &str) -> Option<(String, &'static str)> {
         }
     }
     if dockerfile.contains("uv pip install") {
-        return Some((NEWEST_5.to_string(), "`uv pip install` in Dockerfile"));
+        return Some((newest(5).to_string(), "`uv pip install` in Dockerfile"));
     }
     if dockerfile.contains("docker_wrapper") {
-        return Some((NEWEST_3.to_string(), "`docker_wrapper` in Dockerfile"));
+        return Some((newest(3).to_string(), "`docker_wrapper` in Dockerfile"));
     }
     if dockerfile.contains("wrap_algorithm") {
-        return Some((NEWEST_4.to_string(), "`wrap_algorithm` in Dockerfile"));
+        return Some((newest(4).to_string(), "`wrap_algorithm` in Dockerfile"));
     }
     None
 }
@@ -233,11 +233,11 @@ mod tests {
             "ARG BASE=harbor2.vantage6.ai/infrastructure/algorithm-base:3.7\nFROM ${BASE}\n";
         assert_eq!(with_dockerfile(via_arg).vantage6.unwrap().0, "3.7");
         let untagged = "FROM ghcr.io/vantage6/infrastructure/algorithm-base\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
-        assert_eq!(with_dockerfile(untagged).vantage6.unwrap().0, NEWEST_4);
+        assert_eq!(with_dockerfile(untagged).vantage6.unwrap().0, newest(4));
         let v3 = "FROM x\nCMD python -c \"from vantage6.tools.docker_wrapper import docker_wrapper; docker_wrapper('a')\"\n";
-        assert_eq!(with_dockerfile(v3).vantage6.unwrap().0, NEWEST_3);
+        assert_eq!(with_dockerfile(v3).vantage6.unwrap().0, newest(3));
         let v5 = "FROM x\nRUN uv pip install --system /app\n";
-        assert_eq!(with_dockerfile(v5).vantage6.unwrap().0, NEWEST_5);
+        assert_eq!(with_dockerfile(v5).vantage6.unwrap().0, newest(5));
         assert_eq!(with_dockerfile("FROM scratch\n").vantage6, None);
         let flagged = "FROM python:3.12 AS build\nfrom --platform=linux/amd64 ghcr.io/vantage6/infrastructure/algorithm-base:5.1\n";
         assert_eq!(with_dockerfile(flagged).vantage6.unwrap().0, "5.1");

@@ -2,6 +2,7 @@
 //! (`--> v6.toml:4:9` followed by the source line and a marker).
 
 use std::ops::Range;
+use std::path::Path;
 
 /// A span in a file the user wrote, kept with the file's text so that an error can show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,4 +41,49 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
         i -= 1;
     }
     i
+}
+
+/// Paths shown in messages use `/` and no leading `./`.
+pub fn display(path: &Path) -> String {
+    let shown = path.display().to_string();
+    shown.strip_prefix("./").unwrap_or(&shown).to_string()
+}
+
+/// A problem with the user's input, as every module reports it: what is wrong, where (when it
+/// is in a file), and how to fix it. Module errors carry one so that the top-level error can
+/// print them all alike without knowing the modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// What is wrong.
+    pub message: String,
+    /// Where, when it is in a file.
+    pub location: Option<Location>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A problem without a place in a file.
+    pub fn new(message: impl Into<String>, help: impl Into<Option<String>>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            location: None,
+            help: help.into(),
+        }
+    }
+
+    /// A problem at `location`.
+    pub fn at(message: impl Into<String>, location: Location) -> Self {
+        Diagnostic {
+            message: message.into(),
+            location: Some(location),
+            help: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }

@@ -33,6 +33,7 @@ use tokio_util::bytes::Bytes;
 use tokio_util::io::{ReaderStream, SyncIoBridge};
 
 use crate::credentials::Credentials;
+use crate::reference::TaggedImage;
 use context_tar::{ContextSpec, TarError};
 
 /// The engine's default address when `DOCKER_HOST` is unset (bollard keeps its own private).
@@ -78,11 +79,12 @@ pub struct BuildRequest<'a> {
     pub dockerfile_name: &'a str,
     /// The rendered Dockerfile, added to the context from memory.
     pub dockerfile: &'a str,
-    /// Full references (`registry/repo:tag`) to tag the result with; may be empty.
-    pub tags: &'a [String],
+    /// The references to tag the result with; may be empty.
+    pub tags: &'a [TaggedImage],
     /// `--build-arg`s.
     pub build_args: &'a BTreeMap<String, String>,
-    /// Labels set on the image.
+    /// Labels passed as build parameters (the classic builder adds one step per label, so the
+    /// plan puts what it can into one `LABEL` instruction of the Dockerfile instead).
     pub labels: &'a BTreeMap<String, String>,
     /// Network mode of RUN steps (`host` when an engine without bridge must reach PyPI).
     pub network: Option<&'a str>,
@@ -254,7 +256,8 @@ impl Engine {
             .labels(&labels)
             .buildargs(&build_args)
             .version(BuilderVersion::BuilderV1);
-        if let Some(first) = request.tags.first() {
+        let first_tag = request.tags.first().map(ToString::to_string);
+        if let Some(first) = &first_tag {
             options = options.t(first);
         }
         if let Some(network) = request.network {
@@ -304,21 +307,17 @@ impl Engine {
         let image_id = image_id
             .ok_or_else(|| EngineError::Api("the build finished without an image id".into()))?;
         for reference in request.tags.iter().skip(1) {
-            let (repository, tag) = crate::reference::split_tag(reference);
-            self.tag(&image_id, repository, tag).await?;
+            self.tag(&image_id, reference).await?;
         }
         Ok(image_id)
     }
 
-    /// Tags `image_id` (or any reference) as `repository:tag`.
-    pub async fn tag(
-        &self,
-        image_id: &str,
-        repository: &str,
-        tag: &str,
-    ) -> Result<(), EngineError> {
+    /// Tags `image_id` (or any reference) as `reference`.
+    pub async fn tag(&self, image_id: &str, reference: &TaggedImage) -> Result<(), EngineError> {
+        let repository = reference.image.to_string();
+        let tag = reference.tag.as_str();
         let options = TagImageOptionsBuilder::new()
-            .repo(repository)
+            .repo(&repository)
             .tag(tag)
             .build();
         self.docker
@@ -332,17 +331,18 @@ impl Engine {
             })
     }
 
-    /// Pushes `repository:tag`. Always with a tag: without one the engine pushes every local
-    /// tag of the repository. `credentials` go to the registry hosting `repository`.
+    /// Pushes `reference`. Always with a tag: without one the engine pushes every local tag
+    /// of the repository. `credentials` go to the registry hosting it.
     pub async fn push(
         &self,
-        repository: &str,
-        tag: &str,
+        reference: &TaggedImage,
         credentials: Option<&Credentials>,
         on_event: &mut (dyn FnMut(PushEvent) + Send),
     ) -> Result<(), EngineError> {
-        let reference = format!("{repository}:{tag}");
-        let registry = registry_host(repository);
+        let repository = reference.image.to_string();
+        let tag = reference.tag.as_str();
+        let registry = reference.image.domain();
+        let reference = reference.to_string();
         let auth = credentials.map(|c| DockerCredentials {
             username: Some(c.username.clone()),
             password: Some(c.password().to_owned()),
@@ -350,7 +350,7 @@ impl Engine {
             ..DockerCredentials::default()
         });
         let options = PushImageOptionsBuilder::new().tag(tag).build();
-        let mut stream = self.docker.push_image(repository, Some(options), auth);
+        let mut stream = self.docker.push_image(&repository, Some(options), auth);
         while let Some(item) = stream.next().await {
             match item {
                 // The last message carries only `aux` (tag, digest, size), which bollard drops.
@@ -573,15 +573,6 @@ fn parse_step(line: &str) -> Option<(usize, usize, &str)> {
     Some((number.parse().ok()?, total.parse().ok()?, instruction))
 }
 
-/// The registry hosting `repository`, by Docker's rule: the first component when it looks
-/// like a host (has `.` or `:`, or is `localhost`), else Docker Hub.
-fn registry_host(repository: &str) -> &str {
-    match repository.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-        _ => "docker.io",
-    }
-}
-
 /// bollard encodes `X-Registry-Auth` with the standard base64 alphabet; the engine decodes the
 /// URL-safe one and, when the encoding contains `+` or `/`, silently pushes without
 /// credentials ("no basic auth credentials"). Rewrite the header into the URL-safe alphabet.
@@ -684,28 +675,6 @@ mod tests {
         assert_eq!(strip_colors("\x1b[0mRemoving x"), "Removing x");
         assert_eq!(strip_colors("a\x1b[1;31mb\x1b[0m"), "ab");
         assert_eq!(strip_colors("lone \x1b here"), "lone \x1b here");
-    }
-
-    #[test]
-    fn references_split_into_repository_and_tag() {
-        assert_eq!(
-            crate::reference::split_tag("127.0.0.1:5000/a/b:1.2"),
-            ("127.0.0.1:5000/a/b", "1.2")
-        );
-        assert_eq!(
-            crate::reference::split_tag("127.0.0.1:5000/a/b"),
-            ("127.0.0.1:5000/a/b", "latest")
-        );
-        assert_eq!(crate::reference::split_tag("a:x"), ("a", "x"));
-    }
-
-    #[test]
-    fn registry_host_follows_dockers_rule() {
-        assert_eq!(registry_host("ghcr.io/o/r"), "ghcr.io");
-        assert_eq!(registry_host("127.0.0.1:5000/r"), "127.0.0.1:5000");
-        assert_eq!(registry_host("localhost/r"), "localhost");
-        assert_eq!(registry_host("user/r"), "docker.io");
-        assert_eq!(registry_host("r"), "docker.io");
     }
 
     #[test]
@@ -831,6 +800,15 @@ mod tests {
         fixture("V6_TEST_AUTH_PASSWORD", "a?b>c~d")
     }
 
+    /// `repository:tag` as the typed reference the engine takes.
+    fn tagged(reference: &str) -> TaggedImage {
+        let parsed = crate::reference::ImageRef::parse(reference).unwrap();
+        let tag = parsed.tag.as_deref().unwrap_or("latest");
+        parsed
+            .name
+            .with_tag(&crate::reference::Tag::parse(tag).unwrap())
+    }
+
     async fn engine() -> Engine {
         Engine::connect()
             .await
@@ -876,12 +854,13 @@ mod tests {
         labels: &BTreeMap<String, String>,
     ) -> (Result<String, EngineError>, Vec<BuildEvent>) {
         let mut events = Vec::new();
+        let tags: Vec<TaggedImage> = tags.iter().map(|t| tagged(t)).collect();
         let request = BuildRequest {
             context_dir: project.dir.path(),
             files: &project.files,
             dockerfile_name: ".cargo-v6.Dockerfile",
             dockerfile,
-            tags,
+            tags: &tags,
             build_args: &BTreeMap::new(),
             labels,
             network: None,
@@ -1089,7 +1068,9 @@ mod tests {
         tiny_image(&engine, &format!("{repository}:1")).await;
         let mut events = Vec::new();
         engine
-            .push(&repository, "1", None, &mut |e| events.push(e))
+            .push(&tagged(&format!("{repository}:1")), None, &mut |e| {
+                events.push(e)
+            })
             .await
             .unwrap();
         assert!(
@@ -1122,7 +1103,11 @@ mod tests {
         tiny_image(&engine, &format!("{repository}:1")).await;
         let credentials = auth_credentials(&auth_password());
         engine
-            .push(&repository, "1", Some(&credentials), &mut |_| {})
+            .push(
+                &tagged(&format!("{repository}:1")),
+                Some(&credentials),
+                &mut |_| {},
+            )
             .await
             .unwrap();
         engine
@@ -1148,7 +1133,11 @@ mod tests {
         tiny_image(&fixed, &format!("{repository}:1")).await;
         let credentials = auth_credentials(&auth_password());
         let err = unfixed
-            .push(&repository, "1", Some(&credentials), &mut |_| {})
+            .push(
+                &tagged(&format!("{repository}:1")),
+                Some(&credentials),
+                &mut |_| {},
+            )
             .await
             .unwrap_err();
         assert!(
@@ -1165,13 +1154,12 @@ mod tests {
     async fn wrong_or_missing_credentials_are_clear_errors_without_the_secret() {
         let engine = engine().await;
         let repository = auth_repository("engine-denied");
-        let registry = registry_host(&repository).to_owned();
+        let registry = tagged(&repository).image.domain().to_owned();
         tiny_image(&engine, &format!("{repository}:1")).await;
         let wrong = "wr0ng+/pass?>~";
         let err = engine
             .push(
-                &repository,
-                "1",
+                &tagged(&format!("{repository}:1")),
                 Some(&auth_credentials(wrong)),
                 &mut |_| {},
             )
@@ -1185,7 +1173,7 @@ mod tests {
         );
         assert!(!text.contains(wrong), "{text}");
         let err = engine
-            .push(&repository, "1", None, &mut |_| {})
+            .push(&tagged(&format!("{repository}:1")), None, &mut |_| {})
             .await
             .unwrap_err();
         assert!(err.to_string().contains("requires authentication"), "{err}");

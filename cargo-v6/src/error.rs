@@ -2,16 +2,13 @@
 //! code (2 for the user's input, 1 for everything else), the place in a file it concerns and a
 //! hint.
 
-use crate::context::ContextError;
 use crate::credentials::CredentialsError;
 use crate::diagnostic::Location;
 use crate::engine::EngineError;
-use crate::fingerprint::FingerprintError;
 use crate::manifest::ManifestError;
+use crate::plan::PlanError;
+use crate::publish::{PublishError, ReleaseError};
 use crate::registry::RegistryError;
-use crate::release::ReleaseError;
-use crate::render::RenderError;
-use crate::version::MetadataError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -19,27 +16,18 @@ pub enum Error {
     /// v6.toml missing or invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    /// The project's metadata gives no usable version.
+    /// No plan could be made (version, context, Dockerfile).
     #[error(transparent)]
-    Metadata(#[from] MetadataError),
-    /// The build context cannot be read or its `.dockerignore` is invalid.
-    #[error(transparent)]
-    Context(#[from] ContextError),
-    /// A context file cannot be read for the fingerprint.
-    #[error(transparent)]
-    Fingerprint(#[from] FingerprintError),
-    /// A Dockerfile template cannot be read or rendered.
-    #[error(transparent)]
-    Render(#[from] RenderError),
+    Plan(#[from] PlanError),
     /// The Docker engine failed or cannot be reached.
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The registry failed, cannot be reached, or refused the credentials.
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// The release is refused before anything is built or pushed.
+    /// Publishing was refused, or the registry answered something impossible.
     #[error(transparent)]
-    Release(#[from] ReleaseError),
+    Publish(PublishError),
     /// Credentials could not be resolved.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
@@ -74,6 +62,20 @@ pub enum Error {
     },
 }
 
+/// A publish error is taken apart, so that an engine or registry failure is reported the same
+/// whichever command met it.
+impl From<PublishError> for Error {
+    fn from(error: PublishError) -> Self {
+        match error {
+            PublishError::Plan(e) => Error::Plan(e),
+            PublishError::Engine(e) => Error::Engine(e),
+            PublishError::Registry(e) => Error::Registry(e),
+            PublishError::Credentials(e) => Error::Credentials(e),
+            other => Error::Publish(other),
+        }
+    }
+}
+
 impl Error {
     /// Wrong input from the user, without a place in a file.
     pub fn input(message: impl Into<String>, help: impl Into<Option<String>>) -> Self {
@@ -87,20 +89,10 @@ impl Error {
     /// The process exit code: 2 when the user's input is wrong, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Manifest(ManifestError::Read { .. }) => 2,
-            Error::Manifest(_) | Error::Metadata(_) | Error::Input { .. } => 2,
-            Error::Context(ContextError::InvalidPattern { .. }) => 2,
-            Error::Render(RenderError::Template { .. }) => 2,
+            Error::Manifest(_) | Error::Input { .. } => 2,
+            Error::Plan(e) if e.is_input() => 2,
             Error::StdoutClosed => 0,
-            Error::Context(_)
-            | Error::Engine(_)
-            | Error::Registry(_)
-            | Error::Credentials(_)
-            | Error::Release(_)
-            | Error::Fingerprint(_)
-            | Error::Render(_)
-            | Error::Failed { .. }
-            | Error::Write { .. } => 1,
+            _ => 1,
         }
     }
 
@@ -108,10 +100,7 @@ impl Error {
     pub fn location(&self) -> Option<&Location> {
         match self {
             Error::Manifest(ManifestError::Invalid { location, .. }) => Some(location),
-            Error::Metadata(
-                MetadataError::NotLiteral { location, .. }
-                | MetadataError::Unreadable { location, .. },
-            ) => location.as_ref(),
+            Error::Plan(e) => e.location(),
             Error::Input { location, .. } => location.as_ref(),
             _ => None,
         }
@@ -126,7 +115,8 @@ impl Error {
             Error::Manifest(ManifestError::NotFound { .. }) => {
                 Some("run `cargo v6 init` to create one, or pass `--manifest-path`".to_string())
             }
-            Error::Release(ReleaseError::Refused { .. }) => Some(
+            Error::Plan(e) => e.help(),
+            Error::Publish(PublishError::Release(ReleaseError::Refused { .. })) => Some(
                 "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it"
                     .to_string(),
             ),

@@ -1,9 +1,11 @@
 //! cargo v6: package and publish vantage6 algorithms as Docker images.
 //!
 //! The pipeline, one module per step:
-//! [`manifest`] (v6.toml) -> [`version`] (the project's own metadata) -> [`plan`] (pure data:
-//! image, [`tags`], labels, [`render`]ed Dockerfile, [`context`] file list) -> engine and
-//! registry I/O -> [`report`] (human or JSON).
+//! [`manifest`] (v6.toml) -> [`plan::inputs`] (the project's version, git state and context)
+//! -> [`plan`] (pure data: image, [`tags`], labels, [`render`]ed Dockerfile, [`context`] file
+//! list, [`fingerprint`]) -> [`publish`] (read the registry, decide the typed steps, execute
+//! them through [`engine`] and [`registry`]) -> [`report`] (human or JSON). [`vantage6`] and
+//! [`reference`] are leaves that every step may use; [`cli`] only wires the steps together.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -20,8 +22,8 @@ pub mod plan;
 pub mod publish;
 pub mod reference;
 pub mod registry;
-pub mod release;
 pub mod render;
 pub mod report;
 pub mod tags;
+pub mod vantage6;
 pub mod version;

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostic::Location;
+use crate::diagnostic::{Location, display};
 use crate::reference::{ImageName, ImageRef, ReferenceError};
 use crate::tags::{self, TagTemplate};
+use crate::vantage6::{self, Vantage6Version, Wrapper};
 use crate::version::Version;
 
 /// The file name searched for, like `Cargo.toml`.
@@ -26,46 +27,6 @@ pub const IMAGE_PLACEHOLDER: &str = "REGISTRY/OWNER/NAME";
 /// Marks a `build.base` that `cargo v6 init` cannot know (there is no default for the
 /// wrapper); plan rejects it with a hint.
 pub const BASE_PLACEHOLDER: &str = "REGISTRY/OWNER/BASE:TAG";
-
-/// Which wrapper runs the algorithm inside the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Wrapper {
-    /// vantage6's Python algorithm tools.
-    Python,
-    /// The R `vtg` package (vantage6 3.x era).
-    R,
-    /// No wrapper: any base, an install command and a command.
-    Minimal,
-}
-
-impl Wrapper {
-    /// The name as written in v6.toml.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Wrapper::Python => "python",
-            Wrapper::R => "r",
-            Wrapper::Minimal => "minimal",
-        }
-    }
-}
-
-/// The vantage6 release an algorithm targets (`4.13`); picks base image and entrypoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vantage6Version {
-    /// As written, e.g. `4.13` or `5.0.1`.
-    pub text: String,
-    /// `4` in `4.13`.
-    pub major: u64,
-    /// `13` in `4.13`.
-    pub minor: u64,
-}
-
-/// The vantage6 majors whose wrappers the templates know.
-pub const SUPPORTED_VANTAGE6_MAJORS: [u64; 3] = [3, 4, 5];
-
-/// The newest stable vantage6 release the tool knows (the default for `init`).
-pub const NEWEST_VANTAGE6: &str = "4.13";
 
 /// How a minimal image's command is written: exec form (`["a", "b"]`) or shell form (`"a b"`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -244,12 +205,6 @@ impl Manifest {
                 .unwrap_or(self.spans.name.clone()),
         )
     }
-}
-
-/// Paths shown in messages use `/` and no leading `./`.
-pub fn display(path: &Path) -> String {
-    let shown = path.display().to_string();
-    shown.strip_prefix("./").unwrap_or(&shown).to_string()
 }
 
 fn invalid(
@@ -477,7 +432,7 @@ impl Validator<'_> {
                 "write MAJOR.MINOR, e.g. \"4.13\"",
             ));
         };
-        if !SUPPORTED_VANTAGE6_MAJORS.contains(&numbers[0]) {
+        if !vantage6::SUPPORTED_MAJORS.contains(&numbers[0]) {
             return Err(self.error_with_help(
                 v.span(),
                 format!("unsupported vantage6 version `{text}`"),

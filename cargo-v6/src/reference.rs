@@ -133,7 +133,7 @@ pub enum ReferenceError {
 }
 
 /// A normalized repository: registry domain plus path, no tag.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ImageName {
     domain: String,
     path: String,
@@ -167,25 +167,35 @@ impl ImageName {
     }
 
     /// The full reference for `tag`.
-    pub fn with_tag(&self, tag: &str) -> String {
-        format!("{self}:{tag}")
+    pub fn with_tag(&self, tag: &Tag) -> TaggedImage {
+        TaggedImage {
+            image: self.clone(),
+            tag: tag.clone(),
+        }
     }
 
     /// Whether the registry is on this machine (`localhost`, `127.0.0.0/8`, `[::1]`, with any
     /// port): the registry layer speaks plain HTTP only to these, as Docker does by default.
     pub fn is_loopback(&self) -> bool {
-        let host = match self.domain.strip_prefix('[') {
-            Some(bracketed) => match bracketed.split_once(']') {
-                Some((v6, _port)) => {
-                    return v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
-                }
-                None => return false,
-            },
-            None => self.domain.split(':').next().unwrap_or_default(),
-        };
-        host.eq_ignore_ascii_case("localhost")
-            || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        is_loopback_domain(&self.domain)
     }
+}
+
+/// Whether a registry domain (`host[:port]`) is on this machine: `localhost`, `127.0.0.0/8` or
+/// `[::1]`, with any port. The one loopback rule of the crate: the registry client speaks plain
+/// HTTP to these, as the Docker engine does by default.
+pub fn is_loopback_domain(domain: &str) -> bool {
+    let host = match domain.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((v6, _port)) => {
+                return v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+            }
+            None => return false,
+        },
+        None => domain.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl fmt::Display for ImageName {
@@ -199,6 +209,106 @@ impl FromStr for ImageName {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
+    }
+}
+
+impl serde::Serialize for ImageName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A valid tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`): built only by [`Tag::parse`], so that a
+/// `Tag` is always one the registry accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(String);
+
+impl Tag {
+    /// Checks `tag` against the tag grammar.
+    pub fn parse(tag: &str) -> Result<Self, ReferenceError> {
+        validate_tag(tag)?;
+        Ok(Tag(tag.to_owned()))
+    }
+
+    /// The tag as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Tag {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Tag {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for Tag {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// A content digest (`sha256:<64 hex>`), as go-digest validates it: what a registry answers in
+/// `Docker-Content-Digest` and what nodes pin.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(String);
+
+impl Digest {
+    /// Checks `digest` (a known algorithm, lowercase hex of its size).
+    pub fn parse(digest: &str) -> Result<Self, ReferenceError> {
+        validate_digest(digest)?;
+        Ok(Digest(digest.to_owned()))
+    }
+
+    /// The digest as text, `algorithm:hex`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// One tag of one repository (`ghcr.io/o/a:1.2.0`): what publish writes, kept typed so that
+/// nothing downstream parses a reference string back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaggedImage {
+    /// The repository.
+    pub image: ImageName,
+    /// The tag.
+    pub tag: Tag,
+}
+
+impl fmt::Display for TaggedImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.image, self.tag)
+    }
+}
+
+impl serde::Serialize for TaggedImage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -280,15 +390,6 @@ impl FromStr for ImageRef {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
-    }
-}
-
-/// Splits a full reference `registry/repo:tag` into (`registry/repo`, `tag`); without a tag
-/// (a registry port is not one) the tag is `latest`, as Docker reads it.
-pub fn split_tag(reference: &str) -> (&str, &str) {
-    match reference.rsplit_once(':') {
-        Some((repository, tag)) if !tag.contains('/') => (repository, tag),
-        _ => (reference, "latest"),
     }
 }
 
@@ -814,7 +915,10 @@ mod tests {
         let digest_only = format!("ghcr.io/o/r@{SHA256_F}");
         assert_eq!(parsed(&digest_only).to_string(), digest_only);
         assert_eq!(
-            ImageName::parse("x").unwrap().with_tag("1.2.3"),
+            ImageName::parse("x")
+                .unwrap()
+                .with_tag(&Tag::parse("1.2.3").unwrap())
+                .to_string(),
             "docker.io/library/x:1.2.3"
         );
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use handlebars::Handlebars;
 use serde::Serialize;
 
-use crate::manifest::{Command, Wrapper};
+use crate::manifest::Command;
 
 /// The built-in templates, by file name.
 const BUILT_IN: [(&str, &str); 5] = [
@@ -72,14 +72,6 @@ pub enum RenderError {
     },
 }
 
-/// The template file name for a wrapper and vantage6 major (`python-4.Dockerfile.hbs`).
-pub fn template_name(wrapper: Wrapper, vantage6_major: u64) -> String {
-    match wrapper {
-        Wrapper::Python => format!("python-{vantage6_major}.Dockerfile.hbs"),
-        other => format!("{}.Dockerfile.hbs", other.as_str()),
-    }
-}
-
 /// The CMD argument for a minimal image: exec form is JSON, exactly what Docker parses.
 pub fn command_text(command: &Command) -> String {
     match command {
@@ -97,9 +89,9 @@ pub fn render(
     let override_path = overrides.map(|dir| dir.join(name)).filter(|p| p.is_file());
     let (shown, text) = match &override_path {
         Some(path) => (
-            crate::manifest::display(path),
+            crate::diagnostic::display(path),
             std::fs::read_to_string(path).map_err(|source| RenderError::Read {
-                path: crate::manifest::display(path),
+                path: crate::diagnostic::display(path),
                 source,
             })?,
         ),
@@ -133,6 +125,7 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vantage6::{Wrapper, template_name};
 
     fn data() -> TemplateData {
         TemplateData {
@@ -188,6 +181,7 @@ mod tests {
 #[cfg(test)]
 mod snapshots {
     use super::*;
+    use crate::vantage6::{Wrapper, template_name};
 
     /// Every built-in template for every vantage6 major it serves; 3.x and R need an explicit
     /// base, so those use a made-up one as a user would set it.

@@ -291,3 +291,207 @@ impl Drop for Progress {
         }
     }
 }
+
+/// The plan as status lines on stderr (`cargo v6 plan`, and `publish --dry-run`).
+pub fn plan(plan: &crate::plan::Plan, reporter: &Reporter) {
+    use crate::plan::VersionSource;
+    let source = match &plan.version_source {
+        VersionSource::CommandLine => "--set-version",
+        VersionSource::Manifest => "v6.toml",
+        VersionSource::File(file) => file,
+    };
+    let stability = if plan.stable { "" } else { ", pre-release" };
+    reporter.status(
+        "Planning",
+        format!("{} {} (from {source}{stability})", plan.name, plan.version),
+    );
+    reporter.status("Image", plan.image.to_string());
+    reporter.status("Base", &plan.base_image);
+    for tag in &plan.tags {
+        let why = if plan.is_exact(&tag.tag) {
+            "exact version tag"
+        } else {
+            "alias: the highest stable version in its range"
+        };
+        reporter.status("Tag", format!("{tag} ({why})"));
+    }
+    for held in &plan.tags_held {
+        reporter.status("Hold", format!("{} (owned by {})", held.tag, held.by));
+    }
+    reporter.status("Fingerprint", &plan.fingerprint);
+    reporter.status(
+        "Context",
+        format!(
+            "{} ({} files)",
+            plan.context.display(),
+            plan.context_files.len()
+        ),
+    );
+    for (key, value) in &plan.labels {
+        reporter.detail(format!("       label {key}={value}"));
+    }
+    reporter.detail(&plan.dockerfile);
+}
+
+/// What `publish --dry-run` would do: the plan, then every step and why. Nothing on stdout in
+/// human form (no digest: nothing was pushed); one `plan` line with the steps in JSON.
+pub fn dry_run(
+    plan: &crate::plan::Plan,
+    decision: &crate::publish::Decision,
+    json: bool,
+    reporter: &Reporter,
+) -> Result<(), Error> {
+    use crate::publish::{Action, Step};
+    let (verb, why) = match &decision.action {
+        Action::Build => (
+            "build",
+            "the version is not in the registry yet".to_string(),
+        ),
+        Action::Overwrite { references } => {
+            let shown: Vec<String> = references.iter().map(ToString::to_string).collect();
+            ("overwrite", format!("--force over {}", shown.join(", ")))
+        }
+        Action::Unchanged { tag, digest } => (
+            "skip the build",
+            format!("`{}` already holds this input ({digest})", tag.tag),
+        ),
+    };
+    if json {
+        #[derive(serde::Serialize)]
+        struct DryRun<'a> {
+            #[serde(flatten)]
+            plan: &'a crate::plan::Plan,
+            dry_run: bool,
+            action: &'a str,
+            steps: Vec<&'a Step>,
+        }
+        return json_line(
+            "plan",
+            &DryRun {
+                plan,
+                dry_run: true,
+                action: verb,
+                // The build is the `action`; `steps` lists what happens to each tag.
+                steps: decision
+                    .steps
+                    .iter()
+                    .filter(|s| s.tag().is_some())
+                    .collect(),
+            },
+        );
+    }
+    self::plan(plan, reporter);
+    reporter.status("Would", format!("{verb}: {why}"));
+    for step in &decision.steps {
+        match step {
+            Step::Build => {}
+            Step::PushExact { tag } => reporter.status("Would push", tag.to_string()),
+            Step::PointAlias { tag, from } => {
+                reporter.status("Would point", format!("{tag} at {from}"))
+            }
+            Step::Unchanged { tag, .. } => reporter.status("Unchanged", tag.to_string()),
+            Step::HoldAlias { tag, by } => {
+                reporter.status("Would hold", format!("{tag} (owned by {by})"))
+            }
+        }
+    }
+    reporter.note("dry run: nothing was built or pushed");
+    Ok(())
+}
+
+/// A finished publish: a status line on stderr, and `IMAGE@DIGEST` (or one `published` JSON
+/// line) on stdout, the last line a CI job reads.
+pub fn published(
+    published: &crate::publish::Published,
+    json: bool,
+    reporter: &Reporter,
+) -> Result<(), Error> {
+    let unchanged = if published.skipped_unchanged {
+        " (unchanged)"
+    } else {
+        ""
+    };
+    reporter.status(
+        "Published",
+        format!("{}@{}{unchanged}", published.image, published.digest),
+    );
+    if json {
+        json_line("published", published)
+    } else {
+        stdout(&format!("{}@{}\n", published.image, published.digest))
+    }
+}
+
+/// Shows a publish's progress: build and push progress lines, status lines for each step.
+pub struct PublishProgress {
+    reporter: Reporter,
+    current: std::sync::Mutex<Option<Progress>>,
+}
+
+impl PublishProgress {
+    /// Progress for `reporter`'s verbosity and terminal.
+    pub fn new(reporter: &Reporter) -> Self {
+        PublishProgress {
+            reporter: *reporter,
+            current: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn with_current(&self, f: impl FnOnce(&mut Option<Progress>)) {
+        // A poisoned lock only means an earlier event panicked; progress is best effort.
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut current);
+    }
+}
+
+impl crate::publish::Observer for PublishProgress {
+    fn event(&self, event: crate::publish::Event<'_>) {
+        use crate::publish::Event;
+        let reporter = &self.reporter;
+        match event {
+            Event::Warning(message) => reporter.warn(message),
+            Event::BuildStarted { plan } => self.with_current(|c| {
+                *c = Some(Progress::new(
+                    reporter,
+                    "Building",
+                    &format!("{} {}", plan.name, plan.version),
+                ))
+            }),
+            Event::Build(event) => self.with_current(|c| {
+                if let Some(progress) = c {
+                    progress.build_event(event);
+                }
+            }),
+            Event::Built { tag, image_id } => {
+                let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
+                let short = &hex[..hex.len().min(12)];
+                let what = tag.map_or("image".to_string(), ToString::to_string);
+                self.with_current(|c| match c.take() {
+                    Some(progress) => progress.finish("Built", format!("{what} ({short})")),
+                    None => reporter.status("Built", format!("{what} ({short})")),
+                })
+            }
+            Event::PushStarted { tag } => self
+                .with_current(|c| *c = Some(Progress::new(reporter, "Pushing", &tag.to_string()))),
+            Event::Push(event) => self.with_current(|c| {
+                if let Some(progress) = c {
+                    progress.push_event(event);
+                }
+            }),
+            Event::Pushed { tag } => self.with_current(|c| match c.take() {
+                Some(progress) => progress.finish("Pushed", tag.to_string()),
+                None => reporter.status("Pushed", tag.to_string()),
+            }),
+            Event::Pointed { tag, digest } => {
+                reporter.status("Tagged", format!("{tag} -> {digest}"))
+            }
+            Event::Unchanged { tag, digest } => reporter.status(
+                "Unchanged",
+                format!("{tag} already holds this input ({digest})"),
+            ),
+        }
+    }
+}

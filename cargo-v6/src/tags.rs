@@ -31,7 +31,7 @@ use handlebars::{Handlebars, RenderError, RenderErrorReason};
 use regex::Regex;
 use serde::Serialize;
 
-use crate::reference::validate_tag;
+use crate::reference::Tag;
 use crate::version::Version;
 
 /// The name the single template is registered under in its own registry.
@@ -334,7 +334,7 @@ pub enum AliasAction {
     /// A higher stable version already owns it.
     Held {
         /// The exact tag of the owning version.
-        by: String,
+        by: Tag,
     },
 }
 
@@ -342,7 +342,7 @@ pub enum AliasAction {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Alias {
     /// The tag (without repository).
-    pub tag: String,
+    pub tag: Tag,
     /// Move or hold.
     #[serde(flatten)]
     pub action: AliasAction,
@@ -352,7 +352,7 @@ pub struct Alias {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TagPlan {
     /// Exact tags, in template order.
-    pub exact: Vec<String>,
+    pub exact: Vec<Tag>,
     /// Aliases in template order (none for pre-releases; no `{{major}}` alias for 0.x).
     pub aliases: Vec<Alias>,
 }
@@ -389,7 +389,7 @@ impl TagTemplate {
             template.render(&Fields::sample(true))?;
             let sample = Fields::sample(false);
             Recognizer::new(&shape, &sample.name)
-                .filter(|r| reads_back(r, &stable))
+                .filter(|r| reads_back(r, stable.as_str()))
                 .ok_or_else(|| {
                     error(
                         "an exact tag (it uses `{{version}}`) must be readable back from the \
@@ -436,10 +436,9 @@ impl TagTemplate {
     }
 
     /// Renders and checks that the result is a valid tag.
-    fn render(&self, fields: &Fields) -> Result<String, TemplateError> {
+    fn render(&self, fields: &Fields) -> Result<Tag, TemplateError> {
         let tag = self.render_unchecked(fields)?;
-        validate_tag(&tag).map_err(|e| self.error(format!("renders `{tag}`: {e}")))?;
-        Ok(tag)
+        Tag::parse(&tag).map_err(|e| self.error(format!("renders `{tag}`: {e}")))
     }
 
     /// The reader of this exact template's tags in a repository named `name`; `None` for
@@ -551,9 +550,10 @@ pub fn plan_tags<V: TagVersion + Ord>(
 
     // The stable versions above this one that the registry holds, with the fields they were
     // tagged with.
-    let higher: Vec<(&String, V, Fields)> = existing
+    let higher: Vec<(Tag, V, Fields)> = existing
         .iter()
-        .filter_map(|tag| read(tag).map(|(v, f)| (tag, v, f)))
+        .filter_map(|tag| read(tag).map(|(v, f)| (Tag::parse(tag), v, f)))
+        .filter_map(|(tag, v, f)| Some((tag.ok()?, v, f)))
         .filter(|(_, v, _)| v.is_stable() && v > version)
         .collect();
 
@@ -566,7 +566,7 @@ pub fn plan_tags<V: TagVersion + Ord>(
         if !seen.insert(tag.clone()) {
             continue;
         }
-        if let Some((other, _)) = read(&tag) {
+        if let Some((other, _)) = read(tag.as_str()) {
             return Err(template.error(format!(
                 "renders `{tag}`, which is the exact tag of version `{}`; an alias must never \
                  overwrite an exact tag",
@@ -580,7 +580,7 @@ pub fn plan_tags<V: TagVersion + Ord>(
             })
             .max_by(|a, b| a.1.cmp(&b.1));
         let action = match owner {
-            Some((by, _, _)) => AliasAction::Held { by: (*by).clone() },
+            Some((by, _, _)) => AliasAction::Held { by: by.clone() },
             None => AliasAction::Move,
         };
         aliases.push(Alias { tag, action });
@@ -709,15 +709,17 @@ mod tests {
 
     fn mv(tag: &str) -> Alias {
         Alias {
-            tag: tag.into(),
+            tag: Tag::parse(tag).unwrap(),
             action: AliasAction::Move,
         }
     }
 
     fn held(tag: &str, by: &str) -> Alias {
         Alias {
-            tag: tag.into(),
-            action: AliasAction::Held { by: by.into() },
+            tag: Tag::parse(tag).unwrap(),
+            action: AliasAction::Held {
+                by: Tag::parse(by).unwrap(),
+            },
         }
     }
 
@@ -950,13 +952,13 @@ mod tests {
             let existing: Vec<String> = registry.keys().cloned().collect();
             let p = plan_tags(templates, version, &context, &existing).unwrap();
             for tag in p.exact {
-                registry.insert(tag, *version);
+                registry.insert(tag.to_string(), *version);
             }
             for alias in p.aliases {
                 if alias.action == AliasAction::Move {
-                    registry.insert(alias.tag.clone(), *version);
+                    registry.insert(alias.tag.to_string(), *version);
                 }
-                let best = expected.entry(alias.tag).or_insert(*version);
+                let best = expected.entry(alias.tag.to_string()).or_insert(*version);
                 *best = (*best).max(*version);
             }
         }
@@ -1015,7 +1017,7 @@ mod tests {
         let t = default_templates();
         let release = Version::parse("1.2.5", Scheme::Semver).unwrap();
         let fields = Fields::for_release(&release, &ctx("4.13"));
-        let rendered: Vec<String> = t.iter().map(|t| t.render(&fields).unwrap()).collect();
+        let rendered: Vec<Tag> = t.iter().map(|t| t.render(&fields).unwrap()).collect();
         assert_eq!(rendered, ["1.2.5", "1.2", "1", "latest"]);
 
         let reader = t[0].recognizer("my-algorithm").unwrap();

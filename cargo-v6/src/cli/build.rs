@@ -28,7 +28,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     }
     super::runtime()?.block_on(async {
         let engine = crate::engine::Engine::connect().await?;
-        crate::publish::build(&engine, &plan, &plan.tags, reporter).await?;
-        crate::report::stdout(&format!("{}\n", plan.exact_tags[0]))
+        let progress = crate::report::PublishProgress::new(reporter);
+        crate::publish::build(&engine, &plan, &plan.tags, &progress).await?;
+        crate::report::stdout(&format!("{}\n", plan.primary_tag()))
     })
 }

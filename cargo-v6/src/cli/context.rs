@@ -21,9 +21,9 @@ pub struct Args {
 /// Runs `cargo v6 context --list`.
 pub fn run(args: Args, _reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
-    let dir = crate::plan::context_dir(&manifest)?;
+    let dir = crate::plan::inputs::context_dir(&manifest)?;
     let mut text = String::new();
-    for file in crate::context::select(&dir)? {
+    for file in crate::plan::inputs::context_files(&manifest, &dir)? {
         text.push_str(&file);
         text.push('\n');
     }

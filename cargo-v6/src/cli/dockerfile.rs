@@ -27,7 +27,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let rendered = crate::plan::render_dockerfile(&manifest)?;
     super::write_output(args.output.as_deref(), &rendered.dockerfile)?;
     if let Some(path) = &args.output {
-        reporter.status("Wrote", crate::manifest::display(path));
+        reporter.status("Wrote", crate::diagnostic::display(path));
     }
     Ok(())
 }

@@ -27,8 +27,11 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 reporter.error(&Error::from(e));
             }
         }
-        match super::registry_for(&manifest) {
-            Ok((registry, credentials)) => {
+        match crate::publish::Target::for_manifest(&manifest) {
+            Ok(crate::publish::Target {
+                registry,
+                credentials,
+            }) => {
                 let who = match &credentials {
                     Some(c) => format!("as `{}` (credentials from {})", c.username, c.source),
                     None => "anonymously (no credentials found)".to_string(),
@@ -46,7 +49,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             }
             Err(e) => {
                 failed += 1;
-                reporter.error(&e);
+                reporter.error(&Error::from(e));
             }
         }
         if failed == 0 {

@@ -4,8 +4,9 @@ use std::path::Path;
 
 use crate::detect::{self, ProjectFiles};
 use crate::error::Error;
-use crate::manifest::{self, Wrapper};
+use crate::manifest;
 use crate::report::Reporter;
+use crate::vantage6::{self, Wrapper};
 
 /// Write v6.toml for the project in the current directory, from what can be detected.
 #[derive(Debug, clap::Args)]
@@ -110,7 +111,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             reporter.status("Detected", format!("vantage6 {v} ({why})"));
             v
         }
-        (None, None) => manifest::NEWEST_VANTAGE6.to_string(),
+        (None, None) => vantage6::NEWEST.to_string(),
     };
     let image = args
         .image

@@ -119,7 +119,10 @@ struct VersionArgs {
 impl VersionArgs {
     /// Reads the version, git state and build context for `manifest`.
     fn inputs(&self, manifest: &Manifest) -> Result<crate::plan::Inputs, Error> {
-        crate::plan::Inputs::read(manifest, self.set_version.as_deref())
+        Ok(crate::plan::Inputs::read(
+            manifest,
+            self.set_version.as_deref(),
+        )?)
     }
 }
 
@@ -152,7 +155,7 @@ fn current_dir() -> Result<PathBuf, Error> {
 fn write_output(path: Option<&Path>, text: &str) -> Result<(), Error> {
     match path {
         Some(path) => std::fs::write(path, text).map_err(|source| Error::Write {
-            path: crate::manifest::display(path),
+            path: crate::diagnostic::display(path),
             source,
         }),
         None => crate::report::stdout(text),
@@ -168,21 +171,4 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
             message: format!("cannot start the async runtime: {e}"),
             help: None,
         })
-}
-
-/// A client for the manifest's registry, with the credentials resolved for it.
-fn registry_for(
-    manifest: &Manifest,
-) -> Result<
-    (
-        crate::registry::Registry,
-        Option<crate::credentials::Credentials>,
-    ),
-    Error,
-> {
-    let domain = manifest.image.domain();
-    let credentials = crate::credentials::resolve(domain)?;
-    let registry =
-        crate::registry::Registry::new(domain, credentials.clone(), manifest.publish.insecure)?;
-    Ok((registry, credentials))
 }

@@ -32,8 +32,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         RegistryTags::offline()
     } else {
         let tags = super::runtime()?.block_on(async {
-            let (registry, _) = super::registry_for(&manifest)?;
-            Ok::<_, Error>(registry.list_tags(manifest.image.path()).await?)
+            let target = crate::publish::Target::for_manifest(&manifest)?;
+            target.tags(&manifest.image).await
         });
         match tags {
             Ok(tags) => RegistryTags {
@@ -59,48 +59,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     match args.format.message_format {
         MessageFormat::Json => crate::report::json_line("plan", &plan),
         MessageFormat::Human => {
-            print_human(&plan, reporter);
+            crate::report::plan(&plan, reporter);
             Ok(())
         }
     }
-}
-
-/// The plan as status lines on stderr (also used by `publish --dry-run`).
-pub(super) fn print_human(plan: &Plan, reporter: &Reporter) {
-    let source = match &plan.version_source {
-        crate::plan::VersionSource::CommandLine => "--set-version".to_string(),
-        crate::plan::VersionSource::Manifest => "v6.toml".to_string(),
-        crate::plan::VersionSource::File(file) => file.clone(),
-    };
-    let stability = if plan.stable { "" } else { ", pre-release" };
-    reporter.status(
-        "Planning",
-        format!("{} {} (from {source}{stability})", plan.name, plan.version),
-    );
-    reporter.status("Image", &plan.image);
-    reporter.status("Base", &plan.base_image);
-    for tag in &plan.tags {
-        let why = if plan.exact_tags.contains(tag) {
-            "exact version tag"
-        } else {
-            "alias: the highest stable version in its range"
-        };
-        reporter.status("Tag", format!("{tag} ({why})"));
-    }
-    for held in &plan.tags_held {
-        reporter.status("Hold", format!("{} (owned by {})", held.tag, held.by));
-    }
-    reporter.status("Fingerprint", &plan.fingerprint);
-    reporter.status(
-        "Context",
-        format!(
-            "{} ({} files)",
-            plan.context.display(),
-            plan.context_files.len()
-        ),
-    );
-    for (key, value) in &plan.labels {
-        reporter.detail(format!("       label {key}={value}"));
-    }
-    reporter.detail(&plan.dockerfile);
 }

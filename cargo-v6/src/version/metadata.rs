@@ -22,7 +22,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::Scheme;
 use crate::diagnostic::Location;
-use crate::manifest::Wrapper;
+use crate::vantage6::Wrapper;
 
 /// A version found in the project's metadata.
 #[derive(Debug, Clone)]

@@ -75,7 +75,7 @@ mod metadata;
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::manifest::Wrapper;
+use crate::vantage6::Wrapper;
 
 pub use metadata::{MetadataError, MetadataVersion, read_project_version};
 
@@ -337,6 +337,13 @@ impl fmt::Display for Version {
     /// The version as written.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.raw)
+    }
+}
+
+/// A version serializes as written (`1.2.0rc1`), as plan and publish print it.
+impl serde::Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.raw())
     }
 }
 

@@ -1,0 +1,131 @@
+//! Every read of the project that a plan depends on: the version (command line, v6.toml or the
+//! project's metadata), git state, and the build context. All local: a wrong input is reported
+//! before the registry is asked anything. [`super::Plan::new`] then works on this data alone.
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Diagnostic, Location, display};
+use crate::fingerprint::FileDigest;
+use crate::git::GitInfo;
+use crate::manifest::Manifest;
+use crate::version::{self, Version};
+
+use super::{PlanError, VersionSource};
+
+/// Everything read from the outside world that the plan depends on.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The version and where it came from.
+    pub version: (Version, VersionSource),
+    /// The repository around the manifest, if any.
+    pub git: Option<GitInfo>,
+    /// The context directory, absolute.
+    pub context_dir: PathBuf,
+    /// The files the build will see.
+    pub context_files: Vec<String>,
+    /// Their modes and content hashes, for the fingerprint.
+    pub file_digests: Vec<FileDigest>,
+}
+
+impl Inputs {
+    /// Reads the version, git state and build context that `manifest` points at.
+    /// `set_version` is `--set-version`.
+    pub fn read(manifest: &Manifest, set_version: Option<&str>) -> Result<Self, PlanError> {
+        let version = resolve_version(manifest, set_version)?;
+        let context_dir = context_dir(manifest)?;
+        let context_files = context_files(manifest, &context_dir)?;
+        let file_digests = crate::fingerprint::digest_files(&context_dir, &context_files)?;
+        Ok(Inputs {
+            version,
+            git: crate::git::read(&manifest.dir, &context_dir),
+            context_dir,
+            context_files,
+            file_digests,
+        })
+    }
+}
+
+/// The files of the build context; a bad `.dockerignore` line is pointed at like a manifest
+/// error, with the path as the user would type it.
+pub fn context_files(manifest: &Manifest, context_dir: &Path) -> Result<Vec<String>, PlanError> {
+    crate::context::select(context_dir).map_err(|error| match error {
+        crate::context::ContextError::InvalidPattern {
+            line,
+            pattern,
+            reason,
+        } => {
+            let path = manifest.build.context.join(crate::context::DOCKERIGNORE);
+            let source = std::fs::read_to_string(context_dir.join(crate::context::DOCKERIGNORE))
+                .unwrap_or_default();
+            let start: usize = source
+                .split_inclusive('\n')
+                .take(line.saturating_sub(1))
+                .map(str::len)
+                .sum();
+            let end = start
+                + source[start.min(source.len())..]
+                    .find('\n')
+                    .unwrap_or(source.len() - start.min(source.len()));
+            PlanError::Input(Diagnostic::at(
+                format!("invalid .dockerignore pattern `{pattern}`: {reason}"),
+                Location::new(display(&path), source, start..end),
+            ))
+        }
+        other => PlanError::Context(other),
+    })
+}
+
+/// The absolute build context directory; an error pointing at `build.context` if it is not one.
+pub fn context_dir(manifest: &Manifest) -> Result<PathBuf, PlanError> {
+    std::fs::canonicalize(&manifest.build.context)
+        .ok()
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| {
+            PlanError::Input(Diagnostic::at(
+                format!(
+                    "build context `{}` is not a directory",
+                    display(&manifest.build.context)
+                ),
+                manifest.context_location(),
+            ))
+        })
+}
+
+/// `--set-version`, then v6.toml, then the project's metadata.
+fn resolve_version(
+    manifest: &Manifest,
+    set_version: Option<&str>,
+) -> Result<(Version, VersionSource), PlanError> {
+    if let Some(raw) = set_version {
+        let version = Version::parse_for(raw, manifest.wrapper).map_err(|e| {
+            PlanError::Input(Diagnostic::new(
+                format!("invalid `--set-version`: {e}"),
+                None,
+            ))
+        })?;
+        return Ok((version, VersionSource::CommandLine));
+    }
+    if let Some(version) = &manifest.version {
+        return Ok((version.clone(), VersionSource::Manifest));
+    }
+    let how_to_fix = || Some("set `version` in v6.toml or pass `--set-version`".to_string());
+    let found =
+        version::read_project_version(&manifest.dir, manifest.wrapper)?.ok_or_else(|| {
+            PlanError::Input(Diagnostic::new(
+                format!(
+                    "no version found for `{}`: none of its {} metadata files has one",
+                    manifest.name,
+                    manifest.wrapper.as_str()
+                ),
+                how_to_fix(),
+            ))
+        })?;
+    let shown = display(&found.file);
+    let version = Version::parse(&found.raw, found.scheme).map_err(|e| {
+        PlanError::Input(Diagnostic::new(
+            format!("invalid version in {shown}: {e}"),
+            how_to_fix(),
+        ))
+    })?;
+    Ok((version, VersionSource::File(shown)))
+}

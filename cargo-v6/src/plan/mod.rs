@@ -1,0 +1,366 @@
+//! The plan: everything a build and publish will do, computed once as plain data before any
+//! side effect. `cargo v6 plan` and `--dry-run` print this value; the real run executes it.
+//!
+//! [`Plan::new`] is pure: the I/O that feeds it (metadata, git, the context walk) happens in
+//! [`inputs`], and the registry's tags are read by the caller, at the edges. Values stay typed
+//! ([`ImageName`], [`TaggedImage`], [`Version`]) so that nothing downstream parses a string back.
+
+pub mod inputs;
+pub mod labels;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::context::ContextError;
+use crate::diagnostic::{Diagnostic, Location, display};
+use crate::fingerprint::{self, FingerprintError, Recipe};
+use crate::manifest::Manifest;
+use crate::reference::{ImageName, ImageRef, Tag, TaggedImage};
+use crate::render::{self, RenderError, TemplateData};
+use crate::tags::{AliasAction, TagContext};
+use crate::vantage6::{self, Wrapper};
+use crate::version::{MetadataError, Version};
+
+pub use inputs::Inputs;
+
+/// The name the rendered Dockerfile travels under in the build context. Unusual on purpose; a
+/// project file of the same name is refused rather than shadowed.
+pub const DOCKERFILE_NAME: &str = ".cargo-v6.Dockerfile";
+
+/// Why no plan could be made. Nothing was built or pushed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The user's input is wrong (a value, a flag, a file the manifest points at).
+    #[error("{0}")]
+    Input(Diagnostic),
+    /// The project's metadata gives no usable version.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// The build context cannot be read.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// A context file cannot be read for the fingerprint.
+    #[error(transparent)]
+    Fingerprint(#[from] FingerprintError),
+    /// A Dockerfile template cannot be read or rendered.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The context holds a file the build cannot send as it is.
+    #[error("{0}")]
+    Unsendable(Diagnostic),
+}
+
+impl PlanError {
+    /// Whether the user's input is at fault (exit 2) rather than the outside world (exit 1).
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            PlanError::Input(_)
+                | PlanError::Metadata(_)
+                | PlanError::Context(ContextError::InvalidPattern { .. })
+                | PlanError::Render(RenderError::Template { .. })
+        )
+    }
+
+    /// The place in a file this error is about, if any.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            PlanError::Input(d) | PlanError::Unsendable(d) => d.location.as_ref(),
+            PlanError::Metadata(
+                MetadataError::NotLiteral { location, .. }
+                | MetadataError::Unreadable { location, .. },
+            ) => location.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A hint on how to fix it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            PlanError::Input(d) | PlanError::Unsendable(d) => d.help.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Where the version came from, for the plan and messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionSource {
+    /// `--set-version`.
+    CommandLine,
+    /// `version` in v6.toml.
+    Manifest,
+    /// The project's metadata file (path as displayed).
+    File(String),
+}
+
+/// The registry's view before publishing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryView {
+    /// `--offline`: planned as if the registry were empty.
+    Offline,
+    /// The registry could not be read; planned as if it were empty.
+    Unreachable,
+    /// The registry's tags were read.
+    Read,
+}
+
+/// The tags already in the registry, as far as they could be read.
+#[derive(Debug, Clone)]
+pub struct RegistryTags {
+    /// The tags.
+    pub tags: Vec<String>,
+    /// How they were obtained.
+    pub view: RegistryView,
+}
+
+impl RegistryTags {
+    /// `--offline`, or a command that does not look at the registry.
+    pub fn offline() -> Self {
+        RegistryTags {
+            tags: Vec::new(),
+            view: RegistryView::Offline,
+        }
+    }
+}
+
+/// The Dockerfile and the base image it builds on: all that the manifest alone determines.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The base image, normalized with its tag.
+    pub base_image: String,
+    /// The rendered Dockerfile.
+    pub dockerfile: String,
+}
+
+/// Renders the Dockerfile for `manifest` (templates from `build.templates`, else built in).
+pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
+    if let Some(templates) = &manifest.build.templates {
+        if !templates.is_dir() {
+            return Err(PlanError::Input(Diagnostic::at(
+                format!(
+                    "template directory `{}` is not a directory",
+                    display(templates)
+                ),
+                manifest.templates_location(),
+            )));
+        }
+    }
+    let base_text = match &manifest.build.base {
+        Some(base) => base.to_string(),
+        None => vantage6::default_base(manifest.wrapper, &manifest.vantage6).ok_or_else(|| {
+            // The manifest validator requires `base` whenever there is no default.
+            PlanError::Input(Diagnostic::new("`build.base` is required", None))
+        })?,
+    };
+    let base_image = ImageRef::parse(&base_text)
+        .map(|r| r.to_string())
+        .unwrap_or(base_text);
+    let data = TemplateData {
+        base: base_image.clone(),
+        name: manifest.name.clone(),
+        args: manifest.build.args.keys().cloned().collect(),
+        install: manifest.build.install.clone(),
+        command: manifest.build.command.as_ref().map(render::command_text),
+    };
+    let dockerfile = render::render(
+        &vantage6::template_name(manifest.wrapper, manifest.vantage6.major),
+        manifest.build.templates.as_deref(),
+        &data,
+    )?;
+    Ok(Rendered {
+        base_image,
+        dockerfile,
+    })
+}
+
+/// An alias left where it is because a higher version owns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldTag {
+    /// The alias.
+    pub tag: TaggedImage,
+    /// The exact tag of the version that owns it.
+    pub by: TaggedImage,
+}
+
+/// What will be built and pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The algorithm's name (PKG_NAME).
+    pub name: String,
+    /// The version as found.
+    pub version: Version,
+    /// Where it was found.
+    pub version_source: VersionSource,
+    /// Stable versions may move aliases; pre-releases never do.
+    pub stable: bool,
+    /// The wrapper type.
+    pub wrapper: Wrapper,
+    /// The vantage6 version targeted.
+    pub vantage6: String,
+    /// The normalized repository, without tag.
+    pub image: ImageName,
+    /// Tags to push: exact tags first, then the aliases that move, in template order.
+    pub tags: Vec<TaggedImage>,
+    /// The exact version tags among `tags` (never overwritten without `--force`; at least one).
+    pub exact_tags: Vec<TaggedImage>,
+    /// Aliases held back by a higher version.
+    pub tags_held: Vec<HeldTag>,
+    /// How the registry's existing tags were obtained.
+    pub registry: RegistryView,
+    /// The base image, normalized with its tag.
+    pub base_image: String,
+    /// The Dockerfile that is built: the rendered one, then one `LABEL` instruction.
+    pub dockerfile: String,
+    /// The name it is sent under in the build context.
+    pub dockerfile_name: String,
+    /// Image labels.
+    pub labels: BTreeMap<String, String>,
+    /// The labels that the `LABEL` instruction cannot carry (a line break in a value), passed
+    /// to the engine as build parameters instead.
+    #[serde(skip)]
+    pub build_labels: BTreeMap<String, String>,
+    /// Build arguments.
+    pub build_args: BTreeMap<String, String>,
+    /// Network mode for RUN steps.
+    pub network: Option<String>,
+    /// Target platform.
+    pub platform: Option<String>,
+    /// The context directory, absolute.
+    #[serde(serialize_with = "lossy_path")]
+    pub context: PathBuf,
+    /// The files the build sees.
+    pub context_files: Vec<String>,
+    /// Digest over everything that determines the image; also the image's
+    /// [`fingerprint::LABEL`] label. An exact tag holding the same fingerprint is unchanged.
+    pub fingerprint: String,
+    /// Things the user should know (e.g. their own Dockerfile is not the one built).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// Paths in JSON: a directory whose name is not UTF-8 is shown with replacement characters
+/// rather than failing the whole plan.
+fn lossy_path<S: serde::Serializer>(
+    path: &std::path::Path,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
+}
+
+impl Plan {
+    /// Computes the plan. Pure but for reading override templates: same manifest, inputs and
+    /// registry tags, same plan.
+    pub fn new(
+        manifest: &Manifest,
+        inputs: Inputs,
+        registry: RegistryTags,
+    ) -> Result<Self, PlanError> {
+        let (version, version_source) = inputs.version;
+        let Rendered {
+            base_image,
+            dockerfile: rendered,
+        } = render_dockerfile(manifest)?;
+
+        let tag_plan = crate::tags::plan_tags(
+            &manifest.tags,
+            &version,
+            &TagContext {
+                vantage6: manifest.vantage6.text.clone(),
+                name: manifest.name.clone(),
+            },
+            &registry.tags,
+        )
+        .map_err(|e| PlanError::Input(Diagnostic::new(e.to_string(), None)))?;
+        let image = &manifest.image;
+        let exact_tags: Vec<TaggedImage> =
+            tag_plan.exact.iter().map(|t| image.with_tag(t)).collect();
+        let mut tags = exact_tags.clone();
+        let mut tags_held = Vec::new();
+        for alias in tag_plan.aliases {
+            match alias.action {
+                AliasAction::Move => tags.push(image.with_tag(&alias.tag)),
+                AliasAction::Held { by } => tags_held.push(HeldTag {
+                    tag: image.with_tag(&alias.tag),
+                    by: image.with_tag(&by),
+                }),
+            }
+        }
+
+        if inputs.context_files.iter().any(|f| f == DOCKERFILE_NAME) {
+            return Err(PlanError::Unsendable(Diagnostic::new(
+                format!(
+                    "the build context has a file named `{DOCKERFILE_NAME}`, the name cargo v6 sends its rendered Dockerfile under"
+                ),
+                Some("rename it, or exclude it in .dockerignore".to_string()),
+            )));
+        }
+        let mut warnings = Vec::new();
+        if inputs.context_files.iter().any(|f| f == "Dockerfile") {
+            warnings.push(
+                "the project's own `Dockerfile` is not used: cargo v6 builds from the Dockerfile it renders (see `cargo v6 dockerfile`); `COPY` still copies the file into the image unless .dockerignore excludes it".to_string(),
+            );
+        }
+
+        let mut labels = labels::labels(manifest, &version, inputs.git.as_ref());
+        // The fingerprint covers the rendered Dockerfile and the labels, as it did when the
+        // labels travelled as build parameters: the same input keeps the same fingerprint.
+        let fingerprint = fingerprint::compute(
+            Recipe {
+                dockerfile: &rendered,
+                base_image: &base_image,
+                build_args: &manifest.build.args,
+                labels: &labels,
+                platform: manifest.build.platform.as_deref(),
+            },
+            &inputs.file_digests,
+        );
+        labels.insert(fingerprint::LABEL.to_string(), fingerprint.clone());
+        let (instruction, build_labels) = labels::instruction(&labels);
+        let dockerfile = match instruction {
+            Some(line) => format!("{}\n{line}\n", rendered.trim_end_matches('\n')),
+            None => rendered,
+        };
+        Ok(Plan {
+            name: manifest.name.clone(),
+            stable: version.is_stable(),
+            version,
+            version_source,
+            wrapper: manifest.wrapper,
+            vantage6: manifest.vantage6.text.clone(),
+            image: image.clone(),
+            tags,
+            exact_tags,
+            tags_held,
+            registry: registry.view,
+            base_image,
+            dockerfile,
+            dockerfile_name: DOCKERFILE_NAME.to_string(),
+            labels,
+            build_labels,
+            build_args: manifest.build.args.clone(),
+            network: manifest.build.network.clone(),
+            platform: manifest.build.platform.clone(),
+            context: inputs.context_dir,
+            context_files: inputs.context_files,
+            fingerprint,
+            warnings,
+        })
+    }
+
+    /// The exact version tag that publish reads back and reports: the first one.
+    pub fn primary_tag(&self) -> &TaggedImage {
+        // `plan_tags` always renders at least one exact tag (the manifest requires a
+        // `{{version}}` template), so `exact_tags` is never empty.
+        &self.exact_tags[0]
+    }
+
+    /// Whether `tag` is one of the exact version tags.
+    pub fn is_exact(&self, tag: &Tag) -> bool {
+        self.exact_tags.iter().any(|t| &t.tag == tag)
+    }
+}

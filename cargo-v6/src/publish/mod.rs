@@ -1,0 +1,284 @@
+//! Publishing, as a library: for each algorithm, plan -> read the registry ([`survey`]) ->
+//! [`decide`] (pure: checks and a list of typed [`Step`]s) -> [`execute`] (engine and registry
+//! I/O) -> a [`Published`] outcome. `--dry-run` stops after `decide` and returns the same steps.
+//!
+//! Nothing here prints: progress and warnings go to an [`Observer`] (the report module's), and
+//! the outcome goes back to the caller, so that one algorithm or a workspace of many publish
+//! through the same code.
+
+pub mod decide;
+pub mod execute;
+pub mod step;
+pub mod survey;
+
+use crate::credentials::{Credentials, CredentialsError};
+use crate::engine::{BuildEvent, Engine, EngineError, PushEvent};
+use crate::manifest::Manifest;
+use crate::plan::{Inputs, Plan, PlanError, RegistryTags, RegistryView};
+use crate::reference::{Digest, ImageName, TaggedImage};
+use crate::registry::{Registry, RegistryError};
+use crate::version::Version;
+
+pub use decide::{Action, Decision, ReleaseError};
+pub use execute::build;
+pub use step::Step;
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No plan could be made.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The release is refused before anything is built or pushed.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    /// The Docker engine failed or cannot be reached.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The registry failed, cannot be reached, or refused the credentials.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Credentials could not be resolved.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The registry answered a digest that is not one.
+    #[error("the registry gave `{reference}` an invalid digest `{digest}`")]
+    InvalidDigest {
+        /// The tag asked about.
+        reference: TaggedImage,
+        /// What came back.
+        digest: String,
+    },
+    /// A tag written by this run is gone when it is read back.
+    #[error("{reference} vanished from the registry while publishing")]
+    Vanished {
+        /// The tag.
+        reference: TaggedImage,
+    },
+    /// A build or push step without an engine: a decision the caller did not prepare for.
+    #[error("internal error: no Docker engine connected for a build")]
+    NoEngine,
+}
+
+/// The registry one algorithm is published to, with the credentials resolved for it.
+#[derive(Debug)]
+pub struct Target {
+    /// Registry client with the resolved credentials.
+    pub registry: Registry,
+    /// The same credentials, for the engine's push.
+    pub credentials: Option<Credentials>,
+}
+
+impl Target {
+    /// Resolves the credentials for `manifest`'s registry and makes a client for it.
+    pub fn for_manifest(manifest: &Manifest) -> Result<Target, PublishError> {
+        let domain = manifest.image.domain();
+        let credentials = crate::credentials::resolve(domain)?;
+        let registry = Registry::new(domain, credentials.clone(), manifest.publish.insecure)?;
+        Ok(Target {
+            registry,
+            credentials,
+        })
+    }
+
+    /// The tags of `image` in the registry.
+    pub async fn tags(&self, image: &ImageName) -> Result<Vec<String>, PublishError> {
+        Ok(self.registry.list_tags(image.path()).await?)
+    }
+
+    /// The digest `reference` holds now; an error when it is absent.
+    pub async fn digest(&self, reference: &TaggedImage) -> Result<Digest, PublishError> {
+        let text = self
+            .registry
+            .digest(reference.image.path(), reference.tag.as_str())
+            .await?
+            .ok_or_else(|| PublishError::Vanished {
+                reference: reference.clone(),
+            })?;
+        parse_digest(&text, reference)
+    }
+}
+
+/// A digest from the registry, checked.
+fn parse_digest(text: &str, reference: &TaggedImage) -> Result<Digest, PublishError> {
+    Digest::parse(text).map_err(|_| PublishError::InvalidDigest {
+        reference: reference.clone(),
+        digest: text.to_string(),
+    })
+}
+
+/// How to publish.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Overwrite a published version tag that holds a different image.
+    pub force: bool,
+    /// Publish from a work tree with uncommitted changes.
+    pub allow_dirty: bool,
+    /// Check and decide, but build and push nothing.
+    pub dry_run: bool,
+}
+
+/// One algorithm to publish: its manifest and what was read of its project.
+#[derive(Debug)]
+pub struct Algorithm<'a> {
+    /// The loaded v6.toml.
+    pub manifest: &'a Manifest,
+    /// Version, git state and build context.
+    pub inputs: Inputs,
+}
+
+/// What publish did for one algorithm.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Published {
+    /// The normalized repository.
+    pub image: ImageName,
+    /// The version as found.
+    pub version: Version,
+    /// The digest of the exact version tag, read back from the registry.
+    pub digest: Digest,
+    /// The input fingerprint.
+    pub fingerprint: String,
+    /// Tags written by this run.
+    pub tags_pushed: Vec<TaggedImage>,
+    /// Aliases left alone because a higher version owns them.
+    pub tags_held: Vec<TaggedImage>,
+    /// The release was already in the registry: nothing was built or uploaded.
+    pub skipped_unchanged: bool,
+}
+
+/// The outcome for one algorithm.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `--dry-run`: the plan and the steps a real run would execute.
+    DryRun {
+        /// The plan.
+        plan: Box<Plan>,
+        /// The decision.
+        decision: Decision,
+    },
+    /// The release is in the registry.
+    Published(Published),
+}
+
+/// Progress and warnings while publishing, for the caller to show.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Something the user should know; the publish goes on.
+    Warning(String),
+    /// The engine starts building `plan`.
+    BuildStarted {
+        /// The plan being built.
+        plan: &'a Plan,
+    },
+    /// Build progress from the engine.
+    Build(&'a BuildEvent),
+    /// The image is built.
+    Built {
+        /// The first tag it got locally.
+        tag: Option<&'a TaggedImage>,
+        /// Its id.
+        image_id: &'a str,
+    },
+    /// The engine starts pushing `tag`.
+    PushStarted {
+        /// The exact tag.
+        tag: &'a TaggedImage,
+    },
+    /// Push progress from the engine.
+    Push(&'a PushEvent),
+    /// `tag` is pushed.
+    Pushed {
+        /// The exact tag.
+        tag: &'a TaggedImage,
+    },
+    /// `tag` now points at `digest`, by a manifest write.
+    Pointed {
+        /// The tag.
+        tag: &'a TaggedImage,
+        /// The release's digest.
+        digest: &'a Digest,
+    },
+    /// The release is already in the registry under `tag`.
+    Unchanged {
+        /// The exact tag that holds it.
+        tag: &'a TaggedImage,
+        /// Its digest.
+        digest: &'a Digest,
+    },
+}
+
+/// Receives [`Event`]s. `Sync`: engine callbacks may run on the runtime's threads.
+pub trait Observer: Sync {
+    /// Called for each event, in order.
+    fn event(&self, event: Event<'_>);
+}
+
+/// Publishes each algorithm in turn; one failure does not stop the others, and each gets its
+/// own result.
+pub async fn publish(
+    algorithms: Vec<Algorithm<'_>>,
+    options: Options,
+    observer: &dyn Observer,
+) -> Vec<Result<Outcome, PublishError>> {
+    let mut outcomes = Vec::with_capacity(algorithms.len());
+    for algorithm in algorithms {
+        outcomes.push(publish_one(algorithm, options, observer).await);
+    }
+    outcomes
+}
+
+async fn publish_one(
+    algorithm: Algorithm<'_>,
+    options: Options,
+    observer: &dyn Observer,
+) -> Result<Outcome, PublishError> {
+    let Algorithm { manifest, inputs } = algorithm;
+    let target = Target::for_manifest(manifest)?;
+    let existing = RegistryTags {
+        tags: target.tags(&manifest.image).await?,
+        view: RegistryView::Read,
+    };
+    let version = inputs.version.0.clone();
+    let git = inputs.git.clone();
+    let plan = Plan::new(manifest, inputs, existing)?;
+    for warning in &plan.warnings {
+        observer.event(Event::Warning(warning.clone()));
+    }
+    let problems = decide::check_work_tree(
+        git.as_ref(),
+        &version,
+        manifest.wrapper,
+        &manifest.publish.release_tag_prefix,
+        options.allow_dirty,
+    );
+    if !problems.is_empty() {
+        return Err(ReleaseError::NotReleasable { problems }.into());
+    }
+    let survey = survey::read(&target.registry, &plan).await?;
+    let decision = decide::decide(&plan, &survey, options.force)?;
+    if let Action::Overwrite { references } = &decision.action {
+        let verb = if options.dry_run {
+            "would OVERWRITE"
+        } else {
+            "OVERWRITING"
+        };
+        let shown: Vec<String> = references.iter().map(ToString::to_string).collect();
+        observer.event(Event::Warning(format!(
+            "--force: {verb} the published version tag(s) {}; nodes that pull the old image by tag will get a different one",
+            shown.join(", ")
+        )));
+    }
+    // Preflight: a build needs the engine; find out now, in a dry run too.
+    let engine = match decision.builds() {
+        true => Some(Engine::connect().await?),
+        false => None,
+    };
+    if options.dry_run {
+        return Ok(Outcome::DryRun {
+            plan: Box::new(plan),
+            decision,
+        });
+    }
+    let published = execute::execute(&target, engine.as_ref(), &plan, &decision, observer).await?;
+    Ok(Outcome::Published(published))
+}

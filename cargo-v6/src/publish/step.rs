@@ -1,0 +1,89 @@
+//! The steps of a publish, decided before anything is written: the real run executes this list
+//! and `--dry-run` prints it. A new capability (signing, a record of what was published) is a
+//! new variant here, decided in [`super::decide`] and performed in [`super::execute`].
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::reference::{Digest, TaggedImage};
+
+/// One thing publish does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Build the plan's image with the engine (once, before the first push).
+    Build,
+    /// Push the built image under an exact version tag (layers, then the manifest).
+    PushExact {
+        /// The exact tag.
+        tag: TaggedImage,
+    },
+    /// Point a tag at the manifest of `from` by a manifest write: no layer upload.
+    PointAlias {
+        /// The tag that moves (an alias, or a missing exact tag of an unchanged release).
+        tag: TaggedImage,
+        /// The exact tag whose manifest it gets.
+        from: TaggedImage,
+    },
+    /// The tag already holds this release: nothing to write.
+    Unchanged {
+        /// The tag.
+        tag: TaggedImage,
+        /// What it holds.
+        digest: Digest,
+    },
+    /// Leave an alias where it is: a higher version owns it.
+    HoldAlias {
+        /// The alias.
+        tag: TaggedImage,
+        /// The owner's exact tag.
+        by: TaggedImage,
+    },
+}
+
+impl Step {
+    /// The tag this step writes or leaves, `None` for the build.
+    pub fn tag(&self) -> Option<&TaggedImage> {
+        match self {
+            Step::Build => None,
+            Step::PushExact { tag }
+            | Step::PointAlias { tag, .. }
+            | Step::Unchanged { tag, .. }
+            | Step::HoldAlias { tag, .. } => Some(tag),
+        }
+    }
+
+    /// Whether the step writes `tag` to the registry.
+    pub fn writes_tag(&self) -> bool {
+        matches!(self, Step::PushExact { .. } | Step::PointAlias { .. })
+    }
+}
+
+/// A tag step in JSON: `{"reference": ..., "change": "push" | "point" | "unchanged" | "held"}`,
+/// with `from` or `by` where they apply (the format `--dry-run --message-format json` prints).
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            Step::Build => map.serialize_entry("change", "build")?,
+            Step::PushExact { tag } => {
+                map.serialize_entry("reference", tag)?;
+                map.serialize_entry("change", "push")?;
+            }
+            Step::PointAlias { tag, from } => {
+                map.serialize_entry("reference", tag)?;
+                map.serialize_entry("change", "point")?;
+                map.serialize_entry("from", from)?;
+            }
+            Step::Unchanged { tag, .. } => {
+                map.serialize_entry("reference", tag)?;
+                map.serialize_entry("change", "unchanged")?;
+            }
+            Step::HoldAlias { tag, by } => {
+                map.serialize_entry("reference", tag)?;
+                map.serialize_entry("change", "held")?;
+                map.serialize_entry("by", by)?;
+            }
+        }
+        map.end()
+    }
+}
