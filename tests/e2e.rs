@@ -102,6 +102,63 @@ fn publish_prints_the_digest_that_skopeo_sees_with_the_oci_labels() {
     );
     let run = docker(&["run", "--rm", &format!("{image}@{digest}")]);
     assert_eq!(text(&run.stdout), "hello from e2e\n");
+    // Every label in one LABEL step (the classic builder runs a container per step).
+    let history = docker(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        &format!("{image}@{digest}"),
+    ]);
+    let label_steps = text(&history.stdout)
+        .lines()
+        .filter(|l| l.contains("LABEL"))
+        .count();
+    assert_eq!(label_steps, 1, "{}", text(&history.stdout));
+}
+
+#[test]
+fn labels_reach_the_image_exactly_as_written() {
+    let image = format!("{}/{}", stack().registry, unique("labels"));
+    let _cleanup = LocalImages(image.clone());
+    let labels = [
+        ("org.example.quote", r#"say "hi" to 'you'"#),
+        ("org.example.dollar", "$HOME and ${PATH:-none} $$"),
+        ("org.example.backslash", r"C:\dir\ and \n \"),
+        ("org.example.hash", "# not a comment"),
+        ("org.example.unicode", "ünï cödé ✓"),
+        ("org.example.empty", ""),
+        ("with space", "a  b"),
+        ("key=with=equals", "v=1"),
+        ("org.example.multi", "line one\nline two"),
+    ];
+    let table: String = labels
+        .iter()
+        .map(|(k, v)| format!("{} = {}\n", toml_string(k), toml_string(v)))
+        .collect();
+    let dir = busybox_project(&image, "labels\n", "");
+    let manifest = dir.path().join("v6.toml");
+    let text_before = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text_before}\n[build.labels]\n{table}")).unwrap();
+    let stdout = assert_ok(&cargo_v6(dir.path(), &["v6", "publish"]));
+    let digest = stdout
+        .lines()
+        .last()
+        .unwrap()
+        .split_once('@')
+        .unwrap()
+        .1
+        .to_string();
+    let inspected = inspect(&format!("{image}:1.0.0"));
+    assert_eq!(inspected["Digest"], digest.as_str());
+    for (key, value) in labels {
+        assert_eq!(inspected["Labels"][key], value, "label {key:?}");
+    }
+}
+
+/// A TOML basic string for any text.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
 }
 
 #[test]
