@@ -482,178 +482,68 @@ fn init_uses_a_github_remote_for_the_image() {
     );
 }
 
+// ---- output as the README shows it (snapshots in tests/snapshots/) ----
+
+/// Output with what differs between runs and machines replaced: the temporary project
+/// directory and the fingerprint (it covers file modes, which follow the checkout's umask).
+fn redacted(text: &str, dir: &Path) -> String {
+    let fingerprint = regex::Regex::new("sha256:[0-9a-f]{64}").unwrap();
+    let text = text.replace(
+        &dir.canonicalize().unwrap().display().to_string(),
+        "[PROJECT]",
+    );
+    fingerprint
+        .replace_all(&text, "sha256:[FINGERPRINT]")
+        .into_owned()
+}
+
+#[test]
+fn plan_output_reads_like_the_readme() {
+    let dir = project("python4");
+    let human = cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline", "-v"])
+        .output()
+        .unwrap();
+    assert!(human.status.success());
+    insta::assert_snapshot!(
+        "plan_human",
+        redacted(&String::from_utf8_lossy(&human.stderr), dir.path())
+    );
+    let json = cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline", "--message-format", "json"])
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let value: Value = serde_json::from_slice(&json.stdout).unwrap();
+    insta::assert_snapshot!(
+        "plan_json",
+        redacted(&serde_json::to_string_pretty(&value).unwrap(), dir.path())
+    );
+}
+
 // ---- broken manifests: exit 2, with the place ----
 
 /// Each case: the manifest text, the expected `LINE:COL`, and a piece of the message.
-const BROKEN: &[(&str, &str, &str)] = &[
-    ("[algorithm\nname = \"a\"\n", "1:11", "error:"),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"ghcr.io/Org/Algo\"\nversion = \"1.0.0\"\n",
-        "5:9",
-        "repository names must be lowercase",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"pyton\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
-        "3:11",
-        "did you mean `python`?",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimag = \"x/y\"\nversion = \"1.0.0\"\n",
-        "5:1",
-        "did you mean `image`?",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[biuld]\n",
-        "7:2",
-        "did you mean `build`?",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = 4.13\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
-        "4:12",
-        "invalid type",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
-        "4:12",
-        "invalid vantage6 version",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"2.3\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
-        "4:12",
-        "unsupported vantage6 version",
-    ),
-    (
-        "[algorithm]\nname = \"a b\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
-        "2:8",
-        "invalid algorithm name",
-    ),
-    (
-        "[algorithm]\nname = \"a\\nRUN rm -rf /\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
-        "2:8",
-        "invalid algorithm name",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y:1.0\"\nversion = \"1.0.0\"\n",
-        "5:9",
-        "invalid image reference",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"-x/y\"\nversion = \"1.0.0\"\n",
-        "5:9",
-        "invalid image reference",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"one\"\n",
-        "6:11",
-        "invalid",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\ntags = [\"{{version}}\", \"{{nope}}\"]\n",
-        "7:24",
-        "invalid tag template",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\ntags = [\"latest\"]\n",
-        "7:8",
-        "no exact version tag",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\ntags = [\"{{version}}\", \"bad tag!\"]\n",
-        "7:24",
-        "invalid tag template",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"3.7\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n",
-        "3:11",
-        "`build.base` is required",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"r\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0\"\n",
-        "3:11",
-        "`build.base` is required",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\n",
-        "3:11",
-        "needs `build.command`",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"Busybox\"\n",
-        "8:8",
-        "invalid base image reference",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\ninstall = \"pip install .\"\n",
-        "8:11",
-        "only used by the minimal wrapper",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\ncommand = \"echo\\nRUN evil\"\n",
-        "9:11",
-        "must not contain newlines",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\ncommand = []\n",
-        "9:11",
-        "is empty",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nargs = { \"bad-name\" = \"1\" }\n",
-        "8:10",
-        "invalid build argument name",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nplatform = \"linux\"\n",
-        "8:12",
-        "invalid platform",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nnetwork = \"host mode\"\n",
-        "8:11",
-        "invalid network",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\ncontext = \"missing\"\n",
-        "8:11",
-        "is not a directory",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\ntemplates = \"nowhere\"\n",
-        "8:13",
-        "is not a directory",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[publish]\ninsecure = \"yes\"\n",
-        "8:12",
-        "invalid type",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\ndescription = \"two\\nlines\"\n",
-        "7:15",
-        "single line",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\n  image = \"ghcr.io/ünïcode/x\"\nversion = \"1.0.0\"\n",
-        "5:11",
-        "invalid image reference",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\nversion = \"2.0.0\"\n",
-        "7:1",
-        "error:",
-    ),
-    (
-        "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\ninstall = \"make \\\\\"\ncommand = \"run\"\n",
-        "9:11",
-        "must not end with",
-    ),
-    ("name = \"a\"\n", "1:1", "unknown key `name`"),
-];
+/// The cases, shared with the manifest module's unit tests.
+#[derive(serde::Deserialize)]
+struct BrokenCases {
+    case: Vec<BrokenCase>,
+}
+
+#[derive(serde::Deserialize)]
+struct BrokenCase {
+    manifest: String,
+    at: String,
+    message: String,
+}
 
 #[test]
 fn broken_manifests_are_exit_2_with_the_place() {
-    assert!(BROKEN.len() >= 25);
-    for (i, (text, line_col, message)) in BROKEN.iter().enumerate() {
+    let cases: BrokenCases =
+        toml::from_str(include_str!("../cargo-v6/tests/broken-manifests.toml")).unwrap();
+    assert!(cases.case.len() >= 25);
+    for (i, case) in cases.case.iter().enumerate() {
+        let (text, line_col, message) = (&case.manifest, &case.at, &case.message);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("v6.toml"), text).unwrap();
         let output = cargo_v6(dir.path())

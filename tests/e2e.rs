@@ -668,3 +668,59 @@ fn the_example_algorithm_publishes_and_runs_like_on_a_node() {
         "{files}"
     );
 }
+
+/// Output with what differs between runs replaced: the unique image name, the temporary
+/// project directory and every digest.
+fn redacted(text: &str, image: &str, dir: &Path) -> String {
+    let digests = regex::Regex::new("sha256:[0-9a-f]{64}").unwrap();
+    let text = text.replace(image, "[IMAGE]").replace(
+        &dir.canonicalize().unwrap().display().to_string(),
+        "[PROJECT]",
+    );
+    digests.replace_all(&text, "sha256:[DIGEST]").into_owned()
+}
+
+#[test]
+fn dry_run_and_refusal_read_like_the_readme() {
+    let image = format!("{}/{}", stack().registry, unique("snapshot"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "first\n", "");
+    // A backport-like state: 2.0.0 owns `latest` and `2`; 1.0.0 gets `1.0` and `1`.
+    publish_json(dir.path(), &["--set-version", "2.0.0"]);
+
+    let human = cargo_v6(dir.path(), &["v6", "publish", "--dry-run"]);
+    assert!(human.status.success(), "{}", text(&human.stderr));
+    assert_eq!(text(&human.stdout), "", "a dry run prints no digest");
+    insta::assert_snapshot!(
+        "dry_run_human",
+        redacted(&text(&human.stderr), &image, dir.path())
+    );
+    let json = assert_ok(&cargo_v6(
+        dir.path(),
+        &["v6", "publish", "--dry-run", "--message-format", "json"],
+    ));
+    let value: Value = serde_json::from_str(json.trim()).unwrap();
+    let shown = serde_json::json!({
+        "reason": value["reason"],
+        "dry_run": value["dry_run"],
+        "action": value["action"],
+        "steps": value["steps"],
+    });
+    insta::assert_snapshot!(
+        "dry_run_json",
+        redacted(
+            &serde_json::to_string_pretty(&shown).unwrap(),
+            &image,
+            dir.path()
+        )
+    );
+
+    publish_json(dir.path(), &[]);
+    std::fs::write(dir.path().join("hello.txt"), "changed\n").unwrap();
+    let refused = cargo_v6(dir.path(), &["v6", "publish"]);
+    assert_eq!(refused.status.code(), Some(1));
+    insta::assert_snapshot!(
+        "publish_refused",
+        redacted(&text(&refused.stderr), &image, dir.path())
+    );
+}

@@ -717,6 +717,50 @@ fn is_identifier(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The broken manifests the CLI tests also run through the binary.
+    #[derive(Deserialize)]
+    struct BrokenCases {
+        case: Vec<BrokenCase>,
+    }
+
+    #[derive(Deserialize)]
+    struct BrokenCase {
+        manifest: String,
+        at: String,
+        message: String,
+        #[serde(default)]
+        filesystem: bool,
+    }
+
+    #[test]
+    fn broken_manifests_point_at_the_place_with_the_reason() {
+        let cases: BrokenCases =
+            toml::from_str(include_str!("../tests/broken-manifests.toml")).unwrap();
+        assert!(cases.case.len() >= 25);
+        for (i, case) in cases.case.iter().enumerate().filter(|(_, c)| !c.filesystem) {
+            let error = Manifest::parse(Path::new("v6.toml"), case.manifest.clone())
+                .expect_err(&format!("case {i} must be refused"));
+            let ManifestError::Invalid { location, .. } = &error else {
+                panic!("case {i}: not an error with a place: {error:?}");
+            };
+            let (line, col) = location.line_col();
+            assert_eq!(format!("{line}:{col}"), case.at, "case {i}: {error}");
+            let shown = format!("error: {error} {:?}", error_help(&error));
+            assert!(
+                shown.contains(&case.message),
+                "case {i}: expected `{}` in {shown}",
+                case.message
+            );
+        }
+    }
+
+    fn error_help(error: &ManifestError) -> Option<&str> {
+        match error {
+            ManifestError::Invalid { help, .. } => help.as_deref(),
+            _ => None,
+        }
+    }
     use proptest::prelude::*;
 
     const VALID: &str = "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"ghcr.io/o/a\"\nversion = \"1.0.0\"\n";
