@@ -521,6 +521,79 @@ fn plan_output_reads_like_the_readme() {
     );
 }
 
+// ---- the layout: data flows one way ----
+
+/// The modules each top-level module of the library names (`crate::NAME`), outside comments
+/// and tests.
+fn module_graph() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let uses = regex::Regex::new(r"crate::([a-z_0-9]+)").unwrap();
+    let mut graph = std::collections::BTreeMap::<_, std::collections::BTreeSet<_>>::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let module = relative.split('/').next().unwrap().trim_end_matches(".rs");
+            if !relative.ends_with(".rs") || matches!(module, "lib" | "main") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            let deps = graph.entry(module.to_string()).or_default();
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for found in uses.captures_iter(line) {
+                    if &found[1] != module {
+                        deps.insert(found[1].to_string());
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn modules_import_no_cycles_and_only_the_top_reports() {
+    let graph = module_graph();
+    assert!(graph.contains_key("publish") && graph.contains_key("vantage6"));
+    for start in graph.keys() {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<&String> = graph[start].iter().collect();
+        while let Some(next) = stack.pop() {
+            assert_ne!(next, start, "import cycle through `{start}`: {graph:#?}");
+            if seen.insert(next) {
+                stack.extend(graph.get(next).into_iter().flatten());
+            }
+        }
+    }
+    for (module, deps) in &graph {
+        if !matches!(module.as_str(), "cli" | "report" | "error") {
+            for top in ["cli", "report", "error"] {
+                assert!(
+                    !deps.contains(top),
+                    "`{module}` uses `{top}`: only the top may"
+                );
+            }
+        }
+    }
+    for leaf in ["vantage6", "reference", "diagnostic"] {
+        assert!(
+            graph[leaf].is_empty(),
+            "`{leaf}` is a leaf: {:?}",
+            graph[leaf]
+        );
+    }
+}
+
 // ---- broken manifests: exit 2, with the place ----
 
 /// Each case: the manifest text, the expected `LINE:COL`, and a piece of the message.
