@@ -90,6 +90,9 @@ pub struct BuildRequest<'a> {
     pub network: Option<&'a str>,
     /// Target platform, e.g. `linux/amd64`.
     pub platform: Option<&'a str>,
+    /// What the fingerprint saw of each file: the bytes sent are compared with it, and a file
+    /// that changed fails the build. `None` sends the files as they are.
+    pub expected: Option<&'a [crate::fingerprint::FileDigest]>,
 }
 
 /// Build progress, in the order the engine reports it.
@@ -177,6 +180,15 @@ pub enum EngineError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// A context file changed after it was fingerprinted or while it was being sent: the image
+    /// would not hold what the fingerprint names, so the build is abandoned.
+    #[error("{path} changed while the build context was being sent ({what}); nothing was pushed")]
+    ContextChanged {
+        /// The path, relative to the context.
+        path: String,
+        /// What differs.
+        what: &'static str,
     },
     /// Any other engine failure, with the operation that failed.
     #[error("{0}")]
@@ -272,6 +284,12 @@ impl Engine {
             files: request.files.to_vec(),
             dockerfile_name: request.dockerfile_name.to_owned(),
             dockerfile: request.dockerfile.to_owned(),
+            expected: request.expected.map(|digests| {
+                digests
+                    .iter()
+                    .map(|d| (d.path.clone(), d.clone()))
+                    .collect()
+            }),
         };
         let context_failure = Arc::new(Mutex::new(None));
         let body = context_body(spec, Arc::clone(&context_failure));
@@ -448,6 +466,7 @@ fn context_body(
         let err = match writer_task.await {
             Ok(Ok(())) => return None,
             Ok(Err(TarError::Source { path, source })) => EngineError::Io { path, source },
+            Ok(Err(TarError::Changed { path, what })) => EngineError::ContextChanged { path, what },
             // The request is gone already; its own error is the one to report.
             Ok(Err(err @ TarError::Sink(_))) => return Some(Err(std::io::Error::other(err))),
             Err(join) => EngineError::Api(format!("the build context writer failed: {join}")),
@@ -865,6 +884,7 @@ mod tests {
             labels,
             network: None,
             platform: None,
+            expected: None,
         };
         let result = engine.build(&request, &mut |e| events.push(e)).await;
         (result, events)

@@ -93,6 +93,12 @@ fn digest_file(root: &Path, file: &str) -> Result<FileDigest, FingerprintError> 
     let content = if symlink {
         let target = std::fs::read_link(&path).map_err(error)?;
         Sha256::digest(target.as_os_str().as_encoded_bytes()).into()
+    } else if !meta.is_file() {
+        // Replaced by a FIFO or device since the context was listed: opening it could block.
+        return Err(error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
     } else {
         content_hash(&path).map_err(error)?
     };

@@ -15,6 +15,7 @@ pub mod detect;
 pub mod diagnostic;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod fingerprint;
 pub mod git;
 pub mod manifest;

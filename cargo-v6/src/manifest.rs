@@ -160,10 +160,12 @@ impl Manifest {
 
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let source = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let source = crate::files::read_regular_text(path, crate::files::SMALL_FILE_MAX).map_err(
+            |source| ManifestError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         Self::parse(path, source)
     }
 

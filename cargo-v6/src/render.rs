@@ -90,10 +90,12 @@ pub fn render(
     let (shown, text) = match &override_path {
         Some(path) => (
             crate::diagnostic::display(path),
-            std::fs::read_to_string(path).map_err(|source| RenderError::Read {
-                path: crate::diagnostic::display(path),
-                source,
-            })?,
+            crate::files::read_regular_text(path, crate::files::SMALL_FILE_MAX).map_err(
+                |source| RenderError::Read {
+                    path: crate::diagnostic::display(path),
+                    source,
+                },
+            )?,
         ),
         None => {
             let built_in = BUILT_IN

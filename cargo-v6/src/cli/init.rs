@@ -56,7 +56,9 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             help: Some("edit it, or remove it to start over".to_string()),
         });
     }
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+    let read = |name: &str| {
+        crate::files::read_regular_text(&dir.join(name), crate::files::SMALL_FILE_MAX).ok()
+    };
     let found = detect::detect(&ProjectFiles {
         pyproject: read("pyproject.toml"),
         setup_cfg: read("setup.cfg"),

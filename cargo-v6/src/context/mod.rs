@@ -32,6 +32,9 @@ pub use ignore::DockerIgnore;
 /// The file, at the context root, whose patterns exclude paths from the context.
 pub const DOCKERIGNORE: &str = ".dockerignore";
 
+/// The most a `.dockerignore` may hold (a 100,000-line file is a few MiB).
+pub const DOCKERIGNORE_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The context could not be read, or its `.dockerignore` is invalid.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -69,7 +72,7 @@ impl DockerIgnore {
     /// `.git`. Invalid UTF-8 in it is replaced, not rejected, as Go would not reject it.
     pub fn load(root: &Path) -> Result<Self, ContextError> {
         let path = root.join(DOCKERIGNORE);
-        match fs::read(&path) {
+        match crate::files::read_regular(&path, DOCKERIGNORE_MAX_BYTES) {
             Ok(bytes) => Self::parse(&String::from_utf8_lossy(&bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Self::parse(""),
             Err(e) => Err(ContextError::io(&path, e)),

@@ -16,15 +16,17 @@
 //! packaging rejects pre-1980 timestamps). The generated entries (Dockerfile, generated
 //! `.dockerignore`) have mtime 0, since the engine removes them before COPY sees them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use ::tar::{Builder, EntryType, Header};
+use sha2::{Digest, Sha256};
 
 use crate::context::DOCKERIGNORE;
+use crate::fingerprint::FileDigest;
 
 /// Everything the writer needs, owned so that it can move onto a blocking thread.
 #[derive(Debug, Clone)]
@@ -38,6 +40,10 @@ pub(super) struct ContextSpec {
     pub dockerfile_name: String,
     /// The rendered Dockerfile.
     pub dockerfile: String,
+    /// What the fingerprint saw of each selected path, by path: every byte sent is hashed
+    /// again and compared, so that the fingerprint describes exactly what the engine got.
+    /// `None`: nothing to compare with (tests of the archive alone).
+    pub expected: Option<HashMap<String, FileDigest>>,
 }
 
 /// Why the archive could not be completed.
@@ -51,6 +57,15 @@ pub(super) enum TarError {
         path: PathBuf,
         /// What went wrong.
         source: io::Error,
+    },
+    /// A path differs from what the fingerprint saw: it changed after it was hashed or while
+    /// it was being sent.
+    #[error("{path} changed while the build context was being sent ({what})")]
+    Changed {
+        /// The path, relative to the context.
+        path: String,
+        /// What differs.
+        what: &'static str,
     },
     /// Writing to the destination failed. For the engine's pipe this means the request was
     /// already abandoned, so the request's own error is the one worth reporting.
@@ -108,11 +123,29 @@ pub(super) fn write_context<W: Write>(spec: &ContextSpec, out: W) -> Result<W, T
     let mut builder = Builder::new(out);
     let root = &spec.context_dir;
 
-    let user_ignore = if spec.files.iter().any(|f| f == DOCKERIGNORE) {
-        let path = root.join(DOCKERIGNORE);
-        // Read through a symlink: the file must be materialised anyway to append the line.
-        let meta = fs::metadata(&path).map_err(|source| source_error(&path, source))?;
-        let content = fs::read(&path).map_err(|source| source_error(&path, source))?;
+    let ignore_path = root.join(DOCKERIGNORE);
+    let ignore_selected = spec.files.iter().any(|f| f == DOCKERIGNORE);
+    let ignore_is_link = ignore_selected
+        && fs::symlink_metadata(&ignore_path).is_ok_and(|m| m.file_type().is_symlink());
+    let user_ignore = if ignore_selected && !ignore_is_link {
+        let meta = fs::symlink_metadata(&ignore_path)
+            .map_err(|source| source_error(&ignore_path, source))?;
+        if !meta.is_file() || meta.len() > crate::context::DOCKERIGNORE_MAX_BYTES {
+            let source = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file of a readable size",
+            );
+            return Err(source_error(&ignore_path, source));
+        }
+        let content =
+            fs::read(&ignore_path).map_err(|source| source_error(&ignore_path, source))?;
+        check_expected(
+            spec,
+            DOCKERIGNORE,
+            Sha256::digest(&content).into(),
+            mode_of(&meta),
+            false,
+        )?;
         Some((content, mode_of(&meta), mtime_of(&meta)))
     } else {
         None
@@ -120,14 +153,20 @@ pub(super) fn write_context<W: Write>(spec: &ContextSpec, out: W) -> Result<W, T
     let (ignore_mode, ignore_mtime) = user_ignore
         .as_ref()
         .map_or((0o644, 0), |(_, mode, mtime)| (*mode, *mtime));
-    let ignore = dockerignore(user_ignore.map(|(c, _, _)| c), &spec.dockerfile_name);
-    append_memory(
-        &mut builder,
-        DOCKERIGNORE,
-        &ignore,
-        ignore_mode,
-        ignore_mtime,
-    )?;
+    if ignore_is_link {
+        // Sent as the link it is, as the docker CLI sends it: never the content of a file
+        // it points at, which may lie outside the project.
+        append_symlink(&mut builder, spec, DOCKERIGNORE, &ignore_path)?;
+    } else {
+        let ignore = dockerignore(user_ignore.map(|(c, _, _)| c), &spec.dockerfile_name);
+        append_memory(
+            &mut builder,
+            DOCKERIGNORE,
+            &ignore,
+            ignore_mode,
+            ignore_mtime,
+        )?;
+    }
     append_memory(
         &mut builder,
         &spec.dockerfile_name,
@@ -163,13 +202,9 @@ pub(super) fn write_context<W: Write>(spec: &ContextSpec, out: W) -> Result<W, T
                 append_empty(&mut builder, rel, EntryType::Directory, &meta)?;
             }
         } else if kind.is_symlink() {
-            let target = fs::read_link(&path).map_err(|source| source_error(&path, source))?;
-            let mut header = header(EntryType::Symlink, &meta, 0);
-            builder
-                .append_link(&mut header, rel, &target)
-                .map_err(|source| source_error(&path, source))?;
+            append_symlink(&mut builder, spec, rel, &path)?;
         } else if kind.is_file() {
-            append_file(&mut builder, rel, &path)?;
+            append_file(&mut builder, spec, rel, &path)?;
         } else {
             let source = io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -227,9 +262,15 @@ fn append_empty<W: Write>(
 }
 
 /// A regular file, streamed. The size is taken from the open handle; [`ExactReader`] makes a
-/// file that shrinks meanwhile an error and ignores growth, so the entry always matches its
-/// header.
-fn append_file<W: Write>(builder: &mut Builder<W>, rel: &str, path: &Path) -> Result<(), TarError> {
+/// file that shrinks meanwhile an error, so the entry always matches its header. The bytes
+/// sent are hashed on the way and compared with what the fingerprint saw, and a file whose
+/// size changed while it was read is refused: the image holds what the fingerprint names.
+fn append_file<W: Write>(
+    builder: &mut Builder<W>,
+    spec: &ContextSpec,
+    rel: &str,
+    path: &Path,
+) -> Result<(), TarError> {
     let file = File::open(path).map_err(|source| source_error(path, source))?;
     let meta = file
         .metadata()
@@ -239,13 +280,77 @@ fn append_file<W: Write>(builder: &mut Builder<W>, rel: &str, path: &Path) -> Re
         file,
         remaining: meta.len(),
         read_error: None,
+        hash: Sha256::new(),
     };
-    match builder.append_data(&mut header, rel, &mut reader) {
-        Ok(()) => Ok(()),
-        Err(err) => Err(match reader.read_error.take() {
+    if let Err(err) = builder.append_data(&mut header, rel, &mut reader) {
+        return Err(match reader.read_error.take() {
+            Some(source) if source.kind() == io::ErrorKind::UnexpectedEof => TarError::Changed {
+                path: rel.to_owned(),
+                what: "it shrank",
+            },
             Some(source) => source_error(path, source),
             None => TarError::Sink(err),
-        }),
+        });
+    }
+    let now = reader
+        .file
+        .metadata()
+        .map_err(|source| source_error(path, source))?;
+    if now.len() != meta.len() {
+        return Err(TarError::Changed {
+            path: rel.to_owned(),
+            what: "its size changed",
+        });
+    }
+    check_expected(
+        spec,
+        rel,
+        reader.hash.finalize().into(),
+        mode_of(&meta),
+        false,
+    )
+}
+
+/// A symlink as a symlink, never followed.
+fn append_symlink<W: Write>(
+    builder: &mut Builder<W>,
+    spec: &ContextSpec,
+    rel: &str,
+    path: &Path,
+) -> Result<(), TarError> {
+    let meta = fs::symlink_metadata(path).map_err(|source| source_error(path, source))?;
+    let target = fs::read_link(path).map_err(|source| source_error(path, source))?;
+    let mut header = header(EntryType::Symlink, &meta, 0);
+    builder
+        .append_link(&mut header, rel, &target)
+        .map_err(|source| source_error(path, source))?;
+    let hash = Sha256::digest(target.as_os_str().as_encoded_bytes()).into();
+    check_expected(spec, rel, hash, mode_of(&meta), true)
+}
+
+/// Compares what was sent of `rel` with what the fingerprint saw of it.
+fn check_expected(
+    spec: &ContextSpec,
+    rel: &str,
+    content: [u8; 32],
+    mode: u32,
+    symlink: bool,
+) -> Result<(), TarError> {
+    let Some(expected) = &spec.expected else {
+        return Ok(());
+    };
+    let changed = |what| {
+        Err(TarError::Changed {
+            path: rel.to_owned(),
+            what,
+        })
+    };
+    match expected.get(rel) {
+        None => changed("it appeared after the context was fingerprinted"),
+        Some(seen) if seen.symlink != symlink => changed("its type changed"),
+        Some(seen) if seen.content != content => changed("its content changed"),
+        Some(seen) if seen.mode != mode => changed("its permissions changed"),
+        Some(_) => Ok(()),
     }
 }
 
@@ -317,6 +422,7 @@ struct ExactReader {
     file: File,
     remaining: u64,
     read_error: Option<io::Error>,
+    hash: Sha256,
 }
 
 impl Read for ExactReader {
@@ -337,6 +443,7 @@ impl Read for ExactReader {
         match result {
             Ok(n) => {
                 self.remaining -= n as u64;
+                self.hash.update(&buf[..n]);
                 Ok(n)
             }
             Err(err) => {
@@ -397,6 +504,7 @@ mod tests {
             files: files.iter().map(|s| s.to_string()).collect(),
             dockerfile_name: ".cargo-v6.Dockerfile".into(),
             dockerfile: "FROM scratch\n".into(),
+            expected: None,
         }
     }
 
@@ -514,6 +622,78 @@ mod tests {
             .collect();
         assert_eq!(dockerfiles.len(), 1);
         assert_eq!(dockerfiles[0].1.content, b"FROM scratch\n");
+    }
+
+    /// A spec that checks every file against the digests taken now.
+    fn fingerprinted(dir: &Path, files: &[&str]) -> ContextSpec {
+        let owned: Vec<String> = files.iter().map(|s| s.to_string()).collect();
+        let digests = crate::fingerprint::digest_files(dir, &owned).unwrap();
+        ContextSpec {
+            expected: Some(digests.into_iter().map(|d| (d.path.clone(), d)).collect()),
+            ..spec(dir, files)
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn what_is_sent_is_what_was_fingerprinted() {
+        let dir = project();
+        let files = ["link.py", "pkg/__init__.py", "setup.py"];
+        write_context(&fingerprinted(dir.path(), &files), Vec::new()).unwrap();
+
+        // Changed after fingerprinting, same size: the content check catches it.
+        let spec = fingerprinted(dir.path(), &files);
+        fs::write(dir.path().join("pkg/__init__.py"), "x = 2\n").unwrap();
+        let err = write_context(&spec, Vec::new()).unwrap_err();
+        assert!(
+            matches!(&err, TarError::Changed { path, what: "its content changed" } if path == "pkg/__init__.py"),
+            "{err:?}"
+        );
+        // A link re-pointed, a mode changed.
+        let spec = fingerprinted(dir.path(), &files);
+        fs::remove_file(dir.path().join("link.py")).unwrap();
+        std::os::unix::fs::symlink("setup.py", dir.path().join("link.py")).unwrap();
+        let err = write_context(&spec, Vec::new()).unwrap_err();
+        assert!(
+            matches!(&err, TarError::Changed { path, .. } if path == "link.py"),
+            "{err:?}"
+        );
+        let spec = fingerprinted(dir.path(), &files);
+        set_mode(&dir.path().join("setup.py"), 0o644);
+        let err = write_context(&spec, Vec::new()).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                TarError::Changed {
+                    what: "its permissions changed",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_dockerignore_is_sent_as_the_link() {
+        let dir = project();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "TOKEN=do-not-ship\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join(DOCKERIGNORE))
+            .unwrap();
+        let bytes = write_context(
+            &fingerprinted(dir.path(), &[DOCKERIGNORE, "setup.py"]),
+            Vec::new(),
+        )
+        .unwrap();
+        let entries = read_back(&bytes);
+        let (_, ignore) = entries.iter().find(|(n, _)| n == DOCKERIGNORE).unwrap();
+        assert_eq!(ignore.kind, EntryType::Symlink);
+        assert_eq!(
+            ignore.link.as_deref(),
+            Some(outside.path().join("secret").to_str().unwrap())
+        );
+        assert!(!String::from_utf8_lossy(&bytes).contains("do-not-ship"));
     }
 
     #[test]

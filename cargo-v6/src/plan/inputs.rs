@@ -55,8 +55,11 @@ pub fn context_files(manifest: &Manifest, context_dir: &Path) -> Result<Vec<Stri
             reason,
         } => {
             let path = manifest.build.context.join(crate::context::DOCKERIGNORE);
-            let source = std::fs::read_to_string(context_dir.join(crate::context::DOCKERIGNORE))
-                .unwrap_or_default();
+            let source = crate::files::read_regular_text(
+                &context_dir.join(crate::context::DOCKERIGNORE),
+                crate::context::DOCKERIGNORE_MAX_BYTES,
+            )
+            .unwrap_or_default();
             let start: usize = source
                 .split_inclusive('\n')
                 .take(line.saturating_sub(1))

@@ -235,6 +235,10 @@ pub struct Plan {
     pub context: PathBuf,
     /// The files the build sees.
     pub context_files: Vec<String>,
+    /// What the fingerprint saw of each of them; the build checks every byte it sends
+    /// against it.
+    #[serde(skip)]
+    pub file_digests: Vec<crate::fingerprint::FileDigest>,
     /// Digest over everything that determines the image; also the image's
     /// [`fingerprint::LABEL`] label. An exact tag holding the same fingerprint is unchanged.
     pub fingerprint: String,
@@ -306,6 +310,15 @@ impl Plan {
             );
         }
 
+        let linked_ignore = inputs
+            .file_digests
+            .iter()
+            .any(|f| f.path == crate::context::DOCKERIGNORE && f.symlink);
+        if linked_ignore {
+            warnings.push(format!(
+                "`.dockerignore` is a symlink: it is sent as the link it is (as docker sends it), so the engine cannot use it to keep the rendered `{DOCKERFILE_NAME}` out of `COPY`"
+            ));
+        }
         let mut labels = labels::labels(manifest, &version, inputs.git.as_ref());
         // The fingerprint covers the rendered Dockerfile and the labels, as it did when the
         // labels travelled as build parameters: the same input keeps the same fingerprint.
@@ -347,6 +360,7 @@ impl Plan {
             platform: manifest.build.platform.clone(),
             context: inputs.context_dir,
             context_files: inputs.context_files,
+            file_digests: inputs.file_digests,
             fingerprint,
             warnings,
         })

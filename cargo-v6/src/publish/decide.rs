@@ -259,6 +259,7 @@ mod tests {
             platform: None,
             context: "/".into(),
             context_files: Vec::new(),
+            file_digests: Vec::new(),
             fingerprint: "f".into(),
             warnings: Vec::new(),
         }

@@ -32,6 +32,7 @@ pub async fn build(
         labels: &plan.build_labels,
         network: plan.network.as_deref(),
         platform: plan.platform.as_deref(),
+        expected: Some(&plan.file_digests),
     };
     let image_id = engine
         .build(&request, &mut |event| observer.event(Event::Build(&event)))

@@ -112,7 +112,7 @@ impl Source {
     fn read(dir: &Path, name: &str) -> Result<Option<Source>, MetadataError> {
         let path = dir.join(name);
         let display = path.display().to_string();
-        match std::fs::read(&path) {
+        match crate::files::read_regular(&path, crate::files::SMALL_FILE_MAX) {
             Ok(bytes) => Ok(Some(Source {
                 // Lossy: a stray non-UTF-8 byte elsewhere in setup.py or DESCRIPTION (R
                 // allows latin1) should not hide an ASCII version line. TOML must be UTF-8;
