@@ -759,3 +759,50 @@ fn json_errors_for_ci() {
     // The human error is still on stderr.
     assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: unknown value `pyton`"));
 }
+
+/// `cargo v6 [SUBCOMMAND] --help` as a user sees it, wrapped at 100 columns: the snapshots under
+/// tests/snapshots/ are the reference text, reviewed like the README (`cargo insta review`).
+fn help(subcommand: Option<&str>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let output = cargo_v6(dir.path())
+        .env("COLUMNS", "100")
+        .env("LINES", "50")
+        .arg("v6")
+        .args(subcommand)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "--help failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stderr.is_empty(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn help_snapshot() {
+    insta::assert_snapshot!("help", help(None));
+}
+
+#[test]
+fn subcommand_help_snapshots() {
+    for subcommand in [
+        "publish",
+        "build",
+        "plan",
+        "dockerfile",
+        "context",
+        "init",
+        "doctor",
+    ] {
+        insta::assert_snapshot!(format!("help-{subcommand}"), help(Some(subcommand)));
+    }
+}
+
+#[test]
+fn clap_definition_is_consistent() {
+    use clap::CommandFactory;
+    cargo_v6::cli::Cli::command().debug_assert();
+}

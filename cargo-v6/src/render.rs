@@ -12,27 +12,28 @@ use serde::Serialize;
 
 use crate::manifest::Command;
 
-/// The built-in templates, by file name.
+/// The built-in templates, by file name: the files of `cargo-v6/templates/`, inside the crate so
+/// that they ship in its package (the top-level `templates` is a symlink to that directory).
 const BUILT_IN: [(&str, &str); 5] = [
     (
         "python-3.Dockerfile.hbs",
-        include_str!("../../templates/python-3.Dockerfile.hbs"),
+        include_str!("../templates/python-3.Dockerfile.hbs"),
     ),
     (
         "python-4.Dockerfile.hbs",
-        include_str!("../../templates/python-4.Dockerfile.hbs"),
+        include_str!("../templates/python-4.Dockerfile.hbs"),
     ),
     (
         "python-5.Dockerfile.hbs",
-        include_str!("../../templates/python-5.Dockerfile.hbs"),
+        include_str!("../templates/python-5.Dockerfile.hbs"),
     ),
     (
         "r.Dockerfile.hbs",
-        include_str!("../../templates/r.Dockerfile.hbs"),
+        include_str!("../templates/r.Dockerfile.hbs"),
     ),
     (
         "minimal.Dockerfile.hbs",
-        include_str!("../../templates/minimal.Dockerfile.hbs"),
+        include_str!("../templates/minimal.Dockerfile.hbs"),
     ),
 ];
 
@@ -148,6 +149,19 @@ mod tests {
         names.push(template_name(Wrapper::Minimal, 4));
         let built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, built_in);
+    }
+
+    #[test]
+    fn every_file_in_the_templates_directory_is_built_in() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let mut built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+        built_in.sort();
+        assert_eq!(files, built_in);
     }
 
     #[test]
