@@ -81,12 +81,12 @@ fn setup_cfg_name(text: &str) -> Option<String> {
         let line = line.trim();
         if line.starts_with('[') {
             in_metadata = line == "[metadata]";
-        } else if in_metadata {
-            if let Some((key, value)) = line.split_once(['=', ':']) {
-                if key.trim() == "name" && !value.trim().is_empty() {
-                    return Some(value.trim().to_string());
-                }
-            }
+        } else if in_metadata
+            && let Some((key, value)) = line.split_once(['=', ':'])
+            && key.trim() == "name"
+            && !value.trim().is_empty()
+        {
+            return Some(value.trim().to_string());
         }
     }
     None

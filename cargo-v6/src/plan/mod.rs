@@ -139,16 +139,16 @@ pub struct Rendered {
 
 /// Renders the Dockerfile for `manifest` (templates from `build.templates`, else built in).
 pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
-    if let Some(templates) = &manifest.build.templates {
-        if !templates.is_dir() {
-            return Err(PlanError::Input(Diagnostic::at(
-                format!(
-                    "template directory `{}` is not a directory",
-                    display(templates)
-                ),
-                manifest.templates_location(),
-            )));
-        }
+    if let Some(templates) = &manifest.build.templates
+        && !templates.is_dir()
+    {
+        return Err(PlanError::Input(Diagnostic::at(
+            format!(
+                "template directory `{}` is not a directory",
+                display(templates)
+            ),
+            manifest.templates_location(),
+        )));
     }
     let base_text = match &manifest.build.base {
         Some(base) => base.to_string(),
