@@ -4,13 +4,17 @@
 //! Invariants:
 //! - One [`Registry`] per registry and credential set: oci-client keeps the first credentials
 //!   it used per registry, so a client is never shared between credential sets.
+//! - Few round trips: one auth handshake (`GET /v2/`, and a token request where the registry
+//!   issues tokens) per repository and operation (pull, push) for the life of a [`Registry`],
+//!   none at all for a further repository or operation of a registry that issues no tokens;
+//!   every other call is exactly the requests it names in its documentation.
 //! - Manifests are copied byte for byte ([`Registry::copy_tag`]): a re-serialised manifest
 //!   would get a new digest, and pinned `image@sha256:` references would stop matching.
 //! - The secret is in no error text or `Debug` output: errors are built from status codes and
 //!   registry names, and any message taken from oci-client is scrubbed of the password.
 //! - Prints nothing and knows nothing of the CLI; hints for the user are added by the caller.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -18,11 +22,12 @@ use std::time::Duration;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::{
-    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
-    OCI_IMAGE_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, ImageIndexEntry,
+    OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::token_cache::RegistryTokenType;
+use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::credentials::{CredentialSource, Credentials};
 
@@ -167,6 +172,88 @@ impl fmt::Display for ManifestKind {
     }
 }
 
+/// A tag's manifest as stored, read by [`Registry::manifest`]: what a publish needs to know
+/// about an existing tag, and the bytes to write under another tag ([`Registry::tag_manifest`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ManifestInfo {
+    /// The manifest's digest: the registry's `Docker-Content-Digest`, checked against the
+    /// bytes (their sha256 when the registry sends none). What `image@sha256:` pins.
+    pub digest: String,
+    /// The kind of manifest, as stored.
+    pub kind: ManifestKind,
+    /// The tag it was read under, for messages.
+    tag: String,
+    /// The digest of the image config, for a single image.
+    config: Option<String>,
+    /// The manifest exactly as stored.
+    body: Vec<u8>,
+}
+
+impl ManifestInfo {
+    /// Reads what the manifest `body` of `tag`, with `digest`, says. The error completes
+    /// "the manifest of X ...".
+    fn parse(tag: &str, digest: String, body: Vec<u8>) -> Result<ManifestInfo, String> {
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("is not JSON: {e}"))?;
+        let kind = ManifestKind::from_media_type(&media_type_of_json(&json)?);
+        let config = match kind {
+            ManifestKind::DockerV2 | ManifestKind::OciImage => json
+                .get("config")
+                .and_then(|c| c.get("digest"))
+                .and_then(|d| d.as_str())
+                .map(str::to_owned),
+            ManifestKind::Index { .. } | ManifestKind::Other(_) => None,
+        };
+        Ok(ManifestInfo {
+            digest,
+            kind,
+            tag: tag.to_owned(),
+            config,
+            body,
+        })
+    }
+
+    /// The digest of the image config, or why there is none; the error completes "the
+    /// manifest of X ...".
+    fn image_config(&self) -> Result<&str, String> {
+        match (&self.config, &self.kind) {
+            (Some(config), _) => Ok(config),
+            (None, ManifestKind::DockerV2 | ManifestKind::OciImage) => {
+                Err("has no config digest".to_owned())
+            }
+            (None, kind) => Err(format!("is a `{kind}`, not an image")),
+        }
+    }
+
+    /// The digest of the image config (`config.digest`) of a single image; `None` for an
+    /// index, whose configs are those of its platform manifests, and for other kinds.
+    pub fn config_digest(&self) -> Option<&str> {
+        self.config.as_deref()
+    }
+}
+
+impl fmt::Debug for ManifestInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManifestInfo")
+            .field("digest", &self.digest)
+            .field("kind", &self.kind)
+            .field("tag", &self.tag)
+            .field("config", &self.config)
+            .field("bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// The auth handshakes done so far, so that each is done once (see [`Registry::authorize`]).
+#[derive(Debug, Default)]
+struct Handshakes {
+    /// A handshake found that this registry issues no tokens (its `GET /v2/` carries no
+    /// Bearer challenge). That answer names no repository, so it holds for all of them.
+    tokenless: bool,
+    /// The repositories and operations whose authorization is in the client's token cache.
+    done: BTreeSet<(String, RegistryOperation)>,
+}
+
 /// A client for one registry with one credential set.
 pub struct Registry {
     client: Client,
@@ -176,6 +263,8 @@ pub struct Registry {
     api_host: String,
     auth: RegistryAuth,
     source: Option<CredentialSource>,
+    /// Held across a handshake, so that concurrent calls do not repeat it.
+    handshakes: tokio::sync::Mutex<Handshakes>,
 }
 
 impl fmt::Debug for Registry {
@@ -198,7 +287,8 @@ impl Registry {
     /// registries marked `insecure`; HTTPS otherwise. `docker.io` is served from
     /// `registry-1.docker.io`, the host the Docker engine uses.
     ///
-    /// Fails only when no TLS client can be made (e.g. the system has no CA certificates).
+    /// Makes no request. Fails only when no TLS client can be made (e.g. the system has no
+    /// CA certificates).
     pub fn new(
         registry: &str,
         credentials: Option<Credentials>,
@@ -238,12 +328,18 @@ impl Registry {
             api_host,
             auth,
             source,
+            handshakes: tokio::sync::Mutex::default(),
         })
     }
 
     /// Tags of `repository`, sorted, each once. A repository that does not exist yet has no
     /// tags: that is the state before a first push, not an error.
+    ///
+    /// Requests: one `GET tags/list` per page of up to 1000 tags, and one more that finds no
+    /// further page (oci-client hides the `Link` header, and a registry may return fewer tags
+    /// than asked for before the end); one for a repository that does not exist.
     pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
         let reference = self.reference(repository, "latest");
         let mut tags: Vec<String> = Vec::new();
         loop {
@@ -271,11 +367,16 @@ impl Registry {
 
     /// The digest of `repository:tag` as the registry reports it (`Docker-Content-Digest`,
     /// with every manifest type accepted), or `None` when the tag does not exist.
+    ///
+    /// Requests: one `HEAD manifests/TAG`, and a `GET` after it when the answer has no
+    /// digest header, which is the case when the tag does not exist (oci-client's fallback):
+    /// a caller that has listed the tags need not ask about those it did not find.
     pub async fn digest(
         &self,
         repository: &str,
         tag: &str,
     ) -> Result<Option<String>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
         let reference = self.reference(repository, tag);
         match self
             .client
@@ -288,90 +389,161 @@ impl Registry {
         }
     }
 
+    /// The manifest of `repository:tag` as stored (every manifest type accepted): its digest,
+    /// kind and config digest, or `None` when the tag does not exist.
+    ///
+    /// Requests: one `GET manifests/TAG`.
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<ManifestInfo>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
+        let (body, digest) = match self.raw_manifest(&self.reference(repository, tag)).await {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.error(e, repository)),
+        };
+        ManifestInfo::parse(tag, digest, body)
+            .map(Some)
+            .map_err(|message| RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: format!("the manifest of {repository}:{tag} {message}"),
+            })
+    }
+
+    /// The labels of the image config (`config.Labels`; empty when it has none) of the
+    /// manifest `info` that [`Registry::manifest`] read from `repository`. For an index, the
+    /// labels of the image for the platform cargo-v6 runs on (oci-client's default resolver).
+    ///
+    /// Requests: one `GET blobs/CONFIG`; for an index, one `GET manifests/DIGEST` of the
+    /// platform's manifest before it.
+    pub async fn config_labels(
+        &self,
+        repository: &str,
+        info: &ManifestInfo,
+    ) -> Result<BTreeMap<String, String>, RegistryError> {
+        let tag = &info.tag;
+        let protocol = |message: String| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message,
+        };
+        self.authorize(repository, RegistryOperation::Pull).await?;
+        let config = if let ManifestKind::Index { .. } = info.kind {
+            let platform = platform_manifest(&info.body)
+                .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?;
+            let (body, digest) = self
+                .raw_manifest(&self.reference_at(repository, &platform))
+                .await
+                .map_err(|e| self.error(e, repository))?;
+            let what = format!(
+                "the manifest {repository}@{platform}, which the index {repository}:{tag} names \
+                 for this platform,"
+            );
+            let image = ManifestInfo::parse(tag, digest, body)
+                .map_err(|m| protocol(format!("{what} {m}")))?;
+            image
+                .image_config()
+                .map_err(|m| protocol(format!("{what} {m}")))?
+                .to_owned()
+        } else {
+            info.image_config()
+                .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?
+                .to_owned()
+        };
+        let mut bytes = Vec::new();
+        self.client
+            .pull_blob(
+                &self.reference(repository, tag),
+                config.as_str(),
+                &mut bytes,
+            )
+            .await
+            .map_err(|e| self.error(e, repository))?;
+        labels_of_config(&bytes)
+            .map_err(|m| protocol(format!("the image config of {repository}:{tag} {m}")))
+    }
+
+    /// Points `tag` of `repository` at the manifest `info` that [`Registry::manifest`] read
+    /// from the same repository, writing its bytes with its media type: no layer is uploaded
+    /// and the digest stays [`ManifestInfo::digest`].
+    ///
+    /// Requests: one `PUT manifests/TAG`.
+    pub async fn tag_manifest(
+        &self,
+        repository: &str,
+        info: &ManifestInfo,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        let media_type = info.kind.media_type();
+        let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!("media type {media_type:?} is not a header value"),
+        })?;
+        self.authorize(repository, RegistryOperation::Push).await?;
+        self.client
+            .push_manifest_raw(
+                &self.reference(repository, tag),
+                info.body.clone(),
+                content_type,
+            )
+            .await
+            .map_err(|e| self.error(e, repository))?;
+        Ok(())
+    }
+
     /// The labels of the image config of `repository:tag` (`config.Labels`; empty when it
     /// has none), or `None` when the tag does not exist. For an index, the labels of the
     /// image for the platform cargo-v6 runs on (oci-client's default resolver).
+    ///
+    /// [`Registry::manifest`] then [`Registry::config_labels`]: use those to get the digest
+    /// and kind from the same read.
     pub async fn labels(
         &self,
         repository: &str,
         tag: &str,
     ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
-        let reference = self.reference(repository, tag);
-        let config = match self
-            .client
-            .pull_manifest_and_config(&reference, &self.auth)
-            .await
-        {
-            Ok((_, _, config)) => config,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(self.error(e, repository)),
-        };
-        let config: serde_json::Value =
-            serde_json::from_str(&config).map_err(|e| RegistryError::Protocol {
-                registry: self.name.clone(),
-                message: format!("the image config of {repository}:{tag} is not JSON: {e}"),
-            })?;
-        let labels = config
-            .get("config")
-            .and_then(|c| c.get("Labels"))
-            .and_then(|l| l.as_object())
-            .map(|labels| {
-                labels
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Some(labels))
+        match self.manifest(repository, tag).await? {
+            Some(info) => Ok(Some(self.config_labels(repository, &info).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The kind of manifest `repository:tag` points at, as the registry stores it, to check
     /// that it is a single-platform docker v2 schema 2 manifest the vantage6 store can
-    /// resolve ([`ManifestKind::resolvable_by_store`]).
+    /// resolve ([`ManifestKind::resolvable_by_store`]). [`Registry::manifest`]'s `kind`.
     pub async fn manifest_kind(
         &self,
         repository: &str,
         tag: &str,
     ) -> Result<ManifestKind, RegistryError> {
-        let (body, _) = self.raw_manifest(repository, tag).await?;
-        let media_type = media_type_of(&body).map_err(|message| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message: format!("the manifest of {repository}:{tag} {message}"),
-        })?;
-        Ok(ManifestKind::from_media_type(&media_type))
+        Ok(self.existing_manifest(repository, tag).await?.kind)
     }
 
     /// Points `to_tag` at the manifest of `from_tag` and returns its digest. Only the
     /// manifest is written, with the bytes and media type it was read with, so no layer is
     /// uploaded and the digest stays the same.
+    ///
+    /// [`Registry::manifest`] then [`Registry::tag_manifest`]: with a manifest already read,
+    /// call the latter alone.
     pub async fn copy_tag(
         &self,
         repository: &str,
         from_tag: &str,
         to_tag: &str,
     ) -> Result<String, RegistryError> {
-        let (body, digest) = self.raw_manifest(repository, from_tag).await?;
-        let protocol = |message: String| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message,
-        };
-        let media_type = media_type_of(&body)
-            .map_err(|m| protocol(format!("the manifest of {repository}:{from_tag} {m}")))?;
-        let content_type = media_type
-            .parse()
-            .map_err(|_| protocol(format!("media type {media_type:?} is not a header value")))?;
-        let target = self.reference(repository, to_tag);
-        self.client
-            .push_manifest_raw(&target, body, content_type)
-            .await
-            .map_err(|e| self.error(e, repository))?;
-        Ok(digest)
+        let info = self.existing_manifest(repository, from_tag).await?;
+        self.tag_manifest(repository, &info, to_tag).await?;
+        Ok(info.digest)
     }
 
     /// Checks that the registry is reachable and lets these credentials read `repository`
     /// (a repository that does not exist yet passes). Push permission cannot be checked
     /// without writing, so a `Denied` can still come at push time.
+    ///
+    /// Requests: one `GET tags/list?n=1`.
     pub async fn check(&self, repository: &str) -> Result<(), RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
         let reference = self.reference(repository, "latest");
         match self
             .client
@@ -384,33 +556,95 @@ impl Registry {
         }
     }
 
-    /// The stored manifest of `repository:tag`, unparsed, with its digest.
-    async fn raw_manifest(
+    /// [`Registry::manifest`], with a missing tag as [`RegistryError::NotFound`].
+    async fn existing_manifest(
         &self,
         repository: &str,
         tag: &str,
-    ) -> Result<(Vec<u8>, String), RegistryError> {
-        let reference = self.reference(repository, tag);
+    ) -> Result<ManifestInfo, RegistryError> {
+        self.manifest(repository, tag)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                registry: self.name.clone(),
+                repository: repository.to_owned(),
+                tag: tag.to_owned(),
+            })
+    }
+
+    /// The stored manifest at `reference`, unparsed, with its digest.
+    async fn raw_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<(Vec<u8>, String), OciDistributionError> {
         self.client
-            .pull_manifest_raw(&reference, &self.auth, MANIFEST_TYPES)
+            .pull_manifest_raw(reference, &self.auth, MANIFEST_TYPES)
             .await
             // A manifest is a few KiB: copying it avoids naming oci-client's `bytes` type.
             .map(|(body, digest)| (body.to_vec(), digest))
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    RegistryError::NotFound {
-                        registry: self.name.clone(),
-                        repository: repository.to_owned(),
-                        tag: tag.to_owned(),
-                    }
-                } else {
-                    self.error(e, repository)
+    }
+
+    /// Makes sure requests for `operation` on `repository` go out authorized without asking
+    /// the registry first, which oci-client otherwise does before every request that finds
+    /// no token in its cache (a `GET /v2/`; on a registry that issues no tokens, that is
+    /// every request).
+    ///
+    /// The first time for a repository and operation, this is oci-client's handshake: `GET
+    /// /v2/` and, on a Bearer challenge, a token request; oci-client caches the token (and
+    /// renews it when it expires). A registry that issues no token (no challenge, or a Basic
+    /// one) says so for every repository, so from then on the authorization is put into
+    /// oci-client's cache directly, with no request: the credentials, which a Basic challenge
+    /// asks for; or, anonymous, an empty Basic authorization, the only way to stop oci-client
+    /// from asking again. A registry without auth ignores it; one that wants credentials
+    /// refuses it with 401, as it refuses a request without any (a registry that challenges
+    /// `/v2/` with Basic yet serves anonymous reads would refuse it too: no known registry
+    /// does this). A failed handshake is the caller's error: unreachable, or refused
+    /// credentials; the next call tries again.
+    async fn authorize(
+        &self,
+        repository: &str,
+        operation: RegistryOperation,
+    ) -> Result<(), RegistryError> {
+        let mut handshakes = self.handshakes.lock().await;
+        let key = (repository.to_owned(), operation);
+        if handshakes.done.contains(&key) {
+            return Ok(());
+        }
+        let reference = self.reference(repository, "latest");
+        if !handshakes.tokenless {
+            match self.client.auth(&reference, &self.auth, operation).await {
+                // A Bearer token, in oci-client's cache now.
+                Ok(Some(_)) => {
+                    handshakes.done.insert(key);
+                    return Ok(());
                 }
-            })
+                Ok(None) => handshakes.tokenless = true,
+                Err(e) => return Err(self.error(e, repository)),
+            }
+        }
+        let authorization = match &self.auth {
+            RegistryAuth::Basic(user, password) => {
+                RegistryTokenType::Basic(user.clone(), password.clone())
+            }
+            _ => RegistryTokenType::Basic(String::new(), String::new()),
+        };
+        self.client
+            .tokens
+            .insert(&reference, operation, authorization)
+            .await;
+        handshakes.done.insert(key);
+        Ok(())
     }
 
     fn reference(&self, repository: &str, tag: &str) -> Reference {
         Reference::with_tag(self.api_host.clone(), repository.to_owned(), tag.to_owned())
+    }
+
+    fn reference_at(&self, repository: &str, digest: &str) -> Reference {
+        Reference::with_digest(
+            self.api_host.clone(),
+            repository.to_owned(),
+            digest.to_owned(),
+        )
     }
 
     /// Maps an oci-client error to this module's, scrubbing the password from any text.
@@ -533,12 +767,10 @@ fn is_loopback(registry: &str) -> bool {
         || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The media type of a manifest body: its `mediaType`, or for an OCI manifest that omits
-/// it (allowed by the spec), the type its fields imply. The error completes "the manifest
-/// of X ...".
-fn media_type_of(body: &[u8]) -> Result<String, String> {
-    let json: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("is not JSON: {e}"))?;
+/// The media type of a manifest: its `mediaType`, or for an OCI manifest that omits it
+/// (allowed by the spec), the type its fields imply. The error completes "the manifest of X
+/// ...".
+fn media_type_of_json(json: &serde_json::Value) -> Result<String, String> {
     if let Some(media_type) = json.get("mediaType").and_then(|m| m.as_str()) {
         return Ok(media_type.to_owned());
     }
@@ -549,6 +781,37 @@ fn media_type_of(body: &[u8]) -> Result<String, String> {
     } else {
         Err("has no media type".to_owned())
     }
+}
+
+/// The digest of the manifest an index body names for the platform cargo-v6 runs on
+/// (oci-client's default resolver). The error completes "the manifest of X ...".
+fn platform_manifest(index: &[u8]) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        manifests: Vec<ImageIndexEntry>,
+    }
+    let index: Index =
+        serde_json::from_slice(index).map_err(|e| format!("is not an index: {e}"))?;
+    oci_client::client::current_platform_resolver(&index.manifests)
+        .ok_or_else(|| "names no image for the platform cargo-v6 runs on".to_owned())
+}
+
+/// `config.Labels` of an image config (empty when absent); labels whose value is not a
+/// string are left out. The error completes "the image config of X ...".
+fn labels_of_config(config: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let config: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("is not JSON: {e}"))?;
+    Ok(config
+        .get("config")
+        .and_then(|c| c.get("Labels"))
+        .and_then(|l| l.as_object())
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -612,21 +875,101 @@ mod tests {
         );
     }
 
+    /// What [`ManifestInfo::parse`] makes of `body`.
+    fn parse(body: &str) -> Result<ManifestInfo, String> {
+        ManifestInfo::parse("1.0.0", "sha256:d".into(), body.as_bytes().to_vec())
+    }
+
     #[test]
     fn media_type_comes_from_the_body_or_its_shape() {
-        let docker = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{}}"#;
-        assert_eq!(media_type_of(docker).unwrap(), IMAGE_MANIFEST_MEDIA_TYPE);
+        let docker = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:c"}}"#;
+        assert_eq!(parse(docker).unwrap().kind, ManifestKind::DockerV2);
         assert_eq!(
-            media_type_of(br#"{"schemaVersion":2,"config":{},"layers":[]}"#).unwrap(),
-            OCI_IMAGE_MEDIA_TYPE
+            parse(r#"{"schemaVersion":2,"config":{},"layers":[]}"#)
+                .unwrap()
+                .kind,
+            ManifestKind::OciImage
         );
         assert_eq!(
-            media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#).unwrap(),
-            OCI_IMAGE_INDEX_MEDIA_TYPE
+            parse(r#"{"schemaVersion":2,"manifests":[]}"#).unwrap().kind,
+            ManifestKind::Index {
+                media_type: OCI_IMAGE_INDEX_MEDIA_TYPE.into()
+            }
         );
-        assert_eq!(media_type_of(b"{}").unwrap_err(), "has no media type");
+        assert_eq!(parse("{}").unwrap_err(), "has no media type");
+        assert!(parse("<html>").unwrap_err().starts_with("is not JSON"));
+    }
+
+    #[test]
+    fn manifest_info_keeps_digest_config_and_bytes() {
+        let docker = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:c"}}"#;
+        let info = parse(docker).unwrap();
+        assert_eq!(info.digest, "sha256:d");
+        assert_eq!(info.config_digest(), Some("sha256:c"));
+        assert_eq!(info.image_config().unwrap(), "sha256:c");
+        assert_eq!(info.body, docker.as_bytes());
+        // The bytes are not in the Debug output, only their count.
+        assert!(!format!("{info:?}").contains("schemaVersion"));
+
+        let no_config = parse(r#"{"schemaVersion":2,"config":{},"layers":[]}"#).unwrap();
+        assert_eq!(no_config.config_digest(), None);
+        assert_eq!(
+            no_config.image_config().unwrap_err(),
+            "has no config digest"
+        );
+
+        let index = parse(r#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
+        assert_eq!(index.config_digest(), None);
+        assert_eq!(
+            index.image_config().unwrap_err(),
+            format!("is a `{OCI_IMAGE_INDEX_MEDIA_TYPE}`, not an image")
+        );
+        let artifact = parse(r#"{"mediaType":"application/x","config":{"digest":"sha256:c"}}"#);
+        assert_eq!(artifact.unwrap().config_digest(), None);
+    }
+
+    #[test]
+    fn index_resolves_to_this_platforms_manifest() {
+        let entry = |arch: &str, digest: &str| {
+            serde_json::json!({
+                "mediaType": OCI_IMAGE_MEDIA_TYPE,
+                "digest": digest,
+                "size": 1,
+                "platform": {"architecture": arch, "os": "linux"},
+            })
+        };
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [entry("s390x-nowhere", "sha256:a"), entry(arch, "sha256:b")],
+        });
+        assert_eq!(
+            platform_manifest(&serde_json::to_vec(&index).unwrap()).unwrap(),
+            "sha256:b"
+        );
+        let other =
+            serde_json::json!({"schemaVersion": 2, "manifests": [entry("none", "sha256:a")]});
+        assert_eq!(
+            platform_manifest(&serde_json::to_vec(&other).unwrap()).unwrap_err(),
+            "names no image for the platform cargo-v6 runs on"
+        );
+    }
+
+    #[test]
+    fn config_labels_keep_string_values() {
+        let config = br#"{"config":{"Labels":{"a":"1","b":2}}}"#;
+        assert_eq!(
+            labels_of_config(config).unwrap(),
+            BTreeMap::from([("a".to_owned(), "1".to_owned())])
+        );
+        assert!(labels_of_config(br#"{"config":{}}"#).unwrap().is_empty());
+        assert!(labels_of_config(b"{}").unwrap().is_empty());
         assert!(
-            media_type_of(b"<html>")
+            labels_of_config(b"x")
                 .unwrap_err()
                 .starts_with("is not JSON")
         );
