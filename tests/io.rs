@@ -1,7 +1,11 @@
 //! Engine and registry I/O against the real stack (`scripts/stack up`, its addresses from
 //! `scripts/stack env`): the tests that used to sit beside the code, moved here so that
-//! `cargo test --lib` needs neither an engine nor a registry. They use only the crate's public
-//! API, and fail, never skip, when the stack is missing.
+//! `cargo test --lib` needs neither an engine nor a registry, and the registry's round trips,
+//! counted by a proxy. They use only the crate's public API, and fail, never skip, when the
+//! stack is missing.
+
+#[path = "support/counting_proxy.rs"]
+mod counting_proxy;
 
 /// Registry reads and writes against real registries (distribution, as `scripts/stack`
 /// starts it). They fail, never skip, when the registries are not configured or not reachable.
@@ -27,12 +31,12 @@ mod registry {
         })
     }
 
-    fn open_registry() -> String {
+    pub(crate) fn open_registry() -> String {
         required("V6_TEST_REGISTRY")
     }
 
     /// The htpasswd registry and its right credentials.
-    fn auth_registry() -> (String, String, String) {
+    pub(crate) fn auth_registry() -> (String, String, String) {
         (
             required("V6_TEST_AUTH_REGISTRY"),
             required("V6_TEST_AUTH_USER"),
@@ -41,7 +45,7 @@ mod registry {
     }
 
     /// A repository name no other test (or earlier run) uses.
-    fn unique_repository(test: &str) -> String {
+    pub(crate) fn unique_repository(test: &str) -> String {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -50,7 +54,7 @@ mod registry {
     }
 
     /// What to put in the registry.
-    enum Shape<'a> {
+    pub(crate) enum Shape<'a> {
         /// A single image, pushed as docker v2 schema 2 (what `docker push` produces).
         DockerV2(&'a [(&'a str, &'a str)]),
         /// A single image, pushed as an OCI manifest.
@@ -144,7 +148,7 @@ mod registry {
 
     /// Builds `shape` and pushes it to `registry/repository:tag` with skopeo, as the
     /// Docker engine or a buildx build would have.
-    fn seed(
+    pub(crate) fn seed(
         registry: &str,
         repository: &str,
         tag: &str,
@@ -213,7 +217,7 @@ mod registry {
 
     /// The digest of the manifest skopeo reads for `registry/repository:tag`: sha256 of
     /// the raw manifest, which is what `skopeo inspect` reports for a single image too.
-    fn skopeo_digest(
+    pub(crate) fn skopeo_digest(
         registry: &str,
         repository: &str,
         tag: &str,
@@ -922,4 +926,325 @@ mod engine {
             .await
             .unwrap();
     }
+}
+
+/// The registry's round trips, counted by a proxy in front of the real registries: what an
+/// unchanged republish reads, and what moving a tag writes. The requests are compared
+/// exactly, so an extra one (a repeated auth handshake, a second read of a manifest) fails.
+mod round_trips {
+    use std::collections::BTreeMap;
+
+    use cargo_v6::credentials::{CredentialSource, Credentials};
+    use cargo_v6::registry::{ManifestInfo, ManifestKind, Registry, RegistryError};
+
+    use crate::counting_proxy::CountingProxy;
+    use crate::registry::{
+        Shape, auth_registry, open_registry, seed, skopeo_digest, unique_repository,
+    };
+
+    /// The aliases of release 1.0.0 (besides its exact tag).
+    const ALIASES: [&str; 3] = ["1.0", "1", "latest"];
+    /// The label the release carries, as the fingerprint label would be.
+    const LABEL: (&str, &str) = ("io.cargo-v6.fingerprint", "sha256:f1");
+    /// The auth handshake: the ping that finds out how the registry authenticates.
+    const PING: &str = "GET /v2/";
+
+    /// A registry of the stack and the credentials it needs.
+    struct Target {
+        host: String,
+        user_password: Option<(String, String)>,
+    }
+
+    fn open() -> Target {
+        Target {
+            host: open_registry(),
+            user_password: None,
+        }
+    }
+
+    fn auth() -> Target {
+        let (host, user, password) = auth_registry();
+        Target {
+            host,
+            user_password: Some((user, password)),
+        }
+    }
+
+    impl Target {
+        fn credentials(&self) -> Option<Credentials> {
+            self.user_password.as_ref().map(|(user, password)| {
+                Credentials::new(
+                    user.clone(),
+                    password.clone(),
+                    CredentialSource::Environment,
+                )
+            })
+        }
+
+        fn skopeo_creds(&self) -> Option<(&str, &str)> {
+            self.user_password
+                .as_ref()
+                .map(|(user, password)| (user.as_str(), password.as_str()))
+        }
+
+        /// A new repository holding release 1.0.0 (labelled) under its exact tag and, when
+        /// `aliases`, the three aliases; written directly, not through a proxy.
+        async fn release(&self, name: &str, aliases: bool) -> String {
+            let repo = unique_repository(name);
+            seed(
+                &self.host,
+                &repo,
+                "1.0.0",
+                Shape::DockerV2(&[LABEL]),
+                self.skopeo_creds(),
+            );
+            if aliases {
+                let direct = Registry::new(&self.host, self.credentials(), false).unwrap();
+                for alias in ALIASES {
+                    direct.copy_tag(&repo, "1.0.0", alias).await.unwrap();
+                }
+            }
+            repo
+        }
+
+        /// A proxy in front of this registry, and a fresh client that goes through it.
+        fn counted(&self) -> (CountingProxy, Registry) {
+            let proxy = CountingProxy::start(&self.host);
+            let registry = Registry::new(&proxy.host(), self.credentials(), false).unwrap();
+            (proxy, registry)
+        }
+    }
+
+    /// The requests `proxy` saw since the last call, with the `last` of a tag listing's
+    /// second page (which depends on the order in which the registry lists tags) as `*`.
+    fn seen(proxy: &CountingProxy) -> Vec<String> {
+        proxy
+            .take()
+            .into_iter()
+            .map(|request| match request.split_once("&last=") {
+                Some((head, _)) => format!("{head}&last=*"),
+                None => request,
+            })
+            .collect()
+    }
+
+    /// What publish reads for an unchanged republish of 1.0.0: the tags, the exact tag's
+    /// manifest (digest, kind) and labels (fingerprint), and the digest of every alias.
+    async fn republish_reads(
+        registry: &Registry,
+        repo: &str,
+    ) -> (
+        Vec<String>,
+        ManifestInfo,
+        BTreeMap<String, String>,
+        Vec<Option<String>>,
+    ) {
+        let tags = registry.list_tags(repo).await.unwrap();
+        let info = registry.manifest(repo, "1.0.0").await.unwrap().unwrap();
+        let labels = registry.config_labels(repo, &info).await.unwrap();
+        let mut aliases = Vec::new();
+        for alias in ALIASES {
+            aliases.push(registry.digest(repo, alias).await.unwrap());
+        }
+        (tags, info, labels, aliases)
+    }
+
+    /// The requests of [`republish_reads`]: a handshake only the first time.
+    fn republish_requests(repo: &str, config: &str, first: bool) -> Vec<String> {
+        let mut requests = Vec::new();
+        if first {
+            requests.push(PING.to_owned());
+        }
+        requests.extend([
+            format!("GET /v2/{repo}/tags/list?n=1000"),
+            // The page that finds no more tags.
+            format!("GET /v2/{repo}/tags/list?n=1000&last=*"),
+            format!("GET /v2/{repo}/manifests/1.0.0"),
+            format!("GET /v2/{repo}/blobs/{config}"),
+        ]);
+        requests.extend(ALIASES.map(|alias| format!("HEAD /v2/{repo}/manifests/{alias}")));
+        requests
+    }
+
+    async fn unchanged_republish_reads(target: Target) {
+        let repo = target.release("count-reads", true).await;
+        let (proxy, registry) = target.counted();
+
+        let (tags, info, labels, aliases) = republish_reads(&registry, &repo).await;
+        assert_eq!(tags, ["1", "1.0", "1.0.0", "latest"]);
+        let digest = skopeo_digest(&target.host, &repo, "1.0.0", target.skopeo_creds());
+        assert_eq!(info.digest, digest);
+        assert_eq!(info.kind, ManifestKind::DockerV2);
+        assert_eq!(labels.get(LABEL.0).map(String::as_str), Some(LABEL.1));
+        assert_eq!(
+            aliases,
+            [Some(digest.clone()), Some(digest.clone()), Some(digest)]
+        );
+        let config = info.config_digest().unwrap();
+        let requests = seen(&proxy);
+        assert_eq!(requests, republish_requests(&repo, config, true));
+        assert!(requests.len() <= 8, "{requests:#?}");
+
+        // The same reads again: no handshake at all.
+        republish_reads(&registry, &repo).await;
+        assert_eq!(seen(&proxy), republish_requests(&repo, config, false));
+
+        // The thin wrappers read no more than what they wrap.
+        registry.labels(&repo, "1.0.0").await.unwrap().unwrap();
+        assert_eq!(
+            seen(&proxy),
+            [
+                format!("GET /v2/{repo}/manifests/1.0.0"),
+                format!("GET /v2/{repo}/blobs/{config}"),
+            ]
+        );
+        registry.manifest_kind(&repo, "1.0.0").await.unwrap();
+        assert_eq!(seen(&proxy), [format!("GET /v2/{repo}/manifests/1.0.0")]);
+        assert_eq!(registry.manifest(&repo, "2.0.0").await.unwrap(), None);
+        assert_eq!(seen(&proxy), [format!("GET /v2/{repo}/manifests/2.0.0")]);
+    }
+
+    #[tokio::test]
+    async fn unchanged_republish_reads_on_the_open_registry() {
+        unchanged_republish_reads(open()).await;
+    }
+
+    #[tokio::test]
+    async fn unchanged_republish_reads_on_the_auth_registry() {
+        unchanged_republish_reads(auth()).await;
+    }
+
+    async fn tag_writes(target: Target) {
+        let repo = target.release("count-writes", false).await;
+        let (proxy, registry) = target.counted();
+        let digest = skopeo_digest(&target.host, &repo, "1.0.0", target.skopeo_creds());
+
+        // A fresh client: one handshake (the push scope needs none of its own on a registry
+        // that issues no tokens), the manifest read, the write.
+        assert_eq!(
+            registry.copy_tag(&repo, "1.0.0", "latest").await.unwrap(),
+            digest
+        );
+        assert_eq!(
+            seen(&proxy),
+            [
+                PING.to_owned(),
+                format!("GET /v2/{repo}/manifests/1.0.0"),
+                format!("PUT /v2/{repo}/manifests/latest"),
+            ]
+        );
+        assert_eq!(
+            registry.copy_tag(&repo, "1.0.0", "1.0").await.unwrap(),
+            digest
+        );
+        assert_eq!(
+            seen(&proxy),
+            [
+                format!("GET /v2/{repo}/manifests/1.0.0"),
+                format!("PUT /v2/{repo}/manifests/1.0"),
+            ]
+        );
+        // With the manifest read already, only the write.
+        let info = registry.manifest(&repo, "1.0.0").await.unwrap().unwrap();
+        seen(&proxy);
+        registry.tag_manifest(&repo, &info, "1").await.unwrap();
+        assert_eq!(seen(&proxy), [format!("PUT /v2/{repo}/manifests/1")]);
+        for tag in ["latest", "1.0", "1"] {
+            assert_eq!(
+                skopeo_digest(&target.host, &repo, tag, target.skopeo_creds()),
+                digest,
+                "{tag}"
+            );
+        }
+        // A missing source: the read that finds it missing, nothing written.
+        let err = registry.copy_tag(&repo, "2.0.0", "2").await.unwrap_err();
+        assert!(matches!(err, RegistryError::NotFound { .. }), "{err:?}");
+        assert_eq!(seen(&proxy), [format!("GET /v2/{repo}/manifests/2.0.0")]);
+
+        // Another repository of the same registry: no handshake either (the registry issues
+        // no tokens, whatever the repository). The digest of a missing tag costs a HEAD and
+        // a GET: oci-client retries with a GET when the HEAD has no digest header, as a 404
+        // has not (callers that listed the tags skip those not listed).
+        let other = unique_repository("count-other");
+        assert_eq!(registry.digest(&other, "1.0.0").await.unwrap(), None);
+        registry.check(&other).await.unwrap();
+        assert_eq!(
+            seen(&proxy),
+            [
+                format!("HEAD /v2/{other}/manifests/1.0.0"),
+                format!("GET /v2/{other}/manifests/1.0.0"),
+                format!("GET /v2/{other}/tags/list?n=1"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn tag_writes_on_the_open_registry() {
+        tag_writes(open()).await;
+    }
+
+    #[tokio::test]
+    async fn tag_writes_on_the_auth_registry() {
+        tag_writes(auth()).await;
+    }
+
+    /// Refused credentials cost one handshake too, and each later call one request, each
+    /// refused the same way.
+    #[tokio::test]
+    async fn refusals_repeat_no_handshake() {
+        let target = auth();
+        let repo = target.release("count-refused", false).await;
+        for credentials in [
+            None,
+            Some(Credentials::new(
+                "v6test".into(),
+                "not-the-password".into(),
+                CredentialSource::Environment,
+            )),
+        ] {
+            let anonymous = credentials.is_none();
+            let proxy = CountingProxy::start(&target.host);
+            let registry = Registry::new(&proxy.host(), credentials, false).unwrap();
+            let refused = |err: RegistryError| match err {
+                RegistryError::Unauthorized { credentials, .. } => {
+                    assert_eq!(credentials.is_none(), anonymous)
+                }
+                other => panic!("{other:?}"),
+            };
+            refused(registry.check(&repo).await.unwrap_err());
+            refused(registry.manifest(&repo, "1.0.0").await.unwrap_err());
+            refused(registry.copy_tag(&repo, "1.0.0", "x").await.unwrap_err());
+            assert_eq!(
+                seen(&proxy),
+                [
+                    PING.to_owned(),
+                    format!("GET /v2/{repo}/tags/list?n=1"),
+                    format!("GET /v2/{repo}/manifests/1.0.0"),
+                    format!("GET /v2/{repo}/manifests/1.0.0"),
+                ]
+            );
+        }
+    }
+}
+
+/// The proxy's request parser, on a keep-alive stream with bodies that look like requests.
+#[test]
+fn proxy_parser_skips_bodies_on_keep_alive_connections() {
+    let stream: &[u8] = b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n\
+        PUT /v2/r/manifests/a HTTP/1.1\r\ncontent-length: 6\r\n\r\nGET /x\
+        PATCH /v2/r/blobs/uploads/u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+        3;ext=1\r\nGET\r\n10\r\nHEAD /y HTTP/1.1\r\n0\r\nX-Trailer: 1\r\n\r\n\
+        HEAD /v2/r/manifests/b HTTP/1.1\r\n\r\n";
+    let expected = [
+        "GET /v2/",
+        "PUT /v2/r/manifests/a",
+        "PATCH /v2/r/blobs/uploads/u",
+        "HEAD /v2/r/manifests/b",
+    ];
+    let mut whole = counting_proxy::RequestParser::default();
+    assert_eq!(whole.feed(stream), expected);
+    // The same bytes one at a time, as a slow client would send them.
+    let mut bytewise = counting_proxy::RequestParser::default();
+    let seen: Vec<String> = stream.iter().flat_map(|b| bytewise.feed(&[*b])).collect();
+    assert_eq!(seen, expected);
 }
