@@ -450,6 +450,29 @@ fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_registries_are_recognised() {
+        for r in [
+            "127.0.0.1:5570",
+            "127.1.2.3",
+            "localhost",
+            "LOCALHOST:5000",
+            "[::1]:5000",
+            "[::1]",
+        ] {
+            assert!(is_loopback_domain(r), "{r}");
+        }
+        for r in [
+            "ghcr.io",
+            "10.0.0.1:5000",
+            "[::2]:5000",
+            "localhost.example",
+        ] {
+            assert!(!is_loopback_domain(r), "{r}");
+        }
+    }
+
     use proptest::prelude::*;
 
     const SHA256_F: &str =

@@ -4,25 +4,29 @@
 //! Invariants:
 //! - One [`Registry`] per registry and credential set: oci-client keeps the first credentials
 //!   it used per registry, so a client is never shared between credential sets.
+//! - Few round trips: one auth handshake (`GET /v2/`, and a token request where the registry
+//!   issues tokens) per repository and operation (pull, push) for the life of a [`Registry`],
+//!   none at all for a further repository or operation of a registry that issues no tokens;
+//!   every other call is exactly the requests it names in its documentation.
 //! - Manifests are copied byte for byte ([`Registry::copy_tag`]): a re-serialised manifest
 //!   would get a new digest, and pinned `image@sha256:` references would stop matching.
 //! - The secret is in no error text or `Debug` output: errors are built from status codes and
 //!   registry names, and any message taken from oci-client is scrubbed of the password.
 //! - Prints nothing and knows nothing of the CLI; hints for the user are added by the caller.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::{
-    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
-    OCI_IMAGE_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, ImageIndexEntry,
+    OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::token_cache::RegistryTokenType;
+use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::credentials::{CredentialSource, Credentials};
 
@@ -167,6 +171,88 @@ impl fmt::Display for ManifestKind {
     }
 }
 
+/// A tag's manifest as stored, read by [`Registry::manifest`]: what a publish needs to know
+/// about an existing tag, and the bytes to write under another tag ([`Registry::tag_manifest`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ManifestInfo {
+    /// The manifest's digest: the registry's `Docker-Content-Digest`, checked against the
+    /// bytes (their sha256 when the registry sends none). What `image@sha256:` pins.
+    pub digest: String,
+    /// The kind of manifest, as stored.
+    pub kind: ManifestKind,
+    /// The tag it was read under, for messages.
+    tag: String,
+    /// The digest of the image config, for a single image.
+    config: Option<String>,
+    /// The manifest exactly as stored.
+    body: Vec<u8>,
+}
+
+impl ManifestInfo {
+    /// Reads what the manifest `body` of `tag`, with `digest`, says. The error completes
+    /// "the manifest of X ...".
+    fn parse(tag: &str, digest: String, body: Vec<u8>) -> Result<ManifestInfo, String> {
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("is not JSON: {e}"))?;
+        let kind = ManifestKind::from_media_type(&media_type_of_json(&json)?);
+        let config = match kind {
+            ManifestKind::DockerV2 | ManifestKind::OciImage => json
+                .get("config")
+                .and_then(|c| c.get("digest"))
+                .and_then(|d| d.as_str())
+                .map(str::to_owned),
+            ManifestKind::Index { .. } | ManifestKind::Other(_) => None,
+        };
+        Ok(ManifestInfo {
+            digest,
+            kind,
+            tag: tag.to_owned(),
+            config,
+            body,
+        })
+    }
+
+    /// The digest of the image config, or why there is none; the error completes "the
+    /// manifest of X ...".
+    fn image_config(&self) -> Result<&str, String> {
+        match (&self.config, &self.kind) {
+            (Some(config), _) => Ok(config),
+            (None, ManifestKind::DockerV2 | ManifestKind::OciImage) => {
+                Err("has no config digest".to_owned())
+            }
+            (None, kind) => Err(format!("is a `{kind}`, not an image")),
+        }
+    }
+
+    /// The digest of the image config (`config.digest`) of a single image; `None` for an
+    /// index, whose configs are those of its platform manifests, and for other kinds.
+    pub fn config_digest(&self) -> Option<&str> {
+        self.config.as_deref()
+    }
+}
+
+impl fmt::Debug for ManifestInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManifestInfo")
+            .field("digest", &self.digest)
+            .field("kind", &self.kind)
+            .field("tag", &self.tag)
+            .field("config", &self.config)
+            .field("bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// The auth handshakes done so far, so that each is done once (see [`Registry::authorize`]).
+#[derive(Debug, Default)]
+struct Handshakes {
+    /// A handshake found that this registry issues no tokens (its `GET /v2/` carries no
+    /// Bearer challenge). That answer names no repository, so it holds for all of them.
+    tokenless: bool,
+    /// The repositories and operations whose authorization is in the client's token cache.
+    done: BTreeSet<(String, RegistryOperation)>,
+}
+
 /// A client for one registry with one credential set.
 pub struct Registry {
     client: Client,
@@ -176,6 +262,8 @@ pub struct Registry {
     api_host: String,
     auth: RegistryAuth,
     source: Option<CredentialSource>,
+    /// Held across a handshake, so that concurrent calls do not repeat it.
+    handshakes: tokio::sync::Mutex<Handshakes>,
 }
 
 impl fmt::Debug for Registry {
@@ -198,14 +286,15 @@ impl Registry {
     /// registries marked `insecure`; HTTPS otherwise. `docker.io` is served from
     /// `registry-1.docker.io`, the host the Docker engine uses.
     ///
-    /// Fails only when no TLS client can be made (e.g. the system has no CA certificates).
+    /// Makes no request. Fails only when no TLS client can be made (e.g. the system has no
+    /// CA certificates).
     pub fn new(
         registry: &str,
         credentials: Option<Credentials>,
         insecure: bool,
     ) -> Result<Registry, RegistryError> {
         let api_host = api_host(registry).to_owned();
-        let protocol = if insecure || is_loopback(&api_host) {
+        let protocol = if insecure || crate::reference::is_loopback_domain(&api_host) {
             ClientProtocol::HttpsExcept(vec![api_host.clone()])
         } else {
             ClientProtocol::Https
@@ -238,12 +327,18 @@ impl Registry {
             api_host,
             auth,
             source,
+            handshakes: tokio::sync::Mutex::default(),
         })
     }
 
     /// Tags of `repository`, sorted, each once. A repository that does not exist yet has no
     /// tags: that is the state before a first push, not an error.
+    ///
+    /// Requests: one `GET tags/list` per page of up to 1000 tags, and one more that finds no
+    /// further page (oci-client hides the `Link` header, and a registry may return fewer tags
+    /// than asked for before the end); one for a repository that does not exist.
     pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
         let reference = self.reference(repository, "latest");
         let mut tags: Vec<String> = Vec::new();
         loop {
@@ -271,11 +366,16 @@ impl Registry {
 
     /// The digest of `repository:tag` as the registry reports it (`Docker-Content-Digest`,
     /// with every manifest type accepted), or `None` when the tag does not exist.
+    ///
+    /// Requests: one `HEAD manifests/TAG`, and a `GET` after it when the answer has no
+    /// digest header, which is the case when the tag does not exist (oci-client's fallback):
+    /// a caller that has listed the tags need not ask about those it did not find.
     pub async fn digest(
         &self,
         repository: &str,
         tag: &str,
     ) -> Result<Option<String>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
         let reference = self.reference(repository, tag);
         match self
             .client
@@ -288,90 +388,161 @@ impl Registry {
         }
     }
 
+    /// The manifest of `repository:tag` as stored (every manifest type accepted): its digest,
+    /// kind and config digest, or `None` when the tag does not exist.
+    ///
+    /// Requests: one `GET manifests/TAG`.
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<ManifestInfo>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
+        let (body, digest) = match self.raw_manifest(&self.reference(repository, tag)).await {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.error(e, repository)),
+        };
+        ManifestInfo::parse(tag, digest, body)
+            .map(Some)
+            .map_err(|message| RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: format!("the manifest of {repository}:{tag} {message}"),
+            })
+    }
+
+    /// The labels of the image config (`config.Labels`; empty when it has none) of the
+    /// manifest `info` that [`Registry::manifest`] read from `repository`. For an index, the
+    /// labels of the image for the platform cargo-v6 runs on (oci-client's default resolver).
+    ///
+    /// Requests: one `GET blobs/CONFIG`; for an index, one `GET manifests/DIGEST` of the
+    /// platform's manifest before it.
+    pub async fn config_labels(
+        &self,
+        repository: &str,
+        info: &ManifestInfo,
+    ) -> Result<BTreeMap<String, String>, RegistryError> {
+        let tag = &info.tag;
+        let protocol = |message: String| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message,
+        };
+        self.authorize(repository, RegistryOperation::Pull).await?;
+        let config = if let ManifestKind::Index { .. } = info.kind {
+            let platform = platform_manifest(&info.body)
+                .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?;
+            let (body, digest) = self
+                .raw_manifest(&self.reference_at(repository, &platform))
+                .await
+                .map_err(|e| self.error(e, repository))?;
+            let what = format!(
+                "the manifest {repository}@{platform}, which the index {repository}:{tag} names \
+                 for this platform,"
+            );
+            let image = ManifestInfo::parse(tag, digest, body)
+                .map_err(|m| protocol(format!("{what} {m}")))?;
+            image
+                .image_config()
+                .map_err(|m| protocol(format!("{what} {m}")))?
+                .to_owned()
+        } else {
+            info.image_config()
+                .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?
+                .to_owned()
+        };
+        let mut bytes = Vec::new();
+        self.client
+            .pull_blob(
+                &self.reference(repository, tag),
+                config.as_str(),
+                &mut bytes,
+            )
+            .await
+            .map_err(|e| self.error(e, repository))?;
+        labels_of_config(&bytes)
+            .map_err(|m| protocol(format!("the image config of {repository}:{tag} {m}")))
+    }
+
+    /// Points `tag` of `repository` at the manifest `info` that [`Registry::manifest`] read
+    /// from the same repository, writing its bytes with its media type: no layer is uploaded
+    /// and the digest stays [`ManifestInfo::digest`].
+    ///
+    /// Requests: one `PUT manifests/TAG`.
+    pub async fn tag_manifest(
+        &self,
+        repository: &str,
+        info: &ManifestInfo,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        let media_type = info.kind.media_type();
+        let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!("media type {media_type:?} is not a header value"),
+        })?;
+        self.authorize(repository, RegistryOperation::Push).await?;
+        self.client
+            .push_manifest_raw(
+                &self.reference(repository, tag),
+                info.body.clone(),
+                content_type,
+            )
+            .await
+            .map_err(|e| self.error(e, repository))?;
+        Ok(())
+    }
+
     /// The labels of the image config of `repository:tag` (`config.Labels`; empty when it
     /// has none), or `None` when the tag does not exist. For an index, the labels of the
     /// image for the platform cargo-v6 runs on (oci-client's default resolver).
+    ///
+    /// [`Registry::manifest`] then [`Registry::config_labels`]: use those to get the digest
+    /// and kind from the same read.
     pub async fn labels(
         &self,
         repository: &str,
         tag: &str,
     ) -> Result<Option<BTreeMap<String, String>>, RegistryError> {
-        let reference = self.reference(repository, tag);
-        let config = match self
-            .client
-            .pull_manifest_and_config(&reference, &self.auth)
-            .await
-        {
-            Ok((_, _, config)) => config,
-            Err(e) if is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(self.error(e, repository)),
-        };
-        let config: serde_json::Value =
-            serde_json::from_str(&config).map_err(|e| RegistryError::Protocol {
-                registry: self.name.clone(),
-                message: format!("the image config of {repository}:{tag} is not JSON: {e}"),
-            })?;
-        let labels = config
-            .get("config")
-            .and_then(|c| c.get("Labels"))
-            .and_then(|l| l.as_object())
-            .map(|labels| {
-                labels
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Some(labels))
+        match self.manifest(repository, tag).await? {
+            Some(info) => Ok(Some(self.config_labels(repository, &info).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The kind of manifest `repository:tag` points at, as the registry stores it, to check
     /// that it is a single-platform docker v2 schema 2 manifest the vantage6 store can
-    /// resolve ([`ManifestKind::resolvable_by_store`]).
+    /// resolve ([`ManifestKind::resolvable_by_store`]). [`Registry::manifest`]'s `kind`.
     pub async fn manifest_kind(
         &self,
         repository: &str,
         tag: &str,
     ) -> Result<ManifestKind, RegistryError> {
-        let (body, _) = self.raw_manifest(repository, tag).await?;
-        let media_type = media_type_of(&body).map_err(|message| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message: format!("the manifest of {repository}:{tag} {message}"),
-        })?;
-        Ok(ManifestKind::from_media_type(&media_type))
+        Ok(self.existing_manifest(repository, tag).await?.kind)
     }
 
     /// Points `to_tag` at the manifest of `from_tag` and returns its digest. Only the
     /// manifest is written, with the bytes and media type it was read with, so no layer is
     /// uploaded and the digest stays the same.
+    ///
+    /// [`Registry::manifest`] then [`Registry::tag_manifest`]: with a manifest already read,
+    /// call the latter alone.
     pub async fn copy_tag(
         &self,
         repository: &str,
         from_tag: &str,
         to_tag: &str,
     ) -> Result<String, RegistryError> {
-        let (body, digest) = self.raw_manifest(repository, from_tag).await?;
-        let protocol = |message: String| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message,
-        };
-        let media_type = media_type_of(&body)
-            .map_err(|m| protocol(format!("the manifest of {repository}:{from_tag} {m}")))?;
-        let content_type = media_type
-            .parse()
-            .map_err(|_| protocol(format!("media type {media_type:?} is not a header value")))?;
-        let target = self.reference(repository, to_tag);
-        self.client
-            .push_manifest_raw(&target, body, content_type)
-            .await
-            .map_err(|e| self.error(e, repository))?;
-        Ok(digest)
+        let info = self.existing_manifest(repository, from_tag).await?;
+        self.tag_manifest(repository, &info, to_tag).await?;
+        Ok(info.digest)
     }
 
     /// Checks that the registry is reachable and lets these credentials read `repository`
     /// (a repository that does not exist yet passes). Push permission cannot be checked
     /// without writing, so a `Denied` can still come at push time.
+    ///
+    /// Requests: one `GET tags/list?n=1`.
     pub async fn check(&self, repository: &str) -> Result<(), RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
         let reference = self.reference(repository, "latest");
         match self
             .client
@@ -384,33 +555,95 @@ impl Registry {
         }
     }
 
-    /// The stored manifest of `repository:tag`, unparsed, with its digest.
-    async fn raw_manifest(
+    /// [`Registry::manifest`], with a missing tag as [`RegistryError::NotFound`].
+    async fn existing_manifest(
         &self,
         repository: &str,
         tag: &str,
-    ) -> Result<(Vec<u8>, String), RegistryError> {
-        let reference = self.reference(repository, tag);
+    ) -> Result<ManifestInfo, RegistryError> {
+        self.manifest(repository, tag)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                registry: self.name.clone(),
+                repository: repository.to_owned(),
+                tag: tag.to_owned(),
+            })
+    }
+
+    /// The stored manifest at `reference`, unparsed, with its digest.
+    async fn raw_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<(Vec<u8>, String), OciDistributionError> {
         self.client
-            .pull_manifest_raw(&reference, &self.auth, MANIFEST_TYPES)
+            .pull_manifest_raw(reference, &self.auth, MANIFEST_TYPES)
             .await
             // A manifest is a few KiB: copying it avoids naming oci-client's `bytes` type.
             .map(|(body, digest)| (body.to_vec(), digest))
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    RegistryError::NotFound {
-                        registry: self.name.clone(),
-                        repository: repository.to_owned(),
-                        tag: tag.to_owned(),
-                    }
-                } else {
-                    self.error(e, repository)
+    }
+
+    /// Makes sure requests for `operation` on `repository` go out authorized without asking
+    /// the registry first, which oci-client otherwise does before every request that finds
+    /// no token in its cache (a `GET /v2/`; on a registry that issues no tokens, that is
+    /// every request).
+    ///
+    /// The first time for a repository and operation, this is oci-client's handshake: `GET
+    /// /v2/` and, on a Bearer challenge, a token request; oci-client caches the token (and
+    /// renews it when it expires). A registry that issues no token (no challenge, or a Basic
+    /// one) says so for every repository, so from then on the authorization is put into
+    /// oci-client's cache directly, with no request: the credentials, which a Basic challenge
+    /// asks for; or, anonymous, an empty Basic authorization, the only way to stop oci-client
+    /// from asking again. A registry without auth ignores it; one that wants credentials
+    /// refuses it with 401, as it refuses a request without any (a registry that challenges
+    /// `/v2/` with Basic yet serves anonymous reads would refuse it too: no known registry
+    /// does this). A failed handshake is the caller's error: unreachable, or refused
+    /// credentials; the next call tries again.
+    async fn authorize(
+        &self,
+        repository: &str,
+        operation: RegistryOperation,
+    ) -> Result<(), RegistryError> {
+        let mut handshakes = self.handshakes.lock().await;
+        let key = (repository.to_owned(), operation);
+        if handshakes.done.contains(&key) {
+            return Ok(());
+        }
+        let reference = self.reference(repository, "latest");
+        if !handshakes.tokenless {
+            match self.client.auth(&reference, &self.auth, operation).await {
+                // A Bearer token, in oci-client's cache now.
+                Ok(Some(_)) => {
+                    handshakes.done.insert(key);
+                    return Ok(());
                 }
-            })
+                Ok(None) => handshakes.tokenless = true,
+                Err(e) => return Err(self.error(e, repository)),
+            }
+        }
+        let authorization = match &self.auth {
+            RegistryAuth::Basic(user, password) => {
+                RegistryTokenType::Basic(user.clone(), password.clone())
+            }
+            _ => RegistryTokenType::Basic(String::new(), String::new()),
+        };
+        self.client
+            .tokens
+            .insert(&reference, operation, authorization)
+            .await;
+        handshakes.done.insert(key);
+        Ok(())
     }
 
     fn reference(&self, repository: &str, tag: &str) -> Reference {
         Reference::with_tag(self.api_host.clone(), repository.to_owned(), tag.to_owned())
+    }
+
+    fn reference_at(&self, repository: &str, digest: &str) -> Reference {
+        Reference::with_digest(
+            self.api_host.clone(),
+            repository.to_owned(),
+            digest.to_owned(),
+        )
     }
 
     /// Maps an oci-client error to this module's, scrubbing the password from any text.
@@ -520,25 +753,10 @@ fn api_host(registry: &str) -> &str {
     }
 }
 
-/// Whether `registry` (`host[:port]`) is on the loopback interface.
-fn is_loopback(registry: &str) -> bool {
-    if let Some(rest) = registry.strip_prefix('[') {
-        return rest
-            .split_once(']')
-            .and_then(|(ip, _)| ip.parse::<Ipv6Addr>().ok())
-            .is_some_and(|ip| ip.is_loopback());
-    }
-    let host = registry.split_once(':').map_or(registry, |(host, _)| host);
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The media type of a manifest body: its `mediaType`, or for an OCI manifest that omits
-/// it (allowed by the spec), the type its fields imply. The error completes "the manifest
-/// of X ...".
-fn media_type_of(body: &[u8]) -> Result<String, String> {
-    let json: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("is not JSON: {e}"))?;
+/// The media type of a manifest: its `mediaType`, or for an OCI manifest that omits it
+/// (allowed by the spec), the type its fields imply. The error completes "the manifest of X
+/// ...".
+fn media_type_of_json(json: &serde_json::Value) -> Result<String, String> {
     if let Some(media_type) = json.get("mediaType").and_then(|m| m.as_str()) {
         return Ok(media_type.to_owned());
     }
@@ -549,6 +767,37 @@ fn media_type_of(body: &[u8]) -> Result<String, String> {
     } else {
         Err("has no media type".to_owned())
     }
+}
+
+/// The digest of the manifest an index body names for the platform cargo-v6 runs on
+/// (oci-client's default resolver). The error completes "the manifest of X ...".
+fn platform_manifest(index: &[u8]) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        manifests: Vec<ImageIndexEntry>,
+    }
+    let index: Index =
+        serde_json::from_slice(index).map_err(|e| format!("is not an index: {e}"))?;
+    oci_client::client::current_platform_resolver(&index.manifests)
+        .ok_or_else(|| "names no image for the platform cargo-v6 runs on".to_owned())
+}
+
+/// `config.Labels` of an image config (empty when absent); labels whose value is not a
+/// string are left out. The error completes "the image config of X ...".
+fn labels_of_config(config: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let config: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("is not JSON: {e}"))?;
+    Ok(config
+        .get("config")
+        .and_then(|c| c.get("Labels"))
+        .and_then(|l| l.as_object())
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -579,28 +828,6 @@ mod tests {
     }
 
     #[test]
-    fn loopback_registries_are_recognised() {
-        for r in [
-            "127.0.0.1:5570",
-            "127.1.2.3",
-            "localhost",
-            "LOCALHOST:5000",
-            "[::1]:5000",
-            "[::1]",
-        ] {
-            assert!(is_loopback(r), "{r}");
-        }
-        for r in [
-            "ghcr.io",
-            "10.0.0.1:5000",
-            "[::2]:5000",
-            "localhost.example",
-        ] {
-            assert!(!is_loopback(r), "{r}");
-        }
-    }
-
-    #[test]
     fn docker_hub_is_served_from_registry_1() {
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("index.docker.io"), "registry-1.docker.io");
@@ -612,21 +839,101 @@ mod tests {
         );
     }
 
+    /// What [`ManifestInfo::parse`] makes of `body`.
+    fn parse(body: &str) -> Result<ManifestInfo, String> {
+        ManifestInfo::parse("1.0.0", "sha256:d".into(), body.as_bytes().to_vec())
+    }
+
     #[test]
     fn media_type_comes_from_the_body_or_its_shape() {
-        let docker = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{}}"#;
-        assert_eq!(media_type_of(docker).unwrap(), IMAGE_MANIFEST_MEDIA_TYPE);
+        let docker = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:c"}}"#;
+        assert_eq!(parse(docker).unwrap().kind, ManifestKind::DockerV2);
         assert_eq!(
-            media_type_of(br#"{"schemaVersion":2,"config":{},"layers":[]}"#).unwrap(),
-            OCI_IMAGE_MEDIA_TYPE
+            parse(r#"{"schemaVersion":2,"config":{},"layers":[]}"#)
+                .unwrap()
+                .kind,
+            ManifestKind::OciImage
         );
         assert_eq!(
-            media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#).unwrap(),
-            OCI_IMAGE_INDEX_MEDIA_TYPE
+            parse(r#"{"schemaVersion":2,"manifests":[]}"#).unwrap().kind,
+            ManifestKind::Index {
+                media_type: OCI_IMAGE_INDEX_MEDIA_TYPE.into()
+            }
         );
-        assert_eq!(media_type_of(b"{}").unwrap_err(), "has no media type");
+        assert_eq!(parse("{}").unwrap_err(), "has no media type");
+        assert!(parse("<html>").unwrap_err().starts_with("is not JSON"));
+    }
+
+    #[test]
+    fn manifest_info_keeps_digest_config_and_bytes() {
+        let docker = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:c"}}"#;
+        let info = parse(docker).unwrap();
+        assert_eq!(info.digest, "sha256:d");
+        assert_eq!(info.config_digest(), Some("sha256:c"));
+        assert_eq!(info.image_config().unwrap(), "sha256:c");
+        assert_eq!(info.body, docker.as_bytes());
+        // The bytes are not in the Debug output, only their count.
+        assert!(!format!("{info:?}").contains("schemaVersion"));
+
+        let no_config = parse(r#"{"schemaVersion":2,"config":{},"layers":[]}"#).unwrap();
+        assert_eq!(no_config.config_digest(), None);
+        assert_eq!(
+            no_config.image_config().unwrap_err(),
+            "has no config digest"
+        );
+
+        let index = parse(r#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
+        assert_eq!(index.config_digest(), None);
+        assert_eq!(
+            index.image_config().unwrap_err(),
+            format!("is a `{OCI_IMAGE_INDEX_MEDIA_TYPE}`, not an image")
+        );
+        let artifact = parse(r#"{"mediaType":"application/x","config":{"digest":"sha256:c"}}"#);
+        assert_eq!(artifact.unwrap().config_digest(), None);
+    }
+
+    #[test]
+    fn index_resolves_to_this_platforms_manifest() {
+        let entry = |arch: &str, digest: &str| {
+            serde_json::json!({
+                "mediaType": OCI_IMAGE_MEDIA_TYPE,
+                "digest": digest,
+                "size": 1,
+                "platform": {"architecture": arch, "os": "linux"},
+            })
+        };
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [entry("s390x-nowhere", "sha256:a"), entry(arch, "sha256:b")],
+        });
+        assert_eq!(
+            platform_manifest(&serde_json::to_vec(&index).unwrap()).unwrap(),
+            "sha256:b"
+        );
+        let other =
+            serde_json::json!({"schemaVersion": 2, "manifests": [entry("none", "sha256:a")]});
+        assert_eq!(
+            platform_manifest(&serde_json::to_vec(&other).unwrap()).unwrap_err(),
+            "names no image for the platform cargo-v6 runs on"
+        );
+    }
+
+    #[test]
+    fn config_labels_keep_string_values() {
+        let config = br#"{"config":{"Labels":{"a":"1","b":2}}}"#;
+        assert_eq!(
+            labels_of_config(config).unwrap(),
+            BTreeMap::from([("a".to_owned(), "1".to_owned())])
+        );
+        assert!(labels_of_config(br#"{"config":{}}"#).unwrap().is_empty());
+        assert!(labels_of_config(b"{}").unwrap().is_empty());
         assert!(
-            media_type_of(b"<html>")
+            labels_of_config(b"x")
                 .unwrap_err()
                 .starts_with("is not JSON")
         );
@@ -709,497 +1016,5 @@ mod tests {
             "registry ghcr.io requires credentials (401 Unauthorized) and none were found: set \
              V6_REGISTRY_USERNAME and V6_REGISTRY_PASSWORD, or run `docker login ghcr.io`"
         );
-    }
-
-    /// Tests against real registries (distribution, as `scripts/stack` starts it). They fail,
-    /// never skip, when the registries are not configured or not reachable.
-    mod live {
-        use super::*;
-        use sha2::Digest as _;
-        use std::process::Command;
-
-        /// A variable the live tests need, with a message saying how to provide it.
-        fn required(var: &str) -> String {
-            std::env::var(var).unwrap_or_else(|_| {
-                panic!(
-                    "{var} is not set: the registry tests need V6_TEST_REGISTRY (open), \
-                     V6_TEST_AUTH_REGISTRY, V6_TEST_AUTH_USER and V6_TEST_AUTH_PASSWORD \
-                     (htpasswd), e.g. from scripts/stack"
-                )
-            })
-        }
-
-        fn open_registry() -> String {
-            required("V6_TEST_REGISTRY")
-        }
-
-        /// The htpasswd registry and its right credentials.
-        fn auth_registry() -> (String, String, String) {
-            (
-                required("V6_TEST_AUTH_REGISTRY"),
-                required("V6_TEST_AUTH_USER"),
-                required("V6_TEST_AUTH_PASSWORD"),
-            )
-        }
-
-        /// A repository name no other test (or earlier run) uses.
-        fn unique_repository(test: &str) -> String {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            format!("v6test/{test}-{}-{nanos}", std::process::id())
-        }
-
-        /// What to put in the registry.
-        enum Shape<'a> {
-            /// A single image, pushed as docker v2 schema 2 (what `docker push` produces).
-            DockerV2(&'a [(&'a str, &'a str)]),
-            /// A single image, pushed as an OCI manifest.
-            OciImage,
-            /// An amd64 + arm64 OCI index.
-            OciIndex,
-            /// An amd64 + arm64 docker manifest list.
-            DockerList,
-        }
-
-        /// An OCI image layout on disk, written by hand (no engine needed).
-        struct Layout {
-            dir: tempfile::TempDir,
-        }
-
-        impl Layout {
-            fn new() -> Layout {
-                let dir = tempfile::tempdir().unwrap();
-                std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
-                std::fs::write(
-                    dir.path().join("oci-layout"),
-                    r#"{"imageLayoutVersion":"1.0.0"}"#,
-                )
-                .unwrap();
-                Layout { dir }
-            }
-
-            /// Stores `bytes` as a blob; returns a descriptor of `media_type` for it.
-            fn blob(&self, media_type: &str, bytes: &[u8]) -> serde_json::Value {
-                let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
-                let path = self.dir.path().join("blobs/sha256").join(&digest[7..]);
-                std::fs::write(path, bytes).unwrap();
-                serde_json::json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
-            }
-
-            fn json_blob(&self, media_type: &str, value: &serde_json::Value) -> serde_json::Value {
-                self.blob(media_type, &serde_json::to_vec(value).unwrap())
-            }
-
-            /// An image of one layer holding `content`; returns its manifest's descriptor.
-            fn image(
-                &self,
-                arch: &str,
-                content: &str,
-                labels: &[(&str, &str)],
-            ) -> serde_json::Value {
-                let mut tar = tar::Builder::new(Vec::new());
-                let mut header = tar::Header::new_gnu();
-                header.set_size(content.len() as u64);
-                header.set_mode(0o644);
-                header.set_mtime(0);
-                tar.append_data(&mut header, "hello.txt", content.as_bytes())
-                    .unwrap();
-                let layer = self.blob(
-                    "application/vnd.oci.image.layer.v1.tar",
-                    &tar.into_inner().unwrap(),
-                );
-                let labels: serde_json::Map<String, serde_json::Value> = labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-                    .collect();
-                let config = self.json_blob(
-                    "application/vnd.oci.image.config.v1+json",
-                    &serde_json::json!({
-                        "architecture": arch,
-                        "os": "linux",
-                        "config": {"Labels": labels, "Cmd": ["/hello.txt"]},
-                        "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
-                    }),
-                );
-                let mut manifest = self.json_blob(
-                    OCI_IMAGE_MEDIA_TYPE,
-                    &serde_json::json!({
-                        "schemaVersion": 2,
-                        "mediaType": OCI_IMAGE_MEDIA_TYPE,
-                        "config": config,
-                        "layers": [layer],
-                    }),
-                );
-                manifest["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
-                manifest
-            }
-
-            /// Names `descriptor` `latest` in the layout's index.json.
-            fn tag(&self, mut descriptor: serde_json::Value) {
-                descriptor["annotations"] =
-                    serde_json::json!({"org.opencontainers.image.ref.name": "latest"});
-                let index = serde_json::json!({"schemaVersion": 2, "manifests": [descriptor]});
-                std::fs::write(
-                    self.dir.path().join("index.json"),
-                    serde_json::to_vec(&index).unwrap(),
-                )
-                .unwrap();
-            }
-        }
-
-        /// Builds `shape` and pushes it to `registry/repository:tag` with skopeo, as the
-        /// Docker engine or a buildx build would have.
-        fn seed(
-            registry: &str,
-            repository: &str,
-            tag: &str,
-            shape: Shape<'_>,
-            creds: Option<(&str, &str)>,
-        ) {
-            let layout = Layout::new();
-            let (format, all) = match shape {
-                Shape::DockerV2(labels) => {
-                    layout.tag(layout.image("amd64", repository, labels));
-                    ("v2s2", false)
-                }
-                Shape::OciImage => {
-                    layout.tag(layout.image("amd64", repository, &[]));
-                    ("oci", false)
-                }
-                Shape::OciIndex | Shape::DockerList => {
-                    let amd = layout.image("amd64", &format!("{repository} amd64"), &[]);
-                    let arm = layout.image("arm64", &format!("{repository} arm64"), &[]);
-                    let index = serde_json::json!({
-                        "schemaVersion": 2,
-                        "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
-                        "manifests": [amd, arm],
-                    });
-                    layout.tag(layout.json_blob(OCI_IMAGE_INDEX_MEDIA_TYPE, &index));
-                    let format = if matches!(shape, Shape::OciIndex) {
-                        "oci"
-                    } else {
-                        "v2s2"
-                    };
-                    (format, true)
-                }
-            };
-            let mut skopeo = Command::new("skopeo");
-            skopeo.args([
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                "--format",
-                format,
-            ]);
-            if all {
-                skopeo.arg("--all");
-            }
-            if let Some((user, password)) = creds {
-                skopeo.arg("--dest-creds").arg(format!("{user}:{password}"));
-            }
-            skopeo
-                .arg(format!("oci:{}:latest", layout.dir.path().display()))
-                .arg(format!("docker://{registry}/{repository}:{tag}"));
-            run(&mut skopeo);
-        }
-
-        /// Runs `command`, panicking with its output when it fails; returns its stdout.
-        fn run(command: &mut Command) -> Vec<u8> {
-            let out = command
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-            assert!(
-                out.status.success(),
-                "{command:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out.stdout
-        }
-
-        /// The digest of the manifest skopeo reads for `registry/repository:tag`: sha256 of
-        /// the raw manifest, which is what `skopeo inspect` reports for a single image too.
-        fn skopeo_digest(
-            registry: &str,
-            repository: &str,
-            tag: &str,
-            creds: Option<(&str, &str)>,
-        ) -> String {
-            let mut skopeo = Command::new("skopeo");
-            skopeo.args(["inspect", "--raw", "--tls-verify=false"]);
-            if let Some((user, password)) = creds {
-                skopeo.arg("--creds").arg(format!("{user}:{password}"));
-            }
-            skopeo.arg(format!("docker://{registry}/{repository}:{tag}"));
-            let raw = run(&mut skopeo);
-            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&raw)))
-        }
-
-        /// `skopeo inspect`'s own `Digest` field for a single image.
-        fn skopeo_inspect_digest(registry: &str, repository: &str, tag: &str) -> String {
-            let out = run(Command::new("skopeo").args([
-                "inspect",
-                "--tls-verify=false",
-                &format!("docker://{registry}/{repository}:{tag}"),
-            ]));
-            let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
-            json["Digest"].as_str().unwrap().to_owned()
-        }
-
-        #[tokio::test]
-        async fn digest_labels_and_tags_of_a_pushed_image() {
-            let host = open_registry();
-            let repo = unique_repository("digest");
-            let labels = [
-                ("org.opencontainers.image.version", "1.0.0"),
-                ("ai.vantage6.algorithm", "average"),
-            ];
-            seed(&host, &repo, "1.0.0", Shape::DockerV2(&labels), None);
-            let registry = Registry::new(&host, None, false).unwrap();
-
-            let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
-            assert_eq!(digest, skopeo_inspect_digest(&host, &repo, "1.0.0"));
-            assert_eq!(digest, skopeo_digest(&host, &repo, "1.0.0", None));
-
-            let read = registry.labels(&repo, "1.0.0").await.unwrap().unwrap();
-            let expected: BTreeMap<String, String> = labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            assert_eq!(read, expected);
-
-            assert_eq!(
-                registry.manifest_kind(&repo, "1.0.0").await.unwrap(),
-                ManifestKind::DockerV2
-            );
-            assert_eq!(registry.list_tags(&repo).await.unwrap(), ["1.0.0"]);
-            registry.check(&repo).await.unwrap();
-        }
-
-        #[tokio::test]
-        async fn missing_repository_and_tag() {
-            let host = open_registry();
-            let repo = unique_repository("missing");
-            let registry = Registry::new(&host, None, false).unwrap();
-            // Before the first push: no tags, no digest; reachable all the same.
-            assert!(registry.list_tags(&repo).await.unwrap().is_empty());
-            assert_eq!(registry.digest(&repo, "1.0.0").await.unwrap(), None);
-            assert_eq!(registry.labels(&repo, "1.0.0").await.unwrap(), None);
-            registry.check(&repo).await.unwrap();
-
-            seed(&host, &repo, "1.0.0", Shape::DockerV2(&[]), None);
-            assert_eq!(registry.digest(&repo, "2.0.0").await.unwrap(), None);
-            assert_eq!(registry.labels(&repo, "2.0.0").await.unwrap(), None);
-            let err = registry.manifest_kind(&repo, "2.0.0").await.unwrap_err();
-            assert!(matches!(err, RegistryError::NotFound { .. }), "{err:?}");
-            let err = registry
-                .copy_tag(&repo, "2.0.0", "latest")
-                .await
-                .unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!("{host}/{repo}:2.0.0 does not exist")
-            );
-            // The image without labels has an empty label set, not None.
-            assert_eq!(
-                registry.labels(&repo, "1.0.0").await.unwrap(),
-                Some(BTreeMap::new())
-            );
-        }
-
-        #[tokio::test]
-        async fn copy_tag_keeps_the_manifest_bytes() {
-            let host = open_registry();
-            let repo = unique_repository("copy");
-            seed(&host, &repo, "1.0.0", Shape::DockerV2(&[("a", "b")]), None);
-            seed(&host, &repo, "multi", Shape::OciIndex, None);
-            let registry = Registry::new(&host, None, false).unwrap();
-
-            let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
-            assert_eq!(
-                registry.copy_tag(&repo, "1.0.0", "latest").await.unwrap(),
-                digest
-            );
-            assert_eq!(skopeo_digest(&host, &repo, "latest", None), digest);
-            assert_eq!(
-                registry.manifest_kind(&repo, "latest").await.unwrap(),
-                ManifestKind::DockerV2
-            );
-            // Moving an existing alias.
-            let multi = registry.digest(&repo, "multi").await.unwrap().unwrap();
-            assert_eq!(
-                registry.copy_tag(&repo, "multi", "latest").await.unwrap(),
-                multi
-            );
-            assert_eq!(skopeo_digest(&host, &repo, "latest", None), multi);
-            assert!(matches!(
-                registry.manifest_kind(&repo, "latest").await.unwrap(),
-                ManifestKind::Index { .. }
-            ));
-            assert_eq!(
-                registry.list_tags(&repo).await.unwrap(),
-                ["1.0.0", "latest", "multi"]
-            );
-        }
-
-        #[tokio::test]
-        async fn manifest_kinds_as_stored() {
-            let host = open_registry();
-            let repo = unique_repository("kinds");
-            seed(&host, &repo, "oci", Shape::OciImage, None);
-            seed(&host, &repo, "oci-index", Shape::OciIndex, None);
-            seed(&host, &repo, "docker-list", Shape::DockerList, None);
-            let registry = Registry::new(&host, None, false).unwrap();
-            assert_eq!(
-                registry.manifest_kind(&repo, "oci").await.unwrap(),
-                ManifestKind::OciImage
-            );
-            assert_eq!(
-                registry.manifest_kind(&repo, "oci-index").await.unwrap(),
-                ManifestKind::Index {
-                    media_type: OCI_IMAGE_INDEX_MEDIA_TYPE.into()
-                }
-            );
-            assert_eq!(
-                registry.manifest_kind(&repo, "docker-list").await.unwrap(),
-                ManifestKind::Index {
-                    media_type: IMAGE_MANIFEST_LIST_MEDIA_TYPE.into()
-                }
-            );
-            // The digest of an index is the index's own, as skopeo sees it.
-            assert_eq!(
-                registry.digest(&repo, "oci-index").await.unwrap().unwrap(),
-                skopeo_digest(&host, &repo, "oci-index", None)
-            );
-        }
-
-        #[tokio::test]
-        async fn auth_registry_with_right_credentials() {
-            let (host, user, password) = auth_registry();
-            let repo = unique_repository("auth-ok");
-            seed(
-                &host,
-                &repo,
-                "1.0.0",
-                Shape::DockerV2(&[("k", "v")]),
-                Some((&user, &password)),
-            );
-            let creds = Credentials::new(
-                user.clone(),
-                password.clone(),
-                CredentialSource::Environment,
-            );
-            let registry = Registry::new(&host, Some(creds), false).unwrap();
-            registry.check(&repo).await.unwrap();
-            let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
-            assert_eq!(
-                digest,
-                skopeo_digest(&host, &repo, "1.0.0", Some((&user, &password)))
-            );
-            assert_eq!(
-                registry.labels(&repo, "1.0.0").await.unwrap().unwrap()["k"],
-                "v"
-            );
-            // A manifest write with the same credentials (push scope).
-            assert_eq!(
-                registry.copy_tag(&repo, "1.0.0", "latest").await.unwrap(),
-                digest
-            );
-            assert_eq!(
-                registry.list_tags(&repo).await.unwrap(),
-                ["1.0.0", "latest"]
-            );
-        }
-
-        #[tokio::test]
-        async fn auth_registry_refuses_wrong_or_missing_credentials_without_leaking() {
-            let (host, user, password) = auth_registry();
-            let repo = unique_repository("auth-bad");
-            seed(
-                &host,
-                &repo,
-                "1.0.0",
-                Shape::DockerV2(&[]),
-                Some((&user, &password)),
-            );
-            let wrong = format!("{password}-wrong-Secr3t");
-            let creds =
-                Credentials::new(user.clone(), wrong.clone(), CredentialSource::Environment);
-            let registry = Registry::new(&host, Some(creds), false).unwrap();
-            assert!(!format!("{registry:?}").contains(&wrong));
-
-            let errors = vec![
-                registry.list_tags(&repo).await.unwrap_err(),
-                registry.digest(&repo, "1.0.0").await.unwrap_err(),
-                registry.labels(&repo, "1.0.0").await.unwrap_err(),
-                registry.manifest_kind(&repo, "1.0.0").await.unwrap_err(),
-                registry
-                    .copy_tag(&repo, "1.0.0", "latest")
-                    .await
-                    .unwrap_err(),
-                registry.check(&repo).await.unwrap_err(),
-            ];
-            for err in &errors {
-                assert!(
-                    matches!(
-                        err,
-                        RegistryError::Unauthorized {
-                            credentials: Some(_),
-                            ..
-                        }
-                    ),
-                    "{err:?}"
-                );
-                assert_eq!(
-                    err.to_string(),
-                    format!(
-                        "registry {host} refused the credentials (401 Unauthorized); they came \
-                         from V6_REGISTRY_USERNAME/V6_REGISTRY_PASSWORD"
-                    )
-                );
-                for text in [format!("{err}"), format!("{err:?}")] {
-                    assert!(!text.contains(&wrong), "{text}");
-                    assert!(!text.contains(&password), "{text}");
-                }
-            }
-
-            let anonymous = Registry::new(&host, None, false).unwrap();
-            let err = anonymous.check(&repo).await.unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    RegistryError::Unauthorized {
-                        credentials: None,
-                        ..
-                    }
-                ),
-                "{err:?}"
-            );
-            assert!(err.to_string().contains("none were found"), "{err}");
-        }
-
-        #[tokio::test]
-        async fn a_closed_port_is_unreachable() {
-            // A port that was free a moment ago: nothing listens there.
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let host = format!("127.0.0.1:{port}");
-            let err = Registry::new(&host, None, false)
-                .unwrap()
-                .check("v6test/x")
-                .await
-                .unwrap_err();
-            assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
-            let text = err.to_string();
-            assert!(
-                text.starts_with(&format!("cannot reach registry {host}: ")),
-                "{text}"
-            );
-            assert!(text.contains("refused"), "{text}");
-        }
     }
 }

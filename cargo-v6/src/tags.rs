@@ -317,7 +317,7 @@ pub struct TemplateError {
 }
 
 /// The fields other than the version that templates may use.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TagContext {
     /// vantage6 version as in v6.toml, e.g. `4.13`.
     pub vantage6: String,

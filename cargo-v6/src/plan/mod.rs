@@ -19,7 +19,7 @@ use crate::fingerprint::{self, FingerprintError, Recipe};
 use crate::manifest::Manifest;
 use crate::reference::{ImageName, ImageRef, Tag, TaggedImage};
 use crate::render::{self, RenderError, TemplateData};
-use crate::tags::{AliasAction, TagContext};
+use crate::tags::{AliasAction, TagContext, TagTemplate};
 use crate::vantage6::{self, Wrapper};
 use crate::version::{MetadataError, Version};
 
@@ -178,6 +178,39 @@ pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
     })
 }
 
+/// A release's tags against the registry's.
+struct Tags {
+    exact: Vec<TaggedImage>,
+    moves: Vec<TaggedImage>,
+    held: Vec<HeldTag>,
+}
+
+fn tags_for(
+    image: &ImageName,
+    templates: &[TagTemplate],
+    version: &Version,
+    context: &TagContext,
+    existing: &[String],
+) -> Result<Tags, PlanError> {
+    let plan = crate::tags::plan_tags(templates, version, context, existing)
+        .map_err(|e| PlanError::Input(Diagnostic::new(e.to_string(), None)))?;
+    let mut tags = Tags {
+        exact: plan.exact.iter().map(|t| image.with_tag(t)).collect(),
+        moves: Vec::new(),
+        held: Vec::new(),
+    };
+    for alias in plan.aliases {
+        match alias.action {
+            AliasAction::Move => tags.moves.push(image.with_tag(&alias.tag)),
+            AliasAction::Held { by } => tags.held.push(HeldTag {
+                tag: image.with_tag(&alias.tag),
+                by: image.with_tag(&by),
+            }),
+        }
+    }
+    Ok(tags)
+}
+
 /// An alias left where it is because a higher version owns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeldTag {
@@ -210,6 +243,13 @@ pub struct Plan {
     pub exact_tags: Vec<TaggedImage>,
     /// Aliases held back by a higher version.
     pub tags_held: Vec<HeldTag>,
+    /// The tag templates, to decide the aliases again against the registry's tags right
+    /// before they are written ([`Plan::aliases_against`]).
+    #[serde(skip)]
+    pub tag_templates: Vec<TagTemplate>,
+    /// The fields the templates render besides the version.
+    #[serde(skip)]
+    pub tag_context: TagContext,
     /// How the registry's existing tags were obtained.
     pub registry: RegistryView,
     /// The base image, normalized with its tag.
@@ -270,30 +310,24 @@ impl Plan {
             dockerfile: rendered,
         } = render_dockerfile(manifest)?;
 
-        let tag_plan = crate::tags::plan_tags(
+        let image = &manifest.image;
+        let tag_context = TagContext {
+            vantage6: manifest.vantage6.text.clone(),
+            name: manifest.name.clone(),
+        };
+        let Tags {
+            exact: exact_tags,
+            moves,
+            held: tags_held,
+        } = tags_for(
+            image,
             &manifest.tags,
             &version,
-            &TagContext {
-                vantage6: manifest.vantage6.text.clone(),
-                name: manifest.name.clone(),
-            },
+            &tag_context,
             &registry.tags,
-        )
-        .map_err(|e| PlanError::Input(Diagnostic::new(e.to_string(), None)))?;
-        let image = &manifest.image;
-        let exact_tags: Vec<TaggedImage> =
-            tag_plan.exact.iter().map(|t| image.with_tag(t)).collect();
+        )?;
         let mut tags = exact_tags.clone();
-        let mut tags_held = Vec::new();
-        for alias in tag_plan.aliases {
-            match alias.action {
-                AliasAction::Move => tags.push(image.with_tag(&alias.tag)),
-                AliasAction::Held { by } => tags_held.push(HeldTag {
-                    tag: image.with_tag(&alias.tag),
-                    by: image.with_tag(&by),
-                }),
-            }
-        }
+        tags.extend(moves);
 
         if inputs.context_files.iter().any(|f| f == DOCKERFILE_NAME) {
             return Err(PlanError::Unsendable(Diagnostic::new(
@@ -349,6 +383,8 @@ impl Plan {
             tags,
             exact_tags,
             tags_held,
+            tag_templates: manifest.tags.clone(),
+            tag_context,
             registry: registry.view,
             base_image,
             dockerfile,
@@ -371,6 +407,23 @@ impl Plan {
         // `plan_tags` always renders at least one exact tag (the manifest requires a
         // `{{version}}` template), so `exact_tags` is never empty.
         &self.exact_tags[0]
+    }
+
+    /// The aliases this version moves, and those a higher version owns, given the tags the
+    /// registry holds now: publish decides again right before writing aliases, and once more
+    /// after, so that concurrent publishes end with every alias on the highest version.
+    pub fn aliases_against(
+        &self,
+        existing: &[String],
+    ) -> Result<(Vec<TaggedImage>, Vec<HeldTag>), PlanError> {
+        let tags = tags_for(
+            &self.image,
+            &self.tag_templates,
+            &self.version,
+            &self.tag_context,
+            existing,
+        )?;
+        Ok((tags.moves, tags.held))
     }
 
     /// Whether `tag` is one of the exact version tags.

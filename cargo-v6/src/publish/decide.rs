@@ -248,6 +248,11 @@ mod tests {
                 tag: tag("1"),
                 by: tag("1.3.0"),
             }],
+            tag_templates: crate::tags::default_templates(),
+            tag_context: crate::tags::TagContext {
+                vantage6: "4.15".into(),
+                name: "a".into(),
+            },
             registry: RegistryView::Read,
             base_image: "busybox:1".into(),
             dockerfile: String::new(),
