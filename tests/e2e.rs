@@ -12,6 +12,8 @@ use std::process::Output;
 use assert_cmd::Command;
 use serde_json::Value;
 
+#[path = "support/counting_proxy.rs"]
+mod counting_proxy;
 mod support;
 use support::{
     LocalImages, assert_ok, busybox_project, copy_dir, digest_of, docker, repo_tags, skopeo, stack,
@@ -723,4 +725,153 @@ fn dry_run_and_refusal_read_like_the_readme() {
         "publish_refused",
         redacted(&text(&refused.stderr), &image, dir.path())
     );
+}
+
+#[test]
+fn an_unchanged_republish_takes_at_most_8_registry_requests() {
+    let proxy = counting_proxy::CountingProxy::start(&stack().registry);
+    let image = format!("{}/{}", proxy.host(), unique("requests"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "counted\n", "");
+    // Three aliases: 1.0, 1, latest.
+    let first = publish_json(dir.path(), &[]);
+    proxy.take();
+    let again = publish_json(dir.path(), &[]);
+    let requests = proxy.take();
+    assert_eq!(again["skipped_unchanged"], true);
+    assert_eq!(again["digest"], first["digest"]);
+    assert!(
+        requests.len() <= 8,
+        "{} requests: {requests:#?}",
+        requests.len()
+    );
+    assert!(
+        requests.iter().filter(|r| r.ends_with("/v2/")).count() <= 1,
+        "{requests:#?}"
+    );
+}
+
+/// Starts `publish --message-format json` in `dir` without waiting for it.
+fn spawn_publish(dir: &Path, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cargo-v6"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .args(["v6", "publish", "--message-format", "json"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Two CI jobs publishing one version with different content, started together. A registry
+/// has no compare-and-swap on tags, so both may pass their last check before either writes
+/// (README, "Guarantees"); what must hold in every interleaving: a run that exits 0 printed a
+/// digest holding its own content, the tag ends on a winner's content, and a loser exits 1
+/// naming a digest that holds the other's content.
+#[test]
+fn concurrent_publishes_of_one_version_tell_the_truth() {
+    let contents = ["content a\n", "content b\n"];
+    let named = regex::Regex::new("sha256:[0-9a-f]{64}").unwrap();
+    for round in 0..4 {
+        let image = format!("{}/{}", stack().registry, unique(&format!("race{round}")));
+        let _cleanup = LocalImages(image.clone());
+        let a = busybox_project(&image, contents[0], "");
+        let b = busybox_project(&image, contents[1], "");
+        let runs = [spawn_publish(a.path(), &[]), spawn_publish(b.path(), &[])];
+        let outputs: Vec<Output> = runs
+            .into_iter()
+            .map(|r| r.wait_with_output().unwrap())
+            .collect();
+        let shown = |i: usize| format!("{}{}", text(&outputs[i].stdout), text(&outputs[i].stderr));
+        let content_of = |digest: &str| {
+            let run = docker(&["run", "--rm", &format!("{image}@{digest}")]);
+            text(&run.stdout)
+        };
+        let winners: Vec<usize> = (0..2).filter(|&i| outputs[i].status.success()).collect();
+        assert!(
+            !winners.is_empty(),
+            "round {round}: nobody won:\n{}\n---\n{}",
+            shown(0),
+            shown(1)
+        );
+        for &winner in &winners {
+            let printed: Value =
+                serde_json::from_str(text(&outputs[winner].stdout).trim()).unwrap();
+            let digest = printed["digest"].as_str().unwrap();
+            assert_eq!(
+                content_of(digest),
+                contents[winner],
+                "round {round}: {}",
+                shown(winner)
+            );
+        }
+        let final_digest = digest_of(&format!("{image}:1.0.0")).unwrap();
+        let final_content = content_of(&final_digest);
+        assert!(
+            winners.iter().any(|&w| contents[w] == final_content),
+            "round {round}: the tag holds a loser's content"
+        );
+        for loser in (0..2).filter(|i| !winners.contains(i)) {
+            assert_eq!(
+                outputs[loser].status.code(),
+                Some(1),
+                "round {round}: {}",
+                shown(loser)
+            );
+            let stderr = text(&outputs[loser].stderr);
+            let error = stderr
+                .lines()
+                .find(|l| l.starts_with("error:"))
+                .unwrap_or_default();
+            let digest = named
+                .find(error)
+                .unwrap_or_else(|| panic!("round {round}: names no digest: {stderr}"));
+            assert_eq!(
+                content_of(digest.as_str()),
+                contents[1 - loser],
+                "round {round}"
+            );
+        }
+    }
+}
+
+#[test]
+fn concurrent_versions_leave_every_alias_on_the_highest() {
+    for (round, delay_ms) in [0u64, 0, 300].into_iter().enumerate() {
+        let image = format!(
+            "{}/{}",
+            stack().registry,
+            unique(&format!("versions{round}"))
+        );
+        let _cleanup = LocalImages(image.clone());
+        let high = busybox_project(&image, "1.5.0\n", "");
+        let low = busybox_project(&image, "1.4.x\n", "");
+        let low_version = if delay_ms > 0 { "1.4.9" } else { "1.4.0" };
+        let first = spawn_publish(high.path(), &["--set-version", "1.5.0"]);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let second = spawn_publish(low.path(), &["--set-version", low_version]);
+        for run in [first, second] {
+            let output = run.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "round {round}: {}",
+                text(&output.stderr)
+            );
+        }
+        let high_digest = digest_of(&format!("{image}:1.5.0")).unwrap();
+        let low_digest = digest_of(&format!("{image}:{low_version}")).unwrap();
+        for alias in ["latest", "1", "1.5"] {
+            assert_eq!(
+                digest_of(&format!("{image}:{alias}")).as_deref(),
+                Some(high_digest.as_str()),
+                "round {round}: `{alias}` must end on 1.5.0"
+            );
+        }
+        assert_eq!(
+            digest_of(&format!("{image}:1.4")).as_deref(),
+            Some(low_digest.as_str()),
+            "round {round}"
+        );
+    }
 }

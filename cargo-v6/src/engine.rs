@@ -394,6 +394,27 @@ impl Engine {
         Ok(())
     }
 
+    /// Removes the local tag `reference` (not the image, while other tags name it); a tag that
+    /// does not exist is not an error.
+    pub async fn remove_tag(&self, reference: &TaggedImage) -> Result<(), EngineError> {
+        let reference = reference.to_string();
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new().build();
+        match self
+            .docker
+            .remove_image(&reference, Some(options), None)
+            .await
+        {
+            Ok(_)
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(err) => Err(EngineError::Api(format!(
+                "cannot remove {reference}: {}",
+                api_message(err)
+            ))),
+        }
+    }
+
     /// The labels of a local image, or `None` when no such image exists.
     pub async fn image_labels(
         &self,

@@ -264,6 +264,36 @@ pub struct Registry {
     source: Option<CredentialSource>,
     /// Held across a handshake, so that concurrent calls do not repeat it.
     handshakes: tokio::sync::Mutex<Handshakes>,
+    /// Retries made since the caller last took them, for `-v`.
+    retries: std::sync::Mutex<Vec<String>>,
+}
+
+/// How many times a request is tried when the registry answers 429 or 5xx, or the connection
+/// fails or resets: the docker CLI retries failed uploads too, and registries under load (or
+/// while another client writes the same tag) answer 500 now and then. Every request retried
+/// is idempotent (reads, and manifest writes of the same bytes under the same tag).
+const ATTEMPTS: u32 = 5;
+
+/// The pause before the first retry; it doubles each time, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest pause between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
+
+/// Whether a failed request may succeed when tried again: too many requests, a server error,
+/// or a connection that failed, timed out or reset.
+fn is_transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| e.code == OciErrorCode::Toomanyrequests),
+        OciDistributionError::RequestError(r) => {
+            r.is_connect() || r.is_timeout() || r.is_request() || r.is_body()
+        }
+        _ => false,
+    }
 }
 
 impl fmt::Debug for Registry {
@@ -328,6 +358,7 @@ impl Registry {
             auth,
             source,
             handshakes: tokio::sync::Mutex::default(),
+            retries: std::sync::Mutex::default(),
         })
     }
 
@@ -344,8 +375,10 @@ impl Registry {
         loop {
             let last = tags.last().map(String::as_str);
             let page = match self
-                .client
-                .list_tags(&reference, &self.auth, Some(TAGS_PAGE), last)
+                .retrying("listing tags", || {
+                    self.client
+                        .list_tags(&reference, &self.auth, Some(TAGS_PAGE), last)
+                })
                 .await
             {
                 Ok(page) => page.tags,
@@ -378,8 +411,9 @@ impl Registry {
         self.authorize(repository, RegistryOperation::Pull).await?;
         let reference = self.reference(repository, tag);
         match self
-            .client
-            .fetch_manifest_digest(&reference, &self.auth)
+            .retrying("reading a digest", || {
+                self.client.fetch_manifest_digest(&reference, &self.auth)
+            })
             .await
         {
             Ok(digest) => Ok(Some(digest)),
@@ -450,13 +484,16 @@ impl Registry {
                 .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?
                 .to_owned()
         };
-        let mut bytes = Vec::new();
-        self.client
-            .pull_blob(
-                &self.reference(repository, tag),
-                config.as_str(),
-                &mut bytes,
-            )
+        let reference = self.reference(repository, tag);
+        let bytes = self
+            .retrying("reading an image config", || async {
+                // A fresh buffer per try: a failed try may have written part of the blob.
+                let mut bytes = Vec::new();
+                self.client
+                    .pull_blob(&reference, config.as_str(), &mut bytes)
+                    .await
+                    .map(|()| bytes)
+            })
             .await
             .map_err(|e| self.error(e, repository))?;
         labels_of_config(&bytes)
@@ -480,14 +517,16 @@ impl Registry {
             message: format!("media type {media_type:?} is not a header value"),
         })?;
         self.authorize(repository, RegistryOperation::Push).await?;
-        self.client
-            .push_manifest_raw(
-                &self.reference(repository, tag),
+        let reference = self.reference(repository, tag);
+        self.retrying("writing a manifest", || {
+            self.client.push_manifest_raw(
+                &reference,
                 info.body.clone(),
-                content_type,
+                Clone::clone(&content_type),
             )
-            .await
-            .map_err(|e| self.error(e, repository))?;
+        })
+        .await
+        .map_err(|e| self.error(e, repository))?;
         Ok(())
     }
 
@@ -575,11 +614,13 @@ impl Registry {
         &self,
         reference: &Reference,
     ) -> Result<(Vec<u8>, String), OciDistributionError> {
-        self.client
-            .pull_manifest_raw(reference, &self.auth, MANIFEST_TYPES)
-            .await
-            // A manifest is a few KiB: copying it avoids naming oci-client's `bytes` type.
-            .map(|(body, digest)| (body.to_vec(), digest))
+        self.retrying("reading a manifest", || {
+            self.client
+                .pull_manifest_raw(reference, &self.auth, MANIFEST_TYPES)
+        })
+        .await
+        // A manifest is a few KiB: copying it avoids naming oci-client's `bytes` type.
+        .map(|(body, digest)| (body.to_vec(), digest))
     }
 
     /// Makes sure requests for `operation` on `repository` go out authorized without asking
@@ -632,6 +673,46 @@ impl Registry {
             .await;
         handshakes.done.insert(key);
         Ok(())
+    }
+
+    /// Runs `call` until it succeeds, fails for good, or [`ATTEMPTS`] are used up, with
+    /// exponential backoff between tries. Each retry is noted for [`Registry::take_retries`].
+    async fn retrying<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, OciDistributionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 1.. {
+            match call().await {
+                Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
+                    let reason = self.scrub(error_chain(&e));
+                    self.retries
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(format!(
+                            "{what} on {}: {reason}; retry {attempt} of {} in {} ms",
+                            self.name,
+                            ATTEMPTS - 1,
+                            backoff.as_millis()
+                        ));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                result => return result,
+            }
+        }
+        unreachable!("the loop returns by the last attempt")
+    }
+
+    /// The retries made since the last call, one line each (what, why, which attempt).
+    pub fn take_retries(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .retries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     fn reference(&self, repository: &str, tag: &str) -> Reference {

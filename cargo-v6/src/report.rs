@@ -453,6 +453,7 @@ impl crate::publish::Observer for PublishProgress {
         let reporter = &self.reporter;
         match event {
             Event::Warning(message) => reporter.warn(message),
+            Event::Retry(message) => reporter.detail(format!("      Retry {message}")),
             Event::BuildStarted { plan } => self.with_current(|c| {
                 *c = Some(Progress::new(
                     reporter,
@@ -468,7 +469,7 @@ impl crate::publish::Observer for PublishProgress {
             Event::Built { tag, image_id } => {
                 let hex = image_id.strip_prefix("sha256:").unwrap_or(image_id);
                 let short = &hex[..hex.len().min(12)];
-                let what = tag.map_or("image".to_string(), ToString::to_string);
+                let what = tag.to_string();
                 self.with_current(|c| match c.take() {
                     Some(progress) => progress.finish("Built", format!("{what} ({short})")),
                     None => reporter.status("Built", format!("{what} ({short})")),
@@ -485,6 +486,14 @@ impl crate::publish::Observer for PublishProgress {
                 Some(progress) => progress.finish("Pushed", tag.to_string()),
                 None => reporter.status("Pushed", tag.to_string()),
             }),
+            Event::Held { tag, by } => reporter.status(
+                "Held",
+                format!("{tag} (owned by {by}, published meanwhile)"),
+            ),
+            Event::Repaired { tag, by } => reporter.status(
+                "Repaired",
+                format!("{tag} -> {by} (a higher version published meanwhile)"),
+            ),
             Event::Pointed { tag, digest } => {
                 reporter.status("Tagged", format!("{tag} -> {digest}"))
             }

@@ -277,6 +277,7 @@ mod tests {
                 .iter()
                 .map(|(name, d)| (tag(name), Some(digest(*d))))
                 .collect(),
+            manifests: BTreeMap::new(),
         }
     }
 

@@ -49,6 +49,17 @@ pub enum PublishError {
         /// What came back.
         digest: String,
     },
+    /// Another publish wrote the exact tag between this run's checks and its write, or after
+    /// it, with other content: what the tag holds is not this run's image.
+    #[error(
+        "another publish won the race for {reference}: it now holds {digest}, which is not this run's input; nothing of this run is published under it"
+    )]
+    Lost {
+        /// The exact tag.
+        reference: TaggedImage,
+        /// What it holds now.
+        digest: Digest,
+    },
     /// A tag written by this run is gone when it is read back.
     #[error("{reference} vanished from the registry while publishing")]
     Vanished {
@@ -96,6 +107,15 @@ impl Target {
                 reference: reference.clone(),
             })?;
         parse_digest(&text, reference)
+    }
+}
+
+impl Target {
+    /// Hands the retries the registry client made to `observer`.
+    pub fn report_retries(&self, observer: &dyn Observer) {
+        for retry in self.registry.take_retries() {
+            observer.event(Event::Retry(retry));
+        }
     }
 }
 
@@ -174,8 +194,8 @@ pub enum Event<'a> {
     Build(&'a BuildEvent),
     /// The image is built.
     Built {
-        /// The first tag it got locally.
-        tag: Option<&'a TaggedImage>,
+        /// The exact tag it is built for.
+        tag: &'a TaggedImage,
         /// Its id.
         image_id: &'a str,
     },
@@ -198,6 +218,23 @@ pub enum Event<'a> {
         /// The release's digest.
         digest: &'a Digest,
     },
+    /// `tag` is left to `by`, a higher version published since the plan was made.
+    Held {
+        /// The alias.
+        tag: &'a TaggedImage,
+        /// The owner's exact tag.
+        by: &'a TaggedImage,
+    },
+    /// `tag`, written by this run, is pointed at `by`, a higher version that published while
+    /// this run wrote its aliases.
+    Repaired {
+        /// The alias.
+        tag: &'a TaggedImage,
+        /// The owner's exact tag.
+        by: &'a TaggedImage,
+    },
+    /// A registry request failed for a reason that may pass, and is tried again.
+    Retry(String),
     /// The release is already in the registry under `tag`.
     Unchanged {
         /// The exact tag that holds it.
@@ -234,8 +271,9 @@ async fn publish_one(
 ) -> Result<Outcome, PublishError> {
     let Algorithm { manifest, inputs } = algorithm;
     let target = Target::for_manifest(manifest)?;
+    let listed = target.tags(&manifest.image).await?;
     let existing = RegistryTags {
-        tags: target.tags(&manifest.image).await?,
+        tags: listed.clone(),
         view: RegistryView::Read,
     };
     let version = inputs.version.0.clone();
@@ -254,7 +292,9 @@ async fn publish_one(
     if !problems.is_empty() {
         return Err(ReleaseError::NotReleasable { problems }.into());
     }
-    let survey = survey::read(&target.registry, &plan).await?;
+    let survey = survey::read(&target.registry, &plan, &listed).await;
+    target.report_retries(observer);
+    let survey = survey?;
     let decision = decide::decide(&plan, &survey, options.force)?;
     if let Action::Overwrite { references } = &decision.action {
         let verb = if options.dry_run {
@@ -279,6 +319,7 @@ async fn publish_one(
             decision,
         });
     }
-    let published = execute::execute(&target, engine.as_ref(), &plan, &decision, observer).await?;
+    let published =
+        execute::execute(&target, engine.as_ref(), &plan, &decision, survey, observer).await?;
     Ok(Outcome::Published(published))
 }

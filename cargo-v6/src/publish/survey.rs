@@ -1,12 +1,16 @@
-//! What the registry holds for a plan, read before any decision: the digest under every planned
-//! tag, and the fingerprint label of each exact tag that is present.
+//! What the registry holds for a plan, read before any decision: the tags, the manifest and
+//! fingerprint label of each exact tag that is present, and the digest under each alias.
+//!
+//! Few round trips: the tag listing says which tags exist, so absent ones cost no request;
+//! an exact tag costs its manifest and its config (digest, kind and labels from one read);
+//! an alias costs one `HEAD`.
 
 use std::collections::BTreeMap;
 
 use crate::fingerprint;
 use crate::plan::Plan;
 use crate::reference::{Digest, TaggedImage};
-use crate::registry::Registry;
+use crate::registry::{ManifestInfo, Registry};
 
 use super::PublishError;
 
@@ -28,6 +32,9 @@ pub struct Survey {
     pub exact: Vec<ExactState>,
     /// The digest under every planned tag, `None` when absent.
     pub current: BTreeMap<TaggedImage, Option<Digest>>,
+    /// The manifests of the exact tags that exist, as stored: an unchanged release's aliases
+    /// are written from these bytes without reading them again.
+    pub manifests: BTreeMap<TaggedImage, ManifestInfo>,
 }
 
 impl Survey {
@@ -37,30 +44,69 @@ impl Survey {
     }
 }
 
-/// Reads the registry's state for `plan`.
-pub async fn read(registry: &Registry, plan: &Plan) -> Result<Survey, PublishError> {
-    let path = plan.image.path();
+/// Reads the registry's state for `plan`; `listed` is the registry's tag listing, which the
+/// plan was made against.
+pub async fn read(
+    registry: &Registry,
+    plan: &Plan,
+    listed: &[String],
+) -> Result<Survey, PublishError> {
     let mut survey = Survey::default();
     for tag in &plan.tags {
-        let digest = match registry.digest(path, tag.tag.as_str()).await? {
-            Some(text) => Some(super::parse_digest(&text, tag)?),
-            None => None,
-        };
-        if plan.is_exact(&tag.tag) {
-            let fingerprint = match &digest {
-                Some(_) => registry
-                    .labels(path, tag.tag.as_str())
-                    .await?
-                    .and_then(|labels| labels.get(fingerprint::LABEL).cloned()),
-                None => None,
+        let present = listed.iter().any(|t| t == tag.tag.as_str());
+        let digest = if plan.is_exact(&tag.tag) {
+            let (state, manifest) = match present {
+                true => exact_state(registry, tag).await?,
+                false => (ExactState::absent(tag), None),
             };
-            survey.exact.push(ExactState {
-                tag: tag.clone(),
-                digest: digest.clone(),
-                fingerprint,
-            });
-        }
+            if let Some(manifest) = manifest {
+                survey.manifests.insert(tag.clone(), manifest);
+            }
+            let digest = state.digest.clone();
+            survey.exact.push(state);
+            digest
+        } else if present {
+            match registry.digest(tag.image.path(), tag.tag.as_str()).await? {
+                Some(text) => Some(super::parse_digest(&text, tag)?),
+                None => None,
+            }
+        } else {
+            None
+        };
         survey.current.insert(tag.clone(), digest);
     }
     Ok(survey)
+}
+
+impl ExactState {
+    fn absent(tag: &TaggedImage) -> Self {
+        ExactState {
+            tag: tag.clone(),
+            digest: None,
+            fingerprint: None,
+        }
+    }
+}
+
+/// What the exact tag `tag` holds now, with its manifest when it exists. Two requests for a
+/// tag that exists (the manifest, then the config), one for a tag that does not.
+pub async fn exact_state(
+    registry: &Registry,
+    tag: &TaggedImage,
+) -> Result<(ExactState, Option<ManifestInfo>), PublishError> {
+    let path = tag.image.path();
+    let Some(manifest) = registry.manifest(path, tag.tag.as_str()).await? else {
+        return Ok((ExactState::absent(tag), None));
+    };
+    let digest = super::parse_digest(&manifest.digest, tag)?;
+    let fingerprint = registry
+        .config_labels(path, &manifest)
+        .await?
+        .remove(fingerprint::LABEL);
+    let state = ExactState {
+        tag: tag.clone(),
+        digest: Some(digest),
+        fingerprint,
+    };
+    Ok((state, Some(manifest)))
 }
