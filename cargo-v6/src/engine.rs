@@ -62,6 +62,8 @@ const KEPT_STEP_LINES: usize = 30;
 pub struct Engine {
     docker: Docker,
     endpoint: String,
+    /// How long a push may make no progress before it is abandoned.
+    stall_timeout: Option<Duration>,
 }
 
 /// What to build: the caller has already selected the context files and rendered the
@@ -228,7 +230,15 @@ impl Engine {
         Ok(Engine {
             docker,
             endpoint: endpoint.to_owned(),
+            stall_timeout: None,
         })
+    }
+
+    /// Abandons a push that makes no progress for `stall_timeout` (a registry that stopped
+    /// answering), instead of waiting as long as the engine does.
+    pub fn with_stall_timeout(mut self, stall_timeout: Duration) -> Engine {
+        self.stall_timeout = Some(stall_timeout);
+        self
     }
 
     /// Where we connected, for messages (`unix:///var/run/docker.sock`).
@@ -369,7 +379,24 @@ impl Engine {
         });
         let options = PushImageOptionsBuilder::new().tag(tag).build();
         let mut stream = self.docker.push_image(&repository, Some(options), auth);
-        while let Some(item) = stream.next().await {
+        loop {
+            let next = match self.stall_timeout {
+                Some(limit) => match tokio::time::timeout(limit, stream.next()).await {
+                    Ok(next) => next,
+                    // Dropping the stream closes the request, which cancels the engine's push.
+                    Err(_) => {
+                        return Err(EngineError::Push {
+                            message: format!(
+                                "no progress for {} s (--stall-timeout): the registry {registry} stopped answering; nothing is tagged until a push completes",
+                                limit.as_secs()
+                            ),
+                            reference,
+                        });
+                    }
+                },
+                None => stream.next().await,
+            };
+            let Some(item) = next else { break };
             match item {
                 // The last message carries only `aux` (tag, digest, size), which bollard drops.
                 Ok(info) => {

@@ -68,6 +68,8 @@ pub struct Publish {
     pub release_tag_prefix: String,
     /// Talk plain HTTP to this (non-loopback) registry.
     pub insecure: bool,
+    /// How long a registry or a push may go without progress before publish gives up.
+    pub stall_timeout: std::time::Duration,
 }
 
 /// A loaded and validated v6.toml.
@@ -306,7 +308,11 @@ struct RawPublish {
     release_tag_prefix: Option<Spanned<String>>,
     #[serde(default)]
     insecure: bool,
+    stall_timeout: Option<Spanned<u64>>,
 }
+
+/// The default of `stall-timeout` and `--stall-timeout`, in seconds.
+pub const DEFAULT_STALL_TIMEOUT_SECS: u64 = 120;
 
 /// Turns raw values into validated ones, pointing at the value on failure.
 struct Validator<'a> {
@@ -361,6 +367,17 @@ impl Validator<'_> {
             Some(prefix) => self.single_line(&prefix, "release-tag-prefix")?,
             None => "v".to_string(),
         };
+        let stall_timeout = match raw.publish.stall_timeout {
+            Some(seconds) if !(1..=86_400).contains(seconds.get_ref()) => {
+                return Err(self.error_with_help(
+                    seconds.span(),
+                    "`stall-timeout` must be between 1 and 86400 seconds",
+                    "the default is 120: how long a registry or a push may make no progress",
+                ));
+            }
+            Some(seconds) => *seconds.get_ref(),
+            None => DEFAULT_STALL_TIMEOUT_SECS,
+        };
         Ok(Manifest {
             path: self.path.to_path_buf(),
             dir,
@@ -381,6 +398,7 @@ impl Validator<'_> {
             publish: Publish {
                 release_tag_prefix,
                 insecure: raw.publish.insecure,
+                stall_timeout: std::time::Duration::from_secs(stall_timeout),
             },
         })
     }

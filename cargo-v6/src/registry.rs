@@ -268,6 +268,9 @@ pub struct Registry {
     retries: std::sync::Mutex<Vec<String>>,
 }
 
+/// How long a request may make no progress when no stall timeout is given.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How many times a request is tried when the registry answers 429 or 5xx, or the connection
 /// fails or resets: the docker CLI retries failed uploads too, and registries under load (or
 /// while another client writes the same tag) answer 500 now and then. Every request retried
@@ -281,7 +284,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
 /// Whether a failed request may succeed when tried again: too many requests, a server error,
-/// or a connection that failed, timed out or reset.
+/// or a connection that failed or reset. Not a stall (`read_timeout`): a registry that stopped
+/// answering for the whole stall timeout is not waited for again.
 fn is_transient(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
@@ -290,7 +294,7 @@ fn is_transient(e: &OciDistributionError) -> bool {
             .iter()
             .any(|e| e.code == OciErrorCode::Toomanyrequests),
         OciDistributionError::RequestError(r) => {
-            r.is_connect() || r.is_timeout() || r.is_request() || r.is_body()
+            !r.is_timeout() && (r.is_connect() || r.is_request() || r.is_body())
         }
         _ => false,
     }
@@ -323,6 +327,18 @@ impl Registry {
         credentials: Option<Credentials>,
         insecure: bool,
     ) -> Result<Registry, RegistryError> {
+        Self::with_stall_timeout(registry, credentials, insecure, DEFAULT_STALL_TIMEOUT)
+    }
+
+    /// [`Registry::new`], giving up on a request that makes no progress (no byte received)
+    /// for `stall_timeout`: a registry that stops answering fails the request, which is then
+    /// retried like a reset connection, rather than hanging the publish.
+    pub fn with_stall_timeout(
+        registry: &str,
+        credentials: Option<Credentials>,
+        insecure: bool,
+        stall_timeout: Duration,
+    ) -> Result<Registry, RegistryError> {
         let api_host = api_host(registry).to_owned();
         let protocol = if insecure || crate::reference::is_loopback_domain(&api_host) {
             ClientProtocol::HttpsExcept(vec![api_host.clone()])
@@ -334,7 +350,7 @@ impl Registry {
         let client = Client::try_from(ClientConfig {
             protocol,
             connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(60)),
+            read_timeout: Some(stall_timeout),
             user_agent: concat!("cargo-v6/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         })

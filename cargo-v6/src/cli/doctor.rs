@@ -27,7 +27,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 reporter.error(&Error::from(e));
             }
         }
-        match crate::publish::Target::for_manifest(&manifest) {
+        match crate::publish::Target::for_manifest(&manifest, None) {
             Ok(crate::publish::Target {
                 registry,
                 credentials,

@@ -32,7 +32,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         RegistryTags::offline()
     } else {
         let tags = super::runtime()?.block_on(async {
-            let target = crate::publish::Target::for_manifest(&manifest)?;
+            let target = crate::publish::Target::for_manifest(&manifest, None)?;
             target.tags(&manifest.image).await
         });
         match tags {

@@ -27,6 +27,10 @@ pub struct Args {
     /// Publish from a work tree with uncommitted changes.
     #[arg(long)]
     allow_dirty: bool,
+    /// Give up when the registry or a push makes no progress for this long [default: v6.toml's
+    /// `stall-timeout`, else 120].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    stall_timeout: Option<u64>,
     #[command(flatten)]
     pub(super) format: FormatArgs,
 }
@@ -40,6 +44,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         force: args.force,
         allow_dirty: args.allow_dirty,
         dry_run: args.dry_run,
+        stall_timeout: args.stall_timeout.map(std::time::Duration::from_secs),
     };
     let json = args.format.message_format == MessageFormat::Json;
     let progress = PublishProgress::new(reporter);

@@ -11,6 +11,8 @@ pub mod execute;
 pub mod step;
 pub mod survey;
 
+use std::time::Duration;
+
 use crate::credentials::{Credentials, CredentialsError};
 use crate::engine::{BuildEvent, Engine, EngineError, PushEvent};
 use crate::manifest::Manifest;
@@ -81,11 +83,20 @@ pub struct Target {
 }
 
 impl Target {
-    /// Resolves the credentials for `manifest`'s registry and makes a client for it.
-    pub fn for_manifest(manifest: &Manifest) -> Result<Target, PublishError> {
+    /// Resolves the credentials for `manifest`'s registry and makes a client for it that
+    /// gives up on a request stalled for `stall_timeout` (v6.toml's unless overridden).
+    pub fn for_manifest(
+        manifest: &Manifest,
+        stall_timeout: Option<Duration>,
+    ) -> Result<Target, PublishError> {
         let domain = manifest.image.domain();
         let credentials = crate::credentials::resolve(domain)?;
-        let registry = Registry::new(domain, credentials.clone(), manifest.publish.insecure)?;
+        let registry = Registry::with_stall_timeout(
+            domain,
+            credentials.clone(),
+            manifest.publish.insecure,
+            stall_timeout.unwrap_or(manifest.publish.stall_timeout),
+        )?;
         Ok(Target {
             registry,
             credentials,
@@ -136,6 +147,8 @@ pub struct Options {
     pub allow_dirty: bool,
     /// Check and decide, but build and push nothing.
     pub dry_run: bool,
+    /// `--stall-timeout`: overrides v6.toml's `stall-timeout`.
+    pub stall_timeout: Option<Duration>,
 }
 
 /// One algorithm to publish: its manifest and what was read of its project.
@@ -270,7 +283,10 @@ async fn publish_one(
     observer: &dyn Observer,
 ) -> Result<Outcome, PublishError> {
     let Algorithm { manifest, inputs } = algorithm;
-    let target = Target::for_manifest(manifest)?;
+    let target = Target::for_manifest(manifest, options.stall_timeout)?;
+    let stall_timeout = options
+        .stall_timeout
+        .unwrap_or(manifest.publish.stall_timeout);
     let listed = target.tags(&manifest.image).await?;
     let existing = RegistryTags {
         tags: listed.clone(),
@@ -310,7 +326,7 @@ async fn publish_one(
     }
     // Preflight: a build needs the engine; find out now, in a dry run too.
     let engine = match decision.builds() {
-        true => Some(Engine::connect().await?),
+        true => Some(Engine::connect().await?.with_stall_timeout(stall_timeout)),
         false => None,
     };
     if options.dry_run {
