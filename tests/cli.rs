@@ -330,7 +330,7 @@ fn context_list_applies_dockerignore() {
 }
 
 #[test]
-fn a_user_dockerfile_gives_a_warning() {
+fn a_user_dockerfile_not_built_is_said_by_plan_only() {
     let dir = project("python4");
     std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
     cargo_v6(dir.path())
@@ -338,7 +338,69 @@ fn a_user_dockerfile_gives_a_warning() {
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "warning: the project's own `Dockerfile` is not used",
+            "warning: the project's own `Dockerfile` is not the one built",
+        ))
+        .stderr(predicate::str::contains("build.dockerfile"));
+    // Not on every command: `dockerfile` and `context` stay quiet.
+    cargo_v6(dir.path())
+        .args(["v6", "dockerfile"])
+        .assert()
+        .success()
+        .stderr("");
+}
+
+#[test]
+fn the_projects_own_dockerfile_is_built_when_the_manifest_says_so() {
+    let dir = project("python4");
+    let own = "ARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nRUN apt-get update && apt-get install -y libpq5\nARG PKG_NAME=\"partial_sum\"\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+    std::fs::write(dir.path().join("Dockerfile"), own).unwrap();
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[build]\ndockerfile = \"Dockerfile\"\n"),
+    )
+    .unwrap();
+    let output = cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline", "--message-format", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("not the one built"), "{stderr}");
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["own_dockerfile"], "Dockerfile");
+    assert_eq!(
+        plan["base_image"],
+        "ghcr.io/vantage6/infrastructure/algorithm-base:4.15"
+    );
+    let dockerfile = plan["dockerfile"].as_str().unwrap();
+    assert!(dockerfile.starts_with(own), "{dockerfile}");
+    assert!(
+        dockerfile[own.len()..].starts_with("LABEL \"io.cargo-v6.fingerprint\"="),
+        "{dockerfile}"
+    );
+    // The file's content counts: another Dockerfile, another fingerprint.
+    let before = plan["fingerprint"].clone();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        own.replace("libpq5", "libpq-dev"),
+    )
+    .unwrap();
+    let again = plan_json(dir.path(), &[]);
+    assert_ne!(again["fingerprint"], before);
+    // Template keys make no sense with it.
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[build]\ndockerfile = \"Dockerfile\"\nbase = \"x:1\"\n"),
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`build.base` is not used with `build.dockerfile`",
         ));
 }
 
@@ -480,6 +542,86 @@ fn init_uses_a_github_remote_for_the_image() {
         written.contains("image = \"ghcr.io/iknl/vtg.mean\""),
         "{written}"
     );
+}
+
+// ---- versions from release tags, the vantage6 way ----
+
+/// A committed python4 project whose setup metadata is stale (1.2.0), in a git repository.
+fn tagged_project(extra_publish: &str) -> (tempfile::TempDir, impl Fn(&[&str])) {
+    let dir = project("python4");
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}\n[publish]\n{extra_publish}")).unwrap();
+    let root = dir.path().to_path_buf();
+    let git = move |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(&root)
+            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "release"]);
+    (dir, git)
+}
+
+#[test]
+fn a_bare_release_tag_is_the_version_whatever_the_metadata_says() {
+    let (dir, git) = tagged_project("release-tag-prefix = \"\"\nversion-from-tag = true\n");
+    // Untagged: no release to publish without --set-version.
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("HEAD has no release tag"))
+        .stderr(predicate::str::contains("--set-version"));
+    git(&["tag", "1.2.1"]);
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["version"], "1.2.1", "the tag wins over setup's 1.2.0");
+    assert_eq!(
+        plan["version_source"],
+        serde_json::json!({"release_tag": "1.2.1"})
+    );
+    assert_eq!(
+        plan["exact_tags"][0],
+        "ghcr.io/example-org/partial-sum:1.2.1"
+    );
+    // --set-version still wins, for builds that are not releases.
+    let plan = plan_json(dir.path(), &["--set-version", "1.3.0.dev1"]);
+    assert_eq!(plan["version"], "1.3.0.dev1");
+}
+
+#[test]
+fn a_release_tag_under_another_prefix_is_an_error_naming_it() {
+    let (dir, git) = tagged_project("");
+    git(&["tag", "1.2.1"]);
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("HEAD is tagged `1.2.1`"))
+        .stderr(predicate::str::contains("release-tag-prefix = \"\""));
+    // `version-from-tag` without `version` only: both at once is a manifest error.
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("[algorithm]\n", "[algorithm]\nversion = \"1.0.0\"\n")
+            + "version-from-tag = true\n",
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot both be set"));
 }
 
 // ---- output as the README shows it (snapshots in tests/snapshots/) ----

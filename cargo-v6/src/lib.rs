@@ -13,6 +13,7 @@ pub mod context;
 pub mod credentials;
 pub mod detect;
 pub mod diagnostic;
+pub mod dockerfile;
 pub mod engine;
 pub mod error;
 pub mod files;

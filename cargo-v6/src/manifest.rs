@@ -59,6 +59,9 @@ pub struct Build {
     pub install: Option<String>,
     /// Minimal wrapper: the container's command.
     pub command: Option<Command>,
+    /// The project's own Dockerfile, built instead of a rendered one (for steps no template
+    /// expresses: apt, conda, downloads).
+    pub dockerfile: Option<PathBuf>,
 }
 
 /// `[publish]`: how releases are checked and pushed.
@@ -70,6 +73,9 @@ pub struct Publish {
     pub insecure: bool,
     /// How long a registry or a push may go without progress before publish gives up.
     pub stall_timeout: std::time::Duration,
+    /// The release tag on HEAD is the version (vantage6's convention: bare tags such as
+    /// `1.2.1`, whatever the metadata says); an untagged HEAD needs `--set-version`.
+    pub version_from_tag: bool,
 }
 
 /// A loaded and validated v6.toml.
@@ -109,6 +115,7 @@ pub struct Manifest {
 struct Spans {
     context: Option<Range<usize>>,
     templates: Option<Range<usize>>,
+    dockerfile: Option<Range<usize>>,
     name: Range<usize>,
 }
 
@@ -195,6 +202,16 @@ impl Manifest {
         self.location(
             self.spans
                 .context
+                .clone()
+                .unwrap_or(self.spans.name.clone()),
+        )
+    }
+
+    /// Where `build.dockerfile` was written.
+    pub fn dockerfile_location(&self) -> Location {
+        self.location(
+            self.spans
+                .dockerfile
                 .clone()
                 .unwrap_or(self.spans.name.clone()),
         )
@@ -300,6 +317,7 @@ struct RawBuild {
     templates: Option<Spanned<String>>,
     install: Option<Spanned<String>>,
     command: Option<Spanned<Command>>,
+    dockerfile: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -309,6 +327,7 @@ struct RawPublish {
     #[serde(default)]
     insecure: bool,
     stall_timeout: Option<Spanned<u64>>,
+    version_from_tag: Option<Spanned<bool>>,
 }
 
 /// The default of `stall-timeout` and `--stall-timeout`, in seconds.
@@ -367,6 +386,16 @@ impl Validator<'_> {
             Some(prefix) => self.single_line(&prefix, "release-tag-prefix")?,
             None => "v".to_string(),
         };
+        let version_from_tag = match (&raw.publish.version_from_tag, &a.version) {
+            (Some(from_tag), Some(_)) if *from_tag.get_ref() => {
+                return Err(self.error_with_help(
+                    from_tag.span(),
+                    "`version-from-tag` and `algorithm.version` cannot both be set",
+                    "the release tag on HEAD is the version: remove `version` from [algorithm]",
+                ));
+            }
+            (from_tag, _) => from_tag.as_ref().is_some_and(|f| *f.get_ref()),
+        };
         let stall_timeout = match raw.publish.stall_timeout {
             Some(seconds) if !(1..=86_400).contains(seconds.get_ref()) => {
                 return Err(self.error_with_help(
@@ -399,6 +428,7 @@ impl Validator<'_> {
                 release_tag_prefix,
                 insecure: raw.publish.insecure,
                 stall_timeout: std::time::Duration::from_secs(stall_timeout),
+                version_from_tag,
             },
         })
     }
@@ -626,8 +656,27 @@ impl Validator<'_> {
                 ));
             }
         }
-        self.require_base(base.as_ref(), wrapper_value, vantage6)?;
-        if wrapper == Wrapper::Minimal && command.is_none() {
+        if let Some(own) = &raw.dockerfile {
+            let unused = [
+                (raw.base.as_ref().map(|v| v.span()), "base"),
+                (raw.templates.as_ref().map(|v| v.span()), "templates"),
+                (raw.install.as_ref().map(|v| v.span()), "install"),
+                (raw.command.as_ref().map(|v| v.span()), "command"),
+            ];
+            if let Some((Some(span), key)) = unused.into_iter().find(|(s, _)| s.is_some()) {
+                return Err(self.error_with_help(
+                    span,
+                    format!("`build.{key}` is not used with `build.dockerfile`"),
+                    format!(
+                        "the project's own Dockerfile (`{}`) says how the image is built: remove `{key}`",
+                        own.get_ref()
+                    ),
+                ));
+            }
+        } else {
+            self.require_base(base.as_ref(), wrapper_value, vantage6)?;
+        }
+        if wrapper == Wrapper::Minimal && command.is_none() && raw.dockerfile.is_none() {
             return Err(self.error_with_help(
                 wrapper_value.span(),
                 "the minimal wrapper needs `build.command`",
@@ -637,6 +686,7 @@ impl Validator<'_> {
         let spans = Spans {
             context: raw.context.as_ref().map(Spanned::span),
             templates: raw.templates.as_ref().map(Spanned::span),
+            dockerfile: raw.dockerfile.as_ref().map(Spanned::span),
             name: 0..0,
         };
         Ok((
@@ -650,6 +700,13 @@ impl Validator<'_> {
                 templates: raw.templates.map(|t| dir.join(t.into_inner())),
                 install,
                 command,
+                dockerfile: raw
+                    .dockerfile
+                    .map(|d| {
+                        self.single_line(&d, "build.dockerfile")
+                            .map(|d| dir.join(d))
+                    })
+                    .transpose()?,
             },
             spans,
         ))

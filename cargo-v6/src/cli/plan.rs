@@ -56,6 +56,11 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     for warning in &plan.warnings {
         reporter.warn(warning);
     }
+    if plan.unused_dockerfile {
+        reporter.warn(
+            "the project's own `Dockerfile` is not the one built: cargo v6 builds the Dockerfile it renders (see `cargo v6 dockerfile`); set `build.dockerfile = \"Dockerfile\"` to build yours instead",
+        );
+    }
     match args.format.message_format {
         MessageFormat::Json => crate::report::json_line("plan", &plan),
         MessageFormat::Human => {

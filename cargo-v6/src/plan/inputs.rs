@@ -8,6 +8,7 @@ use crate::diagnostic::{Diagnostic, Location, display};
 use crate::fingerprint::FileDigest;
 use crate::git::GitInfo;
 use crate::manifest::Manifest;
+use crate::vantage6::Wrapper;
 use crate::version::{self, Version};
 
 use super::{PlanError, VersionSource};
@@ -31,13 +32,15 @@ impl Inputs {
     /// Reads the version, git state and build context that `manifest` points at.
     /// `set_version` is `--set-version`.
     pub fn read(manifest: &Manifest, set_version: Option<&str>) -> Result<Self, PlanError> {
-        let version = resolve_version(manifest, set_version)?;
         let context_dir = context_dir(manifest)?;
+        let git = crate::git::read(&manifest.dir, &context_dir);
+        check_release_tag_prefix(manifest, git.as_ref())?;
+        let version = resolve_version(manifest, set_version, git.as_ref())?;
         let context_files = context_files(manifest, &context_dir)?;
         let file_digests = crate::fingerprint::digest_files(&context_dir, &context_files)?;
         Ok(Inputs {
             version,
-            git: crate::git::read(&manifest.dir, &context_dir),
+            git,
             context_dir,
             context_files,
             file_digests,
@@ -94,10 +97,52 @@ pub fn context_dir(manifest: &Manifest) -> Result<PathBuf, PlanError> {
         })
 }
 
-/// `--set-version`, then v6.toml, then the project's metadata.
+/// The release tags on HEAD under `prefix`, with the versions they name (a tag that is the
+/// prefix and no version, such as `v6-migration` under `v`, is not one).
+pub fn release_tags(
+    git: Option<&GitInfo>,
+    prefix: &str,
+    wrapper: Wrapper,
+) -> Vec<(String, Version)> {
+    git.map_or(&[][..], |g| &g.head_tags[..])
+        .iter()
+        .filter_map(|tag| {
+            let rest = tag.strip_prefix(prefix)?;
+            let version = Version::parse_for(rest, wrapper).ok()?;
+            Some((tag.clone(), version))
+        })
+        .collect()
+}
+
+/// A HEAD tagged like a release under the other usual prefix (`1.2.1` while the prefix is
+/// `v`, as vantage6's repositories tag) is an error naming it: silently ignoring it would
+/// publish the metadata's version instead of the release.
+fn check_release_tag_prefix(manifest: &Manifest, git: Option<&GitInfo>) -> Result<(), PlanError> {
+    let prefix = &manifest.publish.release_tag_prefix;
+    if !release_tags(git, prefix, manifest.wrapper).is_empty() {
+        return Ok(());
+    }
+    for other in ["", "v"].into_iter().filter(|p| p != prefix) {
+        if let Some((tag, _)) = release_tags(git, other, manifest.wrapper).first() {
+            return Err(PlanError::Input(Diagnostic::new(
+                format!(
+                    "HEAD is tagged `{tag}`, a release tag with another prefix than `{prefix}` (`release-tag-prefix`)"
+                ),
+                Some(format!(
+                    "set `release-tag-prefix = \"{other}\"` under [publish] in v6.toml (vantage6's repositories tag releases bare: `1.2.1`), or remove the tag"
+                )),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `--set-version`, then the release tag on HEAD when `version-from-tag` is set, then v6.toml,
+/// then the project's metadata.
 fn resolve_version(
     manifest: &Manifest,
     set_version: Option<&str>,
+    git: Option<&GitInfo>,
 ) -> Result<(Version, VersionSource), PlanError> {
     if let Some(raw) = set_version {
         let version = Version::parse_for(raw, manifest.wrapper).map_err(|e| {
@@ -107,6 +152,19 @@ fn resolve_version(
             ))
         })?;
         return Ok((version, VersionSource::CommandLine));
+    }
+    if manifest.publish.version_from_tag {
+        let prefix = &manifest.publish.release_tag_prefix;
+        let tags = release_tags(git, prefix, manifest.wrapper);
+        return match tags.into_iter().max_by(|a, b| a.1.cmp(&b.1)) {
+            Some((tag, version)) => Ok((version, VersionSource::ReleaseTag(tag))),
+            None => Err(PlanError::Input(Diagnostic::new(
+                format!("`version-from-tag` is set, but HEAD has no release tag (`{prefix}1.2.3`)"),
+                Some(format!(
+                    "tag the release (`git tag {prefix}1.2.3`), or pass `--set-version` for a build that is not a release"
+                )),
+            ))),
+        };
     }
     if let Some(version) = &manifest.version {
         return Ok((version.clone(), VersionSource::Manifest));

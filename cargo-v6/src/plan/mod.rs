@@ -95,6 +95,8 @@ pub enum VersionSource {
     Manifest,
     /// The project's metadata file (path as displayed).
     File(String),
+    /// The release tag on HEAD (`version-from-tag`).
+    ReleaseTag(String),
 }
 
 /// The registry's view before publishing.
@@ -133,12 +135,39 @@ impl RegistryTags {
 pub struct Rendered {
     /// The base image, normalized with its tag.
     pub base_image: String,
-    /// The rendered Dockerfile.
+    /// The rendered Dockerfile, or the project's own.
     pub dockerfile: String,
+    /// The project's own Dockerfile (`build.dockerfile`), as displayed; `None` when rendered.
+    pub own: Option<String>,
 }
 
-/// Renders the Dockerfile for `manifest` (templates from `build.templates`, else built in).
+/// The Dockerfile for `manifest`: the project's own (`build.dockerfile`), else rendered from
+/// the templates (from `build.templates`, else built in).
 pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
+    if let Some(path) = &manifest.build.dockerfile {
+        let shown = display(path);
+        let text =
+            crate::files::read_regular_text(path, crate::files::SMALL_FILE_MAX).map_err(|e| {
+                PlanError::Input(Diagnostic::at(
+                    format!("cannot read the Dockerfile `{shown}`: {e}"),
+                    manifest.dockerfile_location(),
+                ))
+            })?;
+        let base = crate::dockerfile::final_base(&text, &manifest.build.args).ok_or_else(|| {
+            PlanError::Input(Diagnostic::at(
+                format!("the Dockerfile `{shown}` has no FROM instruction"),
+                manifest.dockerfile_location(),
+            ))
+        })?;
+        let base_image = ImageRef::parse(&base)
+            .map(|r| r.to_string())
+            .unwrap_or(base);
+        return Ok(Rendered {
+            base_image,
+            dockerfile: text,
+            own: Some(shown),
+        });
+    }
     if let Some(templates) = &manifest.build.templates
         && !templates.is_dir()
     {
@@ -175,6 +204,7 @@ pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
     Ok(Rendered {
         base_image,
         dockerfile,
+        own: None,
     })
 }
 
@@ -282,7 +312,14 @@ pub struct Plan {
     /// Digest over everything that determines the image; also the image's
     /// [`fingerprint::LABEL`] label. An exact tag holding the same fingerprint is unchanged.
     pub fingerprint: String,
-    /// Things the user should know (e.g. their own Dockerfile is not the one built).
+    /// The project's own Dockerfile, when it is the one built (`build.dockerfile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_dockerfile: Option<String>,
+    /// The project has a `Dockerfile` that is not the one built: `plan` says so (once, not
+    /// on every command).
+    #[serde(skip)]
+    pub unused_dockerfile: bool,
+    /// Things the user should know on every command that plans.
     #[serde(skip)]
     pub warnings: Vec<String>,
 }
@@ -308,6 +345,7 @@ impl Plan {
         let Rendered {
             base_image,
             dockerfile: rendered,
+            own,
         } = render_dockerfile(manifest)?;
 
         let image = &manifest.image;
@@ -338,11 +376,8 @@ impl Plan {
             )));
         }
         let mut warnings = Vec::new();
-        if inputs.context_files.iter().any(|f| f == "Dockerfile") {
-            warnings.push(
-                "the project's own `Dockerfile` is not used: cargo v6 builds from the Dockerfile it renders (see `cargo v6 dockerfile`); `COPY` still copies the file into the image unless .dockerignore excludes it".to_string(),
-            );
-        }
+        let unused_dockerfile =
+            own.is_none() && inputs.context_files.iter().any(|f| f == "Dockerfile");
 
         let linked_ignore = inputs
             .file_digests
@@ -367,7 +402,12 @@ impl Plan {
             &inputs.file_digests,
         );
         labels.insert(fingerprint::LABEL.to_string(), fingerprint.clone());
-        let (instruction, build_labels) = labels::instruction(&labels);
+        // Under another escape character (`# escape=` directive) the LABEL quoting differs:
+        // the labels then travel as build parameters, one builder step each.
+        let (instruction, build_labels) = match crate::dockerfile::escape_char(&rendered) {
+            '\\' => labels::instruction(&labels),
+            _ => (None, labels.clone()),
+        };
         let dockerfile = match instruction {
             Some(line) => format!("{}\n{line}\n", rendered.trim_end_matches('\n')),
             None => rendered,
@@ -398,6 +438,8 @@ impl Plan {
             context_files: inputs.context_files,
             file_digests: inputs.file_digests,
             fingerprint,
+            own_dockerfile: own,
+            unused_dockerfile,
             warnings,
         })
     }

@@ -179,15 +179,7 @@ pub fn check_work_tree(
         ));
     }
     // Release tags are the prefix and a version; `v6-migration` is not one.
-    let release_tags: Vec<(&String, Version)> = git
-        .head_tags
-        .iter()
-        .filter_map(|t| {
-            let rest = t.strip_prefix(tag_prefix)?;
-            let parsed = Version::parse_for(rest, wrapper).ok()?;
-            Some((t, parsed))
-        })
-        .collect();
+    let release_tags = crate::plan::inputs::release_tags(Some(git), tag_prefix, wrapper);
     if !release_tags.is_empty() && !release_tags.iter().any(|(_, v)| v == version) {
         problems.push(format!(
             "HEAD is tagged {} but the version is {}; set the version to match the tag, or tag the release {tag_prefix}{}",
@@ -266,6 +258,8 @@ mod tests {
             context_files: Vec::new(),
             file_digests: Vec::new(),
             fingerprint: "f".into(),
+            own_dockerfile: None,
+            unused_dockerfile: false,
             warnings: Vec::new(),
         }
     }

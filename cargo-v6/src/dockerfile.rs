@@ -1,0 +1,196 @@
+//! Reading a Dockerfile as the engine would, as far as cargo v6 needs it: the parser
+//! directives, the `ARG` defaults and the final stage's base image (with `${ARG}` expanded).
+//! Pure text functions, shared by `init` (what a project's Dockerfile targets) and the plan
+//! (what the project's own Dockerfile builds on). Written here rather than taken from a crate:
+//! no maintained Rust crate parses Dockerfiles with the engine's rules for `ARG` expansion in
+//! `FROM`, and these few rules are all that is needed.
+
+use std::collections::BTreeMap;
+
+/// The escape character the Dockerfile declares (`# escape=` parser directive at the top),
+/// `\` by default.
+pub fn escape_char(text: &str) -> char {
+    for line in text.lines() {
+        let line = line.trim();
+        // Directives come first, as comments; the first other line ends them.
+        let Some(comment) = line.strip_prefix('#') else {
+            break;
+        };
+        if let Some((key, value)) = comment.split_once('=')
+            && key.trim().eq_ignore_ascii_case("escape")
+        {
+            return value.trim().chars().next().unwrap_or('\\');
+        }
+    }
+    '\\'
+}
+
+/// Logical lines: continuation lines joined (a line ending in the escape character), comments
+/// dropped.
+fn instructions(text: &str) -> Vec<String> {
+    let escape = escape_char(text);
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        match trimmed.strip_suffix(escape) {
+            Some(continued) => {
+                current.push_str(continued);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                lines.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+/// `INSTRUCTION rest`, the instruction upper-cased.
+fn split(line: &str) -> (String, &str) {
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    (word.to_ascii_uppercase(), rest.trim())
+}
+
+/// The defaults of the `ARG`s declared before the first `FROM` (the ones `FROM` may use).
+pub fn global_args(text: &str) -> BTreeMap<String, String> {
+    let mut args = BTreeMap::new();
+    for line in instructions(text) {
+        let (instruction, rest) = split(&line);
+        match instruction.as_str() {
+            "FROM" => break,
+            "ARG" => {
+                if let Some((name, value)) = rest.split_once('=') {
+                    let value = value.trim().trim_matches(['"', '\'']);
+                    args.insert(name.trim().to_string(), value.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    args
+}
+
+/// The default of `ARG name=...` anywhere in the Dockerfile (quotes removed).
+pub fn arg_default(text: &str, name: &str) -> Option<String> {
+    instructions(text).iter().find_map(|line| {
+        let (instruction, rest) = split(line);
+        let (key, value) = rest.split_once('=')?;
+        (instruction == "ARG" && key.trim() == name)
+            .then(|| value.trim().trim_matches(['"', '\'']).to_string())
+    })
+}
+
+/// The image the final stage builds on, `${NAME}` and `$NAME` expanded from `build_args`, then
+/// the global `ARG` defaults; a stage named earlier (`FROM builder`) is followed to its image.
+pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Option<String> {
+    let mut args = global_args(text);
+    args.extend(build_args.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut stages: BTreeMap<String, String> = BTreeMap::new();
+    let mut last = None;
+    for line in instructions(text) {
+        let (instruction, rest) = split(&line);
+        if instruction != "FROM" {
+            continue;
+        }
+        let mut words = rest.split_whitespace().filter(|w| !w.starts_with("--"));
+        let image = expand(words.next()?, &args);
+        let image = stages
+            .get(&image.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or(image);
+        if let (Some(as_word), Some(name)) = (words.next(), words.next())
+            && as_word.eq_ignore_ascii_case("AS")
+        {
+            stages.insert(name.to_ascii_lowercase(), image.clone());
+        }
+        last = Some(image);
+    }
+    last
+}
+
+/// Replaces `${NAME}`, `${NAME:-default}` and `$NAME` with their values (unknown names become
+/// empty, as the engine does).
+pub fn expand(word: &str, args: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = word;
+    while let Some(start) = rest.find('$') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        if let Some(braced) = after.strip_prefix('{') {
+            let Some(end) = braced.find('}') else {
+                out.push_str(&rest[start..]);
+                return out;
+            };
+            let inner = &braced[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (inner, None),
+            };
+            match (args.get(name).filter(|v| !v.is_empty()), default) {
+                (Some(value), _) => out.push_str(value),
+                (None, Some(default)) => out.push_str(default),
+                (None, None) => {}
+            }
+            rest = &braced[end + 1..];
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if end == 0 {
+                out.push('$');
+            } else if let Some(value) = args.get(&after[..end]) {
+                out.push_str(value);
+            }
+            rest = &after[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_final_base_expands_args_as_the_engine_does() {
+        let summary = "# basic python3 image as base\nARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nARG PKG_NAME=\"v6-summary-py\"\nCOPY . /app\n";
+        let none = BTreeMap::new();
+        assert_eq!(
+            final_base(summary, &none).as_deref(),
+            Some("ghcr.io/vantage6/infrastructure/algorithm-base:4.15")
+        );
+        let overridden = BTreeMap::from([("BASE".to_string(), "4.14".to_string())]);
+        assert_eq!(
+            final_base(summary, &overridden).as_deref(),
+            Some("ghcr.io/vantage6/infrastructure/algorithm-base:4.14")
+        );
+        assert_eq!(
+            arg_default(summary, "PKG_NAME").as_deref(),
+            Some("v6-summary-py")
+        );
+        let staged = "FROM --platform=linux/amd64 python:3.11 AS build\nRUN x\nfrom build\n";
+        assert_eq!(final_base(staged, &none).as_deref(), Some("python:3.11"));
+        let continued = "ARG V=1\nFROM \\\n  img:$V\n";
+        assert_eq!(final_base(continued, &none).as_deref(), Some("img:1"));
+        assert_eq!(expand("a:${X:-dflt}", &none), "a:dflt");
+    }
+
+    #[test]
+    fn the_escape_directive_is_read_from_the_top_only() {
+        assert_eq!(escape_char("# escape=`\nFROM x\n"), '`');
+        assert_eq!(escape_char("FROM x\n# escape=`\n"), '\\');
+        assert_eq!(
+            escape_char("# syntax=docker/dockerfile:1\n# Escape = `\nFROM x"),
+            '`'
+        );
+    }
+}
