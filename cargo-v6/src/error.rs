@@ -124,6 +124,14 @@ impl Error {
                 "a push that fails part-way tags nothing: run `cargo v6 publish` again to complete it"
                     .to_string(),
             ),
+            Error::Engine(EngineError::BuildStep { output, message, .. })
+                if resolves_no_names(output) || resolves_no_names(message) =>
+            {
+                Some(
+                    "nothing was pushed; the step could not resolve a host name: RUN steps get no network on an engine without a bridge network; set `network = \"host\"` under [build] in v6.toml"
+                        .to_string(),
+                )
+            }
             Error::Engine(EngineError::BuildStep { .. }) => {
                 Some("nothing was pushed; `-v` shows every step's output".to_string())
             }
@@ -133,5 +141,42 @@ impl Error {
             ),
             _ => None,
         }
+    }
+}
+
+/// Whether a build step's output says that it could not resolve a host name (pip, apt, curl
+/// and wget each say it their own way).
+fn resolves_no_names(output: &str) -> bool {
+    [
+        "Temporary failure in name resolution",
+        "Could not resolve host",
+        "Name or service not known",
+        "No address associated with hostname",
+        "Failed to establish a new connection",
+        "Could not resolve",
+    ]
+    .iter()
+    .any(|needle| output.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_without_name_resolution_points_at_build_network() {
+        let step = |output: &str| {
+            Error::Engine(EngineError::BuildStep {
+                step: "Step 4/6 : RUN pip install /app".to_string(),
+                output: output.to_string(),
+                message: "returned a non-zero code: 1".to_string(),
+            })
+        };
+        let offline = step(
+            "WARNING: Retrying ... NewConnectionError('... [Errno -3] Temporary failure in name resolution')",
+        );
+        assert!(offline.help().unwrap().contains("network = \"host\""));
+        let other = step("SyntaxError: invalid syntax");
+        assert!(!other.help().unwrap().contains("network"));
     }
 }
