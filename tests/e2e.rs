@@ -875,3 +875,42 @@ fn concurrent_versions_leave_every_alias_on_the_highest() {
         );
     }
 }
+
+#[test]
+fn engine_registry_and_work_tree_problems_are_reported_together() {
+    let image = format!("{}/{}", stack().registry, unique("together"));
+    let dir = busybox_project(&image, "together\n", "");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "release"]);
+    std::fs::write(dir.path().join("notes.txt"), "uncommitted\n").unwrap();
+    let out = Command::cargo_bin("cargo-v6")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("DOCKER_HOST", "unix:///nonexistent/cargo-v6/docker.sock")
+        .args(["v6", "publish", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot publish:"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/cargo-v6/docker.sock"),
+        "the engine: {stderr}"
+    );
+    assert!(stderr.contains("notes.txt"), "the work tree: {stderr}");
+    assert!(
+        digest_of(&format!("{image}:1.0.0")).is_none(),
+        "nothing pushed"
+    );
+}

@@ -18,8 +18,9 @@ use super::survey::{ExactState, Survey};
 /// Why a release is not published. Nothing was built or pushed when one of these is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
-    /// The work tree is not a release (see [`check_work_tree`]); every problem is listed.
-    #[error("not a releasable state:\n  - {}", problems.join("\n  - "))]
+    /// The work tree is not a release (see [`check_work_tree`]), or more than one check
+    /// failed before anything was done: every problem is listed.
+    #[error("cannot publish:\n  - {}", problems.join("\n  - "))]
     NotReleasable {
         /// Each problem with its fix.
         problems: Vec<String>,

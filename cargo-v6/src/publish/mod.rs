@@ -130,6 +130,20 @@ impl Target {
     }
 }
 
+/// One error for every problem found before acting: the error itself when there is one (its
+/// own hint and exit code stay), else all of them as one list.
+fn all_problems(mut errors: Vec<PublishError>, tree: Vec<String>) -> PublishError {
+    if tree.is_empty()
+        && errors.len() == 1
+        && let Some(error) = errors.pop()
+    {
+        return error;
+    }
+    let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    problems.extend(tree);
+    ReleaseError::NotReleasable { problems }.into()
+}
+
 /// A digest from the registry, checked.
 fn parse_digest(text: &str, reference: &TaggedImage) -> Result<Digest, PublishError> {
     Digest::parse(text).map_err(|_| PublishError::InvalidDigest {
@@ -287,31 +301,55 @@ async fn publish_one(
     let stall_timeout = options
         .stall_timeout
         .unwrap_or(manifest.publish.stall_timeout);
-    let listed = target.tags(&manifest.image).await?;
-    let existing = RegistryTags {
-        tags: listed.clone(),
-        view: RegistryView::Read,
-    };
-    let version = inputs.version.0.clone();
-    let git = inputs.git.clone();
-    let plan = Plan::new(manifest, inputs, existing)?;
-    for warning in &plan.warnings {
-        observer.event(Event::Warning(warning.clone()));
-    }
-    let problems = decide::check_work_tree(
-        git.as_ref(),
-        &version,
+    // Checks before actions, every problem at once: the work tree, the registry and the
+    // engine are all asked before anything is decided or written.
+    let tree_problems = decide::check_work_tree(
+        inputs.git.as_ref(),
+        &inputs.version.0,
         manifest.wrapper,
         &manifest.publish.release_tag_prefix,
         options.allow_dirty,
     );
-    if !problems.is_empty() {
-        return Err(ReleaseError::NotReleasable { problems }.into());
+    let listed = target.tags(&manifest.image).await;
+    let engine = Engine::connect()
+        .await
+        .map(|engine| engine.with_stall_timeout(stall_timeout));
+    let listed = match listed {
+        Ok(listed) => listed,
+        Err(registry) => {
+            // Undecidable without the registry: the engine counts as needed.
+            let mut problems = vec![registry];
+            problems.extend(engine.err().map(PublishError::from));
+            return Err(all_problems(problems, tree_problems));
+        }
+    };
+    let existing = RegistryTags {
+        tags: listed.clone(),
+        view: RegistryView::Read,
+    };
+    let plan = Plan::new(manifest, inputs, existing)?;
+    for warning in &plan.warnings {
+        observer.event(Event::Warning(warning.clone()));
     }
     let survey = survey::read(&target.registry, &plan, &listed).await;
     target.report_retries(observer);
     let survey = survey?;
-    let decision = decide::decide(&plan, &survey, options.force)?;
+    let decision = decide::decide(&plan, &survey, options.force);
+    let needs_engine = decision.as_ref().map_or(true, Decision::builds);
+    let (engine, engine_problem) = match engine {
+        Ok(engine) => (Some(engine), None),
+        Err(e) if needs_engine => (None, Some(PublishError::from(e))),
+        Err(_) => (None, None),
+    };
+    let mut problems: Vec<PublishError> = engine_problem.into_iter().collect();
+    let decision = match decision {
+        Ok(decision) if problems.is_empty() && tree_problems.is_empty() => decision,
+        Ok(_) => return Err(all_problems(problems, tree_problems)),
+        Err(refused) => {
+            problems.insert(0, refused.into());
+            return Err(all_problems(problems, tree_problems));
+        }
+    };
     if let Action::Overwrite { references } = &decision.action {
         let verb = if options.dry_run {
             "would OVERWRITE"
@@ -324,11 +362,6 @@ async fn publish_one(
             shown.join(", ")
         )));
     }
-    // Preflight: a build needs the engine; find out now, in a dry run too.
-    let engine = match decision.builds() {
-        true => Some(Engine::connect().await?.with_stall_timeout(stall_timeout)),
-        false => None,
-    };
     if options.dry_run {
         return Ok(Outcome::DryRun {
             plan: Box::new(plan),
