@@ -4,7 +4,7 @@
 //! skips) with a message that says how to start the stack.
 //!
 //! Most cases build a tiny busybox image; one builds the real vantage6 4.x Python template on
-//! the locally made `algorithm-base:4.13` and runs it the way a node does.
+//! the locally made `algorithm-base:4.15` and runs it the way a node does.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -619,7 +619,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// The bundled example, built from the real 4.x Python template on the locally made
-/// `algorithm-base:4.13` (real vantage6-algorithm-tools inside), published, removed locally,
+/// `algorithm-base:4.15` (real vantage6-algorithm-tools inside), published, removed locally,
 /// pulled back by digest and run with a node's environment and mounted files.
 #[test]
 fn the_example_algorithm_publishes_and_runs_like_on_a_node() {

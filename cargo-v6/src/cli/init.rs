@@ -12,7 +12,7 @@ use crate::vantage6::{self, Wrapper};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   cargo v6 init
-  cargo v6 init --image ghcr.io/you/my-algorithm --vantage6 4.13
+  cargo v6 init --image ghcr.io/you/my-algorithm --vantage6 4.15
   cargo v6 init --wrapper minimal --name my_tool")]
 pub struct Args {
     /// Wrapper type (default: detected from the project).
