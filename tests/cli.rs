@@ -544,6 +544,49 @@ fn init_uses_a_github_remote_for_the_image() {
     );
 }
 
+// ---- hostile files: nothing blocks, nothing is read without bound ----
+
+#[test]
+fn fifos_and_device_links_are_refused_without_blocking() {
+    for name in [".dockerignore", "pyproject.toml", "setup.py", "v6.toml"] {
+        let dir = project("python4");
+        if name == "setup.py" {
+            // So that the version is looked for in setup.py.
+            std::fs::remove_file(dir.path().join("pyproject.toml")).unwrap();
+        }
+        let path = dir.path().join(name);
+        std::fs::remove_file(&path).ok();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let output = cargo_v6(dir.path())
+            .args(["v6", "plan", "--offline"])
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            matches!(output.status.code(), Some(1 | 2)),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains(name), "{name}: the file is named: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{name}: {stderr}");
+    }
+    // A .dockerignore that is a link to an endless device is not read until memory runs out.
+    let dir = project("python4");
+    std::fs::remove_file(dir.path().join(".dockerignore")).ok();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join(".dockerignore")).unwrap();
+    let output = cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(".dockerignore"));
+}
+
 // ---- versions from release tags, the vantage6 way ----
 
 /// A committed python4 project whose setup metadata is stale (1.2.0), in a git repository.

@@ -914,3 +914,82 @@ fn engine_registry_and_work_tree_problems_are_reported_together() {
         "nothing pushed"
     );
 }
+
+#[test]
+fn a_dockerignore_linking_outside_the_project_is_sent_as_a_link() {
+    let image = format!("{}/{}", stack().registry, unique("ignore-link"));
+    let _cleanup = LocalImages(image.clone());
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "TOKEN=do-not-ship\n").unwrap();
+    let dir = busybox_project(&image, "linked\n", "");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret"),
+        dir.path().join(".dockerignore"),
+    )
+    .unwrap();
+    let published = publish_json(dir.path(), &[]);
+    let digest = published["digest"].as_str().unwrap();
+    let run = docker(&[
+        "run",
+        "--rm",
+        &format!("{image}@{digest}"),
+        "sh",
+        "-c",
+        "ls -la /app; cat /app/.dockerignore 2>&1; true",
+    ]);
+    let shown = text(&run.stdout);
+    assert!(!shown.contains("do-not-ship"), "{shown}");
+    assert!(
+        shown.contains(".dockerignore -> "),
+        "sent as the link it is: {shown}"
+    );
+}
+
+#[test]
+fn a_file_changed_while_the_context_is_sent_fails_the_build_naming_it() {
+    let image = format!("{}/{}", stack().registry, unique("changing"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "changing\n", "");
+    // Enough bytes before it that the change lands while the context streams: files are sent
+    // in sorted order, and `zz-last.bin` comes last.
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for i in 0..24 {
+        std::fs::write(data.join(format!("{i:02}.bin")), vec![i as u8; 2 << 20]).unwrap();
+    }
+    let last = dir.path().join("zz-last.bin");
+    std::fs::write(&last, vec![0u8; 1 << 20]).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-v6"))
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .args(["v6", "publish"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Rewrite the file as soon as the build starts (the fingerprint is taken by then).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains("Building") {
+            std::fs::write(&last, vec![1u8; 1 << 20]).unwrap();
+            break;
+        }
+    }
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{seen}");
+    assert!(
+        seen.contains("zz-last.bin changed while the build context was being sent"),
+        "{seen}"
+    );
+    assert!(
+        digest_of(&format!("{image}:1.0.0")).is_none(),
+        "nothing pushed"
+    );
+}

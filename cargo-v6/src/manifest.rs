@@ -157,7 +157,9 @@ impl Manifest {
         }
         let mut up = PathBuf::new();
         for dir in cwd.ancestors() {
-            if dir.join(FILE_NAME).is_file() {
+            // Anything of that name but a directory: `load` then says what is wrong with it
+            // (a FIFO is named as one rather than silently passed over).
+            if dir.join(FILE_NAME).metadata().is_ok_and(|m| !m.is_dir()) {
                 return Ok(up.join(FILE_NAME));
             }
             up.push("..");
