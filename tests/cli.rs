@@ -596,23 +596,8 @@ fn tagged_project(extra_publish: &str) -> (tempfile::TempDir, impl Fn(&[&str])) 
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, format!("{text}\n[publish]\n{extra_publish}")).unwrap();
     let root = dir.path().to_path_buf();
-    let git = move |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .current_dir(&root)
-            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-qm", "release"]);
-    (dir, git)
+    support::commit_all(&root);
+    (dir, move |args: &[&str]| support::git(&root, args))
 }
 
 #[test]

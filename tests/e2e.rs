@@ -352,18 +352,8 @@ fn a_dirty_work_tree_or_a_mismatched_release_tag_is_refused() {
     let image = format!("{}/{}", stack().registry, unique("git"));
     let _cleanup = LocalImages(image.clone());
     let dir = busybox_project(&image, "git\n", "");
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .current_dir(dir.path())
-            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-qm", "release"]);
+    let git = |args: &[&str]| support::git(dir.path(), args);
+    support::commit_all(dir.path());
     git(&["tag", "v0.9.0"]);
     std::fs::write(dir.path().join("notes.txt"), "uncommitted\n").unwrap();
     let out = cargo_v6(dir.path(), &["v6", "publish", "--dry-run"]);
@@ -880,18 +870,7 @@ fn concurrent_versions_leave_every_alias_on_the_highest() {
 fn engine_registry_and_work_tree_problems_are_reported_together() {
     let image = format!("{}/{}", stack().registry, unique("together"));
     let dir = busybox_project(&image, "together\n", "");
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .current_dir(dir.path())
-            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-qm", "release"]);
+    support::commit_all(dir.path());
     std::fs::write(dir.path().join("notes.txt"), "uncommitted\n").unwrap();
     let out = Command::cargo_bin("cargo-v6")
         .unwrap()

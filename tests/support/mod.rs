@@ -174,3 +174,21 @@ pub fn assert_ok(output: &Output) -> String {
     );
     text(&output.stdout)
 }
+
+/// Runs git in `dir` with a fixed identity; fails the test with git's message.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// Makes `dir` a git repository with everything in it committed.
+pub fn commit_all(dir: &Path) {
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-qm", "release"]);
+}
