@@ -9,12 +9,20 @@
 //!   cargo-v6 speak plain HTTP to loopback registries, so the proxy sees every byte. It starts
 //!   *armed* with a budget of client-to-server bytes (summed over all connections); the
 //!   connection whose bytes exhaust the budget trips it: the proxy shuts down every socket it
-//!   holds, both directions, and from then on closes every new connection at once, as if the
-//!   registry process were gone. The image carries a layer of incompressible bytes several
-//!   times the budget, so the cut falls into a blob upload. The test checks exit 1, an
-//!   `error:` naming the push and the registry, and, through the real registry directly, that
-//!   the repository has no tag at all. Then the proxy is switched to pass-through and the same
-//!   publish completes, its printed digest being the one the exact tag holds.
+//!   holds, both directions, as if the registry process had died. The image carries a layer
+//!   of incompressible bytes several times the budget, so the cut falls into a blob upload.
+//!   From then on the registry is back *read-only*, as distribution is in maintenance mode:
+//!   reads pass, and every write (`POST`, `PUT`, `PATCH`, `DELETE`) gets the `405 Method Not
+//!   Allowed` that distribution's read-only mode answers, without reaching the registry.
+//!   Why not a registry that stays unreachable: dockerd retries an upload that failed on a
+//!   connection error four times, 5, 10, 15 and 20 s apart (moby 20.10
+//!   `distribution/xfer/upload.go`), 50 s of waiting that prove nothing about cargo v6;
+//!   a 4xx it cannot parse is final (`retryOnError` in `distribution/errors.go`), so the
+//!   engine's first retry (after 5 s) ends the push. The cut itself is unchanged.
+//!   The test checks exit 1, an `error:` naming the push and the registry, and, through the
+//!   real registry directly, that the repository has no tag at all. Then the proxy is
+//!   switched to pass-through (the registry writable again) and the same publish completes,
+//!   its printed digest being the one the exact tag holds.
 //! - **Ctrl-C during a build.** `publish -v` of a project whose RUN step sleeps is started
 //!   with `TMPDIR` pointing at an empty directory; once the engine reports the RUN step's
 //!   container and that container is running, the process gets SIGINT. It must end at once
@@ -120,7 +128,24 @@ fn signal(pid: u32, name: &str) {
 
 const PASS: u8 = 0;
 const ARMED: u8 = 1;
-const FAILING: u8 = 2;
+/// After the cut: the registry is back in read-only (maintenance) mode.
+const READ_ONLY: u8 = 2;
+
+/// What distribution 2.8 in read-only maintenance mode answers to a write (`POST`, `PUT`,
+/// `PATCH`, `DELETE`): its gorilla method router has no handler for the method. Captured from
+/// `docker-registry serve` with `storage.maintenance.readonly.enabled: true` (`Date` left
+/// out, `Connection: close` added because the proxy ends the connection after it). dockerd
+/// cannot parse the plain-text body of a 4xx, and wraps such an error in `DoNotRetry`
+/// (moby 20.10 `distribution/errors.go`, `retryOnError`: `*client.UnexpectedHTTPResponseError`).
+const READ_ONLY_WRITE_ANSWER: &[u8] = b"HTTP/1.1 405 Method Not Allowed\r\n\
+Allow: GET, HEAD\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Docker-Distribution-Api-Version: registry/2.0\r\n\
+X-Content-Type-Options: nosniff\r\n\
+Content-Length: 19\r\n\
+Connection: close\r\n\
+\r\n\
+Method not allowed\n";
 
 /// A TCP proxy on loopback in front of one upstream (see the module documentation).
 struct Proxy {
@@ -131,7 +156,7 @@ struct Proxy {
 
 struct Shared {
     upstream: SocketAddr,
-    /// `PASS`, `ARMED` or `FAILING`.
+    /// `PASS`, `ARMED` or `READ_ONLY`.
     mode: AtomicU8,
     /// Client-to-server bytes still allowed while `ARMED`.
     budget: AtomicI64,
@@ -142,6 +167,8 @@ struct Shared {
     pumps: Mutex<Vec<JoinHandle<()>>>,
     /// The request line of the request the cut fell into.
     cut_during: Mutex<Option<String>>,
+    /// The request lines of the writes refused while `READ_ONLY`.
+    refused: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -153,22 +180,26 @@ impl Shared {
     }
 
     /// Counts `n` client-to-server bytes of a connection whose last request line is `request`;
-    /// `false` when they trip (or tripped) the proxy.
+    /// `false` when they trip the proxy: then every connection is cut, and from then on the
+    /// registry answers as a read-only one.
     fn allow(&self, n: usize, request: &str) -> bool {
-        match self.mode.load(Ordering::SeqCst) {
-            PASS => true,
-            ARMED => {
-                let n = i64::try_from(n).unwrap();
-                if self.budget.fetch_sub(n, Ordering::SeqCst) > n {
-                    return true;
-                }
-                *self.cut_during.lock().unwrap() = Some(request.to_string());
-                self.mode.store(FAILING, Ordering::SeqCst);
-                self.cut_all();
-                false
-            }
-            _ => false,
+        if self.mode.load(Ordering::SeqCst) != ARMED {
+            return true;
         }
+        let n = i64::try_from(n).unwrap();
+        if self.budget.fetch_sub(n, Ordering::SeqCst) > n {
+            return true;
+        }
+        // Only the connection that exhausts the budget trips the proxy.
+        if self
+            .mode
+            .compare_exchange(ARMED, READ_ONLY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            *self.cut_during.lock().unwrap() = Some(request.to_string());
+            self.cut_all();
+        }
+        false
     }
 }
 
@@ -191,6 +222,7 @@ impl Proxy {
             sockets: Mutex::new(Vec::new()),
             pumps: Mutex::new(Vec::new()),
             cut_during: Mutex::new(None),
+            refused: Mutex::new(Vec::new()),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -208,7 +240,12 @@ impl Proxy {
         self.shared.cut_during.lock().unwrap().clone()
     }
 
-    /// The registry is back: forward everything from now on.
+    /// The request lines of the writes refused since the cut.
+    fn refused(&self) -> Vec<String> {
+        self.shared.refused.lock().unwrap().clone()
+    }
+
+    /// The registry is back, writable: forward everything from now on.
     fn pass_through(&self) {
         self.shared.mode.store(PASS, Ordering::SeqCst);
     }
@@ -236,11 +273,6 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             return;
         }
         let Ok(client) = client else { continue };
-        if shared.mode.load(Ordering::SeqCst) == FAILING {
-            // The registry is gone: the connection ends before a byte is answered.
-            let _ = client.shutdown(Shutdown::Both);
-            continue;
-        }
         let Ok(server) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))
         else {
             let _ = client.shutdown(Shutdown::Both);
@@ -266,8 +298,35 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
+/// The request line that `chunk` starts with, if it starts a request (a body of noise almost
+/// never looks like one).
+fn request_line(chunk: &[u8]) -> Option<String> {
+    let head = &chunk[..chunk.len().min(512)];
+    ["GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE "]
+        .iter()
+        .any(|method| head.starts_with(method.as_bytes()))
+        .then(|| {
+            let end = head.iter().position(|&b| b == b'\r').unwrap_or(head.len());
+            String::from_utf8_lossy(&head[..end]).into_owned()
+        })
+}
+
+/// Answers a write request as a read-only registry does, then ends the connection: the
+/// upstream never sees the request. The client's remaining bytes are read and dropped (as a
+/// server does before closing), so that it reads the answer rather than a reset.
+fn refuse_write(mut client: TcpStream, server: &TcpStream, request: String, shared: &Shared) {
+    shared.refused.lock().unwrap().push(request);
+    // The answer first: ending the upstream makes the other pump half-close the client.
+    let _ = client.write_all(READ_ONLY_WRITE_ANSWER);
+    let _ = client.shutdown(Shutdown::Write);
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut sink = [0u8; 16 * 1024];
+    while matches!(client.read(&mut sink), Ok(n) if n > 0) {}
+}
+
 /// Copies `from` to `to` until either ends or the proxy cuts; `upload` counts against the
-/// budget.
+/// budget, and is where a read-only registry refuses writes.
 fn pump(mut from: TcpStream, mut to: TcpStream, upload: bool, shared: &Shared) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut request = String::new();
@@ -276,21 +335,20 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upload: bool, shared: &Shared) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let allowed = if upload {
-            // A read that starts a new request (a body of noise almost never looks like one).
-            let head = &buf[..n.min(512)];
-            if ["GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE "]
-                .iter()
-                .any(|method| head.starts_with(method.as_bytes()))
-            {
-                let end = head.iter().position(|&b| b == b'\r').unwrap_or(head.len());
-                request = String::from_utf8_lossy(&head[..end]).into_owned();
+        if upload {
+            if let Some(line) = request_line(&buf[..n]) {
+                let write = !(line.starts_with("GET ") || line.starts_with("HEAD "));
+                if write && shared.mode.load(Ordering::SeqCst) == READ_ONLY {
+                    refuse_write(from, &to, line, shared);
+                    return;
+                }
+                request = line;
             }
-            shared.allow(n, &request)
-        } else {
-            shared.mode.load(Ordering::SeqCst) != FAILING
-        };
-        if !allowed || to.write_all(&buf[..n]).is_err() {
+            if !shared.allow(n, &request) {
+                break;
+            }
+        }
+        if to.write_all(&buf[..n]).is_err() {
             break;
         }
     }
@@ -353,7 +411,9 @@ fn a_registry_dying_mid_push_leaves_no_tag_and_a_rerun_completes() {
         text(&out.stdout)
     );
     eprintln!(
-        "cut during `{cut_during}`; the publish failed after {:?}: {}",
+        "cut during `{cut_during}`; writes refused read-only since: {:?}; the publish failed \
+         after {:?}: {}",
+        proxy.refused(),
         started.elapsed(),
         error.trim_end()
     );
