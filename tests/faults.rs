@@ -130,6 +130,22 @@ const PASS: u8 = 0;
 const ARMED: u8 = 1;
 /// After the cut: the registry is back in read-only (maintenance) mode.
 const READ_ONLY: u8 = 2;
+/// The registry stops answering, as a SIGSTOPped process does: connections are accepted and
+/// held, nothing is forwarded either way.
+const FROZEN: u8 = 3;
+/// Passes everything until the first blob upload starts, then freezes.
+const FREEZE_ON_UPLOAD: u8 = 4;
+/// Every third request that cargo-v6 itself sends (its `User-Agent`) fails: with a 500, a
+/// 429 with `Retry-After`, or a reset connection, in turn. The engine's requests pass: its
+/// own retries are the engine's business.
+const FLAKY: u8 = 5;
+
+/// The failures `FLAKY` answers with, in turn (`None`: reset the connection).
+const FLAKY_ANSWERS: [Option<&[u8]>; 3] = [
+    Some(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    Some(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    None,
+];
 
 /// What distribution 2.8 in read-only maintenance mode answers to a write (`POST`, `PUT`,
 /// `PATCH`, `DELETE`): its gorilla method router has no handler for the method. Captured from
@@ -169,6 +185,9 @@ struct Shared {
     cut_during: Mutex<Option<String>>,
     /// The request lines of the writes refused while `READ_ONLY`.
     refused: Mutex<Vec<String>>,
+    /// cargo-v6's requests seen while `FLAKY`, and the ones failed.
+    flaky_seen: AtomicI64,
+    flaky_failed: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -223,6 +242,8 @@ impl Proxy {
             pumps: Mutex::new(Vec::new()),
             cut_during: Mutex::new(None),
             refused: Mutex::new(Vec::new()),
+            flaky_seen: AtomicI64::new(0),
+            flaky_failed: Mutex::new(Vec::new()),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -248,6 +269,21 @@ impl Proxy {
     /// The registry is back, writable: forward everything from now on.
     fn pass_through(&self) {
         self.shared.mode.store(PASS, Ordering::SeqCst);
+    }
+
+    /// Switches to `mode` (`FROZEN`, `FREEZE_ON_UPLOAD`, `FLAKY`, ...).
+    fn set_mode(&self, mode: u8) {
+        self.shared.mode.store(mode, Ordering::SeqCst);
+    }
+
+    /// Whether the proxy is frozen now.
+    fn frozen(&self) -> bool {
+        self.shared.mode.load(Ordering::SeqCst) == FROZEN
+    }
+
+    /// The request lines that `FLAKY` failed.
+    fn flaky_failed(&self) -> Vec<String> {
+        self.shared.flaky_failed.lock().unwrap().clone()
     }
 }
 
@@ -331,12 +367,40 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upload: bool, shared: &Shared) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut request = String::new();
     loop {
+        // Frozen: hold the connection, forward nothing, until thawed or dropped.
+        while shared.mode.load(Ordering::SeqCst) == FROZEN && !shared.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         if upload {
             if let Some(line) = request_line(&buf[..n]) {
+                let mode = shared.mode.load(Ordering::SeqCst);
+                if mode == FREEZE_ON_UPLOAD && line.contains("/blobs/uploads/") {
+                    // Hold this request too: it is forwarded, intact, once thawed.
+                    shared.mode.store(FROZEN, Ordering::SeqCst);
+                    while shared.mode.load(Ordering::SeqCst) == FROZEN
+                        && !shared.stop.load(Ordering::SeqCst)
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                let ours = String::from_utf8_lossy(&buf[..n.min(2048)]).contains("cargo-v6/");
+                if mode == FLAKY && ours {
+                    let seen = shared.flaky_seen.fetch_add(1, Ordering::SeqCst);
+                    if seen % 3 == 2 {
+                        let answer = FLAKY_ANSWERS[(seen / 3 % 3) as usize];
+                        shared.flaky_failed.lock().unwrap().push(line);
+                        if let Some(answer) = answer {
+                            let _ = from.write_all(answer);
+                        }
+                        let _ = from.shutdown(Shutdown::Both);
+                        let _ = to.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
                 let write = !(line.starts_with("GET ") || line.starts_with("HEAD "));
                 if write && shared.mode.load(Ordering::SeqCst) == READ_ONLY {
                     refuse_write(from, &to, line, shared);
@@ -679,4 +743,106 @@ fn ctrl_c_during_a_build_leaves_no_debris() {
     let local = docker(&["images", "-q", &image]);
     assert!(text(&local.stdout).trim().is_empty(), "tagged locally");
     assert_eq!(repo_tags(&image), Vec::<String>::new());
+}
+
+#[test]
+fn a_flaky_registry_is_retried_and_the_publish_completes() {
+    let real_registry = stack().registry;
+    let proxy = Proxy::start(&real_registry, i64::MAX);
+    proxy.set_mode(FLAKY);
+    let repo = unique("flaky");
+    let image = format!("{}/{repo}", proxy.addr);
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "flaky\n", "");
+    for round in ["first", "unchanged"] {
+        let out = run_bounded(
+            cargo_v6_command(dir.path(), &["publish", "-v"]),
+            Duration::from_secs(120),
+        );
+        let stderr = text(&out.stderr);
+        assert_ok(&out);
+        assert!(
+            stderr.contains("Retry "),
+            "{round}: retries are shown with -v:\n{stderr}"
+        );
+        let stdout = text(&out.stdout);
+        let digest = stdout
+            .lines()
+            .last()
+            .unwrap()
+            .split_once('@')
+            .unwrap()
+            .1
+            .to_string();
+        assert_eq!(
+            digest_of(&format!("{real_registry}/{repo}:1.0.0")).as_deref(),
+            Some(digest.as_str()),
+            "{round}"
+        );
+    }
+    let failed = proxy.flaky_failed();
+    assert!(
+        failed.len() >= 3,
+        "500, 429 and a reset were all injected: {failed:?}"
+    );
+}
+
+#[test]
+fn a_frozen_registry_ends_the_run_after_the_stall_timeout_and_a_rerun_completes() {
+    let real_registry = stack().registry;
+    let proxy = Proxy::start(&real_registry, i64::MAX);
+    let repo = unique("frozen");
+    let image = format!("{}/{repo}", proxy.addr);
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "frozen\n", "");
+    std::fs::write(dir.path().join("noise.bin"), noise(2 << 20, 7)).unwrap();
+
+    // Frozen from the start: the first registry request stalls.
+    proxy.set_mode(FROZEN);
+    let started = Instant::now();
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "--stall-timeout", "2"]),
+        Duration::from_secs(60),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains(&proxy.addr.to_string()),
+        "names the registry: {stderr}"
+    );
+
+    // Frozen in the middle of the push: the engine's push stalls.
+    proxy.set_mode(FREEZE_ON_UPLOAD);
+    let started = Instant::now();
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "--stall-timeout", "2"]),
+        Duration::from_secs(90),
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        proxy.frozen(),
+        "the freeze fell into a blob upload: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no progress for 2 s"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(digest_of(&format!("{real_registry}/{repo}:1.0.0")), None);
+
+    // Thawed (SIGCONT): the same publish completes.
+    proxy.pass_through();
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish"]),
+        Duration::from_secs(120),
+    );
+    assert_ok(&out);
+    assert!(digest_of(&format!("{real_registry}/{repo}:1.0.0")).is_some());
 }
