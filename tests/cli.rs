@@ -976,3 +976,292 @@ fn clap_definition_is_consistent() {
     use clap::CommandFactory;
     cargo_v6::cli::Cli::command().debug_assert();
 }
+
+// ---- init on projects shaped like vantage6's own repositories ----
+
+/// `cargo v6 init ARGS` in `dir`: succeeds; returns what it wrote and its stderr.
+fn init(dir: &Path, args: &[&str]) -> (String, String) {
+    let output = cargo_v6(dir).arg("init").args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "init failed: {stderr}");
+    let written = std::fs::read_to_string(dir.join("v6.toml")).unwrap();
+    (written, stderr)
+}
+
+/// A git command in `dir` that must succeed.
+fn git_in(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn init_names_the_hyphenated_package_folder_that_exists() {
+    // setup(name="my-algo") with the folder my-algo/__init__.py, and no Dockerfile.
+    let dir = project("hyphen-package");
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/my-algo"]);
+    assert!(written.contains("name = \"my-algo\"\n"), "{written}");
+    assert!(written.contains("vantage6 = \"4.15\"\n"), "{written}");
+    assert!(!written.contains("[build]"), "{written}");
+    assert!(
+        stderr.contains("Detected name `my-algo` (the package folder `my-algo/`)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+    // Not a git repository: nothing to commit.
+    assert!(
+        stderr.contains(
+            "note: next: review v6.toml, then `cargo v6 plan` and `cargo v6 publish --dry-run`"
+        ),
+        "{stderr}"
+    );
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["name"], "my-algo");
+    assert!(
+        plan["dockerfile"]
+            .as_str()
+            .unwrap()
+            .contains("ARG PKG_NAME=\"my-algo\"\n")
+    );
+
+    // The same distribution with an underscored folder: that folder.
+    std::fs::remove_file(dir.path().join("v6.toml")).unwrap();
+    std::fs::rename(dir.path().join("my-algo"), dir.path().join("my_algo")).unwrap();
+    let (written, _) = init(dir.path(), &["--image", "ghcr.io/me/my-algo"]);
+    assert!(written.contains("name = \"my_algo\"\n"), "{written}");
+    // No package folder at all: the distribution's name as written, never a made-up
+    // `my_algo`, and a warning.
+    std::fs::remove_file(dir.path().join("v6.toml")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("my_algo")).unwrap();
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/my-algo"]);
+    assert!(written.contains("name = \"my-algo\"\n"), "{written}");
+    assert!(
+        stderr.contains("warning: no package folder `my-algo/` (with `__init__.py`) or `my_algo/`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn init_reads_the_vantage6_version_from_a_base_arg_and_renders() {
+    // ARG BASE=4.15, FROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}, and only the
+    // template's steps.
+    let dir = project("base-arg");
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/average"]);
+    assert!(written.contains("vantage6 = \"4.15\"\n"), "{written}");
+    assert!(written.contains("name = \"v6-average-py\"\n"), "{written}");
+    assert!(!written.contains("dockerfile"), "{written}");
+    assert!(
+        stderr.contains(
+            "Detected vantage6 4.15 (the base image `ghcr.io/vantage6/infrastructure/algorithm-base:4.15` in Dockerfile)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("is not the one built").count(),
+        1,
+        "said once: {stderr}"
+    );
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["vantage6"], "4.15");
+    assert_eq!(
+        plan["base_image"],
+        "ghcr.io/vantage6/infrastructure/algorithm-base:4.15"
+    );
+    assert_eq!(plan["own_dockerfile"], Value::Null);
+    assert_eq!(plan["version"], "2.0.0");
+}
+
+#[test]
+fn init_reads_a_5x_pyproject_project_built_with_uv() {
+    let dir = project("uv-5");
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/median"]);
+    assert!(written.contains("wrapper = \"python\"\n"), "{written}");
+    assert!(written.contains("vantage6 = \"5.0\"\n"), "{written}");
+    assert!(written.contains("name = \"v6_median\"\n"), "{written}");
+    assert!(!written.contains("dockerfile"), "{written}");
+    assert!(
+        stderr.contains("python project (pyproject.toml)"),
+        "{stderr}"
+    );
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["vantage6"], "5.0");
+    assert_eq!(plan["version"], "0.3.0");
+    assert_eq!(
+        plan["base_image"],
+        "ghcr.io/vantage6/infrastructure/algorithm-base:5.0"
+    );
+    assert!(
+        plan["dockerfile"]
+            .as_str()
+            .unwrap()
+            .contains("RUN uv pip install --system /app\n")
+    );
+    // Without the Dockerfile's ARG PKG_NAME, the package hatchling builds.
+    std::fs::remove_file(dir.path().join("v6.toml")).unwrap();
+    std::fs::remove_file(dir.path().join("Dockerfile")).unwrap();
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/median"]);
+    assert!(written.contains("name = \"v6_median\"\n"), "{written}");
+    assert!(
+        stderr.contains("(the package that pyproject.toml builds)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
+    // setup.py says 1.1.0; the releases are the bare tags 1.1.3 and 1.2.1.
+    let dir = project("stale-metadata");
+    git_in(dir.path(), &["init", "-q"]);
+    git_in(dir.path(), &["add", "."]);
+    git_in(dir.path(), &["commit", "-qm", "one"]);
+    git_in(dir.path(), &["tag", "1.1.3"]);
+    git_in(dir.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+    git_in(dir.path(), &["tag", "1.2.1"]);
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/count"]);
+    assert!(
+        written.contains("[publish]\n")
+            && written.contains("release-tag-prefix = \"\"\n")
+            && written.contains("version-from-tag = true\n"),
+        "{written}"
+    );
+    assert!(!written.contains("# version ="), "{written}");
+    assert!(
+        stderr.contains("Detected 2 release tags without prefix (latest `1.2.1`)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(setup.py says 1.1.0, while the latest tag is 1.2.1)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "note: next: review v6.toml, `git add v6.toml && git commit` (publish refuses a dirty work tree; or pass --allow-dirty), then `cargo v6 plan` and `cargo v6 publish --dry-run`\n"
+        ),
+        "{stderr}"
+    );
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(plan["version"], "1.2.1", "the tag, not setup.py's 1.1.0");
+    assert_eq!(
+        plan["version_source"],
+        serde_json::json!({"release_tag": "1.2.1"})
+    );
+
+    // `v` tags keep the default prefix; an untagged HEAD is told what plan will need.
+    let dir = project("stale-metadata");
+    git_in(dir.path(), &["init", "-q"]);
+    git_in(dir.path(), &["add", "."]);
+    git_in(dir.path(), &["commit", "-qm", "one"]);
+    git_in(dir.path(), &["tag", "v1.1.0"]);
+    git_in(dir.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/count"]);
+    assert!(!written.contains("release-tag-prefix"), "{written}");
+    assert!(written.contains("version-from-tag = true\n"), "{written}");
+    assert!(
+        !stderr.contains("setup.py says"),
+        "the metadata agrees with the tag: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "(HEAD has no release tag: tag one, e.g. `git tag vX.Y.Z`, or pass `--set-version`)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn init_builds_a_dockerfile_with_steps_no_template_expresses() {
+    let dir = project("apt-step");
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/rows"]);
+    assert!(
+        written.contains("[build]\n") && written.contains("dockerfile = \"Dockerfile\"\n"),
+        "{written}"
+    );
+    assert!(!written.contains("base ="), "{written}");
+    assert!(written.contains("vantage6 = \"4.13\"\n"), "{written}");
+    assert!(written.contains("name = \"v6_rows\"\n"), "{written}");
+    assert!(
+        stderr.contains(
+            "note: v6.toml builds the project's own Dockerfile (`build.dockerfile = \"Dockerfile\"`): line 2: `RUN apt-get update && apt-get install -y --no-install-recommends libpq5"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("is a step no template expresses"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not the one built"), "{stderr}");
+    let output = cargo_v6(dir.path())
+        .args(["plan", "--offline", "--message-format", "json"])
+        .output()
+        .unwrap();
+    let plan_stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{plan_stderr}");
+    assert!(!plan_stderr.contains("not the one built"), "{plan_stderr}");
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["own_dockerfile"], "Dockerfile");
+    assert!(
+        plan["dockerfile"]
+            .as_str()
+            .unwrap()
+            .contains("RUN apt-get update")
+    );
+}
+
+#[test]
+fn init_takes_a_vantage6_version_newer_than_it_knows_as_written() {
+    let dir = project("base-arg");
+    let dockerfile = dir.path().join("Dockerfile");
+    let text = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, text.replace("ARG BASE=4.15", "ARG BASE=4.17")).unwrap();
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/average"]);
+    assert!(written.contains("vantage6 = \"4.17\"\n"), "{written}");
+    assert!(
+        stderr.contains(
+            "note: vantage6 4.17 is newer than the newest this cargo v6 knows (4.15): taken as written"
+        ),
+        "{stderr}"
+    );
+    let plan = plan_json(dir.path(), &[]);
+    assert_eq!(
+        plan["base_image"],
+        "ghcr.io/vantage6/infrastructure/algorithm-base:4.17"
+    );
+}
+
+#[test]
+fn init_keeps_a_base_that_is_not_vantage6s_and_names_cargo_packages() {
+    let dir = project("hyphen-package");
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM continuumio/miniconda3\nARG PKG_NAME=\"my-algo\"\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n",
+    )
+    .unwrap();
+    let (written, _) = init(dir.path(), &["--image", "ghcr.io/me/my-algo"]);
+    assert!(
+        written.contains("base = \"continuumio/miniconda3\"\n"),
+        "{written}"
+    );
+    assert_eq!(
+        plan_json(dir.path(), &[])["base_image"],
+        "docker.io/continuumio/miniconda3:latest"
+    );
+
+    let dir = project("cargo");
+    std::fs::remove_file(dir.path().join("v6.toml")).unwrap();
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/rusty"]);
+    assert!(written.contains("name = \"rusty\"\n"), "{written}");
+    assert!(written.contains("wrapper = \"minimal\"\n"), "{written}");
+    assert!(stderr.contains("minimal project (Cargo.toml)"), "{stderr}");
+    assert!(
+        stderr.contains("next: set `build.base`, set `build.command`"),
+        "{stderr}"
+    );
+}

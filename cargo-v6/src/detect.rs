@@ -1,13 +1,19 @@
-//! What `cargo v6 init` can tell about an existing project: its kind (Python or R), its
-//! package name, and from an existing Dockerfile the vantage6 version and `PKG_NAME`.
+//! What `cargo v6 init` can tell about an existing project: its kind (Python, R or a plain
+//! Cargo project), the package the wrapper must import, and from an existing Dockerfile the
+//! vantage6 version, the base image and whether a template can build the same image; from the
+//! repository's tags, how it releases.
 //!
-//! Pure: takes the files' texts, so that every rule is unit-tested without a filesystem.
+//! Pure: takes the files' texts (and the names of the package folders and tags that exist),
+//! so that every rule is unit-tested without a filesystem. `cli::init` does the reading.
 
-use crate::vantage6::Wrapper;
+use std::collections::BTreeMap;
+
+use crate::vantage6::{self, Wrapper};
+use crate::version::Version;
 
 /// The newest release the tool knows of a major, for Dockerfiles that only show the major.
 fn newest(major: u64) -> &'static str {
-    crate::vantage6::newest_of_major(major).unwrap_or(crate::vantage6::NEWEST)
+    vantage6::newest_of_major(major).unwrap_or(vantage6::NEWEST)
 }
 
 /// The texts of the files detection reads (None when absent).
@@ -21,58 +27,353 @@ pub struct ProjectFiles {
     pub setup_py: Option<String>,
     /// DESCRIPTION (R)
     pub description: Option<String>,
+    /// Cargo.toml
+    pub cargo_toml: Option<String>,
     /// An existing Dockerfile.
     pub dockerfile: Option<String>,
+    /// What Python can import from the project, as paths relative to it: the folders with an
+    /// `__init__.py` at the top and under `src/` (`my-algo`, `src/my_algo`), and the top-level
+    /// modules (`my_algo.py`).
+    pub python_packages: Vec<String>,
+}
+
+/// The package name chosen, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
+    /// PKG_NAME: what the wrapper imports (Python) or the package name (R, Cargo).
+    pub name: String,
+    /// Where it comes from, for the user: "ARG PKG_NAME in Dockerfile".
+    pub why: String,
+    /// Something the user should check: the name is not a package that exists.
+    pub warning: Option<String>,
+}
+
+/// The vantage6 version found, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vantage6Found {
+    /// `MAJOR.MINOR`, as written in the Dockerfile.
+    pub version: String,
+    /// Where it comes from, for the user.
+    pub why: String,
+    /// Set when `version` is newer than any release of its major the tool knows: that newest
+    /// known release. The version is still taken as written.
+    pub newer_than: Option<&'static str>,
 }
 
 /// What was found, each with where it was found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Detected {
-    /// Python or R, and the file that says so.
+    /// Python, R or minimal, and the file that says so.
     pub wrapper: Option<(Wrapper, &'static str)>,
-    /// The distribution or package name, and its file.
-    pub name: Option<(String, &'static str)>,
-    /// `ARG PKG_NAME` from the Dockerfile.
-    pub pkg_name: Option<String>,
-    /// The vantage6 version the Dockerfile targets, and why we think so.
-    pub vantage6: Option<(String, &'static str)>,
+    /// The name of the distribution or package in the project's metadata, and its file.
+    pub distribution: Option<(String, &'static str)>,
+    /// The package name to write (PKG_NAME).
+    pub name: Option<Name>,
+    /// The vantage6 version the Dockerfile targets.
+    pub vantage6: Option<Vantage6Found>,
+    /// The Dockerfile's base image when it is not vantage6's algorithm base on GHCR (a mirror,
+    /// `continuumio/miniconda3`, `python:3.12`): a rendered Dockerfile must build on it too.
+    pub custom_base: Option<String>,
+    /// The Dockerfile's base image when it lived on harbor2.vantage6.ai, which is gone.
+    pub retired_base: Option<String>,
 }
 
-/// Reads the project kind, name and vantage6 version from `files`.
+/// Reads the project kind, name, vantage6 version and Dockerfile facts from `files`.
 pub fn detect(files: &ProjectFiles) -> Detected {
     let mut found = Detected::default();
+    let python = |file: &'static str| Some((Wrapper::Python, file));
     if let Some(name) = files.pyproject.as_deref().and_then(pyproject_name) {
-        found.wrapper = Some((Wrapper::Python, "pyproject.toml"));
-        found.name = Some((name, "pyproject.toml"));
+        found.wrapper = python("pyproject.toml");
+        found.distribution = Some((name, "pyproject.toml"));
     } else if let Some(name) = files.setup_cfg.as_deref().and_then(setup_cfg_name) {
-        found.wrapper = Some((Wrapper::Python, "setup.cfg"));
-        found.name = Some((name, "setup.cfg"));
+        found.wrapper = python("setup.cfg");
+        found.distribution = Some((name, "setup.cfg"));
     } else if let Some(name) = files.setup_py.as_deref().and_then(setup_py_name) {
-        found.wrapper = Some((Wrapper::Python, "setup.py"));
-        found.name = Some((name, "setup.py"));
+        found.wrapper = python("setup.py");
+        found.distribution = Some((name, "setup.py"));
     } else if let Some(name) = files.description.as_deref().and_then(description_package) {
         found.wrapper = Some((Wrapper::R, "DESCRIPTION"));
-        found.name = Some((name, "DESCRIPTION"));
+        found.distribution = Some((name, "DESCRIPTION"));
     } else if files.pyproject.is_some() || files.setup_cfg.is_some() || files.setup_py.is_some() {
-        found.wrapper = Some((Wrapper::Python, "a Python project file"));
+        found.wrapper = python("a Python project file");
+    } else if let Some(cargo) = files.cargo_toml.as_deref() {
+        found.wrapper = Some((Wrapper::Minimal, "Cargo.toml"));
+        found.distribution = cargo_package_name(cargo).map(|n| (n, "Cargo.toml"));
     }
-    if let Some(dockerfile) = files.dockerfile.as_deref() {
-        found.pkg_name = dockerfile_arg(dockerfile, "PKG_NAME");
-        found.vantage6 = dockerfile_vantage6(dockerfile);
+    let wrapper = found.wrapper.map(|(w, _)| w);
+    let dockerfile = files.dockerfile.as_deref();
+    let steps = dockerfile.map(instructions).unwrap_or_default();
+    found.name = pkg_name_in_dockerfile(&steps)
+        .map(|(name, why)| {
+            let warning = (wrapper == Some(Wrapper::Python))
+                .then(|| missing_package_warning(&name, files))
+                .flatten();
+            Name { name, why, warning }
+        })
+        .or_else(|| match wrapper {
+            Some(Wrapper::Python) | None => python_name(files, found.distribution.as_ref()),
+            Some(_) => found.distribution.as_ref().map(|(name, file)| Name {
+                name: name.clone(),
+                why: format!("the package name in {file}"),
+                warning: None,
+            }),
+        });
+    if let Some(text) = dockerfile {
+        let base = crate::dockerfile::final_base(text, &BTreeMap::new())
+            .filter(|b| !b.is_empty() && !b.ends_with(':') && !b.contains('$'));
+        let algorithm_base = base.as_deref().and_then(algorithm_base);
+        found.vantage6 = algorithm_base
+            .as_ref()
+            .and_then(|(_, version)| *version)
+            .map(|(major, minor)| {
+                let known = vantage6::newest_of_major(major);
+                let newer = known.is_none_or(|known| {
+                    known
+                        .split_once('.')
+                        .and_then(|(_, m)| m.parse::<u64>().ok())
+                        .is_some_and(|known_minor| minor > known_minor)
+                });
+                Vantage6Found {
+                    version: format!("{major}.{minor}"),
+                    why: format!(
+                        "the base image `{}` in Dockerfile",
+                        base.as_deref().unwrap_or_default()
+                    ),
+                    newer_than: newer.then(|| known.unwrap_or(vantage6::NEWEST)),
+                }
+            })
+            .or_else(|| wrapper_call_vantage6(text));
+        match (&base, &algorithm_base) {
+            (Some(base), Some((Registry::Harbor2, _))) => found.retired_base = Some(base.clone()),
+            (Some(_), Some((Registry::Ghcr, _))) => {}
+            (Some(base), _) => found.custom_base = Some(base.clone()),
+            (None, _) => {}
+        }
     }
     found
 }
 
+fn toml_at<'a>(table: &'a toml::Table, path: &[&str]) -> Option<&'a toml::Value> {
+    let mut value = table.get(path[0])?;
+    for key in &path[1..] {
+        value = value.get(key)?;
+    }
+    Some(value)
+}
+
 fn pyproject_name(text: &str) -> Option<String> {
     let table: toml::Table = text.parse().ok()?;
-    let from = |path: &[&str]| {
-        let mut value = table.get(path[0])?;
-        for key in &path[1..] {
-            value = value.get(key)?;
-        }
-        value.as_str().map(str::to_string)
+    let name = |path: &[&str]| toml_at(&table, path)?.as_str().map(str::to_string);
+    name(&["project", "name"]).or_else(|| name(&["tool", "poetry", "name"]))
+}
+
+fn cargo_package_name(text: &str) -> Option<String> {
+    let table: toml::Table = text.parse().ok()?;
+    toml_at(&table, &["package", "name"])?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The top-level packages that pyproject.toml tells the build backend to ship: setuptools'
+/// `packages` list (`["my_algo", "my_algo.sub"]`), hatchling's wheel `packages` (paths,
+/// `["src/my_algo"]`), Poetry's `packages` (`[{include = "my_algo", from = "src"}]`) and
+/// flit's module name.
+fn pyproject_packages(text: &str) -> Vec<String> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
     };
-    from(&["project", "name"]).or_else(|| from(&["tool", "poetry", "name"]))
+    let strings = |path: &[&str]| -> Vec<String> {
+        toml_at(&table, path)
+            .and_then(toml::Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| {
+                        item.as_str()
+                            .or_else(|| item.get("include").and_then(toml::Value::as_str))
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut packages: Vec<String> = Vec::new();
+    let mut add = |name: &str| {
+        let name = name.to_string();
+        if !name.is_empty() && !name.contains(['*', '?', '[']) && !packages.contains(&name) {
+            packages.push(name);
+        }
+    };
+    for dotted in strings(&["tool", "setuptools", "packages"]) {
+        add(dotted.split('.').next().unwrap_or_default());
+    }
+    for path in strings(&["tool", "hatch", "build", "targets", "wheel", "packages"]) {
+        add(path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default());
+    }
+    for include in strings(&["tool", "poetry", "packages"]) {
+        add(include.split(['/', '.']).next().unwrap_or_default());
+    }
+    if let Some(module) =
+        toml_at(&table, &["tool", "flit", "module", "name"]).and_then(toml::Value::as_str)
+    {
+        add(module);
+    }
+    packages
+}
+
+/// The packages a literal `packages=["..."]` in setup.py names (top level only).
+fn setup_py_packages(text: &str) -> Vec<String> {
+    let list = regex::Regex::new(r"\bpackages\s*=\s*\[([^\]]*)\]").expect("valid regex");
+    let item = regex::Regex::new(r#"["']([A-Za-z0-9_.-]+)["']"#).expect("valid regex");
+    let mut packages = Vec::new();
+    if let Some(found) = list.captures(text) {
+        for name in item.captures_iter(&found[1]) {
+            let top = name[1].split('.').next().unwrap_or_default().to_string();
+            if !packages.contains(&top) {
+                packages.push(top);
+            }
+        }
+    }
+    packages
+}
+
+/// Names compared as pip compares distributions: case-insensitive, `-`, `_` and `.` alike.
+fn normalized(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = if matches!(c, '-' | '_' | '.') {
+            '-'
+        } else {
+            c.to_ascii_lowercase()
+        };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Folders that hold a project's tests or documentation, not its algorithm.
+const NOT_THE_ALGORITHM: [&str; 8] = [
+    "test",
+    "tests",
+    "doc",
+    "docs",
+    "example",
+    "examples",
+    "scripts",
+    "benchmarks",
+];
+
+/// The package name for a Python project: the import package that exists. vantage6's template
+/// names the package folder like the distribution, hyphens included (`v6-summary-py/`), and
+/// `importlib.import_module` accepts that; `my_algo` is never made up from `my-algo`.
+fn python_name(
+    files: &ProjectFiles,
+    distribution: Option<&(String, &'static str)>,
+) -> Option<Name> {
+    let dist = distribution.map(|(name, _)| name.as_str());
+    let named = |name: &str, why: String| Name {
+        name: name.to_string(),
+        why,
+        warning: None,
+    };
+    // 1. The packages the build configuration names.
+    let configured: Vec<(String, &str)> = files
+        .pyproject
+        .as_deref()
+        .map(pyproject_packages)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (p, "pyproject.toml"))
+        .chain(
+            files
+                .setup_py
+                .as_deref()
+                .map(setup_py_packages)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p, "setup.py")),
+        )
+        .collect();
+    let matching = |name: &str| dist.is_some_and(|d| normalized(d) == normalized(name));
+    if let Some((package, file)) = configured
+        .iter()
+        .find(|(p, _)| matching(p))
+        .or(configured.first())
+    {
+        return Some(named(package, format!("the package that {file} builds")));
+    }
+    // 2. The package folders (and modules) that exist.
+    let existing: Vec<(&str, &str)> = files
+        .python_packages
+        .iter()
+        .map(|path| {
+            let last = path.rsplit('/').next().unwrap_or(path);
+            (last.strip_suffix(".py").unwrap_or(last), path.as_str())
+        })
+        .collect();
+    let shown = |path: &str| {
+        if path.ends_with(".py") {
+            format!("the module `{path}`")
+        } else {
+            format!("the package folder `{path}/`")
+        }
+    };
+    if let Some(dist) = dist {
+        let exact = existing.iter().find(|(name, _)| *name == dist);
+        if let Some((name, path)) = exact.or_else(|| existing.iter().find(|(n, _)| matching(n))) {
+            return Some(named(name, shown(path)));
+        }
+    }
+    let folders: Vec<&(&str, &str)> = existing
+        .iter()
+        .filter(|(name, path)| !path.ends_with(".py") && !NOT_THE_ALGORITHM.contains(name))
+        .collect();
+    if let [(name, path)] = folders[..] {
+        return Some(named(name, format!("{}, the only one", shown(path))));
+    }
+    // 3. Nothing importable: the distribution's name as written, to be checked.
+    let (dist, file) = distribution?;
+    Some(Name {
+        name: dist.clone(),
+        why: format!("the distribution name in {file}"),
+        warning: Some(format!(
+            "no package folder `{dist}/` (with `__init__.py`){}: `name` is what the wrapper imports, check it",
+            if dist.contains('-') {
+                format!(" or `{}/`", dist.replace('-', "_"))
+            } else {
+                String::new()
+            }
+        )),
+    })
+}
+
+/// A warning when the Dockerfile's PKG_NAME names no package of the project (its image would
+/// fail on the node with `ModuleNotFoundError`). Quiet when nothing is known to compare with.
+fn missing_package_warning(name: &str, files: &ProjectFiles) -> Option<String> {
+    let names: Vec<&str> = files
+        .python_packages
+        .iter()
+        .map(|path| {
+            let last = path.rsplit('/').next().unwrap_or(path);
+            last.strip_suffix(".py").unwrap_or(last)
+        })
+        .collect();
+    (!names.is_empty() && !names.contains(&name)).then(|| {
+        format!(
+            "the Dockerfile's PKG_NAME `{name}` is no package folder of the project (found: {}): the wrapper imports it",
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 fn setup_cfg_name(text: &str) -> Option<String> {
@@ -104,63 +405,269 @@ fn description_package(text: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The default value of `ARG NAME=...` (quotes removed).
-fn dockerfile_arg(dockerfile: &str, name: &str) -> Option<String> {
-    dockerfile.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix("ARG ")?.trim();
-        let (key, value) = rest.split_once('=')?;
-        (key.trim() == name).then(|| value.trim().trim_matches(['"', '\'']).to_string())
+/// One Dockerfile instruction: its first line number, the keyword upper-cased, the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Step {
+    line: usize,
+    keyword: String,
+    rest: String,
+}
+
+impl Step {
+    /// `line 3: RUN apt-get update && ...`, short enough for one line of output.
+    fn shown(&self) -> String {
+        let text = format!("{} {}", self.keyword, self.rest);
+        let text = match text.char_indices().nth(72) {
+            Some((cut, _)) => format!("{}...", &text[..cut]),
+            None => text,
+        };
+        format!("line {}: `{text}`", self.line)
+    }
+}
+
+/// The instructions, continuation lines joined (with the `# escape=` character) and comments
+/// dropped, each with the line it starts on.
+fn instructions(text: &str) -> Vec<Step> {
+    let escape = crate::dockerfile::escape_char(text);
+    let mut steps = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (current.is_none() && trimmed.is_empty()) {
+            continue;
+        }
+        let (start, mut joined) = current.take().unwrap_or((index + 1, String::new()));
+        match trimmed.strip_suffix(escape) {
+            Some(continued) => {
+                joined.push_str(continued.trim());
+                joined.push(' ');
+                current = Some((start, joined));
+            }
+            None => {
+                joined.push_str(trimmed);
+                steps.push(step(start, &joined));
+            }
+        }
+    }
+    if let Some((start, joined)) = current {
+        steps.push(step(start, &joined));
+    }
+    steps
+}
+
+fn step(line: usize, text: &str) -> Step {
+    let (keyword, rest) = text
+        .trim()
+        .split_once(char::is_whitespace)
+        .unwrap_or((text.trim(), ""));
+    Step {
+        line,
+        keyword: keyword.to_ascii_uppercase(),
+        rest: rest.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// The name the image's wrapper imports: a literal `ENV PKG_NAME=...` (the environment the
+/// wrapper reads), else `ARG PKG_NAME=...`.
+fn pkg_name_in_dockerfile(steps: &[Step]) -> Option<(String, String)> {
+    let value = |keyword: &str| {
+        steps.iter().rev().find_map(|s| {
+            let (key, value) = s
+                .rest
+                .split_once('=')
+                .or_else(|| (keyword == "ENV").then(|| s.rest.split_once(' ')).flatten())?;
+            let value = value.trim().trim_matches(['"', '\'']);
+            (s.keyword == keyword
+                && key.trim() == "PKG_NAME"
+                && !value.is_empty()
+                && !value.contains('$'))
+            .then(|| value.to_string())
+        })
+    };
+    value("ENV")
+        .map(|v| (v, "ENV PKG_NAME in Dockerfile".to_string()))
+        .or_else(|| value("ARG").map(|v| (v, "ARG PKG_NAME in Dockerfile".to_string())))
+}
+
+/// Where an algorithm base image comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Registry {
+    /// vantage6's own, `ghcr.io/vantage6/infrastructure/algorithm-base`: the default base.
+    Ghcr,
+    /// `harbor2.vantage6.ai`: gone.
+    Harbor2,
+    /// A mirror or a build of one's own, named `.../algorithm-base`.
+    Other,
+}
+
+/// For an image named `.../algorithm-base[:TAG]`: where it lives, and the `MAJOR.MINOR` its
+/// tag names (`4.15`, `4.15.2`, `5.0.0a26`; none for `latest` or no tag).
+fn algorithm_base(image: &str) -> Option<(Registry, Option<(u64, u64)>)> {
+    let image = image.split('@').next().unwrap_or(image);
+    let (repository, tag) = match image.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
+        _ => (image, None),
+    };
+    if repository.rsplit('/').next() != Some("algorithm-base") {
+        return None;
+    }
+    let registry = if repository == vantage6::ALGORITHM_BASE {
+        Registry::Ghcr
+    } else if repository.starts_with("harbor2.vantage6.ai/") {
+        Registry::Harbor2
+    } else {
+        Registry::Other
+    };
+    let version = regex::Regex::new(r"^(\d+)\.(\d+)(?:$|[.a-z_-])")
+        .expect("valid regex")
+        .captures(tag.unwrap_or_default())
+        .and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)));
+    Some((registry, version))
+}
+
+/// When no base image names a version: the wrapper call and install line the Dockerfile
+/// uses tell the major, and the newest release the tool knows of it is assumed.
+fn wrapper_call_vantage6(dockerfile: &str) -> Option<Vantage6Found> {
+    let (major, why) = if dockerfile.contains("uv pip install") {
+        (5, "`uv pip install` in Dockerfile")
+    } else if dockerfile.contains("docker_wrapper") {
+        (3, "`docker_wrapper` in Dockerfile")
+    } else if dockerfile.contains("wrap_algorithm") {
+        (4, "`wrap_algorithm` in Dockerfile")
+    } else {
+        return None;
+    };
+    Some(Vantage6Found {
+        version: newest(major).to_string(),
+        why: format!("{why}, the newest {major}.x this cargo v6 knows"),
+        newer_than: None,
     })
 }
 
-/// The vantage6 version a Dockerfile was written for: the algorithm base image's tag (also via
-/// an `ARG` default), else the wrapper call and install line it uses.
-fn dockerfile_vantage6(dockerfile: &str) -> Option<(String, &'static str)> {
-    // The final stage's base: the last FROM (instructions are case-insensitive), skipping
-    // flags such as `--platform=linux/amd64`.
-    let from = dockerfile
-        .lines()
-        .rev()
-        .find_map(|l| {
-            let mut words = l.split_whitespace();
-            words
-                .next()
-                .filter(|w| w.eq_ignore_ascii_case("FROM"))
-                .and_then(|_| words.find(|w| !w.starts_with("--")))
-        })
-        .map(str::to_string);
-    let base = from.map(|f| match f.strip_prefix("${").or(f.strip_prefix('$')) {
-        Some(arg) => {
-            let arg = arg.trim_end_matches('}');
-            dockerfile_arg(dockerfile, arg).unwrap_or_default()
+/// Why the project's own Dockerfile must be built as it is rather than a rendered one, for the
+/// user (``line 3: `RUN apt-get update ...` is a step no template expresses``); `None` when
+/// rendering the wrapper's template builds the same image. The template's steps: one `FROM`
+/// (any base: `build.base` names it), `ARG`s without a default (and `PKG_NAME`, and the global
+/// ones `FROM` uses), the wrapper's `COPY`, install `RUN` and `WORKDIR`, `ENV PKG_NAME`, and
+/// a `CMD` calling the wrapper. The minimal wrapper has no template to compare with: its
+/// Dockerfile is how the project builds.
+pub fn own_dockerfile_reason(dockerfile: &str, wrapper: Wrapper) -> Option<String> {
+    if wrapper == Wrapper::Minimal {
+        return Some(
+            "the project has no vantage6 wrapper, its Dockerfile is how it builds".to_string(),
+        );
+    }
+    first_foreign_step(&instructions(dockerfile), wrapper)
+        .map(|step| format!("{step} is a step no template expresses"))
+}
+
+/// The first step of the Dockerfile that the wrapper's template does not reproduce.
+fn first_foreign_step(steps: &[Step], wrapper: Wrapper) -> Option<String> {
+    let install = regex::Regex::new(
+        r"^(?:python3? -m )?(?:uv )?pip3? install(?: --system| --no-cache-dir| -e| --editable)* /app/?$",
+    )
+    .expect("valid regex");
+    let mut froms = 0;
+    for step in steps {
+        let rest = step.rest.as_str();
+        let expressed = match step.keyword.as_str() {
+            "FROM" => {
+                froms += 1;
+                froms == 1
+            }
+            // Before FROM: used by FROM only.
+            "ARG" if froms == 0 => true,
+            "ARG" => {
+                let (name, default) = rest.split_once('=').unwrap_or((rest, ""));
+                name.trim() == "PKG_NAME" || default.is_empty()
+            }
+            "ENV" => {
+                let (name, _) = rest.split_once(['=', ' ']).unwrap_or((rest, ""));
+                (name == "PKG_NAME" && !rest.contains(char::is_whitespace))
+                    || matches!(rest, "PKG_NAME ${PKG_NAME}" | "PKG_NAME $PKG_NAME")
+            }
+            "COPY" => match wrapper {
+                Wrapper::R => matches!(
+                    rest,
+                    ". /usr/local/R/${PKG_NAME}/" | ". /usr/local/R/${PKG_NAME}"
+                ),
+                _ => matches!(rest, ". /app" | ". /app/" | "./ /app" | "./ /app/"),
+            },
+            "WORKDIR" => {
+                wrapper == Wrapper::R
+                    && matches!(
+                        rest,
+                        "/usr/local/R/${PKG_NAME}" | "/usr/local/R/${PKG_NAME}/"
+                    )
+            }
+            "RUN" => match wrapper {
+                Wrapper::R => matches!(
+                    rest,
+                    "Rscript -e 'library(devtools)' -e 'install_deps(\".\")'"
+                        | "R CMD INSTALL --no-multiarch --with-keep.source ."
+                ),
+                _ => install.is_match(rest),
+            },
+            "CMD" => match wrapper {
+                Wrapper::R => rest.contains("vtg::docker.wrapper("),
+                _ => rest.contains("wrap_algorithm()") || rest.contains("docker_wrapper("),
+            },
+            _ => false,
+        };
+        if !expressed {
+            let what = if step.keyword == "FROM" {
+                " (a multi-stage build)"
+            } else {
+                ""
+            };
+            return Some(format!("{}{what}", step.shown()));
         }
-        None => f,
-    });
-    if let Some(base) = base.filter(|b| b.contains("algorithm-base")) {
-        let tag = base
-            .rsplit_once(':')
-            .map(|(_, t)| t)
-            .filter(|t| !t.contains('/'));
-        let tag_version = tag.filter(|t| {
-            let parts: Vec<&str> = t.split('.').collect();
-            parts.len() >= 2 && parts.iter().all(|p| p.parse::<u64>().is_ok())
-        });
-        if let Some(tag) = tag_version {
-            let mut parts = tag.split('.');
-            let major_minor = format!("{}.{}", parts.next()?, parts.next()?);
-            return Some((major_minor, "the base image's tag in Dockerfile"));
-        }
-    }
-    if dockerfile.contains("uv pip install") {
-        return Some((newest(5).to_string(), "`uv pip install` in Dockerfile"));
-    }
-    if dockerfile.contains("docker_wrapper") {
-        return Some((newest(3).to_string(), "`docker_wrapper` in Dockerfile"));
-    }
-    if dockerfile.contains("wrap_algorithm") {
-        return Some((newest(4).to_string(), "`wrap_algorithm` in Dockerfile"));
     }
     None
+}
+
+/// How a repository tags its releases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseTags {
+    /// `""` for bare tags (`1.2.1`, vantage6's convention), `"v"` for `v1.2.1`.
+    pub prefix: &'static str,
+    /// How many release tags there are under that prefix.
+    pub count: usize,
+    /// The highest release tag, and its version.
+    pub latest: (String, Version),
+}
+
+/// The release tags among a repository's `tags`: bare versions (`1.2.1`) or `v` and a version
+/// (`v1.2.1`), parsed with the wrapper's version scheme. When a repository has both, the more
+/// frequent prefix wins (on a tie, the one of the highest version). Other tags
+/// (`partial-sum-v1.0.0`, `stable`) are not release tags here.
+pub fn release_tags(tags: &[String], wrapper: Wrapper) -> Option<ReleaseTags> {
+    let of = |prefix: &'static str| -> Option<ReleaseTags> {
+        let versions: Vec<(String, Version)> = tags
+            .iter()
+            .filter_map(|tag| {
+                let rest = tag.strip_prefix(prefix)?;
+                if !rest.starts_with(|c: char| c.is_ascii_digit()) {
+                    return None;
+                }
+                Some((tag.clone(), Version::parse_for(rest, wrapper).ok()?))
+            })
+            .collect();
+        let count = versions.len();
+        let latest = versions.into_iter().max_by(|a, b| a.1.cmp(&b.1))?;
+        Some(ReleaseTags {
+            prefix,
+            count,
+            latest,
+        })
+    };
+    match (of(""), of("v")) {
+        (Some(bare), Some(v)) => {
+            let bare_wins = (bare.count, &bare.latest.1) >= (v.count, &v.latest.1);
+            Some(if bare_wins { bare } else { v })
+        }
+        (bare, v) => bare.or(v),
+    }
 }
 
 /// `ghcr.io/<owner>/<repo>` for a GitHub remote; registries want lowercase.
@@ -178,19 +685,27 @@ mod tests {
 
     fn with_dockerfile(text: &str) -> Detected {
         detect(&ProjectFiles {
+            setup_py: Some("setup(name=\"algo\")\n".into()),
             dockerfile: Some(text.to_string()),
             ..Default::default()
         })
     }
 
+    fn version(text: &str) -> String {
+        with_dockerfile(text).vantage6.unwrap().version
+    }
+
+    /// vantage6's 4.x template, as its repositories have it (v6-summary-py).
+    const TEMPLATE_4: &str = "# basic python3 image as base\nARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\n\n# This is a placeholder\nARG PKG_NAME=\"v6-summary-py\"\n\n# install federated algorithm\nCOPY . /app\nRUN pip install /app\n\nENV PKG_NAME=${PKG_NAME}\n\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+
     #[test]
-    fn python_name_from_pep621_then_poetry() {
+    fn python_distribution_from_pep621_then_poetry() {
         let files = ProjectFiles {
             pyproject: Some("[project]\nname = \"summary-py\"\n".into()),
             ..Default::default()
         };
         assert_eq!(
-            detect(&files).name,
+            detect(&files).distribution,
             Some(("summary-py".to_string(), "pyproject.toml"))
         );
         let poetry = ProjectFiles {
@@ -204,43 +719,304 @@ mod tests {
     }
 
     #[test]
-    fn setup_cfg_setup_py_and_r_description() {
+    fn setup_cfg_setup_py_r_description_and_cargo() {
         let cfg = ProjectFiles {
             setup_cfg: Some("[options]\nname = no\n[metadata]\nname = algo_cfg\n".into()),
             ..Default::default()
         };
-        assert_eq!(detect(&cfg).name.unwrap().0, "algo_cfg");
+        assert_eq!(detect(&cfg).distribution.unwrap().0, "algo_cfg");
         let py = ProjectFiles {
             setup_py: Some("setup(\n    name='algo-py',\n    version=v)\n".into()),
             ..Default::default()
         };
-        assert_eq!(detect(&py).name.unwrap().0, "algo-py");
+        assert_eq!(detect(&py).distribution.unwrap().0, "algo-py");
         let r = ProjectFiles {
             description: Some("Package: vtg.summary\nVersion: 1.0-2\n".into()),
             ..Default::default()
         };
         assert_eq!(detect(&r).wrapper, Some((Wrapper::R, "DESCRIPTION")));
-        assert_eq!(detect(&r).name.unwrap().0, "vtg.summary");
+        assert_eq!(detect(&r).name.unwrap().name, "vtg.summary");
+        let cargo = ProjectFiles {
+            cargo_toml: Some("[package]\nname = \"rusty-algo\"\nversion = \"0.1.0\"\n".into()),
+            ..Default::default()
+        };
+        let found = detect(&cargo);
+        assert_eq!(found.wrapper, Some((Wrapper::Minimal, "Cargo.toml")));
+        assert_eq!(found.name.unwrap().name, "rusty-algo");
+    }
+
+    fn python_name_of(files: ProjectFiles) -> Name {
+        detect(&files).name.unwrap()
+    }
+
+    fn setup_py(name: &str, packages: &[&str]) -> ProjectFiles {
+        ProjectFiles {
+            setup_py: Some(format!(
+                "setup(\n    name=\"{name}\",\n    packages=find_packages(),\n)\n"
+            )),
+            python_packages: packages.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        }
     }
 
     #[test]
-    fn vantage6_from_base_tag_arg_default_and_wrapper_call() {
+    fn the_name_is_the_package_folder_that_exists_hyphens_included() {
+        let hyphen = python_name_of(setup_py("my-algo", &["my-algo", "tests"]));
+        assert_eq!(hyphen.name, "my-algo");
+        assert_eq!(hyphen.why, "the package folder `my-algo/`");
+        assert_eq!(hyphen.warning, None);
+        let underscore = python_name_of(setup_py("my-algo", &["my_algo"]));
+        assert_eq!(underscore.name, "my_algo");
+        let src = python_name_of(setup_py("My.Algo", &["src/my_algo"]));
+        assert_eq!(src.name, "my_algo");
+        assert_eq!(src.why, "the package folder `src/my_algo/`");
+        let module = python_name_of(setup_py("my-algo", &["my_algo.py"]));
+        assert_eq!(module.name, "my_algo");
+        // Named otherwise than the distribution: the only package folder.
+        let only = python_name_of(setup_py("v6-summary", &["summary", "tests", "docs"]));
+        assert_eq!(only.name, "summary");
+        // None at all: the distribution as written, never a made-up `my_algo`, and a warning.
+        let none = python_name_of(setup_py("my-algo", &["tests"]));
+        assert_eq!(none.name, "my-algo");
+        assert!(
+            none.warning
+                .unwrap()
+                .contains("no package folder `my-algo/`")
+        );
+    }
+
+    #[test]
+    fn the_name_is_the_package_the_build_configuration_names() {
+        let hatch = ProjectFiles {
+            pyproject: Some("[project]\nname = \"v6-median\"\n[tool.hatch.build.targets.wheel]\npackages = [\"src/v6_median\"]\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(python_name_of(hatch).name, "v6_median");
+        let setuptools = ProjectFiles {
+            pyproject: Some("[project]\nname = \"algo\"\n[tool.setuptools]\npackages = [\"the_algo\", \"the_algo.sub\"]\n".into()),
+            python_packages: vec!["algo".into()],
+            ..Default::default()
+        };
+        let found = python_name_of(setuptools);
+        assert_eq!(
+            (found.name.as_str(), found.why.as_str()),
+            ("the_algo", "the package that pyproject.toml builds")
+        );
+        let matching = ProjectFiles {
+            pyproject: Some("[project]\nname = \"the-algo\"\n[tool.setuptools]\npackages = [\"helpers\", \"the_algo\"]\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(python_name_of(matching).name, "the_algo");
+        let poetry = ProjectFiles {
+            pyproject: Some("[tool.poetry]\nname = \"p\"\npackages = [{ include = \"p_algo\", from = \"src\" }]\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(python_name_of(poetry).name, "p_algo");
+        let literal = ProjectFiles {
+            setup_py: Some("setup(name='x-y', packages=['x_y_pkg', 'x_y_pkg.sub'])\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(python_name_of(literal).name, "x_y_pkg");
+    }
+
+    #[test]
+    fn the_dockerfiles_pkg_name_wins_and_is_checked() {
+        let files = ProjectFiles {
+            python_packages: vec!["v6-summary-py".into()],
+            ..setup_py("v6-summary-py", &[])
+        };
+        let found = detect(&ProjectFiles {
+            dockerfile: Some(TEMPLATE_4.into()),
+            ..files.clone()
+        });
+        let name = found.name.unwrap();
+        assert_eq!((name.name.as_str(), name.warning), ("v6-summary-py", None));
+        assert_eq!(name.why, "ARG PKG_NAME in Dockerfile");
+        let wrong = detect(&ProjectFiles {
+            dockerfile: Some(TEMPLATE_4.replace("\"v6-summary-py\"", "\"v6_summary_py\"")),
+            ..files
+        });
+        let name = wrong.name.unwrap();
+        assert_eq!(name.name, "v6_summary_py");
+        assert!(name.warning.unwrap().contains("found: `v6-summary-py`"));
+        let env = with_dockerfile("FROM x\nENV PKG_NAME=from_env\nARG PKG_NAME=from_arg\n");
+        assert_eq!(env.name.unwrap().name, "from_env");
+    }
+
+    #[test]
+    fn vantage6_from_the_base_image_as_written() {
+        assert_eq!(version(TEMPLATE_4), "4.15");
+        assert_eq!(
+            with_dockerfile(TEMPLATE_4).vantage6.unwrap().why,
+            "the base image `ghcr.io/vantage6/infrastructure/algorithm-base:4.15` in Dockerfile"
+        );
         let tagged =
             "FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.9\nARG PKG_NAME=\"x\"\n";
-        assert_eq!(with_dockerfile(tagged).vantage6.unwrap().0, "4.9");
-        assert_eq!(with_dockerfile(tagged).pkg_name.as_deref(), Some("x"));
+        assert_eq!(version(tagged), "4.9");
         let via_arg =
             "ARG BASE=harbor2.vantage6.ai/infrastructure/algorithm-base:3.7\nFROM ${BASE}\n";
-        assert_eq!(with_dockerfile(via_arg).vantage6.unwrap().0, "3.7");
-        let untagged = "FROM ghcr.io/vantage6/infrastructure/algorithm-base\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
-        assert_eq!(with_dockerfile(untagged).vantage6.unwrap().0, newest(4));
-        let v3 = "FROM x\nCMD python -c \"from vantage6.tools.docker_wrapper import docker_wrapper; docker_wrapper('a')\"\n";
-        assert_eq!(with_dockerfile(v3).vantage6.unwrap().0, newest(3));
-        let v5 = "FROM x\nRUN uv pip install --system /app\n";
-        assert_eq!(with_dockerfile(v5).vantage6.unwrap().0, newest(5));
-        assert_eq!(with_dockerfile("FROM scratch\n").vantage6, None);
+        assert_eq!(version(via_arg), "3.7");
+        assert_eq!(
+            with_dockerfile(via_arg).retired_base.as_deref(),
+            Some("harbor2.vantage6.ai/infrastructure/algorithm-base:3.7")
+        );
+        let patch = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:5.0.0a26@sha256:abc\n";
+        assert_eq!(version(patch), "5.0");
         let flagged = "FROM python:3.12 AS build\nfrom --platform=linux/amd64 ghcr.io/vantage6/infrastructure/algorithm-base:5.1\n";
-        assert_eq!(with_dockerfile(flagged).vantage6.unwrap().0, "5.1");
+        assert_eq!(version(flagged), "5.1");
+        // Newer than the tool knows: as written, flagged.
+        let newer = with_dockerfile("FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.17\n");
+        let found = newer.vantage6.unwrap();
+        assert_eq!(
+            (found.version.as_str(), found.newer_than),
+            ("4.17", Some("4.15"))
+        );
+        let known = with_dockerfile("FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.13\n");
+        assert_eq!(known.vantage6.unwrap().newer_than, None);
+        let six = with_dockerfile("FROM ghcr.io/vantage6/infrastructure/algorithm-base:6.0\n");
+        assert_eq!(six.vantage6.unwrap().newer_than, Some(vantage6::NEWEST));
+    }
+
+    #[test]
+    fn vantage6_from_the_wrapper_call_only_when_no_base_names_one() {
+        let untagged = "FROM harbor2.vantage6.ai/infrastructure/algorithm-base\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+        assert_eq!(version(untagged), newest(4));
+        let v3 = "FROM x\nCMD python -c \"from vantage6.tools.docker_wrapper import docker_wrapper; docker_wrapper('a')\"\n";
+        assert_eq!(version(v3), newest(3));
+        let v5 = "FROM x\nRUN uv pip install --system /app\n";
+        assert_eq!(version(v5), newest(5));
+        assert_eq!(with_dockerfile("FROM scratch\n").vantage6, None);
+        // The base tag wins over the heuristics.
+        let uv_on_5 = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:5.0\nRUN uv pip install --system /app\n";
+        assert_eq!(version(uv_on_5), "5.0");
+    }
+
+    #[test]
+    fn other_bases_are_kept_and_vantage6s_own_is_the_default() {
+        assert_eq!(with_dockerfile(TEMPLATE_4).custom_base, None);
+        let conda =
+            with_dockerfile("FROM continuumio/miniconda3\nCOPY . /app\nRUN pip install /app\n");
+        assert_eq!(conda.custom_base.as_deref(), Some("continuumio/miniconda3"));
+        let mirror = with_dockerfile("FROM registry.example.org/v6/algorithm-base:4.15\n");
+        assert_eq!(
+            mirror.custom_base.as_deref(),
+            Some("registry.example.org/v6/algorithm-base:4.15")
+        );
+        assert_eq!(mirror.vantage6.unwrap().version, "4.15");
+        let unset = with_dockerfile("ARG BASE\nFROM ${BASE}\n");
+        assert_eq!(unset.custom_base, None);
+    }
+
+    fn own(text: &str) -> Option<String> {
+        own_dockerfile_reason(text, Wrapper::Python).map(|why| {
+            why.trim_end_matches(" is a step no template expresses")
+                .to_string()
+        })
+    }
+
+    #[test]
+    fn the_templates_steps_render_anything_else_builds_the_own_dockerfile() {
+        assert_eq!(own(TEMPLATE_4), None);
+        let uv = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:5.0\nARG PKG_NAME=\"v6_median\"\nCOPY . /app\nRUN uv pip install --system -e /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+        assert_eq!(own(uv), None);
+        let apt = TEMPLATE_4.replace(
+            "COPY . /app\n",
+            "RUN apt-get update \\\n    && apt-get install -y libpq5\nCOPY . /app\n",
+        );
+        assert_eq!(
+            own(&apt).as_deref(),
+            Some("line 9: `RUN apt-get update && apt-get install -y libpq5`")
+        );
+        let conda =
+            "FROM continuumio/miniconda3\nRUN conda install -y -c conda-forge rdkit\nCOPY . /app\n";
+        assert!(
+            own(conda)
+                .unwrap()
+                .starts_with("line 2: `RUN conda install")
+        );
+        let staged = "FROM python:3.12 AS build\nRUN pip wheel /src\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:4.15\n";
+        assert!(own(staged).unwrap().starts_with("line 2: `RUN pip wheel"));
+        let two = "FROM a AS b\nFROM b\n";
+        assert_eq!(
+            own(two).as_deref(),
+            Some("line 2: `FROM b` (a multi-stage build)")
+        );
+        let extra_env = TEMPLATE_4.replace(
+            "ENV PKG_NAME=${PKG_NAME}",
+            "ENV PKG_NAME=${PKG_NAME} JAVA_HOME=/opt/java",
+        );
+        assert!(own(&extra_env).unwrap().contains("JAVA_HOME"));
+        let extra_copy = TEMPLATE_4.replace("COPY . /app\n", "COPY . /app\nCOPY data/ /data\n");
+        assert!(own(&extra_copy).unwrap().contains("COPY data/ /data"));
+        let arg_default = TEMPLATE_4.replace(
+            "COPY . /app\n",
+            "ARG PIP_INDEX_URL=https://pypi.example.org/simple\nCOPY . /app\n",
+        );
+        assert!(own(&arg_default).unwrap().contains("ARG PIP_INDEX_URL="));
+        assert_eq!(
+            own(&TEMPLATE_4.replace("COPY . /app\n", "ARG PIP_INDEX_URL\nCOPY . /app\n")),
+            None
+        );
+        let long = format!("FROM x\nRUN {}\n", "a".repeat(200));
+        assert!(own(&long).unwrap().ends_with("...`"));
+        // No wrapper at all: its Dockerfile is all there is.
+        assert!(
+            own_dockerfile_reason("FROM rust\n", Wrapper::Minimal)
+                .unwrap()
+                .contains("no vantage6 wrapper")
+        );
+        assert_eq!(
+            own_dockerfile_reason(&apt, Wrapper::Python).unwrap(),
+            "line 9: `RUN apt-get update && apt-get install -y libpq5` is a step no template expresses"
+        );
+    }
+
+    #[test]
+    fn r_projects_render_the_vtg_template_steps() {
+        let r = ProjectFiles {
+            description: Some("Package: vtg.mean\n".into()),
+            dockerfile: Some("FROM r-base:4.3\nARG PKG_NAME=\"vtg.mean\"\nCOPY . /usr/local/R/${PKG_NAME}/\nWORKDIR /usr/local/R/${PKG_NAME}\nRUN Rscript -e 'library(devtools)' -e 'install_deps(\".\")'\nRUN R CMD INSTALL --no-multiarch --with-keep.source .\nENV PKG_NAME=${PKG_NAME}\nCMD Rscript -e \"vtg::docker.wrapper('$PKG_NAME')\"\n".into()),
+            ..Default::default()
+        };
+        let found = detect(&r);
+        assert_eq!(
+            own_dockerfile_reason(r.dockerfile.as_deref().unwrap(), Wrapper::R),
+            None
+        );
+        assert_eq!(found.custom_base.as_deref(), Some("r-base:4.3"));
+    }
+
+    fn tags(list: &[&str]) -> Vec<String> {
+        list.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[test]
+    fn release_tags_bare_or_v() {
+        let bare = release_tags(
+            &tags(&["0.0.1", "1.1.3", "1.2.1", "1.10.0rc1", "stable"]),
+            Wrapper::Python,
+        )
+        .unwrap();
+        assert_eq!(bare.prefix, "");
+        assert_eq!(bare.count, 4);
+        assert_eq!(bare.latest.0, "1.10.0rc1");
+        let v = release_tags(
+            &tags(&["v1.0.0", "v1.2.0", "v6-migration"]),
+            Wrapper::Python,
+        )
+        .unwrap();
+        assert_eq!((v.prefix, v.count, v.latest.0.as_str()), ("v", 2, "v1.2.0"));
+        let mixed = release_tags(&tags(&["v0.1.0", "1.0.0", "1.1.0"]), Wrapper::Python).unwrap();
+        assert_eq!(mixed.prefix, "");
+        let tie = release_tags(&tags(&["0.1.0", "v1.0.0"]), Wrapper::Python).unwrap();
+        assert_eq!(tie.prefix, "v");
+        assert_eq!(
+            release_tags(&tags(&["partial-sum-v1.0.0", "latest"]), Wrapper::Python),
+            None
+        );
+        assert_eq!(release_tags(&[], Wrapper::Minimal), None);
+        let r = release_tags(&tags(&["1.2-3"]), Wrapper::R).unwrap();
+        assert_eq!(r.latest.1.exact_tag(), "1.2.3");
     }
 
     #[test]

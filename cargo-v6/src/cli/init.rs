@@ -59,13 +59,17 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let read = |name: &str| {
         crate::files::read_regular_text(&dir.join(name), crate::files::SMALL_FILE_MAX).ok()
     };
+    let dockerfile = read("Dockerfile");
     let found = detect::detect(&ProjectFiles {
         pyproject: read("pyproject.toml"),
         setup_cfg: read("setup.cfg"),
         setup_py: read("setup.py"),
         description: read("DESCRIPTION"),
-        dockerfile: read("Dockerfile"),
+        cargo_toml: read("Cargo.toml"),
+        dockerfile: dockerfile.clone(),
+        python_packages: python_packages(&dir),
     });
+    let git = crate::git::read(&dir, &dir);
 
     let wrapper = match (args.wrapper, found.wrapper) {
         (Some(w), _) => w.into(),
@@ -75,51 +79,43 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
         (None, None) => {
             reporter.note(
-                "no pyproject.toml, setup.cfg, setup.py or DESCRIPTION: using the minimal wrapper",
+                "no pyproject.toml, setup.cfg, setup.py, DESCRIPTION or Cargo.toml: using the minimal wrapper",
             );
             Wrapper::Minimal
         }
     };
-    let name = match (args.name, found.pkg_name, found.name) {
-        (Some(name), _, _) => name,
-        (None, Some(pkg), _) => {
-            reporter.status(
-                "Detected",
-                format!("name `{pkg}` (ARG PKG_NAME in Dockerfile)"),
-            );
-            pkg
+    let name = match (args.name, found.name) {
+        (Some(name), _) => name,
+        (None, Some(found)) => {
+            reporter.status("Detected", format!("name `{}` ({})", found.name, found.why));
+            if let Some(warning) = found.warning {
+                reporter.warn(warning);
+            }
+            found.name
         }
-        (None, None, Some((dist, from))) => {
-            // The Python wrapper imports PKG_NAME: a distribution `my-algo` is imported as `my_algo`.
-            let name = if wrapper == Wrapper::Python {
-                dist.replace('-', "_")
-            } else {
-                dist.clone()
-            };
-            reporter.status(
-                "Detected",
-                format!("name `{name}` (from `{dist}` in {from})"),
-            );
-            name
-        }
-        (None, None, None) => dir
-            .file_name()
-            .map(|n| n.to_string_lossy().replace('-', "_"))
-            .unwrap_or_else(|| "algorithm".to_string()),
+        (None, None) => name_from_dir(&dir),
     };
     let vantage6 = match (args.vantage6, found.vantage6) {
         (Some(v), _) => v,
-        (None, Some((v, why))) => {
-            reporter.status("Detected", format!("vantage6 {v} ({why})"));
-            v
+        (None, Some(found)) => {
+            reporter.status(
+                "Detected",
+                format!("vantage6 {} ({})", found.version, found.why),
+            );
+            if let Some(known) = found.newer_than {
+                reporter.note(format!(
+                    "vantage6 {} is newer than the newest this cargo v6 knows ({known}): taken as written",
+                    found.version
+                ));
+            }
+            found.version
         }
         (None, None) => vantage6::NEWEST.to_string(),
     };
     let image = args
         .image
         .or_else(|| {
-            let source = crate::git::read(&dir, &dir)?.source?;
-            let image = detect::image_from_remote(&source)?;
+            let image = detect::image_from_remote(git.as_ref()?.source.as_deref()?)?;
             reporter.status("Detected", format!("image {image} (GitHub remote)"));
             Some(image)
         })
@@ -131,7 +127,94 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             manifest::IMAGE_PLACEHOLDER.to_string()
         });
 
-    let text = manifest_text(wrapper, &name, &vantage6, &image);
+    let own_dockerfile = dockerfile
+        .as_deref()
+        .and_then(|text| detect::own_dockerfile_reason(text, wrapper));
+    let build = match (&dockerfile, own_dockerfile) {
+        (None, _) => Build::Render { base: None },
+        (Some(_), Some(why)) => {
+            reporter.note(format!(
+                "v6.toml builds the project's own Dockerfile (`build.dockerfile = \"Dockerfile\"`): {why}"
+            ));
+            if let Some(retired) = &found.retired_base {
+                reporter.warn(format!(
+                    "the Dockerfile builds on `{retired}`: harbor2.vantage6.ai is gone (vantage6 moved to GHCR), change its FROM{}",
+                    match vantage6_default_base(wrapper, &vantage6) {
+                        Some(base) => format!(" to `{base}`"),
+                        None => String::new(),
+                    }
+                ));
+            }
+            Build::Own
+        }
+        (Some(_), None) => {
+            reporter.warn(
+                "the project's own `Dockerfile` is not the one built: it has only the template's steps, so cargo v6 renders the same (see `cargo v6 dockerfile`); set `build.dockerfile = \"Dockerfile\"` in v6.toml to build yours instead",
+            );
+            if let Some(retired) = &found.retired_base {
+                reporter.note(match vantage6_default_base(wrapper, &vantage6) {
+                    Some(base) => format!(
+                        "the Dockerfile builds on `{retired}`, which is gone (vantage6 moved to GHCR): the rendered one builds on `{base}`"
+                    ),
+                    None => format!(
+                        "the Dockerfile builds on `{retired}`, which is gone (vantage6 moved to GHCR): set `build.base`"
+                    ),
+                });
+            }
+            Build::Render {
+                base: found.custom_base.clone(),
+            }
+        }
+    };
+    if let Build::Render { base: Some(base) } = &build {
+        reporter.status("Detected", format!("base image {base} (Dockerfile)"));
+    }
+
+    let tags = git.as_ref().map(|_| git_tags(&dir)).unwrap_or_default();
+    let release = detect::release_tags(&tags, wrapper);
+    if let Some(release) = &release {
+        reporter.status(
+            "Detected",
+            format!(
+                "{} release tags{} (latest `{}`): the release tag on HEAD is the version (`version-from-tag = true`)",
+                release.count,
+                if release.prefix.is_empty() {
+                    " without prefix".to_string()
+                } else {
+                    format!(" `{}1.2.3`", release.prefix)
+                },
+                release.latest.0,
+            ),
+        );
+        let metadata = crate::version::read_project_version(&dir, wrapper)
+            .ok()
+            .flatten()
+            .filter(|found| {
+                crate::version::Version::parse(&found.raw, found.scheme)
+                    .is_ok_and(|v| v != release.latest.1)
+            });
+        let stale = match metadata {
+            Some(found) => format!(
+                " ({} says {}, while the latest tag is {})",
+                crate::diagnostic::display(found.file.strip_prefix(&dir).unwrap_or(&found.file)),
+                found.raw,
+                release.latest.0
+            ),
+            None => String::new(),
+        };
+        reporter.note(format!(
+            "as vantage6's release workflows do, publish takes the version from the release tag, not from the project's metadata{stale}"
+        ));
+    }
+
+    let text = manifest_text(&Choices {
+        wrapper,
+        name: &name,
+        vantage6: &vantage6,
+        image: &image,
+        build: &build,
+        release: release.as_ref(),
+    });
     check(&text)?;
     std::fs::write(&target, &text).map_err(|source| Error::Write {
         path: manifest::FILE_NAME.to_string(),
@@ -145,7 +228,142 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             wrapper.as_str()
         ),
     );
+    reporter.note(next_steps(&text, git.as_ref(), release.as_ref(), wrapper));
     Ok(())
+}
+
+/// How the manifest builds the image.
+enum Build {
+    /// The project's own Dockerfile (`build.dockerfile`).
+    Own,
+    /// A rendered template, on `base` when the default base does not fit.
+    Render { base: Option<String> },
+}
+
+/// What `next:` says after v6.toml is written: the placeholders to fill in, the commit that
+/// publish needs (it refuses a dirty work tree), then a plan and a dry run.
+fn next_steps(
+    text: &str,
+    git: Option<&crate::git::GitInfo>,
+    release: Option<&detect::ReleaseTags>,
+    wrapper: Wrapper,
+) -> String {
+    let mut steps = Vec::new();
+    for (placeholder, key) in [
+        (manifest::IMAGE_PLACEHOLDER, "`image`"),
+        (manifest::BASE_PLACEHOLDER, "`build.base`"),
+        ("echo replace me", "`build.command`"),
+    ] {
+        if text.contains(placeholder) {
+            steps.push(format!("set {key}"));
+        }
+    }
+    steps.push(format!("review {}", manifest::FILE_NAME));
+    if git.is_some() {
+        steps.push(format!(
+            "`git add {0} && git commit` (publish refuses a dirty work tree; or pass --allow-dirty)",
+            manifest::FILE_NAME
+        ));
+    }
+    let mut last = "then `cargo v6 plan` and `cargo v6 publish --dry-run`".to_string();
+    if let (Some(release), Some(git)) = (release, git) {
+        let head_released = detect::release_tags(&git.head_tags, wrapper)
+            .is_some_and(|head| head.prefix == release.prefix);
+        if !head_released {
+            last.push_str(&format!(
+                " (HEAD has no release tag: tag one, e.g. `git tag {}X.Y.Z`, or pass `--set-version`)",
+                release.prefix
+            ));
+        }
+    }
+    steps.push(last);
+    format!("next: {}", steps.join(", "))
+}
+
+/// The default base image of the wrapper at the version written, if vantage6 publishes one.
+fn vantage6_default_base(wrapper: Wrapper, version: &str) -> Option<String> {
+    let (major, minor) = version.split_once('.')?;
+    let version = vantage6::Vantage6Version {
+        text: version.to_string(),
+        major: major.parse().ok()?,
+        minor: minor.split('.').next()?.parse().ok()?,
+    };
+    vantage6::default_base(wrapper, &version)
+}
+
+/// What Python can import from the project: the folders with an `__init__.py` at its top and
+/// under `src/`, and the top-level modules, as relative paths (`my-algo`, `src/my_algo`).
+fn python_packages(dir: &Path) -> Vec<String> {
+    const NOT_MODULES: [&str; 4] = ["setup.py", "conftest.py", "noxfile.py", "tasks.py"];
+    let mut found = Vec::new();
+    for prefix in ["", "src/"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(prefix)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let path = entry.path();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.join("__init__.py").is_file()
+                || (name.ends_with(".py")
+                    && path.is_file()
+                    && !NOT_MODULES.contains(&name.as_str()))
+            {
+                found.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The repository's tags (`git tag --list`); none outside a repository.
+fn git_tags(dir: &Path) -> Vec<String> {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["tag", "--list"])
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A name for a project with no metadata to read it from: its directory's, made a valid
+/// package name (letters, digits, `_`, `-`, `.`, starting with a letter or `_`).
+fn name_from_dir(dir: &Path) -> String {
+    let raw = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cleaned: String = raw
+        .trim_start_matches(|c: char| !c.is_ascii_alphabetic() && c != '_')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "algorithm".to_string()
+    } else {
+        cleaned
+    }
 }
 
 /// Validates the manifest before writing it, with the same rules as every other command: a
@@ -187,29 +405,65 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-fn manifest_text(wrapper: Wrapper, name: &str, vantage6: &str, image: &str) -> String {
+/// What v6.toml says.
+struct Choices<'a> {
+    wrapper: Wrapper,
+    name: &'a str,
+    vantage6: &'a str,
+    image: &'a str,
+    build: &'a Build,
+    release: Option<&'a detect::ReleaseTags>,
+}
+
+fn manifest_text(c: &Choices<'_>) -> String {
     let mut text = format!(
         "# cargo v6 manifest: see v6.toml.example for every key.\n\
          [algorithm]\n\
          name = {}\n\
          wrapper = \"{}\"\n\
          vantage6 = {}\n\
-         image = {}\n\
-         # version = \"1.0.0\"  # default: read from the project's metadata\n",
-        toml_string(name),
-        wrapper.as_str(),
-        toml_string(vantage6),
-        toml_string(image),
+         image = {}\n",
+        toml_string(c.name),
+        c.wrapper.as_str(),
+        toml_string(c.vantage6),
+        toml_string(c.image),
     );
-    let needs_base = wrapper != Wrapper::Python || vantage6.starts_with("3.");
-    if needs_base {
-        text.push_str(&format!(
-            "\n[build]\n# There is no maintained default base image for this wrapper: name yours.\nbase = \"{}\"\n",
-            manifest::BASE_PLACEHOLDER
-        ));
-        if wrapper == Wrapper::Minimal {
-            text.push_str("command = [\"sh\", \"-c\", \"echo replace me\"]\n");
+    if c.release.is_none() {
+        text.push_str("# version = \"1.0.0\"  # default: read from the project's metadata\n");
+    }
+    match c.build {
+        Build::Own => text.push_str(
+            "\n[build]\n# The project's own Dockerfile, built as it is (one LABEL line appended).\ndockerfile = \"Dockerfile\"\n",
+        ),
+        Build::Render { base: Some(base) } => text.push_str(&format!(
+            "\n[build]\n# The base image of the project's Dockerfile.\nbase = {}\n",
+            toml_string(base)
+        )),
+        Build::Render { base: None } => {
+            let needs_base = c.wrapper != Wrapper::Python || c.vantage6.starts_with("3.");
+            if needs_base {
+                text.push_str(&format!(
+                    "\n[build]\n# There is no maintained default base image for this wrapper: name yours.\nbase = \"{}\"\n",
+                    manifest::BASE_PLACEHOLDER
+                ));
+            }
         }
+    }
+    if c.wrapper == Wrapper::Minimal && !matches!(c.build, Build::Own) {
+        text.push_str("command = [\"sh\", \"-c\", \"echo replace me\"]\n");
+    }
+    if let Some(release) = c.release {
+        text.push_str(&format!(
+            "\n[publish]\n# The repository releases with git tags (latest: {}): the release tag on HEAD is the\n# version, whatever the project's metadata says. An untagged HEAD needs --set-version.\n",
+            release.latest.0
+        ));
+        if release.prefix != "v" {
+            text.push_str(&format!(
+                "release-tag-prefix = {}\n",
+                toml_string(release.prefix)
+            ));
+        }
+        text.push_str("version-from-tag = true\n");
     }
     text
 }

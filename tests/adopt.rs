@@ -1,0 +1,129 @@
+//! Adopting cargo v6 in a project shaped like vantage6's own algorithm repositories, end to
+//! end on the stack of `scripts/stack up`: `init`, `publish` to the open registry, then the
+//! image pulled by digest and run the way a node runs it (`scripts/run-like-node`), so that
+//! the wrapper really imports the package `init` named. Like tests/e2e.rs, every test fails
+//! (never skips) without the stack.
+//!
+//! The images build on the locally made `algorithm-base:4.13` (nothing is pulled): the
+//! fixtures' packages need nothing the base does not have, so `pip install /app` works offline.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+mod support;
+use support::{LocalImages, assert_ok, copy_dir, docker, stack, text, unique};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A copy of fixture `name` in a temporary directory.
+fn project(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("tests/fixtures").join(name), dir.path());
+    dir
+}
+
+fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
+    Command::cargo_bin("cargo-v6")
+        .unwrap()
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("V6_REGISTRY_USERNAME")
+        .env_remove("V6_REGISTRY_PASSWORD")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `publish`, then the printed `IMAGE@sha256:...` pulled into an engine that has no other copy
+/// of the image, as a node pulls it; returns the reference.
+fn publish_and_pull(dir: &Path, image: &str) -> String {
+    let stdout = assert_ok(&cargo_v6(dir, &["publish"]));
+    let reference = stdout.lines().last().unwrap().to_string();
+    assert!(
+        reference.starts_with(&format!("{image}@sha256:")),
+        "{reference}"
+    );
+    drop(LocalImages(image.to_string()));
+    let pulled = docker(&["pull", &reference]);
+    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    reference
+}
+
+/// The algorithm's output when a node runs `reference` on the project's test/input.json and
+/// test/data.csv.
+fn run_like_node(reference: &str, dir: &Path) -> String {
+    let run = std::process::Command::new(repo_root().join("scripts/run-like-node"))
+        .args([
+            reference,
+            dir.join("test/input.json").to_str().unwrap(),
+            dir.join("test/data.csv").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    text(&run.stdout)
+}
+
+#[test]
+fn a_hyphenated_package_folder_is_what_the_node_imports() {
+    // setup(name="my-algo") and the folder my-algo/__init__.py, no Dockerfile: the wrapper
+    // must import `my-algo` (a made-up `my_algo` fails on the node with ModuleNotFoundError).
+    let image = format!("{}/{}", stack().registry, unique("my-algo"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = project("hyphen-package");
+    assert_ok(&cargo_v6(
+        dir.path(),
+        &["init", "--image", &image, "--vantage6", "4.13"],
+    ));
+    let written = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
+    assert!(written.contains("name = \"my-algo\"\n"), "{written}");
+
+    let reference = publish_and_pull(dir.path(), &image);
+    assert_eq!(
+        run_like_node(&reference, dir.path()),
+        r#"{"count": 3, "max": 5}"#
+    );
+}
+
+#[test]
+fn a_dockerfile_with_its_own_steps_is_built_as_it_is_and_runs_on_a_node() {
+    // The fixture's extra step is `RUN apt-get ...`, which cannot reach a package mirror here:
+    // an offline step stands in for it, so that the image shows the step ran.
+    let image = format!("{}/{}", stack().registry, unique("own-dockerfile"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = project("apt-step");
+    let dockerfile = dir.path().join("Dockerfile");
+    let original = std::fs::read_to_string(&dockerfile).unwrap();
+    let apt = original
+        .lines()
+        .find(|l| l.starts_with("RUN apt-get"))
+        .unwrap();
+    std::fs::write(
+        &dockerfile,
+        original.replace(apt, "RUN echo extra > /extra.txt"),
+    )
+    .unwrap();
+    let init = assert_ok(&cargo_v6(dir.path(), &["init", "--image", &image]));
+    assert_eq!(init, "", "init prints nothing on stdout");
+    let written = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
+    assert!(
+        written.contains("dockerfile = \"Dockerfile\"\n"),
+        "{written}"
+    );
+
+    let reference = publish_and_pull(dir.path(), &image);
+    assert_eq!(run_like_node(&reference, dir.path()), r#"{"rows": 4}"#);
+    let extra = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        &reference,
+        "/extra.txt",
+    ]);
+    assert_eq!(text(&extra.stdout), "extra\n", "{}", text(&extra.stderr));
+}
