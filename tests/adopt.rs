@@ -4,7 +4,7 @@
 //! the wrapper really imports the package `init` named. Like tests/e2e.rs, every test fails
 //! (never skips) without the stack.
 //!
-//! The images build on the locally made `algorithm-base:4.13` (nothing is pulled): the
+//! The images build on the locally made `algorithm-base:4.15` (nothing is pulled): the
 //! fixtures' packages need nothing the base does not have, so `pip install /app` works offline.
 
 use std::path::{Path, PathBuf};
@@ -77,7 +77,7 @@ fn a_hyphenated_package_folder_is_what_the_node_imports() {
     let dir = project("hyphen-package");
     assert_ok(&cargo_v6(
         dir.path(),
-        &["init", "--image", &image, "--vantage6", "4.13"],
+        &["init", "--image", &image, "--vantage6", "4.15"],
     ));
     let written = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
     assert!(written.contains("name = \"my-algo\"\n"), "{written}");

@@ -1185,7 +1185,7 @@ fn init_builds_a_dockerfile_with_steps_no_template_expresses() {
         "{written}"
     );
     assert!(!written.contains("base ="), "{written}");
-    assert!(written.contains("vantage6 = \"4.13\"\n"), "{written}");
+    assert!(written.contains("vantage6 = \"4.15\"\n"), "{written}");
     assert!(written.contains("name = \"v6_rows\"\n"), "{written}");
     assert!(
         stderr.contains(

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::dockerfile::{Instruction, instructions};
 use crate::vantage6::{self, Wrapper};
 use crate::version::Version;
 
@@ -405,71 +406,9 @@ fn description_package(text: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// One Dockerfile instruction: its first line number, the keyword upper-cased, the rest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Step {
-    line: usize,
-    keyword: String,
-    rest: String,
-}
-
-impl Step {
-    /// `line 3: RUN apt-get update && ...`, short enough for one line of output.
-    fn shown(&self) -> String {
-        let text = format!("{} {}", self.keyword, self.rest);
-        let text = match text.char_indices().nth(72) {
-            Some((cut, _)) => format!("{}...", &text[..cut]),
-            None => text,
-        };
-        format!("line {}: `{text}`", self.line)
-    }
-}
-
-/// The instructions, continuation lines joined (with the `# escape=` character) and comments
-/// dropped, each with the line it starts on.
-fn instructions(text: &str) -> Vec<Step> {
-    let escape = crate::dockerfile::escape_char(text);
-    let mut steps = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (index, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('#') || (current.is_none() && trimmed.is_empty()) {
-            continue;
-        }
-        let (start, mut joined) = current.take().unwrap_or((index + 1, String::new()));
-        match trimmed.strip_suffix(escape) {
-            Some(continued) => {
-                joined.push_str(continued.trim());
-                joined.push(' ');
-                current = Some((start, joined));
-            }
-            None => {
-                joined.push_str(trimmed);
-                steps.push(step(start, &joined));
-            }
-        }
-    }
-    if let Some((start, joined)) = current {
-        steps.push(step(start, &joined));
-    }
-    steps
-}
-
-fn step(line: usize, text: &str) -> Step {
-    let (keyword, rest) = text
-        .trim()
-        .split_once(char::is_whitespace)
-        .unwrap_or((text.trim(), ""));
-    Step {
-        line,
-        keyword: keyword.to_ascii_uppercase(),
-        rest: rest.split_whitespace().collect::<Vec<_>>().join(" "),
-    }
-}
-
 /// The name the image's wrapper imports: a literal `ENV PKG_NAME=...` (the environment the
 /// wrapper reads), else `ARG PKG_NAME=...`.
-fn pkg_name_in_dockerfile(steps: &[Step]) -> Option<(String, String)> {
+fn pkg_name_in_dockerfile(steps: &[Instruction]) -> Option<(String, String)> {
     let value = |keyword: &str| {
         steps.iter().rev().find_map(|s| {
             let (key, value) = s
@@ -562,7 +501,7 @@ pub fn own_dockerfile_reason(dockerfile: &str, wrapper: Wrapper) -> Option<Strin
 }
 
 /// The first step of the Dockerfile that the wrapper's template does not reproduce.
-fn first_foreign_step(steps: &[Step], wrapper: Wrapper) -> Option<String> {
+fn first_foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
     let install = regex::Regex::new(
         r"^(?:python3? -m )?(?:uv )?pip3? install(?: --system| --no-cache-dir| -e| --editable)* /app/?$",
     )

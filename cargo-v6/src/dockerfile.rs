@@ -25,49 +25,80 @@ pub fn escape_char(text: &str) -> char {
     '\\'
 }
 
-/// Logical lines: continuation lines joined (a line ending in the escape character), comments
-/// dropped.
-fn instructions(text: &str) -> Vec<String> {
-    let escape = escape_char(text);
-    let mut lines = Vec::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
-            continue;
-        }
-        match trimmed.strip_suffix(escape) {
-            Some(continued) => {
-                current.push_str(continued);
-                current.push(' ');
-            }
-            None => {
-                current.push_str(trimmed);
-                lines.push(std::mem::take(&mut current));
-            }
-        }
-    }
-    if !current.is_empty() {
-        lines.push(current);
-    }
-    lines
+/// One instruction: its keyword upper-cased, the rest with runs of white space folded, and
+/// the line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    /// 1-based line of the instruction's first line.
+    pub line: usize,
+    /// `FROM`, `RUN`, ...
+    pub keyword: String,
+    /// Everything after the keyword.
+    pub rest: String,
 }
 
-/// `INSTRUCTION rest`, the instruction upper-cased.
-fn split(line: &str) -> (String, &str) {
-    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-    (word.to_ascii_uppercase(), rest.trim())
+impl Instruction {
+    /// `line 3: RUN apt-get update && ...`, short enough for one line of output.
+    pub fn shown(&self) -> String {
+        let text = format!("{} {}", self.keyword, self.rest);
+        let text = match text.char_indices().nth(72) {
+            Some((cut, _)) => format!("{}...", &text[..cut]),
+            None => text,
+        };
+        format!("line {}: `{text}`", self.line)
+    }
+}
+
+/// The instructions, continuation lines joined (with the `# escape=` character) and comments
+/// dropped, each with the line it starts on.
+pub fn instructions(text: &str) -> Vec<Instruction> {
+    let escape = escape_char(text);
+    let mut steps = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (current.is_none() && trimmed.is_empty()) {
+            continue;
+        }
+        let (start, mut joined) = current.take().unwrap_or((index + 1, String::new()));
+        match trimmed.strip_suffix(escape) {
+            Some(continued) => {
+                joined.push_str(continued.trim());
+                joined.push(' ');
+                current = Some((start, joined));
+            }
+            None => {
+                joined.push_str(trimmed);
+                steps.push(instruction(start, &joined));
+            }
+        }
+    }
+    if let Some((start, joined)) = current {
+        steps.push(instruction(start, &joined));
+    }
+    steps
+}
+
+fn instruction(line: usize, text: &str) -> Instruction {
+    let (keyword, rest) = text
+        .trim()
+        .split_once(char::is_whitespace)
+        .unwrap_or((text.trim(), ""));
+    Instruction {
+        line,
+        keyword: keyword.to_ascii_uppercase(),
+        rest: rest.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
 }
 
 /// The defaults of the `ARG`s declared before the first `FROM` (the ones `FROM` may use).
 pub fn global_args(text: &str) -> BTreeMap<String, String> {
     let mut args = BTreeMap::new();
-    for line in instructions(text) {
-        let (instruction, rest) = split(&line);
-        match instruction.as_str() {
+    for step in instructions(text) {
+        match step.keyword.as_str() {
             "FROM" => break,
             "ARG" => {
-                if let Some((name, value)) = rest.split_once('=') {
+                if let Some((name, value)) = step.rest.split_once('=') {
                     let value = value.trim().trim_matches(['"', '\'']);
                     args.insert(name.trim().to_string(), value.to_string());
                 }
@@ -80,10 +111,9 @@ pub fn global_args(text: &str) -> BTreeMap<String, String> {
 
 /// The default of `ARG name=...` anywhere in the Dockerfile (quotes removed).
 pub fn arg_default(text: &str, name: &str) -> Option<String> {
-    instructions(text).iter().find_map(|line| {
-        let (instruction, rest) = split(line);
-        let (key, value) = rest.split_once('=')?;
-        (instruction == "ARG" && key.trim() == name)
+    instructions(text).iter().find_map(|step| {
+        let (key, value) = step.rest.split_once('=')?;
+        (step.keyword == "ARG" && key.trim() == name)
             .then(|| value.trim().trim_matches(['"', '\'']).to_string())
     })
 }
@@ -95,12 +125,14 @@ pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Option<S
     args.extend(build_args.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut stages: BTreeMap<String, String> = BTreeMap::new();
     let mut last = None;
-    for line in instructions(text) {
-        let (instruction, rest) = split(&line);
-        if instruction != "FROM" {
+    for step in instructions(text) {
+        if step.keyword != "FROM" {
             continue;
         }
-        let mut words = rest.split_whitespace().filter(|w| !w.starts_with("--"));
+        let mut words = step
+            .rest
+            .split_whitespace()
+            .filter(|w| !w.starts_with("--"));
         let image = expand(words.next()?, &args);
         let image = stages
             .get(&image.to_ascii_lowercase())

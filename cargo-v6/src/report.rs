@@ -299,7 +299,7 @@ pub fn plan(plan: &crate::plan::Plan, reporter: &Reporter) {
         VersionSource::CommandLine => "--set-version",
         VersionSource::Manifest => "v6.toml",
         VersionSource::File(file) => file,
-        VersionSource::ReleaseTag(tag) => tag,
+        VersionSource::ReleaseTag(tag) => &format!("release tag {tag}"),
     };
     let stability = if plan.stable { "" } else { ", pre-release" };
     reporter.status(
