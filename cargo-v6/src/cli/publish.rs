@@ -27,6 +27,10 @@ pub struct Args {
     /// Publish from a work tree with uncommitted changes.
     #[arg(long)]
     allow_dirty: bool,
+    /// Send the registry credentials to a Docker engine reached over plain TCP off this
+    /// machine (DOCKER_HOST=tcp://... without TLS), where they cross the network in clear text.
+    #[arg(long)]
+    allow_insecure_engine: bool,
     #[command(flatten)]
     pub(super) format: FormatArgs,
 }
@@ -40,6 +44,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         force: args.force,
         allow_dirty: args.allow_dirty,
         dry_run: args.dry_run,
+        allow_insecure_engine: args.allow_insecure_engine,
     };
     let json = args.format.message_format == MessageFormat::Json;
     let progress = PublishProgress::new(reporter);

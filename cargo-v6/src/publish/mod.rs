@@ -136,6 +136,8 @@ pub struct Options {
     pub allow_dirty: bool,
     /// Check and decide, but build and push nothing.
     pub dry_run: bool,
+    /// Send registry credentials to an engine reached over plain TCP off loopback.
+    pub allow_insecure_engine: bool,
 }
 
 /// One algorithm to publish: its manifest and what was read of its project.
@@ -308,9 +310,26 @@ async fn publish_one(
             shown.join(", ")
         )));
     }
-    // Preflight: a build needs the engine; find out now, in a dry run too.
+    // Preflight: a build needs the engine; find out now, in a dry run too. Its push hands
+    // the engine the registry credentials: never across a network in clear text unless the
+    // user asked for it.
     let engine = match decision.builds() {
-        true => Some(Engine::connect().await?),
+        true => {
+            let engine = Engine::connect().await?;
+            if target.credentials.is_some() && engine.sends_credentials_in_clear() {
+                if !options.allow_insecure_engine {
+                    return Err(EngineError::CredentialsInClear {
+                        endpoint: engine.describe(),
+                    }
+                    .into());
+                }
+                observer.event(Event::Warning(format!(
+                    "--allow-insecure-engine: the registry credentials go to the Docker engine at {} in clear text",
+                    engine.describe()
+                )));
+            }
+            Some(engine)
+        }
         false => None,
     };
     if options.dry_run {
