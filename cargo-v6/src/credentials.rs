@@ -11,6 +11,12 @@
 //!   Docker config only through [`resolve`], whose inner function takes the environment as a
 //!   closure so tests never touch the process environment.
 //!
+//! Credential helpers (`credHelpers`, `credsStore`) are run here, not by docker_credential,
+//! which waits for them without limit: a helper gets [`HELPER_TIMEOUT`] (30 s; overridden by
+//! `V6_CREDENTIAL_HELPER_TIMEOUT_SECS`) to answer, after which it is killed, with everything it
+//! started, and the error names it. docker_credential still reads `auths` (it is given the
+//! config without its helpers, so it never starts one).
+//!
 //! Identity tokens (`identitytoken` in `auths`, or a helper answering with username
 //! `<token>`) are returned as username `<token>` with the token as password, the convention
 //! Docker's credential helpers use. Registries that accept only the OAuth2 refresh-token
@@ -18,8 +24,11 @@
 //! username and access token) is the way around that.
 
 use std::fmt;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 
@@ -28,6 +37,15 @@ use docker_credential::{CredentialRetrievalError, DockerCredential};
 pub const USERNAME_VAR: &str = "V6_REGISTRY_USERNAME";
 /// The variable holding the registry password or access token.
 pub const PASSWORD_VAR: &str = "V6_REGISTRY_PASSWORD";
+
+/// How long a credential helper may take to answer before it is killed. A helper can wait
+/// forever (a locked keyring waiting for a password nobody types, a hung D-Bus service).
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Overrides [`HELPER_TIMEOUT`], in whole seconds (for slow keyrings, and for tests).
+pub const HELPER_TIMEOUT_VAR: &str = "V6_CREDENTIAL_HELPER_TIMEOUT_SECS";
+
+/// The most of a helper's stdout or stderr that is read; its answer is a few hundred bytes.
+const HELPER_OUTPUT_LIMIT: u64 = 1024 * 1024;
 
 /// The key Docker stores Docker Hub credentials under (`docker login` with no server), in
 /// `auths` and when asking credential helpers.
@@ -127,8 +145,19 @@ pub enum CredentialsError {
         config: PathBuf,
         /// The registry key it was asked about.
         registry: String,
-        /// What went wrong: not found, no usable answer, or the first line of its error.
+        /// What went wrong: not found, no usable answer, no answer in time, or the first
+        /// line of its error.
         reason: String,
+    },
+    /// A setting in the environment is not usable.
+    #[error("{name}={value} is not valid: {expected}")]
+    Setting {
+        /// The variable.
+        name: &'static str,
+        /// Its value (never a secret: only non-secret settings are checked this way).
+        value: String,
+        /// What it should be.
+        expected: &'static str,
     },
 }
 
@@ -172,16 +201,31 @@ fn resolve_with(
     let dir = var("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| var("HOME").map(|home| Path::new(&home).join(".docker")));
+    let timeout = match var(HELPER_TIMEOUT_VAR) {
+        None => HELPER_TIMEOUT,
+        Some(value) => match value.trim().parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+            _ => {
+                return Err(CredentialsError::Setting {
+                    name: HELPER_TIMEOUT_VAR,
+                    value,
+                    expected: "a whole number of seconds, at least 1",
+                });
+            }
+        },
+    };
     match dir {
-        Some(dir) => from_docker_config(&dir.join("config.json"), registry),
+        Some(dir) => from_docker_config(&dir.join("config.json"), registry, timeout),
         None => Ok(None),
     }
 }
 
-/// Looks `registry` up in the Docker config file at `path`.
+/// Looks `registry` up in the Docker config file at `path`; a credential helper it names gets
+/// `timeout` to answer.
 fn from_docker_config(
     path: &Path,
     registry: &str,
+    timeout: Duration,
 ) -> Result<Option<Credentials>, CredentialsError> {
     let config_error = |reason: String| CredentialsError::Config {
         path: path.to_owned(),
@@ -193,41 +237,192 @@ fn from_docker_config(
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(config_error(e.to_string())),
     };
+    // An empty file is an empty config, as for the docker CLI (what `touch` or a failed
+    // write leaves).
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
     // Parsed here too (docker_credential only says "Unable to read config"), to give the
-    // position of a syntax error and to name the helper that will be asked.
-    let config: serde_json::Value =
+    // position of a syntax error and to run the helper ourselves.
+    let mut config: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| config_error(format!("not valid JSON ({e})")))?;
     let key = config_key(registry);
-    let helper = helper_for(&config, key);
+    if let Some((kind, name)) = helper_for(&config, key) {
+        let program = format!("docker-credential-{name}");
+        let helper_error = |reason: String| CredentialsError::Helper {
+            helper: program.clone(),
+            config: path.to_owned(),
+            registry: key.to_owned(),
+            reason,
+        };
+        let Some((username, secret)) = ask_helper(&program, key, timeout).map_err(helper_error)?
+        else {
+            return Ok(None);
+        };
+        let source = CredentialSource::DockerConfig {
+            via: format!("{kind} {program}"),
+        };
+        return Ok(Some(Credentials::new(username, secret, source)));
+    }
+    // No helper applies: `auths`. docker_credential gets the config without helpers, so that
+    // it cannot start one (it would wait for it without limit).
+    if let Some(object) = config.as_object_mut() {
+        object.remove("credHelpers");
+        object.remove("credsStore");
+    }
+    let credential =
+        match docker_credential::get_credential_from_reader(config.to_string().as_bytes(), key) {
+            Ok(credential) => credential,
+            Err(CredentialRetrievalError::NoCredentialConfigured) => return Ok(None),
+            Err(e) => return Err(retrieval_error(e, path, key)),
+        };
+    let (via, credentials) = match credential {
+        DockerCredential::UsernamePassword(username, password) => ("auths", (username, password)),
+        DockerCredential::IdentityToken(token) => (
+            "auths identity token",
+            (IDENTITY_TOKEN_USER.to_owned(), token),
+        ),
+    };
+    let source = CredentialSource::DockerConfig {
+        via: via.to_owned(),
+    };
+    Ok(Some(Credentials::new(credentials.0, credentials.1, source)))
+}
 
-    let credential = match docker_credential::get_credential_from_reader(text.as_bytes(), key) {
-        Ok(credential) => credential,
-        Err(CredentialRetrievalError::NoCredentialConfigured) => return Ok(None),
-        // Docker's helpers answer an unknown server this way; the Docker CLI then goes on
-        // anonymously, and so do we (a `credsStore` is asked about every registry).
-        Err(CredentialRetrievalError::HelperFailure { stdout, .. })
-            if stdout.trim() == HELPER_NOT_FOUND =>
-        {
+/// Runs `program get` with the documented protocol of Docker's credential helpers: the server
+/// on stdin, `{"ServerURL", "Username", "Secret"}` on stdout, exit 1 with
+/// `credentials not found in native keychain` on stdout when it holds nothing (`Ok(None)`).
+/// Any other failure comes back as one line for the user, never the helper's full output.
+///
+/// Run here rather than by docker_credential, which waits for the helper without limit: the
+/// helper gets `timeout` to exit, after which it is killed. On unix it runs in its own process
+/// group and the whole group is killed, so that nothing it started (a script's `sleep`, a
+/// prompt) lingers holding its pipes. The cost: a Ctrl-C in the terminal reaches this program
+/// and not the helper; a helper left that way ends at the latest when it next writes to its
+/// closed pipes.
+fn ask_helper(
+    program: &str,
+    server: &str,
+    timeout: Duration,
+) -> Result<Option<(String, String)>, String> {
+    let mut command = Command::new(program);
+    command
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn().map_err(|e| match e.kind() {
+        ErrorKind::NotFound => "cannot run it (is it installed and on PATH?)".to_owned(),
+        _ => format!("cannot run it: {e}"),
+    })?;
+    let deadline = Instant::now() + timeout;
+    // The server, then end of input. A few bytes fit in the pipe: this never blocks. A helper
+    // that exits without reading makes the write fail; its exit status tells the rest.
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let stdout = read_in_background(child.stdout.take());
+    let stderr = read_in_background(child.stderr.take());
+    let too_slow = || {
+        format!(
+            "it did not answer within {} s and was stopped (a locked keyring waiting for a \
+             password?); {HELPER_TIMEOUT_VAR} sets the limit, and {USERNAME_VAR}/{PASSWORD_VAR} \
+             avoid the helper",
+            timeout.as_secs()
+        )
+    };
+    let mut pause = Duration::from_millis(1);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                stop(&mut child);
+                return Err(too_slow());
+            }
+            Ok(None) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => {
+                stop(&mut child);
+                return Err(format!("cannot wait for it: {e}"));
+            }
+        }
+    };
+    // It exited; its output ends unless something it started still holds the pipes.
+    let collect = |output: mpsc::Receiver<Vec<u8>>| {
+        output.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+    };
+    let (Ok(stdout), Ok(stderr)) = (collect(stdout), collect(stderr)) else {
+        stop(&mut child);
+        return Err(too_slow());
+    };
+    let stdout = String::from_utf8_lossy(&stdout);
+    if !status.success() {
+        if stdout.trim() == HELPER_NOT_FOUND {
+            // Docker's helpers answer an unknown server this way; the Docker CLI then goes
+            // on anonymously, and so do we (a `credsStore` is asked about every registry).
             return Ok(None);
         }
-        Err(e) => {
-            return Err(retrieval_error(e, path, key, helper));
-        }
+        // Docker's helpers print their error on stdout; others use stderr.
+        let stderr = String::from_utf8_lossy(&stderr);
+        let line = stdout
+            .lines()
+            .chain(stderr.lines())
+            .map(str::trim)
+            .find(|l| !l.is_empty());
+        return Err(match line {
+            Some(line) => truncate(line, 200),
+            None => format!("it failed ({status}) without a message"),
+        });
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Answer {
+        username: String,
+        secret: String,
+    }
+    let answer: Answer = serde_json::from_str(&stdout)
+        .map_err(|_| "its answer is not the expected JSON".to_owned())?;
+    Ok(Some((answer.username, answer.secret)))
+}
+
+/// Reads up to [`HELPER_OUTPUT_LIMIT`] bytes of `pipe` on a thread; the bytes arrive on the
+/// channel at end of file. A thread left blocked (by a process that keeps the pipe open) ends
+/// with the pipe, or with this program.
+fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<Vec<u8>> {
+    let (send, receive) = mpsc::channel();
+    let Some(pipe) = pipe else {
+        let _ = send.send(Vec::new());
+        return receive;
     };
-    let via = match (&helper, &credential) {
-        (Some((kind, name)), _) => format!("{kind} docker-credential-{name}"),
-        (None, DockerCredential::IdentityToken(_)) => "auths identity token".to_owned(),
-        (None, DockerCredential::UsernamePassword(..)) => "auths".to_owned(),
-    };
-    let source = CredentialSource::DockerConfig { via };
-    Ok(Some(match credential {
-        DockerCredential::UsernamePassword(username, password) => {
-            Credentials::new(username, password, source)
+    let spawned = std::thread::Builder::new()
+        .name("credential-helper-output".to_owned())
+        .spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.take(HELPER_OUTPUT_LIMIT).read_to_end(&mut bytes);
+            let _ = send.send(bytes);
+        });
+    // Without a thread the receiver sees a closed channel: reported as no answer in time.
+    drop(spawned);
+    receive
+}
+
+/// Kills the helper and, on unix, its process group; then reaps it.
+fn stop(child: &mut Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals that process group; the group is the
+        // helper's own (process_group(0) made its id the helper's pid), and the helper is not
+        // reaped yet, so that id cannot have been reused.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
         }
-        DockerCredential::IdentityToken(token) => {
-            Credentials::new(IDENTITY_TOKEN_USER.to_owned(), token, source)
-        }
-    }))
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// The key Docker files `registry` under: the bare host (with port), except Docker Hub,
@@ -285,52 +480,21 @@ fn normalize_key(key: &str) -> &str {
     }
 }
 
-/// Turns a docker_credential failure into an error naming the file or helper, without the
-/// helper's full output (which might hold more than an error message).
-fn retrieval_error(
-    e: CredentialRetrievalError,
-    path: &Path,
-    key: &str,
-    helper: Option<(&'static str, String)>,
-) -> CredentialsError {
-    let helper_error = |reason: String| CredentialsError::Helper {
-        helper: helper.as_ref().map_or_else(
-            || "unknown".to_owned(),
-            |(_, name)| format!("docker-credential-{name}"),
-        ),
-        config: path.to_owned(),
-        registry: key.to_owned(),
-        reason,
+/// Turns a docker_credential failure (of `auths`: it runs no helper here) into an error
+/// naming the file, without the entry's content.
+fn retrieval_error(e: CredentialRetrievalError, path: &Path, key: &str) -> CredentialsError {
+    let reason = match e {
+        CredentialRetrievalError::CredentialDecodingError => {
+            format!("the `auth` of {key} is not base64 of `user:password`")
+        }
+        CredentialRetrievalError::CredentialMismatchError => {
+            format!("the `auth` of {key} does not match its `username`/`password`")
+        }
+        other => other.to_string(),
     };
-    match e {
-        CredentialRetrievalError::HelperCommunicationError => {
-            helper_error("cannot run it (is it installed and on PATH?)".to_owned())
-        }
-        CredentialRetrievalError::MalformedHelperResponse => {
-            helper_error("its answer is not the expected JSON".to_owned())
-        }
-        CredentialRetrievalError::HelperFailure { stdout, stderr, .. } => {
-            // Docker's helpers print their error on stdout; others use stderr.
-            let line = stdout
-                .lines()
-                .chain(stderr.lines())
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("no message");
-            helper_error(truncate(line, 200))
-        }
-        CredentialRetrievalError::CredentialDecodingError => CredentialsError::Config {
-            path: path.to_owned(),
-            reason: format!("the `auth` of {key} is not base64 of `user:password`"),
-        },
-        CredentialRetrievalError::CredentialMismatchError => CredentialsError::Config {
-            path: path.to_owned(),
-            reason: format!("the `auth` of {key} does not match its `username`/`password`"),
-        },
-        other => CredentialsError::Config {
-            path: path.to_owned(),
-            reason: other.to_string(),
-        },
+    CredentialsError::Config {
+        path: path.to_owned(),
+        reason,
     }
 }
 
@@ -553,6 +717,11 @@ mod tests {
                 "read server; echo 'error getting credentials - locked keyring'; echo helper-secret; exit 1",
             ),
             ("garbage", "read server; echo helper-secret"),
+            // Never answers, and what it started would keep its pipes open if left alive.
+            (
+                "hang",
+                r#"read server; echo $$ > "$V6_TEST_HANG_DIR/helper.pid"; sleep 600 & echo $! > "$V6_TEST_HANG_DIR/sleep.pid"; wait"#,
+            ),
         ];
         for (name, body) in helpers {
             let path = bin.path().join(format!("docker-credential-v6test-{name}"));
@@ -569,6 +738,7 @@ mod tests {
             .args(["--nocapture", "--test-threads=1"])
             .env("PATH", path)
             .env(HELPER_CHILD_VAR, "1")
+            .env("V6_TEST_HANG_DIR", bin.path())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -635,5 +805,77 @@ mod tests {
                 dir.path().join("config.json").display()
             )
         );
+
+        // A helper that never answers is stopped after the timeout, with what it started.
+        let dir = config_dir(r#"{"credsStore":"v6test-hang"}"#);
+        let started = Instant::now();
+        let err = resolve_with(
+            "ghcr.io",
+            env(&[
+                ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+                (HELPER_TIMEOUT_VAR, "1"),
+            ]),
+        )
+        .unwrap_err();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_secs(1), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        let text = err.to_string();
+        assert!(text.contains("`docker-credential-v6test-hang`"), "{text}");
+        assert!(text.contains("did not answer within 1 s"), "{text}");
+        assert!(text.contains(HELPER_TIMEOUT_VAR), "{text}");
+        let hang_dir = PathBuf::from(std::env::var_os("V6_TEST_HANG_DIR").unwrap());
+        for name in ["helper.pid", "sleep.pid"] {
+            let pid = std::fs::read_to_string(hang_dir.join(name)).unwrap();
+            assert!(gone(pid.trim()), "{name} {pid} still runs");
+        }
+    }
+
+    /// Whether process `pid` has ended (absent, or a zombie nobody reaped yet), waiting up to
+    /// two seconds for a signal to take effect.
+    fn gone(pid: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The state follows the command name, which is in parentheses.
+            let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+            if stat.is_empty() || state == Some(Some('Z')) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn an_empty_config_file_is_an_empty_config() {
+        for empty in ["", "\n", "  \t\r\n"] {
+            let dir = config_dir(empty);
+            assert!(resolve_in(&dir, "ghcr.io").unwrap().is_none(), "{empty:?}");
+        }
+    }
+
+    #[test]
+    fn the_helper_timeout_must_be_whole_seconds() {
+        let dir = config_dir(r#"{"credsStore":"v6test-never-run"}"#);
+        for value in ["0", "-1", "1.5", "soon"] {
+            let err = resolve_with(
+                "ghcr.io",
+                env(&[
+                    ("DOCKER_CONFIG", dir.path().to_str().unwrap()),
+                    (HELPER_TIMEOUT_VAR, value),
+                ]),
+            )
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{HELPER_TIMEOUT_VAR}={value} is not valid: a whole number of seconds, at \
+                     least 1"
+                )
+            );
+        }
     }
 }

@@ -14,7 +14,9 @@
 //!   [`EngineError::Io`] naming the file.
 //! - Registry secrets only travel in the `X-Registry-Auth` header; no error text contains them.
 
+mod address;
 mod context_tar;
+mod ssh;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -36,13 +38,6 @@ use crate::credentials::Credentials;
 use crate::reference::TaggedImage;
 use context_tar::{ContextSpec, TarError};
 
-/// The engine's default address when `DOCKER_HOST` is unset (bollard keeps its own private).
-#[cfg(unix)]
-const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
-/// The engine's default address when `DOCKER_HOST` is unset (bollard keeps its own private).
-#[cfg(windows)]
-const DEFAULT_DOCKER_HOST: &str = "npipe:////./pipe/docker_engine";
-
 /// Timeout of ordinary requests (version, inspect, tag, remove, the start of a push).
 const API_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -61,7 +56,7 @@ const KEPT_STEP_LINES: usize = 30;
 #[derive(Debug, Clone)]
 pub struct Engine {
     docker: Docker,
-    endpoint: String,
+    address: address::Address,
     /// How long a push may make no progress before it is abandoned.
     stall_timeout: Option<Duration>,
 }
@@ -141,13 +136,44 @@ pub enum EngineError {
     /// The engine cannot be reached.
     #[error(
         "cannot connect to the Docker engine at {endpoint}: {reason}; is it running? Set \
-         DOCKER_HOST to point at it (unix:///path/to/docker.sock or tcp://host:port)"
+         DOCKER_HOST to point at it (unix:///path/to/docker.sock, tcp://host:port or \
+         ssh://user@host), or DOCKER_CONTEXT to a Docker context"
     )]
     Unreachable {
         /// Where we tried (`DOCKER_HOST` or the default socket).
         endpoint: String,
         /// The underlying failure.
         reason: String,
+    },
+    /// The engine's address (`DOCKER_HOST`, a Docker context, the TLS files) is unusable.
+    #[error("cannot use the Docker engine address {what}: {reason}")]
+    Address {
+        /// What was read: `DOCKER_HOST=...`, `Docker context `x` (from DOCKER_CONTEXT)`.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TLS handshake with the engine failed: a certificate was refused either way.
+    #[error("TLS with the Docker engine at {endpoint} failed: {reason} (TLS files from {from})")]
+    Tls {
+        /// The address, with where it came from.
+        endpoint: String,
+        /// The handshake failure.
+        reason: String,
+        /// Where the certificates were read from.
+        from: String,
+    },
+    /// A push would send registry credentials to the engine unencrypted over the network.
+    #[error(
+        "refusing to send the registry credentials to the Docker engine at {endpoint}: it is \
+         reached over plain TCP, off this machine, so they would cross the network in clear \
+         text (in the X-Registry-Auth header of the push); use TLS (DOCKER_TLS_VERIFY=1 and \
+         DOCKER_CERT_PATH), ssh://, or a unix socket, or pass --allow-insecure-engine to send \
+         them anyway"
+    )]
+    CredentialsInClear {
+        /// The address, with where it came from.
+        endpoint: String,
     },
     /// The engine rejected the Dockerfile before building (syntax, unknown instruction), or the
     /// rendered Dockerfile's name is unusable.
@@ -203,33 +229,93 @@ fn indented_output(output: &str) -> String {
 }
 
 impl Engine {
-    /// Connects to `DOCKER_HOST`, or to the platform's default socket when it is unset.
+    /// Connects to the engine the docker CLI would use: `DOCKER_HOST` (with
+    /// `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`), else the Docker context named by
+    /// `DOCKER_CONTEXT` or by `currentContext` in the Docker config, else the platform's
+    /// default socket.
     pub async fn connect() -> Result<Engine, EngineError> {
-        let endpoint = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|host| !host.is_empty())
-            .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned());
-        Engine::connect_to(&endpoint).await
+        let env = |name: &str| std::env::var(name).ok();
+        Engine::connect_address(address::resolve(&env)?).await
     }
 
-    /// Connects to `endpoint` (`unix://...`, `tcp://...`, `http://...`) and negotiates the API
-    /// version (the engine may be older than bollard's default, 1.41 on Debian's 20.10). The
-    /// version request doubles as the reachability check.
+    /// Connects to `endpoint` as if it were `DOCKER_HOST` (`unix://...`, `tcp://...`,
+    /// `ssh://...`; TLS from `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH`) and negotiates the
+    /// API version (the engine may be older than bollard's default, 1.41 on Debian's 20.10).
+    /// The version request doubles as the reachability check.
     pub async fn connect_to(endpoint: &str) -> Result<Engine, EngineError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let address = address::from_host(endpoint, address::Origin::Given, &env)?;
+        Engine::connect_address(address).await
+    }
+
+    /// Connects to a resolved address; see [`Engine::connect_to`].
+    async fn connect_address(address: address::Address) -> Result<Engine, EngineError> {
         let unreachable = |reason: String| EngineError::Unreachable {
-            endpoint: endpoint.to_owned(),
+            endpoint: address.describe(),
             reason,
         };
-        let docker = Docker::connect_with_host(endpoint)
-            .map_err(|err| unreachable(connect_reason(err)))?
+        let mut ssh_stderr = None;
+        let timeout = API_TIMEOUT.as_secs();
+        let docker = match &address.transport {
+            address::Transport::Local => Docker::connect_with_host(&address.host),
+            address::Transport::Tcp {
+                host,
+                port,
+                tls: None,
+            } => Docker::connect_with_http(
+                &format!("tcp://{}", host_port(host, *port)),
+                timeout,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            address::Transport::Tcp {
+                host,
+                port,
+                tls: Some(tls),
+            } => {
+                install_crypto_provider();
+                // Without a client certificate (a context with only a CA), the key and
+                // certificate paths name nothing: bollard then sends no certificate.
+                let (cert, key) = tls.client.clone().unwrap_or_else(|| {
+                    let none = tls.ca.with_file_name("cargo-v6-no-client-certificate");
+                    (none.clone(), none)
+                });
+                Docker::connect_with_ssl(
+                    &host_port(host, *port),
+                    &key,
+                    &cert,
+                    &tls.ca,
+                    timeout,
+                    bollard::API_DEFAULT_VERSION,
+                )
+            }
+            address::Transport::Ssh(target) => {
+                let (docker, stderr) = ssh::connect(target, API_TIMEOUT);
+                ssh_stderr = Some(stderr);
+                Ok(docker)
+            }
+        }
+        .map_err(|err| unreachable(connect_reason(err)))?;
+        let negotiated = docker
             .with_timeout(API_TIMEOUT)
             .with_request_modifier(url_safe_registry_auth)
             .negotiate_version()
-            .await
-            .map_err(|err| unreachable(connect_reason(err)))?;
+            .await;
+        let docker = match negotiated {
+            Ok(docker) => docker,
+            Err(err) => {
+                let mut error = connect_error(&address, err);
+                if let (Some(stderr), EngineError::Unreachable { reason, .. }) =
+                    (&ssh_stderr, &mut error)
+                    && let Some(words) = stderr.last_words().await
+                {
+                    *reason = format!("{reason}; ssh said: {words}");
+                }
+                return Err(error);
+            }
+        };
         Ok(Engine {
             docker,
-            endpoint: endpoint.to_owned(),
+            address,
             stall_timeout: None,
         })
     }
@@ -241,9 +327,23 @@ impl Engine {
         self
     }
 
-    /// Where we connected, for messages (`unix:///var/run/docker.sock`).
+    /// Where we connected, for messages and for other clients of the same engine
+    /// (`unix:///var/run/docker.sock`, `tcp://host:2376`): the address as written.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.address.host
+    }
+
+    /// Whether registry credentials given to [`Engine::push`] would cross the network
+    /// unencrypted (in the `X-Registry-Auth` header): plain TCP to an engine off loopback.
+    /// The docker CLI refuses that; callers must too unless the user opted in.
+    pub fn sends_credentials_in_clear(&self) -> bool {
+        self.address.sends_credentials_in_clear()
+    }
+
+    /// [`Engine::endpoint`] with where the address came from (`DOCKER_HOST`, a Docker context,
+    /// the default socket), for messages.
+    pub fn describe(&self) -> String {
+        self.address.describe()
     }
 
     /// Builds with the classic builder, streaming the context, and tags the result with every
@@ -677,6 +777,106 @@ fn api_message_ref(err: &BollardError) -> String {
 
 /// Connection failures, with the causes bollard's own message hides ("client error
 /// (Connect)" alone does not say "Connection refused").
+/// `host:port`, with brackets around an IPv6 address.
+fn host_port(host: &str, port: u16) -> String {
+    match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    }
+}
+
+/// Installs the process's rustls crypto provider (aws-lc-rs, the one oci-client's reqwest
+/// uses too) unless one is installed already. bollard's TLS client asks for the process
+/// default and panics ("no process-level CryptoProvider available") without one, which rustls
+/// only installs by itself while exactly one provider feature is compiled in.
+fn install_crypto_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // An error means another provider was installed first: that one serves as well.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
+/// The failure of the first request to the engine at `address`, as the error that says what
+/// to do: TLS failures name the certificates, a TLS engine spoken to in plain HTTP says to
+/// turn TLS on, anything else is unreachable.
+fn connect_error(address: &address::Address, err: BollardError) -> EngineError {
+    let tls = match &address.transport {
+        address::Transport::Tcp { tls, .. } => tls.as_ref(),
+        _ => None,
+    };
+    if let BollardError::DockerResponseServerError {
+        status_code: 400,
+        message,
+    } = &err
+        && message.contains("HTTP request to an HTTPS server")
+    {
+        return EngineError::Address {
+            what: address.describe(),
+            reason: "the engine speaks only TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH \
+                     to a directory holding ca.pem, cert.pem and key.pem (or use a Docker \
+                     context with TLS material)"
+                .to_owned(),
+        };
+    }
+    if let Some(tls) = tls
+        && let Some(reason) = tls_failure(&err)
+    {
+        return EngineError::Tls {
+            endpoint: address.describe(),
+            reason,
+            from: tls.from.clone(),
+        };
+    }
+    EngineError::Unreachable {
+        endpoint: address.describe(),
+        reason: connect_reason(err),
+    }
+}
+
+/// The TLS failure in `err`'s chain of causes, in words, if there is one.
+fn tls_failure(err: &BollardError) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = next {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls_reason(tls));
+        }
+        // io::Error's source() skips the error it wraps (hyper-rustls nests two): look inside.
+        next = match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
+    None
+}
+
+/// What a rustls error means for the user of a Docker engine.
+fn tls_reason(err: &rustls::Error) -> String {
+    use rustls::AlertDescription as Alert;
+    match err {
+        rustls::Error::AlertReceived(Alert::BadCertificate | Alert::CertificateRequired) => {
+            format!("the engine refused the client certificate ({err})")
+        }
+        rustls::Error::AlertReceived(Alert::UnknownCA) => {
+            format!("the engine does not know the CA of the client certificate ({err})")
+        }
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+            format!("the engine's certificate is not signed by the CA in ca.pem ({err})")
+        }
+        rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. },
+        ) => format!("the engine's certificate is not issued for this address ({err})"),
+        rustls::Error::InvalidCertificate(_) => {
+            format!("the engine's certificate is not valid ({err})")
+        }
+        other => other.to_string(),
+    }
+}
+
 fn connect_reason(err: BollardError) -> String {
     if let BollardError::SocketNotFoundError(path) = &err {
         return format!("no socket at {path}");

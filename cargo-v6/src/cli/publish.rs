@@ -31,6 +31,10 @@ pub struct Args {
     /// `stall-timeout`, else 120].
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     stall_timeout: Option<u64>,
+    /// Send the registry credentials to a Docker engine reached over plain TCP off this
+    /// machine (DOCKER_HOST=tcp://... without TLS), where they cross the network in clear text.
+    #[arg(long)]
+    allow_insecure_engine: bool,
     #[command(flatten)]
     pub(super) format: FormatArgs,
 }
@@ -45,6 +49,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         allow_dirty: args.allow_dirty,
         dry_run: args.dry_run,
         stall_timeout: args.stall_timeout.map(std::time::Duration::from_secs),
+        allow_insecure_engine: args.allow_insecure_engine,
     };
     let json = args.format.message_format == MessageFormat::Json;
     let progress = PublishProgress::new(reporter);

@@ -163,6 +163,8 @@ pub struct Options {
     pub dry_run: bool,
     /// `--stall-timeout`: overrides v6.toml's `stall-timeout`.
     pub stall_timeout: Option<Duration>,
+    /// Send registry credentials to an engine reached over plain TCP off loopback.
+    pub allow_insecure_engine: bool,
 }
 
 /// One algorithm to publish: its manifest and what was read of its project.
@@ -337,6 +339,26 @@ async fn publish_one(
     let decision = decide::decide(&plan, &survey, options.force);
     let needs_engine = decision.as_ref().map_or(true, Decision::builds);
     let (engine, engine_problem) = match engine {
+        // The engine's push gets the registry credentials: never across a network in clear
+        // text unless the user asked for it.
+        Ok(engine)
+            if needs_engine
+                && target.credentials.is_some()
+                && engine.sends_credentials_in_clear() =>
+        {
+            if options.allow_insecure_engine {
+                observer.event(Event::Warning(format!(
+                    "--allow-insecure-engine: the registry credentials go to the Docker engine at {} in clear text",
+                    engine.describe()
+                )));
+                (Some(engine), None)
+            } else {
+                let refused = EngineError::CredentialsInClear {
+                    endpoint: engine.describe(),
+                };
+                (None, Some(PublishError::from(refused)))
+            }
+        }
         Ok(engine) => (Some(engine), None),
         Err(e) if needs_engine => (None, Some(PublishError::from(e))),
         Err(_) => (None, None),
