@@ -806,3 +806,61 @@ fn clap_definition_is_consistent() {
     use clap::CommandFactory;
     cargo_v6::cli::Cli::command().debug_assert();
 }
+
+/// A `.dockerignore` of 100,000 distinct patterns (issue 7: it used to take a gigabyte, one
+/// compiled regex per line): the plan completes and selects exactly what Docker would, the
+/// last matching line deciding across the whole file.
+#[test]
+fn a_100k_line_dockerignore_is_planned_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("v6.toml"),
+        "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"localhost:5000/big-ignore\"\nversion = \"1.0.0\"\n\n[build]\nbase = \"busybox:1\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let mut ignore = String::from("keep*\n");
+    for i in 0..100_000 {
+        match i % 3 {
+            0 => ignore.push_str(&format!("dir{i}/*.tmp\n")),
+            1 => ignore.push_str(&format!("!keep{i}\n")),
+            _ => ignore.push_str(&format!("**/x{i}/**\n")),
+        }
+    }
+    std::fs::write(root.join(".dockerignore"), ignore).unwrap();
+    let files = [
+        "dir0/a.tmp",           // the first pattern: excluded
+        "dir0/a.py",            // kept
+        "dir99999/b.tmp",       // the last line: excluded
+        "dir99998/b.tmp",       // no pattern for 99998 (it is an x): kept
+        "dir3/sub/c.tmp",       // `*` does not cross `/`: kept
+        "keep1",                // `keep*`, then `!keep1`: kept
+        "keep3",                // `keep*` only: excluded
+        "keep99997",            // re-included near the end: kept
+        "keep100000",           // no exception: excluded
+        "sub/keep1",            // patterns are anchored at the root: kept
+        "x2/y",                 // `**/x2/**`, no directory before: excluded
+        "src/x99998/deep/f.py", // `**/x99998/**`: excluded
+        "src/x99997/f.py",      // 99997 is a keep: kept
+    ];
+    for file in files {
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, file).unwrap();
+    }
+    let plan = plan_json(root, &[]);
+    assert_eq!(
+        strings(&plan["context_files"]),
+        [
+            ".dockerignore",
+            "dir0/a.py",
+            "dir3/sub/c.tmp",
+            "dir99998/b.tmp",
+            "keep1",
+            "keep99997",
+            "src/x99997/f.py",
+            "sub/keep1",
+            "v6.toml",
+        ]
+    );
+}
