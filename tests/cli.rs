@@ -864,3 +864,55 @@ fn a_100k_line_dockerignore_is_planned_exactly() {
         ]
     );
 }
+
+/// `context --list` names every file unambiguously: quoted as git quotes paths when a name
+/// holds a newline, tab, quote, backslash or control character; with `-z`, NUL-terminated and
+/// as they are.
+#[cfg(unix)]
+#[test]
+fn context_list_quotes_odd_names_and_z_separates_with_nul() {
+    let dir = project("python4");
+    let odd = [
+        "a\nb.txt",
+        "tab\there",
+        "say \"hi\"",
+        "back\\slash",
+        "bell\x07",
+    ];
+    for name in odd {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    std::fs::write(dir.path().join("plain name ü.txt"), "").unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "context", "--list"])
+        .assert()
+        .success()
+        .stdout(concat!(
+            ".dockerignore\n",
+            "\"a\\nb.txt\"\n",
+            "\"back\\\\slash\"\n",
+            "\"bell\\a\"\n",
+            "partial_sum/__init__.py\n",
+            "plain name ü.txt\n",
+            "pyproject.toml\n",
+            "\"say \\\"hi\\\"\"\n",
+            "\"tab\\there\"\n",
+            "v6.toml\n",
+        ));
+    cargo_v6(dir.path())
+        .args(["v6", "context", "--list", "-z"])
+        .assert()
+        .success()
+        .stdout(concat!(
+            ".dockerignore\0",
+            "a\nb.txt\0",
+            "back\\slash\0",
+            "bell\x07\0",
+            "partial_sum/__init__.py\0",
+            "plain name ü.txt\0",
+            "pyproject.toml\0",
+            "say \"hi\"\0",
+            "tab\there\0",
+            "v6.toml\0",
+        ));
+}
