@@ -916,3 +916,65 @@ fn context_list_quotes_odd_names_and_z_separates_with_nul() {
             "v6.toml\0",
         ));
 }
+
+/// A value too large for the build request is refused when v6.toml is loaded, naming the field
+/// and its place (exit 2), before any engine or registry is asked: a description too long for
+/// the Dockerfile's `LABEL` line, a build argument too long for the request's URL.
+#[test]
+fn values_too_large_for_the_engine_name_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |description: usize, arg: usize| {
+        format!(
+            "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"127.0.0.1:9/limits\"\nversion = \"1.0.0\"\ndescription = \"{}\"\n\n[build]\nbase = \"busybox:1\"\ncommand = [\"true\"]\nargs = {{ BIG = \"{}\" }}\n",
+            "d".repeat(description),
+            "x".repeat(arg)
+        )
+    };
+    let cases = [
+        (
+            manifest(1024 * 1024, 1),
+            "`algorithm.description` is too large: the labels on the Dockerfile's `LABEL` line would take 1.0 MiB, more than the 60.0 KiB allowed",
+            "v6.toml:7:15",
+        ),
+        (
+            manifest(1, 100_000),
+            "`build.args.BIG` is too large: the build arguments and labels sent in the build request's URL (as URL-encoded JSON) would take 97.7 KiB, more than the 60.0 KiB allowed",
+            "v6.toml:12:16",
+        ),
+    ];
+    for (text, message, at) in cases {
+        std::fs::write(dir.path().join("v6.toml"), text).unwrap();
+        for command in [&["plan", "--offline"][..], &["build"], &["publish"]] {
+            let output = cargo_v6(dir.path())
+                .arg("v6")
+                .args(command)
+                .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+            assert!(
+                stderr.starts_with(&format!("error: {message}\n")),
+                "{command:?}: {stderr}"
+            );
+            assert!(stderr.contains(&format!("--> {at}\n")), "{stderr}");
+            assert!(!stderr.contains("nonexistent"), "{stderr}");
+        }
+        let output = cargo_v6(dir.path())
+            .args(["v6", "plan", "--offline", "--message-format", "json"])
+            .output()
+            .unwrap();
+        let error: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(error["reason"], "error");
+        assert_eq!(error["exit_code"], 2);
+        assert_eq!(error["location"], at);
+        assert_eq!(error["message"], message);
+    }
+    // Just below the limits: planned.
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        manifest(60 * 1024 - 200, 60 * 1024 - 200),
+    )
+    .unwrap();
+    plan_json(dir.path(), &[]);
+}
