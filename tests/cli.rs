@@ -1265,3 +1265,174 @@ fn init_keeps_a_base_that_is_not_vantage6s_and_names_cargo_packages() {
         "{stderr}"
     );
 }
+/// A `.dockerignore` of 100,000 distinct patterns (issue 7: it used to take a gigabyte, one
+/// compiled regex per line): the plan completes and selects exactly what Docker would, the
+/// last matching line deciding across the whole file.
+#[test]
+fn a_100k_line_dockerignore_is_planned_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("v6.toml"),
+        "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"localhost:5000/big-ignore\"\nversion = \"1.0.0\"\n\n[build]\nbase = \"busybox:1\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let mut ignore = String::from("keep*\n");
+    for i in 0..100_000 {
+        match i % 3 {
+            0 => ignore.push_str(&format!("dir{i}/*.tmp\n")),
+            1 => ignore.push_str(&format!("!keep{i}\n")),
+            _ => ignore.push_str(&format!("**/x{i}/**\n")),
+        }
+    }
+    std::fs::write(root.join(".dockerignore"), ignore).unwrap();
+    let files = [
+        "dir0/a.tmp",           // the first pattern: excluded
+        "dir0/a.py",            // kept
+        "dir99999/b.tmp",       // the last line: excluded
+        "dir99998/b.tmp",       // no pattern for 99998 (it is an x): kept
+        "dir3/sub/c.tmp",       // `*` does not cross `/`: kept
+        "keep1",                // `keep*`, then `!keep1`: kept
+        "keep3",                // `keep*` only: excluded
+        "keep99997",            // re-included near the end: kept
+        "keep100000",           // no exception: excluded
+        "sub/keep1",            // patterns are anchored at the root: kept
+        "x2/y",                 // `**/x2/**`, no directory before: excluded
+        "src/x99998/deep/f.py", // `**/x99998/**`: excluded
+        "src/x99997/f.py",      // 99997 is a keep: kept
+    ];
+    for file in files {
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, file).unwrap();
+    }
+    let plan = plan_json(root, &[]);
+    assert_eq!(
+        strings(&plan["context_files"]),
+        [
+            ".dockerignore",
+            "dir0/a.py",
+            "dir3/sub/c.tmp",
+            "dir99998/b.tmp",
+            "keep1",
+            "keep99997",
+            "src/x99997/f.py",
+            "sub/keep1",
+            "v6.toml",
+        ]
+    );
+}
+
+/// `context --list` names every file unambiguously: quoted as git quotes paths when a name
+/// holds a newline, tab, quote, backslash or control character; with `-z`, NUL-terminated and
+/// as they are.
+#[cfg(unix)]
+#[test]
+fn context_list_quotes_odd_names_and_z_separates_with_nul() {
+    let dir = project("python4");
+    let odd = [
+        "a\nb.txt",
+        "tab\there",
+        "say \"hi\"",
+        "back\\slash",
+        "bell\x07",
+    ];
+    for name in odd {
+        std::fs::write(dir.path().join(name), "").unwrap();
+    }
+    std::fs::write(dir.path().join("plain name ü.txt"), "").unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "context", "--list"])
+        .assert()
+        .success()
+        .stdout(concat!(
+            ".dockerignore\n",
+            "\"a\\nb.txt\"\n",
+            "\"back\\\\slash\"\n",
+            "\"bell\\a\"\n",
+            "partial_sum/__init__.py\n",
+            "plain name ü.txt\n",
+            "pyproject.toml\n",
+            "\"say \\\"hi\\\"\"\n",
+            "\"tab\\there\"\n",
+            "v6.toml\n",
+        ));
+    cargo_v6(dir.path())
+        .args(["v6", "context", "--list", "-z"])
+        .assert()
+        .success()
+        .stdout(concat!(
+            ".dockerignore\0",
+            "a\nb.txt\0",
+            "back\\slash\0",
+            "bell\x07\0",
+            "partial_sum/__init__.py\0",
+            "plain name ü.txt\0",
+            "pyproject.toml\0",
+            "say \"hi\"\0",
+            "tab\there\0",
+            "v6.toml\0",
+        ));
+}
+
+/// A value too large for the build request is refused when v6.toml is loaded, naming the field
+/// and its place (exit 2), before any engine or registry is asked: a description too long for
+/// the Dockerfile's `LABEL` line, a build argument too long for the request's URL.
+#[test]
+fn values_too_large_for_the_engine_name_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |description: usize, arg: usize| {
+        format!(
+            "[algorithm]\nname = \"hello\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"127.0.0.1:9/limits\"\nversion = \"1.0.0\"\ndescription = \"{}\"\n\n[build]\nbase = \"busybox:1\"\ncommand = [\"true\"]\nargs = {{ BIG = \"{}\" }}\n",
+            "d".repeat(description),
+            "x".repeat(arg)
+        )
+    };
+    let cases = [
+        (
+            manifest(1024 * 1024, 1),
+            "`algorithm.description` is too large: the labels on the Dockerfile's `LABEL` line would take 1.0 MiB, more than the 60.0 KiB allowed",
+            "v6.toml:7:15",
+        ),
+        (
+            manifest(1, 100_000),
+            "`build.args.BIG` is too large: the build arguments and labels sent in the build request's URL (as URL-encoded JSON) would take 97.7 KiB, more than the 60.0 KiB allowed",
+            "v6.toml:12:16",
+        ),
+    ];
+    for (text, message, at) in cases {
+        std::fs::write(dir.path().join("v6.toml"), text).unwrap();
+        for command in [&["plan", "--offline"][..], &["build"], &["publish"]] {
+            let output = cargo_v6(dir.path())
+                .arg("v6")
+                .args(command)
+                .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+            assert!(
+                stderr.starts_with(&format!("error: {message}\n")),
+                "{command:?}: {stderr}"
+            );
+            assert!(stderr.contains(&format!("--> {at}\n")), "{stderr}");
+            assert!(!stderr.contains("nonexistent"), "{stderr}");
+        }
+        let output = cargo_v6(dir.path())
+            .args(["v6", "plan", "--offline", "--message-format", "json"])
+            .output()
+            .unwrap();
+        let error: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(error["reason"], "error");
+        assert_eq!(error["exit_code"], 2);
+        assert_eq!(error["location"], at);
+        assert_eq!(error["message"], message);
+    }
+    // Just below the limits: planned.
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        manifest(60 * 1024 - 200, 60 * 1024 - 200),
+    )
+    .unwrap();
+    plan_json(dir.path(), &[]);
+}

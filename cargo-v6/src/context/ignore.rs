@@ -6,7 +6,12 @@
 //! `**`, on exceptions and on last-match-wins, so none of them reproduces what `docker build`
 //! sends. Patterns are compiled once, to a string comparison where moby uses one (its exact,
 //! prefix and suffix fast paths, whose quirks are part of the semantics: `**foo` matches
-//! `xfoo`) and to a regex otherwise.
+//! `xfoo`) and otherwise to the tokens of the regex moby would compile (`*` is `[^/]*`, `?`
+//! is `[^/]`, `**/` is `(.*/)?`, a trailing `**` is `.*`, `[...]` a class), matched by a small
+//! NFA over those tokens with exactly the regex's meaning (`.` does not match a newline; the
+//! classes do). A compiled `Regex` costs kilobytes (its program and match caches); with one
+//! per line a 100,000-line `.dockerignore` took a gigabyte. The tokens take a few dozen bytes,
+//! and a path is tested against them in time linear in its length.
 //!
 //! Where moby's behaviour is an accident of feeding pattern text straight into Go's regex
 //! syntax, this port follows Go's `filepath.Match` instead, which is what Docker documents:
@@ -23,8 +28,6 @@
 
 use std::iter::Peekable;
 use std::str::Chars;
-
-use regex::Regex;
 
 use super::ContextError;
 
@@ -52,6 +55,14 @@ pub struct DockerIgnore {
     literal_exceptions: bool,
 }
 
+/// What the walk carries down for a directory: the last pattern (by index) that matches the
+/// directory or one of its parents. Last match wins, so the earlier ones can never decide
+/// anything below it: one index stands for the whole per-pattern state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DirState {
+    last: Option<usize>,
+}
+
 /// One line of the file, compiled.
 #[derive(Debug, Clone)]
 struct Pattern {
@@ -71,8 +82,61 @@ enum Matcher {
     Prefix(String),
     /// `**literal`: the path ends with the literal, or is the literal after a leading `/`.
     Suffix(String),
-    /// Everything else.
-    Regex(Regex),
+    /// Everything else: what moby matches with a regex.
+    Regex(Glob),
+}
+
+/// A pattern that moby compiles to a regex, as the tokens of that regex.
+#[derive(Debug, Clone)]
+struct Glob {
+    /// The regex moby would compile (`^...$`), which the tokens mean exactly; the tests
+    /// compare it with moby's and run it against the NFA.
+    #[cfg(test)]
+    source: Box<str>,
+    tokens: Box<[Token]>,
+    /// The ranges of the pattern's classes (see [`Token::Class`]).
+    ranges: Box<[(char, char)]>,
+    /// How many tokens at the start, and at the end, are plain characters: the path starts,
+    /// and ends, with those characters.
+    literal_head: usize,
+    literal_tail: usize,
+    /// The ASCII characters that the path must contain, one bit each: a first test that
+    /// rejects most paths before the NFA runs.
+    required: u128,
+}
+
+/// One token of a [`Glob`], named after its regex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    /// This character.
+    Char(char),
+    /// `[^/]` (`?`).
+    One,
+    /// `[^/]*` (`*`).
+    Star,
+    /// `(.*/)?` (`**` before more pattern): nothing, or up to and including a `/`.
+    Dirs,
+    /// `.*` (a trailing `**` after a wildcard).
+    Any,
+    /// `[...]` or `[^...]`: the ranges `Glob::ranges[start..end]`.
+    Class { negated: bool, start: u32, end: u32 },
+}
+
+/// A path with what the quick tests of a [`Glob`] need, computed once for all the patterns.
+struct Subject<'a> {
+    path: &'a str,
+    /// The ASCII characters in the path, one bit each.
+    ascii: u128,
+}
+
+impl<'a> Subject<'a> {
+    fn new(path: &'a str) -> Self {
+        let ascii = path
+            .bytes()
+            .filter(u8::is_ascii)
+            .fold(0, |bits, b| bits | 1u128 << b);
+        Self { path, ascii }
+    }
 }
 
 impl DockerIgnore {
@@ -94,6 +158,7 @@ impl DockerIgnore {
             })?;
             patterns.push(pattern);
         }
+        patterns.shrink_to_fit();
         let exceptions = || patterns.iter().filter(|p| p.exception);
         let has_exceptions = exceptions().next().is_some();
         let literal_exceptions =
@@ -110,34 +175,45 @@ impl DockerIgnore {
     /// decides (moby's `MatchesOrParentMatches`).
     pub fn is_excluded(&self, rel_path: &str) -> bool {
         let parents = parent_dirs(rel_path);
-        self.decide(|_, p| p.matches(rel_path) || parents.iter().any(|d| p.matches(d)))
-    }
-
-    /// The per-pattern state of the context root: nothing matched yet.
-    pub(super) fn root_state(&self) -> Vec<bool> {
-        vec![false; self.patterns.len()]
-    }
-
-    /// The state of directory `path` inside a directory with state `parent`: for each
-    /// pattern, whether it matches `path` or one of its parents. Carrying it down the walk
-    /// costs one test per pattern per entry instead of one per parent.
-    pub(super) fn enter_dir(&self, parent: &[bool], path: &str) -> Vec<bool> {
-        self.patterns
+        let subjects: Vec<Subject<'_>> = std::iter::once(rel_path)
+            .chain(parents.iter().map(String::as_str))
+            .map(Subject::new)
+            .collect();
+        let last = self
+            .patterns
             .iter()
-            .zip(parent)
-            .map(|(p, &inherited)| inherited || p.matches(path))
-            .collect()
+            .rposition(|p| subjects.iter().any(|s| p.matches_subject(s)));
+        self.decides_excluded(last)
+    }
+
+    /// The state of the context root: nothing matched yet.
+    pub(super) fn root_state(&self) -> DirState {
+        DirState { last: None }
+    }
+
+    /// The state of directory `path` inside a directory with state `parent`. Carrying it
+    /// down the walk costs one test per pattern per entry instead of one per parent, and
+    /// only the patterns after `parent`'s are tested.
+    pub(super) fn enter_dir(&self, parent: &DirState, path: &str) -> DirState {
+        let after = parent.last.map_or(0, |i| i + 1);
+        let subject = Subject::new(path);
+        let last = self.patterns[after..]
+            .iter()
+            .rposition(|p| p.matches_subject(&subject))
+            .map(|i| after + i)
+            .or(parent.last);
+        DirState { last }
     }
 
     /// Whether a directory with this state is excluded.
-    pub(super) fn state_excluded(&self, state: &[bool]) -> bool {
-        self.decide(|i, _| state[i])
+    pub(super) fn state_excluded(&self, state: &DirState) -> bool {
+        self.decides_excluded(state.last)
     }
 
     /// Whether `path`, an entry of a directory with state `parent`, is excluded; the same
     /// answer as [`is_excluded`](Self::is_excluded).
-    pub(super) fn excluded_in(&self, parent: &[bool], path: &str) -> bool {
-        self.decide(|i, p| parent[i] || p.matches(path))
+    pub(super) fn excluded_in(&self, parent: &DirState, path: &str) -> bool {
+        self.state_excluded(&self.enter_dir(parent, path))
     }
 
     /// Whether an excluded directory must still be walked because an exception could
@@ -150,22 +226,18 @@ impl DockerIgnore {
         if !self.literal_exceptions {
             return true;
         }
-        let dir_slash = format!("{dir}/");
-        self.patterns
-            .iter()
-            .filter(|p| p.exception)
-            .any(|p| format!("{}/", without_trailing_glob(&p.text)).starts_with(&dir_slash))
+        // fsutil: `pattern + "/"` starts with `dir + "/"`.
+        self.patterns.iter().filter(|p| p.exception).any(|p| {
+            without_trailing_glob(&p.text)
+                .strip_prefix(dir)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
     }
 
-    /// Last match wins: the last pattern for which `hits` holds decides, and a path no
-    /// pattern hits is kept.
-    fn decide(&self, mut hits: impl FnMut(usize, &Pattern) -> bool) -> bool {
-        self.patterns
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|&(i, p)| hits(i, p))
-            .is_some_and(|(_, p)| !p.exception)
+    /// Last match wins: the path is excluded when the last pattern that matches it (if any)
+    /// is not an exception.
+    fn decides_excluded(&self, last: Option<usize>) -> bool {
+        last.is_some_and(|i| !self.patterns[i].exception)
     }
 }
 
@@ -186,7 +258,13 @@ impl Pattern {
         })
     }
 
+    #[cfg(test)]
     fn matches(&self, path: &str) -> bool {
+        self.matches_subject(&Subject::new(path))
+    }
+
+    fn matches_subject(&self, subject: &Subject<'_>) -> bool {
+        let path = subject.path;
         match &self.matcher {
             Matcher::Exact => path == self.text,
             Matcher::Prefix(prefix) => path.starts_with(prefix.as_str()),
@@ -194,9 +272,121 @@ impl Pattern {
                 path.ends_with(suffix.as_str())
                     || suffix.strip_prefix('/').is_some_and(|bare| path == bare)
             }
-            Matcher::Regex(regex) => regex.is_match(path),
+            Matcher::Regex(glob) => glob.matches(subject),
         }
     }
+}
+
+impl Glob {
+    /// The regex moby would compile for the pattern.
+    #[cfg(test)]
+    fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    fn matches(&self, subject: &Subject<'_>) -> bool {
+        if self.required & !subject.ascii != 0 {
+            return false;
+        }
+        let path = subject.path;
+        let head = &self.tokens[..self.literal_head];
+        let tail = &self.tokens[self.tokens.len() - self.literal_tail..];
+        literal_first(head.iter(), path.chars())
+            && literal_first(tail.iter().rev(), path.chars().rev())
+            && self.run(path)
+    }
+
+    /// Simulates the regex's NFA on `path`. State `2k` is "before token `k`" (`2n` accepts),
+    /// `2k + 1` is "inside the `(.*/)?` of token `k`, its `/` not yet read".
+    fn run(&self, path: &str) -> bool {
+        let accept = 2 * self.tokens.len();
+        let words = (accept + 1).div_ceil(64);
+        let mut on_stack = [0u64; 8];
+        let mut on_heap = Vec::new();
+        let buffer: &mut [u64] = if 2 * words <= on_stack.len() {
+            &mut on_stack[..2 * words]
+        } else {
+            on_heap.resize(2 * words, 0);
+            &mut on_heap
+        };
+        let (mut current, mut next) = buffer.split_at_mut(words);
+        self.enter(current, 0);
+        for c in path.chars() {
+            next.fill(0);
+            for (w, &word) in current.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let state = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    self.step(next, state, c);
+                }
+            }
+            if next.iter().all(|&w| w == 0) {
+                return false;
+            }
+            std::mem::swap(&mut current, &mut next);
+        }
+        current[accept / 64] >> (accept % 64) & 1 == 1
+    }
+
+    /// Adds "before token `k`" to `set`, and the states reachable from it without reading a
+    /// character (past `*`, `**/` and a trailing `**`, which may match nothing).
+    fn enter(&self, set: &mut [u64], mut k: usize) {
+        loop {
+            set_bit(set, 2 * k);
+            match self.tokens.get(k) {
+                Some(Token::Star | Token::Any | Token::Dirs) => k += 1,
+                _ => return,
+            }
+        }
+    }
+
+    /// Adds to `next` the states reached from `state` by reading `c`.
+    fn step(&self, next: &mut [u64], state: usize, c: char) {
+        let k = state / 2;
+        let Some(&token) = self.tokens.get(k) else {
+            return; // accepting: nothing more may follow
+        };
+        if state % 2 == 1 || token == Token::Dirs {
+            // `(.*/)?`: any character but a newline, and a `/` may end it.
+            if c != '\n' {
+                set_bit(next, 2 * k + 1);
+            }
+            if c == '/' {
+                self.enter(next, k + 1);
+            }
+            return;
+        }
+        match token {
+            Token::Char(expected) if c == expected => self.enter(next, k + 1),
+            Token::One if c != '/' => self.enter(next, k + 1),
+            Token::Class {
+                negated,
+                start,
+                end,
+            } => {
+                let ranges = &self.ranges[start as usize..end as usize];
+                if ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != negated {
+                    self.enter(next, k + 1);
+                }
+            }
+            Token::Star if c != '/' => self.enter(next, k),
+            Token::Any if c != '\n' => self.enter(next, k),
+            _ => {}
+        }
+    }
+}
+
+/// Whether `chars` starts with the characters of `literal` (only [`Token::Char`]s).
+fn literal_first<'t>(
+    mut literal: impl Iterator<Item = &'t Token>,
+    mut chars: impl Iterator<Item = char>,
+) -> bool {
+    literal.all(|&t| Some(t) == chars.next().map(Token::Char))
+}
+
+fn set_bit(set: &mut [u64], bit: usize) {
+    set[bit / 64] |= 1 << (bit % 64);
 }
 
 /// One raw line as `ignorefile.ReadAll` then `patternmatcher.New` leave it: `None` for
@@ -274,7 +464,8 @@ fn without_trailing_glob(text: &str) -> &str {
 }
 
 /// Compiles a cleaned pattern (without `!`) the way moby's `Pattern.compile` classifies it,
-/// validating it with `filepath.Match`'s syntax rules on the way.
+/// validating it with `filepath.Match`'s syntax rules on the way. Where moby builds a regex,
+/// this builds its tokens, and its text for the tests.
 fn compile(pattern: &str) -> Result<Matcher, String> {
     #[derive(PartialEq)]
     enum Kind {
@@ -285,6 +476,8 @@ fn compile(pattern: &str) -> Result<Matcher, String> {
     }
     let mut kind = Kind::Exact;
     let mut re = String::from("^");
+    let mut tokens = Vec::new();
+    let mut ranges = Vec::new();
     let mut chars = pattern.chars().peekable();
     let mut first = true;
     while let Some(c) = chars.next() {
@@ -300,11 +493,13 @@ fn compile(pattern: &str) -> Result<Matcher, String> {
                         kind = Kind::Prefix;
                     } else {
                         re.push_str(".*");
+                        tokens.push(Token::Any);
                         kind = Kind::Regex;
                     }
                 } else {
                     // Any number of directories, including none.
                     re.push_str("(.*/)?");
+                    tokens.push(Token::Dirs);
                     kind = Kind::Regex;
                 }
                 if first {
@@ -313,10 +508,12 @@ fn compile(pattern: &str) -> Result<Matcher, String> {
             }
             '*' => {
                 re.push_str("[^/]*");
+                tokens.push(Token::Star);
                 kind = Kind::Regex;
             }
             '?' => {
                 re.push_str("[^/]");
+                tokens.push(Token::One);
                 kind = Kind::Regex;
             }
             '\\' => {
@@ -324,17 +521,22 @@ fn compile(pattern: &str) -> Result<Matcher, String> {
                     .next()
                     .ok_or_else(|| "a trailing `\\` escapes nothing".to_owned())?;
                 push_literal(&mut re, escaped);
+                tokens.push(Token::Char(escaped));
                 kind = Kind::Regex;
             }
             '[' => {
-                push_class(&mut chars, &mut re)?;
+                tokens.push(push_class(&mut chars, &mut re, &mut ranges)?);
                 kind = Kind::Regex;
             }
             ']' => {
                 push_literal(&mut re, ']');
+                tokens.push(Token::Char(']'));
                 kind = Kind::Regex;
             }
-            _ => push_literal(&mut re, c),
+            _ => {
+                push_literal(&mut re, c);
+                tokens.push(Token::Char(c));
+            }
         }
         first = false;
     }
@@ -344,9 +546,40 @@ fn compile(pattern: &str) -> Result<Matcher, String> {
         Kind::Suffix => Matcher::Suffix(pattern[2..].to_owned()),
         Kind::Regex => {
             re.push('$');
-            Matcher::Regex(Regex::new(&re).map_err(|e| e.to_string())?)
+            let glob = Glob::new(tokens, ranges);
+            #[cfg(test)]
+            let glob = Glob {
+                source: re.into_boxed_str(),
+                ..glob
+            };
+            Matcher::Regex(glob)
         }
     })
+}
+
+impl Glob {
+    fn new(tokens: Vec<Token>, ranges: Vec<(char, char)>) -> Self {
+        let is_char = |t: &&Token| matches!(t, Token::Char(_));
+        let literal_head = tokens.iter().take_while(is_char).count();
+        let literal_tail = if literal_head == tokens.len() {
+            0
+        } else {
+            tokens.iter().rev().take_while(is_char).count()
+        };
+        let required = tokens.iter().fold(0, |bits, t| match t {
+            Token::Char(c) if c.is_ascii() => bits | 1u128 << (*c as u32),
+            _ => bits,
+        });
+        Self {
+            #[cfg(test)]
+            source: Box::from(""),
+            tokens: tokens.into_boxed_slice(),
+            ranges: ranges.into_boxed_slice(),
+            literal_head,
+            literal_tail,
+            required,
+        }
+    }
 }
 
 fn push_literal(re: &mut String, c: char) {
@@ -355,16 +588,21 @@ fn push_literal(re: &mut String, c: char) {
 
 /// Translates a `[...]` class (the `[` already consumed) with `filepath.Match`'s grammar:
 /// an optional `^`, then one or more characters or `lo-hi` ranges, `\` escaping, `-` and `]`
-/// only escaped, closed by `]`.
-fn push_class(chars: &mut Peekable<Chars<'_>>, re: &mut String) -> Result<(), String> {
+/// only escaped, closed by `]`. Appends its regex to `re` and its ranges to `ranges`.
+fn push_class(
+    chars: &mut Peekable<Chars<'_>>,
+    re: &mut String,
+    ranges: &mut Vec<(char, char)>,
+) -> Result<Token, String> {
     re.push('[');
-    if chars.peek() == Some(&'^') {
+    let negated = chars.peek() == Some(&'^');
+    if negated {
         chars.next();
         re.push('^');
     }
-    let mut ranges = 0;
+    let start = ranges.len();
     loop {
-        if ranges > 0 && chars.peek() == Some(&']') {
+        if ranges.len() > start && chars.peek() == Some(&']') {
             chars.next();
             break;
         }
@@ -383,10 +621,15 @@ fn push_class(chars: &mut Peekable<Chars<'_>>, re: &mut String) -> Result<(), St
             re.push('-');
             push_literal(re, hi);
         }
-        ranges += 1;
+        ranges.push((lo, hi));
     }
     re.push(']');
-    Ok(())
+    let index = |i: usize| u32::try_from(i).map_err(|_| "the pattern is too long".to_owned());
+    Ok(Token::Class {
+        negated,
+        start: index(start)?,
+        end: index(ranges.len())?,
+    })
 }
 
 /// One member of a class (`filepath.Match`'s `getEsc`).
@@ -834,6 +1077,54 @@ mod tests {
                 prop_assert_eq!(m.excluded_in(&state, &path), m.is_excluded(&path), "{}", &path);
                 state = m.enter_dir(&state, &path);
                 prop_assert_eq!(m.state_excluded(&state), m.is_excluded(&path), "{}", &path);
+            }
+        }
+    }
+
+    /// The NFA means exactly the regex moby would compile, newlines and all.
+    #[test]
+    fn tokens_mean_the_regex() {
+        let glob = |pat: &str| match compile(pat).unwrap() {
+            Matcher::Regex(glob) => glob,
+            other => panic!("{pat:?} is {other:?}"),
+        };
+        for (pat, path, want) in [
+            ("**/x/**", "x/a", true),
+            ("**/x/**", "x/a\nb", false),
+            ("**/x/**", "a\nb/x/c", false),
+            ("a/**/b", "a/\n/b", false),
+            ("a*b", "a\nb", true),
+            ("a?b", "a\nb", true),
+            ("a[^x]b", "a\nb", true),
+            ("[a-ζ]*", "β/", false),
+            ("*.tmp", "dir/x.tmp", false),
+            ("dir*/*.tmp", "dir7/x.tmp", true),
+        ] {
+            let g = glob(pat);
+            let regex = regex::Regex::new(g.as_str()).unwrap();
+            assert_eq!(regex.is_match(path), want, "regex {pat:?} on {path:?}");
+            assert_eq!(g.matches(&Subject::new(path)), want, "{pat:?} on {path:?}");
+        }
+        // Long patterns take the heap path of the NFA.
+        let long = format!("{}*{}", "a*".repeat(200), "b");
+        let g = glob(&long);
+        assert!(g.matches(&Subject::new(&format!("{}b", "a".repeat(250)))));
+        assert!(!g.matches(&Subject::new(&"a".repeat(250))));
+    }
+
+    proptest! {
+        #[test]
+        fn tokens_agree_with_the_regex(
+            pat in "[ab/*?.\\\\\n\u{e9}-]{1,10}|[ab*]{0,3}\\[\\^?[ab/\n]{1,2}\\][ab/*]{0,3}",
+            path in "[ab/.*?\n\u{e9}-]{0,12}",
+        ) {
+            if let Ok(Matcher::Regex(glob)) = compile(&pat) {
+                let regex = regex::Regex::new(glob.as_str()).unwrap();
+                prop_assert_eq!(
+                    glob.matches(&Subject::new(&path)),
+                    regex.is_match(&path),
+                    "{} on {:?}", glob.as_str(), &path
+                );
             }
         }
     }

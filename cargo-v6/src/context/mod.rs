@@ -85,8 +85,8 @@ struct PendingDir {
     /// Relative path, empty for the root.
     rel: String,
     path: PathBuf,
-    /// Per-pattern state, see [`DockerIgnore::enter_dir`].
-    state: Vec<bool>,
+    /// The last pattern matching it or a parent, see [`DockerIgnore::enter_dir`].
+    state: ignore::DirState,
     /// Walked only because an exception may re-include something below it; if it cannot be
     /// read for lack of permission it is skipped, as BuildKit does.
     excluded: bool,

@@ -7,11 +7,15 @@
 //! Dockerfile lexer treats specially there; a label the instruction cannot carry (a line break
 //! or another control character, which would end or corrupt the instruction's line; `=` in a
 //! key, which the parser splits on) goes as a build parameter instead, as before.
+//!
+//! Both ways have a size limit (a Dockerfile line, the build request's URL); the manifest
+//! checks the values it holds against them when it is loaded, so that a value too large is
+//! refused naming its field rather than by the engine (see `manifest::DOCKERFILE_LINE_MAX`).
 
 use std::collections::BTreeMap;
 
 use crate::git::GitInfo;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, label_fits_on_line};
 use crate::version::Version;
 
 /// OCI annotations from the manifest and git; `created` is the commit time so that the same
@@ -52,7 +56,7 @@ pub fn instruction(
     let mut pairs = Vec::new();
     let mut rest = BTreeMap::new();
     for (key, value) in labels {
-        if fits(key) && !key.contains('=') && fits(value) {
+        if label_fits_on_line(key, value) {
             pairs.push(format!("{}={}", quote(key), quote(value)));
         } else {
             rest.insert(key.clone(), value.clone());
@@ -60,11 +64,6 @@ pub fn instruction(
     }
     let line = (!pairs.is_empty()).then(|| format!("LABEL {}", pairs.join(" ")));
     (line, rest)
-}
-
-/// No control character: the instruction must stay one line, exactly as written.
-fn fits(text: &str) -> bool {
-    !text.chars().any(char::is_control)
 }
 
 /// A double-quoted Dockerfile word: inside double quotes the lexer unescapes `\\`, `\"` and
@@ -126,5 +125,17 @@ mod tests {
             ])
         );
         assert_eq!(instruction(&map(&[("m", "\r")])).0, None);
+    }
+
+    /// The manifest's size check counts a label's bytes on the `LABEL` line as written here.
+    #[test]
+    fn the_manifest_measures_labels_as_they_are_written() {
+        for text in ["", "plain", r#"say "hi" to $HOME\n"#, "ünï ✓ $$"] {
+            assert_eq!(
+                crate::manifest::quoted_len(text),
+                quote(text).len(),
+                "{text:?}"
+            );
+        }
     }
 }
