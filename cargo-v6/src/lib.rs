@@ -26,6 +26,7 @@ pub mod reference;
 pub mod registry;
 pub mod render;
 pub mod report;
+pub mod run;
 pub mod tags;
 pub mod vantage6;
 pub mod version;
