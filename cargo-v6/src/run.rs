@@ -587,7 +587,7 @@ pub async fn run_until(
     observer: &dyn RunObserver,
     interrupt: impl Future<Output = ()>,
 ) -> Result<RunOutcome, RunError> {
-    let databases = resolve_data(&request.data)?;
+    let databases = checked_databases(request)?;
     let module = image_pkg_name(engine, image).await?;
     let work = WorkDir::create()?;
     let mut interrupt = std::pin::pin!(interrupt);
@@ -624,21 +624,6 @@ async fn run_in(
 ) -> Result<RunOutcome, RunError> {
     let is_5 = request.vantage6.major == 5;
     let step = request.step.unwrap_or(FunctionStep::FederatedCompute);
-    if !is_5 && (request.step.is_some() || request.extract.is_some()) {
-        return Err(RunError::Input {
-            message: format!(
-                "--step and --extract are vantage6 5.x notions; this image is for vantage6 {}",
-                request.vantage6
-            ),
-            help: None,
-        });
-    }
-    if step == FunctionStep::CentralCompute {
-        return Err(RunError::Input {
-            message: "a central function creates subtasks through the server (the algorithm client), which a local run cannot reach".to_owned(),
-            help: Some("run the partial functions (federated_compute, preprocessing, data_extraction) here; test the central one with vantage6's MockAlgorithmClient or a real server".to_owned()),
-        });
-    }
     let empty = Map::new();
     let mut task_databases: Vec<(NodeDatabase, Option<PathBuf>)> = databases.to_vec();
     let mut run_id = 1;
@@ -824,6 +809,66 @@ async fn run_container(
             ))
         }
     }
+}
+
+/// Checks `request` as a node would before starting anything (arguments, labels,
+/// environment, data files): a run that fails here starts no container, and a caller that
+/// builds first can check before building.
+pub fn check(request: &RunRequest) -> Result<(), RunError> {
+    checked_databases(request).map(drop)
+}
+
+/// The request checked, and its databases resolved.
+fn checked_databases(
+    request: &RunRequest,
+) -> Result<Vec<(NodeDatabase, Option<PathBuf>)>, RunError> {
+    let is_5 = request.vantage6.major == 5;
+    let step = request.step.unwrap_or(FunctionStep::FederatedCompute);
+    if !is_5 && (request.step.is_some() || request.extract.is_some()) {
+        return Err(RunError::Input {
+            message: format!(
+                "--step and --extract are vantage6 5.x notions; this image is for vantage6 {}",
+                request.vantage6
+            ),
+            help: None,
+        });
+    }
+    if step == FunctionStep::CentralCompute {
+        return Err(RunError::Input {
+            message: "a central function creates subtasks through the server (the algorithm client), which a local run cannot reach".to_owned(),
+            help: Some("run the partial functions (federated_compute, preprocessing, data_extraction) here; test the central one with vantage6's MockAlgorithmClient or a real server".to_owned()),
+        });
+    }
+    if request.extract.is_some() && step == FunctionStep::DataExtraction {
+        return Err(RunError::Input {
+            message: "--extract makes the dataframes for a later step; METHOD is the data extraction itself with --step data_extraction".to_owned(),
+            help: None,
+        });
+    }
+    let databases = resolve_data(&request.data)?;
+    // What the main container would get: the same checks a node makes.
+    let main: Vec<NodeDatabase> = databases
+        .iter()
+        .map(|(db, _)| match request.extract {
+            Some(_) => NodeDatabase {
+                source: DatabaseSource::SessionDataframe,
+                ..db.clone()
+            },
+            None => db.clone(),
+        })
+        .collect();
+    vantage6::node_run(&NodeTask {
+        version: &request.vantage6,
+        method: &request.method,
+        args: &request.args,
+        kwargs: &request.kwargs,
+        databases: &main,
+        step,
+        extra_env: &request.env,
+        image: "",
+        run_id: 1,
+    })?;
+    Ok(databases)
 }
 
 /// `--data` resolved: each database with the absolute host path to mount, if it is local.

@@ -177,6 +177,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         (None, None) => unreachable!("a manifest is loaded when --vantage6 is absent"),
     };
     let request = args.task.request(&args.method, vantage6)?;
+    // Wrong arguments or data are exit 2 before anything is built or started.
+    crate::run::check(&request).map_err(run_error)?;
     if let Some(manifest) = &manifest
         && manifest.wrapper == Wrapper::R
     {
