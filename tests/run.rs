@@ -31,10 +31,13 @@ fn cargo_v6(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
 }
 
 /// A copy of examples/partial-sum published nowhere: its image is `image`, its PKG_NAME
-/// `name`.
-fn partial_sum_project(image: &str, name: &str) -> tempfile::TempDir {
+/// `name`, and `extra` is appended to its package.
+fn partial_sum_project(image: &str, name: &str, extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo_root().join("examples/partial-sum"), dir.path());
+    let package = dir.path().join("partial_sum/__init__.py");
+    let code = std::fs::read_to_string(&package).unwrap();
+    std::fs::write(&package, code + extra).unwrap();
     let manifest = dir.path().join("v6.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     let text = text
@@ -106,11 +109,28 @@ fn assert_fails_with(output: &Output, expected: &str) -> String {
     stderr
 }
 
+const EXTRA_FUNCTIONS: &str = r#"
+
+from vantage6.algorithm.tools.decorators import algorithm_client, metadata
+
+
+@metadata
+def run_metadata(meta):
+    return {"task_id": meta.task_id, "temporary_directory": str(meta.temporary_directory)}
+
+
+@algorithm_client
+def central(client):
+    client.task.create(input_={"method": "partial_sum"}, organizations=[1])
+    return {}
+"#;
+
 #[test]
 fn a_partial_function_on_a_csv_runs_as_on_a_node_and_failures_say_what_failed() {
     let image = format!("{}/{}", stack().registry, unique("run-partial-sum"));
     let _cleanup = LocalImages(image.clone());
-    let project = partial_sum_project(&image, "partial_sum");
+    // Two more functions: one reads the node's token (`@metadata`), one is central.
+    let project = partial_sum_project(&image, "partial_sum", EXTRA_FUNCTIONS);
     let tmp = tempfile::tempdir().unwrap();
     let before = snapshot(project.path());
     let kwargs = r#"{"column": "a"}"#;
@@ -245,6 +265,33 @@ fn a_partial_function_on_a_csv_runs_as_on_a_node_and_failures_say_what_failed() 
     );
     assert_fails_with(&raised, "method `partial_sum` raised KeyError: 'zz'");
 
+    // The token file holds what the `@metadata` decorator reads; no --data needed.
+    let meta = cargo_v6(
+        project.path(),
+        tmp.path(),
+        &["v6", "run", "run_metadata", "--image", &tagged],
+    );
+    assert!(meta.status.success(), "{}", text(&meta.stderr));
+    assert_eq!(
+        text(&meta.stdout),
+        "{\"task_id\": 1, \"temporary_directory\": \"/mnt/tmp\"}\n"
+    );
+
+    // A central function cannot reach the server, and is told so.
+    let central = cargo_v6(
+        project.path(),
+        tmp.path(),
+        &["v6", "run", "central", "--image", &tagged],
+    );
+    let stderr = assert_fails_with(
+        &central,
+        "method `central` raised requests.exceptions.ConnectionError",
+    );
+    assert!(
+        stderr.contains("help: central functions create subtasks through the server"),
+        "{stderr}"
+    );
+
     // Wrong input is exit 2 before any container starts.
     for (args, expected) in [
         (vec!["--kwargs", "[1]"], "--kwargs must be a JSON object"),
@@ -281,7 +328,7 @@ fn a_pkg_name_that_is_not_the_package_is_named() {
     let image = format!("{}/{}", stack().registry, unique("run-wrong-name"));
     let _cleanup = LocalImages(image.clone());
     // v6.toml's name is PKG_NAME; the package installed is `partial_sum`.
-    let project = partial_sum_project(&image, "partial_summ");
+    let project = partial_sum_project(&image, "partial_summ", "");
     let tmp = tempfile::tempdir().unwrap();
     let out = cargo_v6(
         project.path(),
