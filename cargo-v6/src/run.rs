@@ -270,6 +270,15 @@ pub enum Failure {
         /// The function.
         method: String,
     },
+    /// 5.x: the function's decorator is for another step than the one it was run as.
+    WrongStep {
+        /// The function.
+        method: String,
+        /// The step its decorator declares.
+        declared: String,
+        /// The step it was run as (`FUNCTION_ACTION`).
+        started: String,
+    },
     /// Fewer databases than the function takes.
     NotEnoughData {
         /// The wrapper's message.
@@ -329,6 +338,14 @@ impl std::fmt::Display for Failure {
                 f,
                 "method `{method}` has no vantage6 decorator (@federated, @central, @data_extraction, ...), which the 5.x wrapper requires"
             ),
+            Failure::WrongStep {
+                method,
+                declared,
+                started,
+            } => write!(
+                f,
+                "method `{method}` is a {declared} function; it was run as {started}"
+            ),
             Failure::NotEnoughData { message } => write!(f, "{message}"),
             Failure::DataUnreadable {
                 label: Some(label),
@@ -367,6 +384,9 @@ impl Failure {
             }
             Failure::MethodNotFound { .. } => {
                 "the method must be a function at the top level of the package (defined or imported in its __init__.py)"
+            }
+            Failure::WrongStep { declared, .. } => {
+                return Some(format!("pass --step {declared}"));
             }
             Failure::NotEnoughData { .. } => {
                 "give each database the function takes with --data LABEL=PATH[:TYPE]"
@@ -443,6 +463,15 @@ pub fn diagnose(lines: &[String], module: Option<&str>, method: &str) -> Failure
         if let Some(rest) = message.strip_prefix("Error encountered while calling ") {
             let (name, error) = rest.split_once(": ").unwrap_or((rest, ""));
             let error = exception.clone().unwrap_or_else(|| error.to_owned());
+            // 5.x decorators: "Container started as AlgorithmStepType.PREPROCESSING, but user
+            // requested AlgorithmStepType.FEDERATED_COMPUTE" (the second is the decorator's).
+            if let Some((started, declared)) = step_mismatch(&error) {
+                return Failure::WrongStep {
+                    method: name.to_owned(),
+                    declared,
+                    started,
+                };
+            }
             if let Some(label) = reading_database(lines) {
                 return Failure::DataUnreadable {
                     label: Some(label),
@@ -510,6 +539,18 @@ fn last_exception(lines: &[String]) -> Option<String> {
                 && !l.starts_with("warn > ")
         })
         .map(|l| l.trim().to_owned())
+}
+
+/// The steps of a 5.x "Container started as X, but user requested Y" error, lower case.
+fn step_mismatch(error: &str) -> Option<(String, String)> {
+    let rest = &error[error.find("Container started as ")? + "Container started as ".len()..];
+    let (started, rest) = rest.split_once(", but user requested ")?;
+    let step = |text: &str| {
+        let name = text.trim().trim_end_matches('.');
+        let name = name.strip_prefix("AlgorithmStepType.").unwrap_or(name);
+        name.to_lowercase()
+    };
+    Some((step(started), step(rest)))
 }
 
 /// `'name'` after `prefix` in `line`.
@@ -1208,6 +1249,32 @@ requests.exceptions.ConnectionError: HTTPConnectionPool(host='host.docker.intern
         assert!(
             failure.help().unwrap().contains("MockAlgorithmClient"),
             "{failure:?}"
+        );
+    }
+
+    // vantage6-algorithm-tools 5.0.0a26, a @federated function run as preprocessing.
+    #[test]
+    fn a_5x_function_run_as_another_step_says_which_step() {
+        let log = lines(
+            "[info ] - Validating function action: AlgorithmStepType.PREPROCESSING
+error > Error encountered while calling partial_sum: Container started as AlgorithmStepType.PREPROCESSING, but user requested AlgorithmStepType.FEDERATED_COMPUTE.
+Traceback (most recent call last):
+    raise SessionError(
+vantage6.algorithm.tools.exceptions.SessionError: Container started as AlgorithmStepType.PREPROCESSING, but user requested AlgorithmStepType.FEDERATED_COMPUTE.
+error > None",
+        );
+        let failure = diagnose(&log, Some("sum5"), "partial_sum");
+        assert_eq!(
+            failure.to_string(),
+            "method `partial_sum` is a federated_compute function; it was run as preprocessing"
+        );
+        assert_eq!(failure.help().unwrap(), "pass --step federated_compute");
+        let log = lines(
+            "error > Method 'f' is not decorated with a vantage6 decorator. All algorithm functions should have a decorator",
+        );
+        assert_eq!(
+            diagnose(&log, None, "f"),
+            Failure::NotDecorated { method: "f".into() }
         );
     }
 
