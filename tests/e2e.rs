@@ -678,6 +678,8 @@ fn the_example_algorithm_publishes_and_runs_like_on_a_node() {
         files.contains("partial_sum") && !files.contains("test"),
         "{files}"
     );
+    // Pulled by digest, the image has no tag for LocalImages to find.
+    docker(&["rmi", "-f", &reference]);
 }
 
 /// Output with what differs between runs replaced: the unique image name, the temporary
