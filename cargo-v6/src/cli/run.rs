@@ -230,15 +230,23 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     })
 }
 
-/// A run's error, with its exit code: 2 for a wrong request, 1 for anything else.
-fn run_error(error: RunError) -> Error {
+/// A run's error, with its exit code: 2 for a wrong request, 1 for anything else (also for
+/// `publish --smoke`).
+pub(super) fn run_error(error: RunError) -> Error {
     match error {
         RunError::Input { message, help } => Error::Input {
             message,
             location: None,
             help,
         },
-        RunError::Engine(e) => Error::Engine(e),
+        RunError::Engine(e) => match e.to_string() {
+            // The engine is elsewhere: it cannot see this machine's files.
+            text if text.contains("bind source path does not exist") => Error::Failed {
+                message: text,
+                help: Some("`run` mounts files of this machine: use an engine on this machine (DOCKER_HOST)".to_owned()),
+            },
+            _ => Error::Engine(e),
+        },
         other => Error::Failed {
             help: other.help(),
             message: other.to_string(),
