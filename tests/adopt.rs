@@ -1,6 +1,6 @@
 //! Adopting cargo v6 in a project shaped like vantage6's own algorithm repositories, end to
 //! end on the stack of `scripts/stack up`: `init`, `publish` to the open registry, then the
-//! image pulled by digest and run the way a node runs it (`scripts/run-like-node`), so that
+//! image pulled by digest and run the way a node runs it (`cargo v6 run --image`), so that
 //! the wrapper really imports the package `init` named. Like tests/e2e.rs, every test fails
 //! (never skips) without the stack.
 //!
@@ -53,19 +53,22 @@ fn publish_and_pull(dir: &Path, image: &str) -> String {
     reference
 }
 
-/// The algorithm's output when a node runs `reference` on the project's test/input.json and
-/// test/data.csv.
+/// The algorithm's output when a node runs `reference` on the project's test/input.json (its
+/// method and kwargs) and test/data.csv: `cargo v6 run --image`, as a node runs it.
 fn run_like_node(reference: &str, dir: &Path) -> String {
-    let run = std::process::Command::new(repo_root().join("scripts/run-like-node"))
-        .args([
-            reference,
-            dir.join("test/input.json").to_str().unwrap(),
-            dir.join("test/data.csv").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", text(&run.stderr));
-    text(&run.stdout)
+    let input: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("test/input.json")).unwrap())
+            .unwrap();
+    let method = input["method"].as_str().unwrap();
+    let kwargs = input["kwargs"].to_string();
+    let data = format!("default={}", dir.join("test/data.csv").display());
+    let run = cargo_v6(
+        dir,
+        &[
+            "run", method, "--image", reference, "--kwargs", &kwargs, "--data", &data,
+        ],
+    );
+    assert_ok(&run).trim_end().to_string()
 }
 
 #[test]

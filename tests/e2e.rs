@@ -610,7 +610,7 @@ fn repo_root() -> PathBuf {
 
 /// The bundled example, built from the real 4.x Python template on the locally made
 /// `algorithm-base:4.15` (real vantage6-algorithm-tools inside), published, removed locally,
-/// pulled back by digest and run with a node's environment and mounted files.
+/// and run by digest as a node runs it (`cargo v6 run --image`, which pulls it back).
 #[test]
 fn the_example_algorithm_publishes_and_runs_like_on_a_node() {
     let image = format!("{}/{}", stack().registry, unique("partial-sum"));
@@ -638,20 +638,29 @@ fn the_example_algorithm_publishes_and_runs_like_on_a_node() {
         "The sum and count of one column on every node"
     );
 
-    // A node pulls by digest: remove every local copy first.
+    // A node pulls by digest: remove every local copy first; `run` pulls it back.
     drop(LocalImages(image.clone()));
-    let pulled = docker(&["pull", &reference]);
-    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
-    let run = std::process::Command::new(repo_root().join("scripts/run-like-node"))
-        .args([
-            reference.as_str(),
-            dir.path().join("test/input.json").to_str().unwrap(),
-            dir.path().join("test/data.csv").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", text(&run.stderr));
-    assert_eq!(text(&run.stdout), r#"{"sum": 6, "count": 3}"#);
+    let run = cargo_v6(
+        dir.path(),
+        &[
+            "v6",
+            "run",
+            "partial_sum",
+            "--image",
+            &reference,
+            "--kwargs",
+            r#"{"column": "a"}"#,
+            "--data",
+            "default=test/data.csv",
+        ],
+    );
+    let stdout = assert_ok(&run);
+    assert_eq!(stdout, "{\"sum\": 6, \"count\": 3}\n");
+    assert!(
+        text(&run.stderr).contains(&format!("Pulling {reference}")),
+        "{}",
+        text(&run.stderr)
+    );
     // The test data stayed out of the image (.dockerignore), the package is installed.
     let listing = docker(&["run", "--rm", "--entrypoint", "ls", &reference, "/app"]);
     let files = text(&listing.stdout);
@@ -659,6 +668,8 @@ fn the_example_algorithm_publishes_and_runs_like_on_a_node() {
         files.contains("partial_sum") && !files.contains("test"),
         "{files}"
     );
+    // Pulled by digest, the image has no tag for LocalImages to find.
+    docker(&["rmi", "-f", &reference]);
 }
 
 /// Output with what differs between runs replaced: the unique image name, the temporary

@@ -8,6 +8,7 @@ mod doctor;
 mod init;
 mod plan;
 mod publish;
+mod run;
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,9 @@ Examples:
   cargo v6 plan                                    show what would be built and pushed
   cargo v6 plan --offline --message-format json    the plan as JSON, without the registry
   cargo v6 dockerfile -o Dockerfile.rendered       the Dockerfile that will be built
-  cargo v6 context --list                          the files the build will see";
+  cargo v6 context --list                          the files the build will see
+  cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
+                                                   build, and run it as a vantage6 node does";
 
 /// Package and publish vantage6 algorithms as Docker images, from one v6.toml.
 #[derive(Debug, Parser)]
@@ -72,6 +75,7 @@ impl Cli {
 enum Command {
     Publish(publish::Args),
     Build(build::Args),
+    Run(run::Args),
     Plan(plan::Args),
     Dockerfile(dockerfile::Args),
     Context(context::Args),
@@ -89,6 +93,7 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
         Command::Context(args) => context::run(args, reporter),
         Command::Init(args) => init::run(args, reporter),
         Command::Doctor(args) => doctor::run(args, reporter),
+        Command::Run(args) => run::run(args, reporter),
     }
 }
 

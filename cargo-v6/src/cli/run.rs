@@ -1,0 +1,255 @@
+//! `cargo v6 run`: run the image on this machine the way a vantage6 node runs it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::plan::{Plan, RegistryTags};
+use crate::report::{self, Reporter};
+use crate::run::{DataArg, RunError, RunRequest};
+use crate::vantage6::{FunctionStep, Vantage6Version, Wrapper};
+
+use super::{ManifestArgs, VersionArgs};
+
+const ABOUT: &str = "Run the image on this machine the way a vantage6 node runs it";
+
+const LONG_ABOUT: &str = "\
+Run the image on this machine the way a vantage6 node runs it: a container with no network, a \
+temporary folder (outside the project, removed afterwards) with the node's input, token and \
+output files, the data files mounted read-only, and the environment the node sets for the \
+image's vantage6 version. The log is shown live on stderr; the output is printed as one line of \
+JSON, the last line on stdout. Exit 0 only when the wrapper wrote an output; otherwise the error \
+names what failed (the module, the method, the data).
+
+Without --image, v6.toml's image is built first (as `cargo v6 build` does) and that build runs.
+
+`run` covers partial (data-station) functions: those that compute on a node's own data. A \
+central function creates subtasks through the server (the algorithm client), which a local run \
+cannot reach: test central functions with vantage6's MockAlgorithmClient or against a real \
+server.";
+
+const EXAMPLES: &str = "Examples:
+  cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
+  cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv \\
+      --image 127.0.0.1:5550/algorithms/partial-sum@sha256:...
+  cargo v6 run my_function --data first=a.csv --data second=b.parquet:parquet --env MY_SETTING=1
+  (5.x) cargo v6 run my_federated --extract read_csv --data default=test/data.csv";
+
+/// Run the image like a vantage6 node.
+#[derive(Debug, clap::Args)]
+#[command(about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+pub struct Args {
+    /// The function to call: a partial function, which computes on the node's data.
+    #[arg(value_name = "METHOD")]
+    method: String,
+    #[command(flatten)]
+    pub(super) task: TaskArgs,
+    /// Run this image (REF, REF@sha256:..., or an image id) instead of building v6.toml's; it
+    /// is pulled when the engine does not have it.
+    #[arg(long, value_name = "REF")]
+    image: Option<String>,
+    /// The vantage6 version of the image's wrapper [default: v6.toml's `vantage6`].
+    #[arg(long, value_name = "MAJOR.MINOR")]
+    vantage6: Option<String>,
+    #[command(flatten)]
+    manifest: ManifestArgs,
+    #[command(flatten)]
+    version: VersionArgs,
+}
+
+/// The task a node is given, apart from the method (shared with `publish --smoke`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TaskArgs {
+    /// Keyword arguments, a JSON object.
+    #[arg(long, value_name = "JSON")]
+    kwargs: Option<String>,
+    /// Positional arguments, a JSON array (vantage6 4.x only).
+    #[arg(long, value_name = "JSON")]
+    args: Option<String>,
+    /// A database of the node, in the order the function takes them: a file, a folder, or a
+    /// URI; TYPE is csv (default), parquet, excel, sql, sparql, omop or other. Repeatable.
+    #[arg(long = "data", value_name = "LABEL=PATH[:TYPE]")]
+    data: Vec<String>,
+    /// An extra environment variable for the algorithm (a node's `algorithm_env`), encoded like
+    /// the node's own. Repeatable.
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// vantage6 5.x: the function's step [default: federated_compute].
+    #[arg(long, value_name = "STEP", value_parser = parse_step)]
+    step: Option<FunctionStep>,
+    /// vantage6 5.x: a data-extraction function run first on each --data; its tables become
+    /// the session's dataframes (named by the labels) that METHOD reads.
+    #[arg(long, value_name = "METHOD")]
+    extract: Option<String>,
+    /// Stop the algorithm (and fail) after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
+}
+
+fn parse_step(text: &str) -> Result<FunctionStep, String> {
+    FunctionStep::parse(text).ok_or_else(|| {
+        let all: Vec<&str> = FunctionStep::ALL.iter().map(|s| s.as_str()).collect();
+        format!("expected one of {}", all.join(", "))
+    })
+}
+
+impl TaskArgs {
+    /// The run request for `method` on an image of vantage6 `vantage6`.
+    pub fn request(&self, method: &str, vantage6: Vantage6Version) -> Result<RunRequest, Error> {
+        let kwargs = match &self.kwargs {
+            None => serde_json::Map::new(),
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => {
+                    return Err(Error::input(
+                        "--kwargs must be a JSON object, e.g. '{\"column\": \"a\"}'",
+                        None,
+                    ));
+                }
+                Err(e) => return Err(Error::input(format!("--kwargs is not JSON: {e}"), None)),
+            },
+        };
+        let args = match &self.args {
+            None => Vec::new(),
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Array(items)) => items,
+                Ok(_) => {
+                    return Err(Error::input(
+                        "--args must be a JSON array, e.g. '[1, \"a\"]'",
+                        None,
+                    ));
+                }
+                Err(e) => return Err(Error::input(format!("--args is not JSON: {e}"), None)),
+            },
+        };
+        let data = self
+            .data
+            .iter()
+            .map(|d| DataArg::parse(d).map_err(|m| Error::input(format!("--data {m}"), None)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut env = BTreeMap::new();
+        for kv in &self.env {
+            let Some((k, v)) = kv.split_once('=') else {
+                return Err(Error::input(format!("--env `{kv}` is not K=V"), None));
+            };
+            crate::vantage6::check_env_name(k)
+                .map_err(|e| Error::input(format!("--env: {e}"), None))?;
+            env.insert(k.to_owned(), v.to_owned());
+        }
+        Ok(RunRequest {
+            vantage6,
+            method: method.to_owned(),
+            args,
+            kwargs,
+            data,
+            env,
+            step: self.step,
+            extract: self.extract.clone(),
+            timeout: self.timeout.map(Duration::from_secs),
+        })
+    }
+}
+
+/// Runs `cargo v6 run`; prints the output as one line of JSON on stdout.
+pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
+    // v6.toml: needed to build, and the default vantage6 version of an image given by name.
+    let manifest = match (&args.image, &args.vantage6) {
+        (Some(_), Some(_)) => None,
+        (Some(_), None) => Some(args.manifest.load().map_err(|e| match e {
+            Error::Manifest(crate::manifest::ManifestError::NotFound { .. }) => Error::input(
+                "the image's vantage6 version is unknown: pass --vantage6 MAJOR.MINOR, or run in a project with v6.toml",
+                None,
+            ),
+            other => other,
+        })?),
+        (None, _) => Some(args.manifest.load()?),
+    };
+    let vantage6 = match (&args.vantage6, &manifest) {
+        (Some(text), _) => Vantage6Version::parse(text).ok_or_else(|| {
+            Error::input(
+                format!("invalid --vantage6 `{text}`: write MAJOR.MINOR, e.g. 4.15"),
+                None,
+            )
+        })?,
+        (None, Some(manifest)) => manifest.vantage6.clone(),
+        (None, None) => unreachable!("a manifest is loaded when --vantage6 is absent"),
+    };
+    let request = args.task.request(&args.method, vantage6)?;
+    // Wrong arguments or data are exit 2 before anything is built or started.
+    crate::run::check(&request).map_err(run_error)?;
+    if let Some(manifest) = &manifest
+        && manifest.wrapper == Wrapper::R
+    {
+        reporter.warn("the R wrapper (vtg) dates from vantage6 3.x and may not read what a 4.x or 5.x node gives it");
+    }
+    let plan = match (&args.image, &manifest) {
+        (None, Some(manifest)) => {
+            let inputs = args.version.inputs(manifest)?;
+            let plan = Plan::new(manifest, inputs, RegistryTags::offline())?;
+            for warning in &plan.warnings {
+                reporter.warn(warning);
+            }
+            Some(plan)
+        }
+        _ => None,
+    };
+    super::runtime()?.block_on(async {
+        let engine = crate::engine::Engine::connect().await?;
+        let observer = report::RunProgress::new(reporter);
+        let image = match (&args.image, &plan) {
+            (Some(image), _) => {
+                crate::run::ensure_image(&engine, image, &observer)
+                    .await
+                    .map_err(run_error)?;
+                image.clone()
+            }
+            (None, Some(plan)) => {
+                let progress = report::PublishProgress::new(reporter);
+                crate::publish::build(
+                    &engine,
+                    plan,
+                    std::slice::from_ref(plan.primary_tag()),
+                    &progress,
+                )
+                .await?
+            }
+            (None, None) => unreachable!("a plan is made when --image is absent"),
+        };
+        let interrupt = async {
+            // Without a signal handler there is nothing to wait for: never interrupt.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let outcome = crate::run::run_until(&engine, &image, &request, &observer, interrupt)
+            .await
+            .map_err(run_error)?;
+        report::run_output(&outcome, reporter)
+    })
+}
+
+/// A run's error, with its exit code: 2 for a wrong request, 1 for anything else (also for
+/// `publish --smoke`).
+pub(super) fn run_error(error: RunError) -> Error {
+    match error {
+        RunError::Input { message, help } => Error::Input {
+            message,
+            location: None,
+            help,
+        },
+        RunError::Engine(e) => match e.to_string() {
+            // The engine is elsewhere: it cannot see this machine's files.
+            text if text.contains("bind source path does not exist") => Error::Failed {
+                message: text,
+                help: Some("`run` mounts files of this machine: use an engine on this machine (DOCKER_HOST)".to_owned()),
+            },
+            _ => Error::Engine(e),
+        },
+        other => Error::Failed {
+            help: other.help(),
+            message: other.to_string(),
+        },
+    }
+}
