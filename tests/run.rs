@@ -377,3 +377,59 @@ fn help_says_which_functions_run_here() {
         assert!(help.contains(needle), "expected `{needle}` in\n{help}");
     }
 }
+
+#[test]
+fn publish_smoke_runs_the_built_image_before_pushing_and_a_failure_pushes_nothing() {
+    let image = format!("{}/{}", stack().registry, unique("smoke"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = partial_sum_project(&image, "partial_sum", "");
+    let tmp = tempfile::tempdir().unwrap();
+    let task = [
+        "--kwargs",
+        r#"{"column": "a"}"#,
+        "--data",
+        "default=test/data.csv",
+    ];
+    let smoke = |method: &str, version: &str, extra: &[&str]| {
+        let mut args = vec!["v6", "publish", "--set-version", version, "--smoke", method];
+        args.extend_from_slice(&task);
+        args.extend_from_slice(extra);
+        cargo_v6(dir.path(), tmp.path(), &args)
+    };
+    let tag_exists = |version: &str| support::digest_of(&format!("{image}:{version}")).is_some();
+
+    // The dry run shows the step; nothing runs.
+    let out = smoke("partial_sum", "1.0.0", &["--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Would run `partial_sum`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A method the module does not have: exit 1, named, nothing pushed.
+    let out = smoke("no_such_method", "1.0.0", &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("smoke run of `no_such_method` failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not found in module `partial_sum`"),
+        "{stderr}"
+    );
+    assert!(!tag_exists("1.0.0"), "nothing pushed");
+
+    // The real function: it runs, then the release is pushed.
+    let out = smoke("partial_sum", "1.0.0", &[]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Running partial_sum"), "{stderr}");
+    assert!(tag_exists("1.0.0"));
+    assert_empty(tmp.path());
+
+    // Task options without --smoke mean nothing to publish: exit 2.
+    let out = cargo_v6(dir.path(), tmp.path(), &["v6", "publish", "--kwargs", "{}"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

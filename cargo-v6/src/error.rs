@@ -9,6 +9,7 @@ use crate::manifest::ManifestError;
 use crate::plan::PlanError;
 use crate::publish::{PublishError, ReleaseError};
 use crate::registry::RegistryError;
+use crate::run::RunError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,11 @@ impl Error {
         match self {
             Error::Manifest(_) | Error::Input { .. } => 2,
             Error::Plan(e) if e.is_input() => 2,
+            Error::Publish(PublishError::Smoke { source, .. })
+                if matches!(**source, RunError::Input { .. }) =>
+            {
+                2
+            }
             Error::StdoutClosed => 0,
             _ => 1,
         }
@@ -116,6 +122,7 @@ impl Error {
                 Some("run `cargo v6 init` to create one, or pass `--manifest-path`".to_string())
             }
             Error::Plan(e) => e.help(),
+            Error::Publish(PublishError::Smoke { source, .. }) => source.help(),
             Error::Publish(PublishError::Release(ReleaseError::Refused { .. })) => Some(
                 "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it"
                     .to_string(),

@@ -386,6 +386,10 @@ pub fn dry_run(
     for step in &decision.steps {
         match step {
             Step::Build => {}
+            Step::Smoke { method } => reporter.status(
+                "Would run",
+                format!("`{method}` on the built image as a vantage6 node does, before any push"),
+            ),
             Step::PushExact { tag } => reporter.status("Would push", tag.to_string()),
             Step::PointAlias { tag, from } => {
                 reporter.status("Would point", format!("{tag} at {from}"))
@@ -455,6 +459,9 @@ impl crate::publish::Observer for PublishProgress {
         match event {
             Event::Warning(message) => reporter.warn(message),
             Event::Retry(message) => reporter.detail(format!("      Retry {message}")),
+            Event::Smoke(event) => {
+                crate::run::RunObserver::event(&RunProgress::new(reporter), event)
+            }
             Event::BuildStarted { plan } => self.with_current(|c| {
                 *c = Some(Progress::new(
                     reporter,

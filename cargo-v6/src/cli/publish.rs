@@ -12,7 +12,9 @@ use super::{FormatArgs, ManifestArgs, MessageFormat, VersionArgs};
   cargo v6 publish --dry-run          every check, and what would be pushed, without pushing
   cargo v6 publish                    build, push, and print IMAGE@sha256:...
   cargo v6 publish --message-format json
-  V6_REGISTRY_USERNAME=me V6_REGISTRY_PASSWORD=... cargo v6 publish   credentials for CI")]
+  V6_REGISTRY_USERNAME=me V6_REGISTRY_PASSWORD=... cargo v6 publish   credentials for CI
+  cargo v6 publish --smoke partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
+                                      run the built image as a node does before pushing")]
 pub struct Args {
     #[command(flatten)]
     manifest: ManifestArgs,
@@ -35,6 +37,12 @@ pub struct Args {
     /// machine (DOCKER_HOST=tcp://... without TLS), where they cross the network in clear text.
     #[arg(long)]
     allow_insecure_engine: bool,
+    /// Before pushing anything, run the built image as a vantage6 node runs it, calling this
+    /// (partial) function with the task options below; a failure pushes nothing.
+    #[arg(long, value_name = "METHOD")]
+    smoke: Option<String>,
+    #[command(flatten)]
+    task: super::run::TaskArgs,
     #[command(flatten)]
     pub(super) format: FormatArgs,
 }
@@ -44,12 +52,28 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
     // Local input first: a wrong version or context is exit 2 before any network call.
     let inputs = args.version.inputs(&manifest)?;
+    // The smoke run's task is checked before anything is built (exit 2 on bad input).
+    let smoke = match &args.smoke {
+        Some(method) => {
+            let request = args.task.request(method, manifest.vantage6.clone())?;
+            crate::run::check(&request).map_err(super::run::run_error)?;
+            Some(request)
+        }
+        None if args.task.given() => {
+            return Err(Error::input(
+                "`--kwargs`, `--args`, `--data`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
+                Some("add `--smoke METHOD`, or leave them out".to_string()),
+            ));
+        }
+        None => None,
+    };
     let options = Options {
         force: args.force,
         allow_dirty: args.allow_dirty,
         dry_run: args.dry_run,
         stall_timeout: args.stall_timeout.map(std::time::Duration::from_secs),
         allow_insecure_engine: args.allow_insecure_engine,
+        smoke,
     };
     let json = args.format.message_format == MessageFormat::Json;
     let progress = PublishProgress::new(reporter);

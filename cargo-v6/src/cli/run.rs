@@ -96,6 +96,17 @@ fn parse_step(text: &str) -> Result<FunctionStep, String> {
 }
 
 impl TaskArgs {
+    /// Whether any task option was given (they mean nothing to `publish` without `--smoke`).
+    pub fn given(&self) -> bool {
+        self.kwargs.is_some()
+            || self.args.is_some()
+            || !self.data.is_empty()
+            || !self.env.is_empty()
+            || self.step.is_some()
+            || self.extract.is_some()
+            || self.timeout.is_some()
+    }
+
     /// The run request for `method` on an image of vantage6 `vantage6`.
     pub fn request(&self, method: &str, vantage6: Vantage6Version) -> Result<RunRequest, Error> {
         let kwargs = match &self.kwargs {

@@ -83,12 +83,24 @@ impl Decision {
 
 /// Decides from the registry's state. An image whose fingerprint label is missing (pushed by
 /// another tool) counts as different: it cannot be proven to be the same.
-pub fn decide(plan: &Plan, survey: &Survey, force: bool) -> Result<Decision, ReleaseError> {
+///
+/// `smoke` names the function `publish --smoke` runs on the built image before any push.
+pub fn decide(
+    plan: &Plan,
+    survey: &Survey,
+    force: bool,
+    smoke: Option<&str>,
+) -> Result<Decision, ReleaseError> {
     let action = action(&plan.fingerprint, &survey.exact, force)?;
     let mut steps = Vec::with_capacity(plan.tags.len() + plan.tags_held.len() + 1);
     match &action {
         Action::Build | Action::Overwrite { .. } => {
             steps.push(Step::Build);
+            if let Some(method) = smoke {
+                steps.push(Step::Smoke {
+                    method: method.to_string(),
+                });
+            }
             let source = plan.primary_tag();
             steps.extend(plan.tags.iter().map(|tag| {
                 if plan.is_exact(&tag.tag) {
@@ -325,7 +337,13 @@ mod tests {
 
     #[test]
     fn a_build_pushes_exact_tags_then_points_aliases_and_holds_the_rest() {
-        let decision = decide(&plan(), &survey(state("1.2.0", None, None), &[]), false).unwrap();
+        let decision = decide(
+            &plan(),
+            &survey(state("1.2.0", None, None), &[]),
+            false,
+            None,
+        )
+        .unwrap();
         assert!(decision.builds());
         assert_eq!(
             decision.steps,
@@ -355,7 +373,7 @@ mod tests {
             state("1.2.0", Some('d'), Some("f")),
             &[("1.2.0", 'd'), ("1.2", 'd'), ("latest", 'e')],
         );
-        let decision = decide(&plan(), &survey, false).unwrap();
+        let decision = decide(&plan(), &survey, false, None).unwrap();
         assert!(!decision.builds());
         assert_eq!(decision.source(&plan()), &tag("1.2.0"));
         assert_eq!(
@@ -385,7 +403,7 @@ mod tests {
     fn a_refusal_is_an_error_not_a_step() {
         let survey = survey(state("1.2.0", Some('b'), Some("other")), &[("1.2.0", 'b')]);
         assert!(matches!(
-            decide(&plan(), &survey, false),
+            decide(&plan(), &survey, false, None),
             Err(ReleaseError::Refused { .. })
         ));
     }

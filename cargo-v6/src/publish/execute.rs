@@ -24,6 +24,7 @@ use crate::engine::{BuildRequest, Engine};
 use crate::plan::Plan;
 use crate::reference::{Digest, Tag, TaggedImage};
 use crate::registry::ManifestInfo;
+use crate::run::{RunEvent, RunObserver, RunRequest};
 
 use super::decide::{Action, Decision};
 use super::step::Step;
@@ -80,6 +81,7 @@ pub async fn execute(
     plan: &Plan,
     decision: &Decision,
     survey: Survey,
+    smoke: Option<&RunRequest>,
     observer: &dyn Observer,
 ) -> Result<Published, PublishError> {
     let mut run = Run {
@@ -87,6 +89,7 @@ pub async fn execute(
         engine,
         plan,
         decision,
+        smoke,
         observer,
         survey,
         built: None,
@@ -109,6 +112,7 @@ struct Run<'a> {
     engine: Option<&'a Engine>,
     plan: &'a Plan,
     decision: &'a Decision,
+    smoke: Option<&'a RunRequest>,
     observer: &'a dyn Observer,
     survey: Survey,
     /// The image id and the local tag of this run's build.
@@ -138,6 +142,17 @@ impl Run<'_> {
                     let local = build_tag(plan);
                     let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
                     self.built = Some((id, local));
+                }
+                Step::Smoke { method } => {
+                    let engine = self.engine.ok_or(PublishError::NoEngine)?;
+                    let (id, _) = self.built.as_ref().ok_or(PublishError::NoEngine)?;
+                    let request = self.smoke.ok_or(PublishError::NoEngine)?;
+                    crate::run::run(engine, id, request, &SmokeProgress(observer))
+                        .await
+                        .map_err(|source| PublishError::Smoke {
+                            method: method.clone(),
+                            source: Box::new(source),
+                        })?;
                 }
                 Step::PushExact { tag } => self.push_exact(tag).await?,
                 Step::PointAlias { tag, from } => {
@@ -322,6 +337,15 @@ impl Run<'_> {
             reference: tag.clone(),
             digest,
         }
+    }
+}
+
+/// The smoke run's progress, handed to the publish observer.
+struct SmokeProgress<'a>(&'a dyn Observer);
+
+impl RunObserver for SmokeProgress<'_> {
+    fn event(&self, event: RunEvent<'_>) {
+        self.0.event(Event::Smoke(event));
     }
 }
 

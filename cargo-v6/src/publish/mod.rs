@@ -19,6 +19,7 @@ use crate::manifest::Manifest;
 use crate::plan::{Inputs, Plan, PlanError, RegistryTags, RegistryView};
 use crate::reference::{Digest, ImageName, TaggedImage};
 use crate::registry::{Registry, RegistryError};
+use crate::run::{RunError, RunEvent, RunRequest};
 use crate::version::Version;
 
 pub use decide::{Action, Decision, ReleaseError};
@@ -67,6 +68,14 @@ pub enum PublishError {
     Vanished {
         /// The tag.
         reference: TaggedImage,
+    },
+    /// `--smoke`: the built image did not run as a node runs it; nothing was pushed.
+    #[error("the smoke run of `{method}` failed, so nothing was pushed: {source}")]
+    Smoke {
+        /// The function run.
+        method: String,
+        /// What failed (boxed: it is large, and rare).
+        source: Box<RunError>,
     },
     /// A build or push step without an engine: a decision the caller did not prepare for.
     #[error("internal error: no Docker engine connected for a build")]
@@ -153,7 +162,7 @@ fn parse_digest(text: &str, reference: &TaggedImage) -> Result<Digest, PublishEr
 }
 
 /// How to publish.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Overwrite a published version tag that holds a different image.
     pub force: bool,
@@ -165,6 +174,8 @@ pub struct Options {
     pub stall_timeout: Option<Duration>,
     /// Send registry credentials to an engine reached over plain TCP off loopback.
     pub allow_insecure_engine: bool,
+    /// `--smoke METHOD ...`: the run made on the built image before anything is pushed.
+    pub smoke: Option<RunRequest>,
 }
 
 /// One algorithm to publish: its manifest and what was read of its project.
@@ -264,6 +275,8 @@ pub enum Event<'a> {
     },
     /// A registry request failed for a reason that may pass, and is tried again.
     Retry(String),
+    /// Progress of the `--smoke` run.
+    Smoke(RunEvent<'a>),
     /// The release is already in the registry under `tag`.
     Unchanged {
         /// The exact tag that holds it.
@@ -288,14 +301,14 @@ pub async fn publish(
 ) -> Vec<Result<Outcome, PublishError>> {
     let mut outcomes = Vec::with_capacity(algorithms.len());
     for algorithm in algorithms {
-        outcomes.push(publish_one(algorithm, options, observer).await);
+        outcomes.push(publish_one(algorithm, &options, observer).await);
     }
     outcomes
 }
 
 async fn publish_one(
     algorithm: Algorithm<'_>,
-    options: Options,
+    options: &Options,
     observer: &dyn Observer,
 ) -> Result<Outcome, PublishError> {
     let Algorithm { manifest, inputs } = algorithm;
@@ -336,7 +349,8 @@ async fn publish_one(
     let survey = survey::read(&target.registry, &plan, &listed).await;
     target.report_retries(observer);
     let survey = survey?;
-    let decision = decide::decide(&plan, &survey, options.force);
+    let smoke = options.smoke.as_ref().map(|r| r.method.as_str());
+    let decision = decide::decide(&plan, &survey, options.force, smoke);
     let needs_engine = decision.as_ref().map_or(true, Decision::builds);
     let (engine, engine_problem) = match engine {
         // The engine's push gets the registry credentials: never across a network in clear
@@ -390,7 +404,15 @@ async fn publish_one(
             decision,
         });
     }
-    let published =
-        execute::execute(&target, engine.as_ref(), &plan, &decision, survey, observer).await?;
+    let published = execute::execute(
+        &target,
+        engine.as_ref(),
+        &plan,
+        &decision,
+        survey,
+        options.smoke.as_ref(),
+        observer,
+    )
+    .await?;
     Ok(Outcome::Published(published))
 }

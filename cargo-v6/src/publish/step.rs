@@ -12,6 +12,12 @@ use crate::reference::{Digest, TaggedImage};
 pub enum Step {
     /// Build the plan's image with the engine (once, before the first push).
     Build,
+    /// Run the built image as a vantage6 node runs it (`publish --smoke`); a failure stops
+    /// the publish before anything is pushed.
+    Smoke {
+        /// The function run.
+        method: String,
+    },
     /// Push the built image under an exact version tag (layers, then the manifest).
     PushExact {
         /// The exact tag.
@@ -44,7 +50,7 @@ impl Step {
     /// The tag this step writes or leaves, `None` for the build.
     pub fn tag(&self) -> Option<&TaggedImage> {
         match self {
-            Step::Build => None,
+            Step::Build | Step::Smoke { .. } => None,
             Step::PushExact { tag }
             | Step::PointAlias { tag, .. }
             | Step::Unchanged { tag, .. }
@@ -65,6 +71,10 @@ impl Serialize for Step {
         let mut map = serializer.serialize_map(None)?;
         match self {
             Step::Build => map.serialize_entry("change", "build")?,
+            Step::Smoke { method } => {
+                map.serialize_entry("change", "smoke")?;
+                map.serialize_entry("method", method)?;
+            }
             Step::PushExact { tag } => {
                 map.serialize_entry("reference", tag)?;
                 map.serialize_entry("change", "push")?;
