@@ -966,6 +966,7 @@ fn subcommand_help_snapshots() {
         "context",
         "init",
         "doctor",
+        "run",
     ] {
         insta::assert_snapshot!(format!("help-{subcommand}"), help(Some(subcommand)));
     }
