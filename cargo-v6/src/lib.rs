@@ -4,8 +4,9 @@
 //! [`manifest`] (v6.toml) -> [`plan::inputs`] (the project's version, git state and context)
 //! -> [`plan`] (pure data: image, [`tags`], labels, [`render`]ed Dockerfile, [`context`] file
 //! list, [`fingerprint`]) -> [`publish`] (read the registry, decide the typed steps, execute
-//! them through [`engine`] and [`registry`]) -> [`report`] (human or JSON). [`vantage6`] and
-//! [`reference`] are leaves that every step may use; [`cli`] only wires the steps together.
+//! them through [`engine`] and [`registry`], and [`sign`] the release) -> [`report`] (human or
+//! JSON). [`vantage6`] and [`reference`] are leaves that every step may use; [`cli`] only wires
+//! the steps together.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -26,6 +27,7 @@ pub mod reference;
 pub mod registry;
 pub mod render;
 pub mod report;
+pub mod sign;
 pub mod tags;
 pub mod vantage6;
 pub mod version;
