@@ -966,6 +966,9 @@ fn subcommand_help_snapshots() {
         "context",
         "init",
         "doctor",
+        "key",
+        "sign",
+        "verify",
     ] {
         insta::assert_snapshot!(format!("help-{subcommand}"), help(Some(subcommand)));
     }

@@ -6,8 +6,11 @@ mod context;
 mod dockerfile;
 mod doctor;
 mod init;
+mod key;
 mod plan;
 mod publish;
+mod sign;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +28,9 @@ Examples:
   cargo v6 plan                                    show what would be built and pushed
   cargo v6 plan --offline --message-format json    the plan as JSON, without the registry
   cargo v6 dockerfile -o Dockerfile.rendered       the Dockerfile that will be built
-  cargo v6 context --list                          the files the build will see";
+  cargo v6 context --list                          the files the build will see
+  cargo v6 key generate                            cosign.key and cosign.pub, to sign with
+  cargo v6 verify IMAGE@DIGEST --key cosign.pub    is it signed by this key?";
 
 /// Package and publish vantage6 algorithms as Docker images, from one v6.toml.
 #[derive(Debug, Parser)]
@@ -77,6 +82,9 @@ enum Command {
     Context(context::Args),
     Init(init::Args),
     Doctor(doctor::Args),
+    Key(key::Args),
+    Sign(sign::Args),
+    Verify(verify::Args),
 }
 
 /// Runs the parsed command.
@@ -89,6 +97,9 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
         Command::Context(args) => context::run(args, reporter),
         Command::Init(args) => init::run(args, reporter),
         Command::Doctor(args) => doctor::run(args, reporter),
+        Command::Key(args) => key::run(args, reporter),
+        Command::Sign(args) => sign::run(args, reporter),
+        Command::Verify(args) => verify::run(args, reporter),
     }
 }
 

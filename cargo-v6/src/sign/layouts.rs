@@ -54,6 +54,22 @@ pub enum Layout {
     Bundle,
 }
 
+impl Layout {
+    /// The layout's name in JSON and on the command line: `sig`, `bundle`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Sig => "sig",
+            Layout::Bundle => "bundle",
+        }
+    }
+}
+
+impl serde::Serialize for Layout {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl std::fmt::Display for Layout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -439,7 +455,7 @@ mod tests {
             "annotations": {SIGNATURE_ANNOTATION: "b2xk", "x": "kept"}});
         let manifest = sig_manifest(("sha256:cfg", 3), std::slice::from_ref(&old));
         let mut layers = sig_layers(&manifest).unwrap();
-        assert_eq!(layers, [old.clone()]);
+        assert_eq!(layers, std::slice::from_ref(&old));
         layers.push(sig_layer("sha256:2", 2, b"sig", &key));
         let json: Value =
             serde_json::from_slice(&sig_manifest(("sha256:cfg", 3), &layers)).unwrap();

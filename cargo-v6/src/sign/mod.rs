@@ -100,7 +100,7 @@ pub struct Subject<'a> {
 }
 
 /// Where a signature was written or found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Placed {
     /// The layout.
     pub layout: Layout,

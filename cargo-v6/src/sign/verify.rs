@@ -225,12 +225,8 @@ pub fn verdict(
         let unnamed = others.iter().filter(|id| id.is_none()).count();
         let mut parts = Vec::new();
         if !named.is_empty() {
-            parts.push(
-                format!(
-                    "signed with {} ",
-                    plural(named.len(), "another key", "other keys")
-                ) + &format!("({})", named.join(", ")),
-            );
+            let which = plural(named.len(), "another key", "other keys");
+            parts.push(format!("signed with {which} ({})", named.join(", ")));
         }
         if unnamed > 0 {
             parts.push(format!(
@@ -308,7 +304,7 @@ mod tests {
 
         let good = signed(&key, &image, &d, true);
         assert_eq!(judge(&good, public, &image, &d), Judgement::Valid);
-        let verified = verdict(&[good.clone()], public, &image, &d, sig_tag).unwrap();
+        let verified = verdict(std::slice::from_ref(&good), public, &image, &d, sig_tag).unwrap();
         assert_eq!(verified.layouts, [Layout::Sig]);
 
         assert!(matches!(
@@ -317,7 +313,8 @@ mod tests {
         ));
 
         let by_other = signed(&other, &image, &d, true);
-        let err = verdict(&[by_other.clone()], public, &image, &d, sig_tag).unwrap_err();
+        let err =
+            verdict(std::slice::from_ref(&by_other), public, &image, &d, sig_tag).unwrap_err();
         assert!(matches!(err, Refusal::WrongKey { .. }), "{err}");
         assert!(
             err.to_string().contains(&other.public().id().to_string()),
