@@ -117,6 +117,15 @@ fn runtime() -> tokio::runtime::Runtime {
 /// `reference` (by its digest) and `verify_constraints` accepts one signed by `public_pem`.
 /// Returns how many signature layers it trusted and the digest it resolved, or why not.
 fn cosign_verify(reference: &str, public_pem: &str) -> Result<(usize, String), String> {
+    cosign_verify_as(reference, public_pem, Auth::Anonymous)
+}
+
+/// [`cosign_verify`] with credentials for the registry.
+fn cosign_verify_as(
+    reference: &str,
+    public_pem: &str,
+    auth: Auth,
+) -> Result<(usize, String), String> {
     runtime().block_on(async {
         let registry = reference.split('/').next().unwrap().to_owned();
         let mut client = ClientBuilder::default()
@@ -127,7 +136,6 @@ fn cosign_verify(reference: &str, public_pem: &str) -> Result<(usize, String), S
             .build()
             .map_err(|e| e.to_string())?;
         let image: OciReference = reference.parse().map_err(|e| format!("{e}"))?;
-        let auth = Auth::Anonymous;
         let (signatures, digest) = client
             .triangulate(&image, &auth)
             .await
@@ -846,4 +854,76 @@ fn a_fresh_publish_signs_what_it_pushed_and_a_key_in_the_context_is_refused() {
         text(&out.stderr)
     );
     assert!(support::repo_tags(&other).is_empty(), "nothing was pushed");
+}
+
+#[test]
+fn signing_on_a_registry_with_credentials() {
+    let keys = new_keys();
+    let stack = stack();
+    let repository = format!("{}/{}", stack.auth_registry, unique("auth-sign"));
+    let destination = format!("docker://{repository}:1");
+    let creds = format!("{}:{}", stack.auth_user, stack.auth_password);
+    let docker_host = std::env::var("DOCKER_HOST").unwrap_or_default();
+    let source = format!("docker-daemon:{}", stack.busybox);
+    let mut args = vec![
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+    ];
+    if !docker_host.is_empty() {
+        args.extend(["--src-daemon-host", &docker_host]);
+    }
+    args.extend([source.as_str(), destination.as_str()]);
+    assert_ok(&skopeo(&args));
+
+    let with_credentials = |args: &[&str], password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-v6"));
+        command
+            .current_dir(keys.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("V6_REGISTRY_USERNAME", &stack.auth_user)
+            .env("V6_REGISTRY_PASSWORD", &stack.auth_password)
+            .env_remove("COSIGN_PASSWORD")
+            .stdin(Stdio::null());
+        if let Some(password) = password {
+            command.env("COSIGN_PASSWORD", password);
+        }
+        command.output().unwrap()
+    };
+    let reference = format!("{repository}:1");
+    let signed = with_credentials(
+        &[
+            "sign",
+            &reference,
+            "--key",
+            "cosign.key",
+            "--signature-format",
+            "both",
+        ],
+        Some(PASSWORD),
+    );
+    assert_ok(&signed);
+    let verified = with_credentials(&["verify", &reference, "--key", "cosign.pub"], None);
+    assert_ok(&verified);
+    for out in [&signed, &verified] {
+        let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!shown.contains(&stack.auth_password), "{shown}");
+    }
+    cosign_verify_as(
+        &reference,
+        &public_pem(keys.path()),
+        Auth::Basic(stack.auth_user.clone(), stack.auth_password.clone()),
+    )
+    .unwrap();
+    // Without credentials: the registry's refusal, not a verdict.
+    let out = cargo_v6(
+        keys.path(),
+        &["verify", &reference, "--key", "cosign.pub"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("requires credentials (401 Unauthorized)"));
 }
