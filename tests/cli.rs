@@ -967,6 +967,9 @@ fn subcommand_help_snapshots() {
         "init",
         "doctor",
         "run",
+        "key",
+        "sign",
+        "verify",
     ] {
         insta::assert_snapshot!(format!("help-{subcommand}"), help(Some(subcommand)));
     }

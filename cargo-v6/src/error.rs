@@ -10,6 +10,7 @@ use crate::plan::PlanError;
 use crate::publish::{PublishError, ReleaseError};
 use crate::registry::RegistryError;
 use crate::run::RunError;
+use crate::sign::{KeyError, Refusal, SignError};
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum Error {
     /// Credentials could not be resolved.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    /// Signing or verifying failed: a key, the registry, or no valid signature.
+    #[error(transparent)]
+    Sign(SignError),
     /// Other wrong input from the user (arguments, values found in files).
     #[error("{message}")]
     Input {
@@ -72,8 +76,25 @@ impl From<PublishError> for Error {
             PublishError::Engine(e) => Error::Engine(e),
             PublishError::Registry(e) => Error::Registry(e),
             PublishError::Credentials(e) => Error::Credentials(e),
+            PublishError::Sign(e) => Error::from(e),
             other => Error::Publish(other),
         }
+    }
+}
+
+/// A registry failure met while signing is reported as any registry failure.
+impl From<SignError> for Error {
+    fn from(error: SignError) -> Self {
+        match error {
+            SignError::Registry(e) => Error::Registry(e),
+            other => Error::Sign(other),
+        }
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(error: KeyError) -> Self {
+        Error::Sign(SignError::Key(error))
     }
 }
 
@@ -97,6 +118,7 @@ impl Error {
             {
                 2
             }
+            Error::Sign(e) if e.is_input() => 2,
             Error::StdoutClosed => 0,
             _ => 1,
         }
@@ -142,6 +164,26 @@ impl Error {
             Error::Engine(EngineError::BuildStep { .. }) => {
                 Some("nothing was pushed; `-v` shows every step's output".to_string())
             }
+            Error::Publish(PublishError::KeyInContext { .. }) => Some(
+                "keep the key outside the build context (e.g. `--sign-key ../keys/cosign.key`), or add it to .dockerignore"
+                    .to_string(),
+            ),
+            Error::Sign(SignError::Key(KeyError::WrongPassword { .. })) => Some(format!(
+                "the password is read from {} when it is set, else asked for on the terminal",
+                crate::sign::keys::PASSWORD_VAR
+            )),
+            Error::Sign(SignError::Key(KeyError::Exists { .. })) => Some(
+                "move the existing keys away first, or pass `--output-dir` for another directory"
+                    .to_string(),
+            ),
+            Error::Sign(SignError::Refused(Refusal::NoSignature { .. })) => Some(
+                "sign it with `cargo v6 sign IMAGE@DIGEST --key cosign.key` (or `publish` with a `[sign]` key)"
+                    .to_string(),
+            ),
+            Error::Sign(SignError::Refused(_)) => Some(
+                "do not run this image: get the digest and the public key from the publisher, and check both"
+                    .to_string(),
+            ),
             Error::Registry(RegistryError::Unreachable { .. }) => Some(
                 "check `image` in v6.toml and the network; `cargo v6 doctor` checks the registry and credentials"
                     .to_string(),

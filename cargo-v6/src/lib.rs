@@ -4,9 +4,9 @@
 //! [`manifest`] (v6.toml) -> [`plan::inputs`] (the project's version, git state and context)
 //! -> [`plan`] (pure data: image, [`tags`], labels, [`render`]ed Dockerfile, [`context`] file
 //! list, [`fingerprint`]) -> [`publish`] (read the registry, decide the typed steps, execute
-//! them through [`engine`] and [`registry`]) -> [`report`] (human or JSON). [`run`] runs a
-//! built image the way a vantage6 node does. [`vantage6`] and [`reference`] are leaves that
-//! every step may use; [`cli`] only wires the steps together.
+//! them through [`engine`] and [`registry`], and [`sign`] the release) -> [`report`] (human or
+//! JSON). [`run`] runs a built image the way a vantage6 node does. [`vantage6`] and
+//! [`reference`] are leaves that every step may use; [`cli`] only wires the steps together.
 #![warn(missing_docs)]
 
 pub mod cli;
@@ -28,6 +28,7 @@ pub mod registry;
 pub mod render;
 pub mod report;
 pub mod run;
+pub mod sign;
 pub mod tags;
 pub mod vantage6;
 pub mod version;

@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // One rustls crypto provider for the process, aws-lc-rs: the one reqwest (oci-client's
+    // HTTP client) is built with and sigstore's `rustls-tls` backend uses, and the only one
+    // rustls is compiled with here (no `ring`). reqwest falls back to it anyway, and bollard
+    // speaks no TLS; installing it makes any later TLS user agree rather than panic when a
+    // dependency brings a second provider. `Err` means one is installed already: fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     // `cargo v6 X` runs `cargo-v6 v6 X`; `cargo-v6 X` works as well.
     let mut args: Vec<_> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "v6") {

@@ -78,6 +78,16 @@ pub struct Publish {
     pub version_from_tag: bool,
 }
 
+/// `[sign]`: sign what publish pushes, with cosign's formats.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sign {
+    /// The private key (cosign.key), relative to the current directory as the user would
+    /// type it (written relative to v6.toml). `None`: publish signs only with `--sign-key`.
+    pub key: Option<PathBuf>,
+    /// Which layouts the signature is written in.
+    pub format: crate::sign::Format,
+}
+
 /// A loaded and validated v6.toml.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -107,6 +117,8 @@ pub struct Manifest {
     pub build: Build,
     /// `[publish]`.
     pub publish: Publish,
+    /// `[sign]`.
+    pub sign: Sign,
     spans: Spans,
 }
 
@@ -290,6 +302,8 @@ struct RawManifest {
     build: RawBuild,
     #[serde(default)]
     publish: RawPublish,
+    #[serde(default)]
+    sign: RawSign,
 }
 
 #[derive(Deserialize)]
@@ -330,6 +344,13 @@ struct RawPublish {
     insecure: bool,
     stall_timeout: Option<Spanned<u64>>,
     version_from_tag: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSign {
+    key: Option<Spanned<String>>,
+    format: Option<Spanned<crate::sign::Format>>,
 }
 
 /// The default of `stall-timeout` and `--stall-timeout`, in seconds.
@@ -412,6 +433,24 @@ impl Validator<'_> {
             Some(seconds) => *seconds.get_ref(),
             None => DEFAULT_STALL_TIMEOUT_SECS,
         };
+        let sign = Sign {
+            key: raw
+                .sign
+                .key
+                .map(|key| {
+                    let text = self.single_line(&key, "sign.key")?;
+                    if text.is_empty() {
+                        return Err(self.error_with_help(
+                            key.span(),
+                            "`sign.key` is empty",
+                            "write the path of the private key, e.g. \"../keys/cosign.key\"",
+                        ));
+                    }
+                    Ok(dir.join(text))
+                })
+                .transpose()?,
+            format: raw.sign.format.map(Spanned::into_inner).unwrap_or_default(),
+        };
         Ok(Manifest {
             path: self.path.to_path_buf(),
             dir,
@@ -435,6 +474,7 @@ impl Validator<'_> {
                 stall_timeout: std::time::Duration::from_secs(stall_timeout),
                 version_from_tag,
             },
+            sign,
         })
     }
 
@@ -1024,6 +1064,23 @@ mod tests {
         message: String,
         #[serde(default)]
         filesystem: bool,
+    }
+
+    #[test]
+    fn sign_key_is_relative_to_the_manifest() {
+        let text = "[algorithm]\nname = \"a\"\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"x/y\"\nversion = \"1.0.0\"\n[build]\nbase = \"busybox\"\ncommand = \"run\"\n";
+        let plain = Manifest::parse(Path::new("algo/v6.toml"), text.to_string()).unwrap();
+        assert_eq!(plain.sign, Sign::default());
+        let signed = Manifest::parse(
+            Path::new("algo/v6.toml"),
+            format!("{text}[sign]\nkey = \"../keys/cosign.key\"\nformat = \"both\"\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            signed.sign.key.as_deref(),
+            Some(Path::new("algo/../keys/cosign.key"))
+        );
+        assert_eq!(signed.sign.format, crate::sign::Format::Both);
     }
 
     #[test]

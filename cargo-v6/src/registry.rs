@@ -1,5 +1,6 @@
 //! Registry reads and manifest writes over the distribution API (oci-client): tags, digests,
-//! labels, the stored manifest's kind, and moving a tag to an existing manifest.
+//! labels, the stored manifest's kind, and moving a tag to an existing manifest; for
+//! signatures, small blobs and manifests of any type, and the referrers of a manifest.
 //!
 //! Invariants:
 //! - One [`Registry`] per registry and credential set: oci-client keeps the first credentials
@@ -229,6 +230,23 @@ impl ManifestInfo {
     pub fn config_digest(&self) -> Option<&str> {
         self.config.as_deref()
     }
+
+    /// The manifest exactly as stored.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// A manifest that names another as its `subject`, as the referrers API (or its tag-schema
+/// fallback) lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// The referring manifest's digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its `artifactType`, when the listing gives one.
+    pub artifact_type: Option<String>,
 }
 
 impl fmt::Debug for ManifestInfo {
@@ -610,6 +628,150 @@ impl Registry {
         }
     }
 
+    /// The manifest `repository@digest` as stored, or `None` when the registry has no such
+    /// manifest.
+    ///
+    /// Requests: one `GET manifests/DIGEST`.
+    pub async fn manifest_at(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<ManifestInfo>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
+        let (body, found) = match self
+            .raw_manifest(&self.reference_at(repository, digest))
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(self.error(e, repository)),
+        };
+        ManifestInfo::parse(digest, found, body)
+            .map(Some)
+            .map_err(|message| RegistryError::Protocol {
+                registry: self.name.clone(),
+                message: format!("the manifest {repository}@{digest} {message}"),
+            })
+    }
+
+    /// The blob `digest` of `repository`, of at most `max` bytes; its content is checked
+    /// against the digest.
+    ///
+    /// Requests: one `GET blobs/DIGEST`.
+    pub async fn blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        max: usize,
+    ) -> Result<Vec<u8>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
+        let reference = self.reference_at(repository, digest);
+        self.retrying("reading a blob", || async {
+            // A fresh buffer per try: a failed try may have written part of the blob.
+            let mut out = Limited {
+                bytes: Vec::new(),
+                max,
+            };
+            self.client
+                .pull_blob(&reference, digest, &mut out)
+                .await
+                .map(|()| out.bytes)
+        })
+        .await
+        .map_err(|e| self.error(e, repository))
+    }
+
+    /// Uploads `data` as a blob of `repository` unless the registry has it already, and
+    /// returns its digest.
+    ///
+    /// Requests: one `HEAD blobs/DIGEST`; when the blob is missing, the upload (`POST`, then
+    /// `PATCH` and `PUT`, or a monolithic `PUT` where the registry wants one).
+    pub async fn push_blob(
+        &self,
+        repository: &str,
+        data: Vec<u8>,
+    ) -> Result<String, RegistryError> {
+        use sha2::Digest as _;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
+        self.authorize(repository, RegistryOperation::Push).await?;
+        let reference = self.reference_at(repository, &digest);
+        let exists = self
+            .retrying("checking a blob", || {
+                self.client.blob_exists(&reference, &digest)
+            })
+            .await
+            .map_err(|e| self.error(e, repository))?;
+        if !exists {
+            self.retrying("uploading a blob", || {
+                self.client.push_blob(&reference, data.clone(), &digest)
+            })
+            .await
+            .map_err(|e| self.error(e, repository))?;
+        }
+        Ok(digest)
+    }
+
+    /// Writes `body`, a manifest of `media_type`, to `repository` under `at`: a tag, or its
+    /// own digest (`sha256:...`, for a manifest no tag names). Returns its digest.
+    ///
+    /// Requests: one `PUT manifests/AT`.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        at: &str,
+        body: Vec<u8>,
+        media_type: &str,
+    ) -> Result<String, RegistryError> {
+        use sha2::Digest as _;
+        let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
+            registry: self.name.clone(),
+            message: format!("media type {media_type:?} is not a header value"),
+        })?;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body)));
+        self.authorize(repository, RegistryOperation::Push).await?;
+        let reference = if at.contains(':') {
+            self.reference_at(repository, at)
+        } else {
+            self.reference(repository, at)
+        };
+        self.retrying("writing a manifest", || {
+            self.client
+                .push_manifest_raw(&reference, body.clone(), Clone::clone(&content_type))
+        })
+        .await
+        .map_err(|e| self.error(e, repository))?;
+        Ok(digest)
+    }
+
+    /// The manifests of `repository` whose `subject` is `digest`: the referrers API's answer,
+    /// or where the registry has no such API (it answers 404), the index under the
+    /// tag-schema fallback tag `sha256-<hex>`; empty when neither lists any.
+    ///
+    /// Requests: one `GET referrers/DIGEST`; after a 404, one `GET manifests/sha256-<hex>`.
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Vec<Referrer>, RegistryError> {
+        self.authorize(repository, RegistryOperation::Pull).await?;
+        let reference = self.reference_at(repository, digest);
+        let index = self
+            .retrying("listing referrers", || {
+                self.client.pull_referrers(&reference, None)
+            })
+            .await
+            .map_err(|e| self.error(e, repository))?;
+        Ok(index
+            .manifests
+            .into_iter()
+            .map(|entry| Referrer {
+                digest: entry.digest,
+                media_type: entry.media_type,
+                artifact_type: entry.artifact_type,
+            })
+            .collect())
+    }
+
     /// [`Registry::manifest`], with a missing tag as [`RegistryError::NotFound`].
     async fn existing_manifest(
         &self,
@@ -775,6 +937,45 @@ impl Registry {
             }
             _ => text,
         }
+    }
+}
+
+/// An in-memory sink that refuses more than `max` bytes, so that a registry cannot fill
+/// memory with a blob that should be small.
+struct Limited {
+    bytes: Vec<u8>,
+    max: usize,
+}
+
+impl tokio::io::AsyncWrite for Limited {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.bytes.len() + buf.len() > self.max {
+            let max = self.max;
+            return std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("the blob is larger than the {max} bytes expected"),
+            )));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 

@@ -372,11 +372,12 @@ pub fn dry_run(
                 plan,
                 dry_run: true,
                 action: verb,
-                // The build is the `action`; `steps` lists what happens to each tag.
+                // The build is the `action`; `steps` lists what happens to each tag, then
+                // the signature when a key is configured.
                 steps: decision
                     .steps
                     .iter()
-                    .filter(|s| s.tag().is_some())
+                    .filter(|s| !matches!(s, Step::Build))
                     .collect(),
             },
         );
@@ -397,6 +398,26 @@ pub fn dry_run(
             Step::Unchanged { tag, .. } => reporter.status("Unchanged", tag.to_string()),
             Step::HoldAlias { tag, by } => {
                 reporter.status("Would hold", format!("{tag} (owned by {by})"))
+            }
+            Step::Sign {
+                reference,
+                digest,
+                key,
+                format,
+            } => {
+                let what = match digest {
+                    Some(digest) => format!("{}@{digest}", reference.image),
+                    None => format!("the digest pushed as {reference}"),
+                };
+                let layouts: Vec<String> =
+                    format.layouts().iter().map(ToString::to_string).collect();
+                reporter.status(
+                    "Would sign",
+                    format!(
+                        "{what} with {key} ({}; unless a valid signature by the key is there)",
+                        layouts.join(" and ")
+                    ),
+                )
             }
         }
     }
@@ -425,6 +446,63 @@ pub fn published(
     } else {
         stdout(&format!("{}@{}\n", published.image, published.digest))
     }
+}
+
+/// `Resolved IMAGE:TAG -> DIGEST` when a tag was given to `sign` or `verify`: what is signed
+/// or verified is the digest, and the user sees which.
+pub fn resolved(
+    reference: &crate::reference::ImageRef,
+    digest: &crate::reference::Digest,
+    reporter: &Reporter,
+) {
+    if reference.digest.is_none() {
+        let tag = reference.tag.as_deref().unwrap_or("latest");
+        reporter.status("Resolved", format!("{}:{tag} -> {digest}", reference.name));
+    }
+}
+
+/// A signature written (or found already there, for `publish`).
+pub fn signed(
+    image: &crate::reference::ImageName,
+    digest: &crate::reference::Digest,
+    placed: &crate::sign::Placed,
+    key: &crate::sign::KeyId,
+    reporter: &Reporter,
+) {
+    let (verb, how) = if placed.added {
+        ("Signed", "added to")
+    } else {
+        ("Signed", "already in")
+    };
+    reporter.status(
+        verb,
+        format!(
+            "{image}@{digest} with key {key} ({}, {how} {})",
+            placed.layout, placed.location
+        ),
+    );
+}
+
+/// A verified image: what was checked, on stderr.
+pub fn verified(
+    image: &crate::reference::ImageName,
+    verified: &crate::sign::Verified,
+    key: &crate::sign::KeyId,
+    reporter: &Reporter,
+) {
+    let layouts: Vec<String> = verified.layouts.iter().map(ToString::to_string).collect();
+    let count = match verified.count {
+        1 => "1 valid signature".to_string(),
+        n => format!("{n} valid signatures"),
+    };
+    reporter.status(
+        "Verified",
+        format!(
+            "{image}@{}: {count} by key {key} ({})",
+            verified.digest,
+            layouts.join(", ")
+        ),
+    );
 }
 
 /// Shows a publish's progress: build and push progress lines, status lines for each step.
@@ -509,6 +587,12 @@ impl crate::publish::Observer for PublishProgress {
                 "Unchanged",
                 format!("{tag} already holds this input ({digest})"),
             ),
+            Event::Signed {
+                image,
+                digest,
+                placed,
+                key,
+            } => signed(image, digest, placed, key, reporter),
         }
     }
 }

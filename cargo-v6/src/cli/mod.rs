@@ -6,9 +6,12 @@ mod context;
 mod dockerfile;
 mod doctor;
 mod init;
+mod key;
 mod plan;
 mod publish;
 mod run;
+mod sign;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -28,7 +31,9 @@ Examples:
   cargo v6 dockerfile -o Dockerfile.rendered       the Dockerfile that will be built
   cargo v6 context --list                          the files the build will see
   cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
-                                                   build, and run it as a vantage6 node does";
+                                                   build, and run it as a vantage6 node does
+  cargo v6 key generate                            cosign.key and cosign.pub, to sign with
+  cargo v6 verify IMAGE@DIGEST --key cosign.pub    is it signed by this key?";
 
 /// Package and publish vantage6 algorithms as Docker images, from one v6.toml.
 #[derive(Debug, Parser)]
@@ -81,6 +86,9 @@ enum Command {
     Context(context::Args),
     Init(init::Args),
     Doctor(doctor::Args),
+    Key(key::Args),
+    Sign(sign::Args),
+    Verify(verify::Args),
 }
 
 /// Runs the parsed command.
@@ -94,6 +102,9 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
         Command::Init(args) => init::run(args, reporter),
         Command::Doctor(args) => doctor::run(args, reporter),
         Command::Run(args) => run::run(args, reporter),
+        Command::Key(args) => key::run(args, reporter),
+        Command::Sign(args) => sign::run(args, reporter),
+        Command::Verify(args) => verify::run(args, reporter),
     }
 }
 

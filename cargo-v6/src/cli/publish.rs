@@ -1,5 +1,7 @@
 //! `cargo v6 publish`: check, build, push, tag, and print the digest.
 
+use std::path::PathBuf;
+
 use crate::error::Error;
 use crate::publish::{self, Algorithm, Options, Outcome};
 use crate::report::{self, PublishProgress, Reporter};
@@ -13,6 +15,7 @@ use super::{FormatArgs, ManifestArgs, MessageFormat, VersionArgs};
   cargo v6 publish                    build, push, and print IMAGE@sha256:...
   cargo v6 publish --message-format json
   V6_REGISTRY_USERNAME=me V6_REGISTRY_PASSWORD=... cargo v6 publish   credentials for CI
+  cargo v6 publish --sign-key ../keys/cosign.key   also sign the release (cosign's format)
   cargo v6 publish --smoke partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
                                       run the built image as a node does before pushing")]
 pub struct Args {
@@ -43,6 +46,14 @@ pub struct Args {
     smoke: Option<String>,
     #[command(flatten)]
     task: super::run::TaskArgs,
+    /// Sign the release with this private key (cosign.key) [default: v6.toml's `sign.key`;
+    /// none: not signed]. Its password: COSIGN_PASSWORD, else asked for on the terminal.
+    #[arg(long, value_name = "PATH")]
+    sign_key: Option<PathBuf>,
+    /// Where the signature goes: `sig`, `bundle` or `both` [default: v6.toml's `sign.format`,
+    /// else `sig`]; see `cargo v6 sign --help`.
+    #[arg(long, value_name = "FORMAT", value_parser = super::sign::parse_format)]
+    signature_format: Option<crate::sign::Format>,
     #[command(flatten)]
     pub(super) format: FormatArgs,
 }
@@ -74,6 +85,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         stall_timeout: args.stall_timeout.map(std::time::Duration::from_secs),
         allow_insecure_engine: args.allow_insecure_engine,
         smoke,
+        sign_key: args.sign_key,
+        signature_format: args.signature_format,
     };
     let json = args.format.message_format == MessageFormat::Json;
     let progress = PublishProgress::new(reporter);

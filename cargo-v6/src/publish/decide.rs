@@ -9,6 +9,7 @@
 use crate::git::GitInfo;
 use crate::plan::Plan;
 use crate::reference::{Digest, TaggedImage};
+use crate::sign::Format;
 use crate::vantage6::Wrapper;
 use crate::version::Version;
 
@@ -81,15 +82,26 @@ impl Decision {
     }
 }
 
+/// How a release is signed: the key as given, and the layouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signing {
+    /// The private key's path, as the user would type it.
+    pub key: String,
+    /// The layouts to write.
+    pub format: Format,
+}
+
 /// Decides from the registry's state. An image whose fingerprint label is missing (pushed by
 /// another tool) counts as different: it cannot be proven to be the same.
 ///
-/// `smoke` names the function `publish --smoke` runs on the built image before any push.
+/// `smoke` names the function `publish --smoke` runs on the built image before any push. With
+/// `signing`, the last step signs the release (its digest, whether pushed now or already there).
 pub fn decide(
     plan: &Plan,
     survey: &Survey,
     force: bool,
     smoke: Option<&str>,
+    signing: Option<&Signing>,
 ) -> Result<Decision, ReleaseError> {
     let action = action(&plan.fingerprint, &survey.exact, force)?;
     let mut steps = Vec::with_capacity(plan.tags.len() + plan.tags_held.len() + 1);
@@ -136,6 +148,18 @@ pub fn decide(
         tag: held.tag.clone(),
         by: held.by.clone(),
     }));
+    if let Some(signing) = signing {
+        let (reference, digest) = match &action {
+            Action::Unchanged { tag, digest } => (tag.clone(), Some(digest.clone())),
+            Action::Build | Action::Overwrite { .. } => (plan.primary_tag().clone(), None),
+        };
+        steps.push(Step::Sign {
+            reference,
+            digest,
+            key: signing.key.clone(),
+            format: signing.format,
+        });
+    }
     Ok(Decision { action, steps })
 }
 
@@ -342,6 +366,7 @@ mod tests {
             &survey(state("1.2.0", None, None), &[]),
             false,
             None,
+            None,
         )
         .unwrap();
         assert!(decision.builds());
@@ -373,7 +398,7 @@ mod tests {
             state("1.2.0", Some('d'), Some("f")),
             &[("1.2.0", 'd'), ("1.2", 'd'), ("latest", 'e')],
         );
-        let decision = decide(&plan(), &survey, false, None).unwrap();
+        let decision = decide(&plan(), &survey, false, None, None).unwrap();
         assert!(!decision.builds());
         assert_eq!(decision.source(&plan()), &tag("1.2.0"));
         assert_eq!(
@@ -403,9 +428,52 @@ mod tests {
     fn a_refusal_is_an_error_not_a_step() {
         let survey = survey(state("1.2.0", Some('b'), Some("other")), &[("1.2.0", 'b')]);
         assert!(matches!(
-            decide(&plan(), &survey, false, None),
+            decide(&plan(), &survey, false, None, None),
             Err(ReleaseError::Refused { .. })
         ));
+    }
+
+    #[test]
+    fn a_configured_key_signs_last_the_pushed_or_the_unchanged_digest() {
+        let signing = Signing {
+            key: "../cosign.key".into(),
+            format: Format::Both,
+        };
+        let built = decide(
+            &plan(),
+            &survey(state("1.2.0", None, None), &[]),
+            false,
+            None,
+            Some(&signing),
+        )
+        .unwrap();
+        let sign = Step::Sign {
+            reference: tag("1.2.0"),
+            digest: None,
+            key: "../cosign.key".into(),
+            format: Format::Both,
+        };
+        assert_eq!(built.steps.last(), Some(&sign));
+        assert_eq!(
+            serde_json::to_value(&sign).unwrap(),
+            serde_json::json!({"reference": "r.example/a:1.2.0", "change": "sign", "digest": null, "key": "../cosign.key", "format": "both"})
+        );
+        let unchanged = survey(
+            state("1.2.0", Some('d'), Some("f")),
+            &[("1.2.0", 'd'), ("1.2", 'd'), ("latest", 'd')],
+        );
+        let decision = decide(&plan(), &unchanged, false, None, Some(&signing)).unwrap();
+        assert!(!decision.builds());
+        assert!(matches!(
+            decision.steps.last(),
+            Some(Step::Sign { digest: Some(d), .. }) if *d == digest('d')
+        ));
+        // Without a key, no step and nothing else changes.
+        let unsigned = decide(&plan(), &unchanged, false, None, None).unwrap();
+        assert_eq!(
+            unsigned.steps[..],
+            decision.steps[..decision.steps.len() - 1]
+        );
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //!   after writing, an alias that a higher version now owns is pointed at that version, so
 //!   that any interleaving ends with every alias on the highest version present.
 //!
+//! Signing comes last: only a digest that the exact tags are verified to hold (this run's
+//! input, still there at the end) is signed, and a valid signature by the key that is already
+//! there is kept instead of adding another (an unchanged republish completes a release whose
+//! run ended between push and sign).
+//!
 //! A registry has no compare-and-swap on tags: between the last check and a write, another
 //! writer can still slip in. The checks after each write catch that and say so (exit 1); the
 //! README's "Guarantees" section says what remains.
@@ -25,6 +30,7 @@ use crate::plan::Plan;
 use crate::reference::{Digest, Tag, TaggedImage};
 use crate::registry::ManifestInfo;
 use crate::run::{RunEvent, RunObserver, RunRequest};
+use crate::sign::{self, Format, Placed, SigningKey, Subject};
 
 use super::decide::{Action, Decision};
 use super::step::Step;
@@ -73,15 +79,26 @@ fn build_tag(plan: &Plan) -> TaggedImage {
     plan.image.with_tag(&tag)
 }
 
+/// What the `Smoke` and `Sign` steps need beyond the plan: the node-style run to make and the
+/// key to sign with, when the decision has those steps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepInputs<'a> {
+    /// `--smoke`: the run made on the built image before anything is pushed.
+    pub smoke: Option<&'a RunRequest>,
+    /// The decrypted signing key.
+    pub signer: Option<&'a SigningKey>,
+}
+
 /// Runs `decision`'s steps against `target`, then reads the release's digest back from the
-/// registry (never from log text). The local build tag is removed whatever happens.
+/// registry (never from log text); signs it with the key in `inputs` when the decision says so.
+/// The local build tag is removed whatever happens.
 pub async fn execute(
     target: &Target,
     engine: Option<&Engine>,
     plan: &Plan,
     decision: &Decision,
     survey: Survey,
-    smoke: Option<&RunRequest>,
+    inputs: StepInputs<'_>,
     observer: &dyn Observer,
 ) -> Result<Published, PublishError> {
     let mut run = Run {
@@ -89,8 +106,9 @@ pub async fn execute(
         engine,
         plan,
         decision,
-        smoke,
+        smoke: inputs.smoke,
         observer,
+        signer: inputs.signer,
         survey,
         built: None,
         release: None,
@@ -114,6 +132,7 @@ struct Run<'a> {
     decision: &'a Decision,
     smoke: Option<&'a RunRequest>,
     observer: &'a dyn Observer,
+    signer: Option<&'a SigningKey>,
     survey: Survey,
     /// The image id and the local tag of this run's build.
     built: Option<(String, TaggedImage)>,
@@ -134,6 +153,8 @@ impl Run<'_> {
             self.release = self.survey.manifests.get(tag).cloned();
         }
         let mut aliases_decided = false;
+        // Signing waits for the release to be verified below.
+        let mut signing: Vec<Format> = Vec::new();
         for step in &decision.steps {
             self.target.report_retries(observer);
             match step {
@@ -169,6 +190,7 @@ impl Run<'_> {
                         self.point(tag, from).await?;
                     }
                 }
+                Step::Sign { format, .. } => signing.push(*format),
                 Step::Unchanged { .. } | Step::HoldAlias { .. } => {}
             }
         }
@@ -187,6 +209,10 @@ impl Run<'_> {
                 return Err(self.lost(source, now));
             }
         }
+        let mut signatures = Vec::new();
+        for format in signing {
+            signatures.extend(self.sign(&digest, format).await?);
+        }
         if !release.kind.resolvable_by_store() {
             observer.event(Event::Warning(format!(
                 "{source} is a `{}`, not a single-platform docker v2 manifest: the vantage6 algorithm store asks only for `application/vnd.docker.distribution.manifest.v2+json` and may fail to resolve its digest",
@@ -201,7 +227,33 @@ impl Run<'_> {
             tags_pushed: std::mem::take(&mut self.written),
             tags_held: std::mem::take(&mut self.held),
             skipped_unchanged: matches!(decision.action, Action::Unchanged { .. }),
+            signatures,
         })
+    }
+
+    /// Makes sure `digest`, the verified release, has a signature by the key in each layout
+    /// of `format`.
+    async fn sign(&self, digest: &Digest, format: Format) -> Result<Vec<Placed>, PublishError> {
+        let key = self.signer.ok_or(PublishError::NoSigningKey)?;
+        let subject = Subject {
+            registry: &self.target.registry,
+            image: &self.plan.image,
+            digest,
+        };
+        let mut placed = Vec::new();
+        for &layout in format.layouts() {
+            let signature = sign::ensure(subject, key, layout).await;
+            self.target.report_retries(self.observer);
+            let signature = signature?;
+            self.observer.event(Event::Signed {
+                image: &self.plan.image,
+                digest,
+                placed: &signature,
+                key: key.public().id(),
+            });
+            placed.push(signature);
+        }
+        Ok(placed)
     }
 
     /// Pushes this run's image under `tag`: the tag is read again right before (another run may

@@ -11,6 +11,7 @@ pub mod execute;
 pub mod step;
 pub mod survey;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::credentials::{Credentials, CredentialsError};
@@ -20,9 +21,10 @@ use crate::plan::{Inputs, Plan, PlanError, RegistryTags, RegistryView};
 use crate::reference::{Digest, ImageName, TaggedImage};
 use crate::registry::{Registry, RegistryError};
 use crate::run::{RunError, RunEvent, RunRequest};
+use crate::sign::{Format, KeyId, Placed, SignError, SigningKey};
 use crate::version::Version;
 
-pub use decide::{Action, Decision, ReleaseError};
+pub use decide::{Action, Decision, ReleaseError, Signing};
 pub use execute::build;
 pub use step::Step;
 
@@ -44,6 +46,20 @@ pub enum PublishError {
     /// Credentials could not be resolved.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    /// The signing key could not be used, or signing failed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The signing key is one of the files the build sees: `COPY . /app` would put it into
+    /// the image.
+    #[error(
+        "the signing key `{key}` is in the build context (as `{file}`): the image would carry it"
+    )]
+    KeyInContext {
+        /// The key as given.
+        key: String,
+        /// Its path in the context.
+        file: String,
+    },
     /// The registry answered a digest that is not one.
     #[error("the registry gave `{reference}` an invalid digest `{digest}`")]
     InvalidDigest {
@@ -80,6 +96,9 @@ pub enum PublishError {
     /// A build or push step without an engine: a decision the caller did not prepare for.
     #[error("internal error: no Docker engine connected for a build")]
     NoEngine,
+    /// A signing step without a key: a decision the caller did not prepare for.
+    #[error("internal error: no signing key loaded for a signing step")]
+    NoSigningKey,
 }
 
 /// The registry one algorithm is published to, with the credentials resolved for it.
@@ -176,6 +195,23 @@ pub struct Options {
     pub allow_insecure_engine: bool,
     /// `--smoke METHOD ...`: the run made on the built image before anything is pushed.
     pub smoke: Option<RunRequest>,
+    /// `--sign-key`: sign the release with this private key (overrides v6.toml's
+    /// `sign.key`).
+    pub sign_key: Option<PathBuf>,
+    /// `--signature-format`: overrides v6.toml's `sign.format`.
+    pub signature_format: Option<Format>,
+}
+
+impl Options {
+    /// The signing asked for by these options and `manifest`: the key path and layouts, or
+    /// `None` when no key is configured.
+    pub fn signing(&self, manifest: &Manifest) -> Option<(PathBuf, Format)> {
+        let key = self
+            .sign_key
+            .clone()
+            .or_else(|| manifest.sign.key.clone())?;
+        Some((key, self.signature_format.unwrap_or(manifest.sign.format)))
+    }
 }
 
 /// One algorithm to publish: its manifest and what was read of its project.
@@ -204,6 +240,10 @@ pub struct Published {
     pub tags_held: Vec<TaggedImage>,
     /// The release was already in the registry: nothing was built or uploaded.
     pub skipped_unchanged: bool,
+    /// The signatures of the release by the configured key: added by this run, or found.
+    /// Absent without a key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<Placed>,
 }
 
 /// The outcome for one algorithm.
@@ -284,6 +324,17 @@ pub enum Event<'a> {
         /// Its digest.
         digest: &'a Digest,
     },
+    /// The release's digest carries a signature by `key`: written now, or found.
+    Signed {
+        /// The repository.
+        image: &'a ImageName,
+        /// The signed digest.
+        digest: &'a Digest,
+        /// Where the signature is.
+        placed: &'a Placed,
+        /// The signing key.
+        key: &'a KeyId,
+    },
 }
 
 /// Receives [`Event`]s. `Sync`: engine callbacks may run on the runtime's threads.
@@ -312,6 +363,16 @@ async fn publish_one(
     observer: &dyn Observer,
 ) -> Result<Outcome, PublishError> {
     let Algorithm { manifest, inputs } = algorithm;
+    // The key first, like the other local input: a wrong password ends the run before the
+    // registry or the engine is asked anything.
+    let signing = options.signing(manifest);
+    let signer = match &signing {
+        Some((key, _)) => {
+            let password = crate::sign::Password::obtain(false).map_err(SignError::from)?;
+            Some(SigningKey::load(key, &password).map_err(SignError::from)?)
+        }
+        None => None,
+    };
     let target = Target::for_manifest(manifest, options.stall_timeout)?;
     let stall_timeout = options
         .stall_timeout
@@ -343,14 +404,26 @@ async fn publish_one(
         view: RegistryView::Read,
     };
     let plan = Plan::new(manifest, inputs, existing)?;
+    if let Some((key, _)) = &signing
+        && let Some(file) = key_in_context(&plan, key)
+    {
+        return Err(PublishError::KeyInContext {
+            key: crate::diagnostic::display(key),
+            file,
+        });
+    }
     for warning in &plan.warnings {
         observer.event(Event::Warning(warning.clone()));
     }
     let survey = survey::read(&target.registry, &plan, &listed).await;
     target.report_retries(observer);
     let survey = survey?;
+    let signing = signing.map(|(key, format)| Signing {
+        key: crate::diagnostic::display(&key),
+        format,
+    });
     let smoke = options.smoke.as_ref().map(|r| r.method.as_str());
-    let decision = decide::decide(&plan, &survey, options.force, smoke);
+    let decision = decide::decide(&plan, &survey, options.force, smoke, signing.as_ref());
     let needs_engine = decision.as_ref().map_or(true, Decision::builds);
     let (engine, engine_problem) = match engine {
         // The engine's push gets the registry credentials: never across a network in clear
@@ -410,9 +483,26 @@ async fn publish_one(
         &plan,
         &decision,
         survey,
-        options.smoke.as_ref(),
+        execute::StepInputs {
+            smoke: options.smoke.as_ref(),
+            signer: signer.as_ref(),
+        },
         observer,
     )
     .await?;
     Ok(Outcome::Published(published))
+}
+
+/// The path in the build context of the file `key`, if the build sees it: `COPY . /app`
+/// would put the (encrypted) private key into the image.
+fn key_in_context(plan: &Plan, key: &std::path::Path) -> Option<String> {
+    let key = std::fs::canonicalize(key).ok()?;
+    let context = std::fs::canonicalize(&plan.context).ok()?;
+    let relative = key.strip_prefix(&context).ok()?;
+    let relative: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let relative = relative.join("/");
+    plan.context_files.contains(&relative).then_some(relative)
 }

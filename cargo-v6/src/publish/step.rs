@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::reference::{Digest, TaggedImage};
+use crate::sign::Format;
 
 /// One thing publish does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,13 +45,27 @@ pub enum Step {
         /// The owner's exact tag.
         by: TaggedImage,
     },
+    /// Make sure the release's digest carries a signature by the configured key: added
+    /// unless a valid one is there (an unchanged release signed before). Last, once the exact
+    /// tags are verified to hold this run's input.
+    Sign {
+        /// The exact tag whose digest is signed.
+        reference: TaggedImage,
+        /// That digest, when known before the run (an unchanged release); `None`: the digest
+        /// this run pushes, read back from the registry.
+        digest: Option<Digest>,
+        /// The private key, as given.
+        key: String,
+        /// The layouts to write.
+        format: Format,
+    },
 }
 
 impl Step {
-    /// The tag this step writes or leaves, `None` for the build.
+    /// The tag this step writes or leaves, `None` for the build and the signature.
     pub fn tag(&self) -> Option<&TaggedImage> {
         match self {
-            Step::Build | Step::Smoke { .. } => None,
+            Step::Build | Step::Smoke { .. } | Step::Sign { .. } => None,
             Step::PushExact { tag }
             | Step::PointAlias { tag, .. }
             | Step::Unchanged { tag, .. }
@@ -65,7 +80,9 @@ impl Step {
 }
 
 /// A tag step in JSON: `{"reference": ..., "change": "push" | "point" | "unchanged" | "held"}`,
-/// with `from` or `by` where they apply (the format `--dry-run --message-format json` prints).
+/// with `from` or `by` where they apply; the signature as `{"reference": EXACT_TAG, "change":
+/// "sign", "digest": ... | null, "key": ..., "format": "sig" | "bundle" | "both"}` (the format
+/// `--dry-run --message-format json` prints).
 impl Serialize for Step {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
@@ -92,6 +109,18 @@ impl Serialize for Step {
                 map.serialize_entry("reference", tag)?;
                 map.serialize_entry("change", "held")?;
                 map.serialize_entry("by", by)?;
+            }
+            Step::Sign {
+                reference,
+                digest,
+                key,
+                format,
+            } => {
+                map.serialize_entry("reference", reference)?;
+                map.serialize_entry("change", "sign")?;
+                map.serialize_entry("digest", digest)?;
+                map.serialize_entry("key", key)?;
+                map.serialize_entry("format", format)?;
             }
         }
         map.end()

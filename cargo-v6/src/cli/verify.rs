@@ -1,0 +1,53 @@
+//! `cargo v6 verify`: does an image carry a valid signature by this key?
+
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::report::Reporter;
+use crate::sign::{self, PublicKey, Subject};
+
+use super::sign::{RegistryArgs, parse_image};
+
+/// Verify that an image has a valid cosign signature by a public key.
+///
+/// Valid means: for exactly its digest (a tag is resolved first) and its repository, in the
+/// `.sig` layout or as a bundle referrer. Exit 0 and print IMAGE@DIGEST only then; otherwise
+/// exit 1 saying why (no signature, another key, another digest, a changed payload).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 verify ghcr.io/org/algo@sha256:5f0c... --key cosign.pub
+  cargo v6 verify ghcr.io/org/algo:1.2.0 --key cosign.pub   verifies the digest 1.2.0 points at
+The same check with cosign: cosign verify --key cosign.pub --insecure-ignore-tlog=true IMAGE")]
+pub struct Args {
+    /// The image: REGISTRY/REPOSITORY@sha256:DIGEST, or :TAG (resolved to its digest).
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    /// The public key (cosign.pub).
+    #[arg(long, value_name = "PATH")]
+    key: PathBuf,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// Runs `cargo v6 verify`.
+pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
+    let reference = parse_image(&args.image)?;
+    let key = PublicKey::load(&args.key)?;
+    let registry = args.registry.client(&reference)?;
+    super::runtime()?.block_on(async {
+        let digest = sign::resolve(&registry, &reference).await?;
+        crate::report::resolved(&reference, &digest, reporter);
+        let subject = Subject {
+            registry: &registry,
+            image: &reference.name,
+            digest: &digest,
+        };
+        let verified = sign::verify(subject, &key).await;
+        for retry in registry.take_retries() {
+            reporter.detail(format!("      Retry {retry}"));
+        }
+        let verified = verified?;
+        crate::report::verified(&reference.name, &verified, key.id(), reporter);
+        crate::report::stdout(&format!("{}@{}\n", reference.name, verified.digest))
+    })
+}

@@ -1,0 +1,432 @@
+//! Signing images the way cosign does, and verifying them: [`keys`] (cosign's key files),
+//! [`payload`] (what is signed), [`layouts`] (where signatures are stored), [`verify`] (what
+//! counts as a valid signature). This module does the registry I/O for them.
+//!
+//! Invariants:
+//! - Always by digest: a tag is resolved to its digest before anything is signed or verified,
+//!   and a signature names the digest, never a tag.
+//! - Nothing is replaced: a new signature is appended to the `.sig` manifest, keeping every
+//!   layer that is there as written; a bundle is a new manifest, added to the referrers
+//!   fallback index next to the entries already there.
+//! - Without compare-and-swap on tags, two signers writing the same `.sig` tag or fallback
+//!   index at the same moment can drop one of the two signatures: each write is read back and
+//!   redone if the signature is missing, and `publish` re-checks on every run (an unchanged
+//!   republish adds the signature again when it is gone).
+//! - Prints nothing; the private key and its password are in no error.
+
+pub mod keys;
+pub mod layouts;
+pub mod payload;
+pub mod verify;
+
+use sha2::Digest as _;
+
+use crate::reference::{Digest, ImageName, ImageRef};
+use crate::registry::{ManifestInfo, Registry, RegistryError};
+
+pub use keys::{KeyError, KeyId, NewKeys, Password, PublicKey, SigningKey};
+pub use layouts::{Format, Layout};
+pub use verify::{Refusal, Verified};
+
+use layouts::{BUNDLE_MEDIA_TYPE, OCI_INDEX, OCI_MANIFEST};
+use verify::{Found, Judgement};
+
+/// The largest signature payload or bundle read from a registry.
+const MAX_SIGNATURE_BLOB: usize = 1024 * 1024;
+
+/// How often a write that a concurrent writer undid is redone.
+const ATTEMPTS: u32 = 3;
+
+/// Why signing or verifying failed. Holds no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The key could not be read or decrypted.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The registry failed, cannot be reached, or refused the credentials.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The image to sign or verify is not in the registry.
+    #[error("{reference} does not exist in the registry")]
+    NoSuchImage {
+        /// The reference as resolved.
+        reference: String,
+    },
+    /// The registry answered a digest that is not one.
+    #[error("the registry gave {reference} an invalid digest `{digest}`")]
+    InvalidDigest {
+        /// The tag asked about.
+        reference: String,
+        /// What came back.
+        digest: String,
+    },
+    /// What is stored where signatures go cannot be kept while adding one.
+    #[error("{location} {reason}; refusing to replace it")]
+    Unusable {
+        /// The tag.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Concurrent writers kept replacing the signature manifest or index.
+    #[error(
+        "the signature written to {location} was replaced by another writer {ATTEMPTS} times; run again"
+    )]
+    Contended {
+        /// The tag.
+        location: String,
+    },
+    /// Verification found no valid signature.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
+
+impl SignError {
+    /// Whether the user's input is wrong (a key file, a password).
+    pub fn is_input(&self) -> bool {
+        matches!(self, SignError::Key(e) if e.is_input())
+    }
+}
+
+/// One image by digest in one registry: what is signed or verified.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The registry client (the image's registry, with its credentials).
+    pub registry: &'a Registry,
+    /// The repository.
+    pub image: &'a ImageName,
+    /// The manifest digest.
+    pub digest: &'a Digest,
+}
+
+/// Where a signature was written or found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Placed {
+    /// The layout.
+    pub layout: Layout,
+    /// `IMAGE:sha256-….sig`, or the bundle referrer `IMAGE@sha256:…`.
+    pub location: String,
+    /// Whether this run wrote it (`false`: a valid signature by the key was already there).
+    pub added: bool,
+}
+
+/// The digest `reference` names: its digest when it has one (which must exist), else what its
+/// tag (`latest` when none is written, as Docker has it) points at now.
+///
+/// Requests: one `GET manifests/DIGEST`, or a `HEAD manifests/TAG`.
+pub async fn resolve(registry: &Registry, reference: &ImageRef) -> Result<Digest, SignError> {
+    let path = reference.name.path();
+    if let Some(text) = &reference.digest {
+        let shown = format!("{}@{text}", reference.name);
+        let digest = Digest::parse(text).map_err(|_| SignError::InvalidDigest {
+            reference: shown.clone(),
+            digest: text.clone(),
+        })?;
+        return match registry.manifest_at(path, text).await? {
+            Some(_) => Ok(digest),
+            None => Err(SignError::NoSuchImage { reference: shown }),
+        };
+    }
+    let tag = reference.tag.as_deref().unwrap_or("latest");
+    let shown = format!("{}:{tag}", reference.name);
+    let text = registry
+        .digest(path, tag)
+        .await?
+        .ok_or_else(|| SignError::NoSuchImage {
+            reference: shown.clone(),
+        })?;
+    Digest::parse(&text).map_err(|_| SignError::InvalidDigest {
+        reference: shown,
+        digest: text,
+    })
+}
+
+/// Signs `subject` with `key` in `layout`, adding to the signatures already there.
+pub async fn sign(
+    subject: Subject<'_>,
+    key: &SigningKey,
+    layout: Layout,
+) -> Result<Placed, SignError> {
+    let manifest = signed_manifest(subject).await?;
+    let location = match layout {
+        Layout::Sig => write_sig(subject, key).await?,
+        Layout::Bundle => write_bundle(subject, key, &manifest).await?,
+    };
+    Ok(Placed {
+        layout,
+        location,
+        added: true,
+    })
+}
+
+/// Makes sure that `subject` has a valid signature by `key` in `layout`: the one found, or
+/// a new one when there is none.
+pub async fn ensure(
+    subject: Subject<'_>,
+    key: &SigningKey,
+    layout: Layout,
+) -> Result<Placed, SignError> {
+    let found = find(subject, &[layout]).await?;
+    let valid = found.iter().find(|f| {
+        verify::judge(f, key.public(), subject.image, subject.digest) == Judgement::Valid
+    });
+    match valid {
+        Some(existing) => Ok(Placed {
+            layout,
+            location: existing.location.clone(),
+            added: false,
+        }),
+        None => sign(subject, key, layout).await,
+    }
+}
+
+/// Verifies that `subject` has a valid signature by `key`, in either layout.
+pub async fn verify(subject: Subject<'_>, key: &PublicKey) -> Result<Verified, SignError> {
+    let found = find(subject, &[Layout::Sig, Layout::Bundle]).await?;
+    let sig_tag = format!("{}:{}", subject.image, layouts::sig_tag(subject.digest));
+    Ok(verify::verdict(
+        &found,
+        key,
+        subject.image,
+        subject.digest,
+        &sig_tag,
+    )?)
+}
+
+/// The manifest being signed, which must exist: a signature of nothing is refused.
+async fn signed_manifest(subject: Subject<'_>) -> Result<ManifestInfo, SignError> {
+    subject
+        .registry
+        .manifest_at(subject.image.path(), subject.digest.as_str())
+        .await?
+        .ok_or_else(|| SignError::NoSuchImage {
+            reference: format!("{}@{}", subject.image, subject.digest),
+        })
+}
+
+/// Appends a simple-signing signature to the `.sig` manifest; returns its location.
+async fn write_sig(subject: Subject<'_>, key: &SigningKey) -> Result<String, SignError> {
+    let (registry, path) = (subject.registry, subject.image.path());
+    let payload = payload::simple_signing(subject.image, subject.digest);
+    let signature = key.sign(&payload)?;
+    let size = payload.len();
+    let payload_digest = registry.push_blob(path, payload).await?;
+    let layer = layouts::sig_layer(&payload_digest, size, &signature, key.public().id());
+    let tag = layouts::sig_tag(subject.digest);
+    let location = format!("{}:{tag}", subject.image);
+    let holds_layer = |manifest: Option<&ManifestInfo>| {
+        manifest.is_some_and(|m| layouts::sig_layers(m.body()).is_ok_and(|l| l.contains(&layer)))
+    };
+    for _ in 0..ATTEMPTS {
+        let existing = registry.manifest(path, &tag).await?;
+        let mut layers = match &existing {
+            Some(manifest) => {
+                layouts::sig_layers(manifest.body()).map_err(|reason| SignError::Unusable {
+                    location: location.clone(),
+                    reason: format!("holds a manifest that {reason}"),
+                })?
+            }
+            None => Vec::new(),
+        };
+        layers.push(layer.clone());
+        let config = layouts::sig_config(&layers);
+        let config_size = config.len();
+        let config_digest = registry.push_blob(path, config).await?;
+        let manifest = layouts::sig_manifest((&config_digest, config_size), &layers);
+        registry
+            .put_manifest(path, &tag, manifest, OCI_MANIFEST)
+            .await?;
+        // Read back: another signer may have written the tag from an older read meanwhile.
+        if holds_layer(registry.manifest(path, &tag).await?.as_ref()) {
+            return Ok(location);
+        }
+    }
+    Err(SignError::Contended { location })
+}
+
+/// Attaches a bundle referrer to `subject` (whose stored manifest is `signed`), and lists it
+/// in the referrers fallback index unless the registry's referrers API lists it already.
+async fn write_bundle(
+    subject: Subject<'_>,
+    key: &SigningKey,
+    signed: &ManifestInfo,
+) -> Result<String, SignError> {
+    let (registry, path) = (subject.registry, subject.image.path());
+    let statement = payload::statement(subject.image, subject.digest);
+    let signature = key.sign(&payload::pae(payload::IN_TOTO_PAYLOAD_TYPE, &statement))?;
+    let bundle = layouts::bundle(
+        payload::IN_TOTO_PAYLOAD_TYPE,
+        &statement,
+        &signature,
+        key.public().id(),
+    );
+    let bundle_size = bundle.len();
+    let bundle_digest = registry.push_blob(path, bundle).await?;
+    registry
+        .push_blob(path, layouts::EMPTY_CONFIG.to_vec())
+        .await?;
+    let subject_descriptor = layouts::descriptor(
+        signed.kind.media_type(),
+        subject.digest.as_str(),
+        signed.body().len(),
+    );
+    let annotations = layouts::referrer_annotations(&layouts::now_rfc3339());
+    let manifest = layouts::referrer_manifest(
+        (&bundle_digest, bundle_size),
+        &subject_descriptor,
+        &annotations,
+    );
+    let manifest_size = manifest.len();
+    let manifest_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest)));
+    registry
+        .put_manifest(path, &manifest_digest, manifest, OCI_MANIFEST)
+        .await?;
+    let location = format!("{}@{manifest_digest}", subject.image);
+
+    let mut entry = layouts::descriptor(OCI_MANIFEST, &manifest_digest, manifest_size);
+    entry["artifactType"] = BUNDLE_MEDIA_TYPE.into();
+    entry["annotations"] = annotations;
+    let tag = layouts::fallback_tag(subject.digest);
+    for _ in 0..ATTEMPTS {
+        // Listed by the referrers API (or by the fallback index, from an earlier try).
+        let listed = registry.referrers(path, subject.digest.as_str()).await?;
+        if listed.iter().any(|r| r.digest == manifest_digest) {
+            return Ok(location);
+        }
+        let existing = registry.manifest(path, &tag).await?;
+        let index = layouts::index_with(existing.as_ref().map(ManifestInfo::body), entry.clone())
+            .map_err(|reason| SignError::Unusable {
+            location: format!("{}:{tag}", subject.image),
+            reason: format!("holds a referrers index that {reason}"),
+        })?;
+        registry.put_manifest(path, &tag, index, OCI_INDEX).await?;
+    }
+    let listed = registry.referrers(path, subject.digest.as_str()).await?;
+    if listed.iter().any(|r| r.digest == manifest_digest) {
+        return Ok(location);
+    }
+    Err(SignError::Contended {
+        location: format!("{}:{tag}", subject.image),
+    })
+}
+
+/// Every signature of `subject` stored in `layouts`, read but not judged.
+async fn find(subject: Subject<'_>, wanted: &[Layout]) -> Result<Vec<Found>, SignError> {
+    let mut found = Vec::new();
+    if wanted.contains(&Layout::Sig) {
+        found.extend(find_sig(subject).await?);
+    }
+    if wanted.contains(&Layout::Bundle) {
+        found.extend(find_bundles(subject).await?);
+    }
+    Ok(found)
+}
+
+/// The signatures in the `.sig` manifest.
+async fn find_sig(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
+    let (registry, path) = (subject.registry, subject.image.path());
+    let tag = layouts::sig_tag(subject.digest);
+    let location = format!("{}:{tag}", subject.image);
+    let Some(manifest) = registry.manifest(path, &tag).await? else {
+        return Ok(Vec::new());
+    };
+    let malformed = |reason: String| Found {
+        layout: Layout::Sig,
+        location: location.clone(),
+        signed: Vec::new(),
+        signature: None,
+        claim: Err(reason),
+        key: None,
+    };
+    let layers = match layouts::sig_layers(manifest.body()) {
+        Ok(layers) => layers,
+        Err(reason) => return Ok(vec![malformed(format!("the manifest {reason}"))]),
+    };
+    let mut found = Vec::new();
+    for layer in layers {
+        let text = |key: &str| layer.get(key).and_then(|v| v.as_str());
+        if text("mediaType") != Some(layouts::SIMPLE_SIGNING_MEDIA_TYPE) {
+            continue;
+        }
+        let annotation = |key: &str| {
+            layer
+                .pointer(&format!("/annotations/{}", key.replace('/', "~1")))
+                .and_then(|v| v.as_str())
+        };
+        let Some(digest) = text("digest") else {
+            found.push(malformed("a layer has no digest".to_owned()));
+            continue;
+        };
+        let payload = registry.blob(path, digest, MAX_SIGNATURE_BLOB).await?;
+        found.push(Found {
+            layout: Layout::Sig,
+            location: location.clone(),
+            signature: annotation(layouts::SIGNATURE_ANNOTATION).and_then(layouts::unbase64),
+            claim: payload::read_simple_signing(&payload),
+            signed: payload,
+            key: annotation(layouts::KEY_ANNOTATION).and_then(KeyId::parse),
+        });
+    }
+    Ok(found)
+}
+
+/// The signatures in bundle referrers.
+async fn find_bundles(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
+    let (registry, path) = (subject.registry, subject.image.path());
+    let mut found = Vec::new();
+    for referrer in registry.referrers(path, subject.digest.as_str()).await? {
+        if referrer
+            .artifact_type
+            .as_deref()
+            .is_some_and(|t| t != BUNDLE_MEDIA_TYPE)
+        {
+            continue;
+        }
+        let location = format!("{}@{}", subject.image, referrer.digest);
+        let Some(manifest) = registry.manifest_at(path, &referrer.digest).await? else {
+            continue;
+        };
+        let Ok(read) = layouts::read_referrer(manifest.body()) else {
+            continue;
+        };
+        // Another artifact, or one about another manifest (a fallback index is writable by
+        // anyone who can push, so its entries are checked).
+        if read.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE)
+            || read.subject.as_deref() != Some(subject.digest.as_str())
+        {
+            continue;
+        }
+        let malformed = |reason: String| Found {
+            layout: Layout::Bundle,
+            location: location.clone(),
+            signed: Vec::new(),
+            signature: None,
+            claim: Err(reason),
+            key: None,
+        };
+        let Some((digest, _)) = read.bundle else {
+            found.push(malformed("the referrer has no bundle layer".to_owned()));
+            continue;
+        };
+        let bytes = registry.blob(path, &digest, MAX_SIGNATURE_BLOB).await?;
+        found.push(match layouts::read_bundle(&bytes) {
+            Ok(bundle) => Found {
+                layout: Layout::Bundle,
+                location: location.clone(),
+                signed: payload::pae(&bundle.payload_type, &bundle.payload),
+                signature: Some(bundle.signature),
+                claim: if bundle.payload_type == payload::IN_TOTO_PAYLOAD_TYPE {
+                    payload::read_statement(&bundle.payload)
+                } else {
+                    Err(format!(
+                        "the bundle's payload type is `{}`, not an in-toto statement",
+                        bundle.payload_type
+                    ))
+                },
+                key: bundle.key,
+            },
+            Err(reason) => malformed(reason),
+        });
+    }
+    Ok(found)
+}
