@@ -159,15 +159,18 @@ impl Run<'_> {
             self.target.report_retries(observer);
             match step {
                 Step::Build => {
-                    let engine = self.engine.ok_or(PublishError::NoEngine)?;
+                    let engine = self
+                        .engine
+                        .ok_or(PublishError::unprepared("build", "engine"))?;
                     let local = build_tag(plan);
                     let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
                     self.built = Some((id, local));
                 }
                 Step::Smoke { method } => {
-                    let engine = self.engine.ok_or(PublishError::NoEngine)?;
-                    let (id, _) = self.built.as_ref().ok_or(PublishError::NoEngine)?;
-                    let request = self.smoke.ok_or(PublishError::NoEngine)?;
+                    let unprepared = |missing| PublishError::unprepared("smoke", missing);
+                    let engine = self.engine.ok_or(unprepared("engine"))?;
+                    let (id, _) = self.built.as_ref().ok_or(unprepared("built image"))?;
+                    let request = self.smoke.ok_or(unprepared("run request"))?;
                     crate::run::run(engine, id, request, &SmokeProgress(observer))
                         .await
                         .map_err(|source| PublishError::Smoke {
@@ -234,7 +237,9 @@ impl Run<'_> {
     /// Makes sure `digest`, the verified release, has a signature by the key in each layout
     /// of `format`.
     async fn sign(&self, digest: &Digest, format: Format) -> Result<Vec<Placed>, PublishError> {
-        let key = self.signer.ok_or(PublishError::NoSigningKey)?;
+        let key = self
+            .signer
+            .ok_or(PublishError::unprepared("sign", "signing key"))?;
         let subject = Subject {
             registry: &self.target.registry,
             image: &self.plan.image,
@@ -259,8 +264,13 @@ impl Run<'_> {
     /// Pushes this run's image under `tag`: the tag is read again right before (another run may
     /// have published meanwhile) and after (it must hold this run's input).
     async fn push_exact(&mut self, tag: &TaggedImage) -> Result<(), PublishError> {
-        let engine = self.engine.ok_or(PublishError::NoEngine)?;
-        let (id, _) = self.built.as_ref().ok_or(PublishError::NoEngine)?;
+        let engine = self
+            .engine
+            .ok_or(PublishError::unprepared("push", "engine"))?;
+        let (id, _) = self
+            .built
+            .as_ref()
+            .ok_or(PublishError::unprepared("push", "built image"))?;
         let (now, manifest) = survey::exact_state(&self.target.registry, tag).await?;
         if let Some(digest) = &now.digest {
             if now.fingerprint.as_deref() == Some(self.plan.fingerprint.as_str()) {

@@ -93,12 +93,21 @@ pub enum PublishError {
         /// What failed (boxed: it is large, and rare).
         source: Box<RunError>,
     },
-    /// A build or push step without an engine: a decision the caller did not prepare for.
-    #[error("internal error: no Docker engine connected for a build")]
-    NoEngine,
-    /// A signing step without a key: a decision the caller did not prepare for.
-    #[error("internal error: no signing key loaded for a signing step")]
-    NoSigningKey,
+    /// A step whose input the caller did not prepare (an engine for a build, a built image
+    /// for a push or a smoke run, a key for signing): a bug, reported rather than panicking.
+    #[error("internal error: the {step} step has no {missing}")]
+    Unprepared {
+        /// The step.
+        step: &'static str,
+        /// What it lacks.
+        missing: &'static str,
+    },
+}
+
+impl PublishError {
+    fn unprepared(step: &'static str, missing: &'static str) -> Self {
+        PublishError::Unprepared { step, missing }
+    }
 }
 
 /// The registry one algorithm is published to, with the credentials resolved for it.
