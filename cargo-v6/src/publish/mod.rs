@@ -167,6 +167,39 @@ impl Target {
     }
 }
 
+/// The engine a build and push will use, or the problem with it when one is needed: it must
+/// answer, and the push hands it the registry credentials, which never cross a network in
+/// clear text unless the user asked for it (`--allow-insecure-engine`).
+fn engine_for_build(
+    engine: Result<Engine, EngineError>,
+    needed: bool,
+    target: &Target,
+    options: &Options,
+    observer: &dyn Observer,
+) -> (Option<Engine>, Option<PublishError>) {
+    match engine {
+        Ok(engine)
+            if needed && target.credentials.is_some() && engine.sends_credentials_in_clear() =>
+        {
+            if options.allow_insecure_engine {
+                observer.event(Event::Warning(format!(
+                    "--allow-insecure-engine: the registry credentials go to the Docker engine at {} in clear text",
+                    engine.describe()
+                )));
+                (Some(engine), None)
+            } else {
+                let refused = EngineError::CredentialsInClear {
+                    endpoint: engine.describe(),
+                };
+                (None, Some(PublishError::from(refused)))
+            }
+        }
+        Ok(engine) => (Some(engine), None),
+        Err(e) if needed => (None, Some(PublishError::from(e))),
+        Err(_) => (None, None),
+    }
+}
+
 /// One error for every problem found before acting: the error itself when there is one (its
 /// own hint and exit code stay), else all of them as one list.
 fn all_problems(mut errors: Vec<PublishError>, tree: Vec<String>) -> PublishError {
@@ -434,31 +467,8 @@ async fn publish_one(
     let smoke = options.smoke.as_ref().map(|r| r.method.as_str());
     let decision = decide::decide(&plan, &survey, options.force, smoke, signing.as_ref());
     let needs_engine = decision.as_ref().map_or(true, Decision::builds);
-    let (engine, engine_problem) = match engine {
-        // The engine's push gets the registry credentials: never across a network in clear
-        // text unless the user asked for it.
-        Ok(engine)
-            if needs_engine
-                && target.credentials.is_some()
-                && engine.sends_credentials_in_clear() =>
-        {
-            if options.allow_insecure_engine {
-                observer.event(Event::Warning(format!(
-                    "--allow-insecure-engine: the registry credentials go to the Docker engine at {} in clear text",
-                    engine.describe()
-                )));
-                (Some(engine), None)
-            } else {
-                let refused = EngineError::CredentialsInClear {
-                    endpoint: engine.describe(),
-                };
-                (None, Some(PublishError::from(refused)))
-            }
-        }
-        Ok(engine) => (Some(engine), None),
-        Err(e) if needs_engine => (None, Some(PublishError::from(e))),
-        Err(_) => (None, None),
-    };
+    let (engine, engine_problem) =
+        engine_for_build(engine, needs_engine, &target, options, observer);
     let mut problems: Vec<PublishError> = engine_problem.into_iter().collect();
     let decision = match decision {
         Ok(decision) if problems.is_empty() && tree_problems.is_empty() => decision,
