@@ -8,11 +8,9 @@
 //! fixtures' packages need nothing the base does not have, so `pip install /app` works offline.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
-
-use assert_cmd::Command;
 
 mod support;
+use support::cargo_v6;
 use support::{LocalImages, assert_ok, copy_dir, docker, stack, text, unique};
 
 fn repo_root() -> PathBuf {
@@ -24,18 +22,6 @@ fn project(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo_root().join("tests/fixtures").join(name), dir.path());
     dir
-}
-
-fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("cargo-v6")
-        .unwrap()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("V6_REGISTRY_USERNAME")
-        .env_remove("V6_REGISTRY_PASSWORD")
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// `publish`, then the printed `IMAGE@sha256:...` pulled into an engine that has no other copy

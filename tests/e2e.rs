@@ -15,22 +15,11 @@ use serde_json::Value;
 #[path = "support/counting_proxy.rs"]
 mod counting_proxy;
 mod support;
+use support::cargo_v6;
 use support::{
     LocalImages, assert_ok, busybox_project, copy_dir, digest_of, docker, repo_tags, skopeo, stack,
     text, unique,
 };
-
-fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("cargo-v6")
-        .unwrap()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("V6_REGISTRY_USERNAME")
-        .env_remove("V6_REGISTRY_PASSWORD")
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// `publish --message-format json` and its one JSON object.
 fn publish_json(dir: &Path, extra: &[&str]) -> Value {

@@ -5,25 +5,12 @@
 //! in tests/cli.rs, which needs no stack).
 
 use std::path::Path;
-use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 mod support;
+use support::cargo_v6;
 use support::{LocalImages, assert_ok, busybox_project, skopeo, stack, text, unique};
-
-fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("cargo-v6")
-        .unwrap()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("V6_REGISTRY_USERNAME")
-        .env_remove("V6_REGISTRY_PASSWORD")
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// Writes the project's v6.toml with a description of `description` bytes and a build
 /// argument `BIG` of `arg` bytes (the install step checks that it arrives whole).

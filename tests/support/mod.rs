@@ -192,3 +192,17 @@ pub fn commit_all(dir: &Path) {
     git(dir, &["add", "."]);
     git(dir, &["commit", "-qm", "release"]);
 }
+
+/// `cargo-v6 ARGS` in `dir`, without colours and without the registry credentials of the
+/// environment (each test says which credentials it uses).
+pub fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("cargo-v6")
+        .unwrap()
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("V6_REGISTRY_USERNAME")
+        .env_remove("V6_REGISTRY_PASSWORD")
+        .args(args)
+        .output()
+        .unwrap()
+}
