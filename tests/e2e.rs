@@ -972,3 +972,23 @@ fn a_file_changed_while_the_context_is_sent_fails_the_build_naming_it() {
         "nothing pushed"
     );
 }
+
+#[test]
+fn an_unchanged_republish_needs_no_engine() {
+    let image = format!("{}/{}", stack().registry, unique("no-engine"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "no engine needed\n", "");
+    let first = publish_json(dir.path(), &[]);
+    let out = Command::cargo_bin("cargo-v6")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("DOCKER_HOST", "unix:///nonexistent/cargo-v6/docker.sock")
+        .args(["v6", "publish", "--message-format", "json"])
+        .output()
+        .unwrap();
+    let stdout = assert_ok(&out);
+    let again: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(again["skipped_unchanged"], true);
+    assert_eq!(again["digest"], first["digest"]);
+}

@@ -172,15 +172,12 @@ impl Target {
 /// clear text unless the user asked for it (`--allow-insecure-engine`).
 fn engine_for_build(
     engine: Result<Engine, EngineError>,
-    needed: bool,
     target: &Target,
     options: &Options,
     observer: &dyn Observer,
 ) -> (Option<Engine>, Option<PublishError>) {
     match engine {
-        Ok(engine)
-            if needed && target.credentials.is_some() && engine.sends_credentials_in_clear() =>
-        {
+        Ok(engine) if target.credentials.is_some() && engine.sends_credentials_in_clear() => {
             if options.allow_insecure_engine {
                 observer.event(Event::Warning(format!(
                     "--allow-insecure-engine: the registry credentials go to the Docker engine at {} in clear text",
@@ -195,8 +192,7 @@ fn engine_for_build(
             }
         }
         Ok(engine) => (Some(engine), None),
-        Err(e) if needed => (None, Some(PublishError::from(e))),
-        Err(_) => (None, None),
+        Err(e) => (None, Some(PublishError::from(e))),
     }
 }
 
@@ -428,16 +424,19 @@ async fn publish_one(
         &manifest.publish.release_tag_prefix,
         options.allow_dirty,
     );
-    let listed = target.tags(&manifest.image).await;
-    let engine = Engine::connect()
-        .await
-        .map(|engine| engine.with_stall_timeout(stall_timeout));
-    let listed = match listed {
+    // The engine is asked only when a build may be needed: an unchanged republish needs none
+    // (and an ssh engine would be dialled for nothing).
+    let connect = || async {
+        Engine::connect()
+            .await
+            .map(|engine| engine.with_stall_timeout(stall_timeout))
+    };
+    let listed = match target.tags(&manifest.image).await {
         Ok(listed) => listed,
         Err(registry) => {
             // Undecidable without the registry: the engine counts as needed.
             let mut problems = vec![registry];
-            problems.extend(engine.err().map(PublishError::from));
+            problems.extend(connect().await.err().map(PublishError::from));
             return Err(all_problems(problems, tree_problems));
         }
     };
@@ -467,8 +466,10 @@ async fn publish_one(
     let smoke = options.smoke.as_ref().map(|r| r.method.as_str());
     let decision = decide::decide(&plan, &survey, options.force, smoke, signing.as_ref());
     let needs_engine = decision.as_ref().map_or(true, Decision::builds);
-    let (engine, engine_problem) =
-        engine_for_build(engine, needs_engine, &target, options, observer);
+    let (engine, engine_problem) = match needs_engine {
+        true => engine_for_build(connect().await, &target, options, observer),
+        false => (None, None),
+    };
     let mut problems: Vec<PublishError> = engine_problem.into_iter().collect();
     let decision = match decision {
         Ok(decision) if problems.is_empty() && tree_problems.is_empty() => decision,
