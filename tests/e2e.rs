@@ -132,14 +132,7 @@ fn labels_reach_the_image_exactly_as_written() {
     let text_before = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, format!("{text_before}\n[build.labels]\n{table}")).unwrap();
     let stdout = assert_ok(&cargo_v6(dir.path(), &["v6", "publish"]));
-    let digest = stdout
-        .lines()
-        .last()
-        .unwrap()
-        .split_once('@')
-        .unwrap()
-        .1
-        .to_string();
+    let digest = support::printed_digest(&stdout);
     let inspected = inspect(&format!("{image}:1.0.0"));
     assert_eq!(inspected["Digest"], digest.as_str());
     for (key, value) in labels {

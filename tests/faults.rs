@@ -766,14 +766,7 @@ fn a_flaky_registry_is_retried_and_the_publish_completes() {
             "{round}: retries are shown with -v:\n{stderr}"
         );
         let stdout = text(&out.stdout);
-        let digest = stdout
-            .lines()
-            .last()
-            .unwrap()
-            .split_once('@')
-            .unwrap()
-            .1
-            .to_string();
+        let digest = support::printed_digest(&stdout);
         assert_eq!(
             digest_of(&format!("{real_registry}/{repo}:1.0.0")).as_deref(),
             Some(digest.as_str()),

@@ -663,3 +663,11 @@ pub fn run_output(outcome: &crate::run::RunOutcome, reporter: &Reporter) -> Resu
     reporter.status("Finished", what);
     stdout(&format!("{}\n", outcome.output.json_line()))
 }
+
+/// The retries a registry client made (`cargo v6 sign`, `verify`), as `publish` shows them:
+/// with `-v`.
+pub fn retries(registry: &crate::registry::Registry, reporter: &Reporter) {
+    for retry in registry.take_retries() {
+        reporter.detail(format!("      Retry {retry}"));
+    }
+}

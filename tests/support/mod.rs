@@ -206,3 +206,12 @@ pub fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// The digest in the last line publish prints on stdout (`IMAGE@sha256:...`).
+pub fn printed_digest(stdout: &str) -> String {
+    let last = stdout.lines().last().unwrap_or_default();
+    let (_, digest) = last
+        .rsplit_once('@')
+        .unwrap_or_else(|| panic!("no IMAGE@DIGEST line: {stdout}"));
+    digest.to_string()
+}

@@ -65,6 +65,18 @@ pub(super) fn parse_image(text: &str) -> Result<ImageRef, Error> {
     })
 }
 
+/// The digest `reference` names (a tag resolved through `registry`), said on stderr: sign and
+/// verify always work on a digest, never on a tag.
+pub(super) async fn resolved(
+    registry: &crate::registry::Registry,
+    reference: &ImageRef,
+    reporter: &Reporter,
+) -> Result<crate::reference::Digest, Error> {
+    let digest = sign::resolve(registry, reference).await?;
+    crate::report::resolved(reference, &digest, reporter);
+    Ok(digest)
+}
+
 /// Runs `cargo v6 sign`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let reference = parse_image(&args.image)?;
@@ -74,8 +86,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     drop(password);
     let registry = args.registry.client(&reference)?;
     super::runtime()?.block_on(async {
-        let digest = sign::resolve(&registry, &reference).await?;
-        crate::report::resolved(&reference, &digest, reporter);
+        let digest = resolved(&registry, &reference, reporter).await?;
         let subject = Subject {
             registry: &registry,
             image: &reference.name,
@@ -91,9 +102,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 reporter,
             );
         }
-        for retry in registry.take_retries() {
-            reporter.detail(format!("      Retry {retry}"));
-        }
+        crate::report::retries(&registry, reporter);
         crate::report::stdout(&format!("{}@{digest}\n", reference.name))
     })
 }

@@ -35,17 +35,14 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let key = PublicKey::load(&args.key)?;
     let registry = args.registry.client(&reference)?;
     super::runtime()?.block_on(async {
-        let digest = sign::resolve(&registry, &reference).await?;
-        crate::report::resolved(&reference, &digest, reporter);
+        let digest = super::sign::resolved(&registry, &reference, reporter).await?;
         let subject = Subject {
             registry: &registry,
             image: &reference.name,
             digest: &digest,
         };
         let verified = sign::verify(subject, &key).await;
-        for retry in registry.take_retries() {
-            reporter.detail(format!("      Retry {retry}"));
-        }
+        crate::report::retries(&registry, reporter);
         let verified = verified?;
         crate::report::verified(&reference.name, &verified, key.id(), reporter);
         crate::report::stdout(&format!("{}@{}\n", reference.name, verified.digest))
