@@ -59,7 +59,15 @@ pub struct FileDigest {
 /// Hashes the context files (relative, `/`-separated) under `root`, streaming each file, on
 /// every core: this pass runs before every build and republish, so it is on the critical path.
 pub fn digest_files(root: &Path, files: &[String]) -> Result<Vec<FileDigest>, FingerprintError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A thread costs more than hashing a handful of small files (a workspace of 200 small
+    // algorithms would start 400 of them).
+    const FILES_PER_THREAD: usize = 32;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().div_ceil(FILES_PER_THREAD));
+    if threads <= 1 {
+        return files.iter().map(|f| digest_file(root, f)).collect();
+    }
     let chunk = files.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = files

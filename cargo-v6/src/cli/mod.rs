@@ -231,14 +231,18 @@ struct VersionArgs {
     /// Use this version instead of the one in v6.toml or the project's metadata.
     #[arg(long, value_name = "VERSION")]
     set_version: Option<String>,
+    /// The repositories read so far: members of a workspace share their git state.
+    #[arg(skip)]
+    git: crate::git::Cache,
 }
 
 impl VersionArgs {
     /// Reads the version, git state and build context for `manifest`.
     fn inputs(&self, manifest: &Manifest) -> Result<crate::plan::Inputs, Error> {
-        Ok(crate::plan::Inputs::read(
+        Ok(crate::plan::Inputs::read_shared(
             manifest,
             self.set_version.as_deref(),
+            &self.git,
         )?)
     }
 }

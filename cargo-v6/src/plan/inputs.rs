@@ -32,8 +32,18 @@ impl Inputs {
     /// Reads the version, git state and build context that `manifest` points at.
     /// `set_version` is `--set-version`.
     pub fn read(manifest: &Manifest, set_version: Option<&str>) -> Result<Self, PlanError> {
+        Self::read_shared(manifest, set_version, &crate::git::Cache::default())
+    }
+
+    /// [`Inputs::read`] for one algorithm among several: the git state of a repository they
+    /// share is read once, through `git`.
+    pub fn read_shared(
+        manifest: &Manifest,
+        set_version: Option<&str>,
+        git: &crate::git::Cache,
+    ) -> Result<Self, PlanError> {
         let context_dir = context_dir(manifest)?;
-        let git = crate::git::read(&manifest.dir, &context_dir);
+        let git = git.read(&manifest.dir, &context_dir);
         check_release_tag_prefix(manifest, git.as_ref())?;
         let version = resolve_version(manifest, set_version, git.as_ref())?;
         let context_files = context_files(manifest, &context_dir)?;
