@@ -8,9 +8,10 @@
 //!
 //! Invariants:
 //! - Every value from v6.toml reaches the YAML through [`yaml_string`] (a double-quoted
-//!   scalar with every character outside YAML's printable set escaped) or, inside a `run:` or
-//!   `script:` block, through [`shell_quote`] on a line of its own: neither a prefix nor a key
-//!   path can end a string, start a YAML node or a shell command.
+//!   scalar with every character outside YAML's printable set escaped), inside a `run:` or
+//!   `script:` block through [`shell_quote`] on a line of its own, or in a comment (the values
+//!   are single lines, validated by [`crate::manifest`], and a comment ends with its line):
+//!   neither a prefix nor a key path can end a string, start a YAML node or a shell command.
 //! - GitHub evaluates `${{ ... }}` anywhere in a workflow's values, so a prefix or key path
 //!   containing `${{` is refused ([`CiError::Expression`]) rather than written.
 //! - A trigger accepts exactly the tags `{prefix}MAJOR.MINOR...` of the members' prefixes:
@@ -132,9 +133,16 @@ impl Member {
             .as_ref()
             .map(|key| {
                 let relative = relative_to(key, root);
+                // Runners run a POSIX shell: Windows separators become `/`.
                 relative
                     .to_str()
-                    .map(|text| text.replace('\\', "/"))
+                    .map(|text| {
+                        if cfg!(windows) {
+                            text.replace('\\', "/")
+                        } else {
+                            text.to_string()
+                        }
+                    })
                     .ok_or_else(|| CiError::NonUtf8Path {
                         name: manifest.name.clone(),
                         path: key.clone(),
@@ -528,7 +536,7 @@ mod tests {
     fn github_expressions_in_values_are_refused() {
         let m = member("a", "${{ secrets.X }}", GHCR);
         assert!(matches!(
-            render(Provider::GitHub, &[m.clone()], "0.1.0"),
+            render(Provider::GitHub, std::slice::from_ref(&m), "0.1.0"),
             Err(CiError::Expression {
                 key: "release-tag-prefix",
                 ..
@@ -547,6 +555,19 @@ mod tests {
         ];
         let text = render(Provider::GitHub, &members, "0.1.0").unwrap();
         assert_eq!(text.matches("[0-9]+.[0-9]+*\"").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn the_templates_name_the_key_secret_that_next_steps_asks_for() {
+        for (_, text) in [GITHUB_TEMPLATE, GITLAB_TEMPLATE] {
+            assert!(text.contains(&format!("\"${KEY_SECRET}\"")));
+        }
+        let mut signed = member("a", "v", GHCR);
+        signed.sign_key = Some("cosign.key".into());
+        for provider in [Provider::GitHub, Provider::GitLab] {
+            let steps = next_steps(provider, std::slice::from_ref(&signed)).join("\n");
+            assert!(steps.contains(KEY_SECRET), "{steps}");
+        }
     }
 
     #[test]
