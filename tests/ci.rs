@@ -1,6 +1,8 @@
 //! `cargo v6 ci github|gitlab`: the generated files are read back with a YAML parser, their
 //! triggers are tried on real tags of each release-tag convention, and the job is checked for
-//! the command, the install pin, the credentials and the signing key. No engine or registry.
+//! the command, the install pin, the credentials and the signing key. The jobs' scripts are
+//! run with bash and jq (as the runners have them; scripts/stack installs jq), `cargo` replaced
+//! by a stub that prints publish's JSON lines. No engine or registry.
 
 use std::path::Path;
 
@@ -14,19 +16,25 @@ const GITHUB_FILE: &str = ".github/workflows/v6-publish.yml";
 const GITLAB_FILE: &str = ".gitlab-ci.yml";
 const PUBLISH: &str = "cargo v6 publish --from-tag --message-format json";
 
-/// The python4 fixture with its v6.toml's `image` replaced and `extra` appended.
+/// The python4 fixture in a temporary directory, with its v6.toml's `image` replaced and
+/// `extra` appended.
 fn project(image: &str, extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    project_in(dir.path(), image, extra);
+    dir
+}
+
+/// [`project`] in `dir`.
+fn project_in(dir: &Path, image: &str, extra: &str) {
     copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/python4"),
-        dir.path(),
+        dir,
     );
-    let manifest = dir.path().join("v6.toml");
+    let manifest = dir.join("v6.toml");
     let text = std::fs::read_to_string(&manifest)
         .unwrap()
         .replace("ghcr.io/example-org/partial-sum", image);
     std::fs::write(&manifest, format!("{text}\n{extra}")).unwrap();
-    dir
 }
 
 fn cargo_v6(dir: &Path) -> Command {
@@ -202,7 +210,12 @@ fn github_job_installs_the_pinned_tool_publishes_from_the_tag_and_reports_the_di
     let publish = step(&workflow, "Publish");
     let script = str_of(&publish["run"]);
     assert!(script.contains("set -euo pipefail"), "{script}");
-    assert!(script.contains(&format!("{PUBLISH} | tee")), "{script}");
+    assert!(
+        script.contains(&format!(
+            "{PUBLISH} | tee \"$RUNNER_TEMP/v6-publish.jsonl\""
+        )),
+        "{script}"
+    );
     assert_eq!(str_of(&publish["shell"]), "bash");
     // The job's outputs come from the report step, which reads the JSON lines.
     let outputs = &workflow["jobs"]["publish"]["outputs"];
@@ -330,7 +343,14 @@ fn gitlab_job_runs_on_dind_with_tls_and_keeps_the_digest() {
         )),
         "{script}"
     );
-    assert!(script.contains(&format!("{PUBLISH} | tee v6-publish.jsonl")));
+    // Written outside the work tree while publish runs (a new file would make it dirty), and
+    // publish's exit status is the job's.
+    assert!(
+        script.contains(&format!("{PUBLISH} | tee \"$results\" || status=$?")),
+        "{script}"
+    );
+    assert!(script.contains("results=\"$(mktemp)\""), "{script}");
+    assert!(script.trim_end().ends_with("exit \"$status\""), "{script}");
     assert!(script.contains("set -euo pipefail"));
     // GitLab's own registry with the job's token, unless the variables are set.
     assert!(script.contains("V6_REGISTRY_USERNAME=\"$CI_REGISTRY_USER\""));
@@ -503,4 +523,169 @@ fn help_has_examples() {
         let text = String::from_utf8(output.stdout).unwrap();
         assert!(text.contains("Examples:"), "{text}");
     }
+}
+
+// ---- the jobs' scripts, run ----
+
+const PUBLISHED: &str = r#"{"reason":"published","image":"ghcr.io/example-org/partial-sum","version":"1.2.3","digest":"sha256:abc","tags_pushed":["1.2.3"]}"#;
+const FAILED: &str = r#"{"reason":"error","message":"boom","exit_code":1}"#;
+
+/// A directory of stubs: `cargo install ...` and `apt-get` succeed doing nothing; `cargo v6
+/// ...` prints `$FAKE_LINES` and exits with `$FAKE_STATUS`, or fails with 99 when a
+/// `v6-publish.*` file is already in the work tree (the current directory), which would make
+/// the tree dirty for publish.
+fn stubs() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write(
+        "cargo",
+        "#!/bin/sh\nif [ \"$1\" = v6 ]; then\n  if ls v6-publish.* >/dev/null 2>&1; then echo dirty >&2; exit 99; fi\n  printf '%s\\n' \"$FAKE_LINES\"\n  exit \"$FAKE_STATUS\"\nfi\n",
+    );
+    write("apt-get", "#!/bin/sh\nexit 0\n");
+    dir
+}
+
+/// Runs `script` with bash in `dir`, the stubs first on PATH and `env` set.
+fn run_script(
+    script: &str,
+    dir: &Path,
+    stubs: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let path = format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap());
+    std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("PATH", path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn github_scripts_keep_publishs_status_and_hand_on_the_digest() {
+    let dir = project("ghcr.io/example-org/partial-sum", "");
+    let workflow = generate(dir.path(), "github", GITHUB_FILE);
+    let publish = str_of(&step(&workflow, "Publish")["run"]).to_string();
+    let report = str_of(&step(&workflow, "Report")["run"]).to_string();
+    let stubs = stubs();
+    for (lines, status) in [(PUBLISHED, 0), (FAILED, 1)] {
+        let temp = tempfile::tempdir().unwrap();
+        let file = |name: &str| temp.path().join(name).to_str().unwrap().to_string();
+        let status_text = status.to_string();
+        let env = [
+            ("RUNNER_TEMP", file("")),
+            ("GITHUB_OUTPUT", file("output")),
+            ("GITHUB_STEP_SUMMARY", file("summary")),
+            ("FAKE_LINES", lines.to_string()),
+            ("FAKE_STATUS", status_text),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let ran = run_script(&publish, dir.path(), stubs.path(), &env);
+        assert_eq!(ran.status.code(), Some(status), "{ran:?}");
+        let ran = run_script(&report, dir.path(), stubs.path(), &env);
+        assert!(ran.status.success(), "{ran:?}");
+        let output = std::fs::read_to_string(file("output")).unwrap_or_default();
+        let summary = std::fs::read_to_string(file("summary")).unwrap();
+        if status == 0 {
+            assert_eq!(
+                output,
+                "image=ghcr.io/example-org/partial-sum\ndigest=sha256:abc\nreference=ghcr.io/example-org/partial-sum@sha256:abc\n"
+            );
+            assert!(
+                summary.contains(
+                    "| partial-sum | 1.2.3 | `ghcr.io/example-org/partial-sum@sha256:abc` |"
+                ),
+                "{summary}"
+            );
+        } else {
+            assert_eq!(output, "");
+            assert!(summary.contains("**error:** boom"), "{summary}");
+        }
+        // Nothing was left in the work tree.
+        assert!(!dir.path().join("v6-publish.jsonl").exists());
+    }
+}
+
+#[test]
+fn gitlab_script_keeps_publishs_status_and_writes_the_dotenv_report() {
+    let stubs = stubs();
+    for (lines, status) in [(PUBLISHED, 0), (FAILED, 1)] {
+        let dir = project("registry.gitlab.com/example-org/partial-sum", "");
+        let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
+        let job = &ci["v6-publish"];
+        let script = str_of(&job["script"][0]);
+        let status_text = status.to_string();
+        let env = [
+            (
+                "V6_IMAGE_REGISTRY",
+                str_of(&job["variables"]["V6_IMAGE_REGISTRY"]),
+            ),
+            ("CI_REGISTRY", "registry.gitlab.com"),
+            ("CI_REGISTRY_USER", "gitlab-ci-token"),
+            ("CI_REGISTRY_PASSWORD", "job-token"),
+            ("FAKE_LINES", lines),
+            ("FAKE_STATUS", &status_text),
+        ];
+        let ran = run_script(script, dir.path(), stubs.path(), &env);
+        assert_eq!(ran.status.code(), Some(status), "{ran:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("v6-publish.jsonl")).unwrap(),
+            format!("{lines}\n")
+        );
+        let dotenv = std::fs::read_to_string(dir.path().join("v6-publish.env")).unwrap();
+        if status == 0 {
+            assert_eq!(
+                dotenv,
+                "V6_IMAGE=ghcr.io/example-org/partial-sum\nV6_DIGEST=sha256:abc\nV6_REFERENCE=ghcr.io/example-org/partial-sum@sha256:abc\n"
+            );
+        } else {
+            assert_eq!(dotenv, "");
+        }
+    }
+}
+
+#[test]
+fn the_signing_key_is_written_private_where_v6_toml_says_and_required() {
+    use std::os::unix::fs::PermissionsExt;
+    // The project one level down, so that `../keys` stays inside the temporary directory.
+    let outer = tempfile::tempdir().unwrap();
+    let project = outer.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    project_in(
+        &project,
+        "ghcr.io/example-org/partial-sum",
+        "[sign]\nkey = \"../keys/it's cosign.key\"\n",
+    );
+    let key = outer.path().join("keys/it's cosign.key");
+    let workflow = generate(&project, "github", GITHUB_FILE);
+    let script = str_of(&step(&workflow, "Write the signing key")["run"]).to_string();
+    let stubs = stubs();
+    let ran = run_script(
+        &script,
+        &project,
+        stubs.path(),
+        &[("COSIGN_PRIVATE_KEY", "")],
+    );
+    assert!(!ran.status.success());
+    assert!(String::from_utf8_lossy(&ran.stdout).contains("COSIGN_PRIVATE_KEY is not set"));
+    assert!(!key.exists());
+
+    let pem = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----";
+    let ran = run_script(
+        &script,
+        &project,
+        stubs.path(),
+        &[("COSIGN_PRIVATE_KEY", pem)],
+    );
+    assert!(ran.status.success(), "{ran:?}");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), format!("{pem}\n"));
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
 }
