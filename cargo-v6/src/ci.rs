@@ -557,6 +557,36 @@ mod tests {
         assert_eq!(text.matches("[0-9]+.[0-9]+*\"").count(), 2, "{text}");
     }
 
+    fn parse(text: &str) -> yaml_rust2::Yaml {
+        yaml_rust2::YamlLoader::load_from_str(text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"))
+            .remove(0)
+    }
+
+    /// A workspace whose members push to ghcr.io and to another registry: one login for both,
+    /// from secrets (the job token cannot push elsewhere), and the file says so.
+    #[test]
+    fn members_on_several_registries_share_the_secrets() {
+        let members = [member("a", "a-v", GHCR), member("b", "b-v", "docker.io")];
+        let text = render(Provider::GitHub, &members, "0.1.0").unwrap();
+        let workflow = parse(&text);
+        assert!(workflow["permissions"]["packages"].is_badvalue(), "{text}");
+        assert!(text.contains("V6_REGISTRY_USERNAME: ${{ secrets.V6_REGISTRY_USERNAME }}"));
+        assert!(text.contains("more than one registry"), "{text}");
+        let steps = next_steps(Provider::GitHub, &members).join("\n");
+        assert!(steps.contains("push to docker.io, ghcr.io"), "{steps}");
+
+        let text = render(Provider::GitLab, &members, "0.1.0").unwrap();
+        let ci = parse(&text);
+        assert!(ci["v6-publish"]["variables"]["V6_IMAGE_REGISTRY"].is_badvalue());
+        assert!(!text.contains("CI_REGISTRY_USER"), "{text}");
+        assert!(text.contains("more than one registry"), "{text}");
+        assert_eq!(
+            ci["v6-publish"]["rules"][0]["if"].as_str(),
+            Some("$CI_COMMIT_TAG =~ /^(?:a\\-v|b\\-v)[0-9]+\\.[0-9]+/")
+        );
+    }
+
     #[test]
     fn the_templates_name_the_key_secret_that_next_steps_asks_for() {
         for (_, text) in [GITHUB_TEMPLATE, GITLAB_TEMPLATE] {
