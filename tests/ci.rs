@@ -527,8 +527,8 @@ fn help_has_examples() {
 
 // ---- the jobs' scripts, run ----
 
-const PUBLISHED: &str = r#"{"reason":"published","image":"ghcr.io/example-org/partial-sum","version":"1.2.3","digest":"sha256:abc","tags_pushed":["1.2.3"]}"#;
-const FAILED: &str = r#"{"reason":"error","message":"boom","exit_code":1}"#;
+const PUBLISHED: &str = r#"{"reason":"published","algorithm":"partial_sum","image":"ghcr.io/example-org/partial-sum","version":"1.2.3","digest":"sha256:abc","tags_pushed":["1.2.3"]}"#;
+const FAILED: &str = r#"{"reason":"error","message":"boom","exit_code":1,"algorithm":"partial_sum"}"#;
 
 /// A directory of stubs: `cargo install ...` and `apt-get` succeed doing nothing; `cargo v6
 /// ...` prints `$FAKE_LINES` and exits with `$FAKE_STATUS`, or fails with 99 when a
@@ -596,17 +596,17 @@ fn github_scripts_keep_publishs_status_and_hand_on_the_digest() {
         if status == 0 {
             assert_eq!(
                 output,
-                "image=ghcr.io/example-org/partial-sum\ndigest=sha256:abc\nreference=ghcr.io/example-org/partial-sum@sha256:abc\n"
+                "image=ghcr.io/example-org/partial-sum\ndigest=sha256:abc\npinned=ghcr.io/example-org/partial-sum@sha256:abc\n"
             );
             assert!(
                 summary.contains(
-                    "| partial-sum | 1.2.3 | `ghcr.io/example-org/partial-sum@sha256:abc` |"
+                    "| partial_sum | 1.2.3 | `ghcr.io/example-org/partial-sum@sha256:abc` |"
                 ),
                 "{summary}"
             );
         } else {
             assert_eq!(output, "");
-            assert!(summary.contains("**error:** boom"), "{summary}");
+            assert!(summary.contains("**error** (partial_sum): boom"), "{summary}");
         }
         // Nothing was left in the work tree.
         assert!(!dir.path().join("v6-publish.jsonl").exists());
@@ -643,7 +643,7 @@ fn gitlab_script_keeps_publishs_status_and_writes_the_dotenv_report() {
         if status == 0 {
             assert_eq!(
                 dotenv,
-                "V6_IMAGE=ghcr.io/example-org/partial-sum\nV6_DIGEST=sha256:abc\nV6_REFERENCE=ghcr.io/example-org/partial-sum@sha256:abc\n"
+                "V6_IMAGE=ghcr.io/example-org/partial-sum\nV6_DIGEST=sha256:abc\nV6_PINNED=ghcr.io/example-org/partial-sum@sha256:abc\n"
             );
         } else {
             assert_eq!(dotenv, "");
