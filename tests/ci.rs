@@ -528,7 +528,8 @@ fn help_has_examples() {
 // ---- the jobs' scripts, run ----
 
 const PUBLISHED: &str = r#"{"reason":"published","algorithm":"partial_sum","image":"ghcr.io/example-org/partial-sum","version":"1.2.3","digest":"sha256:abc","tags_pushed":["1.2.3"]}"#;
-const FAILED: &str = r#"{"reason":"error","message":"boom","exit_code":1,"algorithm":"partial_sum"}"#;
+const FAILED: &str =
+    r#"{"reason":"error","message":"boom","exit_code":1,"algorithm":"partial_sum"}"#;
 
 /// A directory of stubs: `cargo install ...` and `apt-get` succeed doing nothing; `cargo v6
 /// ...` prints `$FAKE_LINES` and exits with `$FAKE_STATUS`, or fails with 99 when a
@@ -606,7 +607,10 @@ fn github_scripts_keep_publishs_status_and_hand_on_the_digest() {
             );
         } else {
             assert_eq!(output, "");
-            assert!(summary.contains("**error** (partial_sum): boom"), "{summary}");
+            assert!(
+                summary.contains("**error** (partial_sum): boom"),
+                "{summary}"
+            );
         }
         // Nothing was left in the work tree.
         assert!(!dir.path().join("v6-publish.jsonl").exists());
@@ -688,4 +692,76 @@ fn the_signing_key_is_written_private_where_v6_toml_says_and_required() {
     assert_eq!(std::fs::read_to_string(&key).unwrap(), format!("{pem}\n"));
     let mode = std::fs::metadata(&key).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "{mode:o}");
+}
+
+// ---- workspaces ----
+
+/// A workspace of `alpha` and `beta` (default prefixes `NAME-v`) on ghcr.io; `beta` signs with
+/// a key two directories up from it, `keys/cosign.key` from the root.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        "[workspace]\nmembers = [\"algorithms/*\"]\n\n[workspace.algorithm]\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"ghcr.io/example-org/{name}\"\n\n[workspace.build]\nbase = \"docker.io/library/busybox:1\"\n",
+    )
+    .unwrap();
+    for (name, extra) in [
+        ("alpha", ""),
+        ("beta", "\n[sign]\nkey = \"../../keys/cosign.key\"\n"),
+    ] {
+        let member = dir.path().join("algorithms").join(name);
+        std::fs::create_dir_all(&member).unwrap();
+        std::fs::write(
+            member.join("v6.toml"),
+            format!("[algorithm]\nname = \"{name}\"\nversion = \"1.0.0\"\n\n[build]\ncommand = [\"true\"]\n{extra}"),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_workspace_gets_one_trigger_per_member_at_its_root() {
+    let dir = workspace();
+    // Run inside a member: the file still goes to the root, for every member.
+    let member = dir.path().join("algorithms/alpha");
+    let workflow = generate(&member, "github", &format!("../../{GITHUB_FILE}"));
+    assert_eq!(
+        github_patterns(&workflow),
+        ["alpha-v[0-9]+.[0-9]+*", "beta-v[0-9]+.[0-9]+*"]
+    );
+    for (tag, triggers) in [
+        ("alpha-v1.2.3", true),
+        ("beta-v1.0.0-rc.1", true),
+        ("v1.2.3", false),
+        ("1.2.3", false),
+        ("gamma-v1.2.3", false),
+    ] {
+        assert_eq!(github_triggers(&workflow, tag), triggers, "{tag}");
+    }
+    let key = str_of(&step(&workflow, "Write the signing key")["run"]);
+    assert!(key.contains("key='keys/cosign.key'\n"), "{key}");
+
+    let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
+    let rule = gitlab_rule(&ci["v6-publish"]);
+    assert!(rule.is_match("alpha-v1.2.3") && rule.is_match("beta-v1.2.3"));
+    assert!(!rule.is_match("v1.2.3") && !rule.is_match("gamma-v1.2.3"));
+}
+
+#[test]
+fn p_narrows_a_workspace_to_the_members_named() {
+    let dir = workspace();
+    let output = cargo_v6(dir.path())
+        .args(["ci", "github", "-p", "alpha", "--stdout"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let workflow = parse(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(github_patterns(&workflow), ["alpha-v[0-9]+.[0-9]+*"]);
+    assert!(!step_names(&workflow).contains(&"Write the signing key"));
+    let output = cargo_v6(dir.path())
+        .args(["ci", "github", "-p", "gamma"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
 }

@@ -9,9 +9,12 @@ use crate::engine::EngineError;
 use crate::manifest::ManifestError;
 use crate::plan::PlanError;
 use crate::publish::{PublishError, ReleaseError};
+use crate::record::RecordError;
 use crate::registry::RegistryError;
+use crate::release_tag::ReleaseTagError;
 use crate::run::RunError;
 use crate::sign::{KeyError, Refusal, SignError};
+use crate::workspace::WorkspaceError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,19 @@ pub enum Error {
         /// What to do about it.
         help: Option<String>,
     },
+    /// Some algorithms of a workspace failed; each was reported as it failed.
+    #[error("{} of {total} algorithms failed: {}", failed.len(), failed.join(", "))]
+    Members {
+        /// Their names.
+        failed: Vec<String>,
+        /// How many were selected.
+        total: usize,
+        /// 2 when every failure was wrong input, else 1.
+        exit_code: i32,
+    },
+    /// The record of releases (v6.lock) could not be read or written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
     /// The reader of stdout went away (`| head`): not a failure, the program just stops.
     #[error("stdout was closed")]
     StdoutClosed,
@@ -83,6 +99,25 @@ impl From<PublishError> for Error {
             PublishError::Sign(e) => Error::from(e),
             other => Error::Publish(other),
         }
+    }
+}
+
+/// A manifest of the workspace is reported as any manifest; a selection that names no member
+/// is wrong input.
+impl From<WorkspaceError> for Error {
+    fn from(error: WorkspaceError) -> Self {
+        let help = error.help();
+        match error {
+            WorkspaceError::Manifest(e) => Error::Manifest(e),
+            other => Error::input(other.to_string(), help),
+        }
+    }
+}
+
+/// A release tag that cannot be published is wrong input.
+impl From<ReleaseTagError> for Error {
+    fn from(error: ReleaseTagError) -> Self {
+        Error::input(error.to_string(), error.help())
     }
 }
 
@@ -124,6 +159,7 @@ impl Error {
             }
             Error::Sign(e) if e.is_input() => 2,
             Error::Ci(e) => e.exit_code(),
+            Error::Members { exit_code, .. } => *exit_code,
             Error::StdoutClosed => 0,
             _ => 1,
         }

@@ -84,6 +84,16 @@ impl Reporter {
         say(format_args!("{}", render_error(error, self.color)));
     }
 
+    /// An error of one algorithm among several: `error[NAME]: message`, the rest as usual.
+    pub fn error_in(&self, name: &str, error: &Error) {
+        let text = render_error(error, self.color);
+        let text = match text.split_once("error") {
+            Some((before, after)) => format!("{before}error[{name}]{after}"),
+            None => text,
+        };
+        say(format_args!("{text}"));
+    }
+
     fn paint(&self, style: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{style}m{text}\x1b[0m")
@@ -148,6 +158,13 @@ pub fn json_line(reason: &str, body: &impl serde::Serialize) -> Result<(), Error
     stdout(&format!("{line}\n"))
 }
 
+/// One algorithm's error among several, as a JSON line: [`error_json`] with `algorithm`.
+pub fn member_error_json(name: &str, error: &Error) -> Result<(), Error> {
+    let mut value: serde_json::Value = serde_json::from_str(&error_json(error)).unwrap_or_default();
+    value["algorithm"] = serde_json::Value::from(name);
+    stdout(&format!("{value}\n"))
+}
+
 /// An error as one JSON line for `--message-format json`: `reason` is `error`, with the
 /// message, the exit code, the place (`PATH:LINE:COL`) and the hint when there are any.
 pub fn error_json(error: &Error) -> String {
@@ -187,9 +204,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts reporting progress for `what` (`Building`, `Pushing`).
-    pub fn new(reporter: &Reporter, verb: &str, what: &str) -> Self {
-        let interactive = reporter.verbosity == Verbosity::Normal && io::stderr().is_terminal();
+    /// Starts reporting progress for `what` (`Building`, `Pushing`): a progress line on a
+    /// terminal when `bar` allows it, else a status line.
+    pub fn new(reporter: &Reporter, verb: &str, what: &str, bar: bool) -> Self {
+        let interactive =
+            bar && reporter.verbosity == Verbosity::Normal && io::stderr().is_terminal();
         let bar = interactive.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_style(
@@ -509,6 +528,8 @@ pub fn verified(
 pub struct PublishProgress {
     reporter: Reporter,
     current: std::sync::Mutex<Option<Progress>>,
+    /// Progress lines may be drawn: only one algorithm is at work.
+    bars: bool,
 }
 
 impl PublishProgress {
@@ -517,7 +538,21 @@ impl PublishProgress {
         PublishProgress {
             reporter: *reporter,
             current: std::sync::Mutex::new(None),
+            bars: true,
         }
+    }
+
+    /// Progress for each of `count` algorithms published `jobs` at a time: when several
+    /// work at once, plain status lines (each naming its image), never progress lines that
+    /// would draw over each other.
+    pub fn for_members(reporter: &Reporter, count: usize, jobs: usize) -> Vec<Self> {
+        let bars = count <= 1 || jobs <= 1;
+        (0..count)
+            .map(|_| PublishProgress {
+                bars,
+                ..PublishProgress::new(reporter)
+            })
+            .collect()
     }
 
     fn with_current(&self, f: impl FnOnce(&mut Option<Progress>)) {
@@ -545,6 +580,7 @@ impl crate::publish::Observer for PublishProgress {
                     reporter,
                     "Building",
                     &format!("{} {}", plan.name, plan.version),
+                    self.bars,
                 ))
             }),
             Event::Build(event) => self.with_current(|c| {
@@ -561,8 +597,14 @@ impl crate::publish::Observer for PublishProgress {
                     None => reporter.status("Built", format!("{what} ({short})")),
                 })
             }
-            Event::PushStarted { tag } => self
-                .with_current(|c| *c = Some(Progress::new(reporter, "Pushing", &tag.to_string()))),
+            Event::PushStarted { tag } => self.with_current(|c| {
+                *c = Some(Progress::new(
+                    reporter,
+                    "Pushing",
+                    &tag.to_string(),
+                    self.bars,
+                ))
+            }),
             Event::Push(event) => self.with_current(|c| {
                 if let Some(progress) = c {
                     progress.push_event(event);

@@ -8,15 +8,16 @@ use crate::ci::{self, Member, Provider};
 use crate::error::Error;
 use crate::report::Reporter;
 
-use super::ManifestArgs;
+use super::WorkspaceArgs;
 
 /// Generate the CI configuration that publishes the image when a release tag is pushed.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  cargo v6 ci github            write .github/workflows/v6-publish.yml
-  cargo v6 ci gitlab            write .gitlab-ci.yml
-  cargo v6 ci github --stdout   print it instead
-  cargo v6 ci github --force    overwrite the file (after changing v6.toml)")]
+  cargo v6 ci github                write .github/workflows/v6-publish.yml
+  cargo v6 ci gitlab                write .gitlab-ci.yml
+  cargo v6 ci github --stdout       print it instead
+  cargo v6 ci github --force        overwrite the file (after changing v6.toml)
+  cargo v6 ci github -p summary     in a workspace: only `summary`'s tags trigger it")]
 pub struct Args {
     #[command(subcommand)]
     provider: ProviderArgs,
@@ -37,11 +38,13 @@ enum ProviderArgs {
     Gitlab(Output),
 }
 
-/// Where the file goes.
+/// Which algorithms, and where the file goes.
 #[derive(Debug, clap::Args)]
 struct Output {
+    /// In a workspace, the job releases every member (as `publish --from-tag` looks among
+    /// them all); `-p`/`--exclude` narrow which members' tags trigger it.
     #[command(flatten)]
-    manifest: ManifestArgs,
+    manifest: WorkspaceArgs,
     /// Overwrite the file if it exists.
     #[arg(long)]
     force: bool,
@@ -60,10 +63,17 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         ProviderArgs::Github(output) => (Provider::GitHub, output),
         ProviderArgs::Gitlab(output) => (Provider::GitLab, output),
     };
-    let manifest = output.manifest.load()?;
-    let root = manifest.dir.clone();
-    // One algorithm today; a workspace passes its selected members here.
-    let members = vec![Member::from_manifest(&manifest, &root)?];
+    let workspace = output.manifest.load()?;
+    let root = workspace.root_dir();
+    let selection = output.manifest.selection();
+    let chosen = match selection.packages.is_empty() && selection.exclude.is_empty() {
+        true => workspace.members.iter().collect(),
+        false => workspace.select(&selection)?,
+    };
+    let members = chosen
+        .into_iter()
+        .map(|manifest| Member::from_manifest(manifest, &root))
+        .collect::<Result<Vec<_>, _>>()?;
     let text = ci::render(provider, &members, env!("CARGO_PKG_VERSION"))?;
     if output.stdout {
         return crate::report::stdout(&text);

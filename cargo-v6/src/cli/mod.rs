@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::error::Error;
 use crate::manifest::Manifest;
 use crate::report::{Reporter, Verbosity};
+use crate::workspace::{Selection, Workspace};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -112,20 +113,120 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
     }
 }
 
-/// `--manifest-path`, as cargo has it.
+/// `--manifest-path` and `-p`, as cargo has them, for the commands that act on one algorithm.
 #[derive(Debug, clap::Args)]
 struct ManifestArgs {
     /// Path to v6.toml (default: searched upward from the current directory).
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
+    /// The workspace member to act on (default: the one the current directory is in).
+    #[arg(short, long, value_name = "NAME")]
+    package: Option<String>,
 }
 
 impl ManifestArgs {
+    /// The one algorithm meant: the manifest, the `-p` member, or the member the current
+    /// directory is in; at a workspace's root with several members, an error listing them.
     fn load(&self) -> Result<Manifest, Error> {
-        let cwd = current_dir()?;
-        let path = Manifest::locate(self.manifest_path.as_deref(), &cwd)?;
-        Ok(Manifest::load(&path)?)
+        let workspace = load_workspace(self.manifest_path.as_deref())?;
+        let selection = Selection {
+            packages: self.package.iter().cloned().collect(),
+            ..Selection::default()
+        };
+        let mut chosen = workspace.select(&selection)?;
+        match chosen.len() {
+            1 => Ok(chosen.remove(0).clone()),
+            _ => {
+                let names: Vec<String> = chosen.iter().map(|m| format!("`{}`", m.name)).collect();
+                Err(Error::input(
+                    format!(
+                        "this command acts on one algorithm, and the workspace has {}",
+                        chosen.len()
+                    ),
+                    Some(format!(
+                        "pass `-p NAME` (one of {}), or run it in the algorithm's directory",
+                        names.join(", ")
+                    )),
+                ))
+            }
+        }
     }
+}
+
+/// `--manifest-path`, `--workspace`, `-p` and `--exclude`, as cargo has them, for the
+/// commands that act on several algorithms at once.
+#[derive(Debug, clap::Args)]
+struct WorkspaceArgs {
+    /// Path to v6.toml (default: searched upward from the current directory).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// Every member of the workspace (the default at its root).
+    #[arg(long)]
+    workspace: bool,
+    /// Only this member (repeatable; default: the one the current directory is in).
+    #[arg(short, long = "package", value_name = "NAME")]
+    packages: Vec<String>,
+    /// Leave this member out of `--workspace` (repeatable).
+    #[arg(long, value_name = "NAME", requires = "workspace")]
+    exclude: Vec<String>,
+}
+
+impl WorkspaceArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            all: self.workspace,
+            packages: self.packages.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
+
+    fn load(&self) -> Result<Workspace, Error> {
+        load_workspace(self.manifest_path.as_deref())
+    }
+}
+
+/// Runs `act` on each member in turn; one failure does not stop the others. With one member,
+/// its error is the command's; with several, each is reported as it happens (with the
+/// member's name, and as a JSON line when `json`), and the command fails naming them all.
+fn each_member(
+    members: &[&Manifest],
+    json: bool,
+    reporter: &Reporter,
+    mut act: impl FnMut(&Manifest) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if let [one] = members {
+        return act(one);
+    }
+    let mut failed = Vec::new();
+    let mut exit_code = 2;
+    for member in members {
+        if let Err(error) = act(member) {
+            if matches!(error, Error::StdoutClosed) {
+                return Err(error);
+            }
+            reporter.error_in(&member.name, &error);
+            if json {
+                crate::report::member_error_json(&member.name, &error)?;
+            }
+            if error.exit_code() != 2 {
+                exit_code = 1;
+            }
+            failed.push(member.name.clone());
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Members {
+            failed,
+            total: members.len(),
+            exit_code,
+        }),
+    }
+}
+
+fn load_workspace(manifest_path: Option<&Path>) -> Result<Workspace, Error> {
+    let cwd = current_dir()?;
+    Ok(Workspace::load(manifest_path, &cwd)?)
 }
 
 /// `--set-version`, for the commands that need the version.

@@ -1,20 +1,23 @@
 //! `cargo v6 plan`: what would be built and pushed, without doing it.
 
 use crate::error::Error;
+use crate::manifest::Manifest;
 use crate::plan::{Plan, RegistryTags, RegistryView};
+use crate::record::{self, Record};
 use crate::report::Reporter;
 
-use super::{FormatArgs, ManifestArgs, MessageFormat, VersionArgs};
+use super::{FormatArgs, MessageFormat, VersionArgs, WorkspaceArgs};
 
 /// Show the image, tags, labels, Dockerfile and context that a publish would use.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   cargo v6 plan
   cargo v6 plan --set-version 1.3.0-rc.1 --offline
-  cargo v6 plan --message-format json | jq .tags")]
+  cargo v6 plan --message-format json | jq .tags
+  cargo v6 plan --workspace --offline     every algorithm of the workspace")]
 pub struct Args {
     #[command(flatten)]
-    manifest: ManifestArgs,
+    manifest: WorkspaceArgs,
     #[command(flatten)]
     version: VersionArgs,
     /// Do not read the registry's tags; plan as if it were empty.
@@ -26,46 +29,97 @@ pub struct Args {
 
 /// Runs `cargo v6 plan`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
-    let manifest = args.manifest.load()?;
-    let inputs = args.version.inputs(&manifest)?;
-    let registry = if args.offline {
-        RegistryTags::offline()
-    } else {
-        let tags = super::runtime()?.block_on(async {
-            let target = crate::publish::Target::for_manifest(&manifest, None)?;
-            target.tags(&manifest.image).await
-        });
-        match tags {
-            Ok(tags) => RegistryTags {
-                tags,
-                view: RegistryView::Read,
-            },
-            Err(e) => {
-                reporter.warn(format!(
-                    "cannot read the tags of {}: {e}; planning as if the registry were empty (--offline skips this)",
-                    manifest.image
-                ));
-                RegistryTags {
-                    tags: Vec::new(),
-                    view: RegistryView::Unreachable,
-                }
+    let workspace = args.manifest.load()?;
+    let members = workspace.select(&args.manifest.selection())?;
+    let json = args.format.message_format == MessageFormat::Json;
+    let record_path = workspace.root_dir().join(record::FILE_NAME);
+    let record = Record::load(&record_path)?;
+    let runtime = super::runtime()?;
+    super::each_member(&members, json, reporter, |manifest| {
+        let inputs = args.version.inputs(manifest)?;
+        let registry = match args.offline {
+            true => RegistryTags::offline(),
+            false => runtime.block_on(read_registry(manifest, &record, &record_path, reporter)),
+        };
+        let plan = Plan::new(manifest, inputs, registry)?;
+        for warning in &plan.warnings {
+            reporter.warn(warning);
+        }
+        if plan.unused_dockerfile {
+            reporter.warn(
+                "the project's own `Dockerfile` is not the one built: cargo v6 builds the Dockerfile it renders (see `cargo v6 dockerfile`); set `build.dockerfile = \"Dockerfile\"` to build yours instead",
+            );
+        }
+        match json {
+            true => crate::report::json_line("plan", &plan),
+            false => {
+                crate::report::plan(&plan, reporter);
+                Ok(())
             }
         }
+    })
+}
+
+/// The registry's tags for `manifest`'s image (as if empty, with a warning, when it cannot be
+/// read), and a warning for each release in the record that the registry no longer holds as
+/// recorded.
+async fn read_registry(
+    manifest: &Manifest,
+    record: &Record,
+    record_path: &std::path::Path,
+    reporter: &Reporter,
+) -> RegistryTags {
+    let target = match crate::publish::Target::for_manifest(manifest, None) {
+        Ok(target) => target,
+        Err(e) => return unreachable(manifest, &e.to_string(), reporter),
     };
-    let plan = Plan::new(&manifest, inputs, registry)?;
-    for warning in &plan.warnings {
-        reporter.warn(warning);
-    }
-    if plan.unused_dockerfile {
-        reporter.warn(
-            "the project's own `Dockerfile` is not the one built: cargo v6 builds the Dockerfile it renders (see `cargo v6 dockerfile`); set `build.dockerfile = \"Dockerfile\"` to build yours instead",
-        );
-    }
-    match args.format.message_format {
-        MessageFormat::Json => crate::report::json_line("plan", &plan),
-        MessageFormat::Human => {
-            crate::report::plan(&plan, reporter);
-            Ok(())
+    let tags = match target.tags(&manifest.image).await {
+        Ok(tags) => tags,
+        Err(e) => return unreachable(manifest, &e.to_string(), reporter),
+    };
+    let shown = crate::diagnostic::display(record_path);
+    for release in record.of(&manifest.name) {
+        let tagged = crate::reference::ImageRef::parse(&release.image)
+            .ok()
+            .and_then(|r| {
+                let tag = crate::reference::Tag::parse(r.tag.as_deref()?).ok()?;
+                Some(crate::reference::TaggedImage { image: r.name, tag })
+            });
+        let held = match tagged {
+            Some(tagged) if tags.iter().any(|t| t == tagged.tag.as_str()) => {
+                target.digest(&tagged).await.map(Some)
+            }
+            _ => Ok(None),
+        };
+        match held {
+            Ok(Some(digest)) if digest.to_string() == release.digest => {}
+            Ok(Some(digest)) => reporter.warn(format!(
+                "{shown} records {} as {}, but the registry's tag now holds {digest}",
+                release.image, release.digest
+            )),
+            Ok(None) => reporter.warn(format!(
+                "{shown} records {} as {}, but the registry has no such tag",
+                release.image, release.digest
+            )),
+            Err(e) => reporter.warn(format!(
+                "cannot check {} against {shown}: {e}",
+                release.image
+            )),
         }
+    }
+    RegistryTags {
+        tags,
+        view: RegistryView::Read,
+    }
+}
+
+fn unreachable(manifest: &Manifest, error: &str, reporter: &Reporter) -> RegistryTags {
+    reporter.warn(format!(
+        "cannot read the tags of {}: {error}; planning as if the registry were empty (--offline skips this)",
+        manifest.image
+    ));
+    RegistryTags {
+        tags: Vec::new(),
+        view: RegistryView::Unreachable,
     }
 }

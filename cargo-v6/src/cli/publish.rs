@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::publish::{self, Algorithm, Options, Outcome};
+use crate::record;
 use crate::report::{self, PublishProgress, Reporter};
 
-use super::{FormatArgs, ManifestArgs, MessageFormat, VersionArgs};
+use super::{FormatArgs, MessageFormat, VersionArgs, WorkspaceArgs};
+use crate::release_tag;
 
 /// Build the image, push its tags, and print `IMAGE@sha256:...` (the reference nodes pin).
 #[derive(Debug, clap::Args)]
@@ -14,15 +16,26 @@ use super::{FormatArgs, ManifestArgs, MessageFormat, VersionArgs};
   cargo v6 publish --dry-run          every check, and what would be pushed, without pushing
   cargo v6 publish                    build, push, and print IMAGE@sha256:...
   cargo v6 publish --message-format json
+  cargo v6 publish --workspace -j 2   every algorithm of the workspace, two at a time
+  cargo v6 publish -p summary         one member of the workspace
+  cargo v6 publish --from-tag         in CI on a tag push: the algorithm the tag names
+  cargo v6 publish --from-tag summary-v1.2.0
   V6_REGISTRY_USERNAME=me V6_REGISTRY_PASSWORD=... cargo v6 publish   credentials for CI
   cargo v6 publish --sign-key ../keys/cosign.key   also sign the release (cosign's format)
   cargo v6 publish --smoke partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
                                       run the built image as a node does before pushing")]
 pub struct Args {
     #[command(flatten)]
-    manifest: ManifestArgs,
+    manifest: WorkspaceArgs,
     #[command(flatten)]
     version: VersionArgs,
+    /// Publish the algorithm this release tag names, at the tag's version [default TAG: the
+    /// CI's tag, from CI_COMMIT_TAG, GITHUB_REF or GITHUB_REF_NAME].
+    #[arg(long, value_name = "TAG", num_args = 0..=1, conflicts_with_all = ["set_version", "workspace", "exclude"])]
+    from_tag: Option<Option<String>>,
+    /// Publish up to N algorithms at once [default: the number of CPUs].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     /// Run every check and show what would be pushed; build and push nothing.
     #[arg(long)]
     dry_run: bool,
@@ -60,13 +73,30 @@ pub struct Args {
 
 /// Runs `cargo v6 publish`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
-    let manifest = args.manifest.load()?;
-    // Local input first: a wrong version or context is exit 2 before any network call.
-    let inputs = args.version.inputs(&manifest)?;
+    let workspace = args.manifest.load()?;
+    let json = args.format.message_format == MessageFormat::Json;
+    let (members, release_tag) = match &args.from_tag {
+        Some(given) => {
+            let tag = release_tag::resolve(given.as_deref(), |name| std::env::var(name).ok())?;
+            // The tag names the member; `-p` only narrows where it is looked for.
+            let candidates = match args.manifest.packages.is_empty() {
+                true => workspace.members.iter().collect(),
+                false => workspace.select(&args.manifest.selection())?,
+            };
+            (vec![release_tag::member(&candidates, &tag)?], Some(tag))
+        }
+        None => (workspace.select(&args.manifest.selection())?, None),
+    };
     // The smoke run's task is checked before anything is built (exit 2 on bad input).
     let smoke = match &args.smoke {
+        Some(_) if members.len() > 1 => {
+            return Err(Error::input(
+                "`--smoke` runs one algorithm, and several are selected",
+                Some("pass `-p NAME` to publish (and smoke-test) one of them".to_string()),
+            ));
+        }
         Some(method) => {
-            let request = args.task.request(method, manifest.vantage6.clone())?;
+            let request = args.task.request(method, members[0].vantage6.clone())?;
             crate::run::check(&request).map_err(super::run::run_error)?;
             Some(request)
         }
@@ -87,21 +117,104 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         smoke,
         sign_key: args.sign_key,
         signature_format: args.signature_format,
+        jobs: args.jobs.map_or_else(default_jobs, usize::from),
     };
-    let json = args.format.message_format == MessageFormat::Json;
-    let progress = PublishProgress::new(reporter);
-    let algorithms = vec![Algorithm {
-        manifest: &manifest,
-        inputs,
-    }];
-    let outcomes = super::runtime()?.block_on(publish::publish(algorithms, options, &progress));
-    for outcome in outcomes {
-        match outcome? {
-            Outcome::DryRun { plan, decision } => {
-                report::dry_run(&plan, &decision, json, reporter)?
+    // Local input first, for every member: a wrong version or context is that member's
+    // failure, before any network call.
+    let mut results: Vec<Option<Result<Outcome, Error>>> = Vec::new();
+    let mut algorithms = Vec::new();
+    let progress = PublishProgress::for_members(reporter, members.len(), options.jobs);
+    for (i, manifest) in members.iter().enumerate() {
+        let inputs = args
+            .version
+            .inputs(manifest)
+            .and_then(|inputs| match &release_tag {
+                Some(tag) => release_tag::check(manifest, &inputs, tag)
+                    .map(|()| inputs)
+                    .map_err(Error::from),
+                None => Ok(inputs),
+            });
+        match inputs {
+            Ok(inputs) => {
+                results.push(None);
+                algorithms.push((i, inputs));
             }
-            Outcome::Published(published) => report::published(&published, json, reporter)?,
+            Err(e) => results.push(Some(Err(e))),
         }
     }
-    Ok(())
+    let (indices, algorithms): (Vec<usize>, Vec<Algorithm>) = algorithms
+        .into_iter()
+        .map(|(i, inputs)| {
+            (
+                i,
+                Algorithm {
+                    manifest: members[i],
+                    inputs,
+                    observer: &progress[i],
+                },
+            )
+        })
+        .unzip();
+    let outcomes = super::runtime()?.block_on(publish::publish(algorithms, &options));
+    for (i, outcome) in indices.into_iter().zip(outcomes) {
+        results[i] = Some(outcome.map_err(Error::from));
+    }
+    let mut releases = Vec::new();
+    let mut failed = Vec::new();
+    let mut exit_code = 2;
+    for (manifest, result) in members.iter().zip(results) {
+        let Some(result) = result else { continue };
+        match result {
+            Ok(Outcome::DryRun { plan, decision }) => {
+                report::dry_run(&plan, &decision, json, reporter)?
+            }
+            Ok(Outcome::Published(published)) => {
+                report::published(&published, json, reporter)?;
+                releases.push(record::Release {
+                    algorithm: published.algorithm.clone(),
+                    version: published.version.raw().to_string(),
+                    image: published.reference.to_string(),
+                    digest: published.digest.to_string(),
+                });
+            }
+            Err(error) if members.len() == 1 => return Err(error),
+            Err(error) => {
+                reporter.error_in(&manifest.name, &error);
+                if json {
+                    report::member_error_json(&manifest.name, &error)?;
+                }
+                if error.exit_code() != 2 {
+                    exit_code = 1;
+                }
+                failed.push(manifest.name.clone());
+            }
+        }
+    }
+    if !releases.is_empty() {
+        let path = workspace.root_dir().join(record::FILE_NAME);
+        let count = releases.len();
+        record::Record::update(&path, releases)?;
+        reporter.status(
+            "Recorded",
+            format!(
+                "{count} release{} in {}",
+                if count == 1 { "" } else { "s" },
+                crate::diagnostic::display(&path)
+            ),
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Members {
+            failed,
+            total: members.len(),
+            exit_code,
+        })
+    }
+}
+
+/// `-j`'s default: one algorithm per CPU.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }

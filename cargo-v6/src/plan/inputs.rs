@@ -50,7 +50,15 @@ impl Inputs {
 
 /// The files of the build context; a bad `.dockerignore` line is pointed at like a manifest
 /// error, with the path as the user would type it.
+/// The record of releases (`v6.lock`) at the context's top is what publish writes, never an
+/// input: it is left out, so that recording a release does not change the next one's image.
 pub fn context_files(manifest: &Manifest, context_dir: &Path) -> Result<Vec<String>, PlanError> {
+    let mut files = select_context(manifest, context_dir)?;
+    files.retain(|f| f != crate::record::FILE_NAME);
+    Ok(files)
+}
+
+fn select_context(manifest: &Manifest, context_dir: &Path) -> Result<Vec<String>, PlanError> {
     crate::context::select(context_dir).map_err(|error| match error {
         crate::context::ContextError::InvalidPattern {
             line,

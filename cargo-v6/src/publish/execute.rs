@@ -223,7 +223,9 @@ impl Run<'_> {
             )));
         }
         Ok(Published {
+            algorithm: plan.name.clone(),
             image: plan.image.clone(),
+            reference: plan.exact_tags[0].clone(),
             version: plan.version.clone(),
             digest,
             fingerprint: plan.fingerprint.clone(),

@@ -238,6 +238,8 @@ pub struct Options {
     pub sign_key: Option<PathBuf>,
     /// `--signature-format`: overrides v6.toml's `sign.format`.
     pub signature_format: Option<Format>,
+    /// `-j`: how many algorithms are published at once (0 counts as 1).
+    pub jobs: usize,
 }
 
 impl Options {
@@ -252,20 +254,26 @@ impl Options {
     }
 }
 
-/// One algorithm to publish: its manifest and what was read of its project.
-#[derive(Debug)]
+/// One algorithm to publish: its manifest, what was read of its project, and where its
+/// progress goes.
 pub struct Algorithm<'a> {
     /// The loaded v6.toml.
     pub manifest: &'a Manifest,
     /// Version, git state and build context.
     pub inputs: Inputs,
+    /// Receives this algorithm's progress and warnings.
+    pub observer: &'a dyn Observer,
 }
 
 /// What publish did for one algorithm.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Published {
+    /// `algorithm.name`: which member of a workspace this is.
+    pub algorithm: String,
     /// The normalized repository.
     pub image: ImageName,
+    /// The exact version tag (the first, when there are several).
+    pub reference: TaggedImage,
     /// The version as found.
     pub version: Version,
     /// The digest of the exact version tag, read back from the registry.
@@ -381,36 +389,60 @@ pub trait Observer: Sync {
     fn event(&self, event: Event<'_>);
 }
 
-/// Publishes each algorithm in turn; one failure does not stop the others, and each gets its
-/// own result.
+/// Publishes the algorithms, up to `options.jobs` at once (one engine builds them side by
+/// side); one failure does not stop the others, and each gets its own result, in the order
+/// given.
 pub async fn publish(
     algorithms: Vec<Algorithm<'_>>,
-    options: Options,
-    observer: &dyn Observer,
+    options: &Options,
 ) -> Vec<Result<Outcome, PublishError>> {
-    let mut outcomes = Vec::with_capacity(algorithms.len());
-    for algorithm in algorithms {
-        outcomes.push(publish_one(algorithm, &options, observer).await);
+    use futures_util::StreamExt;
+    // The keys first, one after the other, each loaded once: a password is asked for before
+    // anything runs and never by two members at once. A key that fails is tried again for
+    // the next member that uses it, so each gets its own error.
+    let mut keys: Vec<(PathBuf, SigningKey)> = Vec::new();
+    let mut signers = Vec::with_capacity(algorithms.len());
+    for algorithm in &algorithms {
+        signers.push(match options.signing(algorithm.manifest) {
+            None => Ok(None),
+            Some((path, _)) => match keys.iter().position(|(p, _)| *p == path) {
+                Some(i) => Ok(Some(i)),
+                None => load_key(&path).map(|key| {
+                    keys.push((path, key));
+                    Some(keys.len() - 1)
+                }),
+            },
+        });
     }
-    outcomes
+    let keys = &keys;
+    futures_util::stream::iter(algorithms.into_iter().zip(signers).map(
+        |(algorithm, signer)| async move {
+            let signer = signer.map_err(PublishError::Sign)?;
+            let signer = signer.and_then(|i| keys.get(i)).map(|(_, key)| key);
+            publish_one(algorithm, signer, options).await
+        },
+    ))
+    .buffered(options.jobs.max(1))
+    .collect()
+    .await
+}
+
+fn load_key(path: &std::path::Path) -> Result<SigningKey, SignError> {
+    let password = crate::sign::Password::obtain(false)?;
+    Ok(SigningKey::load(path, &password)?)
 }
 
 async fn publish_one(
     algorithm: Algorithm<'_>,
+    signer: Option<&SigningKey>,
     options: &Options,
-    observer: &dyn Observer,
 ) -> Result<Outcome, PublishError> {
-    let Algorithm { manifest, inputs } = algorithm;
-    // The key first, like the other local input: a wrong password ends the run before the
-    // registry or the engine is asked anything.
+    let Algorithm {
+        manifest,
+        inputs,
+        observer,
+    } = algorithm;
     let signing = options.signing(manifest);
-    let signer = match &signing {
-        Some((key, _)) => {
-            let password = crate::sign::Password::obtain(false).map_err(SignError::from)?;
-            Some(SigningKey::load(key, &password).map_err(SignError::from)?)
-        }
-        None => None,
-    };
     let target = Target::for_manifest(manifest, options.stall_timeout)?;
     let stall_timeout = options
         .stall_timeout
@@ -505,7 +537,7 @@ async fn publish_one(
         survey,
         execute::StepInputs {
             smoke: options.smoke.as_ref(),
-            signer: signer.as_ref(),
+            signer,
         },
         observer,
     )

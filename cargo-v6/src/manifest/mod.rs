@@ -5,6 +5,8 @@
 //! image reference is validated here, so that the rest of the pipeline only ever sees valid
 //! data. Every error carries the [`Location`] of the offending key or value.
 
+mod inherit;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -12,11 +14,18 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use inherit::Origin;
+pub use inherit::{Defaults, INHERITABLE};
+
 use crate::diagnostic::{Location, display};
 use crate::reference::{ImageName, ImageRef, ReferenceError};
 use crate::tags::{self, TagTemplate};
 use crate::vantage6::{self, Vantage6Version, Wrapper};
 use crate::version::Version;
+
+/// In `image` and `release-tag-prefix`, the algorithm's name: what lets one workspace default
+/// name every member's repository and release tags.
+pub const NAME_PLACEHOLDER: &str = "{name}";
 
 /// The file name searched for, like `Cargo.toml`.
 pub const FILE_NAME: &str = "v6.toml";
@@ -194,14 +203,52 @@ impl Manifest {
 
     /// Validates `source`, the text of the manifest at `path`.
     pub fn parse(path: &Path, source: String) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(&source).map_err(|err| {
-            let span = err.span().unwrap_or(0..0);
+        Self::parse_member(path, source, None)
+    }
+
+    /// Validates `source`, the text of the manifest at `path`, a member of the workspace
+    /// whose root gives `workspace`'s defaults (see [`inherit`]).
+    pub fn parse_member(
+        path: &Path,
+        source: String,
+        workspace: Option<&Defaults>,
+    ) -> Result<Self, ManifestError> {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let origin = Origin::new(path, &source, &dir).inheriting(workspace);
+        let toml_error = |err: toml::de::Error| {
             let (message, help) = explain_toml_error(err.message());
-            invalid(path, &source, span, message, help)
-        })?;
+            ManifestError::Invalid {
+                message,
+                location: origin.locate(err.span().unwrap_or(0..0)),
+                help,
+            }
+        };
+        let mut document = toml::de::DeTable::parse(&source).map_err(toml_error)?;
+        let root;
+        if let Some(defaults) = workspace {
+            // The loader has read the root already; an error here still points at it.
+            root = toml::de::DeTable::parse(&defaults.source).map_err(|err| {
+                invalid(
+                    &defaults.path,
+                    &defaults.source,
+                    err.span().unwrap_or(0..0),
+                    err.message().trim_end(),
+                    None,
+                )
+            })?;
+            if let Some(table) = root
+                .get_ref()
+                .get("workspace")
+                .and_then(|w| w.get_ref().as_table())
+            {
+                inherit::merge(document.get_mut(), table, origin.offset());
+            }
+        }
+        let raw =
+            RawManifest::deserialize(toml::de::Deserializer::from(document)).map_err(toml_error)?;
         Validator {
-            path,
-            source: &source,
+            origin,
+            in_workspace: workspace.is_some(),
         }
         .manifest(raw)
     }
@@ -219,6 +266,11 @@ impl Manifest {
                 .clone()
                 .unwrap_or(self.spans.name.clone()),
         )
+    }
+
+    /// Where `algorithm.name` was written.
+    pub fn name_location(&self) -> Location {
+        self.location(self.spans.name.clone())
     }
 
     /// Where `build.dockerfile` was written.
@@ -358,13 +410,19 @@ pub const DEFAULT_STALL_TIMEOUT_SECS: u64 = 120;
 
 /// Turns raw values into validated ones, pointing at the value on failure.
 struct Validator<'a> {
-    path: &'a Path,
-    source: &'a str,
+    /// Which file (member or workspace root) each span is in.
+    origin: Origin<'a>,
+    /// A workspace member: release tags default to `{name}-v1.2.3`.
+    in_workspace: bool,
 }
 
 impl Validator<'_> {
     fn error(&self, span: Range<usize>, message: impl Into<String>) -> ManifestError {
-        invalid(self.path, self.source, span, message, None)
+        ManifestError::Invalid {
+            message: message.into(),
+            location: self.origin.locate(span),
+            help: None,
+        }
     }
 
     fn error_with_help(
@@ -373,20 +431,20 @@ impl Validator<'_> {
         message: impl Into<String>,
         help: impl Into<String>,
     ) -> ManifestError {
-        invalid(self.path, self.source, span, message, Some(help.into()))
+        ManifestError::Invalid {
+            message: message.into(),
+            location: self.origin.locate(span),
+            help: Some(help.into()),
+        }
     }
 
     fn manifest(&self, raw: RawManifest) -> Result<Manifest, ManifestError> {
-        let dir = self
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let dir = self.origin.member_dir().to_path_buf();
         let a = raw.algorithm;
         let wrapper = *a.wrapper.get_ref();
         let name = self.name(&a.name, wrapper)?;
         let vantage6 = self.vantage6(&a.vantage6)?;
-        let image = self.image(&a.image)?;
+        let image = self.image(&a.image, &name)?;
         let version = a
             .version
             .as_ref()
@@ -409,10 +467,27 @@ impl Validator<'_> {
         self.sizes(&a, &raw.build)?;
         let (build, spans) = self.build(raw.build, &dir, &a.wrapper, &vantage6)?;
         let release_tag_prefix = match raw.publish.release_tag_prefix {
-            Some(prefix) => self.single_line(&prefix, "release-tag-prefix")?,
+            Some(prefix) => self
+                .single_line(&prefix, "release-tag-prefix")?
+                .replace(NAME_PLACEHOLDER, &name),
+            // cargo-release's form in a workspace, where one repository tags many algorithms.
+            None if self.in_workspace => format!("{name}-v"),
             None => "v".to_string(),
         };
         let version_from_tag = match (&raw.publish.version_from_tag, &a.version) {
+            (Some(from_tag), Some(version))
+                if *from_tag.get_ref() && self.origin.is_inherited(&from_tag.span()) =>
+            {
+                let (line, column) = self.origin.locate(from_tag.span()).line_col();
+                return Err(self.error_with_help(
+                    version.span(),
+                    format!(
+                        "`algorithm.version` is set, but the workspace sets `version-from-tag` ({}:{line}:{column})",
+                        self.origin.locate(from_tag.span()).path
+                    ),
+                    "set `version-from-tag = false` under [publish] here to take this version, or remove `version`",
+                ));
+            }
             (Some(from_tag), Some(_)) if *from_tag.get_ref() => {
                 return Err(self.error_with_help(
                     from_tag.span(),
@@ -446,15 +521,15 @@ impl Validator<'_> {
                             "write the path of the private key, e.g. \"../keys/cosign.key\"",
                         ));
                     }
-                    Ok(dir.join(text))
+                    Ok(self.origin.dir(&key.span()).join(text))
                 })
                 .transpose()?,
             format: raw.sign.format.map(Spanned::into_inner).unwrap_or_default(),
         };
         Ok(Manifest {
-            path: self.path.to_path_buf(),
+            path: self.origin.member_path().to_path_buf(),
             dir,
-            source: self.source.to_string(),
+            source: self.origin.member_source().to_string(),
             spans: Spans {
                 name: a.name.span(),
                 ..spans
@@ -541,7 +616,9 @@ impl Validator<'_> {
         })
     }
 
-    fn image(&self, image: &Spanned<String>) -> Result<ImageName, ManifestError> {
+    /// The repository; `{name}` in it is the algorithm's name (a workspace's
+    /// `image = "ghcr.io/org/{name}"`).
+    fn image(&self, image: &Spanned<String>, name: &str) -> Result<ImageName, ManifestError> {
         if image.get_ref() == IMAGE_PLACEHOLDER {
             return Err(self.error_with_help(
                 image.span(),
@@ -549,7 +626,7 @@ impl Validator<'_> {
                 "set it to the registry and repository to publish to, e.g. \"ghcr.io/you/algorithm\"",
             ));
         }
-        ImageName::parse(image.get_ref()).map_err(|e| {
+        ImageName::parse(&image.get_ref().replace(NAME_PLACEHOLDER, name)).map_err(|e| {
             // The marker already shows the value: say what is wrong, not the value again.
             let reason = match e {
                 ReferenceError::NameContainsUppercase { .. } => {
@@ -742,7 +819,9 @@ impl Validator<'_> {
                 labels,
                 network,
                 platform,
-                templates: raw.templates.map(|t| dir.join(t.into_inner())),
+                templates: raw
+                    .templates
+                    .map(|t| self.origin.dir(&t.span()).join(t.into_inner())),
                 install,
                 command,
                 dockerfile: raw
@@ -1086,7 +1165,7 @@ mod tests {
     #[test]
     fn broken_manifests_point_at_the_place_with_the_reason() {
         let cases: BrokenCases =
-            toml::from_str(include_str!("../tests/broken-manifests.toml")).unwrap();
+            toml::from_str(include_str!("../../tests/broken-manifests.toml")).unwrap();
         assert!(cases.case.len() >= 25);
         for (i, case) in cases.case.iter().enumerate().filter(|(_, c)| !c.filesystem) {
             let error = Manifest::parse(Path::new("v6.toml"), case.manifest.clone())

@@ -1,0 +1,287 @@
+//! Workspace inheritance: a member's v6.toml takes, key by key, the defaults that the
+//! workspace's root v6.toml gives under `[workspace.algorithm]`, `[workspace.build]`,
+//! `[workspace.publish]` and `[workspace.sign]`. The member's own value wins; the two tables
+//! (`build.args`, `build.labels`) merge key by key.
+//!
+//! Plain defaults rather than cargo's `key.workspace = true`: a workspace of algorithms shares
+//! almost everything (registry, vantage6 version, tags, signing key), and a member should not
+//! have to repeat a line per key to say so.
+//!
+//! The merge happens on toml's spanned document, before serde sees it, so that every check of
+//! [`super::Manifest`] runs once, on the merged manifest. An inherited value keeps its place
+//! in the root's file: its spans are moved past the end of the member's text, and [`Origin`]
+//! maps them back, so an error in an inherited value points at the root's v6.toml and line.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+use toml::de::{DeArray, DeTable, DeValue};
+
+use crate::diagnostic::{Location, display};
+
+/// The keys a member inherits, by table.
+pub const INHERITABLE: &[(&str, &[&str])] = &[
+    (
+        "algorithm",
+        &["wrapper", "vantage6", "image", "license", "tags"],
+    ),
+    (
+        "build",
+        &["base", "args", "labels", "network", "platform", "templates"],
+    ),
+    (
+        "publish",
+        &[
+            "release-tag-prefix",
+            "insecure",
+            "stall-timeout",
+            "version-from-tag",
+        ],
+    ),
+    ("sign", &["key", "format"]),
+];
+
+/// The root v6.toml of a workspace, whose `[workspace.*]` tables members inherit.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// The root manifest's path, as the user would type it.
+    pub path: PathBuf,
+    /// Its directory: inherited paths (`build.templates`, `sign.key`) are relative to it.
+    pub dir: PathBuf,
+    /// Its text.
+    pub source: String,
+}
+
+/// Where a span of the merged document was written: the member's file, or (past `offset`)
+/// the workspace root's.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    member: &'a Path,
+    member_source: &'a str,
+    member_dir: &'a Path,
+    root: Option<&'a Defaults>,
+}
+
+impl<'a> Origin<'a> {
+    /// Spans of a standalone manifest, or of a member inheriting from `root`.
+    pub fn new(member: &'a Path, member_source: &'a str, member_dir: &'a Path) -> Self {
+        Origin {
+            member,
+            member_source,
+            member_dir,
+            root: None,
+        }
+    }
+
+    /// The same, inheriting from `root`.
+    pub fn inheriting(self, root: Option<&'a Defaults>) -> Self {
+        Origin { root, ..self }
+    }
+
+    /// The member's manifest path.
+    pub fn member_path(&self) -> &'a Path {
+        self.member
+    }
+
+    /// The member's text.
+    pub fn member_source(&self) -> &'a str {
+        self.member_source
+    }
+
+    /// The member's directory.
+    pub fn member_dir(&self) -> &'a Path {
+        self.member_dir
+    }
+
+    /// Where inherited spans start: past the member's text.
+    pub fn offset(&self) -> usize {
+        self.member_source.len() + 1
+    }
+
+    fn inherited(&self, span: &Range<usize>) -> Option<&'a Defaults> {
+        self.root.filter(|_| span.start >= self.offset())
+    }
+
+    /// The file and place `span` points at.
+    pub fn locate(&self, span: Range<usize>) -> Location {
+        match self.inherited(&span) {
+            Some(root) => {
+                let offset = self.offset();
+                Location::new(
+                    display(&root.path),
+                    root.source.clone(),
+                    span.start - offset..span.end.saturating_sub(offset),
+                )
+            }
+            None => Location::new(display(self.member), self.member_source, span),
+        }
+    }
+
+    /// The directory a path written at `span` is relative to.
+    pub fn dir(&self, span: &Range<usize>) -> &'a Path {
+        match self.inherited(span) {
+            Some(root) => &root.dir,
+            None => self.member_dir,
+        }
+    }
+
+    /// Whether the value at `span` came from the workspace.
+    pub fn is_inherited(&self, span: &Range<usize>) -> bool {
+        self.inherited(span).is_some()
+    }
+}
+
+/// Adds to `member` the keys of `workspace` (the root's `[workspace]` table) that it does not
+/// set itself, with spans moved by `offset`.
+pub fn merge<'i>(member: &mut DeTable<'i>, workspace: &DeTable<'i>, offset: usize) {
+    for (section, keys) in INHERITABLE {
+        let Some(defaults) = workspace.get(*section).and_then(|v| v.get_ref().as_table()) else {
+            continue;
+        };
+        let target = member
+            .entry(Spanned::new(0..0, (*section).into()))
+            .or_insert_with(|| Spanned::new(0..0, DeValue::Table(DeTable::new())));
+        let DeValue::Table(target) = target.get_mut() else {
+            // `build = 1`: serde reports the wrong type at the member's value.
+            continue;
+        };
+        for (key, value) in defaults.iter() {
+            if !keys.contains(&key.get_ref().as_ref()) {
+                continue;
+            }
+            match target.get_mut(key.get_ref().as_ref()) {
+                None => {
+                    target.insert(shift_key(key, offset), shift(value.clone(), offset));
+                }
+                // build.args and build.labels: the member's keys win, the others are added.
+                Some(own) => {
+                    if let (DeValue::Table(own), DeValue::Table(inherited)) =
+                        (own.get_mut(), value.get_ref())
+                    {
+                        for (k, v) in inherited.iter() {
+                            if own.get(k.get_ref().as_ref()).is_none() {
+                                own.insert(shift_key(k, offset), shift(v.clone(), offset));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn shift_key<'i>(
+    key: &Spanned<toml::de::DeString<'i>>,
+    by: usize,
+) -> Spanned<toml::de::DeString<'i>> {
+    let span = key.span();
+    Spanned::new(span.start + by..span.end + by, key.get_ref().clone())
+}
+
+fn shift(value: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
+    let span = value.span();
+    let inner = match value.into_inner() {
+        DeValue::Array(items) => {
+            let mut shifted = DeArray::new();
+            for item in items.iter() {
+                shifted.push(shift(item.clone(), by));
+            }
+            DeValue::Array(shifted)
+        }
+        DeValue::Table(table) => {
+            let mut shifted = DeTable::new();
+            for (k, v) in table {
+                shifted.insert(shift_key(&k, by), shift(v, by));
+            }
+            DeValue::Table(shifted)
+        }
+        scalar => scalar,
+    };
+    Spanned::new(span.start + by..span.end + by, inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> DeTable<'_> {
+        DeTable::parse(text).unwrap().into_inner()
+    }
+
+    #[test]
+    fn the_members_value_wins_and_missing_keys_are_inherited() {
+        let member_text = "[algorithm]\nname = \"a\"\nvantage6 = \"4.14\"\n";
+        let root_text = "[workspace.algorithm]\nvantage6 = \"4.15\"\nwrapper = \"python\"\n[workspace.build.labels]\nx = \"1\"\n";
+        let mut member = parse(member_text);
+        let root = parse(root_text);
+        let workspace = root.get("workspace").unwrap().get_ref().as_table().unwrap();
+        let offset = member_text.len() + 1;
+        merge(&mut member, workspace, offset);
+        let algorithm = member
+            .get("algorithm")
+            .unwrap()
+            .get_ref()
+            .as_table()
+            .unwrap();
+        assert_eq!(
+            algorithm.get("vantage6").unwrap().get_ref().as_str(),
+            Some("4.14")
+        );
+        let wrapper = algorithm.get("wrapper").unwrap();
+        assert_eq!(wrapper.get_ref().as_str(), Some("python"));
+        // The inherited span, moved back, is the root's `"python"`.
+        let span = wrapper.span();
+        assert_eq!(
+            &root_text[span.start - offset..span.end - offset],
+            "\"python\""
+        );
+        let labels = member
+            .get("build")
+            .unwrap()
+            .get_ref()
+            .get("labels")
+            .unwrap();
+        assert_eq!(
+            labels.get_ref().get("x").unwrap().get_ref().as_str(),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn tables_merge_key_by_key() {
+        let member_text = "[algorithm]\n[build.args]\nA = \"own\"\n";
+        let root_text = "[workspace.build.args]\nA = \"root\"\nB = \"root\"\n";
+        let mut member = parse(member_text);
+        let root = parse(root_text);
+        let workspace = root.get("workspace").unwrap().get_ref().as_table().unwrap();
+        merge(&mut member, workspace, member_text.len() + 1);
+        let args = member.get("build").unwrap().get_ref().get("args").unwrap();
+        assert_eq!(
+            args.get_ref().get("A").unwrap().get_ref().as_str(),
+            Some("own")
+        );
+        assert_eq!(
+            args.get_ref().get("B").unwrap().get_ref().as_str(),
+            Some("root")
+        );
+    }
+
+    #[test]
+    fn keys_that_belong_to_one_member_are_not_inherited() {
+        let member_text = "[algorithm]\n";
+        let root_text = "[workspace.algorithm]\nname = \"x\"\nversion = \"1.0.0\"\n";
+        let mut member = parse(member_text);
+        let root = parse(root_text);
+        let workspace = root.get("workspace").unwrap().get_ref().as_table().unwrap();
+        merge(&mut member, workspace, member_text.len() + 1);
+        let algorithm = member
+            .get("algorithm")
+            .unwrap()
+            .get_ref()
+            .as_table()
+            .unwrap();
+        assert!(algorithm.get("name").is_none());
+        assert!(algorithm.get("version").is_none());
+    }
+}

@@ -1,0 +1,288 @@
+//! `publish --from-tag`: the release tag a CI job runs for, the algorithm it names, and the
+//! check that the version published is the one the tag says.
+//!
+//! A tag is `{release-tag-prefix}{version}`: bare (`1.2.3`, vantage6's repositories) or `v1.2.3`
+//! for one algorithm, `NAME-v1.2.3` for a workspace's members (cargo-release's form).
+
+use crate::git::GitInfo;
+use crate::manifest::Manifest;
+use crate::plan::{Inputs, VersionSource};
+use crate::version::Version;
+
+/// Why a release tag cannot be published.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseTagError {
+    /// No TAG given and no CI tag variable set.
+    #[error("`--from-tag` has no tag: none was given, and no CI tag variable is set")]
+    NoTag {
+        /// `GITHUB_REF` when it names a branch: the job did not run for a tag.
+        not_a_tag: Option<String>,
+    },
+    /// The tag names no algorithm.
+    #[error("the release tag `{tag}` names no algorithm")]
+    NoMember {
+        /// The tag.
+        tag: String,
+        /// The forms the algorithms' tags take.
+        forms: Vec<String>,
+    },
+    /// The tag fits several algorithms' forms.
+    #[error("the release tag `{tag}` fits more than one algorithm: {}", names.join(", "))]
+    Ambiguous {
+        /// The tag.
+        tag: String,
+        /// The algorithms it fits.
+        names: Vec<String>,
+    },
+    /// The version to publish is not the tag's.
+    #[error(
+        "the release tag `{tag}` says {tagged}, but `{name}`'s version is {version} ({origin})"
+    )]
+    VersionMismatch {
+        /// The tag.
+        tag: String,
+        /// Its version.
+        tagged: String,
+        /// The algorithm.
+        name: String,
+        /// Its version.
+        version: String,
+        /// Where that version was read.
+        origin: String,
+    },
+    /// The work tree is not at the tag.
+    #[error("the release tag `{tag}` is not on HEAD")]
+    NotOnHead {
+        /// The tag.
+        tag: String,
+    },
+}
+
+impl ReleaseTagError {
+    /// How to fix it.
+    pub fn help(&self) -> Option<String> {
+        Some(match self {
+            ReleaseTagError::NoTag { not_a_tag: Some(reference) } => format!(
+                "GITHUB_REF is `{reference}`, not a tag: run the job on tag pushes (`on: push: tags:`), or pass the tag"
+            ),
+            ReleaseTagError::NoTag { not_a_tag: None } => {
+                "pass the tag (`--from-tag summary-v1.2.0`); in CI, GITHUB_REF (GitHub) or CI_COMMIT_TAG (GitLab) name it on tag pipelines".to_string()
+            }
+            ReleaseTagError::NoMember { forms, .. } => {
+                format!("release tags here look like {}", forms.join(", "))
+            }
+            ReleaseTagError::Ambiguous { .. } => {
+                "give the algorithms distinct `release-tag-prefix`es, or pick one with `-p NAME`".to_string()
+            }
+            ReleaseTagError::VersionMismatch { version, tag, .. } => format!(
+                "set the version to the tag's, or tag the commit with the version that is there (not `{tag}` but one for {version})"
+            ),
+            ReleaseTagError::NotOnHead { tag } => {
+                format!("check the tag out first (`git checkout {tag}`): what is published is the work tree")
+            }
+        })
+    }
+}
+
+/// The tag to publish: `given`, else the CI's (`CI_COMMIT_TAG`, `GITHUB_REF` on a tag push,
+/// `GITHUB_REF_NAME` when `GITHUB_REF_TYPE` is `tag`), read through `env`.
+pub fn resolve(
+    given: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, ReleaseTagError> {
+    if let Some(tag) = given {
+        return Ok(tag.to_string());
+    }
+    let set = |name: &str| env(name).filter(|v| !v.is_empty());
+    if let Some(tag) = set("CI_COMMIT_TAG") {
+        return Ok(tag);
+    }
+    let github_ref = set("GITHUB_REF");
+    if let Some(tag) = github_ref
+        .as_deref()
+        .and_then(|r| r.strip_prefix("refs/tags/"))
+    {
+        return Ok(tag.to_string());
+    }
+    if set("GITHUB_REF_TYPE").as_deref() == Some("tag")
+        && let Some(tag) = set("GITHUB_REF_NAME")
+    {
+        return Ok(tag);
+    }
+    Err(ReleaseTagError::NoTag {
+        not_a_tag: github_ref,
+    })
+}
+
+/// The version `tag` gives `manifest`'s algorithm, if it is one of its release tags.
+pub fn version_in(manifest: &Manifest, tag: &str) -> Option<Version> {
+    let rest = tag.strip_prefix(&manifest.publish.release_tag_prefix)?;
+    Version::parse_for(rest, manifest.wrapper).ok()
+}
+
+/// The one algorithm among `candidates` whose release tags `tag` is one of; the longest
+/// prefix wins (`v` and `summary-v` both fit nothing but their own tags, but `` fits
+/// `1.2.3` while `v` does not).
+pub fn member<'a>(candidates: &[&'a Manifest], tag: &str) -> Result<&'a Manifest, ReleaseTagError> {
+    let fitting: Vec<&Manifest> = candidates
+        .iter()
+        .copied()
+        .filter(|m| version_in(m, tag).is_some())
+        .collect();
+    let longest = fitting
+        .iter()
+        .map(|m| m.publish.release_tag_prefix.len())
+        .max();
+    let best: Vec<&Manifest> = fitting
+        .into_iter()
+        .filter(|m| Some(m.publish.release_tag_prefix.len()) == longest)
+        .collect();
+    match best[..] {
+        [one] => Ok(one),
+        [] => {
+            let mut forms: Vec<String> = candidates
+                .iter()
+                .map(|m| format!("`{}1.2.3`", m.publish.release_tag_prefix))
+                .collect();
+            forms.dedup();
+            Err(ReleaseTagError::NoMember {
+                tag: tag.to_string(),
+                forms,
+            })
+        }
+        _ => Err(ReleaseTagError::Ambiguous {
+            tag: tag.to_string(),
+            names: best.iter().map(|m| format!("`{}`", m.name)).collect(),
+        }),
+    }
+}
+
+/// The release checks of `--from-tag`: the tag is on HEAD (when there is a repository), and
+/// the version read for the algorithm is the tag's.
+pub fn check(manifest: &Manifest, inputs: &Inputs, tag: &str) -> Result<(), ReleaseTagError> {
+    if let Some(GitInfo { head_tags, .. }) = &inputs.git
+        && !head_tags.iter().any(|t| t == tag)
+    {
+        return Err(ReleaseTagError::NotOnHead {
+            tag: tag.to_string(),
+        });
+    }
+    let Some(tagged) = version_in(manifest, tag) else {
+        return Err(ReleaseTagError::NoMember {
+            tag: tag.to_string(),
+            forms: vec![format!("`{}1.2.3`", manifest.publish.release_tag_prefix)],
+        });
+    };
+    let (version, source) = &inputs.version;
+    if *version != tagged {
+        let origin = match source {
+            VersionSource::CommandLine => "from --set-version".to_string(),
+            VersionSource::Manifest => format!(
+                "from `version` in {}",
+                crate::diagnostic::display(&manifest.path)
+            ),
+            VersionSource::File(file) => format!("from {file}"),
+            VersionSource::ReleaseTag(other) => format!("from the release tag `{other}` on HEAD"),
+        };
+        return Err(ReleaseTagError::VersionMismatch {
+            tag: tag.to_string(),
+            tagged: tagged.raw().to_string(),
+            name: manifest.name.clone(),
+            version: version.raw().to_string(),
+            origin,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn manifest(name: &str, prefix: &str) -> Manifest {
+        let text = format!(
+            "[algorithm]\nname = \"{name}\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"r.example/{name}\"\n[publish]\nrelease-tag-prefix = \"{prefix}\"\n"
+        );
+        Manifest::parse(Path::new("v6.toml"), text).unwrap()
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn the_ci_variables_name_the_tag() {
+        assert_eq!(resolve(Some("v1.0.0"), env(&[])).unwrap(), "v1.0.0");
+        assert_eq!(
+            resolve(None, env(&[("CI_COMMIT_TAG", "a-v1.0.0")])).unwrap(),
+            "a-v1.0.0"
+        );
+        assert_eq!(
+            resolve(None, env(&[("GITHUB_REF", "refs/tags/1.2.1")])).unwrap(),
+            "1.2.1"
+        );
+        assert_eq!(
+            resolve(
+                None,
+                env(&[("GITHUB_REF_TYPE", "tag"), ("GITHUB_REF_NAME", "v2.0.0")])
+            )
+            .unwrap(),
+            "v2.0.0"
+        );
+        let branch = resolve(None, env(&[("GITHUB_REF", "refs/heads/main")])).unwrap_err();
+        assert!(
+            branch
+                .help()
+                .unwrap()
+                .contains("`refs/heads/main`, not a tag")
+        );
+        assert!(matches!(
+            resolve(None, env(&[("CI_COMMIT_TAG", "")])),
+            Err(ReleaseTagError::NoTag { not_a_tag: None })
+        ));
+    }
+
+    #[test]
+    fn a_tag_names_the_member_with_its_prefix() {
+        let (alpha, beta) = (manifest("alpha", "alpha-v"), manifest("beta", "beta-v"));
+        let members = [&alpha, &beta];
+        assert_eq!(member(&members, "beta-v1.2.0").unwrap().name, "beta");
+        assert_eq!(version_in(&beta, "beta-v1.2.0").unwrap().raw(), "1.2.0");
+        let none = member(&members, "gamma-v1.0.0").unwrap_err();
+        assert_eq!(
+            none.to_string(),
+            "the release tag `gamma-v1.0.0` names no algorithm"
+        );
+        assert!(
+            none.help()
+                .unwrap()
+                .contains("`alpha-v1.2.3`, `beta-v1.2.3`")
+        );
+        // `alpha-vX` is not a version.
+        assert!(member(&members, "alpha-vnext").is_err());
+    }
+
+    #[test]
+    fn bare_and_v_prefixes_and_ambiguity() {
+        let (bare, v) = (manifest("a", ""), manifest("b", "v"));
+        assert_eq!(member(&[&bare, &v], "1.2.3").unwrap().name, "a");
+        assert_eq!(member(&[&bare, &v], "v1.2.3").unwrap().name, "b");
+        let twin = manifest("c", "v");
+        let error = member(&[&v, &twin], "v1.0.0").unwrap_err();
+        assert!(
+            matches!(error, ReleaseTagError::Ambiguous { .. }),
+            "{error}"
+        );
+    }
+}

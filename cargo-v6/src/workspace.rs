@@ -1,0 +1,605 @@
+//! Workspaces: a root v6.toml whose `[workspace]` lists member directories (globs allowed,
+//! `exclude` taken out), each with its own v6.toml that inherits the root's defaults (see
+//! [`crate::manifest::Defaults`]). This module finds the workspace around a manifest, loads its
+//! members, and chooses the ones a command acts on, the way cargo does: `--workspace`,
+//! `-p NAME`, `--exclude NAME`, else the member the command runs in, else (at the root) all.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::diagnostic::{Location, display};
+use crate::manifest::{Defaults, FILE_NAME, INHERITABLE, Manifest, ManifestError};
+
+/// A workspace's members, or the one manifest outside any workspace.
+#[derive(Debug)]
+pub struct Workspace {
+    /// The root manifest, when there is a workspace.
+    pub root: Option<Defaults>,
+    /// The members (or the one standalone manifest), in the order of their directories.
+    pub members: Vec<Manifest>,
+    /// The member the command was started in, or that `--manifest-path` names.
+    current: Option<usize>,
+}
+
+/// Which members a command acts on.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `--workspace`: all of them.
+    pub all: bool,
+    /// `-p NAME`: these (by `algorithm.name`).
+    pub packages: Vec<String>,
+    /// `--exclude NAME`: all but these.
+    pub exclude: Vec<String>,
+}
+
+/// A selection that names no member.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// A manifest of the workspace could not be read or is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// `-p`/`--exclude` names no member.
+    #[error("package `{name}` is not {}", if *.in_workspace { "a member of the workspace" } else { "the algorithm of this v6.toml" })]
+    NoSuchMember {
+        /// The name given.
+        name: String,
+        /// The names there are.
+        members: Vec<String>,
+        /// Whether there is a workspace.
+        in_workspace: bool,
+    },
+    /// Everything selected was excluded.
+    #[error("no member of the workspace is left after `--exclude`")]
+    NothingSelected,
+}
+
+impl WorkspaceError {
+    /// How to fix it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            WorkspaceError::Manifest(_) | WorkspaceError::NothingSelected => None,
+            WorkspaceError::NoSuchMember { name, members, .. } => {
+                let names: Vec<&str> = members.iter().map(String::as_str).collect();
+                let close = names
+                    .iter()
+                    .map(|m| (strsim::damerau_levenshtein(name, m), *m))
+                    .filter(|(d, m)| *d <= 2.max(m.len() / 3))
+                    .min_by_key(|(d, _)| *d)
+                    .map(|(_, m)| format!("did you mean `{m}`? "))
+                    .unwrap_or_default();
+                let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+                Some(format!("{close}the algorithms are: {}", listed.join(", ")))
+            }
+        }
+    }
+}
+
+impl Workspace {
+    /// Finds and loads the workspace around the manifest at `manifest_path`, or the one found
+    /// upward from `cwd`: a root loads all its members; a member loads its workspace (when a
+    /// root above it lists it), else it stands alone.
+    pub fn load(manifest_path: Option<&Path>, cwd: &Path) -> Result<Workspace, ManifestError> {
+        let path = Manifest::locate(manifest_path, cwd)?;
+        let source = read(&path)?;
+        if let Some(root) = Root::parse(&path, &source)? {
+            let members = root.load_members()?;
+            let current = current_member(&members, cwd);
+            return Ok(Workspace {
+                root: Some(root.defaults),
+                members,
+                current,
+            });
+        }
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if let Some(root) = Root::find_above(&dir)? {
+            let members = root.load_members()?;
+            let this = std::fs::canonicalize(&dir).ok();
+            let current = members
+                .iter()
+                .position(|m| std::fs::canonicalize(&m.dir).ok() == this);
+            if current.is_some() {
+                return Ok(Workspace {
+                    root: Some(root.defaults),
+                    members,
+                    current,
+                });
+            }
+        }
+        Ok(Workspace {
+            root: None,
+            members: vec![Manifest::parse(&path, source)?],
+            current: Some(0),
+        })
+    }
+
+    /// The members `selection` names; without flags, the current member, or all of them at
+    /// a workspace's root.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<&Manifest>, WorkspaceError> {
+        for name in selection.packages.iter().chain(&selection.exclude) {
+            if !self.members.iter().any(|m| &m.name == name) {
+                return Err(WorkspaceError::NoSuchMember {
+                    name: name.clone(),
+                    members: self.members.iter().map(|m| m.name.clone()).collect(),
+                    in_workspace: self.root.is_some(),
+                });
+            }
+        }
+        let chosen: Vec<&Manifest> = if !selection.packages.is_empty() {
+            self.members
+                .iter()
+                .filter(|m| selection.packages.contains(&m.name))
+                .collect()
+        } else if selection.all {
+            self.members
+                .iter()
+                .filter(|m| !selection.exclude.contains(&m.name))
+                .collect()
+        } else {
+            match self.current {
+                Some(i) => vec![&self.members[i]],
+                None => self.members.iter().collect(),
+            }
+        };
+        if chosen.is_empty() {
+            return Err(WorkspaceError::NothingSelected);
+        }
+        Ok(chosen)
+    }
+
+    /// The directory of the workspace's root, or of the one manifest: where the record of
+    /// releases is kept.
+    pub fn root_dir(&self) -> PathBuf {
+        match &self.root {
+            Some(root) => root.dir.clone(),
+            None => self.members[0].dir.clone(),
+        }
+    }
+}
+
+/// The member `cwd` is inside, if any.
+fn current_member(members: &[Manifest], cwd: &Path) -> Option<usize> {
+    let cwd = std::fs::canonicalize(cwd).ok()?;
+    members
+        .iter()
+        .position(|m| std::fs::canonicalize(&m.dir).is_ok_and(|dir| cwd.starts_with(dir)))
+}
+
+fn read(path: &Path) -> Result<String, ManifestError> {
+    crate::files::read_regular_text(path, crate::files::SMALL_FILE_MAX).map_err(|source| {
+        ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// A workspace's root manifest, parsed.
+struct Root {
+    defaults: Defaults,
+    members: Vec<Spanned<String>>,
+    exclude: Vec<Spanned<String>>,
+}
+
+impl Root {
+    /// The workspace root at `path`, or `None` when the file has no `[workspace]`.
+    fn parse(path: &Path, source: &str) -> Result<Option<Root>, ManifestError> {
+        let error = |span: std::ops::Range<usize>, message: String, help: Option<String>| {
+            ManifestError::Invalid {
+                message,
+                location: Location::new(display(path), source, span),
+                help,
+            }
+        };
+        let document = toml::de::DeTable::parse(source).map_err(|e| {
+            error(
+                e.span().unwrap_or(0..0),
+                e.message().trim_end().into(),
+                None,
+            )
+        })?;
+        let document = document.get_ref();
+        let Some(workspace) = document.get("workspace") else {
+            return Ok(None);
+        };
+        if let Some((key, _)) = document.get_key_value("algorithm") {
+            return Err(error(
+                key.span(),
+                "a workspace's root v6.toml describes no algorithm itself".into(),
+                Some(
+                    "move [algorithm] into a member's v6.toml; shared values go under [workspace.algorithm]"
+                        .into(),
+                ),
+            ));
+        }
+        let unknown = |key: &Spanned<toml::de::DeString<'_>>, within: &str| {
+            let candidates: Vec<&str> = match within {
+                "" => vec!["workspace"],
+                "workspace" => ["members", "exclude"]
+                    .into_iter()
+                    .chain(INHERITABLE.iter().map(|(table, _)| *table))
+                    .collect(),
+                table => INHERITABLE
+                    .iter()
+                    .find(|(t, _)| *t == table)
+                    .map_or(Vec::new(), |(_, keys)| keys.to_vec()),
+            };
+            let found = key.get_ref().as_ref();
+            let close = candidates
+                .iter()
+                .map(|c| (strsim::damerau_levenshtein(found, c), *c))
+                .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+                .min_by_key(|(d, _)| *d)
+                .map(|(_, c)| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            let listed: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+            let what = match within {
+                "" => "the workspace's root v6.toml".to_string(),
+                "workspace" => "[workspace]".to_string(),
+                table => format!("[workspace.{table}] (the keys members inherit)"),
+            };
+            error(
+                key.span(),
+                format!("unknown key `{found}` in {what}"),
+                Some(format!("{close}expected one of {}", listed.join(", "))),
+            )
+        };
+        if let Some((key, _)) = document.iter().find(|(k, _)| k.get_ref() != "workspace") {
+            return Err(unknown(key, ""));
+        }
+        let not_a = |value: &Spanned<toml::de::DeValue<'_>>, what: &str| {
+            error(value.span(), format!("expected {what}"), None)
+        };
+        let Some(table) = workspace.get_ref().as_table() else {
+            return Err(not_a(workspace, "a table: [workspace]"));
+        };
+        let mut members = None;
+        let mut exclude = Vec::new();
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "members" => {
+                    members = Some(strings(value).ok_or_else(|| not_a(value, "an array of paths"))?)
+                }
+                "exclude" => {
+                    exclude = strings(value).ok_or_else(|| not_a(value, "an array of paths"))?
+                }
+                section => {
+                    let Some((_, keys)) = INHERITABLE.iter().find(|(t, _)| *t == section) else {
+                        return Err(unknown(key, "workspace"));
+                    };
+                    let Some(defaults) = value.get_ref().as_table() else {
+                        return Err(not_a(value, "a table of defaults"));
+                    };
+                    if let Some((key, _)) = defaults
+                        .iter()
+                        .find(|(k, _)| !keys.contains(&k.get_ref().as_ref()))
+                    {
+                        return Err(unknown(key, section));
+                    }
+                }
+            }
+        }
+        let Some(members) = members else {
+            return Err(error(
+                workspace.span(),
+                "[workspace] has no `members`".into(),
+                Some("list the algorithms' directories, e.g. members = [\"algorithms/*\"]".into()),
+            ));
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Some(Root {
+            defaults: Defaults {
+                path: path.to_path_buf(),
+                dir,
+                source: source.to_string(),
+            },
+            members,
+            exclude,
+        }))
+    }
+
+    /// The nearest workspace root strictly above `dir`, as the user would type its path.
+    fn find_above(dir: &Path) -> Result<Option<Root>, ManifestError> {
+        let Ok(absolute) = std::fs::canonicalize(dir) else {
+            return Ok(None);
+        };
+        // `./..` reads as `..`.
+        let mut up = match dir == Path::new(".") {
+            true => PathBuf::new(),
+            false => dir.to_path_buf(),
+        };
+        for ancestor in absolute.ancestors().skip(1) {
+            up.push("..");
+            let candidate = ancestor.join(FILE_NAME);
+            if !candidate.is_file() {
+                continue;
+            }
+            let path = up.join(FILE_NAME);
+            let Ok(source) = read(&candidate) else {
+                continue;
+            };
+            if let Some(root) = Root::parse(&path, &source)? {
+                return Ok(Some(root));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every member's manifest, inheriting the root's defaults, in the order of their paths.
+    fn load_members(&self) -> Result<Vec<Manifest>, ManifestError> {
+        let excluded = self.expand(&self.exclude, false)?;
+        let mut members = Vec::new();
+        for dir in self.expand(&self.members, true)? {
+            if excluded.contains(&dir) {
+                continue;
+            }
+            let path = dir.join(FILE_NAME);
+            let source = read(&path)?;
+            members.push(Manifest::parse_member(&path, source, Some(&self.defaults))?);
+        }
+        for (i, member) in members.iter().enumerate() {
+            if let Some(first) = members[..i].iter().find(|m| m.name == member.name) {
+                return Err(ManifestError::Invalid {
+                    message: format!(
+                        "two members of the workspace are named `{}` (`{}` and this one)",
+                        member.name,
+                        display(&first.path)
+                    ),
+                    location: member.name_location(),
+                    help: Some("`-p NAME` and release tags tell members apart by name".into()),
+                });
+            }
+        }
+        Ok(members)
+    }
+
+    /// The member directories `patterns` name (relative to the root; globs allowed). Literal
+    /// paths must be directories with a v6.toml (when `require` is set); directories a glob
+    /// matches without one are not members.
+    fn expand(
+        &self,
+        patterns: &[Spanned<String>],
+        require: bool,
+    ) -> Result<BTreeSet<PathBuf>, ManifestError> {
+        let error = |pattern: &Spanned<String>, message: String| ManifestError::Invalid {
+            message,
+            location: Location::new(
+                display(&self.defaults.path),
+                &self.defaults.source,
+                pattern.span(),
+            ),
+            help: None,
+        };
+        let mut dirs = BTreeSet::new();
+        for pattern in patterns {
+            let text = pattern.get_ref().trim_end_matches('/');
+            let literal = !text.contains(['*', '?', '[']);
+            if literal {
+                let dir = self.defaults.dir.join(text);
+                if require && !dir.join(FILE_NAME).is_file() {
+                    return Err(error(
+                        pattern,
+                        format!("workspace member `{}` has no {FILE_NAME}", display(&dir)),
+                    ));
+                }
+                dirs.insert(dir);
+                continue;
+            }
+            let root = glob::Pattern::escape(&self.defaults.dir.to_string_lossy());
+            let full = if root.is_empty() {
+                text.to_string()
+            } else {
+                format!("{root}/{text}")
+            };
+            let matches = glob::glob(&full)
+                .map_err(|e| error(pattern, format!("invalid glob pattern: {}", e.msg)))?;
+            for entry in matches.flatten() {
+                if entry.join(FILE_NAME).is_file() {
+                    dirs.insert(entry);
+                }
+            }
+        }
+        Ok(dirs)
+    }
+}
+
+/// The strings of an array, with their places; `None` when it is not an array of strings.
+fn strings(value: &Spanned<toml::de::DeValue<'_>>) -> Option<Vec<Spanned<String>>> {
+    value
+        .get_ref()
+        .as_array()?
+        .iter()
+        .map(|item| {
+            Some(Spanned::new(
+                item.span(),
+                item.get_ref().as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, path: &str, text: &str) {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn member(name: &str) -> String {
+        format!("[algorithm]\nname = \"{name}\"\n")
+    }
+
+    const ROOT: &str = r#"[workspace]
+members = ["algorithms/*"]
+exclude = ["algorithms/draft"]
+
+[workspace.algorithm]
+wrapper = "python"
+vantage6 = "4.15"
+image = "ghcr.io/org/{name}"
+"#;
+
+    fn fixture() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "v6.toml", ROOT);
+        for name in ["alpha", "beta", "gamma", "draft"] {
+            write(
+                dir.path(),
+                &format!("algorithms/{name}/v6.toml"),
+                &member(name),
+            );
+        }
+        std::fs::create_dir_all(dir.path().join("algorithms/not-an-algorithm")).unwrap();
+        dir
+    }
+
+    fn names(members: &[&Manifest]) -> Vec<String> {
+        members.iter().map(|m| m.name.clone()).collect()
+    }
+
+    #[test]
+    fn at_the_root_every_member_is_selected_and_inherits() {
+        let dir = fixture();
+        let ws = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap();
+        let all = ws.select(&Selection::default()).unwrap();
+        assert_eq!(names(&all), ["alpha", "beta", "gamma"]);
+        assert_eq!(all[1].image.to_string(), "ghcr.io/org/beta");
+        assert_eq!(all[1].publish.release_tag_prefix, "beta-v");
+    }
+
+    #[test]
+    fn inside_a_member_the_member_is_selected() {
+        let dir = fixture();
+        let cwd = dir.path().join("algorithms/beta");
+        let ws = Workspace::load(Some(&cwd.join("v6.toml")), &cwd).unwrap();
+        assert_eq!(names(&ws.select(&Selection::default()).unwrap()), ["beta"]);
+        let others = Selection {
+            packages: vec!["gamma".into()],
+            ..Selection::default()
+        };
+        assert_eq!(names(&ws.select(&others).unwrap()), ["gamma"]);
+        assert_eq!(ws.root.as_ref().unwrap().path, cwd.join("../../v6.toml"));
+    }
+
+    #[test]
+    fn exclude_and_unknown_names() {
+        let dir = fixture();
+        let ws = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap();
+        let selection = Selection {
+            all: true,
+            exclude: vec!["alpha".into()],
+            ..Selection::default()
+        };
+        assert_eq!(names(&ws.select(&selection).unwrap()), ["beta", "gamma"]);
+        let unknown = Selection {
+            packages: vec!["betta".into()],
+            ..Selection::default()
+        };
+        let error = ws.select(&unknown).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "package `betta` is not a member of the workspace"
+        );
+        let help = error.help().unwrap();
+        assert!(help.contains("did you mean `beta`?"), "{help}");
+        assert!(help.contains("`alpha`, `beta`, `gamma`"), "{help}");
+    }
+
+    #[test]
+    fn an_error_in_an_inherited_value_points_at_the_root() {
+        let dir = fixture();
+        write(dir.path(), "v6.toml", &ROOT.replace("4.15", "four"));
+        let error = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap_err();
+        let ManifestError::Invalid { location, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(location.path, display(&dir.path().join("v6.toml")));
+        assert_eq!(location.line_col(), (7, 12), "{error}");
+    }
+
+    #[test]
+    fn an_error_in_a_member_points_at_the_member() {
+        let dir = fixture();
+        write(
+            dir.path(),
+            "algorithms/beta/v6.toml",
+            "[algorithm]\nname = \"beta\"\n[build]\nnetwork = \"a b\"\n",
+        );
+        let error = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap_err();
+        let ManifestError::Invalid { location, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(
+            location.path,
+            display(&dir.path().join("algorithms/beta/v6.toml"))
+        );
+        assert_eq!(location.line_col(), (4, 11));
+    }
+
+    #[test]
+    fn a_typo_in_the_root_is_named() {
+        let dir = fixture();
+        write(
+            dir.path(),
+            "v6.toml",
+            &ROOT.replace("vantage6 =", "vantag6 ="),
+        );
+        let error = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap_err();
+        let ManifestError::Invalid { message, help, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(
+            message,
+            "unknown key `vantag6` in [workspace.algorithm] (the keys members inherit)"
+        );
+        assert!(
+            help.as_deref()
+                .unwrap()
+                .starts_with("did you mean `vantage6`?")
+        );
+    }
+
+    #[test]
+    fn duplicate_names_and_missing_literal_members_are_errors() {
+        let dir = fixture();
+        write(dir.path(), "algorithms/gamma/v6.toml", &member("beta"));
+        let error = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("two members of the workspace are named `beta`")
+        );
+
+        let dir = fixture();
+        write(
+            dir.path(),
+            "v6.toml",
+            &ROOT.replace("algorithms/*", "algorithms/zeta"),
+        );
+        let error = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap_err();
+        assert!(error.to_string().contains("has no v6.toml"), "{error}");
+    }
+
+    #[test]
+    fn a_manifest_outside_the_members_stands_alone() {
+        let dir = fixture();
+        write(
+            dir.path(),
+            "tools/v6.toml",
+            "[algorithm]\nname = \"tool\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"r.example/tool\"\n",
+        );
+        let tools = dir.path().join("tools");
+        let ws = Workspace::load(Some(&tools.join("v6.toml")), &tools).unwrap();
+        assert!(ws.root.is_none());
+        let selected = ws.select(&Selection::default()).unwrap();
+        assert_eq!(names(&selected), ["tool"]);
+        assert_eq!(selected[0].publish.release_tag_prefix, "v");
+    }
+}

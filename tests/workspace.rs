@@ -1,0 +1,391 @@
+//! Workspaces on the real stack: a root v6.toml with three busybox members, selected like
+//! cargo selects packages, published at once, released from tags as CI does, and recorded in
+//! v6.lock.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+mod support;
+use support::{LocalImages, assert_ok, cargo_v6, commit_all, digest_of, git, stack, text, unique};
+
+const MEMBERS: [&str; 3] = ["alpha", "beta", "gamma"];
+
+/// A workspace of three busybox algorithms, each at `1.0.0`, committed; `root_extra` lines
+/// go at the end of the root v6.toml. Returns the directory and the repository prefix.
+fn workspace(root_extra: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("{}/{}", stack().registry, unique("ws"));
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        format!(
+            "[workspace]\nmembers = [\"algorithms/*\"]\n\n[workspace.algorithm]\nwrapper = \"minimal\"\nvantage6 = \"4.13\"\nimage = \"{prefix}/{{name}}\"\n\n[workspace.build]\nbase = \"{}\"\n{root_extra}",
+            stack().busybox
+        ),
+    )
+    .unwrap();
+    for name in MEMBERS {
+        write_member(dir.path(), name, "version = \"1.0.0\"\n", "");
+    }
+    git(dir.path(), &["init", "-q"]);
+    commit_all(dir.path());
+    (dir, prefix)
+}
+
+fn write_member(root: &Path, name: &str, algorithm_extra: &str, build_extra: &str) {
+    let member = root.join("algorithms").join(name);
+    std::fs::create_dir_all(&member).unwrap();
+    std::fs::write(
+        member.join("v6.toml"),
+        format!(
+            "[algorithm]\nname = \"{name}\"\n{algorithm_extra}\n[build]\ncommand = [\"cat\", \"/app/hello.txt\"]\n{build_extra}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(member.join("hello.txt"), format!("hello from {name}\n")).unwrap();
+}
+
+/// The JSON lines of stdout.
+fn json_lines(output: &Output) -> Vec<Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn names(lines: &[Value], key: &str) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l[key].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn with_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = assert_cmd::Command::cargo_bin("cargo-v6").unwrap();
+    command.current_dir(dir).args(args);
+    for variable in [
+        "GITHUB_REF",
+        "GITHUB_REF_NAME",
+        "GITHUB_REF_TYPE",
+        "CI_COMMIT_TAG",
+    ] {
+        command.env_remove(variable);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn selection_is_like_cargos() {
+    let (dir, _) = workspace("");
+    let plan = |cwd: &Path, extra: &[&str]| {
+        let mut args = vec!["v6", "plan", "--offline", "--message-format", "json"];
+        args.extend_from_slice(extra);
+        cargo_v6(cwd, &args)
+    };
+    // At the root: every member.
+    let all = json_lines(&plan(dir.path(), &[]));
+    assert_eq!(names(&all, "name"), MEMBERS);
+    assert!(
+        all[1]["image"].as_str().unwrap().ends_with("/beta"),
+        "{}",
+        all[1]
+    );
+    // Inside a member: that member; `-p` reaches the others.
+    let beta = dir.path().join("algorithms/beta");
+    assert_eq!(names(&json_lines(&plan(&beta, &[])), "name"), ["beta"]);
+    assert_eq!(
+        names(
+            &json_lines(&plan(&beta, &["-p", "alpha", "-p", "gamma"])),
+            "name"
+        ),
+        ["alpha", "gamma"]
+    );
+    assert_eq!(
+        names(
+            &json_lines(&plan(&beta, &["--workspace", "--exclude", "beta"])),
+            "name"
+        ),
+        ["alpha", "gamma"]
+    );
+    // A name that is no member: exit 2, with the names there are.
+    let unknown = plan(dir.path(), &["-p", "bta"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = text(&unknown.stderr);
+    assert!(
+        stderr.contains("package `bta` is not a member of the workspace"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `beta`?"), "{stderr}");
+    assert!(stderr.contains("`alpha`, `beta`, `gamma`"), "{stderr}");
+    // One-algorithm commands want one.
+    let dockerfile = cargo_v6(dir.path(), &["v6", "dockerfile"]);
+    assert_eq!(dockerfile.status.code(), Some(2));
+    assert!(text(&dockerfile.stderr).contains("pass `-p NAME`"));
+    let one = assert_ok(&cargo_v6(dir.path(), &["v6", "dockerfile", "-p", "gamma"]));
+    assert!(one.contains("FROM "), "{one}");
+    // The release tags of members are `NAME-v1.2.3`.
+    assert_eq!(all[2]["version"], "1.0.0");
+}
+
+#[test]
+fn an_error_in_an_inherited_value_points_at_the_root_file() {
+    let (dir, _) = workspace("platform = \"linux\"\n");
+    let out = cargo_v6(
+        &dir.path().join("algorithms/alpha"),
+        &["v6", "plan", "--offline"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("invalid platform"), "{stderr}");
+    assert!(stderr.contains("--> ../../v6.toml:11:12"), "{stderr}");
+}
+
+#[test]
+fn a_workspace_publishes_every_member_and_records_each_release() {
+    let (dir, prefix) = workspace("");
+    let _cleanup: Vec<LocalImages> = MEMBERS
+        .iter()
+        .map(|m| LocalImages(format!("{prefix}/{m}")))
+        .collect();
+    let out = cargo_v6(
+        dir.path(),
+        &[
+            "v6",
+            "publish",
+            "--workspace",
+            "-j",
+            "2",
+            "--message-format",
+            "json",
+        ],
+    );
+    assert_ok(&out);
+    let published = json_lines(&out);
+    assert_eq!(names(&published, "algorithm"), MEMBERS);
+    for line in &published {
+        let reference = line["reference"].as_str().unwrap();
+        assert_eq!(
+            digest_of(reference).as_deref(),
+            line["digest"].as_str(),
+            "skopeo sees what publish printed for {reference}"
+        );
+    }
+    let record = std::fs::read_to_string(dir.path().join("v6.lock")).unwrap();
+    let parsed: toml::Table = toml::from_str(&record).unwrap();
+    let releases = parsed["release"].as_array().unwrap();
+    assert_eq!(releases.len(), 3, "{record}");
+    for (release, line) in releases.iter().zip(&published) {
+        assert_eq!(release["algorithm"].as_str(), line["algorithm"].as_str());
+        assert_eq!(release["digest"].as_str(), line["digest"].as_str());
+        assert_eq!(release["image"].as_str(), line["reference"].as_str());
+    }
+
+    // A second release of one member: the record gains one entry, in order.
+    write_member(dir.path(), "alpha", "version = \"1.10.0\"\n", "");
+    commit_all(dir.path());
+    let alpha = assert_ok(&cargo_v6(
+        &dir.path().join("algorithms/alpha"),
+        &["v6", "publish", "--message-format", "json"],
+    ));
+    let alpha: Value = serde_json::from_str(alpha.trim()).unwrap();
+    let record = std::fs::read_to_string(dir.path().join("v6.lock")).unwrap();
+    let parsed: toml::Table = toml::from_str(&record).unwrap();
+    let order: Vec<(String, String)> = parsed["release"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["algorithm"].as_str().unwrap().to_string(),
+                r["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("alpha", "1.0.0"),
+        ("alpha", "1.10.0"),
+        ("beta", "1.0.0"),
+        ("gamma", "1.0.0"),
+    ];
+    assert_eq!(
+        order,
+        expected.map(|(a, v)| (a.to_string(), v.to_string())),
+        "{record}"
+    );
+    assert!(record.contains(alpha["digest"].as_str().unwrap()));
+
+    // The record agrees with the registry: plan says nothing; then it does not.
+    let quiet = cargo_v6(dir.path(), &["v6", "plan", "-p", "beta"]);
+    assert_ok(&quiet);
+    assert!(
+        !text(&quiet.stderr).contains("v6.lock records"),
+        "{}",
+        text(&quiet.stderr)
+    );
+    let beta_digest = published[1]["digest"].as_str().unwrap();
+    let forged = record.replace(beta_digest, &format!("sha256:{}", "0".repeat(64)));
+    std::fs::write(dir.path().join("v6.lock"), forged).unwrap();
+    let warned = cargo_v6(dir.path(), &["v6", "plan", "-p", "beta"]);
+    let stderr = text(&warned.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "v6.lock records {prefix}/beta:1.0.0 as sha256:{}, but the registry's tag now holds {beta_digest}",
+            "0".repeat(64)
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_failing_member_does_not_hide_the_others() {
+    let (dir, prefix) = workspace("");
+    let _cleanup: Vec<LocalImages> = MEMBERS
+        .iter()
+        .map(|m| LocalImages(format!("{prefix}/{m}")))
+        .collect();
+    // beta's base is nowhere: its build fails, the others publish.
+    write_member(
+        dir.path(),
+        "beta",
+        "version = \"1.0.0\"\n",
+        &format!("base = \"{prefix}/no-such-base:1\"\n"),
+    );
+    commit_all(dir.path());
+    let out = cargo_v6(
+        dir.path(),
+        &["v6", "publish", "-j", "2", "--message-format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let lines = json_lines(&out);
+    let reasons: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["reason"].as_str().unwrap().to_string(),
+                l["algorithm"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("published", "alpha"),
+            ("error", "beta"),
+            ("published", "gamma"),
+            ("error", "-"),
+        ]
+        .map(|(r, a)| (r.to_string(), a.to_string())),
+        "{}",
+        text(&out.stdout)
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error[beta]:"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 3 algorithms failed: beta"),
+        "{stderr}"
+    );
+    let record = std::fs::read_to_string(dir.path().join("v6.lock")).unwrap();
+    assert!(record.contains("alpha") && record.contains("gamma") && !record.contains("\"beta\""));
+}
+
+#[test]
+fn a_release_tag_publishes_the_member_it_names() {
+    let (dir, prefix) = workspace("");
+    let _cleanup = LocalImages(format!("{prefix}/beta"));
+    git(dir.path(), &["tag", "beta-v1.0.0"]);
+    // GitHub's variable names the tag; only beta is published.
+    let out = with_env(
+        dir.path(),
+        &[("GITHUB_REF", "refs/tags/beta-v1.0.0")],
+        &["v6", "publish", "--from-tag", "--message-format", "json"],
+    );
+    assert_ok(&out);
+    let lines = json_lines(&out);
+    assert_eq!(names(&lines, "algorithm"), ["beta"]);
+    assert_eq!(
+        digest_of(&format!("{prefix}/beta:1.0.0")).as_deref(),
+        lines[0]["digest"].as_str()
+    );
+    // GitLab's, from inside another member: the tag decides, not the directory.
+    let out = with_env(
+        &dir.path().join("algorithms/alpha"),
+        &[("CI_COMMIT_TAG", "beta-v1.0.0")],
+        &[
+            "v6",
+            "publish",
+            "--from-tag",
+            "--dry-run",
+            "--message-format",
+            "json",
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(names(&json_lines(&out), "name"), ["beta"]);
+
+    // A tag whose version is not the member's: exit 2, naming both.
+    git(dir.path(), &["tag", "gamma-v2.0.0"]);
+    let out = with_env(
+        dir.path(),
+        &[],
+        &["v6", "publish", "--from-tag", "gamma-v2.0.0"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the release tag `gamma-v2.0.0` says 2.0.0, but `gamma`'s version is 1.0.0 (from `version` in algorithms/gamma/v6.toml)"),
+        "{stderr}"
+    );
+    // A tag that names nothing, and a tag that is not on HEAD.
+    let out = with_env(
+        dir.path(),
+        &[],
+        &["v6", "publish", "--from-tag", "delta-v1.0.0"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("`alpha-v1.2.3`, `beta-v1.2.3`, `gamma-v1.2.3`"));
+    let out = with_env(
+        dir.path(),
+        &[],
+        &["v6", "publish", "--from-tag", "alpha-v1.0.1"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // No tag at all: a branch push.
+    let out = with_env(
+        dir.path(),
+        &[("GITHUB_REF", "refs/heads/main")],
+        &["v6", "publish", "--from-tag"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("GITHUB_REF is `refs/heads/main`, not a tag"));
+}
+
+#[test]
+fn a_release_tag_gives_the_version_when_members_take_it_from_tags() {
+    let (dir, prefix) = workspace("\n[workspace.publish]\nversion-from-tag = true\n");
+    let _cleanup = LocalImages(format!("{prefix}/alpha"));
+    for name in MEMBERS {
+        write_member(dir.path(), name, "", "");
+    }
+    commit_all(dir.path());
+    git(dir.path(), &["tag", "alpha-v2.1.0"]);
+    let out = with_env(
+        dir.path(),
+        &[
+            ("GITHUB_REF_TYPE", "tag"),
+            ("GITHUB_REF_NAME", "alpha-v2.1.0"),
+        ],
+        &["v6", "publish", "--from-tag", "--message-format", "json"],
+    );
+    assert_ok(&out);
+    let lines = json_lines(&out);
+    assert_eq!(names(&lines, "algorithm"), ["alpha"]);
+    assert_eq!(lines[0]["version"], "2.1.0");
+    assert_eq!(
+        digest_of(&format!("{prefix}/alpha:2.1.0")).as_deref(),
+        lines[0]["digest"].as_str()
+    );
+}
