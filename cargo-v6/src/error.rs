@@ -2,6 +2,7 @@
 //! code (2 for the user's input, 1 for everything else), the place in a file it concerns and a
 //! hint.
 
+use crate::ci::CiError;
 use crate::credentials::CredentialsError;
 use crate::diagnostic::Location;
 use crate::engine::EngineError;
@@ -39,6 +40,9 @@ pub enum Error {
     /// Signing or verifying failed: a key, the registry, or no valid signature.
     #[error(transparent)]
     Sign(SignError),
+    /// A CI file could not be generated from the manifest.
+    #[error(transparent)]
+    Ci(#[from] CiError),
     /// Other wrong input from the user (arguments, values found in files).
     #[error("{message}")]
     Input {
@@ -154,6 +158,7 @@ impl Error {
                 2
             }
             Error::Sign(e) if e.is_input() => 2,
+            Error::Ci(e) => e.exit_code(),
             Error::Members { exit_code, .. } => *exit_code,
             Error::StdoutClosed => 0,
             _ => 1,
@@ -220,6 +225,9 @@ impl Error {
                 "do not run this image: get the digest and the public key from the publisher, and check both"
                     .to_string(),
             ),
+            Error::Ci(CiError::Expression { key, .. }) => Some(format!(
+                "change `{key}` in v6.toml: GitHub would replace the `${{{{ ... }}}}` with a value of its own"
+            )),
             Error::Registry(RegistryError::Unreachable { .. }) => Some(
                 "check `image` in v6.toml and the network; `cargo v6 doctor` checks the registry and credentials"
                     .to_string(),

@@ -5,10 +5,11 @@
 //! -> [`plan`] (pure data: image, [`tags`], labels, [`render`]ed Dockerfile, [`context`] file
 //! list, [`fingerprint`]) -> [`publish`] (read the registry, decide the typed steps, execute
 //! them through [`engine`] and [`registry`], and [`sign`] the release) -> [`report`] (human or
-//! JSON). [`run`] runs a built image the way a vantage6 node does. [`vantage6`] and
+//! JSON). [`ci`] writes the CI files that publish on a release tag. [`run`] runs a built image the way a vantage6 node does. [`vantage6`] and
 //! [`reference`] are leaves that every step may use; [`cli`] only wires the steps together.
 #![warn(missing_docs)]
 
+pub mod ci;
 pub mod cli;
 pub mod context;
 pub mod credentials;

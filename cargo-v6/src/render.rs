@@ -110,11 +110,18 @@ pub fn render(
             (name.to_string(), built_in)
         }
     };
+    render_text(&shown, &text, data)
+}
+
+/// Renders `text`, a template shown as `name` in errors, the one way every template of the
+/// tool is rendered: strict mode (a field the data lacks is an error, not an empty string) and
+/// no HTML escaping (the output is a Dockerfile or YAML, whose values the caller made safe).
+pub fn render_text(name: &str, text: &str, data: &impl Serialize) -> Result<String, RenderError> {
     let mut handlebars = Handlebars::new();
     handlebars.register_escape_fn(handlebars::no_escape);
     handlebars.set_strict_mode(true);
     let template_error = |message: String| RenderError::Template {
-        name: shown.clone(),
+        name: name.to_string(),
         message,
     };
     handlebars
@@ -154,9 +161,12 @@ mod tests {
     #[test]
     fn every_file_in_the_templates_directory_is_built_in() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        // Files only: `ci/` holds the CI templates, which `crate::ci` embeds and checks.
         let mut files: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .map(|entry| entry.unwrap())
+            .filter(|entry| entry.file_type().unwrap().is_file())
+            .map(|entry| entry.file_name().into_string().unwrap())
             .collect();
         files.sort();
         let mut built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();

@@ -2,6 +2,7 @@
 //! together (load manifest, plan, check, execute, report).
 
 mod build;
+mod ci;
 mod context;
 mod dockerfile;
 mod doctor;
@@ -34,7 +35,8 @@ Examples:
   cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
                                                    build, and run it as a vantage6 node does
   cargo v6 key generate                            cosign.key and cosign.pub, to sign with
-  cargo v6 verify IMAGE@DIGEST --key cosign.pub    is it signed by this key?";
+  cargo v6 verify IMAGE@DIGEST --key cosign.pub    is it signed by this key?
+  cargo v6 ci github                               a workflow that publishes on a release tag";
 
 /// Package and publish vantage6 algorithms as Docker images, from one v6.toml.
 #[derive(Debug, Parser)]
@@ -90,6 +92,7 @@ enum Command {
     Key(key::Args),
     Sign(sign::Args),
     Verify(verify::Args),
+    Ci(ci::Args),
 }
 
 /// Runs the parsed command.
@@ -106,6 +109,7 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
         Command::Key(args) => key::run(args, reporter),
         Command::Sign(args) => sign::run(args, reporter),
         Command::Verify(args) => verify::run(args, reporter),
+        Command::Ci(args) => ci::run(args, reporter),
     }
 }
 
