@@ -161,15 +161,32 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     }
     let mut releases = Vec::new();
     let mut failed = Vec::new();
+    let mut summary: Vec<(&str, String)> = Vec::new();
     let mut exit_code = 2;
     for (manifest, result) in members.iter().zip(results) {
         let Some(result) = result else { continue };
         match result {
             Ok(Outcome::DryRun { plan, decision }) => {
-                report::dry_run(&plan, &decision, json, reporter)?
+                report::dry_run(&plan, &decision, json, reporter)?;
+                let steps = decision.steps.len();
+                summary.push((
+                    "Would run",
+                    format!("{} {}: {steps} steps", plan.name, plan.version),
+                ));
             }
             Ok(Outcome::Published(published)) => {
                 report::published(&published, json, reporter)?;
+                summary.push((
+                    if published.skipped_unchanged {
+                        "Unchanged"
+                    } else {
+                        "Published"
+                    },
+                    format!(
+                        "{} {}: {}@{}",
+                        published.algorithm, published.version, published.image, published.digest
+                    ),
+                ));
                 releases.push(record::Release {
                     algorithm: published.algorithm.clone(),
                     version: published.version.raw().to_string(),
@@ -186,8 +203,17 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 if error.exit_code() != 2 {
                     exit_code = 1;
                 }
+                let first_line = error.to_string();
+                let first_line = first_line.lines().next().unwrap_or_default().to_string();
+                summary.push(("Failed", format!("{}: {first_line}", manifest.name)));
                 failed.push(manifest.name.clone());
             }
+        }
+    }
+    // Every member's outcome together, after the details.
+    if members.len() > 1 {
+        for (verb, line) in summary {
+            reporter.status(verb, line);
         }
     }
     if !releases.is_empty() {

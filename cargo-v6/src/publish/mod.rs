@@ -303,7 +303,7 @@ pub enum Outcome {
         decision: Decision,
     },
     /// The release is in the registry.
-    Published(Published),
+    Published(Box<Published>),
 }
 
 /// Progress and warnings while publishing, for the caller to show.
@@ -542,7 +542,7 @@ async fn publish_one(
         observer,
     )
     .await?;
-    Ok(Outcome::Published(published))
+    Ok(Outcome::Published(Box::new(published)))
 }
 
 /// The path in the build context of the file `key`, if the build sees it: `COPY . /app`
