@@ -389,3 +389,50 @@ fn a_release_tag_gives_the_version_when_members_take_it_from_tags() {
         lines[0]["digest"].as_str()
     );
 }
+
+#[test]
+fn a_single_algorithm_releases_from_its_bare_tag_as_vantage6_repositories_do() {
+    let image = format!("{}/{}", stack().registry, unique("bare"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = support::busybox_project(&image, "hello\n", "");
+    // vantage6's convention: bare tags, the version from the tag.
+    let manifest = std::fs::read_to_string(dir.path().join("v6.toml"))
+        .unwrap()
+        .replace("version = \"1.0.0\"\n", "")
+        + "\n[publish]\nrelease-tag-prefix = \"\"\nversion-from-tag = true\n";
+    std::fs::write(dir.path().join("v6.toml"), manifest).unwrap();
+    git(dir.path(), &["init", "-q"]);
+    commit_all(dir.path());
+    git(dir.path(), &["tag", "1.2.1"]);
+    let out = with_env(
+        dir.path(),
+        &[("GITHUB_REF", "refs/tags/1.2.1")],
+        &["v6", "publish", "--from-tag", "--message-format", "json"],
+    );
+    assert_ok(&out);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["version"], "1.2.1");
+    assert_eq!(
+        digest_of(&format!("{image}:1.2.1")).as_deref(),
+        lines[0]["digest"].as_str()
+    );
+    // The record sits beside the algorithm's v6.toml and does not make the next publish dirty.
+    let record = std::fs::read_to_string(dir.path().join("v6.lock")).unwrap();
+    assert!(record.contains("version = \"1.2.1\""), "{record}");
+    let again = with_env(
+        dir.path(),
+        &[("CI_COMMIT_TAG", "1.2.1")],
+        &["v6", "publish", "--from-tag", "--message-format", "json"],
+    );
+    assert_ok(&again);
+    assert_eq!(json_lines(&again)[0]["skipped_unchanged"], true);
+    // A `v`-prefixed tag is not this project's.
+    let out = with_env(dir.path(), &[], &["v6", "publish", "--from-tag", "v1.2.1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("release tags here look like `1.2.3`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

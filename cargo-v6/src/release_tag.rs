@@ -116,8 +116,7 @@ pub fn resolve(
 
 /// The version `tag` gives `manifest`'s algorithm, if it is one of its release tags.
 pub fn version_in(manifest: &Manifest, tag: &str) -> Option<Version> {
-    let rest = tag.strip_prefix(&manifest.publish.release_tag_prefix)?;
-    Version::parse_for(rest, manifest.wrapper).ok()
+    crate::plan::inputs::tag_version(tag, &manifest.publish.release_tag_prefix, manifest.wrapper)
 }
 
 /// The one algorithm among `candidates` whose release tags `tag` is one of; the longest

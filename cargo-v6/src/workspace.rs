@@ -341,6 +341,20 @@ impl Root {
             let source = read(&path)?;
             members.push(Manifest::parse_member(&path, source, Some(&self.defaults))?);
         }
+        if members.is_empty()
+            && let Some(first) = self.members.first()
+        {
+            return Err(ManifestError::Invalid {
+                message: "the workspace has no members: no directory listed here has a v6.toml"
+                    .into(),
+                location: Location::new(
+                    display(&self.defaults.path),
+                    &self.defaults.source,
+                    first.span(),
+                ),
+                help: Some("`cargo v6 init` in an algorithm's directory writes one".into()),
+            });
+        }
         for (i, member) in members.iter().enumerate() {
             if let Some(first) = members[..i].iter().find(|m| m.name == member.name) {
                 return Err(ManifestError::Invalid {
@@ -351,6 +365,19 @@ impl Root {
                     ),
                     location: member.name_location(),
                     help: Some("`-p NAME` and release tags tell members apart by name".into()),
+                });
+            }
+            if let Some(first) = members[..i].iter().find(|m| m.image == member.image) {
+                return Err(ManifestError::Invalid {
+                    message: format!(
+                        "`{}` and `{}` publish to the same image `{}`: their releases would take each other's tags",
+                        first.name, member.name, member.image
+                    ),
+                    location: member.name_location(),
+                    help: Some(
+                        "write `{name}` in the workspace's `image` (\"ghcr.io/org/{name}\"), or give each member its own `image`"
+                            .into(),
+                    ),
                 });
             }
         }
@@ -585,6 +612,31 @@ image = "ghcr.io/org/{name}"
         );
         let error = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap_err();
         assert!(error.to_string().contains("has no v6.toml"), "{error}");
+    }
+
+    #[test]
+    fn members_on_one_image_and_an_empty_workspace_are_errors() {
+        let dir = fixture();
+        write(dir.path(), "v6.toml", &ROOT.replace("{name}", "shared"));
+        let error = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`alpha` and `beta` publish to the same image"),
+            "{error}"
+        );
+
+        let dir = fixture();
+        write(
+            dir.path(),
+            "v6.toml",
+            &ROOT.replace("algorithms/*", "nothing/*"),
+        );
+        let error = Workspace::load(Some(&dir.path().join("v6.toml")), dir.path()).unwrap_err();
+        assert!(
+            error.to_string().contains("the workspace has no members"),
+            "{error}"
+        );
     }
 
     #[test]

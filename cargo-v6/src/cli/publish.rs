@@ -219,7 +219,13 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     if !releases.is_empty() {
         let path = workspace.root_dir().join(record::FILE_NAME);
         let count = releases.len();
-        record::Record::update(&path, releases)?;
+        record::Record::update(&path, releases).map_err(|e| Error::Failed {
+            message: format!("the releases are published, but not recorded: {e}"),
+            help: Some(
+                "publish again once the file can be written: it finds the releases unchanged and records them"
+                    .to_string(),
+            ),
+        })?;
         reporter.status(
             "Recorded",
             format!(

@@ -124,12 +124,18 @@ pub fn release_tags(
 ) -> Vec<(String, Version)> {
     git.map_or(&[][..], |g| &g.head_tags[..])
         .iter()
-        .filter_map(|tag| {
-            let rest = tag.strip_prefix(prefix)?;
-            let version = Version::parse_for(rest, wrapper).ok()?;
-            Some((tag.clone(), version))
-        })
+        .filter_map(|tag| Some((tag.clone(), tag_version(tag, prefix, wrapper)?)))
         .collect()
+}
+
+/// The version `tag` names under `prefix`: what follows the prefix, starting with a digit
+/// (under the bare prefix, `v1.2.1` is not a release tag, though PEP 440 would read it).
+pub fn tag_version(tag: &str, prefix: &str, wrapper: Wrapper) -> Option<Version> {
+    let rest = tag.strip_prefix(prefix)?;
+    if !rest.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    Version::parse_for(rest, wrapper).ok()
 }
 
 /// A HEAD tagged like a release under the other usual prefix (`1.2.1` while the prefix is
