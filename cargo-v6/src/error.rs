@@ -11,6 +11,7 @@ use crate::publish::{PublishError, ReleaseError};
 use crate::registry::RegistryError;
 use crate::run::RunError;
 use crate::sign::{KeyError, Refusal, SignError};
+use crate::store::StoreError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,9 @@ pub enum Error {
     /// Signing or verifying failed: a key, the registry, or no valid signature.
     #[error(transparent)]
     Sign(SignError),
+    /// The `[store]` section, or a file to import, is not what the algorithm store accepts.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Other wrong input from the user (arguments, values found in files).
     #[error("{message}")]
     Input {
@@ -119,6 +123,7 @@ impl Error {
                 2
             }
             Error::Sign(e) if e.is_input() => 2,
+            Error::Store(e) if e.is_input() => 2,
             Error::StdoutClosed => 0,
             _ => 1,
         }
@@ -130,6 +135,7 @@ impl Error {
             Error::Manifest(ManifestError::Invalid { location, .. }) => Some(location),
             Error::Plan(e) => e.location(),
             Error::Input { location, .. } => location.as_ref(),
+            Error::Store(e) => e.location(),
             _ => None,
         }
     }
@@ -144,6 +150,7 @@ impl Error {
                 Some("run `cargo v6 init` to create one, or pass `--manifest-path`".to_string())
             }
             Error::Plan(e) => e.help(),
+            Error::Store(e) => e.help(),
             Error::Publish(PublishError::Smoke { source, .. }) => source.help(),
             Error::Publish(PublishError::Release(ReleaseError::Refused { .. })) => Some(
                 "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it"

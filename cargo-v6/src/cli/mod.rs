@@ -11,6 +11,7 @@ mod plan;
 mod publish;
 mod run;
 mod sign;
+mod store;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +34,8 @@ Examples:
   cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
                                                    build, and run it as a vantage6 node does
   cargo v6 key generate                            cosign.key and cosign.pub, to sign with
-  cargo v6 verify IMAGE@DIGEST --key cosign.pub    is it signed by this key?";
+  cargo v6 verify IMAGE@DIGEST --key cosign.pub    is it signed by this key?
+  cargo v6 store export -o algorithm_store.json    the algorithm store's JSON, with the digest";
 
 /// Package and publish vantage6 algorithms as Docker images, from one v6.toml.
 #[derive(Debug, Parser)]
@@ -89,6 +91,7 @@ enum Command {
     Key(key::Args),
     Sign(sign::Args),
     Verify(verify::Args),
+    Store(store::Args),
 }
 
 /// Runs the parsed command.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
         Command::Key(args) => key::run(args, reporter),
         Command::Sign(args) => sign::run(args, reporter),
         Command::Verify(args) => verify::run(args, reporter),
+        Command::Store(args) => store::run(args, reporter),
     }
 }
 
