@@ -295,7 +295,7 @@ type = "organization_list"
 [[store.functions.arguments]]
 name = "words"
 type = "string_list"
-allowed-values = ["x", 2, 2.5]
+allowed-values = ["x", 2, 2.5, true]
 
 [[store.functions.ui-visualizations]]
 name = "Curve"
@@ -549,7 +549,7 @@ fn refusals() -> Vec<(u8, Mutation, &'static str, &'static str)> {
         ),
         (
             4,
-            |d| arg(d, 1)["allowed_values"] = json!([true]),
+            |d| arg(d, 1)["allowed_values"] = json!([[1]]),
             "Values should be str, int or float",
             "Values should be str, int or float",
         ),
@@ -747,8 +747,12 @@ fn import_keeps_the_rest_of_v6_toml_byte_for_byte() {
     let err = stderr(&output);
     assert!(err.contains("replaced the [store] section"), "{err}");
     let written = std::fs::read_to_string(&manifest).unwrap();
+    // The comment right above the old [store] belongs to it, and moves with it.
+    let (above, comment) = head.split_at(head.find("# trailing comment").unwrap());
     assert!(
-        written.starts_with(&format!("{head}{tail}\n[store]\noutput = \"store.json\"\n")),
+        written.starts_with(&format!(
+            "{above}{tail}\n{comment}[store]\noutput = \"store.json\" # where publish writes\n"
+        )),
         "{written}"
     );
     assert!(!written.contains("description = \"old\""), "{written}");

@@ -89,11 +89,15 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
         .as_ref()
         .and_then(|o| o.get("output"))
         .and_then(Item::as_value)
-        .map(|output| {
-            let mut output = output.clone();
-            output.decor_mut().clear();
-            output
-        });
+        .cloned();
+    // Comments right above the old `[store]` belong to it: they go above the new one.
+    let comments = old
+        .as_ref()
+        .and_then(Item::as_table)
+        .and_then(|t| t.decor().prefix())
+        .and_then(|p| p.as_str())
+        .map(|p| p.trim_start_matches(['\n', '\r']).to_string())
+        .unwrap_or_default();
     let store = store_table(output, &algorithm).map_err(document)?;
     let mut text = if old.is_some() {
         notes.push("replaced the [store] section v6.toml had (its `output` is kept)".to_string());
@@ -107,6 +111,7 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
     if !text.is_empty() {
         text.push('\n');
     }
+    text.push_str(&comments);
     let mut rendered = DocumentMut::new();
     rendered.insert("store", Item::Table(store));
     text.push_str(&rendered.to_string());
@@ -303,10 +308,16 @@ fn function(
         let mut a = object(p, a)?;
         // `default` for `default_value` (as in v6-extract-basics-py).
         if !a.contains_key("default_value")
-            && let Some(default) = a.remove("default").filter(|d| !d.is_null())
+            && let Some(default) = a.remove("default")
         {
-            notes.push(format!("`{p}.default` became `default_value`"));
-            a.insert("default_value".to_string(), default);
+            if default.is_null() {
+                notes.push(format!(
+                    "`{p}.default`: null dropped (and `default` is not a key of the store's schema)"
+                ));
+            } else {
+                notes.push(format!("`{p}.default` became `default_value`"));
+                a.insert("default_value".to_string(), default);
+            }
         }
         let mut a = known(p, a, ARGUMENT_KEYS, notes);
         for key in ["default_value", "conditional_value"] {

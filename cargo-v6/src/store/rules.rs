@@ -236,9 +236,13 @@ fn check_argument(cx: &Context<'_>, argument: &Spanned<RawArgument>) -> Result<(
     }
     if let Some(values) = &a.allowed_values {
         for value in values.get_ref() {
+            // A boolean passes: Python's `bool` is an `int`.
             if !matches!(
                 value.get_ref(),
-                toml::Value::String(_) | toml::Value::Integer(_) | toml::Value::Float(_)
+                toml::Value::String(_)
+                    | toml::Value::Integer(_)
+                    | toml::Value::Float(_)
+                    | toml::Value::Boolean(_)
             ) {
                 return Err(cx.error(
                     value.span(),
