@@ -970,6 +970,7 @@ fn subcommand_help_snapshots() {
         "key",
         "sign",
         "verify",
+        "store",
     ] {
         insta::assert_snapshot!(format!("help-{subcommand}"), help(Some(subcommand)));
     }
