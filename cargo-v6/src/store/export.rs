@@ -249,3 +249,77 @@ struct Visualization {
     #[serde(skip_serializing_if = "Option::is_none")]
     schema: Option<serde_json::Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(store: &str) -> (tempfile::TempDir, Manifest) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.toml");
+        let text = format!(
+            "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"ghcr.io/o/a\"\nversion = \"1.0.0\"\n{store}"
+        );
+        std::fs::write(&path, &text).unwrap();
+        let manifest = Manifest::load(&path).unwrap();
+        (dir, manifest)
+    }
+
+    fn published() -> (TaggedImage, Digest) {
+        let image = TaggedImage {
+            image: crate::reference::ImageName::parse("ghcr.io/o/a").unwrap(),
+            tag: crate::reference::Tag::parse("1.0.0").unwrap(),
+        };
+        (
+            image,
+            Digest::parse(&format!("sha256:{}", "0f".repeat(32))).unwrap(),
+        )
+    }
+
+    #[test]
+    fn refresh_writes_output_beside_v6_toml_with_the_digest() {
+        let (image, digest) = published();
+        let (dir, manifest) = project(
+            "[store]\noutput = \"meta/algorithm_store.json\"\ncode-url = \"u\"\npartitioning = \"horizontal\"\nfunctions = []\n",
+        );
+        std::fs::create_dir(dir.path().join("meta")).unwrap();
+        let written = refresh_after_publish(&manifest, &image, &digest)
+            .unwrap()
+            .unwrap();
+        assert_eq!(written, dir.path().join("meta/algorithm_store.json"));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+        assert_eq!(json["image"], format!("ghcr.io/o/a:1.0.0@{digest}"));
+        assert_eq!(json["functions"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn refresh_writes_nothing_without_store_or_output() {
+        let (image, digest) = published();
+        let (dir, manifest) = project("");
+        assert!(
+            refresh_after_publish(&manifest, &image, &digest)
+                .unwrap()
+                .is_none()
+        );
+        let (_, manifest) =
+            project("[store]\ncode-url = \"u\"\npartitioning = \"horizontal\"\nfunctions = []\n");
+        assert!(
+            refresh_after_publish(&manifest, &image, &digest)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refresh_refuses_a_section_the_store_would_refuse() {
+        let (image, digest) = published();
+        let (_, manifest) =
+            project("[store]\noutput = \"x.json\"\npartitioning = \"horizontal\"\n");
+        assert!(matches!(
+            refresh_after_publish(&manifest, &image, &digest),
+            Err(StoreError::Invalid { .. })
+        ));
+    }
+}

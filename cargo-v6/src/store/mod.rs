@@ -395,3 +395,351 @@ fn to_json(value: &toml::Value) -> Option<serde_json::Value> {
         toml::Value::Datetime(_) => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// Six lines of `[algorithm]`, then `[store]` from line 7.
+    fn manifest(vantage6: &str, store: &str) -> Manifest {
+        let text = format!(
+            "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"{vantage6}\"\nimage = \"ghcr.io/o/a\"\nversion = \"1.0.0\"\n{store}"
+        );
+        Manifest::parse(Path::new("v6.toml"), text).unwrap()
+    }
+
+    /// A valid `[store]` (lines 7 to 12) for vantage6 4, and `extra` lines from line 13.
+    fn section(extra: &str) -> String {
+        format!(
+            "[store]\ncode-url = \"u\"\npartitioning = \"horizontal\"\n[[store.functions]]\nname = \"f\"\ntype = \"central\"\n{extra}"
+        )
+    }
+
+    /// The message and `LINE:COL` of the refusal of `store` (and its help).
+    fn refused(vantage6: &str, store: &str) -> (String, String, Option<String>) {
+        match load(&manifest(vantage6, store)) {
+            Err(StoreError::Invalid {
+                message,
+                location,
+                help,
+            }) => {
+                let (line, col) = location.line_col();
+                (message, format!("{line}:{col}"), help)
+            }
+            other => panic!("not refused with a place: {other:?}\n{store}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_section_loads_and_none_is_none() {
+        let store = load(&manifest("4.15", &section(""))).unwrap().unwrap();
+        assert_eq!(store.flavour, Flavour::V4);
+        assert_eq!(store.name, "a");
+        assert!(store.output.is_none());
+        assert!(load(&manifest("4.15", "")).unwrap().is_none());
+        let store = load(&manifest(
+            "5.0",
+            "[store]\nname = \"Shown\"\noutput = \"store.json\"\ncode-url = \"u\"\npartitioning = \"vertical\"\nfunctions = []\n",
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!((store.flavour, store.name.as_str()), (Flavour::V5, "Shown"));
+        assert_eq!(store.output.as_deref(), Some(Path::new("store.json")));
+    }
+
+    #[test]
+    fn every_refusal_points_at_the_place_with_the_stores_reason() {
+        let args = "[[store.functions.arguments]]\nname = \"n\"\ntype = \"integer\"\nhas-default-value = true\n";
+        let cases: Vec<(&str, String, &str, &str)> = vec![
+            (
+                "4.15",
+                section("").replace("\"horizontal\"", "\"horizontl\""),
+                "9:16",
+                "Partitioning 'horizontl' is not one of the allowed values ['horizontal', 'vertical']",
+            ),
+            (
+                "4.15",
+                section("").replace("code-url = \"u\"\n", ""),
+                "7:1",
+                "[store] has no `code-url`, which the store requires",
+            ),
+            (
+                "4.15",
+                section("").replace("partitioning = \"horizontal\"\n", ""),
+                "7:1",
+                "[store] has no `partitioning`",
+            ),
+            (
+                "4.15",
+                "[store]\ncode-url = \"u\"\npartitioning = \"horizontal\"\n".to_string(),
+                "7:1",
+                "[store] has no `functions`",
+            ),
+            (
+                "4.15",
+                section("").replace("\"central\"", "\"centrl\""),
+                "12:8",
+                "Function type 'centrl' is not one of the allowed values ['central', 'federated']",
+            ),
+            (
+                "4.15",
+                section("step-type = \"central_compute\"\n"),
+                "13:13",
+                "`step-type` is not a key of a function for vantage6 4",
+            ),
+            (
+                "5.0",
+                section(""),
+                "12:8",
+                "`type` is not a key of a function for vantage6 5",
+            ),
+            (
+                "5.0",
+                section("").replace("type = \"central\"\n", "step-type = \"compute\"\n"),
+                "12:13",
+                "Function step type 'compute' is not one of the allowed values",
+            ),
+            (
+                "4.15",
+                section("").replace("name = \"f\"\n", ""),
+                "10:1",
+                "this [[store.functions]] has no `name`",
+            ),
+            (
+                "4.15",
+                section("colour = 1\n"),
+                "13:1",
+                "unknown key `colour`",
+            ),
+            (
+                "4.15",
+                section("display_name = \"F\"\n"),
+                "13:1",
+                "unknown key `display_name`",
+            ),
+            (
+                "4.15",
+                section("[[store.functions.databases]]\nname = \"d\"\nmultiple = true\n"),
+                "15:12",
+                "`multiple` is not a key of a database for vantage6 4",
+            ),
+            (
+                "4.15",
+                section("[[store.functions.databases]]\ndescription = \"d\"\n"),
+                "13:1",
+                "this [[store.functions.databases]] has no `name`",
+            ),
+            (
+                "4.15",
+                section(&format!("{args}default-value = \"x\"\n")),
+                "17:17",
+                "Default value 'x' is not a valid integer, while the argument type integer requires an integer",
+            ),
+            (
+                "4.15",
+                section(&format!("{args}default-value = 1979-05-27\n")),
+                "17:17",
+                "`default-value` cannot be a date",
+            ),
+            (
+                "4.15",
+                section(
+                    &args
+                        .replace("true", "false")
+                        .replace("\"integer\"", "\"boolean\"")
+                        .replace(
+                            "has-default-value = false\n",
+                            "has-default-value = false\ndefault-value = \"yes\"\n",
+                        ),
+                ),
+                "17:17",
+                "Default value cannot be given if has_default_value is False",
+            ),
+            (
+                "4.15",
+                section(&args.replace("\"integer\"", "\"integr\"")),
+                "15:8",
+                "Argument type 'integr' is not one of the allowed values",
+            ),
+            (
+                "4.15",
+                section(&format!("{args}conditional-on = \"m\"\n")),
+                "17:18",
+                "Either all conditional fields must be specified",
+            ),
+            (
+                "4.15",
+                section(&format!(
+                    "{args}conditional-on = \"m\"\nconditional-operator = \"~\"\n"
+                )),
+                "18:24",
+                "Conditional comparator '~' is not one of the allowed values",
+            ),
+            (
+                "4.15",
+                section(&format!(
+                    "{args}conditional-on = \"m\"\nconditional-operator = \"==\"\n"
+                )),
+                "17:18",
+                "The argument 'n' is conditional on 'm', but no other argument with that name exists.",
+            ),
+            (
+                "4.15",
+                section(&format!(
+                    "{args}conditional-on = \"n\"\nconditional-operator = \"==\"\n"
+                )),
+                "17:18",
+                "The argument 'n' is conditional on itself.",
+            ),
+            (
+                "4.15",
+                section(&format!(
+                    "{args}conditional-on = \"m\"\nconditional-operator = \"==\"\n{}",
+                    args.replace("\"n\"", "\"m\"")
+                        .replace("\"integer\"", "\"json\"")
+                )),
+                "17:18",
+                "the conditional argument is of type 'json', which is not supported",
+            ),
+            (
+                "4.15",
+                section(&format!(
+                    "{args}conditional-on = \"m\"\nconditional-operator = \"==\"\n{}conditional-on = \"n\"\nconditional-operator = \"==\"\n",
+                    args.replace("\"n\"", "\"m\"")
+                        .replace("\"integer\"", "\"float\"")
+                )),
+                "17:18",
+                "Circular conditional arguments detected: n -> m -> n",
+            ),
+            (
+                "4.15",
+                section(&format!(
+                    "{args}allowed-values = [\"1\", \"2\"]\ndefault-value = 3\n"
+                )),
+                "18:17",
+                "Default value is not one of the allowed values",
+            ),
+            (
+                "4.15",
+                section(&format!("{args}allowed-values = [\"one\"]\n")),
+                "17:19",
+                "Allowed values should be of type <class 'int'> because the argument type is integer",
+            ),
+            (
+                "4.15",
+                section(&format!("{args}allowed-values = [[1]]\n")),
+                "17:19",
+                "Values should be str, int or float",
+            ),
+            (
+                "4.15",
+                section(&format!("{args}{}", args.replace("integer", "string"))),
+                "18:8",
+                "All arguments must have a unique name",
+            ),
+            (
+                "4.15",
+                section("[[store.functions.ui-visualizations]]\nname = \"v\"\ntype = \"pie\"\n"),
+                "15:8",
+                "UI visualization type 'pie' is not one of the allowed values ['table', 'line']",
+            ),
+            (
+                "4.15",
+                section(
+                    "[[store.functions.ui-visualizations]]\nname = \"v\"\ntype = \"line\"\nschema = { x = \"a\" }\n",
+                ),
+                "16:10",
+                "Schema does not match requirements for that visualization type: 'y' is a required property",
+            ),
+            (
+                "4.15",
+                section(
+                    "[[store.functions.ui-visualizations]]\nname = \"v\"\ntype = \"table\"\nschema = { columns = [1] }\n",
+                ),
+                "16:10",
+                "`columns` = [1] is not an array of strings",
+            ),
+        ];
+        for (vantage6, store, at, message) in &cases {
+            let (shown, place, _) = refused(vantage6, store);
+            assert!(
+                shown.contains(message),
+                "{store}\nexpected `{message}` in `{shown}`"
+            );
+            assert_eq!(&place, at, "{shown}\n{store}");
+        }
+    }
+
+    #[test]
+    fn near_misses_get_a_suggestion() {
+        let (_, _, help) = refused(
+            "4.15",
+            &section("").replace("\"horizontal\"", "\"horizontl\""),
+        );
+        assert_eq!(help.as_deref(), Some("did you mean `horizontal`?"));
+        let (_, _, help) = refused("4.15", &section("display_name = \"F\"\n"));
+        assert_eq!(help.as_deref(), Some("did you mean `display-name`?"));
+        let (_, _, help) = refused("5.0", &section(""));
+        assert!(help.unwrap().contains("`step-type`"));
+    }
+
+    #[test]
+    fn values_are_read_as_python_reads_them() {
+        for yes in ["3", " -3 ", "+1_000", "0"] {
+            assert!(rules::python_int(yes), "{yes}");
+        }
+        for no in ["", "3.0", "1__0", "_1", "x", "0x10", "-"] {
+            assert!(!rules::python_int(no), "{no}");
+        }
+        for yes in ["1.5", " 2 ", "1e5", "-inf", "NaN", "1_000.5", ".5", "5."] {
+            assert!(rules::python_float(yes), "{yes}");
+        }
+        for no in ["", ".", "1__0", "e5", "x", "1_"] {
+            assert!(!rules::python_float(no), "{no}");
+        }
+        assert_eq!(
+            store_text(&toml::Value::Boolean(true)).as_deref(),
+            Some("true")
+        );
+        assert_eq!(store_text(&toml::Value::Float(1.0)).as_deref(), Some("1.0"));
+        assert_eq!(
+            store_text(&toml::Value::Float(f64::INFINITY)).as_deref(),
+            Some("inf")
+        );
+        let list = toml::Value::Array(vec![toml::Value::Integer(1), "a".into()]);
+        assert_eq!(store_text(&list).as_deref(), Some("[1,\"a\"]"));
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text under [store]: a store, nothing, or an error inside the file; never a panic.
+        #[test]
+        fn any_store_section_is_checked_without_panic(text in "\\PC{0,300}") {
+            let head = "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"ghcr.io/o/a\"\nversion = \"1.0.0\"\n[store]\n";
+            if let Ok(manifest) = Manifest::parse(Path::new("v6.toml"), format!("{head}{text}"))
+                && let Err(StoreError::Invalid { location, .. }) = load(&manifest)
+            {
+                prop_assert!(location.span.start <= manifest.source.len());
+            }
+        }
+
+        /// Values spliced into an argument: checked, never a panic.
+        #[test]
+        fn any_argument_value_is_checked_without_panic(
+            value in "\\PC{0,30}",
+            key in prop::sample::select(vec!["default-value", "conditional-value", "type", "conditional-operator"]),
+            kind in prop::sample::select(rules::ARGUMENT_TYPES.to_vec()),
+        ) {
+            let escaped = toml::Value::String(value).to_string();
+            let store = section(&format!(
+                "[[store.functions.arguments]]\nname = \"m\"\ntype = \"{kind}\"\nhas-default-value = true\n[[store.functions.arguments]]\nname = \"n\"\ntype = \"string\"\nhas-default-value = true\nconditional-on = \"m\"\nconditional-operator = \"==\"\n{key} = {escaped}\n"
+            ));
+            if let Ok(manifest) = Manifest::parse(Path::new("v6.toml"), manifest("4.15", "").source.clone() + &store) {
+                let _ = load(&manifest);
+            }
+        }
+    }
+}
