@@ -273,17 +273,16 @@ fn function(
 ) -> Result<Value, String> {
     let mut f = known(path, object(path, value)?, FUNCTION_KEYS, notes);
     // vantage6 5 replaced a function's `type` (central|federated) by `step_type`.
-    let (from, to, map): (&str, &str, fn(&str) -> Option<&'static str>) = match flavour {
-        Flavour::V4 => ("step_type", "type", |s| match s {
-            "central_compute" => Some("central"),
-            "federated_compute" => Some("federated"),
-            _ => None,
-        }),
-        Flavour::V5 => ("type", "step_type", |s| match s {
-            "central" => Some("central_compute"),
-            "federated" => Some("federated_compute"),
-            _ => None,
-        }),
+    let (from, to) = match flavour {
+        Flavour::V4 => ("step_type", "type"),
+        Flavour::V5 => ("type", "step_type"),
+    };
+    let map = |kind: &str| match (flavour, kind) {
+        (Flavour::V4, "central_compute") => Some("central"),
+        (Flavour::V4, "federated_compute") => Some("federated"),
+        (Flavour::V5, "central") => Some("central_compute"),
+        (Flavour::V5, "federated") => Some("federated_compute"),
+        _ => None,
     };
     if let Some(old) = f.get(from).and_then(Value::as_str).map(str::to_string)
         && !f.contains_key(to)
