@@ -860,3 +860,73 @@ fn export_pins_the_digest_where_the_store_reads_it() {
         assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     }
 }
+
+#[test]
+fn import_maps_a_functions_kind_across_majors() {
+    for (vantage6, from, kind, to, mapped) in [
+        ("5.0", "type", "central", "step_type", "central_compute"),
+        (
+            "4.15",
+            "step_type",
+            "federated_compute",
+            "type",
+            "federated",
+        ),
+    ] {
+        let mut document = base(if vantage6 == "5.0" { 5 } else { 4 });
+        let function = document["functions"][0].as_object_mut().unwrap();
+        function.remove("type");
+        function.remove("step_type");
+        function.insert(from.to_string(), json!(kind));
+        let dir = project_for(&document);
+        let file = dir.path().join("algorithm_store.json");
+        std::fs::write(&file, document.to_string()).unwrap();
+        let notes = import(dir.path(), &file);
+        assert!(
+            notes.contains(&format!(
+                "`functions[0].{from}` = \"{kind}\" became `{to}` = \"{mapped}\""
+            )),
+            "{notes}"
+        );
+        let exported = export(dir.path(), &[]);
+        assert_eq!(exported["functions"][0][to], json!(mapped));
+        assert!(exported["functions"][0].get(from).is_none());
+    }
+}
+
+/// On the stack: the digest export reads from the registry is the one publish pushed, and
+/// `refresh_after_publish` (which publish calls after a push) writes `store.output` with it.
+#[test]
+fn export_reads_the_published_digest_and_refresh_writes_it() {
+    let image = format!("{}/{}", support::stack().registry, support::unique("store"));
+    let _cleanup = support::LocalImages(image.clone());
+    let dir = support::busybox_project(&image, "hello from store\n", "");
+    let manifest = dir.path().join("v6.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("\n[store]\noutput = \"algorithm_store.json\"\ncode-url = \"https://example.org/code\"\npartitioning = \"horizontal\"\n\n[[store.functions]]\nname = \"hello\"\ntype = \"central\"\n");
+    std::fs::write(&manifest, text).unwrap();
+    let published = support::assert_ok(&cargo_v6(dir.path(), &["v6", "publish"]));
+    let digest = support::printed_digest(&published);
+    let exported = export_online(dir.path());
+    assert_eq!(exported["image"], json!(format!("{image}:1.0.0@{digest}")));
+    assert_eq!(store_says(4, std::slice::from_ref(&exported)), [json!({})]);
+
+    let loaded = cargo_v6::manifest::Manifest::load(&manifest).unwrap();
+    let tagged = cargo_v6::reference::TaggedImage {
+        image: cargo_v6::reference::ImageName::parse(&image).unwrap(),
+        tag: cargo_v6::reference::Tag::parse("1.0.0").unwrap(),
+    };
+    let digest = cargo_v6::reference::Digest::parse(&digest).unwrap();
+    let written = cargo_v6::store::refresh_after_publish(&loaded, &tagged, &digest)
+        .unwrap()
+        .unwrap();
+    assert_eq!(written, dir.path().join("algorithm_store.json"));
+    assert_eq!(read_json(&written), exported);
+}
+
+/// `store export` reading the digest from the registry.
+fn export_online(dir: &Path) -> Value {
+    let output = cargo_v6(dir, &["v6", "store", "export"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
