@@ -930,3 +930,29 @@ fn export_online(dir: &Path) -> Value {
     assert!(output.status.success(), "{}", stderr(&output));
     serde_json::from_slice(&output.stdout).unwrap()
 }
+
+/// The README's `[store]` example exports, and the store's schema takes it.
+#[test]
+fn the_readme_example_is_what_the_store_accepts() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = &readme[readme.find("## The algorithm store").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        format!(
+            "{}\n{example}",
+            manifest_head("4.15", "ghcr.io/you/summary")
+        ),
+    )
+    .unwrap();
+    let exported = export(dir.path(), &[]);
+    assert_eq!(
+        exported["functions"][0]["arguments"][2]["default_value"],
+        json!("2")
+    );
+    assert_eq!(store_says(4, &[exported]), [json!({})]);
+}
