@@ -447,3 +447,70 @@ fn toml_value(key: &str, value: &Value) -> Result<toml_edit::Value, String> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            Path::new("v6.toml"),
+            "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"5.0\"\nimage = \"ghcr.io/o/a\"\nversion = \"1.0.0\"\n".to_string(),
+        )
+        .unwrap()
+    }
+
+    /// JSON values with the store's key names, nested as a submission is.
+    fn json() -> impl Strategy<Value = Value> {
+        let keys = prop::sample::select(
+            [
+                ALGORITHM_KEYS,
+                FUNCTION_KEYS,
+                ARGUMENT_KEYS,
+                VISUALIZATION_KEYS,
+            ]
+            .concat()
+            .into_iter()
+            .chain(["functions", "default", "properties", "multiple", "x"])
+            .collect::<Vec<_>>(),
+        );
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|pairs| Value::Object(
+                    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the JSON, import gives a manifest or an error; never a panic, and the
+        /// manifest it gives keeps the original text in front.
+        #[test]
+        fn any_json_imports_or_is_refused_without_panic(value in json(), arguments in json()) {
+            let manifest = manifest();
+            let nested = serde_json::json!({
+                "code_url": "u",
+                "partitioning": "horizontal",
+                "functions": [value.clone(), {"name": "f", "arguments": [arguments]}],
+            });
+            for document in [value, nested] {
+                if let Ok(imported) = import(&manifest, &document.to_string(), "x.json") {
+                    prop_assert!(imported.manifest.starts_with(&manifest.source));
+                }
+            }
+        }
+    }
+}
