@@ -971,6 +971,7 @@ fn subcommand_help_snapshots() {
         "sign",
         "verify",
         "ci",
+        "store",
     ] {
         insta::assert_snapshot!(format!("help-{subcommand}"), help(Some(subcommand)));
     }

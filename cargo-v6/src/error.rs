@@ -15,6 +15,7 @@ use crate::release_tag::ReleaseTagError;
 use crate::run::RunError;
 use crate::sign::{KeyError, Refusal, SignError};
 use crate::workspace::WorkspaceError;
+use crate::store::StoreError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum Error {
     /// A CI file could not be generated from the manifest.
     #[error(transparent)]
     Ci(#[from] CiError),
+    /// The `[store]` section, or a file to import, is not what the algorithm store accepts.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Other wrong input from the user (arguments, values found in files).
     #[error("{message}")]
     Input {
@@ -160,6 +164,7 @@ impl Error {
             Error::Sign(e) if e.is_input() => 2,
             Error::Ci(e) => e.exit_code(),
             Error::Members { exit_code, .. } => *exit_code,
+            Error::Store(e) if e.is_input() => 2,
             Error::StdoutClosed => 0,
             _ => 1,
         }
@@ -171,6 +176,7 @@ impl Error {
             Error::Manifest(ManifestError::Invalid { location, .. }) => Some(location),
             Error::Plan(e) => e.location(),
             Error::Input { location, .. } => location.as_ref(),
+            Error::Store(e) => e.location(),
             _ => None,
         }
     }
@@ -185,6 +191,7 @@ impl Error {
                 Some("run `cargo v6 init` to create one, or pass `--manifest-path`".to_string())
             }
             Error::Plan(e) => e.help(),
+            Error::Store(e) => e.help(),
             Error::Publish(PublishError::Smoke { source, .. }) => source.help(),
             Error::Publish(PublishError::Release(ReleaseError::Refused { .. })) => Some(
                 "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it"

@@ -5,8 +5,12 @@
 //! -> [`plan`] (pure data: image, [`tags`], labels, [`render`]ed Dockerfile, [`context`] file
 //! list, [`fingerprint`]) -> [`publish`] (read the registry, decide the typed steps, execute
 //! them through [`engine`] and [`registry`], and [`sign`] the release) -> [`report`] (human or
-//! JSON). [`ci`] writes the CI files that publish on a release tag. [`run`] runs a built image the way a vantage6 node does. [`vantage6`] and
-//! [`reference`] are leaves that every step may use; [`cli`] only wires the steps together.
+//! JSON). [`workspace`] finds and selects the algorithms of a workspace, [`release_tag`] maps
+//! a release tag to one, and [`record`] keeps what was published (`v6.lock`). [`ci`] writes
+//! the CI files that publish on a release tag. [`run`] runs a built image the way a vantage6
+//! node does. [`store`] writes the vantage6 algorithm store's JSON from v6.toml's `[store]`.
+//! [`vantage6`] and [`reference`] are leaves that every step may use; [`cli`] only wires the
+//! steps together.
 #![warn(missing_docs)]
 
 pub mod ci;
@@ -32,6 +36,7 @@ pub mod render;
 pub mod report;
 pub mod run;
 pub mod sign;
+pub mod store;
 pub mod tags;
 pub mod vantage6;
 pub mod version;

@@ -12,6 +12,7 @@ mod plan;
 mod publish;
 mod run;
 mod sign;
+mod store;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,8 @@ Examples:
                                                    build, and run it as a vantage6 node does
   cargo v6 key generate                            cosign.key and cosign.pub, to sign with
   cargo v6 verify IMAGE@DIGEST --key cosign.pub    is it signed by this key?
-  cargo v6 ci github                               a workflow that publishes on a release tag";
+  cargo v6 ci github                               a workflow that publishes on a release tag
+  cargo v6 store export -o algorithm_store.json    the algorithm store's JSON, with the digest";
 
 /// Package and publish vantage6 algorithms as Docker images, from one v6.toml.
 #[derive(Debug, Parser)]
@@ -93,6 +95,7 @@ enum Command {
     Sign(sign::Args),
     Verify(verify::Args),
     Ci(ci::Args),
+    Store(store::Args),
 }
 
 /// Runs the parsed command.
@@ -110,6 +113,7 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<(), Error> {
         Command::Sign(args) => sign::run(args, reporter),
         Command::Verify(args) => verify::run(args, reporter),
         Command::Ci(args) => ci::run(args, reporter),
+        Command::Store(args) => store::run(args, reporter),
     }
 }
 

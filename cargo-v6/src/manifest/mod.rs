@@ -356,6 +356,10 @@ struct RawManifest {
     publish: RawPublish,
     #[serde(default)]
     sign: RawSign,
+    /// `[store]`: the algorithm store's metadata, read and checked by `crate::store` (which
+    /// needs the loaded manifest, so it cannot be checked here without an import cycle).
+    #[serde(default, rename = "store")]
+    _store: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,153 @@
+//! `cargo v6 store`: the vantage6 algorithm store's JSON from v6.toml, and back.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::error::Error;
+use crate::plan::{Plan, RegistryTags};
+use crate::reference::Digest;
+use crate::report::Reporter;
+use crate::store::{self, StoreError};
+
+use super::{ManifestArgs, VersionArgs};
+
+/// Write the algorithm store's submission from v6.toml's [store], or import an existing
+/// algorithm_store.json into it.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 store export -o algorithm_store.json   image pinned to the digest in the registry
+  cargo v6 store export --offline                 without a digest (nothing read from the registry)
+  cargo v6 store import algorithm_store.json      move an existing file into v6.toml
+  cargo v6 store import algorithm_store.json --dry-run")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Export(ExportArgs),
+    Import(ImportArgs),
+}
+
+/// Write the store's JSON for this version: `image` is the exact version tag, with the digest
+/// the registry has for it.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 store export -o algorithm_store.json
+  cargo v6 store export --set-version 1.2.0 --digest sha256:<64 hex digits>
+  cargo v6 store export --offline")]
+struct ExportArgs {
+    #[command(flatten)]
+    manifest: ManifestArgs,
+    #[command(flatten)]
+    version: VersionArgs,
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The image's digest (`sha256:...`), instead of reading it from the registry.
+    #[arg(long, value_name = "DIGEST", conflicts_with = "offline")]
+    digest: Option<String>,
+    /// Do not read the registry: `image` carries the tag only.
+    #[arg(long)]
+    offline: bool,
+}
+
+/// Turn an algorithm_store.json into v6.toml's [store], keeping the rest of v6.toml and its
+/// comments as they are; says what it changed for the store's schema.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 store import algorithm_store.json
+  cargo v6 store import ../old/algorithm_store.json --dry-run")]
+struct ImportArgs {
+    /// The algorithm_store.json to import.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    #[command(flatten)]
+    manifest: ManifestArgs,
+    /// Print the new v6.toml instead of writing it.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Runs `cargo v6 store`.
+pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
+    match args.command {
+        Command::Export(args) => export(args, reporter),
+        Command::Import(args) => import(args, reporter),
+    }
+}
+
+fn export(args: ExportArgs, reporter: &Reporter) -> Result<(), Error> {
+    let manifest = args.manifest.load()?;
+    let store = store::load(&manifest)?.ok_or_else(|| StoreError::NoSection {
+        path: crate::diagnostic::display(&manifest.path),
+    })?;
+    // The exact version tag does not depend on the registry's tags.
+    let plan = Plan::new(
+        &manifest,
+        args.version.inputs(&manifest)?,
+        RegistryTags::offline(),
+    )?;
+    let image = plan.primary_tag().clone();
+    let digest = match (&args.digest, args.offline) {
+        (Some(digest), _) => Some(Digest::parse(digest).map_err(|e| {
+            Error::input(
+                format!("`--digest {digest}`: {e}"),
+                Some("a digest is `sha256:` and 64 lowercase hex digits".to_string()),
+            )
+        })?),
+        (None, true) => None,
+        (None, false) => Some(
+            super::runtime()?
+                .block_on(async {
+                    crate::publish::Target::for_manifest(&manifest, None)?
+                        .digest(&image)
+                        .await
+                })
+                .map_err(|e| Error::Failed {
+                    message: format!("cannot read the digest of {image}: {e}"),
+                    help: Some(
+                        "publish the version first, pass `--digest`, or `--offline` to export without one"
+                            .to_string(),
+                    ),
+                })?,
+        ),
+    };
+    let export = store::export::document(&manifest, &store, &image, digest.as_ref());
+    for note in &export.notes {
+        reporter.note(note);
+    }
+    super::write_output(args.output.as_deref(), &export.json)?;
+    if let Some(path) = &args.output {
+        reporter.status("Wrote", crate::diagnostic::display(path));
+    }
+    Ok(())
+}
+
+fn import(args: ImportArgs, reporter: &Reporter) -> Result<(), Error> {
+    let manifest = args.manifest.load()?;
+    let shown = crate::diagnostic::display(&args.file);
+    let json = crate::files::read_regular_text(&args.file, crate::files::SMALL_FILE_MAX).map_err(
+        |source| StoreError::Read {
+            path: shown.clone(),
+            source,
+        },
+    )?;
+    let imported = store::import::import(&manifest, &json, &shown)?;
+    for note in &imported.notes {
+        reporter.note(format!("{shown}: {note}"));
+    }
+    let target = crate::diagnostic::display(&manifest.path);
+    if args.dry_run {
+        crate::report::stdout(&imported.manifest)?;
+    } else {
+        std::fs::write(&manifest.path, &imported.manifest).map_err(|source| Error::Write {
+            path: target.clone(),
+            source,
+        })?;
+        reporter.status("Imported", format!("{shown} into [store] of {target}"));
+    }
+    imported.verdict.map_err(Error::from)
+}

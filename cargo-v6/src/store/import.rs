@@ -1,0 +1,516 @@
+//! `algorithm_store.json` into v6.toml's `[store]`, keeping the rest of v6.toml as it was.
+//!
+//! Real files in vantage6's repositories often fail the store's own input schema (vantage6
+//! issue #2681): `null` where the schema wants the key absent, a `developer_id` or a `default`
+//! it does not know, booleans or numbers where it wants text, a visualization's `properties`
+//! for `schema`, 4.x `type` in a 5.x file. Import accepts them, normalises them to what the
+//! store accepts and says so, one note per change; what it cannot normalise (a missing
+//! `code_url`) is written as it is, and the check of the result points at it.
+//!
+//! The new `[store]` is rendered with toml_edit and appended to the manifest's text unchanged;
+//! an existing `[store]` is removed first (keeping its `output`), everything else byte for byte.
+
+use serde_json::{Map, Value};
+use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table};
+
+use crate::diagnostic::display;
+use crate::manifest::{Manifest, ManifestError};
+
+use super::{Flavour, StoreError};
+
+/// The result of an import.
+#[derive(Debug)]
+pub struct Imported {
+    /// The new text of v6.toml.
+    pub manifest: String,
+    /// One line per change made to the input to satisfy the store's schema.
+    pub notes: Vec<String>,
+    /// Whether the store would take the result: the first refusal, pointing into the new text.
+    pub verdict: Result<(), StoreError>,
+}
+
+/// Keys of the algorithm that become `[store]` keys, in the order they are written.
+const ALGORITHM_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "code_url",
+    "documentation_url",
+    "partitioning",
+    "submission_comments",
+];
+const FUNCTION_KEYS: &[&str] = &[
+    "name",
+    "display_name",
+    "description",
+    "type",
+    "step_type",
+    "standalone",
+    "databases",
+    "arguments",
+    "ui_visualizations",
+];
+const DATABASE_KEYS: &[&str] = &["name", "description", "multiple"];
+const ARGUMENT_KEYS: &[&str] = &[
+    "name",
+    "display_name",
+    "description",
+    "type",
+    "allowed_values",
+    "has_default_value",
+    "default_value",
+    "conditional_on",
+    "conditional_operator",
+    "conditional_value",
+    "is_frontend_only",
+];
+const VISUALIZATION_KEYS: &[&str] = &["name", "description", "type", "schema"];
+
+/// Imports `json` (the text of `json_path`) into `manifest`'s `[store]`.
+pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Imported, StoreError> {
+    let document = |message: String| StoreError::Document {
+        path: json_path.to_string(),
+        message,
+    };
+    let value: Value = serde_json::from_str(json).map_err(|e| document(e.to_string()))?;
+    let flavour = Flavour::for_major(manifest.vantage6.major).ok_or_else(|| {
+        document(format!(
+            "v6.toml targets vantage6 {}, and the store has schemas for vantage6 4 and 5 only",
+            manifest.vantage6
+        ))
+    })?;
+    let mut notes = Vec::new();
+    let algorithm = normalise(manifest, flavour, value, &mut notes).map_err(document)?;
+    let mut existing: DocumentMut = manifest
+        .source
+        .parse()
+        .map_err(|e: toml_edit::TomlError| document(format!("v6.toml: {e}")))?;
+    let old = existing.remove("store");
+    let output = old
+        .as_ref()
+        .and_then(|o| o.get("output"))
+        .and_then(Item::as_value)
+        .cloned();
+    // Comments right above the old `[store]` belong to it: they go above the new one.
+    let comments = old
+        .as_ref()
+        .and_then(Item::as_table)
+        .and_then(|t| t.decor().prefix())
+        .and_then(|p| p.as_str())
+        .map(|p| p.trim_start_matches(['\n', '\r']).to_string())
+        .unwrap_or_default();
+    let store = store_table(output, &algorithm).map_err(document)?;
+    let mut text = if old.is_some() {
+        notes.push("replaced the [store] section v6.toml had (its `output` is kept)".to_string());
+        existing.to_string()
+    } else {
+        manifest.source.clone()
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(&comments);
+    let mut rendered = DocumentMut::new();
+    rendered.insert("store", Item::Table(store));
+    text.push_str(&rendered.to_string());
+    let verdict = check(manifest, &text);
+    Ok(Imported {
+        manifest: text,
+        notes,
+        verdict,
+    })
+}
+
+/// Whether the store takes the manifest `text` (the new v6.toml at `manifest.path`).
+fn check(manifest: &Manifest, text: &str) -> Result<(), StoreError> {
+    let parsed = Manifest::parse(&manifest.path, text.to_string()).map_err(|e| match e {
+        ManifestError::Invalid {
+            message,
+            location,
+            help,
+        } => StoreError::Invalid {
+            message,
+            location,
+            help,
+        },
+        other => StoreError::Document {
+            path: display(&manifest.path),
+            message: other.to_string(),
+        },
+    })?;
+    super::check(&parsed)
+}
+
+/// The input as the store accepts it, with a note per change. `Err` only for a document that
+/// is not shaped like a submission at all (not an object, `functions` not a list).
+fn normalise(
+    manifest: &Manifest,
+    flavour: Flavour,
+    value: Value,
+    notes: &mut Vec<String>,
+) -> Result<Map<String, Value>, String> {
+    let Value::Object(object) = value else {
+        return Err("expected a JSON object at the top".to_string());
+    };
+    let mut out = Map::new();
+    for (key, value) in object {
+        match (key.as_str(), value) {
+            (_, Value::Null) => notes.push(format!(
+                "`{key}`: null dropped (the store wants the key absent)"
+            )),
+            ("image", Value::String(image)) => {
+                let repository = image.split('@').next().unwrap_or_default();
+                let repository = match repository.rsplit_once(':') {
+                    Some((name, tag)) if !tag.contains('/') => name,
+                    _ => repository,
+                };
+                if repository != manifest.image.to_string() {
+                    notes.push(format!(
+                        "`image`: {image} is not v6.toml's `image` ({}); export names the image published from v6.toml",
+                        manifest.image
+                    ));
+                }
+            }
+            ("vantage6_version", version) => {
+                if version.as_str() != Some(manifest.vantage6.text.as_str()) {
+                    notes.push(format!(
+                        "`vantage6_version`: {version} differs from v6.toml's `vantage6` ({}), which export writes and whose schema applies",
+                        manifest.vantage6
+                    ));
+                }
+            }
+            ("name", Value::String(name)) => {
+                if name != manifest.name {
+                    out.insert(key, Value::String(name));
+                }
+            }
+            ("functions", Value::Array(functions)) => {
+                let functions = functions
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, f)| function(flavour, &format!("functions[{i}]"), f, notes))
+                    .collect::<Result<_, _>>()?;
+                out.insert(key, Value::Array(functions));
+            }
+            ("functions", _) => return Err("`functions` is not a list".to_string()),
+            (k, value) if ALGORITHM_KEYS.contains(&k) => {
+                out.insert(key, value);
+            }
+            (_, _) => notes.push(format!(
+                "`{key}`: dropped, the store's schema has no such key (\"Unknown field.\")"
+            )),
+        }
+    }
+    if !out.contains_key("code_url") {
+        notes.push(
+            "`code_url` is missing, and the store requires it: set `code-url` under [store]"
+                .to_string(),
+        );
+    }
+    Ok(out)
+}
+
+/// Drops nulls and keys the schema does not have (noting each) from `object`, at `path`.
+fn known(
+    path: &str,
+    object: Map<String, Value>,
+    keys: &[&str],
+    notes: &mut Vec<String>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in object {
+        if value.is_null() {
+            notes.push(format!(
+                "`{path}.{key}`: null dropped (the store wants the key absent)"
+            ));
+        } else if keys.contains(&key.as_str()) {
+            out.insert(key, value);
+        } else {
+            notes.push(format!(
+                "`{path}.{key}`: dropped, the store's schema has no such key (\"Unknown field.\")"
+            ));
+        }
+    }
+    out
+}
+
+fn object(path: &str, value: Value) -> Result<Map<String, Value>, String> {
+    match value {
+        Value::Object(object) => Ok(object),
+        _ => Err(format!("`{path}` is not an object")),
+    }
+}
+
+/// Each element of the list at `object[key]` through `each`.
+fn each(
+    object: &mut Map<String, Value>,
+    path: &str,
+    key: &str,
+    mut each: impl FnMut(&str, Value) -> Result<Value, String>,
+) -> Result<(), String> {
+    match object.remove(key) {
+        None => Ok(()),
+        Some(Value::Array(items)) => {
+            let items = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| each(&format!("{path}.{key}[{i}]"), item))
+                .collect::<Result<_, _>>()?;
+            object.insert(key.to_string(), Value::Array(items));
+            Ok(())
+        }
+        Some(_) => Err(format!("`{path}.{key}` is not a list")),
+    }
+}
+
+fn function(
+    flavour: Flavour,
+    path: &str,
+    value: Value,
+    notes: &mut Vec<String>,
+) -> Result<Value, String> {
+    let mut f = known(path, object(path, value)?, FUNCTION_KEYS, notes);
+    // vantage6 5 replaced a function's `type` (central|federated) by `step_type`.
+    let (from, to) = match flavour {
+        Flavour::V4 => ("step_type", "type"),
+        Flavour::V5 => ("type", "step_type"),
+    };
+    let map = |kind: &str| match (flavour, kind) {
+        (Flavour::V4, "central_compute") => Some("central"),
+        (Flavour::V4, "federated_compute") => Some("federated"),
+        (Flavour::V5, "central") => Some("central_compute"),
+        (Flavour::V5, "federated") => Some("federated_compute"),
+        _ => None,
+    };
+    if let Some(old) = f.get(from).and_then(Value::as_str).map(str::to_string)
+        && !f.contains_key(to)
+        && let Some(new) = map(&old)
+    {
+        f.remove(from);
+        f.insert(to.to_string(), Value::String(new.to_string()));
+        notes.push(format!(
+            "`{path}.{from}` = \"{old}\" became `{to}` = \"{new}\" (the schema of this vantage6 version)"
+        ));
+    }
+    each(&mut f, path, "databases", |p, d| {
+        let mut d = known(p, object(p, d)?, DATABASE_KEYS, notes);
+        if flavour == Flavour::V4 && d.remove("multiple").is_some() {
+            notes.push(format!(
+                "`{p}.multiple`: dropped, databases have no `multiple` before vantage6 5"
+            ));
+        }
+        Ok(Value::Object(d))
+    })?;
+    each(&mut f, path, "arguments", |p, a| {
+        let mut a = object(p, a)?;
+        // `default` for `default_value` (as in v6-extract-basics-py).
+        if !a.contains_key("default_value")
+            && let Some(default) = a.remove("default")
+        {
+            if default.is_null() {
+                notes.push(format!(
+                    "`{p}.default`: null dropped (and `default` is not a key of the store's schema)"
+                ));
+            } else {
+                notes.push(format!("`{p}.default` became `default_value`"));
+                a.insert("default_value".to_string(), default);
+            }
+        }
+        let mut a = known(p, a, ARGUMENT_KEYS, notes);
+        for key in ["default_value", "conditional_value"] {
+            if let Some(value) = a.get(key).filter(|v| !v.is_string()).cloned() {
+                let text = match &value {
+                    Value::Bool(b) => b.to_string(),
+                    other => other.to_string(),
+                };
+                notes.push(format!(
+                    "`{p}.{key}`: {value} became \"{text}\" (the store takes text)"
+                ));
+                a.insert(key.to_string(), Value::String(text));
+            }
+        }
+        Ok(Value::Object(a))
+    })?;
+    each(&mut f, path, "ui_visualizations", |p, v| {
+        let mut v = object(p, v)?;
+        if !v.contains_key("schema")
+            && let Some(properties) = v.remove("properties")
+        {
+            notes.push(format!(
+                "`{p}.properties` became `schema` (the store's key for it)"
+            ));
+            v.insert("schema".to_string(), properties);
+        }
+        Ok(Value::Object(known(p, v, VISUALIZATION_KEYS, notes)))
+    })?;
+    Ok(Value::Object(f))
+}
+
+/// The TOML key for a JSON key: `-` for `_`, the one renaming there is.
+fn toml_key(json_key: &str) -> String {
+    json_key.replace('_', "-")
+}
+
+/// `[store]` for the normalised document.
+fn store_table(
+    output: Option<toml_edit::Value>,
+    algorithm: &Map<String, Value>,
+) -> Result<Table, String> {
+    let mut store = Table::new();
+    if let Some(output) = output {
+        store.insert("output", Item::Value(output));
+    }
+    fill(&mut store, algorithm, ALGORITHM_KEYS)?;
+    if let Some(functions) = algorithm.get("functions") {
+        store.insert(
+            "functions",
+            list(functions, |function, table| {
+                fill(table, function, FUNCTION_KEYS)?;
+                for (key, keys) in [
+                    ("databases", DATABASE_KEYS),
+                    ("arguments", ARGUMENT_KEYS),
+                    ("ui_visualizations", VISUALIZATION_KEYS),
+                ] {
+                    if let Some(items) = function.get(key) {
+                        table.insert(&toml_key(key), list(items, |item, t| fill(t, item, keys))?);
+                    }
+                }
+                Ok(())
+            })?,
+        );
+    }
+    Ok(store)
+}
+
+/// A list of objects as `[[...]]` tables, or `key = []` when empty (which `[[...]]` cannot
+/// say, and the store's JSON distinguishes from an absent key).
+fn list(
+    items: &Value,
+    mut fill_one: impl FnMut(&Map<String, Value>, &mut Table) -> Result<(), String>,
+) -> Result<Item, String> {
+    let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
+    if items.is_empty() {
+        return Ok(toml_edit::value(toml_edit::Array::new()));
+    }
+    let mut tables = ArrayOfTables::new();
+    let empty = Map::new();
+    for item in items {
+        let mut table = Table::new();
+        fill_one(item.as_object().unwrap_or(&empty), &mut table)?;
+        tables.push(table);
+    }
+    Ok(Item::ArrayOfTables(tables))
+}
+
+/// The scalar keys among `keys` (lists of objects are handled by [`list`]).
+fn fill(table: &mut Table, object: &Map<String, Value>, keys: &[&str]) -> Result<(), String> {
+    for key in keys {
+        match object.get(*key) {
+            None => {}
+            Some(Value::Array(items))
+                if ["functions", "databases", "arguments", "ui_visualizations"].contains(key)
+                    && items.iter().all(Value::is_object) => {}
+            Some(value) => {
+                table.insert(&toml_key(key), toml_edit::value(toml_value(key, value)?));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value as TOML; `null` has no TOML form.
+fn toml_value(key: &str, value: &Value) -> Result<toml_edit::Value, String> {
+    Ok(match value {
+        Value::Null => return Err(format!("`{key}` holds a null, which TOML cannot write")),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.into(),
+            (None, Some(f)) => f.into(),
+            (None, None) => return Err(format!("`{key}` holds a number TOML cannot write: {n}")),
+        },
+        Value::String(s) => s.as_str().into(),
+        Value::Array(items) => {
+            let mut array = toml_edit::Array::new();
+            for item in items {
+                array.push(toml_value(key, item)?);
+            }
+            toml_edit::Value::Array(array)
+        }
+        Value::Object(object) => {
+            let mut table = InlineTable::new();
+            for (k, v) in object {
+                table.insert(k, toml_value(key, v)?);
+            }
+            toml_edit::Value::InlineTable(table)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            Path::new("v6.toml"),
+            "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"5.0\"\nimage = \"ghcr.io/o/a\"\nversion = \"1.0.0\"\n".to_string(),
+        )
+        .unwrap()
+    }
+
+    /// JSON values with the store's key names, nested as a submission is.
+    fn json() -> impl Strategy<Value = Value> {
+        let keys = prop::sample::select(
+            [
+                ALGORITHM_KEYS,
+                FUNCTION_KEYS,
+                ARGUMENT_KEYS,
+                VISUALIZATION_KEYS,
+            ]
+            .concat()
+            .into_iter()
+            .chain(["functions", "default", "properties", "multiple", "x"])
+            .collect::<Vec<_>>(),
+        );
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|pairs| Value::Object(
+                    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the JSON, import gives a manifest or an error; never a panic, and the
+        /// manifest it gives keeps the original text in front.
+        #[test]
+        fn any_json_imports_or_is_refused_without_panic(value in json(), arguments in json()) {
+            let manifest = manifest();
+            let nested = serde_json::json!({
+                "code_url": "u",
+                "partitioning": "horizontal",
+                "functions": [value.clone(), {"name": "f", "arguments": [arguments]}],
+            });
+            for document in [value, nested] {
+                if let Ok(imported) = import(&manifest, &document.to_string(), "x.json") {
+                    prop_assert!(imported.manifest.starts_with(&manifest.source));
+                }
+            }
+        }
+    }
+}
