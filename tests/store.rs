@@ -894,10 +894,11 @@ fn import_maps_a_functions_kind_across_majors() {
     }
 }
 
-/// On the stack: the digest export reads from the registry is the one publish pushed, and
-/// `refresh_after_publish` (which publish calls after a push) writes `store.output` with it.
+/// On the stack: publish writes `store.output` with the digest it pushed (a step after the
+/// push, shown by `--dry-run`), `store export` reads the same digest from the registry, and the
+/// file, an output, changes neither the next publish's input nor the work tree's cleanliness.
 #[test]
-fn export_reads_the_published_digest_and_refresh_writes_it() {
+fn publish_writes_the_store_file_with_the_digest_it_pushed() {
     let image = format!("{}/{}", support::stack().registry, support::unique("store"));
     let _cleanup = support::LocalImages(image.clone());
     let dir = support::busybox_project(&image, "hello from store\n", "");
@@ -905,23 +906,35 @@ fn export_reads_the_published_digest_and_refresh_writes_it() {
     let mut text = std::fs::read_to_string(&manifest).unwrap();
     text.push_str("\n[store]\noutput = \"algorithm_store.json\"\ncode-url = \"https://example.org/code\"\npartitioning = \"horizontal\"\n\n[[store.functions]]\nname = \"hello\"\ntype = \"central\"\n");
     std::fs::write(&manifest, text).unwrap();
-    let published = support::assert_ok(&cargo_v6(dir.path(), &["v6", "publish"]));
-    let digest = support::printed_digest(&published);
-    let exported = export_online(dir.path());
-    assert_eq!(exported["image"], json!(format!("{image}:1.0.0@{digest}")));
-    assert_eq!(store_says(4, std::slice::from_ref(&exported)), [json!({})]);
+    support::git(dir.path(), &["init", "-q"]);
+    support::commit_all(dir.path());
 
-    let loaded = cargo_v6::manifest::Manifest::load(&manifest).unwrap();
-    let tagged = cargo_v6::reference::TaggedImage {
-        image: cargo_v6::reference::ImageName::parse(&image).unwrap(),
-        tag: cargo_v6::reference::Tag::parse("1.0.0").unwrap(),
-    };
-    let digest = cargo_v6::reference::Digest::parse(&digest).unwrap();
-    let written = cargo_v6::store::refresh_after_publish(&loaded, &tagged, &digest)
-        .unwrap()
-        .unwrap();
-    assert_eq!(written, dir.path().join("algorithm_store.json"));
-    assert_eq!(read_json(&written), exported);
+    let dry_run = cargo_v6(dir.path(), &["v6", "publish", "--dry-run"]);
+    assert!(dry_run.status.success(), "{}", stderr(&dry_run));
+    assert!(
+        stderr(&dry_run).contains("Would write algorithm_store.json"),
+        "{}",
+        stderr(&dry_run)
+    );
+    assert!(!dir.path().join("algorithm_store.json").exists());
+
+    let published = cargo_v6(dir.path(), &["v6", "publish"]);
+    assert!(published.status.success(), "{}", stderr(&published));
+    assert!(stderr(&published).contains("Wrote algorithm_store.json"));
+    let digest = support::printed_digest(&String::from_utf8_lossy(&published.stdout));
+    let written = read_json(&dir.path().join("algorithm_store.json"));
+    assert_eq!(written["image"], json!(format!("{image}:1.0.0@{digest}")));
+    assert_eq!(export_online(dir.path()), written);
+    assert_eq!(store_says(4, std::slice::from_ref(&written)), [json!({})]);
+
+    // The new file is neither in the next build's context nor dirt in the work tree.
+    let listed = cargo_v6(dir.path(), &["v6", "context", "--list"]);
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("algorithm_store.json"));
+    let again = cargo_v6(dir.path(), &["v6", "publish", "--message-format", "json"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["skipped_unchanged"], json!(true));
+    assert_eq!(again["digest"], json!(digest));
 }
 
 /// `store export` reading the digest from the registry.

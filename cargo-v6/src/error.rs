@@ -14,8 +14,8 @@ use crate::registry::RegistryError;
 use crate::release_tag::ReleaseTagError;
 use crate::run::RunError;
 use crate::sign::{KeyError, Refusal, SignError};
-use crate::workspace::WorkspaceError;
 use crate::store::StoreError;
+use crate::workspace::WorkspaceError;
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,7 @@ impl From<PublishError> for Error {
             PublishError::Registry(e) => Error::Registry(e),
             PublishError::Credentials(e) => Error::Credentials(e),
             PublishError::Sign(e) => Error::from(e),
+            PublishError::Store(e) => Error::Store(e),
             other => Error::Publish(other),
         }
     }

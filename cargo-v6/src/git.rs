@@ -10,6 +10,8 @@ use std::sync::Mutex;
 /// The repository state that goes into labels and release checks.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GitInfo {
+    /// The repository's top directory, absolute (what `dirty` paths are relative to).
+    pub top: PathBuf,
     /// The full commit id of HEAD.
     pub revision: String,
     /// HEAD's commit time, RFC 3339 in UTC.
@@ -94,6 +96,7 @@ impl Cache {
             .cloned()
             .collect();
         Some(GitInfo {
+            top,
             revision: repository.revision,
             created: repository.created,
             source: repository.source,

@@ -438,6 +438,13 @@ pub fn dry_run(
                     ),
                 )
             }
+            Step::WriteStore { path } => reporter.status(
+                "Would write",
+                format!(
+                    "{} (the algorithm store's submission, with the digest)",
+                    crate::diagnostic::display(path)
+                ),
+            ),
         }
     }
     reporter.note("dry run: nothing was built or pushed");
@@ -635,6 +642,13 @@ impl crate::publish::Observer for PublishProgress {
                 placed,
                 key,
             } => signed(image, digest, placed, key, reporter),
+            Event::WroteStore { path } => reporter.status(
+                "Wrote",
+                format!(
+                    "{} (the algorithm store's submission)",
+                    crate::diagnostic::display(path)
+                ),
+            ),
         }
     }
 }

@@ -43,7 +43,13 @@ impl Inputs {
         git: &crate::git::Cache,
     ) -> Result<Self, PlanError> {
         let context_dir = context_dir(manifest)?;
-        let git = git.read(&manifest.dir, &context_dir);
+        let mut git = git.read(&manifest.dir, &context_dir);
+        // The store file publish refreshes is its output: it does not make the tree dirty.
+        if let (Some(git), Some(output)) = (git.as_mut(), crate::store::output(manifest))
+            && let Some(output) = relative_to(&output, &git.top)
+        {
+            git.dirty.retain(|path| *path != output);
+        }
         check_release_tag_prefix(manifest, git.as_ref())?;
         let version = resolve_version(manifest, set_version, git.as_ref())?;
         let context_files = context_files(manifest, &context_dir)?;
@@ -60,12 +66,32 @@ impl Inputs {
 
 /// The files of the build context; a bad `.dockerignore` line is pointed at like a manifest
 /// error, with the path as the user would type it.
-/// The record of releases (`v6.lock`) at the context's top is what publish writes, never an
-/// input: it is left out, so that recording a release does not change the next one's image.
+/// The files publish writes after a release (`v6.lock` at the context's top, the store's
+/// `store.output`) are outputs, never inputs: they are left out, so that recording a release
+/// does not change the next one's image (nor a republish's fingerprint).
 pub fn context_files(manifest: &Manifest, context_dir: &Path) -> Result<Vec<String>, PlanError> {
     let mut files = select_context(manifest, context_dir)?;
-    files.retain(|f| f != crate::record::FILE_NAME);
+    let store_output =
+        crate::store::output(manifest).and_then(|path| relative_to(&path, context_dir));
+    files.retain(|f| f != crate::record::FILE_NAME && Some(f) != store_output.as_ref());
     Ok(files)
+}
+
+/// `path` relative to `dir` (both made absolute), `/`-separated, if it lies inside.
+fn relative_to(path: &Path, dir: &Path) -> Option<String> {
+    let parent = match path.parent()? {
+        p if p.as_os_str().is_empty() => Path::new("."),
+        p => p,
+    };
+    let parent = std::fs::canonicalize(parent).ok()?;
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let relative = parent.join(path.file_name()?);
+    let relative = relative.strip_prefix(dir).ok()?;
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some(parts.join("/"))
 }
 
 fn select_context(manifest: &Manifest, context_dir: &Path) -> Result<Vec<String>, PlanError> {

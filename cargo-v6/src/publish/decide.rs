@@ -98,13 +98,15 @@ pub struct Signing {
 /// another tool) counts as different: it cannot be proven to be the same.
 ///
 /// `smoke` names the function `publish --smoke` runs on the built image before any push. With
-/// `signing`, the last step signs the release (its digest, whether pushed now or already there).
+/// `signing`, a step signs the release (its digest, whether pushed now or already there); with
+/// `store_output`, the last step writes the store's submission there.
 pub fn decide(
     plan: &Plan,
     survey: &Survey,
     force: bool,
     smoke: Option<&str>,
     signing: Option<&Signing>,
+    store_output: Option<&Path>,
 ) -> Result<Decision, ReleaseError> {
     let action = action(&plan.fingerprint, &survey.exact, force)?;
     let mut steps = Vec::with_capacity(plan.tags.len() + plan.tags_held.len() + 1);
@@ -161,6 +163,11 @@ pub fn decide(
             digest,
             key: signing.key.clone(),
             format: signing.format,
+        });
+    }
+    if let Some(path) = store_output {
+        steps.push(Step::WriteStore {
+            path: path.to_path_buf(),
         });
     }
     Ok(Decision { action, steps })
@@ -383,11 +390,40 @@ mod tests {
     }
 
     #[test]
+    fn the_store_file_is_written_last() {
+        let signing = Signing {
+            key: "cosign.key".into(),
+            format: Format::Sig,
+        };
+        let decision = decide(
+            &plan(),
+            &survey(state("1.2.0", None, None), &[]),
+            false,
+            None,
+            Some(&signing),
+            Some(Path::new("algorithm_store.json")),
+        )
+        .unwrap();
+        let last = decision.steps.last().unwrap();
+        assert_eq!(
+            *last,
+            Step::WriteStore {
+                path: "algorithm_store.json".into()
+            }
+        );
+        assert!(matches!(
+            decision.steps[decision.steps.len() - 2],
+            Step::Sign { .. }
+        ));
+    }
+
+    #[test]
     fn a_build_pushes_exact_tags_then_points_aliases_and_holds_the_rest() {
         let decision = decide(
             &plan(),
             &survey(state("1.2.0", None, None), &[]),
             false,
+            None,
             None,
             None,
         )
@@ -421,7 +457,7 @@ mod tests {
             state("1.2.0", Some('d'), Some("f")),
             &[("1.2.0", 'd'), ("1.2", 'd'), ("latest", 'e')],
         );
-        let decision = decide(&plan(), &survey, false, None, None).unwrap();
+        let decision = decide(&plan(), &survey, false, None, None, None).unwrap();
         assert!(!decision.builds());
         assert_eq!(decision.source(&plan()), &tag("1.2.0"));
         assert_eq!(
@@ -451,7 +487,7 @@ mod tests {
     fn a_refusal_is_an_error_not_a_step() {
         let survey = survey(state("1.2.0", Some('b'), Some("other")), &[("1.2.0", 'b')]);
         assert!(matches!(
-            decide(&plan(), &survey, false, None, None),
+            decide(&plan(), &survey, false, None, None, None),
             Err(ReleaseError::Refused { .. })
         ));
     }
@@ -468,6 +504,7 @@ mod tests {
             false,
             None,
             Some(&signing),
+            None,
         )
         .unwrap();
         let sign = Step::Sign {
@@ -485,14 +522,14 @@ mod tests {
             state("1.2.0", Some('d'), Some("f")),
             &[("1.2.0", 'd'), ("1.2", 'd'), ("latest", 'd')],
         );
-        let decision = decide(&plan(), &unchanged, false, None, Some(&signing)).unwrap();
+        let decision = decide(&plan(), &unchanged, false, None, Some(&signing), None).unwrap();
         assert!(!decision.builds());
         assert!(matches!(
             decision.steps.last(),
             Some(Step::Sign { digest: Some(d), .. }) if *d == digest('d')
         ));
         // Without a key, no step and nothing else changes.
-        let unsigned = decide(&plan(), &unchanged, false, None, None).unwrap();
+        let unsigned = decide(&plan(), &unchanged, false, None, None, None).unwrap();
         assert_eq!(
             unsigned.steps[..],
             decision.steps[..decision.steps.len() - 1]

@@ -26,6 +26,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::engine::{BuildRequest, Engine};
+use crate::manifest::Manifest;
 use crate::plan::Plan;
 use crate::reference::{Digest, Tag, TaggedImage};
 use crate::registry::ManifestInfo;
@@ -81,12 +82,14 @@ fn build_tag(plan: &Plan) -> TaggedImage {
 
 /// What the `Smoke` and `Sign` steps need beyond the plan: the node-style run to make and the
 /// key to sign with, when the decision has those steps.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct StepInputs<'a> {
     /// `--smoke`: the run made on the built image before anything is pushed.
     pub smoke: Option<&'a RunRequest>,
     /// The decrypted signing key.
     pub signer: Option<&'a SigningKey>,
+    /// The manifest, whose `[store]` the store file is written from.
+    pub manifest: &'a Manifest,
 }
 
 /// Runs `decision`'s steps against `target`, then reads the release's digest back from the
@@ -109,6 +112,7 @@ pub async fn execute(
         smoke: inputs.smoke,
         observer,
         signer: inputs.signer,
+        manifest: inputs.manifest,
         survey,
         built: None,
         release: None,
@@ -133,6 +137,7 @@ struct Run<'a> {
     smoke: Option<&'a RunRequest>,
     observer: &'a dyn Observer,
     signer: Option<&'a SigningKey>,
+    manifest: &'a Manifest,
     survey: Survey,
     /// The image id and the local tag of this run's build.
     built: Option<(String, TaggedImage)>,
@@ -153,8 +158,9 @@ impl Run<'_> {
             self.release = self.survey.manifests.get(tag).cloned();
         }
         let mut aliases_decided = false;
-        // Signing waits for the release to be verified below.
+        // Signing and the store file wait for the release to be verified below.
         let mut signing: Vec<Format> = Vec::new();
+        let mut store_file = None;
         for step in &decision.steps {
             self.target.report_retries(observer);
             match step {
@@ -194,6 +200,7 @@ impl Run<'_> {
                     }
                 }
                 Step::Sign { format, .. } => signing.push(*format),
+                Step::WriteStore { path } => store_file = Some(path),
                 Step::Unchanged { .. } | Step::HoldAlias { .. } => {}
             }
         }
@@ -215,6 +222,11 @@ impl Run<'_> {
         let mut signatures = Vec::new();
         for format in signing {
             signatures.extend(self.sign(&digest, format).await?);
+        }
+        if let Some(path) = store_file {
+            let reference = decision.source(plan);
+            crate::store::refresh_after_publish(self.manifest, reference, &digest)?;
+            observer.event(Event::WroteStore { path });
         }
         if !release.kind.resolvable_by_store() {
             observer.event(Event::Warning(format!(

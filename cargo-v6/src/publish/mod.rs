@@ -49,6 +49,9 @@ pub enum PublishError {
     /// The signing key could not be used, or signing failed.
     #[error(transparent)]
     Sign(#[from] SignError),
+    /// `[store]` is not what the algorithm store accepts, or its file could not be written.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The signing key is one of the files the build sees: `COPY . /app` would put it into
     /// the image.
     #[error(
@@ -370,6 +373,11 @@ pub enum Event<'a> {
         /// Its digest.
         digest: &'a Digest,
     },
+    /// The algorithm store's submission was written for the release.
+    WroteStore {
+        /// The file.
+        path: &'a std::path::Path,
+    },
     /// The release's digest carries a signature by `key`: written now, or found.
     Signed {
         /// The repository.
@@ -443,6 +451,8 @@ async fn publish_one(
         observer,
     } = algorithm;
     let signing = options.signing(manifest);
+    // A bad [store] is found before anything is pushed, not when its file is written after.
+    crate::store::check(manifest)?;
     let target = Target::for_manifest(manifest, options.stall_timeout)?;
     let stall_timeout = options
         .stall_timeout
@@ -496,7 +506,15 @@ async fn publish_one(
         format,
     });
     let smoke = options.smoke.as_ref().map(|r| r.method.as_str());
-    let decision = decide::decide(&plan, &survey, options.force, smoke, signing.as_ref());
+    let store_output = crate::store::output(manifest);
+    let decision = decide::decide(
+        &plan,
+        &survey,
+        options.force,
+        smoke,
+        signing.as_ref(),
+        store_output.as_deref(),
+    );
     let needs_engine = decision.as_ref().map_or(true, Decision::builds);
     let (engine, engine_problem) = match needs_engine {
         true => engine_for_build(connect().await, &target, options, observer),
@@ -538,6 +556,7 @@ async fn publish_one(
         execute::StepInputs {
             smoke: options.smoke.as_ref(),
             signer,
+            manifest,
         },
         observer,
     )

@@ -2,6 +2,8 @@
 //! and `--dry-run` prints it. A new capability (signing, a record of what was published) is a
 //! new variant here, decided in [`super::decide`] and performed in [`super::execute`].
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -59,13 +61,20 @@ pub enum Step {
         /// The layouts to write.
         format: Format,
     },
+    /// Write the algorithm store's submission (`store.output`) for the release's digest, so
+    /// that the file beside the project names what was just published. After the signature:
+    /// the file is written only for a release that is complete.
+    WriteStore {
+        /// The file, as the user would type it.
+        path: PathBuf,
+    },
 }
 
 impl Step {
     /// The tag this step writes or leaves, `None` for the build and the signature.
     pub fn tag(&self) -> Option<&TaggedImage> {
         match self {
-            Step::Build | Step::Smoke { .. } | Step::Sign { .. } => None,
+            Step::Build | Step::Smoke { .. } | Step::Sign { .. } | Step::WriteStore { .. } => None,
             Step::PushExact { tag }
             | Step::PointAlias { tag, .. }
             | Step::Unchanged { tag, .. }
@@ -82,7 +91,8 @@ impl Step {
 /// A tag step in JSON: `{"reference": ..., "change": "push" | "point" | "unchanged" | "held"}`,
 /// with `from` or `by` where they apply; the signature as `{"reference": EXACT_TAG, "change":
 /// "sign", "digest": ... | null, "key": ..., "format": "sig" | "bundle" | "both"}` (the format
-/// `--dry-run --message-format json` prints).
+/// `--dry-run --message-format json` prints); the store file as `{"change": "store", "path":
+/// ...}`.
 impl Serialize for Step {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
@@ -121,6 +131,10 @@ impl Serialize for Step {
                 map.serialize_entry("digest", digest)?;
                 map.serialize_entry("key", key)?;
                 map.serialize_entry("format", format)?;
+            }
+            Step::WriteStore { path } => {
+                map.serialize_entry("change", "store")?;
+                map.serialize_entry("path", &crate::diagnostic::display(path))?;
             }
         }
         map.end()

@@ -203,6 +203,22 @@ pub fn load(manifest: &Manifest) -> Result<Option<Store>, StoreError> {
     }))
 }
 
+/// Where `store.output` is, if v6.toml names one, without checking the rest of `[store]`:
+/// the file publish writes is an output, never an input of the build (see
+/// `plan::inputs`).
+pub fn output(manifest: &Manifest) -> Option<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct Document {
+        store: Option<Section>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Section {
+        output: Option<String>,
+    }
+    let document: Document = toml::from_str(&manifest.source).ok()?;
+    Some(manifest.dir.join(document.store?.output?))
+}
+
 /// Checks `[store]` without exporting: for a preflight before publishing, so that a bad
 /// section is found before anything is pushed rather than after.
 pub fn check(manifest: &Manifest) -> Result<(), StoreError> {
