@@ -436,3 +436,99 @@ fn a_single_algorithm_releases_from_its_bare_tag_as_vantage6_repositories_do() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn sign_and_verify_take_the_members_current_releases() {
+    let (dir, prefix) = workspace("");
+    let _cleanup: Vec<LocalImages> = MEMBERS
+        .iter()
+        .map(|m| LocalImages(format!("{prefix}/{m}")))
+        .collect();
+    let published = json_lines(&cargo_v6(
+        dir.path(),
+        &["v6", "publish", "--message-format", "json"],
+    ));
+    let pinned: Vec<String> = published
+        .iter()
+        .map(|l| {
+            format!(
+                "{}@{}",
+                l["image"].as_str().unwrap(),
+                l["digest"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let keys = tempfile::tempdir().unwrap();
+    let password = [("COSIGN_PASSWORD", "workspace-test")];
+    let key_dir = keys.path().to_str().unwrap();
+    assert_ok(&with_env(
+        keys.path(),
+        &password,
+        &["v6", "key", "generate", "--output-dir", key_dir],
+    ));
+    let private = keys.path().join("cosign.key");
+    let public = keys.path().join("cosign.pub");
+
+    // Unsigned: verify fails for every member, and says so for each.
+    let unsigned = with_env(
+        dir.path(),
+        &[],
+        &[
+            "v6",
+            "verify",
+            "--workspace",
+            "--key",
+            public.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(unsigned.status.code(), Some(1));
+    assert!(
+        text(&unsigned.stderr).contains("3 of 3 algorithms failed"),
+        "{}",
+        text(&unsigned.stderr)
+    );
+
+    let signed = with_env(
+        dir.path(),
+        &password,
+        &[
+            "v6",
+            "sign",
+            "--workspace",
+            "--key",
+            private.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        text(&assert_ok(&signed).as_bytes())
+            .lines()
+            .collect::<Vec<_>>(),
+        pinned
+    );
+    let verified = with_env(
+        dir.path(),
+        &[],
+        &[
+            "v6",
+            "verify",
+            "--workspace",
+            "--key",
+            public.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(assert_ok(&verified).lines().collect::<Vec<_>>(), pinned);
+    // One member, from inside another's directory.
+    let one = with_env(
+        &dir.path().join("algorithms/gamma"),
+        &[],
+        &[
+            "v6",
+            "verify",
+            "-p",
+            "beta",
+            "--key",
+            public.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(assert_ok(&one).trim(), pinned[1]);
+}

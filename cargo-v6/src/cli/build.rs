@@ -24,17 +24,23 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let workspace = args.manifest.load()?;
     let members = workspace.select(&args.manifest.selection())?;
     let runtime = super::runtime()?;
-    super::each_member(&members, false, reporter, |manifest| {
-        let inputs = args.version.inputs(manifest)?;
-        let plan = Plan::new(manifest, inputs, RegistryTags::offline())?;
-        for warning in &plan.warnings {
-            reporter.warn(warning);
-        }
-        runtime.block_on(async {
-            let engine = crate::engine::Engine::connect().await?;
-            let progress = crate::report::PublishProgress::new(reporter);
-            crate::publish::build(&engine, &plan, &plan.tags, &progress).await?;
-            crate::report::stdout(&format!("{}\n", plan.primary_tag()))
-        })
-    })
+    super::each_member(
+        &members,
+        |m| &m.name,
+        false,
+        reporter,
+        |manifest| {
+            let inputs = args.version.inputs(manifest)?;
+            let plan = Plan::new(manifest, inputs, RegistryTags::offline())?;
+            for warning in &plan.warnings {
+                reporter.warn(warning);
+            }
+            runtime.block_on(async {
+                let engine = crate::engine::Engine::connect().await?;
+                let progress = crate::report::PublishProgress::new(reporter);
+                crate::publish::build(&engine, &plan, &plan.tags, &progress).await?;
+                crate::report::stdout(&format!("{}\n", plan.primary_tag()))
+            })
+        },
+    )
 }

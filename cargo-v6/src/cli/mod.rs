@@ -189,40 +189,43 @@ impl WorkspaceArgs {
     }
 }
 
-/// Runs `act` on each member in turn; one failure does not stop the others. With one member,
-/// its error is the command's; with several, each is reported as it happens (with the
-/// member's name, and as a JSON line when `json`), and the command fails naming them all.
-fn each_member(
-    members: &[&Manifest],
+/// Runs `act` on each item (a member, or what a member released) in turn; one failure does
+/// not stop the others. With one item, its error is the command's; with several, each is
+/// reported as it happens (with the member's `name`, and as a JSON line when `json`), and the
+/// command fails naming them all.
+fn each_member<T>(
+    items: &[T],
+    name: impl Fn(&T) -> &str,
     json: bool,
     reporter: &Reporter,
-    mut act: impl FnMut(&Manifest) -> Result<(), Error>,
+    mut act: impl FnMut(&T) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    if let [one] = members {
+    if let [one] = items {
         return act(one);
     }
     let mut failed = Vec::new();
     let mut exit_code = 2;
-    for member in members {
-        if let Err(error) = act(member) {
+    for item in items {
+        if let Err(error) = act(item) {
             if matches!(error, Error::StdoutClosed) {
                 return Err(error);
             }
-            reporter.error_in(&member.name, &error);
+            let name = name(item);
+            reporter.error_in(name, &error);
             if json {
-                crate::report::member_error_json(&member.name, &error)?;
+                crate::report::member_error_json(name, &error)?;
             }
             if error.exit_code() != 2 {
                 exit_code = 1;
             }
-            failed.push(member.name.clone());
+            failed.push(name.to_string());
         }
     }
     match failed.is_empty() {
         true => Ok(()),
         false => Err(Error::Members {
             failed,
-            total: members.len(),
+            total: items.len(),
             exit_code,
         }),
     }

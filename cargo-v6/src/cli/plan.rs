@@ -35,29 +35,35 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let record_path = workspace.root_dir().join(record::FILE_NAME);
     let record = Record::load(&record_path)?;
     let runtime = super::runtime()?;
-    super::each_member(&members, json, reporter, |manifest| {
-        let inputs = args.version.inputs(manifest)?;
-        let registry = match args.offline {
-            true => RegistryTags::offline(),
-            false => runtime.block_on(read_registry(manifest, &record, &record_path, reporter)),
-        };
-        let plan = Plan::new(manifest, inputs, registry)?;
-        for warning in &plan.warnings {
-            reporter.warn(warning);
-        }
-        if plan.unused_dockerfile {
-            reporter.warn(
+    super::each_member(
+        &members,
+        |m| &m.name,
+        json,
+        reporter,
+        |manifest| {
+            let inputs = args.version.inputs(manifest)?;
+            let registry = match args.offline {
+                true => RegistryTags::offline(),
+                false => runtime.block_on(read_registry(manifest, &record, &record_path, reporter)),
+            };
+            let plan = Plan::new(manifest, inputs, registry)?;
+            for warning in &plan.warnings {
+                reporter.warn(warning);
+            }
+            if plan.unused_dockerfile {
+                reporter.warn(
                 "the project's own `Dockerfile` is not the one built: cargo v6 builds the Dockerfile it renders (see `cargo v6 dockerfile`); set `build.dockerfile = \"Dockerfile\"` to build yours instead",
             );
-        }
-        match json {
-            true => crate::report::json_line("plan", &plan),
-            false => {
-                crate::report::plan(&plan, reporter);
-                Ok(())
             }
-        }
-    })
+            match json {
+                true => crate::report::json_line("plan", &plan),
+                false => {
+                    crate::report::plan(&plan, reporter);
+                    Ok(())
+                }
+            }
+        },
+    )
 }
 
 /// The registry's tags for `manifest`'s image (as if empty, with a warning, when it cannot be

@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 
 use crate::error::Error;
+use crate::plan::{Plan, RegistryTags};
 use crate::reference::ImageRef;
 use crate::registry::Registry;
 use crate::report::Reporter;
-use crate::sign::{self, Format, Password, SigningKey, Subject};
+use crate::sign::{self, Format, Password, SigningKey};
+
+use super::{VersionArgs, WorkspaceArgs};
 
 /// Sign an image in its registry, by digest, in cosign's format.
 ///
@@ -17,11 +20,18 @@ use crate::sign::{self, Format, Password, SigningKey, Subject};
 #[command(after_help = "Examples:
   cargo v6 sign ghcr.io/org/algo@sha256:5f0c... --key cosign.key
   cargo v6 sign ghcr.io/org/algo:1.2.0 --key cosign.key     signs the digest 1.2.0 points at
-  cargo v6 sign IMAGE@DIGEST --key cosign.key --signature-format both")]
+  cargo v6 sign IMAGE@DIGEST --key cosign.key --signature-format both
+  cargo v6 sign --key cosign.key      this algorithm's current version, as published
+  cargo v6 sign --workspace --key cosign.key   every member's current version")]
 pub struct Args {
-    /// The image: REGISTRY/REPOSITORY@sha256:DIGEST, or :TAG (resolved to its digest).
-    #[arg(value_name = "IMAGE")]
-    image: String,
+    /// The image: REGISTRY/REPOSITORY@sha256:DIGEST, or :TAG (resolved to its digest)
+    /// [default: the selected algorithms' current versions, as published].
+    #[arg(value_name = "IMAGE", conflicts_with_all = ["workspace", "packages", "exclude", "manifest_path", "set_version"])]
+    image: Option<String>,
+    #[command(flatten)]
+    members: WorkspaceArgs,
+    #[command(flatten)]
+    version: VersionArgs,
     /// The private key (cosign.key, from `cargo v6 key generate` or cosign).
     #[arg(long, value_name = "PATH")]
     key: PathBuf,
@@ -34,6 +44,52 @@ pub struct Args {
     registry: RegistryArgs,
 }
 
+/// An image `sign` or `verify` works on: the one given, or an algorithm's current version.
+pub(super) struct Subject {
+    /// The algorithm, or the image as given.
+    pub(super) name: String,
+    /// The image.
+    pub(super) reference: ImageRef,
+    /// Its registry speaks plain HTTP (`--insecure`, or the manifest's `publish.insecure`).
+    pub(super) insecure: bool,
+}
+
+/// `image` if given, else the exact version tag of each selected algorithm's current version
+/// (what `publish` pushed for it).
+pub(super) fn subjects(
+    image: Option<&str>,
+    members: &WorkspaceArgs,
+    version: &VersionArgs,
+    registry: &RegistryArgs,
+) -> Result<Vec<Subject>, Error> {
+    if let Some(image) = image {
+        return Ok(vec![Subject {
+            name: image.to_string(),
+            reference: parse_image(image)?,
+            insecure: registry.insecure,
+        }]);
+    }
+    let workspace = members.load()?;
+    workspace
+        .select(&members.selection())?
+        .into_iter()
+        .map(|manifest| {
+            let inputs = version.inputs(manifest)?;
+            let plan = Plan::new(manifest, inputs, RegistryTags::offline())?;
+            let exact = plan.primary_tag();
+            Ok(Subject {
+                name: manifest.name.clone(),
+                reference: ImageRef {
+                    name: exact.image.clone(),
+                    tag: Some(exact.tag.as_str().to_string()),
+                    digest: None,
+                },
+                insecure: registry.insecure || manifest.publish.insecure,
+            })
+        })
+        .collect()
+}
+
 /// How to reach the image's registry, for `sign` and `verify`.
 #[derive(Debug, clap::Args)]
 pub(super) struct RegistryArgs {
@@ -42,10 +98,10 @@ pub(super) struct RegistryArgs {
     insecure: bool,
 }
 
-impl RegistryArgs {
-    /// A client for `reference`'s registry with the credentials found for it.
-    pub(super) fn client(&self, reference: &ImageRef) -> Result<Registry, Error> {
-        let domain = reference.name.domain();
+impl Subject {
+    /// A client for the image's registry with the credentials found for it.
+    pub(super) fn client(&self) -> Result<Registry, Error> {
+        let domain = self.reference.name.domain();
         let credentials = crate::credentials::resolve(domain)?;
         Ok(Registry::new(domain, credentials, self.insecure)?)
     }
@@ -79,30 +135,45 @@ pub(super) async fn resolved(
 
 /// Runs `cargo v6 sign`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
-    let reference = parse_image(&args.image)?;
+    let subjects = subjects(
+        args.image.as_deref(),
+        &args.members,
+        &args.version,
+        &args.registry,
+    )?;
     // The key first: a wrong password fails before anything is asked of the registry.
     let password = Password::obtain(false)?;
     let key = SigningKey::load(&args.key, &password)?;
     drop(password);
-    let registry = args.registry.client(&reference)?;
-    super::runtime()?.block_on(async {
-        let digest = resolved(&registry, &reference, reporter).await?;
-        let subject = Subject {
-            registry: &registry,
-            image: &reference.name,
-            digest: &digest,
-        };
-        for &layout in args.signature_format.layouts() {
-            let placed = sign::sign(subject, &key, layout).await?;
-            crate::report::signed(
-                &reference.name,
-                &digest,
-                &placed,
-                key.public().id(),
-                reporter,
-            );
-        }
-        crate::report::retries(&registry, reporter);
-        crate::report::stdout(&format!("{}@{digest}\n", reference.name))
-    })
+    let runtime = super::runtime()?;
+    super::each_member(
+        &subjects,
+        |s| &s.name,
+        false,
+        reporter,
+        |subject| {
+            let reference = &subject.reference;
+            let registry = subject.client()?;
+            runtime.block_on(async {
+                let digest = resolved(&registry, reference, reporter).await?;
+                let signed = sign::Subject {
+                    registry: &registry,
+                    image: &reference.name,
+                    digest: &digest,
+                };
+                for &layout in args.signature_format.layouts() {
+                    let placed = sign::sign(signed, &key, layout).await?;
+                    crate::report::signed(
+                        &reference.name,
+                        &digest,
+                        &placed,
+                        key.public().id(),
+                        reporter,
+                    );
+                }
+                crate::report::retries(&registry, reporter);
+                crate::report::stdout(&format!("{}@{digest}\n", reference.name))
+            })
+        },
+    )
 }

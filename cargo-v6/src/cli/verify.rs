@@ -6,7 +6,8 @@ use crate::error::Error;
 use crate::report::Reporter;
 use crate::sign::{self, PublicKey, Subject};
 
-use super::sign::{RegistryArgs, parse_image};
+use super::sign::RegistryArgs;
+use super::{VersionArgs, WorkspaceArgs};
 
 /// Verify that an image has a valid cosign signature by a public key.
 ///
@@ -17,11 +18,17 @@ use super::sign::{RegistryArgs, parse_image};
 #[command(after_help = "Examples:
   cargo v6 verify ghcr.io/org/algo@sha256:5f0c... --key cosign.pub
   cargo v6 verify ghcr.io/org/algo:1.2.0 --key cosign.pub   verifies the digest 1.2.0 points at
+  cargo v6 verify --workspace --key cosign.pub   every member's current version
 The same check with cosign: cosign verify --key cosign.pub --insecure-ignore-tlog=true IMAGE")]
 pub struct Args {
-    /// The image: REGISTRY/REPOSITORY@sha256:DIGEST, or :TAG (resolved to its digest).
-    #[arg(value_name = "IMAGE")]
-    image: String,
+    /// The image: REGISTRY/REPOSITORY@sha256:DIGEST, or :TAG (resolved to its digest)
+    /// [default: the selected algorithms' current versions, as published].
+    #[arg(value_name = "IMAGE", conflicts_with_all = ["workspace", "packages", "exclude", "manifest_path", "set_version"])]
+    image: Option<String>,
+    #[command(flatten)]
+    members: WorkspaceArgs,
+    #[command(flatten)]
+    version: VersionArgs,
     /// The public key (cosign.pub).
     #[arg(long, value_name = "PATH")]
     key: PathBuf,
@@ -31,20 +38,35 @@ pub struct Args {
 
 /// Runs `cargo v6 verify`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
-    let reference = parse_image(&args.image)?;
+    let subjects = super::sign::subjects(
+        args.image.as_deref(),
+        &args.members,
+        &args.version,
+        &args.registry,
+    )?;
     let key = PublicKey::load(&args.key)?;
-    let registry = args.registry.client(&reference)?;
-    super::runtime()?.block_on(async {
-        let digest = super::sign::resolved(&registry, &reference, reporter).await?;
-        let subject = Subject {
-            registry: &registry,
-            image: &reference.name,
-            digest: &digest,
-        };
-        let verified = sign::verify(subject, &key).await;
-        crate::report::retries(&registry, reporter);
-        let verified = verified?;
-        crate::report::verified(&reference.name, &verified, key.id(), reporter);
-        crate::report::stdout(&format!("{}@{}\n", reference.name, verified.digest))
-    })
+    let runtime = super::runtime()?;
+    super::each_member(
+        &subjects,
+        |s| &s.name,
+        false,
+        reporter,
+        |subject| {
+            let reference = &subject.reference;
+            let registry = subject.client()?;
+            runtime.block_on(async {
+                let digest = super::sign::resolved(&registry, reference, reporter).await?;
+                let checked = Subject {
+                    registry: &registry,
+                    image: &reference.name,
+                    digest: &digest,
+                };
+                let verified = sign::verify(checked, &key).await;
+                crate::report::retries(&registry, reporter);
+                let verified = verified?;
+                crate::report::verified(&reference.name, &verified, key.id(), reporter);
+                crate::report::stdout(&format!("{}@{}\n", reference.name, verified.digest))
+            })
+        },
+    )
 }
