@@ -87,3 +87,14 @@ impl std::fmt::Display for Diagnostic {
         f.write_str(&self.message)
     }
 }
+
+/// The candidate nearest to `word`, if it is near enough to be a likely typo: what "did you
+/// mean" hints offer (keys, values, workspace members).
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}

@@ -62,12 +62,8 @@ impl WorkspaceError {
             WorkspaceError::Manifest(_) | WorkspaceError::NothingSelected => None,
             WorkspaceError::NoSuchMember { name, members, .. } => {
                 let names: Vec<&str> = members.iter().map(String::as_str).collect();
-                let close = names
-                    .iter()
-                    .map(|m| (strsim::damerau_levenshtein(name, m), *m))
-                    .filter(|(d, m)| *d <= 2.max(m.len() / 3))
-                    .min_by_key(|(d, _)| *d)
-                    .map(|(_, m)| format!("did you mean `{m}`? "))
+                let close = crate::diagnostic::closest(name, &names)
+                    .map(|m| format!("did you mean `{m}`? "))
                     .unwrap_or_default();
                 let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
                 Some(format!("{close}the algorithms are: {}", listed.join(", ")))
@@ -229,12 +225,8 @@ impl Root {
                     .map_or(Vec::new(), |(_, keys)| keys.to_vec()),
             };
             let found = key.get_ref().as_ref();
-            let close = candidates
-                .iter()
-                .map(|c| (strsim::damerau_levenshtein(found, c), *c))
-                .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-                .min_by_key(|(d, _)| *d)
-                .map(|(_, c)| format!("did you mean `{c}`? "))
+            let close = crate::diagnostic::closest(found, &candidates)
+                .map(|c| format!("did you mean `{c}`? "))
                 .unwrap_or_default();
             let listed: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
             let what = match within {

@@ -17,7 +17,7 @@ use toml::Spanned;
 use inherit::Origin;
 pub use inherit::{Defaults, INHERITABLE};
 
-use crate::diagnostic::{Location, display};
+use crate::diagnostic::{Location, closest, display};
 use crate::reference::{ImageName, ImageRef, ReferenceError};
 use crate::tags::{self, TagTemplate};
 use crate::vantage6::{self, Vantage6Version, Wrapper};
@@ -334,16 +334,6 @@ fn explain_toml_error(message: &str) -> (String, Option<String>) {
         return (format!("missing key {field}"), None);
     }
     (message.to_string(), None)
-}
-
-/// The candidate nearest to `word` if it is near enough to be a likely typo.
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
 }
 
 #[derive(Deserialize)]

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostic::{Location, display};
+use crate::diagnostic::{Location, closest, display};
 use crate::manifest::Manifest;
 
 pub use export::refresh_after_publish;
@@ -271,16 +271,6 @@ fn explain_toml_error(message: &str) -> (String, Option<String>) {
         );
     }
     (message.to_string(), None)
-}
-
-/// The candidate nearest to `word`, if near enough to be a typo.
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
 }
 
 /// The parts of v6.toml this module reads: `[store]`, and `[algorithm].vantage6` to point at.

@@ -11,9 +11,11 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use crate::diagnostic::closest;
+
 use super::{
-    Context, Flavour, RawArgument, RawFunction, RawStore, RawVisualization, StoreError, closest,
-    store_text, to_json,
+    Context, Flavour, RawArgument, RawFunction, RawStore, RawVisualization, StoreError, store_text,
+    to_json,
 };
 
 const PARTITIONINGS: &[&str] = &["horizontal", "vertical"];
