@@ -651,7 +651,7 @@ fn the_example_algorithm_publishes_and_runs_like_on_a_node() {
         "{files}"
     );
     // Pulled by digest, the image has no tag for LocalImages to find.
-    docker(&["rmi", "-f", &reference]);
+    docker(&["rmi", "-f", "--no-prune", &reference]);
 }
 
 /// Output with what differs between runs replaced: the unique image name, the temporary

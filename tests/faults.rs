@@ -599,7 +599,8 @@ impl Drop for IntermediateImages {
         for id in self.0.iter().rev() {
             let tags = docker(&["inspect", "-f", "{{len .RepoTags}}", id]);
             if text(&tags.stdout).trim() == "0" {
-                docker(&["rmi", id]);
+                // Not its parents: the steps before COPY are shared with concurrent builds.
+                docker(&["rmi", "--no-prune", id]);
             }
         }
     }

@@ -341,11 +341,18 @@ impl SecondEngine {
         };
         let deadline = Instant::now() + ENGINE_START;
         loop {
-            let answers = std::process::Command::new("docker")
-                .args(["-H", &engine.unix, "version"])
-                .output()
-                .is_ok_and(|out| out.status.success());
-            if answers {
+            // Both listeners: the tests speak TLS over TCP, set up after the socket.
+            let answers = |host: &str, tls: bool| {
+                let mut docker = std::process::Command::new("docker");
+                docker.args(["-H", host, "version"]);
+                if tls {
+                    docker
+                        .env("DOCKER_TLS_VERIFY", "1")
+                        .env("DOCKER_CERT_PATH", certs.dir_str("good"));
+                }
+                docker.output().is_ok_and(|out| out.status.success())
+            };
+            if answers(&engine.unix, false) && answers(&engine.tcp(), true) {
                 break;
             }
             let exited = engine.child.as_mut().unwrap().try_wait().unwrap().is_some();

@@ -525,7 +525,12 @@ impl Engine {
     /// does not exist is not an error.
     pub async fn remove_tag(&self, reference: &TaggedImage) -> Result<(), EngineError> {
         let reference = reference.to_string();
-        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new().build();
+        // Untagged parents stay: they are the build cache that a concurrent build (another
+        // member of a workspace, another job on this engine) may be building on right now;
+        // pruning them makes that build fail with "unable to find image".
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+            .noprune(true)
+            .build();
         match self
             .docker
             .remove_image(&reference, Some(options), None)

@@ -63,7 +63,8 @@ impl Drop for LocalImages {
         let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
         let refs: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
         if !refs.is_empty() {
-            let mut args = vec!["rmi", "-f"];
+            // Untagged parents stay: they are cache layers other tests' builds may be using.
+            let mut args = vec!["rmi", "-f", "--no-prune"];
             args.extend(refs.iter().map(String::as_str));
             docker(&args);
         }
