@@ -1113,7 +1113,7 @@ fn connect_error(address: &address::Address, err: BollardError) -> EngineError {
         };
     }
     if let Some(tls) = tls
-        && let Some(reason) = tls_failure(&err)
+        && let Some(reason) = tls_failure(&err).or_else(|| closed_early(&err))
     {
         return EngineError::Tls {
             endpoint: address.describe(),
@@ -1144,6 +1144,36 @@ fn tls_failure(err: &BollardError) -> Option<String> {
         };
     }
     None
+}
+
+/// A TLS connection the engine closed before answering, without a TLS alert reaching the
+/// client: with TLS 1.3 the client finishes its handshake first and the engine checks the
+/// client certificate after, so its refusal may arrive as a bare close ("connection was not
+/// ready", "connection closed before message completed", a reset) rather than an alert.
+fn closed_early(err: &BollardError) -> Option<String> {
+    let closed_io = |io: &std::io::Error| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::BrokenPipe
+        )
+    };
+    // bollard's I/O error is transparent: its source() skips the io::Error it holds.
+    let mut closed = matches!(err, BollardError::IOError { err } if closed_io(err));
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = next.filter(|_| !closed) {
+        let text = cause.to_string();
+        closed = text.contains("connection was not ready")
+            || text.contains("connection closed before message completed")
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(closed_io);
+        next = cause.source();
+    }
+    closed.then(|| {
+        "the engine closed the TLS connection before answering: most likely it refused the client certificate (as it does for one from another CA)".to_string()
+    })
 }
 
 /// What a rustls error means for the user of a Docker engine.
@@ -1190,6 +1220,22 @@ fn connect_reason(err: BollardError) -> String {
 mod tests {
     use super::*;
     use crate::credentials::CredentialSource;
+
+    #[test]
+    fn a_tls_connection_closed_before_any_answer_is_named_as_a_refusal() {
+        let reset = BollardError::IOError {
+            err: std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"),
+        };
+        let reason = closed_early(&reset).unwrap();
+        assert!(
+            reason.contains("refused the client certificate"),
+            "{reason}"
+        );
+        let refused = BollardError::IOError {
+            err: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
+        };
+        assert_eq!(closed_early(&refused), None);
+    }
 
     #[test]
     fn step_lines_are_parsed() {
