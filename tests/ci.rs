@@ -242,7 +242,12 @@ fn github_job_installs_the_pinned_tool_publishes_from_the_tag_and_reports_the_di
     }
     assert_eq!(
         step_names(&workflow),
-        ["Install cargo-v6", "Publish", "Report"]
+        [
+            "Install cargo-v6",
+            "Publish",
+            "Report",
+            "Keep the release record"
+        ]
     );
     let checkout = &workflow["jobs"]["publish"]["steps"][0];
     assert!(str_of(&checkout["uses"]).starts_with("actions/checkout@"));
@@ -290,7 +295,8 @@ fn github_writes_the_signing_key_from_a_secret_before_publishing() {
             "Install cargo-v6",
             "Write the signing key",
             "Publish",
-            "Report"
+            "Report",
+            "Keep the release record"
         ]
     );
     let key = step(&workflow, "Write the signing key");
@@ -764,4 +770,36 @@ fn p_narrows_a_workspace_to_the_members_named() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
+
+#[test]
+fn the_release_record_and_the_store_file_are_kept() {
+    let store = "[store]\noutput = \"store/algorithm_store.json\"\ncode-url = \"https://example.org/code\"\npartitioning = \"horizontal\"\nfunctions = []\n";
+    let dir = project("ghcr.io/example-org/partial-sum", store);
+    let workflow = generate(dir.path(), "github", GITHUB_FILE);
+    let keep = step(&workflow, "Keep the release record");
+    assert_eq!(str_of(&keep["uses"]), "actions/upload-artifact@v4");
+    let paths: Vec<&str> = str_of(&keep["with"]["path"]).lines().collect();
+    assert_eq!(paths, ["store/algorithm_store.json", "v6.lock"]);
+    // After publishing: a failed publish has nothing to keep.
+    let names = step_names(&workflow);
+    assert_eq!(names.last(), Some(&"Keep the release record"));
+
+    let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
+    let kept: Vec<&str> = ci["v6-publish"]["artifacts"]["paths"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(
+        kept,
+        ["v6-publish.jsonl", "store/algorithm_store.json", "v6.lock"]
+    );
+
+    // Without [store], the record alone.
+    let plain = project("ghcr.io/example-org/partial-sum", "");
+    let workflow = generate(plain.path(), "github", GITHUB_FILE);
+    let keep = step(&workflow, "Keep the release record");
+    assert_eq!(str_of(&keep["with"]["path"]).trim(), "v6.lock");
 }

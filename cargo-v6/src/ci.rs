@@ -80,6 +80,8 @@ pub struct Member {
     pub image: String,
     /// `sign.key`, relative to the project root (`/`-separated): the job writes the key there.
     pub sign_key: Option<String>,
+    /// `store.output`, relative to the project root: publish writes it, the job keeps it.
+    pub store_output: Option<String>,
 }
 
 /// A CI file could not be made from the members.
@@ -149,12 +151,25 @@ impl Member {
                     })
             })
             .transpose()?;
+        let store_output = crate::store::output(manifest)
+            .map(|path| {
+                let relative = relative_to(&path, root);
+                relative
+                    .to_str()
+                    .map(|text| text.replace('\\', "/"))
+                    .ok_or_else(|| CiError::NonUtf8Path {
+                        name: manifest.name.clone(),
+                        path,
+                    })
+            })
+            .transpose()?;
         Ok(Member {
             name: manifest.name.clone(),
             release_tag_prefix: manifest.publish.release_tag_prefix.clone(),
             registry: manifest.image.domain().to_string(),
             image: manifest.image.to_string(),
             sign_key,
+            store_output,
         })
     }
 }
@@ -203,6 +218,8 @@ struct GitHubData {
     ghcr: bool,
     mixed_registries: bool,
     sign_keys: Vec<String>,
+    /// The files the job keeps as an artifact (as written: lines of a YAML block).
+    kept: Vec<String>,
 }
 
 /// What the GitLab template renders from; every string is already quoted for where it goes.
@@ -216,6 +233,8 @@ struct GitLabData {
     registry: Option<String>,
     mixed_registries: bool,
     sign_keys: Vec<String>,
+    /// The files the job keeps as an artifact (YAML strings).
+    kept: Vec<String>,
 }
 
 /// The text of `provider`'s CI file for `members`, installing cargo-v6 `version` (this
@@ -241,6 +260,13 @@ pub fn render(provider: Provider, members: &[Member], version: &str) -> Result<S
         .into_iter()
         .map(shell_quote)
         .collect();
+    // What publish writes and the job keeps: the record of releases, and the store's files.
+    let kept: Vec<String> = std::iter::once(crate::record::FILE_NAME)
+        .chain(members.iter().filter_map(|m| m.store_output.as_deref()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     match provider {
         Provider::GitHub => {
             for m in members {
@@ -259,6 +285,7 @@ pub fn render(provider: Provider, members: &[Member], version: &str) -> Result<S
                 ghcr: registries.iter().all(|r| *r == GHCR),
                 mixed_registries: registries.len() > 1,
                 sign_keys,
+                kept,
             };
             let (name, text) = GITHUB_TEMPLATE;
             Ok(crate::render::render_text(name, text, &data)?)
@@ -277,6 +304,7 @@ pub fn render(provider: Provider, members: &[Member], version: &str) -> Result<S
                 },
                 mixed_registries: registries.len() > 1,
                 sign_keys,
+                kept: kept.iter().map(|path| yaml_string(path)).collect(),
             };
             let (name, text) = GITLAB_TEMPLATE;
             Ok(crate::render::render_text(name, text, &data)?)
@@ -437,6 +465,7 @@ mod tests {
 
     fn member(name: &str, prefix: &str, registry: &str) -> Member {
         Member {
+            store_output: None,
             name: name.into(),
             release_tag_prefix: prefix.into(),
             registry: registry.into(),
