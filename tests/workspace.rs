@@ -527,3 +527,68 @@ fn sign_and_verify_take_the_members_current_releases() {
     );
     assert_eq!(assert_ok(&one).trim(), pinned[1]);
 }
+
+#[test]
+fn the_root_manifest_and_the_record_are_checked_before_anything_is_pushed() {
+    let (dir, prefix) = workspace("");
+    let _cleanup = LocalImages(format!("{prefix}/alpha"));
+    // The root's defaults go into every member's image: an uncommitted change there is dirt.
+    let root = dir.path().join("v6.toml");
+    let committed = std::fs::read_to_string(&root).unwrap();
+    std::fs::write(
+        &root,
+        format!("{committed}labels = {{ \"org.example.x\" = \"uncommitted\" }}\n"),
+    )
+    .unwrap();
+    let out = cargo_v6(dir.path(), &["v6", "publish", "--dry-run", "-p", "alpha"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("uncommitted changes (v6.toml)"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&root, committed).unwrap();
+
+    // A repository-wide tag on HEAD is not one member's release under another prefix.
+    git(dir.path(), &["tag", "v3.0.0"]);
+    assert_ok(&cargo_v6(dir.path(), &["v6", "plan", "--offline"]));
+
+    // A broken record stops publish before anything is pushed (exit 2), not after; plan
+    // --offline does not need it.
+    std::fs::write(dir.path().join("v6.lock"), "<<<<<<< HEAD\n[[release]]\n").unwrap();
+    assert_ok(&cargo_v6(dir.path(), &["v6", "plan", "--offline"]));
+    let out = cargo_v6(dir.path(), &["v6", "publish", "-p", "alpha"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is not a record of releases"));
+    assert!(!support::repo_tags(&format!("{prefix}/alpha")).contains(&"1.0.0".to_string()));
+}
+
+#[test]
+fn a_tag_from_ci_gives_its_own_version_when_head_has_two() {
+    let (dir, prefix) = workspace("\n[workspace.publish]\nversion-from-tag = true\n");
+    let _cleanup = LocalImages(format!("{prefix}/alpha"));
+    for name in MEMBERS {
+        write_member(dir.path(), name, "", "");
+    }
+    commit_all(dir.path());
+    // A release candidate and the release on one commit: the job for the candidate publishes
+    // the candidate.
+    git(dir.path(), &["tag", "alpha-v1.1.0-rc.1"]);
+    git(dir.path(), &["tag", "alpha-v1.1.0"]);
+    let out = with_env(
+        dir.path(),
+        &[("CI_COMMIT_TAG", "alpha-v1.1.0-rc.1")],
+        &[
+            "v6",
+            "publish",
+            "--from-tag",
+            "--dry-run",
+            "--message-format",
+            "json",
+        ],
+    );
+    assert_ok(&out);
+    let plan = &json_lines(&out)[0];
+    assert_eq!(plan["version"], "1.1.0-rc.1");
+    assert_eq!(plan["version_source"]["release_tag"], "alpha-v1.1.0-rc.1");
+}

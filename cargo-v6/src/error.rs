@@ -165,6 +165,7 @@ impl Error {
             Error::Sign(e) if e.is_input() => 2,
             Error::Ci(e) => e.exit_code(),
             Error::Members { exit_code, .. } => *exit_code,
+            Error::Record(RecordError::Invalid { .. }) => 2,
             Error::Store(e) if e.is_input() => 2,
             Error::StdoutClosed => 0,
             _ => 1,

@@ -30,7 +30,7 @@ pub struct GitInfo {
 /// `context` is the build context: its uncommitted changes count as dirty too, since they go
 /// into the image even when it lies outside the manifest's directory.
 pub fn read(dir: &Path, context: &Path) -> Option<GitInfo> {
-    Cache::default().read(dir, context)
+    Cache::default().read(dir, &[context])
 }
 
 /// The repositories read so far, for the algorithms of a workspace that share one: the git
@@ -53,8 +53,10 @@ struct Repository {
 }
 
 impl Cache {
-    /// [`read`], with the repository's state read once for all the algorithms in it.
-    pub fn read(&self, dir: &Path, context: &Path) -> Option<GitInfo> {
+    /// [`read`], with the repository's state read once for all the algorithms in it; changes
+    /// under `dir` or any of `inputs` (the build context, a workspace's root v6.toml, a
+    /// templates directory: files or directories) make the tree dirty.
+    pub fn read(&self, dir: &Path, inputs: &[&Path]) -> Option<GitInfo> {
         let absolute = |p: &Path| {
             std::fs::canonicalize(if p.as_os_str().is_empty() {
                 Path::new(".")
@@ -84,8 +86,8 @@ impl Cache {
             }
         }?;
         // Each path separately: a context outside the repository is simply not checked.
-        let watched: Vec<PathBuf> = [Some(dir), absolute(context)]
-            .into_iter()
+        let watched: Vec<PathBuf> = std::iter::once(Some(dir))
+            .chain(inputs.iter().map(|p| absolute(p)))
             .flatten()
             .filter_map(|p| p.strip_prefix(&top).ok().map(Path::to_path_buf))
             .collect();

@@ -53,7 +53,7 @@ pub enum RecordError {
         source: std::io::Error,
     },
     /// It is not a record.
-    #[error("`{}` is not a record of releases: {message}", path.display())]
+    #[error("`{}` is not a record of releases: {message} (fix it, or remove it to start a new one)", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -134,12 +134,25 @@ impl Record {
     }
 }
 
-/// Versions in release order where both are semver (`1.10.0` after `1.9.0`), else as text.
+/// Versions in release order, a total order (sorting panics on one that is not): PEP 440's
+/// order for every version it reads (it reads semver's too: `1.10.0` after `1.9.0`, `1.0.0rc1`
+/// and `1.0.0-rc.1` before `1.0.0`), then semver's for the rest, then the text.
 fn version_order(a: &str, b: &str) -> Ordering {
-    match (semver::Version::parse(a), semver::Version::parse(b)) {
-        (Ok(a), Ok(b)) => a.cmp(&b),
-        _ => a.cmp(b),
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Key {
+        Pep440(pep440_rs::Version),
+        Semver(semver::Version),
+        Text(String),
     }
+    let key = |text: &str| match (
+        text.parse::<pep440_rs::Version>(),
+        semver::Version::parse(text),
+    ) {
+        (Ok(version), _) => Key::Pep440(version),
+        (_, Ok(version)) => Key::Semver(version),
+        _ => Key::Text(text.to_string()),
+    };
+    key(a).cmp(&key(b))
 }
 
 #[cfg(test)]
@@ -176,6 +189,29 @@ mod tests {
             ]
         );
         assert_eq!(record.of("b").count(), 2);
+    }
+
+    #[test]
+    fn any_versions_sort_in_a_total_order_with_release_candidates_first() {
+        let mut record = Record::default();
+        let mut versions = Vec::new();
+        for n in [10, 2, 0, 24, 9, 1] {
+            versions.extend([
+                format!("1.{n}.0"),
+                format!("1.{n}.0rc1"),
+                format!("1.{n}"),
+                format!("x{n}"),
+            ]);
+        }
+        for version in &versions {
+            record.insert(release("a", version, "0"));
+        }
+        let order: Vec<&str> = record.releases.iter().map(|r| r.version.as_str()).collect();
+        let position = |v: &str| order.iter().position(|o| *o == v).unwrap();
+        assert!(position("1.0.0rc1") < position("1.0.0"));
+        assert!(position("1.9.0") < position("1.10.0"));
+        assert!(position("1.10.0rc1") < position("1.10.0"));
+        assert_eq!(order.len(), versions.len());
     }
 
     #[test]

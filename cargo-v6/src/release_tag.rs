@@ -143,6 +143,7 @@ pub fn member<'a>(candidates: &[&'a Manifest], tag: &str) -> Result<&'a Manifest
                 .iter()
                 .map(|m| format!("`{}1.2.3`", m.publish.release_tag_prefix))
                 .collect();
+            forms.sort();
             forms.dedup();
             Err(ReleaseTagError::NoMember {
                 tag: tag.to_string(),

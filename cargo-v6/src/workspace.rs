@@ -4,7 +4,7 @@
 //! members, and chooses the ones a command acts on, the way cargo does: `--workspace`,
 //! `-p NAME`, `--exclude NAME`, else the member the command runs in, else (at the root) all.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
@@ -81,7 +81,11 @@ impl Workspace {
         let source = read(&path)?;
         if let Some(root) = Root::parse(&path, &source)? {
             let members = root.load_members()?;
-            let current = current_member(&members, cwd);
+            // `--manifest-path` naming the root means the whole workspace, as in cargo.
+            let current = match manifest_path {
+                Some(_) => None,
+                None => current_member(&members, cwd),
+            };
             return Ok(Workspace {
                 root: Some(root.defaults),
                 members,
@@ -158,11 +162,18 @@ impl Workspace {
 }
 
 /// The member `cwd` is inside, if any.
+/// The member `cwd` is inside, if any: the innermost, when members nest.
 fn current_member(members: &[Manifest], cwd: &Path) -> Option<usize> {
     let cwd = std::fs::canonicalize(cwd).ok()?;
     members
         .iter()
-        .position(|m| std::fs::canonicalize(&m.dir).is_ok_and(|dir| cwd.starts_with(dir)))
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let dir = std::fs::canonicalize(or_dot(&m.dir)).ok()?;
+            cwd.starts_with(&dir).then(|| (dir.components().count(), i))
+        })
+        .max()
+        .map(|(_, i)| i)
 }
 
 fn read(path: &Path) -> Result<String, ManifestError> {
@@ -178,6 +189,8 @@ fn read(path: &Path) -> Result<String, ManifestError> {
 struct Root {
     defaults: Defaults,
     members: Vec<Spanned<String>>,
+    /// Where `members` was written.
+    members_span: std::ops::Range<usize>,
     exclude: Vec<Spanned<String>>,
 }
 
@@ -254,7 +267,8 @@ impl Root {
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "members" => {
-                    members = Some(strings(value).ok_or_else(|| not_a(value, "an array of paths"))?)
+                    let list = strings(value).ok_or_else(|| not_a(value, "an array of paths"))?;
+                    members = Some((list, value.span()));
                 }
                 "exclude" => {
                     exclude = strings(value).ok_or_else(|| not_a(value, "an array of paths"))?
@@ -275,7 +289,7 @@ impl Root {
                 }
             }
         }
-        let Some(members) = members else {
+        let Some((members, members_span)) = members else {
             return Err(error(
                 workspace.span(),
                 "[workspace] has no `members`".into(),
@@ -290,6 +304,7 @@ impl Root {
                 source: source.to_string(),
             },
             members,
+            members_span,
             exclude,
         }))
     }
@@ -323,10 +338,23 @@ impl Root {
 
     /// Every member's manifest, inheriting the root's defaults, in the order of their paths.
     fn load_members(&self) -> Result<Vec<Manifest>, ManifestError> {
+        if self.members.is_empty() {
+            return Err(ManifestError::Invalid {
+                message: "[workspace] `members` is empty".into(),
+                location: Location::new(
+                    display(&self.defaults.path),
+                    &self.defaults.source,
+                    self.members_span.clone(),
+                ),
+                help: Some(
+                    "list the algorithms' directories, e.g. members = [\"algorithms/*\"]".into(),
+                ),
+            });
+        }
         let excluded = self.expand(&self.exclude, false)?;
         let mut members = Vec::new();
-        for dir in self.expand(&self.members, true)? {
-            if excluded.contains(&dir) {
+        for (real, dir) in self.expand(&self.members, true)? {
+            if excluded.contains_key(&real) {
                 continue;
             }
             let path = dir.join(FILE_NAME);
@@ -383,7 +411,7 @@ impl Root {
         &self,
         patterns: &[Spanned<String>],
         require: bool,
-    ) -> Result<BTreeSet<PathBuf>, ManifestError> {
+    ) -> Result<BTreeMap<PathBuf, PathBuf>, ManifestError> {
         let error = |pattern: &Spanned<String>, message: String| ManifestError::Invalid {
             message,
             location: Location::new(
@@ -393,19 +421,38 @@ impl Root {
             ),
             help: None,
         };
-        let mut dirs = BTreeSet::new();
+        let root = std::fs::canonicalize(or_dot(&self.defaults.dir)).ok();
+        // By real path, so that `./a`, `a/` and a glob's `a` are one member.
+        let mut dirs = BTreeMap::new();
+        let mut add = |pattern: &Spanned<String>, dir: PathBuf| {
+            let Ok(real) = std::fs::canonicalize(&dir) else {
+                return Ok(());
+            };
+            if Some(&real) == root.as_ref() {
+                return Err(error(
+                    pattern,
+                    "the workspace's root is not a member: its v6.toml holds [workspace]".into(),
+                ));
+            }
+            dirs.entry(real).or_insert(dir);
+            Ok(())
+        };
         for pattern in patterns {
             let text = pattern.get_ref().trim_end_matches('/');
             let literal = !text.contains(['*', '?', '[']);
             if literal {
-                let dir = self.defaults.dir.join(text);
+                let relative: PathBuf = Path::new(text)
+                    .components()
+                    .filter(|c| !matches!(c, std::path::Component::CurDir))
+                    .collect();
+                let dir = self.defaults.dir.join(relative);
                 if require && !dir.join(FILE_NAME).is_file() {
                     return Err(error(
                         pattern,
                         format!("workspace member `{}` has no {FILE_NAME}", display(&dir)),
                     ));
                 }
-                dirs.insert(dir);
+                add(pattern, dir)?;
                 continue;
             }
             let root = glob::Pattern::escape(&self.defaults.dir.to_string_lossy());
@@ -418,11 +465,19 @@ impl Root {
                 .map_err(|e| error(pattern, format!("invalid glob pattern: {}", e.msg)))?;
             for entry in matches.flatten() {
                 if entry.join(FILE_NAME).is_file() {
-                    dirs.insert(entry);
+                    add(pattern, entry)?;
                 }
             }
         }
         Ok(dirs)
+    }
+}
+
+/// `.` for the empty path (a manifest in the current directory has the parent ``).
+fn or_dot(path: &Path) -> &Path {
+    match path.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => path,
     }
 }
 
@@ -628,6 +683,75 @@ image = "ghcr.io/org/{name}"
         assert!(
             error.to_string().contains("the workspace has no members"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn member_paths_are_one_whatever_their_spelling() {
+        let dir = fixture();
+        let root = dir.path().join("v6.toml");
+        write(
+            dir.path(),
+            "v6.toml",
+            &ROOT
+                .replace(
+                    "[\"algorithms/*\"]",
+                    "[\"algorithms/*\", \"./algorithms/alpha/\"]",
+                )
+                .replace(
+                    "[\"algorithms/draft\"]",
+                    "[\"./algorithms/draft\", \"algorithms/beta/\"]",
+                ),
+        );
+        let ws = Workspace::load(Some(&root), dir.path()).unwrap();
+        assert_eq!(
+            names(&ws.select(&Selection::default()).unwrap()),
+            ["alpha", "gamma"]
+        );
+
+        for (members, message) in [
+            ("[]", "[workspace] `members` is empty"),
+            ("[\".\"]", "the workspace's root is not a member"),
+        ] {
+            write(
+                dir.path(),
+                "v6.toml",
+                &ROOT.replace("[\"algorithms/*\"]", members),
+            );
+            let error = Workspace::load(Some(&root), dir.path()).unwrap_err();
+            assert!(error.to_string().contains(message), "{error}");
+        }
+    }
+
+    #[test]
+    fn an_inherited_templates_directory_is_placed_in_the_root() {
+        let dir = fixture();
+        write(
+            dir.path(),
+            "v6.toml",
+            &format!("{ROOT}\n[workspace.build]\ntemplates = \"tpl\"\n"),
+        );
+        let root = dir.path().join("v6.toml");
+        let ws = Workspace::load(Some(&root), dir.path()).unwrap();
+        let alpha = &ws.members[0];
+        assert_eq!(
+            alpha.build.templates.as_deref(),
+            Some(dir.path().join("tpl").as_path())
+        );
+        let location = alpha.templates_location();
+        assert_eq!(location.path, display(&root));
+        assert_eq!(location.line_col(), (11, 13));
+        assert_eq!(alpha.workspace_root.as_deref(), Some(root.as_path()));
+    }
+
+    #[test]
+    fn the_root_named_by_manifest_path_means_every_member() {
+        let dir = fixture();
+        let cwd = dir.path().join("algorithms/beta");
+        let ws = Workspace::load(Some(&dir.path().join("v6.toml")), &cwd).unwrap();
+        assert_eq!(
+            names(&ws.select(&Selection::default()).unwrap()),
+            ["alpha", "beta", "gamma"]
         );
     }
 

@@ -256,6 +256,24 @@ impl VersionArgs {
             &self.git,
         )?)
     }
+
+    /// [`VersionArgs::inputs`] for `publish --from-tag TAG`: when the algorithm takes its
+    /// version from release tags, the version is TAG's (HEAD may carry others, such as an
+    /// earlier release candidate's); otherwise as usual, for the caller to compare.
+    fn inputs_at_tag(&self, manifest: &Manifest, tag: &str) -> Result<crate::plan::Inputs, Error> {
+        let Some(version) = manifest
+            .publish
+            .version_from_tag
+            .then(|| crate::release_tag::version_in(manifest, tag))
+            .flatten()
+        else {
+            return self.inputs(manifest);
+        };
+        let mut inputs =
+            crate::plan::Inputs::read_shared(manifest, Some(version.raw()), &self.git)?;
+        inputs.version.1 = crate::plan::VersionSource::ReleaseTag(tag.to_string());
+        Ok(inputs)
+    }
 }
 
 /// `--message-format`, as cargo has it.

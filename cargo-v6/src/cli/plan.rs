@@ -33,7 +33,14 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let members = workspace.select(&args.manifest.selection())?;
     let json = args.format.message_format == MessageFormat::Json;
     let record_path = workspace.root_dir().join(record::FILE_NAME);
-    let record = Record::load(&record_path)?;
+    // Only compared with the registry: offline, or unreadable, it is not needed to plan.
+    let record = match args.offline {
+        true => Record::default(),
+        false => Record::load(&record_path).unwrap_or_else(|e| {
+            reporter.warn(format!("{e}; not compared with the registry"));
+            Record::default()
+        }),
+    };
     let runtime = super::runtime()?;
     super::each_member(
         &members,

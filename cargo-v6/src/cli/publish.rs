@@ -119,21 +119,26 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         signature_format: args.signature_format,
         jobs: args.jobs.map_or_else(default_jobs, usize::from),
     };
+    // The record is read before anything is pushed: a broken one is found now, not after.
+    let record_path = workspace.root_dir().join(record::FILE_NAME);
+    record::Record::load(&record_path)?;
     // Local input first, for every member: a wrong version or context is that member's
     // failure, before any network call.
     let mut results: Vec<Option<Result<Outcome, Error>>> = Vec::new();
     let mut algorithms = Vec::new();
     let progress = PublishProgress::for_members(reporter, members.len(), options.jobs);
     for (i, manifest) in members.iter().enumerate() {
-        let inputs = args
-            .version
-            .inputs(manifest)
-            .and_then(|inputs| match &release_tag {
-                Some(tag) => release_tag::check(manifest, &inputs, tag)
-                    .map(|()| inputs)
-                    .map_err(Error::from),
-                None => Ok(inputs),
-            });
+        let inputs = match &release_tag {
+            Some(tag) => args
+                .version
+                .inputs_at_tag(manifest, tag)
+                .and_then(|inputs| {
+                    release_tag::check(manifest, &inputs, tag)
+                        .map(|()| inputs)
+                        .map_err(Error::from)
+                }),
+            None => args.version.inputs(manifest),
+        };
         match inputs {
             Ok(inputs) => {
                 results.push(None);
@@ -217,7 +222,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
     }
     if !releases.is_empty() {
-        let path = workspace.root_dir().join(record::FILE_NAME);
+        let path = record_path;
         let count = releases.len();
         record::Record::update(&path, releases).map_err(|e| Error::Failed {
             message: format!("the releases are published, but not recorded: {e}"),

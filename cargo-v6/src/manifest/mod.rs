@@ -128,16 +128,20 @@ pub struct Manifest {
     pub publish: Publish,
     /// `[sign]`.
     pub sign: Sign,
+    /// The workspace's root v6.toml, for a member (as the user would type it): its defaults
+    /// are part of this algorithm's input.
+    pub workspace_root: Option<PathBuf>,
     spans: Spans,
 }
 
-/// Spans of values that later stages check against the filesystem.
-#[derive(Debug, Clone, Default)]
+/// Where the values that later stages check against the filesystem were written (in the
+/// member's file, or the workspace root's for an inherited value).
+#[derive(Debug, Clone)]
 struct Spans {
-    context: Option<Range<usize>>,
-    templates: Option<Range<usize>>,
-    dockerfile: Option<Range<usize>>,
-    name: Range<usize>,
+    context: Option<Location>,
+    templates: Option<Location>,
+    dockerfile: Option<Location>,
+    name: Location,
 }
 
 /// A manifest could not be found, read or validated.
@@ -248,49 +252,42 @@ impl Manifest {
             RawManifest::deserialize(toml::de::Deserializer::from(document)).map_err(toml_error)?;
         Validator {
             origin,
-            in_workspace: workspace.is_some(),
+            workspace_root: workspace.map(|w| w.path.as_path()),
         }
         .manifest(raw)
     }
 
-    /// A location in this manifest, for errors found after loading.
-    fn location(&self, span: Range<usize>) -> Location {
-        Location::new(display(&self.path), self.source.clone(), span)
-    }
-
     /// Where `build.context` was written (or the whole `[algorithm]` name, as a fallback).
     pub fn context_location(&self) -> Location {
-        self.location(
-            self.spans
-                .context
-                .clone()
-                .unwrap_or(self.spans.name.clone()),
-        )
+        self.spans.context.clone().unwrap_or(self.name_location())
     }
 
     /// Where `algorithm.name` was written.
     pub fn name_location(&self) -> Location {
-        self.location(self.spans.name.clone())
+        self.spans.name.clone()
     }
 
     /// Where `build.dockerfile` was written.
     pub fn dockerfile_location(&self) -> Location {
-        self.location(
-            self.spans
-                .dockerfile
-                .clone()
-                .unwrap_or(self.spans.name.clone()),
-        )
+        self.spans
+            .dockerfile
+            .clone()
+            .unwrap_or(self.name_location())
     }
 
-    /// Where `build.templates` was written.
+    /// Where `build.templates` was written: in the workspace's root when inherited.
     pub fn templates_location(&self) -> Location {
-        self.location(
-            self.spans
-                .templates
-                .clone()
-                .unwrap_or(self.spans.name.clone()),
-        )
+        self.spans.templates.clone().unwrap_or(self.name_location())
+    }
+
+    /// The record of releases (`v6.lock`) this algorithm's releases go to: beside the
+    /// workspace's root v6.toml, or its own.
+    pub fn record_path(&self) -> PathBuf {
+        match &self.workspace_root {
+            Some(root) => root.parent().map(Path::to_path_buf).unwrap_or_default(),
+            None => self.dir.clone(),
+        }
+        .join(crate::record::FILE_NAME)
     }
 }
 
@@ -406,8 +403,8 @@ pub const DEFAULT_STALL_TIMEOUT_SECS: u64 = 120;
 struct Validator<'a> {
     /// Which file (member or workspace root) each span is in.
     origin: Origin<'a>,
-    /// A workspace member: release tags default to `{name}-v1.2.3`.
-    in_workspace: bool,
+    /// A workspace member's root manifest: release tags default to `{name}-v1.2.3`.
+    workspace_root: Option<&'a Path>,
 }
 
 impl Validator<'_> {
@@ -465,7 +462,7 @@ impl Validator<'_> {
                 .single_line(&prefix, "release-tag-prefix")?
                 .replace(NAME_PLACEHOLDER, &name),
             // cargo-release's form in a workspace, where one repository tags many algorithms.
-            None if self.in_workspace => format!("{name}-v"),
+            None if self.workspace_root.is_some() => format!("{name}-v"),
             None => "v".to_string(),
         };
         let version_from_tag = match (&raw.publish.version_from_tag, &a.version) {
@@ -525,9 +522,10 @@ impl Validator<'_> {
             dir,
             source: self.origin.member_source().to_string(),
             spans: Spans {
-                name: a.name.span(),
+                name: self.origin.locate(a.name.span()),
                 ..spans
             },
+            workspace_root: self.workspace_root.map(Path::to_path_buf),
             name,
             wrapper,
             vantage6,
@@ -628,7 +626,14 @@ impl Validator<'_> {
                 }
                 other => other.to_string(),
             };
-            self.error(image.span(), format!("invalid image reference: {reason}"))
+            let whose = match image.get_ref().contains(NAME_PLACEHOLDER) {
+                true => format!(" for `{name}`"),
+                false => String::new(),
+            };
+            self.error(
+                image.span(),
+                format!("invalid image reference{whose}: {reason}"),
+            )
         })
     }
 
@@ -799,11 +804,13 @@ impl Validator<'_> {
                 "e.g. command = [\"python\", \"-m\", \"my_algorithm\"]",
             ));
         }
+        let at =
+            |value: &Option<Spanned<String>>| value.as_ref().map(|v| self.origin.locate(v.span()));
         let spans = Spans {
-            context: raw.context.as_ref().map(Spanned::span),
-            templates: raw.templates.as_ref().map(Spanned::span),
-            dockerfile: raw.dockerfile.as_ref().map(Spanned::span),
-            name: 0..0,
+            context: at(&raw.context),
+            templates: at(&raw.templates),
+            dockerfile: at(&raw.dockerfile),
+            name: self.origin.locate(0..0),
         };
         Ok((
             Build {

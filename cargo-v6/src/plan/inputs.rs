@@ -43,12 +43,25 @@ impl Inputs {
         git: &crate::git::Cache,
     ) -> Result<Self, PlanError> {
         let context_dir = context_dir(manifest)?;
-        let mut git = git.read(&manifest.dir, &context_dir);
-        // The store file publish refreshes is its output: it does not make the tree dirty.
-        if let (Some(git), Some(output)) = (git.as_mut(), crate::store::output(manifest))
-            && let Some(output) = relative_to(&output, &git.top)
-        {
-            git.dirty.retain(|path| *path != output);
+        // What the image is made of besides the member's directory and context: the
+        // workspace's defaults and the templates (wherever they are).
+        let inputs: Vec<&Path> = [Some(context_dir.as_path())]
+            .into_iter()
+            .chain([
+                manifest.workspace_root.as_deref(),
+                manifest.build.templates.as_deref(),
+            ])
+            .flatten()
+            .collect();
+        let mut git = git.read(&manifest.dir, &inputs);
+        // The files publish writes (the record, the store's file) are its output: they do not
+        // make the tree dirty.
+        if let Some(git) = git.as_mut() {
+            let outputs: Vec<String> = outputs(manifest)
+                .iter()
+                .filter_map(|path| relative_to(path, &git.top))
+                .collect();
+            git.dirty.retain(|path| !outputs.contains(path));
         }
         check_release_tag_prefix(manifest, git.as_ref())?;
         let version = resolve_version(manifest, set_version, git.as_ref())?;
@@ -66,15 +79,24 @@ impl Inputs {
 
 /// The files of the build context; a bad `.dockerignore` line is pointed at like a manifest
 /// error, with the path as the user would type it.
-/// The files publish writes after a release (`v6.lock` at the context's top, the store's
+/// The files publish writes after a release (the record `v6.lock`, the store's
 /// `store.output`) are outputs, never inputs: they are left out, so that recording a release
 /// does not change the next one's image (nor a republish's fingerprint).
 pub fn context_files(manifest: &Manifest, context_dir: &Path) -> Result<Vec<String>, PlanError> {
     let mut files = select_context(manifest, context_dir)?;
-    let store_output =
-        crate::store::output(manifest).and_then(|path| relative_to(&path, context_dir));
-    files.retain(|f| f != crate::record::FILE_NAME && Some(f) != store_output.as_ref());
+    let outputs: Vec<String> = outputs(manifest)
+        .iter()
+        .filter_map(|path| relative_to(path, context_dir))
+        .collect();
+    files.retain(|f| !outputs.contains(f));
     Ok(files)
+}
+
+/// The files publish writes after a release: the record of releases and the store's file.
+fn outputs(manifest: &Manifest) -> Vec<PathBuf> {
+    std::iter::once(manifest.record_path())
+        .chain(crate::store::output(manifest))
+        .collect()
 }
 
 /// `path` relative to `dir` (both made absolute), `/`-separated, if it lies inside.
@@ -168,6 +190,10 @@ pub fn tag_version(tag: &str, prefix: &str, wrapper: Wrapper) -> Option<Version>
 /// `v`, as vantage6's repositories tag) is an error naming it: silently ignoring it would
 /// publish the metadata's version instead of the release.
 fn check_release_tag_prefix(manifest: &Manifest, git: Option<&GitInfo>) -> Result<(), PlanError> {
+    // In a workspace a bare or `v` tag is the repository's, not one member's.
+    if manifest.workspace_root.is_some() {
+        return Ok(());
+    }
     let prefix = &manifest.publish.release_tag_prefix;
     if !release_tags(git, prefix, manifest.wrapper).is_empty() {
         return Ok(());

@@ -19,7 +19,7 @@ pub mod import;
 mod rules;
 
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -187,6 +187,15 @@ pub fn load(manifest: &Manifest) -> Result<Option<Store>, StoreError> {
     let span = store.span();
     let section = store.into_inner();
     rules::check(&context, flavour, &section, span)?;
+    if let Some(output) = &section.output
+        && !is_output_name(output.get_ref())
+    {
+        return Err(context.error(
+            output.span(),
+            format!("`store.output` must name a `.json` file, not `{}`", output.get_ref()),
+            Some("publish writes the submission there, and leaves it out of the build context: e.g. \"algorithm_store.json\"".to_string()),
+        ));
+    }
     let output = section
         .output
         .as_ref()
@@ -203,6 +212,15 @@ pub fn load(manifest: &Manifest) -> Result<Option<Store>, StoreError> {
     }))
 }
 
+/// Whether `path` may be the store's file: a `.json` file (publish overwrites it and leaves it
+/// out of the build context, so it must not be the manifest, a source file or data).
+fn is_output_name(path: &str) -> bool {
+    Path::new(path)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        && !path.ends_with('/')
+}
+
 /// Where `store.output` is, if v6.toml names one, without checking the rest of `[store]`:
 /// the file publish writes is an output, never an input of the build (see
 /// `plan::inputs`).
@@ -216,7 +234,8 @@ pub fn output(manifest: &Manifest) -> Option<PathBuf> {
         output: Option<String>,
     }
     let document: Document = toml::from_str(&manifest.source).ok()?;
-    Some(manifest.dir.join(document.store?.output?))
+    let output = document.store?.output.filter(|o| is_output_name(o))?;
+    Some(manifest.dir.join(output))
 }
 
 /// Checks `[store]` without exporting: for a preflight before publishing, so that a bad
@@ -453,6 +472,19 @@ mod tests {
         .unwrap();
         assert_eq!((store.flavour, store.name.as_str()), (Flavour::V5, "Shown"));
         assert_eq!(store.output.as_deref(), Some(Path::new("store.json")));
+    }
+
+    #[test]
+    fn the_output_is_a_json_file_never_the_manifest_or_a_source() {
+        for bad in ["v6.toml", "hello.txt", "data/", "v6.lock"] {
+            let text = format!(
+                "[store]\noutput = \"{bad}\"\ncode-url = \"u\"\npartitioning = \"vertical\"\nfunctions = []\n"
+            );
+            let loaded = manifest("4.15", &text);
+            let error = load(&loaded).unwrap_err().to_string();
+            assert!(error.contains("must name a `.json` file"), "{bad}: {error}");
+            assert_eq!(output(&loaded), None, "{bad}");
+        }
     }
 
     #[test]
