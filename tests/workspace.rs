@@ -592,3 +592,21 @@ fn a_tag_from_ci_gives_its_own_version_when_head_has_two() {
     assert_eq!(plan["version"], "1.1.0-rc.1");
     assert_eq!(plan["version_source"]["release_tag"], "alpha-v1.1.0-rc.1");
 }
+
+#[test]
+fn a_member_linked_into_the_workspace_finds_it_from_inside() {
+    let (dir, prefix) = workspace("");
+    let elsewhere = tempfile::tempdir().unwrap();
+    write_member(elsewhere.path(), "delta", "version = \"1.0.0\"\n", "");
+    let linked = dir.path().join("algorithms/delta");
+    std::os::unix::fs::symlink(elsewhere.path().join("algorithms/delta"), &linked).unwrap();
+    // The shell's directory is the link (`$PWD`); the process's is where it points.
+    let out = with_env(
+        &linked,
+        &[("PWD", linked.to_str().unwrap())],
+        &["v6", "plan", "--offline", "--message-format", "json"],
+    );
+    let lines = json_lines(&out);
+    assert_eq!(names(&lines, "name"), ["delta"], "{}", text(&out.stderr));
+    assert_eq!(lines[0]["image"], format!("{prefix}/delta"));
+}

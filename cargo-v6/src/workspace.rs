@@ -96,7 +96,7 @@ impl Workspace {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if let Some(root) = Root::find_above(&dir)? {
+        if let Some(root) = Root::find_above(&dir, cwd)? {
             let members = root.load_members()?;
             let this = std::fs::canonicalize(&dir).ok();
             let current = members
@@ -310,22 +310,32 @@ impl Root {
     }
 
     /// The nearest workspace root strictly above `dir`, as the user would type its path.
-    fn find_above(dir: &Path) -> Result<Option<Root>, ManifestError> {
-        let Ok(absolute) = std::fs::canonicalize(dir) else {
-            return Ok(None);
-        };
+    fn find_above(dir: &Path, cwd: &Path) -> Result<Option<Root>, ManifestError> {
+        // Up the path as written (through a symlinked member directory, to the workspace
+        // that links it), not up the directory's real path.
+        let logical = lexical(&cwd.join(dir));
         // `./..` reads as `..`.
         let mut up = match dir == Path::new(".") {
             true => PathBuf::new(),
             false => dir.to_path_buf(),
         };
-        for ancestor in absolute.ancestors().skip(1) {
+        for ancestor in logical.ancestors().skip(1) {
             up.push("..");
             let candidate = ancestor.join(FILE_NAME);
             if !candidate.is_file() {
                 continue;
             }
-            let path = up.join(FILE_NAME);
+            // `..` goes up the real path: where that is elsewhere, the path as written.
+            let same = |a: &Path, b: &Path| {
+                std::fs::canonicalize(a)
+                    .ok()
+                    .is_some_and(|a| std::fs::canonicalize(b).ok() == Some(a))
+            };
+            let relative = up.join(FILE_NAME);
+            let path = match same(&relative, &candidate) {
+                true => relative,
+                false => candidate.clone(),
+            };
             let Ok(source) = read(&candidate) else {
                 continue;
             };
@@ -471,6 +481,22 @@ impl Root {
         }
         Ok(dirs)
     }
+}
+
+/// `path` without `.` components, and `..` taken off the part before it (as a shell's `cd`
+/// does with its logical directory).
+fn lexical(path: &Path) -> PathBuf {
+    let mut clean = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    clean
 }
 
 /// `.` for the empty path (a manifest in the current directory has the parent ``).
@@ -742,6 +768,25 @@ image = "ghcr.io/org/{name}"
         assert_eq!(location.path, display(&root));
         assert_eq!(location.line_col(), (11, 13));
         assert_eq!(alpha.workspace_root.as_deref(), Some(root.as_path()));
+    }
+
+    #[test]
+    fn a_symlinked_member_finds_its_workspace_from_inside() {
+        let dir = fixture();
+        let elsewhere = tempfile::tempdir().unwrap();
+        write(elsewhere.path(), "delta/v6.toml", &member("delta"));
+        std::os::unix::fs::symlink(
+            elsewhere.path().join("delta"),
+            dir.path().join("algorithms/delta"),
+        )
+        .unwrap();
+        // The manifest's path as written, through the link (as `$PWD` gives it to the CLI).
+        let inside = dir.path().join("algorithms/delta");
+        let ws = Workspace::load(Some(&inside.join("v6.toml")), &inside).unwrap();
+        assert!(ws.root.is_some());
+        let selected = ws.select(&Selection::default()).unwrap();
+        assert_eq!(names(&selected), ["delta"]);
+        assert_eq!(selected[0].image.to_string(), "ghcr.io/org/delta");
     }
 
     #[test]

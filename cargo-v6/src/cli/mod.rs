@@ -294,11 +294,19 @@ enum MessageFormat {
     Json,
 }
 
+/// The current directory as the shell has it (`$PWD`, through symlinks, when it is this
+/// directory), else the real one: a member directory linked into a workspace finds the
+/// workspace that links it.
 fn current_dir() -> Result<PathBuf, Error> {
-    std::env::current_dir().map_err(|e| Error::Failed {
+    let real = std::env::current_dir().map_err(|e| Error::Failed {
         message: format!("cannot read the current directory: {e}"),
         help: None,
-    })
+    })?;
+    let logical = std::env::var_os("PWD")
+        .map(PathBuf::from)
+        .filter(|pwd| pwd.is_absolute())
+        .filter(|pwd| std::fs::canonicalize(pwd).ok() == std::fs::canonicalize(&real).ok());
+    Ok(logical.unwrap_or(real))
 }
 
 /// Writes `text` to `path`, or to stdout when there is no path.
