@@ -13,7 +13,10 @@ use crate::version::Version;
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseTagError {
     /// No TAG given and no CI tag variable set.
-    #[error("`--from-tag` has no tag: none was given, and no CI tag variable is set")]
+    #[error("`--from-tag` has no tag: none was given, and {}", match not_a_tag {
+        Some(_) => "GITHUB_REF names a branch, not a tag",
+        None => "no CI tag variable is set",
+    })]
     NoTag {
         /// `GITHUB_REF` when it names a branch: the job did not run for a tag.
         not_a_tag: Option<String>,

@@ -171,7 +171,12 @@ struct WorkspaceArgs {
     #[arg(short, long = "package", value_name = "NAME")]
     packages: Vec<String>,
     /// Leave this member out of `--workspace` (repeatable).
-    #[arg(long, value_name = "NAME", requires = "workspace")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "workspace",
+        conflicts_with = "packages"
+    )]
     exclude: Vec<String>,
 }
 
