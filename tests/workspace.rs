@@ -61,6 +61,18 @@ fn names(lines: &[Value], key: &str) -> Vec<String> {
         .collect()
 }
 
+/// `publish --from-tag --message-format json` as a CI job runs it, with the CI's `env`;
+/// successful; its JSON lines.
+fn publish_from_tag(dir: &Path, env: &[(&str, &str)]) -> Vec<Value> {
+    let out = with_env(
+        dir,
+        env,
+        &["v6", "publish", "--from-tag", "--message-format", "json"],
+    );
+    assert_ok(&out);
+    json_lines(&out)
+}
+
 fn with_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = assert_cmd::Command::cargo_bin("cargo-v6").unwrap();
     command.current_dir(dir).args(args);
@@ -298,13 +310,7 @@ fn a_release_tag_publishes_the_member_it_names() {
     let _cleanup = LocalImages(format!("{prefix}/beta"));
     git(dir.path(), &["tag", "beta-v1.0.0"]);
     // GitHub's variable names the tag; only beta is published.
-    let out = with_env(
-        dir.path(),
-        &[("GITHUB_REF", "refs/tags/beta-v1.0.0")],
-        &["v6", "publish", "--from-tag", "--message-format", "json"],
-    );
-    assert_ok(&out);
-    let lines = json_lines(&out);
+    let lines = publish_from_tag(dir.path(), &[("GITHUB_REF", "refs/tags/beta-v1.0.0")]);
     assert_eq!(names(&lines, "algorithm"), ["beta"]);
     assert_eq!(
         digest_of(&format!("{prefix}/beta:1.0.0")).as_deref(),
@@ -372,16 +378,13 @@ fn a_release_tag_gives_the_version_when_members_take_it_from_tags() {
     }
     commit_all(dir.path());
     git(dir.path(), &["tag", "alpha-v2.1.0"]);
-    let out = with_env(
+    let lines = publish_from_tag(
         dir.path(),
         &[
             ("GITHUB_REF_TYPE", "tag"),
             ("GITHUB_REF_NAME", "alpha-v2.1.0"),
         ],
-        &["v6", "publish", "--from-tag", "--message-format", "json"],
     );
-    assert_ok(&out);
-    let lines = json_lines(&out);
     assert_eq!(names(&lines, "algorithm"), ["alpha"]);
     assert_eq!(lines[0]["version"], "2.1.0");
     assert_eq!(
@@ -404,13 +407,7 @@ fn a_single_algorithm_releases_from_its_bare_tag_as_vantage6_repositories_do() {
     git(dir.path(), &["init", "-q"]);
     commit_all(dir.path());
     git(dir.path(), &["tag", "1.2.1"]);
-    let out = with_env(
-        dir.path(),
-        &[("GITHUB_REF", "refs/tags/1.2.1")],
-        &["v6", "publish", "--from-tag", "--message-format", "json"],
-    );
-    assert_ok(&out);
-    let lines = json_lines(&out);
+    let lines = publish_from_tag(dir.path(), &[("GITHUB_REF", "refs/tags/1.2.1")]);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["version"], "1.2.1");
     assert_eq!(
@@ -420,13 +417,8 @@ fn a_single_algorithm_releases_from_its_bare_tag_as_vantage6_repositories_do() {
     // The record sits beside the algorithm's v6.toml and does not make the next publish dirty.
     let record = std::fs::read_to_string(dir.path().join("v6.lock")).unwrap();
     assert!(record.contains("version = \"1.2.1\""), "{record}");
-    let again = with_env(
-        dir.path(),
-        &[("CI_COMMIT_TAG", "1.2.1")],
-        &["v6", "publish", "--from-tag", "--message-format", "json"],
-    );
-    assert_ok(&again);
-    assert_eq!(json_lines(&again)[0]["skipped_unchanged"], true);
+    let again = publish_from_tag(dir.path(), &[("CI_COMMIT_TAG", "1.2.1")]);
+    assert_eq!(again[0]["skipped_unchanged"], true);
     // A `v`-prefixed tag is not this project's.
     let out = with_env(dir.path(), &[], &["v6", "publish", "--from-tag", "v1.2.1"]);
     assert_eq!(out.status.code(), Some(2));
