@@ -602,3 +602,50 @@ fn a_member_linked_into_the_workspace_finds_it_from_inside() {
     assert_eq!(names(&lines, "name"), ["delta"], "{}", text(&out.stderr));
     assert_eq!(lines[0]["image"], format!("{prefix}/delta"));
 }
+
+#[test]
+fn init_in_a_member_directory_writes_what_the_workspace_does_not_give() {
+    let (dir, prefix) = workspace("");
+    let delta = dir.path().join("algorithms/delta");
+    std::fs::create_dir_all(&delta).unwrap();
+    let out = cargo_v6(&delta, &["v6", "init"]);
+    let stderr = text(&out.stderr);
+    assert_ok(&out);
+    assert!(
+        stderr.contains("a member of the workspace ../../v6.toml"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no --image"), "{stderr}");
+    let written = std::fs::read_to_string(delta.join("v6.toml")).unwrap();
+    for inherited in ["wrapper =", "vantage6 =", "image =", "base ="] {
+        assert!(!written.contains(inherited), "{inherited} in:\n{written}");
+    }
+    assert!(
+        written.contains("it gives wrapper, vantage6, image, base"),
+        "{written}"
+    );
+    // The new member plans with the workspace's values, from the root.
+    let plan = json_lines(&cargo_v6(
+        dir.path(),
+        &[
+            "v6",
+            "plan",
+            "--offline",
+            "-p",
+            "delta",
+            "--set-version",
+            "0.1.0",
+            "--message-format",
+            "json",
+        ],
+    ));
+    assert_eq!(plan[0]["image"], format!("{prefix}/delta"));
+    assert!(
+        plan[0]["base_image"]
+            .as_str()
+            .unwrap()
+            .ends_with(&stack().busybox),
+        "{}",
+        plan[0]
+    );
+}

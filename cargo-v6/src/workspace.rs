@@ -97,12 +97,15 @@ impl Workspace {
             _ => PathBuf::from("."),
         };
         if let Some(root) = Root::find_above(&dir, cwd)? {
-            let members = root.load_members()?;
+            let mut members = root.load_members()?;
             let this = std::fs::canonicalize(&dir).ok();
             let current = members
                 .iter()
                 .position(|m| std::fs::canonicalize(&m.dir).ok() == this);
-            if current.is_some() {
+            if let Some(i) = current {
+                // This member's paths as the user typed them (`v6.toml`, not
+                // `../../algorithms/a/v6.toml`): what its messages show.
+                members[i] = Manifest::parse_member(&path, source, Some(&root.defaults))?;
                 return Ok(Workspace {
                     root: Some(root.defaults),
                     members,
@@ -361,9 +364,9 @@ impl Root {
                 ),
             });
         }
-        let excluded = self.expand(&self.exclude, false)?;
+        let excluded = self.expand(&self.exclude, Expand::Exclude)?;
         let mut members = Vec::new();
-        for (real, dir) in self.expand(&self.members, true)? {
+        for (real, dir) in self.expand(&self.members, Expand::Members)? {
             if excluded.contains_key(&real) {
                 continue;
             }
@@ -414,13 +417,13 @@ impl Root {
         Ok(members)
     }
 
-    /// The member directories `patterns` name (relative to the root; globs allowed). Literal
-    /// paths must be directories with a v6.toml (when `require` is set); directories a glob
-    /// matches without one are not members.
+    /// The member directories `patterns` name (relative to the root; globs allowed), by real
+    /// path. Literal members must have a v6.toml; directories a glob matches without one are
+    /// not members (except for [`Expand::Listed`]).
     fn expand(
         &self,
         patterns: &[Spanned<String>],
-        require: bool,
+        how: Expand,
     ) -> Result<BTreeMap<PathBuf, PathBuf>, ManifestError> {
         let error = |pattern: &Spanned<String>, message: String| ManifestError::Invalid {
             message,
@@ -456,7 +459,7 @@ impl Root {
                     .filter(|c| !matches!(c, std::path::Component::CurDir))
                     .collect();
                 let dir = self.defaults.dir.join(relative);
-                if require && !dir.join(FILE_NAME).is_file() {
+                if how == Expand::Members && !dir.join(FILE_NAME).is_file() {
                     return Err(error(
                         pattern,
                         format!("workspace member `{}` has no {FILE_NAME}", display(&dir)),
@@ -474,13 +477,42 @@ impl Root {
             let matches = glob::glob(&full)
                 .map_err(|e| error(pattern, format!("invalid glob pattern: {}", e.msg)))?;
             for entry in matches.flatten() {
-                if entry.join(FILE_NAME).is_file() {
+                if how == Expand::Listed || entry.join(FILE_NAME).is_file() {
                     add(pattern, entry)?;
                 }
             }
         }
         Ok(dirs)
     }
+}
+
+/// What [`Root::expand`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expand {
+    /// `members`: each must have a v6.toml.
+    Members,
+    /// `exclude`.
+    Exclude,
+    /// The directories the patterns name, v6.toml or not (for `init`, before there is one).
+    Listed,
+}
+
+/// The workspace whose `members` list `dir` (a directory that may have no v6.toml yet, as
+/// for `cargo v6 init`), when there is one above it.
+pub fn enclosing_root(dir: &Path, cwd: &Path) -> Result<Option<Defaults>, ManifestError> {
+    let Some(root) = Root::find_above(dir, cwd)? else {
+        return Ok(None);
+    };
+    let Ok(real) = std::fs::canonicalize(or_dot(dir)) else {
+        return Ok(None);
+    };
+    let listed = root
+        .expand(&root.members, Expand::Listed)?
+        .contains_key(&real)
+        && !root
+            .expand(&root.exclude, Expand::Listed)?
+            .contains_key(&real);
+    Ok(listed.then_some(root.defaults))
 }
 
 /// `path` without `.` components, and `..` taken off the part before it (as a shell's `cd`

@@ -56,6 +56,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             help: Some("edit it, or remove it to start over".to_string()),
         });
     }
+    // A directory that a workspace above lists: write a member's v6.toml, which inherits.
+    let workspace = crate::workspace::enclosing_root(Path::new("."), &dir)?;
     let read = |name: &str| {
         crate::files::read_regular_text(&dir.join(name), crate::files::SMALL_FILE_MAX).ok()
     };
@@ -71,6 +73,11 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     });
     let git = crate::git::read(&dir, &dir);
 
+    let given = Given {
+        wrapper: args.wrapper.is_some(),
+        vantage6: args.vantage6.is_some(),
+        image: args.image.is_some(),
+    };
     let wrapper = match (args.wrapper, found.wrapper) {
         (Some(w), _) => w.into(),
         (None, Some((w, from))) => {
@@ -120,10 +127,16 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             Some(image)
         })
         .unwrap_or_else(|| {
-            reporter.warn(format!(
-                "no --image and no GitHub remote: set `image` in {} before publishing",
-                manifest::FILE_NAME
-            ));
+            // A workspace that names the image (`ghcr.io/org/{name}`) gives it.
+            let given = workspace
+                .as_ref()
+                .and_then(|root| root.value("algorithm", "image"));
+            if given.is_none() {
+                reporter.warn(format!(
+                    "no --image and no GitHub remote: set `image` in {} before publishing",
+                    manifest::FILE_NAME
+                ));
+            }
             manifest::IMAGE_PLACEHOLDER.to_string()
         });
 
@@ -171,7 +184,12 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     }
 
     let tags = git.as_ref().map(|_| git_tags(&dir)).unwrap_or_default();
-    let release = detect::release_tags(&tags, wrapper);
+    // A member's release tags are the workspace's convention (`NAME-v1.2.3`), not the
+    // repository's bare or `v` tags.
+    let release = match &workspace {
+        Some(_) => None,
+        None => detect::release_tags(&tags, wrapper),
+    };
     if let Some(release) = &release {
         reporter.status(
             "Detected",
@@ -207,6 +225,10 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         ));
     }
 
+    let inherited = match &workspace {
+        Some(root) => inherited(root, &given, wrapper, &vantage6, reporter),
+        None => Vec::new(),
+    };
     let text = manifest_text(&Choices {
         wrapper,
         name: &name,
@@ -214,16 +236,24 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         image: &image,
         build: &build,
         release: release.as_ref(),
+        workspace: workspace.as_ref().map(|root| (root, inherited.as_slice())),
     });
-    check(&text)?;
+    check(&text, workspace.as_ref())?;
     std::fs::write(&target, &text).map_err(|source| Error::Write {
         path: manifest::FILE_NAME.to_string(),
         source,
     })?;
+    let member_of = match &workspace {
+        Some(root) => format!(
+            ", a member of the workspace {}",
+            crate::diagnostic::display(&root.path)
+        ),
+        None => String::new(),
+    };
     reporter.status(
         "Created",
         format!(
-            "{} ({} wrapper, vantage6 {vantage6})",
+            "{} ({} wrapper, vantage6 {vantage6}{member_of})",
             manifest::FILE_NAME,
             wrapper.as_str()
         ),
@@ -369,8 +399,12 @@ fn name_from_dir(dir: &Path) -> String {
 /// Validates the manifest before writing it, with the same rules as every other command: a
 /// bad `--name`, `--vantage6` or `--image` is exit 2 and nothing is written. Only the
 /// placeholders `init` writes on purpose may remain for the user to fill in.
-fn check(text: &str) -> Result<(), Error> {
-    match manifest::Manifest::parse(Path::new(manifest::FILE_NAME), text.to_string()) {
+fn check(text: &str, workspace: Option<&manifest::Defaults>) -> Result<(), Error> {
+    match manifest::Manifest::parse_member(
+        Path::new(manifest::FILE_NAME),
+        text.to_string(),
+        workspace,
+    ) {
         Err(manifest::ManifestError::Invalid {
             message, location, ..
         }) => {
@@ -413,21 +447,75 @@ struct Choices<'a> {
     image: &'a str,
     build: &'a Build,
     release: Option<&'a detect::ReleaseTags>,
+    /// The workspace this is a member of, and the `[algorithm]`/`[build]` keys it gives.
+    workspace: Option<(&'a manifest::Defaults, &'a [&'static str])>,
+}
+
+/// Which values were given on the command line: they are written even where a workspace
+/// gives one.
+struct Given {
+    wrapper: bool,
+    vantage6: bool,
+    image: bool,
+}
+
+/// The keys of `[algorithm]` (and `base` of `[build]`) a member takes from `root`: those it
+/// gives, unless given on the command line. A detected value that differs from the
+/// workspace's is said, since the workspace's wins.
+fn inherited(
+    root: &manifest::Defaults,
+    given: &Given,
+    wrapper: Wrapper,
+    vantage6: &str,
+    reporter: &Reporter,
+) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    for (key, was_given, detected) in [
+        ("wrapper", given.wrapper, Some(wrapper.as_str())),
+        ("vantage6", given.vantage6, Some(vantage6)),
+        ("image", given.image, None),
+        ("base", false, None),
+    ] {
+        let table = if key == "base" { "build" } else { "algorithm" };
+        let Some(value) = root.value(table, key) else {
+            continue;
+        };
+        if was_given {
+            continue;
+        }
+        if let Some(detected) = detected.filter(|d| *d != value) {
+            reporter.note(format!(
+                "the workspace gives {key} = \"{value}\" (detected here: {detected}); set `{key}` in this v6.toml to use that instead"
+            ));
+        }
+        keys.push(key);
+    }
+    keys
 }
 
 fn manifest_text(c: &Choices<'_>) -> String {
-    let mut text = format!(
-        "# cargo v6 manifest: see v6.toml.example for every key.\n\
-         [algorithm]\n\
-         name = {}\n\
-         wrapper = \"{}\"\n\
-         vantage6 = {}\n\
-         image = {}\n",
-        toml_string(c.name),
-        c.wrapper.as_str(),
-        toml_string(c.vantage6),
-        toml_string(c.image),
-    );
+    let inherits = |key: &str| c.workspace.is_some_and(|(_, keys)| keys.contains(&key));
+    let mut text = "# cargo v6 manifest: see v6.toml.example for every key.\n".to_string();
+    if let Some((root, keys)) = c.workspace {
+        text.push_str(&format!(
+            "# A member of the workspace {}{}.\n",
+            crate::diagnostic::display(&root.path),
+            match keys.is_empty() {
+                true => String::new(),
+                false => format!(": it gives {}", keys.join(", ")),
+            }
+        ));
+    }
+    text.push_str(&format!("[algorithm]\nname = {}\n", toml_string(c.name)));
+    for (key, value) in [
+        ("wrapper", toml_string(c.wrapper.as_str())),
+        ("vantage6", toml_string(c.vantage6)),
+        ("image", toml_string(c.image)),
+    ] {
+        if !inherits(key) {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+    }
     if c.release.is_none() {
         text.push_str("# version = \"1.0.0\"  # default: read from the project's metadata\n");
     }
@@ -441,7 +529,7 @@ fn manifest_text(c: &Choices<'_>) -> String {
         )),
         Build::Render { base: None } => {
             let needs_base = c.wrapper != Wrapper::Python || c.vantage6.starts_with("3.");
-            if needs_base {
+            if needs_base && !inherits("base") {
                 text.push_str(&format!(
                     "\n[build]\n# There is no maintained default base image for this wrapper: name yours.\nbase = \"{}\"\n",
                     manifest::BASE_PLACEHOLDER
@@ -450,6 +538,9 @@ fn manifest_text(c: &Choices<'_>) -> String {
         }
     }
     if c.wrapper == Wrapper::Minimal && !matches!(c.build, Build::Own) {
+        if !text.contains("\n[build]\n") {
+            text.push_str("\n[build]\n");
+        }
         text.push_str("command = [\"sh\", \"-c\", \"echo replace me\"]\n");
     }
     if let Some(release) = c.release {

@@ -53,6 +53,18 @@ pub struct Defaults {
     pub source: String,
 }
 
+impl Defaults {
+    /// The value the workspace gives `table.key` (`[workspace.TABLE] KEY`), as TOML text.
+    pub fn value(&self, table: &str, key: &str) -> Option<String> {
+        let document: toml::Table = toml::from_str(&self.source).ok()?;
+        let value = document.get("workspace")?.get(table)?.get(key)?;
+        Some(match value {
+            toml::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        })
+    }
+}
+
 /// Where a span of the merged document was written: the member's file, or (past `offset`)
 /// the workspace root's.
 #[derive(Debug, Clone, Copy)]
