@@ -38,6 +38,8 @@ pub mod run;
 pub mod sign;
 pub mod store;
 pub mod tags;
+#[cfg(test)]
+mod testing;
 pub mod vantage6;
 pub mod version;
 pub mod workspace;

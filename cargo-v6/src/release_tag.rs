@@ -203,25 +203,13 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::testing::env;
 
     fn manifest(name: &str, prefix: &str) -> Manifest {
         let text = format!(
             "[algorithm]\nname = \"{name}\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"r.example/{name}\"\n[publish]\nrelease-tag-prefix = \"{prefix}\"\n"
         );
         Manifest::parse(Path::new("v6.toml"), text).unwrap()
-    }
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        }
     }
 
     #[test]

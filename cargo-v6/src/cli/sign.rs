@@ -24,14 +24,8 @@ use super::{VersionArgs, WorkspaceArgs};
   cargo v6 sign --key cosign.key      this algorithm's current version, as published
   cargo v6 sign --workspace --key cosign.key   every member's current version")]
 pub struct Args {
-    /// The image: REGISTRY/REPOSITORY@sha256:DIGEST, or :TAG (resolved to its digest)
-    /// [default: the selected algorithms' current versions, as published].
-    #[arg(value_name = "IMAGE", conflicts_with_all = ["workspace", "packages", "exclude", "manifest_path", "set_version"])]
-    image: Option<String>,
     #[command(flatten)]
-    members: WorkspaceArgs,
-    #[command(flatten)]
-    version: VersionArgs,
+    subjects: SubjectArgs,
     /// The private key (cosign.key, from `cargo v6 key generate` or cosign).
     #[arg(long, value_name = "PATH")]
     key: PathBuf,
@@ -54,40 +48,50 @@ pub(super) struct Subject {
     pub(super) insecure: bool,
 }
 
-/// `image` if given, else the exact version tag of each selected algorithm's current version
-/// (what `publish` pushed for it).
-pub(super) fn subjects(
-    image: Option<&str>,
-    members: &WorkspaceArgs,
-    version: &VersionArgs,
-    registry: &RegistryArgs,
-) -> Result<Vec<Subject>, Error> {
-    if let Some(image) = image {
-        return Ok(vec![Subject {
-            name: image.to_string(),
-            reference: parse_image(image)?,
-            insecure: registry.insecure,
-        }]);
-    }
-    let workspace = members.load()?;
-    workspace
-        .select(&members.selection())?
-        .into_iter()
-        .map(|manifest| {
-            let inputs = version.inputs(manifest)?;
-            let plan = Plan::new(manifest, inputs, RegistryTags::offline())?;
-            let exact = plan.primary_tag();
-            Ok(Subject {
-                name: manifest.name.clone(),
-                reference: ImageRef {
-                    name: exact.image.clone(),
-                    tag: Some(exact.tag.as_str().to_string()),
-                    digest: None,
-                },
-                insecure: registry.insecure || manifest.publish.insecure,
+/// What `sign` and `verify` work on: IMAGE, or the selected algorithms' current versions.
+#[derive(Debug, clap::Args)]
+pub(super) struct SubjectArgs {
+    /// The image: REGISTRY/REPOSITORY@sha256:DIGEST, or :TAG (resolved to its digest)
+    /// [default: the selected algorithms' current versions, as published].
+    #[arg(value_name = "IMAGE", conflicts_with_all = ["workspace", "packages", "exclude", "manifest_path", "set_version"])]
+    image: Option<String>,
+    #[command(flatten)]
+    members: WorkspaceArgs,
+    #[command(flatten)]
+    version: VersionArgs,
+}
+
+impl SubjectArgs {
+    /// IMAGE if given, else the exact version tag of each selected algorithm's current
+    /// version (what `publish` pushed for it).
+    pub(super) fn subjects(&self, registry: &RegistryArgs) -> Result<Vec<Subject>, Error> {
+        if let Some(image) = &self.image {
+            return Ok(vec![Subject {
+                name: image.clone(),
+                reference: parse_image(image)?,
+                insecure: registry.insecure,
+            }]);
+        }
+        let workspace = self.members.load()?;
+        workspace
+            .select(&self.members.selection())?
+            .into_iter()
+            .map(|manifest| {
+                let inputs = self.version.inputs(manifest)?;
+                let plan = Plan::new(manifest, inputs, RegistryTags::offline())?;
+                let exact = plan.primary_tag();
+                Ok(Subject {
+                    name: manifest.name.clone(),
+                    reference: ImageRef {
+                        name: exact.image.clone(),
+                        tag: Some(exact.tag.as_str().to_string()),
+                        digest: None,
+                    },
+                    insecure: registry.insecure || manifest.publish.insecure,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 /// How to reach the image's registry, for `sign` and `verify`.
@@ -135,12 +139,7 @@ pub(super) async fn resolved(
 
 /// Runs `cargo v6 sign`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
-    let subjects = subjects(
-        args.image.as_deref(),
-        &args.members,
-        &args.version,
-        &args.registry,
-    )?;
+    let subjects = args.subjects.subjects(&args.registry)?;
     // The key first: a wrong password fails before anything is asked of the registry.
     let password = Password::obtain(false)?;
     let key = SigningKey::load(&args.key, &password)?;

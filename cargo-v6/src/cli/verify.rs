@@ -6,8 +6,7 @@ use crate::error::Error;
 use crate::report::Reporter;
 use crate::sign::{self, PublicKey, Subject};
 
-use super::sign::RegistryArgs;
-use super::{VersionArgs, WorkspaceArgs};
+use super::sign::{RegistryArgs, SubjectArgs};
 
 /// Verify that an image has a valid cosign signature by a public key.
 ///
@@ -21,14 +20,8 @@ use super::{VersionArgs, WorkspaceArgs};
   cargo v6 verify --workspace --key cosign.pub   every member's current version
 The same check with cosign: cosign verify --key cosign.pub --insecure-ignore-tlog=true IMAGE")]
 pub struct Args {
-    /// The image: REGISTRY/REPOSITORY@sha256:DIGEST, or :TAG (resolved to its digest)
-    /// [default: the selected algorithms' current versions, as published].
-    #[arg(value_name = "IMAGE", conflicts_with_all = ["workspace", "packages", "exclude", "manifest_path", "set_version"])]
-    image: Option<String>,
     #[command(flatten)]
-    members: WorkspaceArgs,
-    #[command(flatten)]
-    version: VersionArgs,
+    subjects: SubjectArgs,
     /// The public key (cosign.pub).
     #[arg(long, value_name = "PATH")]
     key: PathBuf,
@@ -38,12 +31,7 @@ pub struct Args {
 
 /// Runs `cargo v6 verify`.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
-    let subjects = super::sign::subjects(
-        args.image.as_deref(),
-        &args.members,
-        &args.version,
-        &args.registry,
-    )?;
+    let subjects = args.subjects.subjects(&args.registry)?;
     let key = PublicKey::load(&args.key)?;
     let runtime = super::runtime()?;
     super::each_member(

@@ -522,16 +522,7 @@ fn address_error(what: String, reason: String) -> EngineError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    /// An environment with `vars`, nothing else.
-    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
+    use crate::testing::env;
 
     fn resolve_in(vars: &[(&str, &str)]) -> Result<Address, EngineError> {
         resolve(&env(vars))
