@@ -62,13 +62,11 @@ fn names(lines: &[Value], key: &str) -> Vec<String> {
 }
 
 /// `publish --from-tag --message-format json` as a CI job runs it, with the CI's `env`;
-/// successful; its JSON lines.
-fn publish_from_tag(dir: &Path, env: &[(&str, &str)]) -> Vec<Value> {
-    let out = with_env(
-        dir,
-        env,
-        &["v6", "publish", "--from-tag", "--message-format", "json"],
-    );
+/// `extra` arguments; successful; its JSON lines.
+fn publish_from_tag(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["v6", "publish", "--from-tag", "--message-format", "json"];
+    args.extend_from_slice(extra);
+    let out = with_env(dir, env, &args);
     assert_ok(&out);
     json_lines(&out)
 }
@@ -310,27 +308,19 @@ fn a_release_tag_publishes_the_member_it_names() {
     let _cleanup = LocalImages(format!("{prefix}/beta"));
     git(dir.path(), &["tag", "beta-v1.0.0"]);
     // GitHub's variable names the tag; only beta is published.
-    let lines = publish_from_tag(dir.path(), &[("GITHUB_REF", "refs/tags/beta-v1.0.0")]);
+    let lines = publish_from_tag(dir.path(), &[("GITHUB_REF", "refs/tags/beta-v1.0.0")], &[]);
     assert_eq!(names(&lines, "algorithm"), ["beta"]);
     assert_eq!(
         digest_of(&format!("{prefix}/beta:1.0.0")).as_deref(),
         lines[0]["digest"].as_str()
     );
     // GitLab's, from inside another member: the tag decides, not the directory.
-    let out = with_env(
+    let planned = publish_from_tag(
         &dir.path().join("algorithms/alpha"),
         &[("CI_COMMIT_TAG", "beta-v1.0.0")],
-        &[
-            "v6",
-            "publish",
-            "--from-tag",
-            "--dry-run",
-            "--message-format",
-            "json",
-        ],
+        &["--dry-run"],
     );
-    assert_ok(&out);
-    assert_eq!(names(&json_lines(&out), "name"), ["beta"]);
+    assert_eq!(names(&planned, "name"), ["beta"]);
 
     // A tag whose version is not the member's: exit 2, naming both.
     git(dir.path(), &["tag", "gamma-v2.0.0"]);
@@ -384,6 +374,7 @@ fn a_release_tag_gives_the_version_when_members_take_it_from_tags() {
             ("GITHUB_REF_TYPE", "tag"),
             ("GITHUB_REF_NAME", "alpha-v2.1.0"),
         ],
+        &[],
     );
     assert_eq!(names(&lines, "algorithm"), ["alpha"]);
     assert_eq!(lines[0]["version"], "2.1.0");
@@ -407,7 +398,7 @@ fn a_single_algorithm_releases_from_its_bare_tag_as_vantage6_repositories_do() {
     git(dir.path(), &["init", "-q"]);
     commit_all(dir.path());
     git(dir.path(), &["tag", "1.2.1"]);
-    let lines = publish_from_tag(dir.path(), &[("GITHUB_REF", "refs/tags/1.2.1")]);
+    let lines = publish_from_tag(dir.path(), &[("GITHUB_REF", "refs/tags/1.2.1")], &[]);
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["version"], "1.2.1");
     assert_eq!(
@@ -417,7 +408,7 @@ fn a_single_algorithm_releases_from_its_bare_tag_as_vantage6_repositories_do() {
     // The record sits beside the algorithm's v6.toml and does not make the next publish dirty.
     let record = std::fs::read_to_string(dir.path().join("v6.lock")).unwrap();
     assert!(record.contains("version = \"1.2.1\""), "{record}");
-    let again = publish_from_tag(dir.path(), &[("CI_COMMIT_TAG", "1.2.1")]);
+    let again = publish_from_tag(dir.path(), &[("CI_COMMIT_TAG", "1.2.1")], &[]);
     assert_eq!(again[0]["skipped_unchanged"], true);
     // A `v`-prefixed tag is not this project's.
     let out = with_env(dir.path(), &[], &["v6", "publish", "--from-tag", "v1.2.1"]);
@@ -567,20 +558,12 @@ fn a_tag_from_ci_gives_its_own_version_when_head_has_two() {
     // the candidate.
     git(dir.path(), &["tag", "alpha-v1.1.0-rc.1"]);
     git(dir.path(), &["tag", "alpha-v1.1.0"]);
-    let out = with_env(
+    let planned = publish_from_tag(
         dir.path(),
         &[("CI_COMMIT_TAG", "alpha-v1.1.0-rc.1")],
-        &[
-            "v6",
-            "publish",
-            "--from-tag",
-            "--dry-run",
-            "--message-format",
-            "json",
-        ],
+        &["--dry-run"],
     );
-    assert_ok(&out);
-    let plan = &json_lines(&out)[0];
+    let plan = &planned[0];
     assert_eq!(plan["version"], "1.1.0-rc.1");
     assert_eq!(plan["version_source"]["release_tag"], "alpha-v1.1.0-rc.1");
 }

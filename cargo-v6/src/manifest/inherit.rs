@@ -217,83 +217,61 @@ fn shift(value: Spanned<DeValue<'_>>, by: usize) -> Spanned<DeValue<'_>> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> DeTable<'_> {
-        DeTable::parse(text).unwrap().into_inner()
+    /// `member_text` with `root_text`'s `[workspace]` merged in, and the offset of the root's
+    /// spans.
+    fn merged<'a>(member_text: &'a str, root_text: &'a str) -> (DeTable<'a>, usize) {
+        let mut member = DeTable::parse(member_text).unwrap().into_inner();
+        let root = DeTable::parse(root_text).unwrap().into_inner();
+        let workspace = root.get("workspace").unwrap().get_ref().as_table().unwrap();
+        let offset = member_text.len() + 1;
+        merge(&mut member, workspace, offset);
+        (member, offset)
+    }
+
+    /// The value at `path` (table keys), if there is one.
+    fn at<'t, 'a>(table: &'t DeTable<'a>, path: &[&str]) -> Option<&'t Spanned<DeValue<'a>>> {
+        let (first, rest) = path.split_first()?;
+        rest.iter()
+            .try_fold(table.get(*first)?, |value, key| value.get_ref().get(*key))
+    }
+
+    fn text_at<'t>(table: &'t DeTable<'_>, path: &[&str]) -> Option<&'t str> {
+        at(table, path)?.get_ref().as_str()
     }
 
     #[test]
     fn the_members_value_wins_and_missing_keys_are_inherited() {
         let member_text = "[algorithm]\nname = \"a\"\nvantage6 = \"4.14\"\n";
         let root_text = "[workspace.algorithm]\nvantage6 = \"4.15\"\nwrapper = \"python\"\n[workspace.build.labels]\nx = \"1\"\n";
-        let mut member = parse(member_text);
-        let root = parse(root_text);
-        let workspace = root.get("workspace").unwrap().get_ref().as_table().unwrap();
-        let offset = member_text.len() + 1;
-        merge(&mut member, workspace, offset);
-        let algorithm = member
-            .get("algorithm")
-            .unwrap()
-            .get_ref()
-            .as_table()
-            .unwrap();
-        assert_eq!(
-            algorithm.get("vantage6").unwrap().get_ref().as_str(),
-            Some("4.14")
-        );
-        let wrapper = algorithm.get("wrapper").unwrap();
-        assert_eq!(wrapper.get_ref().as_str(), Some("python"));
+        let (member, offset) = merged(member_text, root_text);
+        assert_eq!(text_at(&member, &["algorithm", "vantage6"]), Some("4.14"));
+        assert_eq!(text_at(&member, &["algorithm", "wrapper"]), Some("python"));
         // The inherited span, moved back, is the root's `"python"`.
-        let span = wrapper.span();
+        let span = at(&member, &["algorithm", "wrapper"]).unwrap().span();
         assert_eq!(
             &root_text[span.start - offset..span.end - offset],
             "\"python\""
         );
-        let labels = member
-            .get("build")
-            .unwrap()
-            .get_ref()
-            .get("labels")
-            .unwrap();
-        assert_eq!(
-            labels.get_ref().get("x").unwrap().get_ref().as_str(),
-            Some("1")
-        );
+        assert_eq!(text_at(&member, &["build", "labels", "x"]), Some("1"));
     }
 
     #[test]
     fn tables_merge_key_by_key() {
-        let member_text = "[algorithm]\n[build.args]\nA = \"own\"\n";
-        let root_text = "[workspace.build.args]\nA = \"root\"\nB = \"root\"\n";
-        let mut member = parse(member_text);
-        let root = parse(root_text);
-        let workspace = root.get("workspace").unwrap().get_ref().as_table().unwrap();
-        merge(&mut member, workspace, member_text.len() + 1);
-        let args = member.get("build").unwrap().get_ref().get("args").unwrap();
-        assert_eq!(
-            args.get_ref().get("A").unwrap().get_ref().as_str(),
-            Some("own")
+        let (member, _) = merged(
+            "[algorithm]\n[build.args]\nA = \"own\"\n",
+            "[workspace.build.args]\nA = \"root\"\nB = \"root\"\n",
         );
-        assert_eq!(
-            args.get_ref().get("B").unwrap().get_ref().as_str(),
-            Some("root")
-        );
+        assert_eq!(text_at(&member, &["build", "args", "A"]), Some("own"));
+        assert_eq!(text_at(&member, &["build", "args", "B"]), Some("root"));
     }
 
     #[test]
     fn keys_that_belong_to_one_member_are_not_inherited() {
-        let member_text = "[algorithm]\n";
-        let root_text = "[workspace.algorithm]\nname = \"x\"\nversion = \"1.0.0\"\n";
-        let mut member = parse(member_text);
-        let root = parse(root_text);
-        let workspace = root.get("workspace").unwrap().get_ref().as_table().unwrap();
-        merge(&mut member, workspace, member_text.len() + 1);
-        let algorithm = member
-            .get("algorithm")
-            .unwrap()
-            .get_ref()
-            .as_table()
-            .unwrap();
-        assert!(algorithm.get("name").is_none());
-        assert!(algorithm.get("version").is_none());
+        let (member, _) = merged(
+            "[algorithm]\n",
+            "[workspace.algorithm]\nname = \"x\"\nversion = \"1.0.0\"\n",
+        );
+        assert!(at(&member, &["algorithm", "name"]).is_none());
+        assert!(at(&member, &["algorithm", "version"]).is_none());
     }
 }
