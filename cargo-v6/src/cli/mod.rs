@@ -195,9 +195,8 @@ impl WorkspaceArgs {
 }
 
 /// Runs `act` on each item (a member, or what a member released) in turn; one failure does
-/// not stop the others. With one item, its error is the command's; with several, each is
-/// reported as it happens (with the member's `name`, and as a JSON line when `json`), and the
-/// command fails naming them all.
+/// not stop the others. With one item, its error is the command's; with several, see
+/// [`Failures`].
 fn each_member<T>(
     items: &[T],
     name: impl Fn(&T) -> &str,
@@ -208,31 +207,55 @@ fn each_member<T>(
     if let [one] = items {
         return act(one);
     }
-    let mut failed = Vec::new();
-    let mut exit_code = 2;
+    let mut failures = Failures::default();
     for item in items {
         if let Err(error) = act(item) {
-            if matches!(error, Error::StdoutClosed) {
-                return Err(error);
-            }
-            let name = name(item);
-            reporter.error_in(name, &error);
-            if json {
-                crate::report::member_error_json(name, &error)?;
-            }
-            if error.exit_code() != 2 {
-                exit_code = 1;
-            }
-            failed.push(name.to_string());
+            failures.report(name(item), error, json, reporter)?;
         }
     }
-    match failed.is_empty() {
-        true => Ok(()),
-        false => Err(Error::Members {
-            failed,
-            total: items.len(),
-            exit_code,
-        }),
+    failures.into_result(items.len())
+}
+
+/// The members of a workspace that failed: each is reported as it happens (with the member's
+/// name, and as a JSON line when `json`), and the command then fails naming them all.
+#[derive(Debug, Default)]
+struct Failures {
+    names: Vec<String>,
+    /// Some failure is not wrong input: the exit code is 1, not 2.
+    not_input: bool,
+}
+
+impl Failures {
+    /// Reports `error` of member `name`; a closed stdout ends the command.
+    fn report(
+        &mut self,
+        name: &str,
+        error: Error,
+        json: bool,
+        reporter: &Reporter,
+    ) -> Result<(), Error> {
+        if matches!(error, Error::StdoutClosed) {
+            return Err(error);
+        }
+        reporter.error_in(name, &error);
+        if json {
+            crate::report::member_error_json(name, &error)?;
+        }
+        self.not_input |= error.exit_code() != 2;
+        self.names.push(name.to_string());
+        Ok(())
+    }
+
+    /// The command's result, out of `total` members.
+    fn into_result(self, total: usize) -> Result<(), Error> {
+        match self.names.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Members {
+                failed: self.names,
+                total,
+                exit_code: if self.not_input { 1 } else { 2 },
+            }),
+        }
     }
 }
 

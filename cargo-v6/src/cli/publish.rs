@@ -7,7 +7,7 @@ use crate::publish::{self, Algorithm, Options, Outcome};
 use crate::record;
 use crate::report::{self, PublishProgress, Reporter};
 
-use super::{FormatArgs, MessageFormat, VersionArgs, WorkspaceArgs};
+use super::{Failures, FormatArgs, MessageFormat, VersionArgs, WorkspaceArgs};
 use crate::release_tag;
 
 /// Build the image, push its tags, and print `IMAGE@sha256:...` (the reference nodes pin).
@@ -124,9 +124,9 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     record::Record::load(&record_path)?;
     // Local input first, for every member: a wrong version or context is that member's
     // failure, before any network call.
-    let mut results: Vec<Option<Result<Outcome, Error>>> = Vec::new();
-    let mut algorithms = Vec::new();
     let progress = PublishProgress::for_members(reporter, members.len(), options.jobs);
+    let mut results: Vec<(usize, Result<Outcome, Error>)> = Vec::new();
+    let (mut prepared, mut algorithms) = (Vec::new(), Vec::new());
     for (i, manifest) in members.iter().enumerate() {
         let inputs = match &release_tag {
             Some(tag) => args
@@ -141,35 +141,28 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         };
         match inputs {
             Ok(inputs) => {
-                results.push(None);
-                algorithms.push((i, inputs));
-            }
-            Err(e) => results.push(Some(Err(e))),
-        }
-    }
-    let (indices, algorithms): (Vec<usize>, Vec<Algorithm>) = algorithms
-        .into_iter()
-        .map(|(i, inputs)| {
-            (
-                i,
-                Algorithm {
-                    manifest: members[i],
+                prepared.push(i);
+                algorithms.push(Algorithm {
+                    manifest,
                     inputs,
                     observer: &progress[i],
-                },
-            )
-        })
-        .unzip();
-    let outcomes = super::runtime()?.block_on(publish::publish(algorithms, &options));
-    for (i, outcome) in indices.into_iter().zip(outcomes) {
-        results[i] = Some(outcome.map_err(Error::from));
+                });
+            }
+            Err(e) => results.push((i, Err(e))),
+        }
     }
+    let outcomes = super::runtime()?.block_on(publish::publish(algorithms, &options));
+    results.extend(
+        prepared
+            .into_iter()
+            .zip(outcomes.into_iter().map(|o| o.map_err(Error::from))),
+    );
+    results.sort_by_key(|(i, _)| *i);
     let mut releases = Vec::new();
-    let mut failed = Vec::new();
+    let mut failures = Failures::default();
     let mut summary: Vec<(&str, String)> = Vec::new();
-    let mut exit_code = 2;
-    for (manifest, result) in members.iter().zip(results) {
-        let Some(result) = result else { continue };
+    for (i, result) in results {
+        let manifest = members[i];
         match result {
             Ok(Outcome::DryRun { plan, decision }) => {
                 report::dry_run(&plan, &decision, json, reporter)?;
@@ -201,17 +194,10 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             }
             Err(error) if members.len() == 1 => return Err(error),
             Err(error) => {
-                reporter.error_in(&manifest.name, &error);
-                if json {
-                    report::member_error_json(&manifest.name, &error)?;
-                }
-                if error.exit_code() != 2 {
-                    exit_code = 1;
-                }
-                let first_line = error.to_string();
-                let first_line = first_line.lines().next().unwrap_or_default().to_string();
+                let message = error.to_string();
+                let first_line = message.lines().next().unwrap_or_default();
                 summary.push(("Failed", format!("{}: {first_line}", manifest.name)));
-                failed.push(manifest.name.clone());
+                failures.report(&manifest.name, error, json, reporter)?;
             }
         }
     }
@@ -222,9 +208,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
     }
     if !releases.is_empty() {
-        let path = record_path;
         let count = releases.len();
-        record::Record::update(&path, releases).map_err(|e| Error::Failed {
+        record::Record::update(&record_path, releases).map_err(|e| Error::Failed {
             message: format!("the releases are published, but not recorded: {e}"),
             help: Some(
                 "publish again once the file can be written: it finds the releases unchanged and records them"
@@ -236,19 +221,11 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             format!(
                 "{count} release{} in {}",
                 if count == 1 { "" } else { "s" },
-                crate::diagnostic::display(&path)
+                crate::diagnostic::display(&record_path)
             ),
         );
     }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Members {
-            failed,
-            total: members.len(),
-            exit_code,
-        })
-    }
+    failures.into_result(members.len())
 }
 
 /// `-j`'s default: one algorithm per CPU.

@@ -237,7 +237,7 @@ impl Run<'_> {
         Ok(Published {
             algorithm: plan.name.clone(),
             image: plan.image.clone(),
-            reference: plan.exact_tags[0].clone(),
+            reference: plan.primary_tag().clone(),
             version: plan.version.clone(),
             digest,
             fingerprint: plan.fingerprint.clone(),
