@@ -45,6 +45,11 @@ fn cargo_v6(dir: &Path, args: &[&str], password: Option<&str>) -> Output {
     command.output().unwrap()
 }
 
+/// `cargo v6 verify REFERENCE --key cosign.pub` in `dir`.
+fn verify_in(dir: &Path, reference: &str) -> Output {
+    cargo_v6(dir, &["verify", reference, "--key", "cosign.pub"], None)
+}
+
 /// A key pair made by `cargo v6 key generate` in a fresh directory.
 fn new_keys() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -358,11 +363,7 @@ fn signing_again_keeps_the_earlier_signatures() {
     let (trusted, _) = cosign_verify(&reference, &public_pem(keys.path())).unwrap();
     assert_eq!(trusted, 3);
     cosign_verify(&reference, &public_pem(other.path())).unwrap();
-    let out = cargo_v6(
-        keys.path(),
-        &["verify", &reference, "--key", "cosign.pub"],
-        None,
-    );
+    let out = verify_in(keys.path(), &reference);
     assert_ok(&out);
     assert!(
         text(&out.stderr).contains("2 valid signatures"),
@@ -547,22 +548,14 @@ fn the_bundle_layout_is_a_referrer_listed_in_the_fallback_index() {
     );
 
     // cargo v6 verify reads the bundle; another key is refused.
-    let out = cargo_v6(
-        keys.path(),
-        &["verify", &reference, "--key", "cosign.pub"],
-        None,
-    );
+    let out = verify_in(keys.path(), &reference);
     assert_ok(&out);
     assert!(
         text(&out.stderr).contains("(bundle referrer)"),
         "{}",
         text(&out.stderr)
     );
-    let out = cargo_v6(
-        other.path(),
-        &["verify", &reference, "--key", "cosign.pub"],
-        None,
-    );
+    let out = verify_in(other.path(), &reference);
     assert_eq!(out.status.code(), Some(1));
 
     // A second bundle (with `both`: and a .sig signature) is added to the index, the first
@@ -584,11 +577,7 @@ fn the_bundle_layout_is_a_referrer_listed_in_the_fallback_index() {
     assert_eq!(entries_now.len(), 2);
     assert_eq!(entries_now[0], entries[0]);
     cosign_verify(&reference, &public_pem(keys.path())).unwrap();
-    let out = cargo_v6(
-        keys.path(),
-        &["verify", &reference, "--key", "cosign.pub"],
-        None,
-    );
+    let out = verify_in(keys.path(), &reference);
     assert!(
         text(&out.stderr).contains("3 valid signatures by key")
             && text(&out.stderr).contains(".sig tag, bundle referrer"),
@@ -919,11 +908,7 @@ fn signing_on_a_registry_with_credentials() {
     )
     .unwrap();
     // Without credentials: the registry's refusal, not a verdict.
-    let out = cargo_v6(
-        keys.path(),
-        &["verify", &reference, "--key", "cosign.pub"],
-        None,
-    );
+    let out = verify_in(keys.path(), &reference);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("requires credentials (401 Unauthorized)"));
 }
