@@ -18,9 +18,12 @@ fn main() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     println!("cargo:rerun-if-changed=build.rs");
     let vcs_info = dir.join(".cargo_vcs_info.json");
-    println!("cargo:rerun-if-changed={}", vcs_info.display());
-    for watched in git_files(&dir) {
-        println!("cargo:rerun-if-changed={}", watched.display());
+    // Only files that exist: cargo reruns a build script whose watched file is missing on
+    // every build (and so rebuilds the crate).
+    for watched in std::iter::once(vcs_info.clone()).chain(git_files(&dir)) {
+        if watched.exists() {
+            println!("cargo:rerun-if-changed={}", watched.display());
+        }
     }
     let rev = packaged_rev(&vcs_info).or_else(|| git(&dir, &["rev-parse", "HEAD"]));
     if let Some(rev) = rev.filter(|r| r.len() >= 40 && r.chars().all(|c| c.is_ascii_hexdigit())) {
