@@ -2,7 +2,10 @@
 //! triggers are tried on real tags of each release-tag convention, and the job is checked for
 //! the command, the install pin, the credentials and the signing key. The jobs' scripts are
 //! run with bash and jq (as the runners have them; scripts/stack installs jq), `cargo` replaced
-//! by a stub that prints publish's JSON lines. No engine or registry.
+//! by a stub that prints publish's JSON lines. Then the services' own tools: every generated
+//! workflow is checked with actionlint, and the GitLab job is run by gitlab-ci-local against
+//! the stack's engine and registry, from a tag to a published image (both tools are installed
+//! by scripts/stack, which exports their paths).
 
 use std::path::Path;
 
