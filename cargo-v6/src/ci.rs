@@ -932,9 +932,9 @@ mod tests {
             rev
         );
         assert_eq!(
-            install().command(Some(".cargo-v6")),
+            install().command(Some("\"$tools\"")),
             format!(
-                "cargo install --locked --git 'https://example.org/cargo-v6.git' --rev '{rev}' --root '.cargo-v6' cargo-v6"
+                "cargo install --locked --git 'https://example.org/cargo-v6.git' --rev '{rev}' --root \"$tools\" cargo-v6"
             )
         );
     }
