@@ -1224,6 +1224,45 @@ fn every_generated_workflow_passes_actionlint() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("node20"));
 }
 
+/// The GitLab job's script, as GitLab hands it to bash, passes shellcheck (installed by
+/// scripts/stack; actionlint runs it on the GitHub steps), every finding down to style, for
+/// every shape.
+#[test]
+fn every_generated_gitlab_script_passes_shellcheck() {
+    let signed = "[sign]\nkey = \"../keys/it's cosign.key\"\n";
+    for (image, extra) in [
+        ("registry.gitlab.com/example-org/partial-sum", String::new()),
+        (
+            "docker.io/team/partial-sum",
+            format!("{}{signed}", store_with_output("\"store/a.json\"")),
+        ),
+    ] {
+        let dir = project(image, &extra);
+        let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
+        let script = str_of(&ci["v6-publish"]["script"][0]);
+        let mut child = std::process::Command::new("shellcheck")
+            // SC2153 takes GitLab's CI_REGISTRY_PASSWORD for a misspelt V6_REGISTRY_PASSWORD.
+            .args(["--shell=bash", "--exclude=SC2153", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("shellcheck runs (scripts/stack installs it)");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
 /// The GitLab job run for real: gitlab-ci-local (its shell executor) runs the pipeline of the
 /// generated `.gitlab-ci.yml` in a git repository tagged `v1.0.0`, against the stack's engine
 /// and open registry, and the image is published under the tag's version.
