@@ -2,7 +2,10 @@
 //! triggers are tried on real tags of each release-tag convention, and the job is checked for
 //! the command, the install pin, the credentials and the signing key. The jobs' scripts are
 //! run with bash and jq (as the runners have them; scripts/stack installs jq), `cargo` replaced
-//! by a stub that prints publish's JSON lines. No engine or registry.
+//! by a stub that prints publish's JSON lines. Then the services' own tools: every generated
+//! workflow is checked with actionlint, and the GitLab job is run by gitlab-ci-local against
+//! the stack's engine and registry, from a tag to a published image (both tools are installed
+//! by scripts/stack, which exports their paths).
 
 use std::path::Path;
 
@@ -15,6 +18,10 @@ use support::copy_dir;
 const GITHUB_FILE: &str = ".github/workflows/v6-publish.yml";
 const GITLAB_FILE: &str = ".gitlab-ci.yml";
 const PUBLISH: &str = "cargo v6 publish --from-tag --message-format json";
+/// The repository the generated jobs install cargo-v6 from, passed to every `ci` run (the
+/// test binary knows its commit, but no network URL: the checkout has none).
+const INSTALL_GIT: &str = "https://example.org/v6/cargo-v6.git";
+const INSTALL: [&str; 2] = ["--install-git", INSTALL_GIT];
 
 /// The python4 fixture in a temporary directory, with its v6.toml's `image` replaced and
 /// `extra` appended.
@@ -37,6 +44,18 @@ fn project_in(dir: &Path, image: &str, extra: &str) {
     std::fs::write(&manifest, format!("{text}\n{extra}")).unwrap();
 }
 
+/// The commit this test binary was built from (what build.rs records): HEAD of the
+/// repository the tests run in.
+fn built_from() -> String {
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
 fn cargo_v6(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("cargo-v6").unwrap();
     cmd.current_dir(dir).env("NO_COLOR", "1").arg("v6");
@@ -45,7 +64,11 @@ fn cargo_v6(dir: &Path) -> Command {
 
 /// Runs `cargo v6 ci PROVIDER` in `dir` (it must succeed) and parses the file it wrote.
 fn generate(dir: &Path, provider: &str, file: &str) -> Yaml {
-    let output = cargo_v6(dir).args(["ci", provider]).output().unwrap();
+    let output = cargo_v6(dir)
+        .args(["ci", provider])
+        .args(INSTALL)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "ci {provider} failed: {}",
@@ -200,13 +223,28 @@ fn gitlab_triggers_on_the_projects_release_tags_only() {
 fn github_job_installs_the_pinned_tool_publishes_from_the_tag_and_reports_the_digest() {
     let dir = project("ghcr.io/example-org/partial-sum", "");
     let workflow = generate(dir.path(), "github", GITHUB_FILE);
+    let rev = built_from();
+    let install = step(&workflow, "Install cargo-v6");
     assert_eq!(
-        str_of(&step(&workflow, "Install cargo-v6")["run"]),
-        format!(
-            "cargo install cargo-v6 --locked --version {}",
-            env!("CARGO_PKG_VERSION")
-        )
+        str_of(&install["run"]),
+        format!("cargo install --locked --git '{INSTALL_GIT}' --rev '{rev}' cargo-v6")
     );
+    // The binary is cached under the commit: installed only on a miss, and saved at once.
+    let restore = step(&workflow, "Restore cargo-v6");
+    assert!(str_of(&restore["uses"]).starts_with("actions/cache/restore@"));
+    let key = str_of(&restore["with"]["key"]);
+    assert!(key.ends_with(&format!("-{rev}")), "{key}");
+    assert_eq!(str_of(&restore["with"]["path"]), "~/.cargo/bin/cargo-v6");
+    let miss = format!(
+        "steps.{}.outputs.cache-hit != 'true'",
+        str_of(&restore["id"])
+    );
+    assert_eq!(str_of(&install["if"]), miss);
+    let save = step(&workflow, "Cache cargo-v6");
+    assert!(str_of(&save["uses"]).starts_with("actions/cache/save@"));
+    assert_eq!(str_of(&save["if"]), miss);
+    assert_eq!(str_of(&save["with"]["key"]), key);
+    assert_eq!(save["with"]["path"], restore["with"]["path"]);
     let publish = step(&workflow, "Publish");
     let script = str_of(&publish["run"]);
     assert!(script.contains("set -euo pipefail"), "{script}");
@@ -243,7 +281,9 @@ fn github_job_installs_the_pinned_tool_publishes_from_the_tag_and_reports_the_di
     assert_eq!(
         step_names(&workflow),
         [
+            "Restore cargo-v6",
             "Install cargo-v6",
+            "Cache cargo-v6",
             "Publish",
             "Report",
             "Keep the release record"
@@ -292,7 +332,9 @@ fn github_writes_the_signing_key_from_a_secret_before_publishing() {
     assert_eq!(
         step_names(&workflow),
         [
+            "Restore cargo-v6",
             "Install cargo-v6",
+            "Cache cargo-v6",
             "Write the signing key",
             "Publish",
             "Report",
@@ -342,13 +384,22 @@ fn gitlab_job_runs_on_dind_with_tls_and_keeps_the_digest() {
         assert_eq!(str_of(&variables[name]), value, "{name}");
     }
     let script = str_of(&job["script"][0]);
+    let rev = built_from();
     assert!(
         script.contains(&format!(
-            "cargo install cargo-v6 --locked --version {}\n",
-            env!("CARGO_PKG_VERSION")
+            "cargo install --locked --git '{INSTALL_GIT}' --rev '{rev}' --root \"$tools\" cargo-v6\n"
         )),
         "{script}"
     );
+    // Installed only when the cache (keyed by the commit) has no binary; the scripts run
+    // below show that it stays out of the work tree while publish runs.
+    assert!(
+        script.contains("if [ -x .cargo-v6/bin/cargo-v6 ]; then"),
+        "{script}"
+    );
+    assert_eq!(str_of(&job["cache"]["key"]), format!("cargo-v6-{rev}"));
+    assert_eq!(str_of(&job["cache"]["paths"][0]), ".cargo-v6/");
+    assert_eq!(str_of(&job["cache"]["when"]), "always");
     // Written outside the work tree while publish runs (a new file would make it dirty), and
     // publish's exit status is the job's.
     assert!(
@@ -391,7 +442,9 @@ fn gitlab_signs_with_a_key_from_a_variable_and_other_registries_need_variables()
 
 #[test]
 fn prefixes_with_yaml_and_pattern_characters_stay_literal() {
-    let prefix = "r#1: '\\\"[x]+*/";
+    // YAML's (`#`, `'`, `"`), GitHub's glob (`+`, `!`, `]`), GitLab's regex and the shell's
+    // (`$`, `(`, `|`) characters, and `/`: all that git allows in a tag name.
+    let prefix = "r#1'\"+!x]$(id)|/";
     let extra = format!(
         "[publish]\nrelease-tag-prefix = {}\n",
         toml::Value::String(prefix.to_string())
@@ -402,7 +455,7 @@ fn prefixes_with_yaml_and_pattern_characters_stay_literal() {
     assert!(github_triggers(&workflow, &tag), "{tag}");
     assert!(!github_triggers(&workflow, "1.2.3"));
     // What the pattern would take if the prefix's characters were not escaped.
-    assert!(!github_triggers(&workflow, "r#1: '\"xxz/1.2.3"));
+    assert!(!github_triggers(&workflow, "r#1'\"\"!x]$(id)|/1.2.3"));
     let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
     let rule = gitlab_rule(&ci["v6-publish"]);
     assert!(rule.is_match(&tag), "{rule}");
@@ -417,10 +470,11 @@ fn prefixes_with_yaml_and_pattern_characters_stay_literal() {
 fn a_github_expression_in_a_value_is_refused() {
     let dir = project(
         "ghcr.io/example-org/partial-sum",
-        "[publish]\nrelease-tag-prefix = \"${{ secrets.X }}\"\n",
+        "[publish]\nrelease-tag-prefix = \"${{secrets.X}}\"\n",
     );
     let output = cargo_v6(dir.path())
         .args(["ci", "github"])
+        .args(INSTALL)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -437,6 +491,7 @@ fn an_existing_file_is_kept_without_force_and_replaced_with_it() {
     std::fs::write(&path, "mine\n").unwrap();
     let output = cargo_v6(dir.path())
         .args(["ci", "github"])
+        .args(INSTALL)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -449,6 +504,7 @@ fn an_existing_file_is_kept_without_force_and_replaced_with_it() {
 
     let output = cargo_v6(dir.path())
         .args(["ci", "github", "--force"])
+        .args(INSTALL)
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -466,6 +522,7 @@ fn created_says_where_and_what_to_set_up() {
     let dir = project("registry.example.org/team/partial-sum", "");
     let output = cargo_v6(dir.path())
         .args(["ci", "github"])
+        .args(INSTALL)
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -488,6 +545,7 @@ fn stdout_prints_and_writes_nothing() {
     for (provider, file) in [("github", GITHUB_FILE), ("gitlab", GITLAB_FILE)] {
         let output = cargo_v6(dir.path())
             .args(["ci", provider, "--stdout"])
+            .args(INSTALL)
             .output()
             .unwrap();
         assert!(output.status.success());
@@ -506,6 +564,7 @@ fn files_go_to_the_project_root_or_where_output_says() {
     let output = cargo_v6(elsewhere.path())
         .args(["ci", "gitlab", "--manifest-path"])
         .arg(&manifest)
+        .args(INSTALL)
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -514,6 +573,7 @@ fn files_go_to_the_project_root_or_where_output_says() {
 
     let output = cargo_v6(dir.path())
         .args(["ci", "gitlab", "-o", "ci/v6.yml"])
+        .args(INSTALL)
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -537,10 +597,11 @@ const PUBLISHED: &str = r#"{"reason":"published","algorithm":"partial_sum","imag
 const FAILED: &str =
     r#"{"reason":"error","message":"boom","exit_code":1,"algorithm":"partial_sum"}"#;
 
-/// A directory of stubs: `cargo install ...` and `apt-get` succeed doing nothing; `cargo v6
-/// ...` prints `$FAKE_LINES` and exits with `$FAKE_STATUS`, or fails with 99 when a
-/// `v6-publish.*` file is already in the work tree (the current directory), which would make
-/// the tree dirty for publish.
+/// A directory of stubs: `cargo install ... --root DIR` puts a copy of the stub at
+/// `DIR/bin/cargo-v6` (its arguments appended to `$INSTALL_LOG` when set), `apt-get` succeeds
+/// doing nothing; `cargo v6 ...` prints `$FAKE_LINES` and exits
+/// with `$FAKE_STATUS`, or fails with 99 when the work tree (the current directory) is dirty
+/// as publish would see it: a `v6-publish.*` file in it, or anything `git status` lists.
 fn stubs() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -551,7 +612,7 @@ fn stubs() -> tempfile::TempDir {
     };
     write(
         "cargo",
-        "#!/bin/sh\nif [ \"$1\" = v6 ]; then\n  if ls v6-publish.* >/dev/null 2>&1; then echo dirty >&2; exit 99; fi\n  printf '%s\\n' \"$FAKE_LINES\"\n  exit \"$FAKE_STATUS\"\nfi\n",
+        "#!/bin/sh\nif [ \"$1\" = install ]; then\n  if [ -n \"${INSTALL_LOG:-}\" ]; then echo \"$*\" >> \"$INSTALL_LOG\"; fi\n  while [ $# -gt 0 ]; do\n    if [ \"$1\" = --root ]; then mkdir -p \"$2/bin\" && cp \"$0\" \"$2/bin/cargo-v6\"; fi\n    shift\n  done\n  exit 0\nfi\nif [ \"$1\" = v6 ]; then\n  if ls v6-publish.* >/dev/null 2>&1 || [ -n \"$(git status --porcelain 2>/dev/null)\" ]; then echo dirty >&2; exit 99; fi\n  printf '%s\\n' \"$FAKE_LINES\"\n  exit \"$FAKE_STATUS\"\nfi\n",
     );
     write("apt-get", "#!/bin/sh\nexit 0\n");
     dir
@@ -629,10 +690,23 @@ fn gitlab_script_keeps_publishs_status_and_writes_the_dotenv_report() {
     for (lines, status) in [(PUBLISHED, 0), (FAILED, 1)] {
         let dir = project("registry.gitlab.com/example-org/partial-sum", "");
         let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
+        support::commit_all(dir.path());
         let job = &ci["v6-publish"];
         let script = str_of(&job["script"][0]);
         let status_text = status.to_string();
+        // The second round finds cargo-v6 where the cache restores it: no install, and the
+        // restored directory does not make the work tree dirty.
+        let cached = status == 1;
+        if cached {
+            let bin = dir.path().join(".cargo-v6/bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            std::fs::copy(stubs.path().join("cargo"), bin.join("cargo-v6")).unwrap();
+        }
+        let logs = tempfile::tempdir().unwrap();
+        let log = logs.path().join("install.log");
+        let log = log.to_str().unwrap();
         let env = [
+            ("INSTALL_LOG", log),
             (
                 "V6_IMAGE_REGISTRY",
                 str_of(&job["variables"]["V6_IMAGE_REGISTRY"]),
@@ -645,6 +719,14 @@ fn gitlab_script_keeps_publishs_status_and_writes_the_dotenv_report() {
         ];
         let ran = run_script(script, dir.path(), stubs.path(), &env);
         assert_eq!(ran.status.code(), Some(status), "{ran:?}");
+        let installs = std::fs::read_to_string(log).unwrap_or_default();
+        if cached {
+            assert_eq!(installs, "");
+        } else {
+            assert!(installs.contains("--rev"), "{installs}");
+        }
+        // Back where the cache keeps it, after publish.
+        assert!(dir.path().join(".cargo-v6/bin/cargo-v6").is_file());
         assert_eq!(
             std::fs::read_to_string(dir.path().join("v6-publish.jsonl")).unwrap(),
             format!("{lines}\n")
@@ -759,6 +841,7 @@ fn p_narrows_a_workspace_to_the_members_named() {
     let dir = workspace();
     let output = cargo_v6(dir.path())
         .args(["ci", "github", "-p", "alpha", "--stdout"])
+        .args(INSTALL)
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -767,6 +850,7 @@ fn p_narrows_a_workspace_to_the_members_named() {
     assert!(!step_names(&workflow).contains(&"Write the signing key"));
     let output = cargo_v6(dir.path())
         .args(["ci", "github", "-p", "gamma"])
+        .args(INSTALL)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
@@ -778,7 +862,7 @@ fn the_release_record_and_the_store_file_are_kept() {
     let dir = project("ghcr.io/example-org/partial-sum", store);
     let workflow = generate(dir.path(), "github", GITHUB_FILE);
     let keep = step(&workflow, "Keep the release record");
-    assert_eq!(str_of(&keep["uses"]), "actions/upload-artifact@v4");
+    assert_eq!(str_of(&keep["uses"]), "actions/upload-artifact@v7");
     let paths: Vec<&str> = str_of(&keep["with"]["path"]).lines().collect();
     assert_eq!(paths, ["store/algorithm_store.json", "v6.lock"]);
     // After publishing: a failed publish has nothing to keep.
@@ -802,4 +886,478 @@ fn the_release_record_and_the_store_file_are_kept() {
     let workflow = generate(plain.path(), "github", GITHUB_FILE);
     let keep = step(&workflow, "Keep the release record");
     assert_eq!(str_of(&keep["with"]["path"]).trim(), "v6.lock");
+}
+
+// ---- values that could change what the file does ----
+
+/// The `[store]` lines with `output` as given (a TOML string literal).
+fn store_with_output(output: &str) -> String {
+    format!(
+        "[store]\noutput = {output}\ncode-url = \"https://example.org/code\"\npartitioning = \"horizontal\"\nfunctions = []\n"
+    )
+}
+
+/// The issue's attack: a newline in `store.output` wrote a second job, `evil`, that receives
+/// the registry password. Every command that loads v6.toml refuses it now, pointing at it.
+#[test]
+fn a_newline_in_store_output_is_refused_where_it_is_written() {
+    let evil = r#""z.json\n  evil:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ secrets.V6_REGISTRY_PASSWORD }}\n#.json""#;
+    let dir = project("ghcr.io/example-org/partial-sum", &store_with_output(evil));
+    let text = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("output = "))
+        .unwrap()
+        + 1;
+    for args in [
+        &["plan", "--offline"][..],
+        &["ci", "github", "--install-git", INSTALL_GIT],
+        &["ci", "gitlab", "--install-git", INSTALL_GIT],
+    ] {
+        let output = cargo_v6(dir.path()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("`store.output` must be a single line")
+                && stderr.contains(&format!("v6.toml:{line}:10")),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!dir.path().join(GITHUB_FILE).exists());
+    assert!(!dir.path().join(GITLAB_FILE).exists());
+}
+
+/// The jobs of a generated file: GitHub's `jobs`, GitLab's top-level keys.
+fn job_names(yaml: &Yaml, provider: &str) -> Vec<String> {
+    let jobs = match provider {
+        "github" => &yaml["jobs"],
+        _ => yaml,
+    };
+    jobs.as_hash()
+        .unwrap()
+        .keys()
+        .map(|k| str_of(k).to_string())
+        .collect()
+}
+
+/// A path with YAML's and the shell's special characters (`: `, ` #`, `'`, `"`, ` - `) is one
+/// artifact path in the one job, read back as itself.
+#[test]
+fn store_output_with_yaml_characters_stays_one_path_of_one_job() {
+    let path = r##"out/it's: "#1" - a.json"##;
+    let dir = project(
+        "ghcr.io/example-org/partial-sum",
+        &store_with_output(&toml::Value::String(path.to_string()).to_string()),
+    );
+    let workflow = generate(dir.path(), "github", GITHUB_FILE);
+    assert_eq!(job_names(&workflow, "github"), ["publish"]);
+    let keep = step(&workflow, "Keep the release record");
+    let paths: Vec<&str> = str_of(&keep["with"]["path"]).lines().collect();
+    assert_eq!(paths, [path, "v6.lock"]);
+    let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
+    assert_eq!(job_names(&ci, "gitlab"), ["v6-publish"]);
+    let kept: Vec<&str> = ci["v6-publish"]["artifacts"]["paths"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(kept, ["v6-publish.jsonl", path, "v6.lock"]);
+}
+
+/// Artifact paths are patterns to both services: one that would not name the file itself (a
+/// glob, a variable, GitHub's `!` exclusion or `#` comment line) is refused, not written.
+#[test]
+fn store_outputs_that_are_patterns_are_refused() {
+    for path in [
+        "*.json",
+        "out/$CI_JOB_TOKEN.json",
+        "!a.json",
+        "#a.json",
+        "a[1].json",
+    ] {
+        let dir = project(
+            "ghcr.io/example-org/partial-sum",
+            &store_with_output(&toml::Value::String(path.to_string()).to_string()),
+        );
+        for (provider, file) in [("github", GITHUB_FILE), ("gitlab", GITLAB_FILE)] {
+            let output = cargo_v6(dir.path())
+                .args(["ci", provider])
+                .args(INSTALL)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{path} {provider}: {stderr}");
+            assert!(stderr.contains("`store.output`"), "{stderr}");
+            assert!(!dir.path().join(file).exists());
+        }
+    }
+}
+
+// ---- where the job gets cargo-v6 ----
+
+#[test]
+fn install_options_pin_a_repository_and_a_full_commit() {
+    let dir = project("ghcr.io/example-org/partial-sum", "");
+    let rev = "0123456789abcdef0123456789ABCDEF01234567";
+    let output = cargo_v6(dir.path())
+        .args([
+            "ci",
+            "github",
+            "--stdout",
+            "--install-git",
+            "git@example.org:v6/cargo-v6.git",
+        ])
+        .args(["--install-rev", rev])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let workflow = parse(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(
+        str_of(&step(&workflow, "Install cargo-v6")["run"]),
+        format!(
+            "cargo install --locked --git 'git@example.org:v6/cargo-v6.git' --rev '{}' cargo-v6",
+            rev.to_ascii_lowercase()
+        )
+    );
+    for (git, rev, says) in [
+        (INSTALL_GIT, "main", "not a full commit id"),
+        (INSTALL_GIT, "0123456", "not a full commit id"),
+        ("http://example.org/cargo-v6.git", rev, "not an https://"),
+        ("git://example.org/cargo-v6.git", rev, "not an https://"),
+        (
+            "https://me:token@example.org/cargo-v6.git",
+            rev,
+            "user name or password",
+        ),
+        ("https://example.org/$(id).git", rev, "without quotes"),
+    ] {
+        for provider in ["github", "gitlab"] {
+            let output = cargo_v6(dir.path())
+                .args([
+                    "ci",
+                    provider,
+                    "--stdout",
+                    "--install-git",
+                    git,
+                    "--install-rev",
+                    rev,
+                ])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{git} {rev}: {stderr}");
+            assert!(stderr.contains(says), "{git} {rev}: {stderr}");
+            assert!(output.stdout.is_empty());
+        }
+    }
+}
+
+/// Without `--install-git`, the job installs from the repository this cargo-v6 was built from
+/// when that is a network URL (the checkout's `origin`); otherwise `ci` asks for the option.
+#[test]
+fn the_default_source_is_where_this_binary_was_built_from() {
+    let origin = std::process::Command::new("git")
+        .args(["remote", "get-url", "origin"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let origin = String::from_utf8(origin.stdout).unwrap().trim().to_string();
+    let network = origin.starts_with("https://")
+        || origin.starts_with("ssh://")
+        || origin
+            .split_once(':')
+            .is_some_and(|(h, _)| h.contains('@') && !h.contains('/'));
+    let dir = project("ghcr.io/example-org/partial-sum", "");
+    let output = cargo_v6(dir.path())
+        .args(["ci", "github", "--stdout"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if network {
+        assert!(output.status.success(), "{stderr}");
+        let workflow = parse(&String::from_utf8(output.stdout).unwrap());
+        let run = str_of(&step(&workflow, "Install cargo-v6")["run"]).to_string();
+        assert!(run.contains(&format!("--rev '{}'", built_from())), "{run}");
+    } else {
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--install-git"), "{stderr}");
+    }
+}
+
+// ---- warnings ----
+
+#[test]
+fn a_registry_no_runner_reaches_is_warned_about() {
+    for (image, warned) in [
+        ("127.0.0.1:5550/team/partial-sum", true),
+        ("localhost:5000/team/partial-sum", true),
+        ("[::1]:5000/team/partial-sum", true),
+        ("registry.local/team/partial-sum", true),
+        ("192.168.1.10:5000/team/partial-sum", true),
+        ("registry.example.org/team/partial-sum", false),
+    ] {
+        let dir = project(image, "");
+        for provider in ["github", "gitlab"] {
+            let output = cargo_v6(dir.path())
+                .args(["ci", provider, "--stdout"])
+                .args(INSTALL)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                stderr.contains("warning:") && stderr.contains("can never push"),
+                warned,
+                "{image} {provider}: {stderr}"
+            );
+        }
+    }
+}
+
+/// vantage6's template repositories release from `.github/workflows/release.yml` on
+/// `*.*.*`: a second workflow on the same tags is named, with how to retire or merge it.
+#[test]
+fn another_workflow_on_the_same_tags_is_named() {
+    let cases = [
+        ("on:\n  push:\n    tags:\n      - '*.*.*'\n", true),
+        ("on: push\n", true),
+        ("on:\n  push:\n    tags: ['v*']\n", true),
+        ("on:\n  push:\n    branches: [main]\n", false),
+        ("on:\n  push:\n    tags: ['docs-*']\n", false),
+        ("on:\n  push:\n    tags-ignore: ['v*']\n", false),
+        ("on:\n  push:\n    tags: ['*', '!v*']\n", false),
+        ("on: [pull_request]\n", false),
+    ];
+    for (on, warned) in cases {
+        let dir = project("ghcr.io/example-org/partial-sum", "");
+        let workflows = dir.path().join(".github/workflows");
+        std::fs::create_dir_all(&workflows).unwrap();
+        std::fs::write(
+            workflows.join("release.yml"),
+            format!("name: release\n{on}jobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n"),
+        )
+        .unwrap();
+        let output = cargo_v6(dir.path())
+            .args(["ci", "github"])
+            .args(INSTALL)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let named = stderr.contains("warning:")
+            && stderr.contains(".github/workflows/release.yml")
+            && stderr.contains("retire it");
+        assert_eq!(named, warned, "{on}: {stderr}");
+        // Regenerating does not count the file it replaces.
+        let again = cargo_v6(dir.path())
+            .args(["ci", "github", "--force"])
+            .args(INSTALL)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(!stderr.contains("v6-publish.yml` also runs"), "{stderr}");
+    }
+}
+
+// ---- the files as the services' own tools read and run them ----
+
+/// A tool that scripts/stack installs, from the variable `scripts/stack env` exports.
+fn stack_tool(variable: &str) -> String {
+    std::env::var(variable).unwrap_or_else(|_| {
+        panic!("{variable} is not set: run the tests with scripts/test, or eval \"$(scripts/stack env)\" after scripts/stack up")
+    })
+}
+
+/// Every shape of workflow `ci github` writes passes actionlint, with no finding at all
+/// (among them: actions on a runtime GitHub retires, inputs an action does not have,
+/// expression and shell errors).
+#[test]
+fn every_generated_workflow_passes_actionlint() {
+    let actionlint = stack_tool("V6_TEST_ACTIONLINT");
+    let store = store_with_output("\"store/algorithm_store.json\"");
+    let signed = "[sign]\nkey = \"keys/it's cosign.key\"\n";
+    let shapes = [
+        ("ghcr.io/example-org/partial-sum", String::new()),
+        ("registry.example.org/team/partial-sum", signed.to_string()),
+        ("docker.io/team/partial-sum", format!("{store}{signed}")),
+        (
+            "ghcr.io/example-org/partial-sum",
+            "[publish]\nrelease-tag-prefix = \"r#1'\\\"+!x]$(id)|/\"\n".to_string(),
+        ),
+    ];
+    let mut dirs: Vec<tempfile::TempDir> = shapes
+        .iter()
+        .map(|(image, extra)| project(image, extra))
+        .collect();
+    dirs.push(workspace());
+    for dir in &dirs {
+        generate(dir.path(), "github", GITHUB_FILE);
+        let output = std::process::Command::new(&actionlint)
+            .arg("-no-color")
+            .arg(GITHUB_FILE)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success() && output.stdout.is_empty(),
+            "actionlint: {}{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            std::fs::read_to_string(dir.path().join(GITHUB_FILE)).unwrap()
+        );
+    }
+    // And it does find what it is here for: the retired runtime of the old majors.
+    let dir = &dirs[0];
+    let path = dir.path().join(GITHUB_FILE);
+    let old = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("actions/checkout@v7", "actions/checkout@v4");
+    std::fs::write(&path, old).unwrap();
+    let output = std::process::Command::new(&actionlint)
+        .arg("-no-color")
+        .arg(GITHUB_FILE)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("node20"));
+}
+
+/// The GitLab job's script, as GitLab hands it to bash, passes shellcheck (installed by
+/// scripts/stack; actionlint runs it on the GitHub steps), every finding down to style, for
+/// every shape.
+#[test]
+fn every_generated_gitlab_script_passes_shellcheck() {
+    let signed = "[sign]\nkey = \"../keys/it's cosign.key\"\n";
+    for (image, extra) in [
+        ("registry.gitlab.com/example-org/partial-sum", String::new()),
+        (
+            "docker.io/team/partial-sum",
+            format!("{}{signed}", store_with_output("\"store/a.json\"")),
+        ),
+    ] {
+        let dir = project(image, &extra);
+        let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
+        let script = str_of(&ci["v6-publish"]["script"][0]);
+        let mut child = std::process::Command::new("shellcheck")
+            // SC2153 takes GitLab's CI_REGISTRY_PASSWORD for a misspelt V6_REGISTRY_PASSWORD.
+            .args(["--shell=bash", "--exclude=SC2153", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("shellcheck runs (scripts/stack installs it)");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+/// The GitLab job run for real: gitlab-ci-local (its shell executor) runs the pipeline of the
+/// generated `.gitlab-ci.yml` in a git repository tagged `v1.0.0`, against the stack's engine
+/// and open registry, and the image is published under the tag's version.
+///
+/// The job's cargo-v6 is this test binary, put where the job's cache restores it
+/// (`.cargo-v6/bin/cargo-v6`, what a release after the first finds): the job then skips the
+/// install, as it does on GitLab, and publishes with the code under test. (The first
+/// release's `cargo install --git` builds cargo-v6 from the network, which this machine has
+/// no route to; gitlab-ci-local's shell executor restores caches only with
+/// `--shell-isolation`, which copies tracked files without `.git`, where publish cannot read
+/// the tag.) Only what a runner gives differs, through gitlab-ci-local's own override file
+/// `.gitlab-ci-local.yml`: GitLab's `docker:dind` service is the stack's engine (no service;
+/// DOCKER_HOST and TLS set for it); and CI_COMMIT_TAG is set as on a tag pipeline.
+#[test]
+fn the_gitlab_job_publishes_from_a_tag_under_gitlab_ci_local() {
+    use support::{assert_ok, digest_of, git, repo_tags, stack, unique};
+    let gitlab_ci_local = stack_tool("V6_TEST_GITLAB_CI_LOCAL");
+    let stack = stack();
+    let image = format!("{}/{}", stack.registry, unique("ci-gitlab"));
+    let _images = support::LocalImages(image.clone());
+    let dir = support::busybox_project(&image, "hello from a tag pipeline", "");
+    let output = cargo_v6(dir.path())
+        .args(["ci", "gitlab"])
+        .args(INSTALL)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // gitlab-ci-local's state and override file (below) are the harness's, not the image's.
+    let harness = "/.gitlab-ci-local/\n/.gitlab-ci-local.yml\n";
+    std::fs::write(dir.path().join(".dockerignore"), harness).unwrap();
+    support::commit_all(dir.path());
+    git(dir.path(), &["tag", "v1.0.0"]);
+    // gitlab-ci-local reads the project's path from `origin` (it never contacts it), and keeps
+    // its state in the project, which git is told to ignore, as its README advises.
+    git(
+        dir.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://gitlab.example.org/team/partial-sum.git",
+        ],
+    );
+    std::fs::write(dir.path().join(".git/info/exclude"), harness).unwrap();
+    // gitlab-ci-local's own file of local differences, merged over .gitlab-ci.yml: the
+    // stack's engine instead of GitLab's docker:dind service (which it would pull and run).
+    let host = std::env::var("DOCKER_HOST").expect("DOCKER_HOST from scripts/stack env");
+    std::fs::write(
+        dir.path().join(".gitlab-ci-local.yml"),
+        format!(
+            "v6-publish:\n  services: []\n  variables:\n    DOCKER_HOST: {}\n    DOCKER_TLS_VERIFY: \"\"\n    DOCKER_CERT_PATH: \"\"\n",
+            toml::Value::String(host)
+        ),
+    )
+    .unwrap();
+    let bin = dir.path().join(".cargo-v6/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_cargo-v6"), bin.join("cargo-v6")).unwrap();
+
+    let output = std::process::Command::new(&gitlab_ci_local)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("V6_REGISTRY_USERNAME")
+        .env_remove("V6_REGISTRY_PASSWORD")
+        .args(["--force-shell-executor", "--no-color"])
+        .args(["--variable", "CI_COMMIT_TAG=v1.0.0"])
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "gitlab-ci-local failed:\n{log}");
+    assert!(repo_tags(&image).contains(&"1.0.0".to_string()), "{log}");
+    let digest = digest_of(&format!("{image}:1.0.0")).expect("the pushed tag resolves");
+    let dotenv = std::fs::read_to_string(dir.path().join("v6-publish.env")).unwrap();
+    assert_eq!(
+        dotenv,
+        format!("V6_IMAGE={image}\nV6_DIGEST={digest}\nV6_PINNED={image}@{digest}\n"),
+        "{log}"
+    );
+    // The job ran this binary (a `cargo install` would have failed here, with no route to
+    // the repository), and it is back where the cache keeps it; the project's files are as
+    // publish found them.
+    assert!(
+        std::fs::symlink_metadata(dir.path().join(".cargo-v6/bin/cargo-v6"))
+            .unwrap()
+            .is_symlink(),
+        "{log}"
+    );
+    let status = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--", "v6.toml", "hello.txt"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(assert_ok(&status), "");
 }

@@ -2,21 +2,23 @@
 //! `cargo v6 publish --from-tag` when a release tag is pushed (`cargo v6 ci github|gitlab`).
 //!
 //! Pure: [`render`] turns the members to release (one algorithm, or the selected members of a
-//! workspace, each a [`Member`]) into the file's text, from the templates under
-//! `cargo-v6/templates/ci/`, rendered in strict mode by [`crate::render::render_text`]. The
-//! caller writes it.
+//! workspace, each a [`Member`]) and where the job gets cargo-v6 ([`Install`]) into the file's
+//! text, from the templates under `cargo-v6/templates/ci/`, rendered in strict mode by
+//! [`crate::render::render_text`]. The caller writes it. [`warnings`] says what would keep
+//! the file from working (a registry no runner reaches, another workflow on the same tags).
 //!
 //! Invariants:
-//! - Every value from v6.toml reaches the YAML through [`yaml_string`] (a double-quoted
-//!   scalar with every character outside YAML's printable set escaped), inside a `run:` or
-//!   `script:` block through [`shell_quote`] on a line of its own, or in a comment (the values
-//!   are single lines, validated by [`crate::manifest`], and a comment ends with its line):
-//!   neither a prefix nor a key path can end a string, start a YAML node or a shell command.
-//! - GitHub evaluates `${{ ... }}` anywhere in a workflow's values, so a prefix or key path
-//!   containing `${{` is refused ([`CiError::Expression`]) rather than written.
+//! - Every value from v6.toml or the command line passes [`check_value`] before it is
+//!   written, in both generators: one line of YAML-printable characters, no GitHub expression
+//!   (`${{`) in a GitHub file, and for a path kept as an artifact no glob or variable syntax.
+//!   It then reaches the YAML only through [`yaml_string`] (a double-quoted scalar), through
+//!   [`shell_quote`] on a line of its own in a `run:`/`script:` block, or in a comment: a
+//!   value can neither end a string, start a YAML node or a second job, nor run a command.
 //! - A trigger accepts exactly the tags `{prefix}MAJOR.MINOR...` of the members' prefixes:
 //!   [`github_tag_pattern`] escapes GitHub's glob characters, [`gitlab_tag_regex`] the regex
 //!   characters and the `/` that would end GitLab's regex literal.
+//! - The job installs cargo-v6 from a git repository at an exact commit ([`Install`]), never
+//!   by name from a package registry, and caches the binary under that commit.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path};
@@ -110,18 +112,162 @@ pub enum CiError {
         /// Its value.
         value: String,
     },
+    /// A value that cannot be written into the file as itself.
+    #[error("`{key}` of `{name}` cannot be written into the CI file: {reason}: {}", value.escape_debug())]
+    Unwritable {
+        /// The member (or `cargo v6 ci` for an option).
+        name: String,
+        /// Which setting.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// What it holds that the file cannot.
+        reason: &'static str,
+    },
+    /// Where the job installs cargo-v6 from is unknown or not a pinned source.
+    #[error("{message}")]
+    Install {
+        /// What is wrong.
+        message: String,
+    },
     /// The template failed to render.
     #[error(transparent)]
     Render(#[from] RenderError),
 }
 
 impl CiError {
-    /// 2 when v6.toml holds what cannot go into the file (the user's input), else 1.
+    /// 2 when v6.toml or the arguments hold what cannot go into the file (the user's input),
+    /// else 1.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CiError::NonUtf8Path { .. } | CiError::Expression { .. } => 2,
+            CiError::NonUtf8Path { .. }
+            | CiError::Expression { .. }
+            | CiError::Unwritable { .. }
+            | CiError::Install { .. } => 2,
             CiError::NoMembers | CiError::Render(_) => 1,
         }
+    }
+
+    /// How to fix it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            CiError::Expression { key, .. } => Some(format!(
+                "change `{key}` in v6.toml: GitHub would replace the `${{{{ ... }}}}` with a value of its own"
+            )),
+            CiError::Unwritable { key, .. } => Some(format!(
+                "change `{key}`: a CI file takes it only as a single line of printable characters (paths without `*?[]{{}}$\\` and not starting with `!` or `#`)"
+            )),
+            CiError::Install { .. } => Some(format!(
+                "pass the repository and the exact commit to install: `--install-git {EXAMPLE_GIT} --install-rev <40-hex commit>`"
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Where the generated job installs cargo-v6 from: a git repository at an exact commit
+/// (`cargo install --git URL --rev SHA --locked cargo-v6`). Never by name from crates.io:
+/// the crate is not published there, and whoever took the name would run code in a job that
+/// holds the registry's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Install {
+    git: String,
+    rev: String,
+}
+
+/// An example repository URL for messages.
+const EXAMPLE_GIT: &str = "https://github.com/OWNER/cargo-v6";
+
+impl Install {
+    /// The source from the options, each falling back to what this binary was built from
+    /// (recorded by build.rs: the commit, and the repository when it is a network URL).
+    pub fn from_options(git: Option<&str>, rev: Option<&str>) -> Result<Self, CiError> {
+        let git = git.or(option_env!("CARGO_V6_SOURCE_GIT")).ok_or_else(|| CiError::Install {
+            message: "this cargo-v6 does not know the repository it was built from: the CI job must be told where to install cargo-v6 from".to_string(),
+        })?;
+        let rev = rev.or(option_env!("CARGO_V6_SOURCE_REV")).ok_or_else(|| CiError::Install {
+            message: "this cargo-v6 does not know the commit it was built from: the CI job must be told which commit of cargo-v6 to install".to_string(),
+        })?;
+        Self::new(git, rev)
+    }
+
+    /// Checks `git` (an `https://`, `ssh://`, `user@host:path` or `file://` URL, without a
+    /// password) and `rev` (a full commit id: a branch or tag could move under the job).
+    pub fn new(git: &str, rev: &str) -> Result<Self, CiError> {
+        let refuse = |message: String| Err(CiError::Install { message });
+        let scheme_ok = ["https://", "ssh://", "file://"]
+            .iter()
+            .any(|s| git.starts_with(s))
+            || scp_like(git);
+        if !scheme_ok {
+            return refuse(format!(
+                "`--install-git {}` is not an https://, ssh://, user@host:path or file:// URL (plain http:// and git:// are not authenticated, and the job runs what they serve with the registry's credentials)",
+                git.escape_debug()
+            ));
+        }
+        if git.len() > 2048
+            || git.starts_with('-')
+            || git
+                .chars()
+                .any(|c| !c.is_ascii_graphic() || "'\"\\`$".contains(c))
+        {
+            return refuse(format!(
+                "`--install-git {}` must be one URL of printable ASCII without quotes, `\\`, `` ` `` or `$`",
+                git.escape_debug()
+            ));
+        }
+        if let Some(rest) = git.strip_prefix("https://")
+            && rest
+                .split('/')
+                .next()
+                .is_some_and(|authority| authority.contains('@'))
+        {
+            return refuse(
+                "`--install-git` holds a user name or password: the CI file is committed, so write the URL without them (a private repository needs the runner's own git credentials)".to_string(),
+            );
+        }
+        let full = matches!(rev.len(), 40 | 64) && rev.chars().all(|c| c.is_ascii_hexdigit());
+        if !full {
+            return refuse(format!(
+                "`--install-rev {}` is not a full commit id (40 hexadecimal digits; 64 for a SHA-256 repository): a branch, tag or short id could name other code later",
+                rev.escape_debug()
+            ));
+        }
+        Ok(Install {
+            git: git.to_string(),
+            rev: rev.to_ascii_lowercase(),
+        })
+    }
+
+    /// The repository URL.
+    pub fn git(&self) -> &str {
+        &self.git
+    }
+
+    /// The commit.
+    pub fn rev(&self) -> &str {
+        &self.rev
+    }
+
+    /// The install command, its values shell-quoted; `root` (a shell word, written as it is)
+    /// installs under that directory.
+    fn command(&self, root: Option<&str>) -> String {
+        let root = root.map_or_else(String::new, |r| format!(" --root {r}"));
+        format!(
+            "cargo install --locked --git {} --rev {}{root} cargo-v6",
+            shell_quote(&self.git),
+            shell_quote(&self.rev)
+        )
+    }
+}
+
+/// `user@host:path`, git's scp-like ssh syntax.
+fn scp_like(git: &str) -> bool {
+    match git.split_once(':') {
+        Some((user_host, path)) => {
+            user_host.contains('@') && !user_host.contains('/') && !path.starts_with("//")
+        }
+        None => false,
     }
 }
 
@@ -218,8 +364,12 @@ struct GitHubData {
     ghcr: bool,
     mixed_registries: bool,
     sign_keys: Vec<String>,
-    /// The files the job keeps as an artifact (as written: lines of a YAML block).
-    kept: Vec<String>,
+    /// The install step's command, as a YAML string.
+    install: String,
+    /// The cache key of the installed binary, as a YAML string.
+    cache_key: String,
+    /// The files the job keeps as an artifact: one YAML string, a path per line.
+    kept: String,
 }
 
 /// What the GitLab template renders from; every string is already quoted for where it goes.
@@ -233,15 +383,27 @@ struct GitLabData {
     registry: Option<String>,
     mixed_registries: bool,
     sign_keys: Vec<String>,
+    /// The install command (a line of the script), into `$tools` (outside the project).
+    install: String,
+    /// The cache key of the installed binary, as a YAML string.
+    cache_key: String,
     /// The files the job keeps as an artifact (YAML strings).
     kept: Vec<String>,
 }
 
-/// The text of `provider`'s CI file for `members`, installing cargo-v6 `version` (this
-/// binary's, so that CI publishes with the tool the file was made with).
-pub fn render(provider: Provider, members: &[Member], version: &str) -> Result<String, CiError> {
+/// The text of `provider`'s CI file for `members`, installing cargo-v6 from `install`;
+/// `version` (this binary's) is named in the file's header.
+pub fn render(
+    provider: Provider,
+    members: &[Member],
+    install: &Install,
+    version: &str,
+) -> Result<String, CiError> {
     if members.is_empty() {
         return Err(CiError::NoMembers);
+    }
+    for member in members {
+        member.check(provider)?;
     }
     let comments = members
         .iter()
@@ -261,20 +423,11 @@ pub fn render(provider: Provider, members: &[Member], version: &str) -> Result<S
         .map(shell_quote)
         .collect();
     // What publish writes and the job keeps: the record of releases, and the store's files.
-    let kept: Vec<String> = std::iter::once(crate::record::FILE_NAME)
+    let kept: BTreeSet<&str> = std::iter::once(crate::record::FILE_NAME)
         .chain(members.iter().filter_map(|m| m.store_output.as_deref()))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(str::to_string)
         .collect();
     match provider {
         Provider::GitHub => {
-            for m in members {
-                refuse_expression(m, "release-tag-prefix", &m.release_tag_prefix)?;
-                if let Some(key) = &m.sign_key {
-                    refuse_expression(m, "sign.key", key)?;
-                }
-            }
             let data = GitHubData {
                 version: version.to_string(),
                 comments,
@@ -285,7 +438,12 @@ pub fn render(provider: Provider, members: &[Member], version: &str) -> Result<S
                 ghcr: registries.iter().all(|r| *r == GHCR),
                 mixed_registries: registries.len() > 1,
                 sign_keys,
-                kept,
+                install: yaml_string(&install.command(None)),
+                cache_key: yaml_string(&format!(
+                    "cargo-v6-${{{{ runner.os }}}}-${{{{ runner.arch }}}}-{}",
+                    install.rev()
+                )),
+                kept: yaml_string(&kept.into_iter().collect::<Vec<_>>().join("\n")),
             };
             let (name, text) = GITHUB_TEMPLATE;
             Ok(crate::render::render_text(name, text, &data)?)
@@ -304,7 +462,9 @@ pub fn render(provider: Provider, members: &[Member], version: &str) -> Result<S
                 },
                 mixed_registries: registries.len() > 1,
                 sign_keys,
-                kept: kept.iter().map(|path| yaml_string(path)).collect(),
+                install: install.command(Some("\"$tools\"")),
+                cache_key: yaml_string(&format!("cargo-v6-{}", install.rev())),
+                kept: kept.into_iter().map(yaml_string).collect(),
             };
             let (name, text) = GITLAB_TEMPLATE;
             Ok(crate::render::render_text(name, text, &data)?)
@@ -312,12 +472,70 @@ pub fn render(provider: Provider, members: &[Member], version: &str) -> Result<S
     }
 }
 
-fn refuse_expression(member: &Member, key: &'static str, value: &str) -> Result<(), CiError> {
-    if value.contains("${{") {
+impl Member {
+    /// Every value of the member that the file holds, through [`check_value`]; the store's
+    /// file also as a literal artifact path.
+    fn check(&self, provider: Provider) -> Result<(), CiError> {
+        let values = [
+            ("name", Some(&self.name)),
+            ("release-tag-prefix", Some(&self.release_tag_prefix)),
+            ("image", Some(&self.image)),
+            ("image", Some(&self.registry)),
+            ("sign.key", self.sign_key.as_ref()),
+            ("store.output", self.store_output.as_ref()),
+        ];
+        for (key, value) in values {
+            if let Some(value) = value {
+                check_value(provider, &self.name, key, value)?;
+            }
+        }
+        if let Some(path) = &self.store_output {
+            check_artifact_path(&self.name, "store.output", path)?;
+        }
+        Ok(())
+    }
+}
+
+/// The one check of a value before it goes into a CI file: a single line of YAML-printable
+/// characters (no line break of YAML 1.1 or 1.2, no control, no byte order mark) and, in a
+/// GitHub file, no `${{`, which GitHub evaluates wherever it stands.
+fn check_value(
+    provider: Provider,
+    name: &str,
+    key: &'static str,
+    value: &str,
+) -> Result<(), CiError> {
+    let unwritable = |reason| CiError::Unwritable {
+        name: name.to_string(),
+        key,
+        value: value.to_string(),
+        reason,
+    };
+    if value.chars().any(|c| c == '\t' || !yaml_printable(c)) {
+        return Err(unwritable(
+            "it holds a line break or another control character",
+        ));
+    }
+    if provider == Provider::GitHub && value.contains("${{") {
         return Err(CiError::Expression {
-            name: member.name.clone(),
+            name: name.to_string(),
             key,
             value: value.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Artifact paths are patterns to both services (GitHub's `@actions/glob`, GitLab's
+/// `artifacts:paths` with variables expanded): a path is kept as itself only without glob
+/// characters, `$`, `\\`, and a leading `!` (exclusion) or `#` (a comment line to GitHub).
+fn check_artifact_path(name: &str, key: &'static str, path: &str) -> Result<(), CiError> {
+    if path.starts_with(['!', '#']) || path.contains(['*', '?', '[', ']', '{', '}', '$', '\\']) {
+        return Err(CiError::Unwritable {
+            name: name.to_string(),
+            key,
+            value: path.to_string(),
+            reason: "an artifact path is a pattern to GitHub and GitLab, and this one would not name the file itself",
         });
     }
     Ok(())
@@ -333,9 +551,10 @@ fn prefixes(members: &[Member]) -> Vec<&str> {
         .collect()
 }
 
-/// The characters GitHub's filter patterns give a meaning (`*`, `?`, `+`, `[`, `]`, `!` at
-/// the start, and `\`, which escapes them).
-const GLOB_SPECIAL: &[char] = &['*', '?', '+', '[', ']', '!', '\\'];
+/// The characters GitHub's filter patterns give a meaning and let `\` escape (`*`, `?`,
+/// `+`, `[`, `!` at the start, and `\` itself); a `]` with no `[` is itself, and GitHub
+/// refuses an escaped one. (A release tag prefix has none of `*?[\`: git refuses them.)
+const GLOB_SPECIAL: &[char] = &['*', '?', '+', '[', '!', '\\'];
 
 /// The GitHub `on.push.tags` pattern for release tags under `prefix`: the prefix literally,
 /// then a version that starts `MAJOR.MINOR` (`1.2`, `1.2.3`, `1.2.3-rc.1`, `1.2.0rc1`). `*`
@@ -378,8 +597,8 @@ fn regex_escape(text: &str) -> String {
     escaped
 }
 
-/// `text` as a YAML double-quoted scalar: `"` and `\` escaped, and every character outside
-/// YAML's printable set (controls, DEL, C1 controls, the byte order mark) as `\uXXXX`, so
+/// `text` as a YAML double-quoted scalar: `"` and `\` escaped, a line break as `\n`, and
+/// every other character outside YAML's printable set (controls, DEL, C1 controls, the byte order mark) as `\uXXXX`, so
 /// that it reads back as exactly `text` on one line.
 pub fn yaml_string(text: &str) -> String {
     let mut out = String::from("\"");
@@ -387,6 +606,7 @@ pub fn yaml_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
             c if yaml_printable(c) => out.push(c),
             c => {
                 let mut units = [0u16; 2];
@@ -400,15 +620,176 @@ pub fn yaml_string(text: &str) -> String {
     out
 }
 
-/// YAML 1.2's `c-printable`, without the line breaks and tab (escaped too, to stay on a line).
+/// YAML 1.2's `c-printable`, without the line breaks and tab (escaped too, to stay on a line),
+/// and without U+2028 and U+2029, line breaks to YAML 1.1 parsers such as GitLab's.
 fn yaml_printable(c: char) -> bool {
     matches!(c, '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-        && c != '\u{FEFF}'
+        && !matches!(c, '\u{FEFF}' | '\u{2028}' | '\u{2029}')
 }
 
 /// `text` as one POSIX shell word, single-quoted (`'` written as `'\''`).
 pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Warnings about what would keep the generated file from working, for the user to read
+/// before committing it: a registry that no CI runner can reach, and other workflows
+/// (`workflows`: each file's path as shown and its text) that fire on the same tags.
+pub fn warnings(
+    provider: Provider,
+    members: &[Member],
+    workflows: &[(String, String)],
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let registries: BTreeSet<&str> = members.iter().map(|m| m.registry.as_str()).collect();
+    for registry in registries {
+        if let Some(why) = unreachable_from_ci(registry) {
+            warnings.push(format!(
+                "the image registry `{registry}` is {why}: a job on {} runners can never push there; set `image` in v6.toml to a registry the runners reach (or run the job on a runner of your own in that network)",
+                match provider {
+                    Provider::GitHub => "GitHub's",
+                    Provider::GitLab => "GitLab's",
+                }
+            ));
+        }
+    }
+    let samples: Vec<String> = prefixes(members)
+        .into_iter()
+        .map(|p| format!("{p}1.2.3"))
+        .collect();
+    for (path, text) in workflows {
+        if let Some(tag) = samples.iter().find(|tag| workflow_fires_on_tag(text, tag)) {
+            warnings.push(format!(
+                "`{path}` also runs when the tag `{tag}` is pushed, so a release would run both: retire it (delete the file, or narrow its `on.push.tags`) or move what it does beyond publishing into a job that `needs` this one"
+            ));
+        }
+    }
+    warnings
+}
+
+/// Why the runners of a CI service cannot reach `registry` (`host[:port]`), if they cannot:
+/// loopback, unspecified, link-local and multicast-DNS names are on the runner itself.
+fn unreachable_from_ci(registry: &str) -> Option<&'static str> {
+    let host = match registry.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => registry.rsplit_once(':').map_or(registry, |(host, _)| host),
+    };
+    let host = host.to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return Some("the runner itself (localhost)");
+    }
+    if host.ends_with(".local") {
+        return Some("a multicast-DNS name of a local network (.local)");
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_loopback() => Some("a loopback address (the runner itself)"),
+        Ok(ip) if ip.is_unspecified() => Some("the unspecified address"),
+        Ok(std::net::IpAddr::V4(v4)) if v4.is_link_local() => Some("a link-local address"),
+        Ok(std::net::IpAddr::V4(v4)) if v4.is_private() => {
+            Some("a private-network address, which hosted runners are not in")
+        }
+        _ => None,
+    }
+}
+
+/// Whether the GitHub workflow `text` runs on a push of `tag` (its `on`, read as GitHub does:
+/// `push` alone fires on every tag; `on.push.tags` and `tags-ignore` filter them). A file that
+/// is not YAML is not read.
+fn workflow_fires_on_tag(text: &str, tag: &str) -> bool {
+    use yaml_rust2::Yaml;
+    let Ok(docs) = yaml_rust2::YamlLoader::load_from_str(text) else {
+        return false;
+    };
+    let Some(on) = docs.first().map(|d| &d["on"]) else {
+        return false;
+    };
+    let strings = |yaml: &Yaml| -> Vec<String> {
+        match yaml {
+            Yaml::String(s) => vec![s.clone()],
+            Yaml::Array(items) => items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let push = match on {
+        Yaml::String(_) | Yaml::Array(_) => return strings(on).iter().any(|e| e == "push"),
+        Yaml::Hash(_) => &on["push"],
+        _ => return false,
+    };
+    match push {
+        // `push:` with no filter: every branch and tag.
+        Yaml::Null => true,
+        Yaml::Hash(_) => {
+            let tags = strings(&push["tags"]);
+            let ignored = strings(&push["tags-ignore"]);
+            let branches_only = tags.is_empty()
+                && ignored.is_empty()
+                && !(push["branches"].is_badvalue() && push["branches-ignore"].is_badvalue());
+            if branches_only {
+                return false;
+            }
+            if !ignored.is_empty() {
+                return !ignored.iter().any(|p| github_glob_matches(p, tag));
+            }
+            filters_accept(&tags, tag)
+        }
+        _ => false,
+    }
+}
+
+/// GitHub's rule for a list of filter patterns: the last pattern that matches decides, and a
+/// pattern starting with `!` excludes.
+fn filters_accept(patterns: &[String], tag: &str) -> bool {
+    let mut accepted = false;
+    for pattern in patterns {
+        match pattern.strip_prefix('!') {
+            Some(negated) if github_glob_matches(negated, tag) => accepted = false,
+            None if github_glob_matches(pattern, tag) => accepted = true,
+            _ => {}
+        }
+    }
+    accepted
+}
+
+/// A GitHub filter pattern against a whole ref name: `*` any characters but `/`, `**` any
+/// characters, `?` the preceding character optionally, `+` it repeated, `[...]` a class, `\`
+/// an escape; anything else is itself.
+fn github_glob_matches(pattern: &str, text: &str) -> bool {
+    let mut re = String::from("^");
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                re.push_str(".*");
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' | '+' => re.push(c),
+            '[' => {
+                re.push('[');
+                for d in chars.by_ref() {
+                    if d == '\\' {
+                        re.push_str("\\\\");
+                        continue;
+                    }
+                    re.push(d);
+                    if d == ']' {
+                        break;
+                    }
+                }
+            }
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    re.push_str(&regex::escape(&next.to_string()));
+                }
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    regex::Regex::new(&re).is_ok_and(|re| re.is_match(text))
 }
 
 /// What the user must set up for the generated file to work: secrets or variables, one
@@ -474,6 +855,140 @@ mod tests {
         }
     }
 
+    fn install() -> Install {
+        Install::new(
+            "https://example.org/cargo-v6.git",
+            "0123456789abcdef0123456789abcdef01234567",
+        )
+        .unwrap()
+    }
+
+    /// Every member value goes through the one check in both generators: a line break,
+    /// a tab or a separator YAML 1.1 reads as a line break is refused wherever it would go.
+    #[test]
+    fn values_with_line_breaks_are_refused_in_every_field_and_file() {
+        for bad in ["a\nb", "a\tb", "a\u{2028}b", "a\u{85}b", "a\rb"] {
+            let fields: [fn(&mut Member, &str); 5] = [
+                |m, v| m.release_tag_prefix = v.into(),
+                |m, v| m.image = v.into(),
+                |m, v| m.registry = v.into(),
+                |m, v| m.sign_key = Some(v.into()),
+                |m, v| m.store_output = Some(format!("{v}.json")),
+            ];
+            for set in fields {
+                let mut m = member("a", "v", GHCR);
+                set(&mut m, bad);
+                for provider in [Provider::GitHub, Provider::GitLab] {
+                    let result = render(provider, std::slice::from_ref(&m), &install(), "0.1.0");
+                    assert!(
+                        matches!(result, Err(CiError::Unwritable { .. })),
+                        "{bad:?} in {m:?}: {result:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_artifact_path_is_one_yaml_string_of_lines() {
+        let mut m = member("a", "v", GHCR);
+        m.store_output = Some("out/it's: \"#1\".json".into());
+        let text = render(Provider::GitHub, &[m], &install(), "0.1.0").unwrap();
+        assert!(
+            text.contains("path: \"out/it's: \\\"#1\\\".json\\nv6.lock\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn install_checks_the_url_and_the_commit() {
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        for good in [
+            "https://github.com/o/cargo-v6",
+            "ssh://git@example.org/o/cargo-v6.git",
+            "git@example.org:o/cargo-v6.git",
+            "file:///srv/git/cargo-v6",
+        ] {
+            assert!(Install::new(good, rev).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://example.org/x",
+            "git://example.org/x",
+            "example.org/x",
+            "https://u:p@example.org/x",
+            "https://example.org/x y",
+            "https://example.org/'x'",
+            "-uhttps://example.org/x",
+            "C:/x",
+        ] {
+            assert!(Install::new(bad, rev).is_err(), "{bad}");
+        }
+        assert!(Install::new("https://e.org/x", &rev[..39]).is_err());
+        assert!(Install::new("https://e.org/x", "v1.2.3").is_err());
+        assert_eq!(
+            Install::new("https://e.org/x", &rev.to_uppercase())
+                .unwrap()
+                .rev(),
+            rev
+        );
+        assert_eq!(
+            install().command(Some("\"$tools\"")),
+            format!(
+                "cargo install --locked --git 'https://example.org/cargo-v6.git' --rev '{rev}' --root \"$tools\" cargo-v6"
+            )
+        );
+    }
+
+    #[test]
+    fn registries_on_the_runner_itself_are_unreachable() {
+        for host in [
+            "127.0.0.1:5550",
+            "127.1.2.3",
+            "localhost",
+            "LOCALHOST:5000",
+            "reg.localhost",
+            "[::1]:5000",
+            "nas.local:5000",
+            "0.0.0.0:5000",
+            "169.254.1.1",
+            "10.0.0.5:5000",
+        ] {
+            assert!(unreachable_from_ci(host).is_some(), "{host}");
+        }
+        for host in [
+            "ghcr.io",
+            "registry.example.org:5000",
+            "8.8.8.8",
+            "[2001:db8::1]:5000",
+        ] {
+            assert_eq!(unreachable_from_ci(host), None, "{host}");
+        }
+    }
+
+    #[test]
+    fn github_globs_read_as_github_documents_them() {
+        for (pattern, tag, matches) in [
+            ("*.*.*", "1.2.3", true),
+            ("*.*.*", "v1.2.3", true),
+            ("*", "a/b", false),
+            ("**", "a/b", true),
+            ("v[0-9]+.[0-9]+*", "v10.2.3", true),
+            ("v[0-9]+.[0-9]+*", "vx.2", false),
+            ("v1.?", "v1.", true),
+            ("\\*", "*", true),
+            ("\\*", "a", false),
+        ] {
+            assert_eq!(
+                github_glob_matches(pattern, tag),
+                matches,
+                "{pattern} {tag}"
+            );
+        }
+        let patterns = ["*".to_string(), "!v*".to_string()];
+        assert!(!filters_accept(&patterns, "v1.2.3"));
+        assert!(filters_accept(&patterns, "1.2.3"));
+    }
+
     /// The patterns' meaning on real tags is checked in tests/ci.rs, on the generated file.
     #[test]
     fn github_patterns_are_the_prefix_then_major_dot_minor() {
@@ -486,7 +1001,7 @@ mod tests {
     fn github_glob_characters_in_a_prefix_are_escaped() {
         assert_eq!(
             github_tag_pattern("!rel+[x]*?\\"),
-            "\\!rel\\+\\[x\\]\\*\\?\\\\[0-9]+.[0-9]+*"
+            "\\!rel\\+\\[x]\\*\\?\\\\[0-9]+.[0-9]+*"
         );
     }
 
@@ -556,7 +1071,7 @@ mod tests {
     #[test]
     fn no_members_is_an_error() {
         assert!(matches!(
-            render(Provider::GitHub, &[], "0.1.0"),
+            render(Provider::GitHub, &[], &install(), "0.1.0"),
             Err(CiError::NoMembers)
         ));
     }
@@ -565,14 +1080,19 @@ mod tests {
     fn github_expressions_in_values_are_refused() {
         let m = member("a", "${{ secrets.X }}", GHCR);
         assert!(matches!(
-            render(Provider::GitHub, std::slice::from_ref(&m), "0.1.0"),
+            render(
+                Provider::GitHub,
+                std::slice::from_ref(&m),
+                &install(),
+                "0.1.0"
+            ),
             Err(CiError::Expression {
                 key: "release-tag-prefix",
                 ..
             })
         ));
         // GitLab does not evaluate it: the regex takes it literally.
-        assert!(render(Provider::GitLab, &[m], "0.1.0").is_ok());
+        assert!(render(Provider::GitLab, &[m], &install(), "0.1.0").is_ok());
     }
 
     #[test]
@@ -582,7 +1102,7 @@ mod tests {
             member("b", "b-v", GHCR),
             member("c", "a-v", GHCR),
         ];
-        let text = render(Provider::GitHub, &members, "0.1.0").unwrap();
+        let text = render(Provider::GitHub, &members, &install(), "0.1.0").unwrap();
         assert_eq!(text.matches("[0-9]+.[0-9]+*\"").count(), 2, "{text}");
     }
 
@@ -597,7 +1117,7 @@ mod tests {
     #[test]
     fn members_on_several_registries_share_the_secrets() {
         let members = [member("a", "a-v", GHCR), member("b", "b-v", "docker.io")];
-        let text = render(Provider::GitHub, &members, "0.1.0").unwrap();
+        let text = render(Provider::GitHub, &members, &install(), "0.1.0").unwrap();
         let workflow = parse(&text);
         assert!(workflow["permissions"]["packages"].is_badvalue(), "{text}");
         assert!(text.contains("V6_REGISTRY_USERNAME: ${{ secrets.V6_REGISTRY_USERNAME }}"));
@@ -605,7 +1125,7 @@ mod tests {
         let steps = next_steps(Provider::GitHub, &members).join("\n");
         assert!(steps.contains("push to docker.io, ghcr.io"), "{steps}");
 
-        let text = render(Provider::GitLab, &members, "0.1.0").unwrap();
+        let text = render(Provider::GitLab, &members, &install(), "0.1.0").unwrap();
         let ci = parse(&text);
         assert!(ci["v6-publish"]["variables"]["V6_IMAGE_REGISTRY"].is_badvalue());
         assert!(!text.contains("CI_REGISTRY_USER"), "{text}");

@@ -234,9 +234,7 @@ impl Error {
                 "do not run this image: get the digest and the public key from the publisher, and check both"
                     .to_string(),
             ),
-            Error::Ci(CiError::Expression { key, .. }) => Some(format!(
-                "change `{key}` in v6.toml: GitHub would replace the `${{{{ ... }}}}` with a value of its own"
-            )),
+            Error::Ci(e) => e.help(),
             Error::Registry(RegistryError::Unreachable { .. }) => Some(
                 "check `image` in v6.toml and the network; `cargo v6 doctor` checks the registry and credentials"
                     .to_string(),

@@ -345,8 +345,17 @@ struct RawManifest {
     sign: RawSign,
     /// `[store]`: the algorithm store's metadata, read and checked by `crate::store` (which
     /// needs the loaded manifest, so it cannot be checked here without an import cycle).
-    #[serde(default, rename = "store")]
-    _store: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    store: Option<RawStore>,
+}
+
+/// The one key of `[store]` checked here: `output` is a path that reaches generated files
+/// (the CI jobs keep it as an artifact), so it is held to a single line like every other
+/// such value, whichever command loads the manifest. The other keys are `crate::store`'s.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawStore {
+    output: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -455,11 +464,14 @@ impl Validator<'_> {
             .map(|l| self.single_line(l, "license"))
             .transpose()?;
         let tags = self.tags(a.tags.as_ref())?;
+        if let Some(output) = raw.store.as_ref().and_then(|s| s.output.as_ref()) {
+            self.single_line(output, "store.output")?;
+        }
         self.sizes(&a, &raw.build)?;
         let (build, spans) = self.build(raw.build, &dir, &a.wrapper, &vantage6)?;
         let release_tag_prefix = match raw.publish.release_tag_prefix {
             Some(prefix) => self
-                .single_line(&prefix, "release-tag-prefix")?
+                .release_tag_prefix(&prefix)?
                 .replace(NAME_PLACEHOLDER, &name),
             // cargo-release's form in a workspace, where one repository tags many algorithms.
             None if self.workspace_root.is_some() => format!("{name}-v"),
@@ -637,15 +649,49 @@ impl Validator<'_> {
         })
     }
 
-    /// Values that end up in labels or Dockerfile lines: one line, no control characters.
+    /// Values that end up in labels, Dockerfile lines or CI files: one line, no control
+    /// characters, and none of the Unicode line and paragraph separators (U+2028, U+2029),
+    /// which YAML 1.1 parsers (GitLab's) and JavaScript read as line breaks.
     fn single_line(&self, value: &Spanned<String>, key: &str) -> Result<String, ManifestError> {
-        if value.get_ref().chars().any(char::is_control) {
+        if value
+            .get_ref()
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+        {
             return Err(self.error(
                 value.span(),
                 format!("`{key}` must be a single line without control characters"),
             ));
         }
         Ok(value.get_ref().clone())
+    }
+
+    /// The start of every release tag, so held to git's rules for a tag name (`git
+    /// check-ref-format`): a prefix no tag can carry would write CI triggers that never fire.
+    fn release_tag_prefix(&self, value: &Spanned<String>) -> Result<String, ManifestError> {
+        let text = self.single_line(value, "release-tag-prefix")?;
+        let refused = text
+            .chars()
+            .find(|c| matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+            .map(|c| format!("`{c}`"))
+            .or_else(|| {
+                ["..", "@{", "//", "/."]
+                    .into_iter()
+                    .find(|s| text.contains(s))
+                    .map(|s| format!("`{s}`"))
+            })
+            .or_else(|| {
+                text.starts_with(['.', '/'])
+                    .then(|| "a leading `.` or `/`".to_string())
+            });
+        match refused {
+            Some(what) => Err(self.error_with_help(
+                value.span(),
+                format!("`release-tag-prefix` holds {what}, which git does not allow in a tag name"),
+                "release tags are `{prefix}{version}`, e.g. \"v\" or \"summary-v\"; git refuses spaces, `~ ^ : ? * [ \\`, `..`, `@{` and a leading `.`",
+            )),
+            None => Ok(text),
+        }
     }
 
     /// A value rendered as the rest of a Dockerfile line: besides one line, it must not end in
