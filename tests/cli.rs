@@ -1122,6 +1122,29 @@ fn init_reads_a_5x_pyproject_project_built_with_uv() {
 }
 
 #[test]
+fn init_reads_a_dockerfiles_instructions_never_its_comments() {
+    // Shaped like vantage6's 4.x repositories: an untagged (retired) base, a comment that
+    // still names 3.x's `docker_wrapper()`, a commented-out 3.x CMD, and the 4.x CMD.
+    let dir = project("comment-wrapper");
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/count"]);
+    assert!(written.contains("vantage6 = \"4."), "{written}");
+    assert!(!written.contains("vantage6 = \"3."), "{written}");
+    assert!(written.contains("name = \"v6-count-py\"\n"), "{written}");
+    assert!(
+        stderr.contains("(the wrapper `wrap_algorithm` in the Dockerfile's CMD, the newest 4.x"),
+        "{stderr}"
+    );
+    let plan = plan_json(dir.path(), &[]);
+    assert!(
+        plan["base_image"]
+            .as_str()
+            .unwrap()
+            .starts_with("ghcr.io/vantage6/infrastructure/algorithm-base:4."),
+        "{plan}"
+    );
+}
+
+#[test]
 fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
     // setup.py says 1.1.0; the releases are the bare tags 1.1.3 and 1.2.1.
     let dir = project("stale-metadata");

@@ -143,7 +143,7 @@ pub fn detect(files: &ProjectFiles) -> Detected {
                     newer_than: newer.then(|| known.unwrap_or(vantage6::NEWEST)),
                 }
             })
-            .or_else(|| wrapper_call_vantage6(text));
+            .or_else(|| wrapper_call_vantage6(&steps));
         match (&base, &algorithm_base) {
             (Some(base), Some((Registry::Harbor2, _))) => found.retired_base = Some(base.clone()),
             (Some(_), Some((Registry::Ghcr, _))) => {}
@@ -465,14 +465,23 @@ fn algorithm_base(image: &str) -> Option<(Registry, Option<(u64, u64)>)> {
 }
 
 /// When no base image names a version: the wrapper call and install line the Dockerfile
-/// uses tell the major, and the newest release the tool knows of it is assumed.
-fn wrapper_call_vantage6(dockerfile: &str) -> Option<Vantage6Found> {
-    let (major, why) = if dockerfile.contains("uv pip install") {
-        (5, "`uv pip install` in Dockerfile")
-    } else if dockerfile.contains("docker_wrapper") {
-        (3, "`docker_wrapper` in Dockerfile")
-    } else if dockerfile.contains("wrap_algorithm") {
-        (4, "`wrap_algorithm` in Dockerfile")
+/// uses tell the major, and the newest release the tool knows of it is assumed. Only
+/// instructions are read: vantage6's 4.x template keeps a comment naming 3.x's
+/// `docker_wrapper()` above its 4.x `CMD`.
+fn wrapper_call_vantage6(steps: &[Instruction]) -> Option<Vantage6Found> {
+    let in_step = |keywords: &[&str], text: &str| {
+        steps
+            .iter()
+            .any(|s| keywords.contains(&s.keyword.as_str()) && s.rest.contains(text))
+    };
+    const STARTS: &[&str] = &["CMD", "ENTRYPOINT"];
+    let (major, why) = if in_step(&["RUN"], "uv pip install") {
+        (5, "`uv pip install` in the Dockerfile's RUN")
+    } else if in_step(STARTS, "vantage6.algorithm.tools") || in_step(STARTS, "wrap_algorithm") {
+        // 4.x's module also had a `docker_wrapper` for a while.
+        (4, "the wrapper `wrap_algorithm` in the Dockerfile's CMD")
+    } else if in_step(STARTS, "docker_wrapper") {
+        (3, "the wrapper `docker_wrapper` in the Dockerfile's CMD")
     } else {
         return None;
     };
@@ -828,6 +837,30 @@ mod tests {
         // The base tag wins over the heuristics.
         let uv_on_5 = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:5.0\nRUN uv pip install --system /app\n";
         assert_eq!(version(uv_on_5), "5.0");
+        // 4.x's module once exported `docker_wrapper` too: the module tells the major.
+        let v4_docker_wrapper = "FROM x\nCMD python -c \"from vantage6.algorithm.tools.wrap import docker_wrapper; docker_wrapper()\"\n";
+        assert_eq!(version(v4_docker_wrapper), newest(4));
+    }
+
+    #[test]
+    fn comments_are_never_read_as_the_wrapper() {
+        // vantage6's 4.x template: a comment naming 3.x's wrapper above the 4.x CMD, and a
+        // commented-out 3.x CMD below it.
+        let commented = "FROM harbor2.vantage6.ai/infrastructure/algorithm-base\nCOPY . /app\nRUN pip install /app\n# Tell docker to execute docker_wrapper() when the image is run.\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n# CMD python -c \"from vantage6.tools.docker_wrapper import docker_wrapper; docker_wrapper('x')\"\n";
+        let found = with_dockerfile(commented).vantage6.unwrap();
+        assert_eq!(found.version, newest(4));
+        assert!(found.why.contains("wrap_algorithm"), "{}", found.why);
+        // Words in comments (or in a RUN's echo) never name a major.
+        let uv_comment = "FROM x\n# 5.x would `uv pip install` here\nRUN pip install /app\n";
+        assert_eq!(with_dockerfile(uv_comment).vantage6, None);
+        let echo = "FROM x\nRUN echo wrap_algorithm\n";
+        assert_eq!(with_dockerfile(echo).vantage6, None);
+        // Nor a PKG_NAME or a base image.
+        let pkg = with_dockerfile(
+            "# ARG PKG_NAME=\"wrong\"\n# FROM ghcr.io/vantage6/infrastructure/algorithm-base:3.7\nFROM scratch\nARG PKG_NAME=\"right\"\n",
+        );
+        assert_eq!(pkg.name.unwrap().name, "right");
+        assert_eq!(pkg.vantage6, None);
     }
 
     #[test]
