@@ -603,12 +603,16 @@ fn tagged_project(extra_publish: &str) -> (tempfile::TempDir, impl Fn(&[&str])) 
 #[test]
 fn a_bare_release_tag_is_the_version_whatever_the_metadata_says() {
     let (dir, git) = tagged_project("release-tag-prefix = \"\"\nversion-from-tag = true\n");
-    // Untagged: no release to publish without --set-version.
+    // No release tag yet: no release to publish without --set-version; the metadata's
+    // version is suggested as the first tag.
     cargo_v6(dir.path())
         .args(["v6", "plan", "--offline"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("HEAD has no release tag"))
+        .stderr(predicate::str::contains(
+            "the repository has no release tag yet",
+        ))
+        .stderr(predicate::str::contains("`git tag 1.2.0`"))
         .stderr(predicate::str::contains("--set-version"));
     git(&["tag", "1.2.1"]);
     let plan = plan_json(dir.path(), &[]);
@@ -624,6 +628,24 @@ fn a_bare_release_tag_is_the_version_whatever_the_metadata_says() {
     // --set-version still wins, for builds that are not releases.
     let plan = plan_json(dir.path(), &["--set-version", "1.3.0.dev1"]);
     assert_eq!(plan["version"], "1.3.0.dev1");
+    // A commit after the release (v6.toml, say): the latest tag is named, and the next patch
+    // suggested, never a made-up `1.2.3`.
+    git(&["tag", "1.1.9"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "after"]);
+    for command in [
+        &["v6", "plan", "--offline"][..],
+        &["v6", "publish", "--dry-run"],
+    ] {
+        cargo_v6(dir.path())
+            .args(command)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "HEAD has no release tag (the latest, `1.2.1`, is on an earlier commit)",
+            ))
+            .stderr(predicate::str::contains("`git tag 1.2.2`"))
+            .stderr(predicate::str::contains("1.2.3").not());
+    }
 }
 
 #[test]
@@ -1170,14 +1192,30 @@ fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
         stderr.contains("(setup.py says 1.1.0, while the latest tag is 1.2.1)"),
         "{stderr}"
     );
+    // The commit of v6.toml is not tagged: the next release tag is named, after the latest.
     assert!(
         stderr.contains(
-            "note: next: review v6.toml, `git add v6.toml && git commit` (publish refuses a dirty work tree; or pass --allow-dirty), then `cargo v6 plan` and `cargo v6 publish --dry-run`\n"
+            "note: next: review v6.toml, `git add v6.toml && git commit` (publish refuses a dirty work tree; or pass --allow-dirty), tag the commit to release, e.g. `git tag 1.2.2` after the latest release tag `1.2.1` (or pass `--set-version` for a build that is not a release), then `cargo v6 plan` and `cargo v6 publish --dry-run`\n"
         ),
         "{stderr}"
     );
     let plan = plan_json(dir.path(), &[]);
     assert_eq!(plan["version"], "1.2.1", "the tag, not setup.py's 1.1.0");
+    // As the note says: after the commit, plan wants the next tag, and takes it.
+    git_in(dir.path(), &["add", "v6.toml"]);
+    git_in(dir.path(), &["commit", "-qm", "cargo v6"]);
+    let output = cargo_v6(dir.path())
+        .args(["plan", "--offline"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("`git tag 1.2.2`"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    git_in(dir.path(), &["tag", "1.2.2"]);
+    assert_eq!(plan_json(dir.path(), &[])["version"], "1.2.2");
     assert_eq!(
         plan["version_source"],
         serde_json::json!({"release_tag": "1.2.1"})
@@ -1198,9 +1236,7 @@ fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
         "the metadata agrees with the tag: {stderr}"
     );
     assert!(
-        stderr.contains(
-            "(HEAD has no release tag: tag one, e.g. `git tag vX.Y.Z`, or pass `--set-version`)"
-        ),
+        stderr.contains("e.g. `git tag v1.1.1` after the latest release tag `v1.1.0`"),
         "{stderr}"
     );
 }

@@ -213,6 +213,42 @@ fn check_release_tag_prefix(manifest: &Manifest, git: Option<&GitInfo>) -> Resul
     Ok(())
 }
 
+/// `version-from-tag` with no release tag on HEAD: the error names the repository's latest
+/// release tag and suggests the next one (`git tag 1.1.4`); with none yet, the project's
+/// metadata version as the first.
+fn no_release_tag(manifest: &Manifest, git: Option<&GitInfo>) -> PlanError {
+    let prefix = &manifest.publish.release_tag_prefix;
+    let tags = git.map(|g| crate::git::tags(&g.top)).unwrap_or_default();
+    let (message, tag) = match crate::release_tag::next_release(&tags, prefix, manifest.wrapper) {
+        Some(next) => (
+            format!(
+                "`version-from-tag` is set, but HEAD has no release tag (the latest, `{}`, is on an earlier commit)",
+                next.latest
+            ),
+            next.next,
+        ),
+        None => {
+            let first = version::read_project_version(&manifest.dir, manifest.wrapper)
+                .ok()
+                .flatten()
+                .and_then(|found| Version::parse(&found.raw, found.scheme).ok())
+                .map_or_else(|| "0.1.0".to_string(), |v| v.raw().to_string());
+            (
+                format!(
+                    "`version-from-tag` is set, but the repository has no release tag yet (`{prefix}` and a version)"
+                ),
+                format!("{prefix}{first}"),
+            )
+        }
+    };
+    PlanError::Input(Diagnostic::new(
+        message,
+        Some(format!(
+            "tag the commit to release (`git tag {tag}`), or pass `--set-version` for a build that is not a release"
+        )),
+    ))
+}
+
 /// `--set-version`, then the release tag on HEAD when `version-from-tag` is set, then v6.toml,
 /// then the project's metadata.
 fn resolve_version(
@@ -234,12 +270,7 @@ fn resolve_version(
         let tags = release_tags(git, prefix, manifest.wrapper);
         return match tags.into_iter().max_by(|a, b| a.1.cmp(&b.1)) {
             Some((tag, version)) => Ok((version, VersionSource::ReleaseTag(tag))),
-            None => Err(PlanError::Input(Diagnostic::new(
-                format!("`version-from-tag` is set, but HEAD has no release tag (`{prefix}1.2.3`)"),
-                Some(format!(
-                    "tag the release (`git tag {prefix}1.2.3`), or pass `--set-version` for a build that is not a release"
-                )),
-            ))),
+            None => Err(no_release_tag(manifest, git)),
         };
     }
     if let Some(version) = &manifest.version {
