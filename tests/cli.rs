@@ -332,15 +332,24 @@ fn context_list_applies_dockerignore() {
 #[test]
 fn a_user_dockerfile_not_built_is_said_by_plan_only() {
     let dir = project("python4");
-    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let apt = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.15\nRUN apt-get install -y libpq5\nCOPY . /app\nRUN pip install /app\n";
+    std::fs::write(dir.path().join("Dockerfile"), apt).unwrap();
     cargo_v6(dir.path())
         .args(["v6", "plan", "--offline"])
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "warning: the project's own `Dockerfile` is not the one built",
+            "warning: the project's own `Dockerfile` is not the one built, and the rendered one lacks its line 2: `RUN apt-get install -y libpq5`",
         ))
         .stderr(predicate::str::contains("build.dockerfile"));
+    // Only the template's steps: rendering builds the same, nothing to say (init said it).
+    let template = "ARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nARG PKG_NAME=\"partial_sum\"\n# Tell docker to run the wrapper\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+    std::fs::write(dir.path().join("Dockerfile"), template).unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("not the one built").not());
     // Not on every command: `dockerfile` and `context` stay quiet.
     cargo_v6(dir.path())
         .args(["v6", "dockerfile"])
@@ -1097,6 +1106,14 @@ fn init_reads_the_vantage6_version_from_a_base_arg_and_renders() {
         1,
         "said once: {stderr}"
     );
+    // Once: init chose to render, plan does not say it again.
+    let output = cargo_v6(dir.path())
+        .args(["plan", "--offline"])
+        .output()
+        .unwrap();
+    let plan_stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{plan_stderr}");
+    assert!(!plan_stderr.contains("not the one built"), "{plan_stderr}");
     let plan = plan_json(dir.path(), &[]);
     assert_eq!(plan["vantage6"], "4.15");
     assert_eq!(

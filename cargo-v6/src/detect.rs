@@ -505,12 +505,22 @@ pub fn own_dockerfile_reason(dockerfile: &str, wrapper: Wrapper) -> Option<Strin
             "the project has no vantage6 wrapper, its Dockerfile is how it builds".to_string(),
         );
     }
-    first_foreign_step(&instructions(dockerfile), wrapper)
+    first_foreign_step(dockerfile, wrapper)
         .map(|step| format!("{step} is a step no template expresses"))
 }
 
-/// The first step of the Dockerfile that the wrapper's template does not reproduce.
-fn first_foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
+/// The first step of the Dockerfile that the wrapper's template does not reproduce
+/// (``line 3: `RUN apt-get update ...` ``), or for the minimal wrapper, which has no
+/// template, its first step.
+pub fn first_foreign_step(dockerfile: &str, wrapper: Wrapper) -> Option<String> {
+    let steps = instructions(dockerfile);
+    if wrapper == Wrapper::Minimal {
+        return steps.first().map(Instruction::shown);
+    }
+    foreign_step(&steps, wrapper)
+}
+
+fn foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
     let install = regex::Regex::new(
         r"^(?:python3? -m )?(?:uv )?pip3? install(?: --system| --no-cache-dir| -e| --editable)* /app/?$",
     )

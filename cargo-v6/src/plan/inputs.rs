@@ -26,6 +26,9 @@ pub struct Inputs {
     pub context_files: Vec<String>,
     /// Their modes and content hashes, for the fingerprint.
     pub file_digests: Vec<FileDigest>,
+    /// The text of the context's `Dockerfile` when it is not the one built (no
+    /// `build.dockerfile`): the plan says what building it instead would change.
+    pub unused_dockerfile: Option<String>,
 }
 
 impl Inputs {
@@ -67,12 +70,23 @@ impl Inputs {
         let version = resolve_version(manifest, set_version, git.as_ref())?;
         let context_files = context_files(manifest, &context_dir)?;
         let file_digests = crate::fingerprint::digest_files(&context_dir, &context_files)?;
+        let unused_dockerfile = (manifest.build.dockerfile.is_none()
+            && context_files.iter().any(|f| f == "Dockerfile"))
+        .then(|| {
+            crate::files::read_regular_text(
+                &context_dir.join("Dockerfile"),
+                crate::files::SMALL_FILE_MAX,
+            )
+            .ok()
+        })
+        .flatten();
         Ok(Inputs {
             version,
             git,
             context_dir,
             context_files,
             file_digests,
+            unused_dockerfile,
         })
     }
 }

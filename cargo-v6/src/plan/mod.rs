@@ -315,10 +315,11 @@ pub struct Plan {
     /// The project's own Dockerfile, when it is the one built (`build.dockerfile`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub own_dockerfile: Option<String>,
-    /// The project has a `Dockerfile` that is not the one built: `plan` says so (once, not
-    /// on every command).
+    /// The project has a `Dockerfile` that is not the one built, with a step the rendered one
+    /// lacks (the first such step): `plan` says so (not every command). `None` when there is
+    /// none, or it has only the template's steps: rendering builds the same, as init chose.
     #[serde(skip)]
-    pub unused_dockerfile: bool,
+    pub unused_dockerfile: Option<String>,
     /// Things the user should know on every command that plans.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -376,8 +377,10 @@ impl Plan {
             )));
         }
         let mut warnings = Vec::new();
-        let unused_dockerfile =
-            own.is_none() && inputs.context_files.iter().any(|f| f == "Dockerfile");
+        let unused_dockerfile = match (&own, &inputs.unused_dockerfile) {
+            (None, Some(text)) => crate::detect::first_foreign_step(text, manifest.wrapper),
+            _ => None,
+        };
 
         let linked_ignore = inputs
             .file_digests

@@ -320,7 +320,7 @@ mod tests {
             file_digests: Vec::new(),
             fingerprint: "f".into(),
             own_dockerfile: None,
-            unused_dockerfile: false,
+            unused_dockerfile: None,
             warnings: Vec::new(),
         }
     }
