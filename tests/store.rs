@@ -896,6 +896,79 @@ fn import_into_a_workspace_member_loads_it_with_the_workspace() {
 }
 
 #[test]
+fn a_missing_code_url_comes_from_the_projects_metadata_or_git_remote() {
+    // Shaped like vantage6's 4.x repositories: algorithm_store.json without `code_url`, and
+    // setup.py saying `url="https://github.com/..."`.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/comment-wrapper");
+    let imported = |dir: &Path| {
+        std::fs::write(
+            dir.join("v6.toml"),
+            manifest_head("4.15", "ghcr.io/example-org/v6-count-py"),
+        )
+        .unwrap();
+        let output = cargo_v6(dir, &["v6", "store", "import", "algorithm_store.json"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        (stderr(&output), export(dir, &[]))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    support::copy_dir(&fixture, dir.path());
+    let (notes, from_setup) = imported(dir.path());
+    assert!(
+        notes.contains(
+            "`code-url` is https://github.com/example-org/v6-count-py, from setup.py's `url`"
+        ),
+        "{notes}"
+    );
+    assert_eq!(
+        from_setup["code_url"],
+        "https://github.com/example-org/v6-count-py"
+    );
+
+    // pyproject.toml's [project.urls].
+    std::fs::remove_file(dir.path().join("setup.py")).unwrap();
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"v6-count-py\"\nversion = \"1.0.0\"\n[project.urls]\nHomepage = \"https://example.org/count\"\nRepository = \"https://gitlab.example.org/team/v6-count-py\"\n",
+    )
+    .unwrap();
+    let (notes, from_pyproject) = imported(dir.path());
+    assert!(
+        notes.contains("from pyproject.toml's [project.urls] `Repository`"),
+        "{notes}"
+    );
+    assert_eq!(
+        from_pyproject["code_url"],
+        "https://gitlab.example.org/team/v6-count-py"
+    );
+
+    // No metadata URL: the git remote, as https, without credentials.
+    std::fs::remove_file(dir.path().join("pyproject.toml")).unwrap();
+    support::git(dir.path(), &["init", "-q"]);
+    support::git(
+        dir.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@github.com:example-org/v6-count-py.git",
+        ],
+    );
+    support::commit_all(dir.path());
+    let (notes, from_git) = imported(dir.path());
+    assert!(notes.contains("from the git remote"), "{notes}");
+    assert_eq!(
+        from_git["code_url"],
+        "https://github.com/example-org/v6-count-py"
+    );
+
+    // What the store's own schema says of each export.
+    let documents = [from_setup, from_pyproject, from_git];
+    for (document, answer) in documents.iter().zip(store_says(4, &documents)) {
+        assert_eq!(answer, json!({}), "the store refuses {document:#}");
+    }
+}
+
+#[test]
 fn export_pins_the_digest_where_the_store_reads_it() {
     let digest = format!("sha256:{}", "ab".repeat(32));
     let section = "[store]\ncode-url = \"u\"\npartitioning = \"horizontal\"\nfunctions = []\n";

@@ -378,20 +378,87 @@ fn missing_package_warning(name: &str, files: &ProjectFiles) -> Option<String> {
 }
 
 fn setup_cfg_name(text: &str) -> Option<String> {
+    setup_cfg_value(text, "name")
+}
+
+/// `key` under setup.cfg's `[metadata]`.
+fn setup_cfg_value(text: &str, key: &str) -> Option<String> {
     let mut in_metadata = false;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') {
             in_metadata = line == "[metadata]";
         } else if in_metadata
-            && let Some((key, value)) = line.split_once(['=', ':'])
-            && key.trim() == "name"
+            && let Some((found, value)) = line.split_once(['=', ':'])
+            && found.trim() == key
             && !value.trim().is_empty()
         {
             return Some(value.trim().to_string());
         }
     }
     None
+}
+
+/// Where the project says its code lives: pyproject's `[project.urls]` (`Repository`,
+/// `Source`, `Source Code`, `Code`, then `Homepage`) or Poetry's `repository`/`homepage`,
+/// setup.cfg's and setup.py's `url`, DESCRIPTION's `URL:`; only `http(s)://` addresses. With
+/// where it was found, for the user (`setup.py's \`url\``).
+pub fn project_url(files: &ProjectFiles) -> Option<(String, String)> {
+    let web = |url: &str| {
+        let url = url.trim();
+        (url.starts_with("https://") || url.starts_with("http://"))
+            .then(|| url.to_string())
+            .filter(|u| !u.contains(char::is_whitespace))
+    };
+    if let Some(table) = files
+        .pyproject
+        .as_deref()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+    {
+        if let Some(urls) = toml_at(&table, &["project", "urls"]).and_then(toml::Value::as_table) {
+            for wanted in ["repository", "source", "source code", "code", "homepage"] {
+                let found = urls
+                    .iter()
+                    .find(|(key, _)| key.to_ascii_lowercase() == wanted)
+                    .and_then(|(key, v)| Some((key, web(v.as_str()?)?)));
+                if let Some((key, url)) = found {
+                    return Some((url, format!("pyproject.toml's [project.urls] `{key}`")));
+                }
+            }
+        }
+        for key in ["repository", "homepage"] {
+            if let Some(url) = toml_at(&table, &["tool", "poetry", key])
+                .and_then(toml::Value::as_str)
+                .and_then(web)
+            {
+                return Some((url, format!("pyproject.toml's [tool.poetry] `{key}`")));
+            }
+        }
+    }
+    if let Some(url) = files
+        .setup_cfg
+        .as_deref()
+        .and_then(|t| setup_cfg_value(t, "url"))
+        .as_deref()
+        .and_then(web)
+    {
+        return Some((url, "setup.cfg's `url`".to_string()));
+    }
+    let literal = regex::Regex::new(r#"\burl\s*=\s*["']([^"'\s]+)["']"#).expect("valid regex");
+    if let Some(url) = files
+        .setup_py
+        .as_deref()
+        .and_then(|t| literal.captures(t))
+        .and_then(|c| web(&c[1]))
+    {
+        return Some((url, "setup.py's `url`".to_string()));
+    }
+    let description_url = files.description.as_deref().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("URL:"))
+            .and_then(|v| v.split([',', ' ']).find_map(web))
+    });
+    description_url.map(|url| (url, "DESCRIPTION's `URL:`".to_string()))
 }
 
 fn setup_py_name(text: &str) -> Option<String> {
@@ -999,6 +1066,53 @@ mod tests {
         assert_eq!(release_tags(&[], Wrapper::Minimal), None);
         let r = release_tags(&tags(&["1.2-3"]), Wrapper::R).unwrap();
         assert_eq!(r.latest.1.exact_tag(), "1.2.3");
+    }
+
+    #[test]
+    fn the_projects_url_from_its_metadata() {
+        let url = |files: ProjectFiles| project_url(&files);
+        let setup = ProjectFiles {
+            setup_py: Some("setup(\n    name=\"v6-x\",\n    download_url=\"https://d.example/x.tgz\",\n    url=\"https://github.com/vantage6/v6-x\",\n)\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            url(setup),
+            Some((
+                "https://github.com/vantage6/v6-x".into(),
+                "setup.py's `url`".into()
+            ))
+        );
+        let pyproject = ProjectFiles {
+            pyproject: Some("[project]\nname = \"x\"\n[project.urls]\nHomepage = \"https://x.example\"\n\"Source Code\" = \"https://git.example/x\"\n".into()),
+            setup_py: Some("setup(url='https://other.example')\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            url(pyproject),
+            Some((
+                "https://git.example/x".into(),
+                "pyproject.toml's [project.urls] `Source Code`".into()
+            ))
+        );
+        let cfg = ProjectFiles {
+            setup_cfg: Some("[metadata]\nname = x\nurl = https://cfg.example/x\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(url(cfg).unwrap().0, "https://cfg.example/x");
+        let r = ProjectFiles {
+            description: Some(
+                "Package: vtg.x\nURL: https://github.com/iknl/vtg.x, https://docs.example\n".into(),
+            ),
+            ..Default::default()
+        };
+        assert_eq!(url(r).unwrap().0, "https://github.com/iknl/vtg.x");
+        // Not a web address, or none at all.
+        let local = ProjectFiles {
+            setup_py: Some("setup(url=\"file:///srv/x\")\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(url(local), None);
+        assert_eq!(url(ProjectFiles::default()), None);
     }
 
     #[test]

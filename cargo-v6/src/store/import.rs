@@ -4,8 +4,9 @@
 //! issue #2681): `null` where the schema wants the key absent, a `developer_id` or a `default`
 //! it does not know, booleans or numbers where it wants text, a visualization's `properties`
 //! for `schema`, 4.x `type` in a 5.x file. Import accepts them, normalises them to what the
-//! store accepts and says so, one note per change; what it cannot normalise (a missing
-//! `code_url`) is written as it is, and the check of the result points at it.
+//! store accepts and says so, one note per change. A missing `code_url` (the store requires
+//! it) is taken from the project's metadata or git remote, saying from where; what it cannot
+//! fill or normalise is written as it is, and the check of the result points at it.
 //!
 //! The new `[store]` is rendered with toml_edit and appended to the manifest's text unchanged;
 //! an existing `[store]` is removed first (keeping its `output`), everything else byte for byte.
@@ -15,6 +16,7 @@ use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table};
 
 use std::path::Path;
 
+use crate::detect;
 use crate::manifest::{Defaults, Manifest, ManifestError};
 
 use super::{Flavour, StoreError};
@@ -81,7 +83,19 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
         ))
     })?;
     let mut notes = Vec::new();
-    let algorithm = normalise(manifest, flavour, value, &mut notes).map_err(document)?;
+    let mut algorithm = normalise(manifest, flavour, value, &mut notes).map_err(document)?;
+    if !algorithm.contains_key("code_url") {
+        notes.push(match project_code_url(manifest) {
+            Some((url, from)) => {
+                let note = format!(
+                    "`code_url`: none in the file, the store requires one: `code-url` is {url}, from {from}"
+                );
+                algorithm.insert("code_url".to_string(), Value::String(url));
+                note
+            }
+            None => "`code_url` is missing, and the store requires it: set `code-url` under [store] (no URL in the project's metadata, and no git remote)".to_string(),
+        });
+    }
     let mut existing: DocumentMut = manifest
         .source
         .parse()
@@ -141,6 +155,28 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
         manifest: text,
         notes,
         verdict: super::check(&parsed),
+    })
+}
+
+/// Where the project says its code lives, for a submission without `code_url` (the store
+/// requires one): the project's metadata beside v6.toml (see [`detect::project_url`]), else
+/// the git remote (`origin` first) as an https address without credentials. With where it
+/// was found.
+fn project_code_url(manifest: &Manifest) -> Option<(String, String)> {
+    let read = |name: &str| {
+        crate::files::read_regular_text(&manifest.dir.join(name), crate::files::SMALL_FILE_MAX).ok()
+    };
+    let files = detect::ProjectFiles {
+        pyproject: read("pyproject.toml"),
+        setup_cfg: read("setup.cfg"),
+        setup_py: read("setup.py"),
+        description: read("DESCRIPTION"),
+        ..Default::default()
+    };
+    detect::project_url(&files).or_else(|| {
+        // `source` is only ever an http(s) address, credentials removed.
+        let source = crate::git::read(&manifest.dir, &manifest.dir)?.source?;
+        Some((source, "the git remote".to_string()))
     })
 }
 
@@ -257,12 +293,6 @@ fn normalise(
                 "`{key}`: dropped, the store's schema has no such key (\"Unknown field.\")"
             )),
         }
-    }
-    if !out.contains_key("code_url") {
-        notes.push(
-            "`code_url` is missing, and the store requires it: set `code-url` under [store]"
-                .to_string(),
-        );
     }
     Ok(out)
 }
