@@ -1202,6 +1202,10 @@ fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
     );
     assert!(!written.contains("# version ="), "{written}");
     assert!(
+        written.contains("# (`git tag 1.2.2`), or --set-version"),
+        "{written}"
+    );
+    assert!(
         stderr.contains("Detected 2 release tags without prefix (latest `1.2.1`)"),
         "{stderr}"
     );

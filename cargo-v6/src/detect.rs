@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::dockerfile::{Instruction, instructions};
 use crate::vantage6::{self, Wrapper};
 use crate::version::Version;
+use crate::version::{setup_py_argument, setup_py_literal};
 
 /// The newest release the tool knows of a major, for Dockerfiles that only show the major.
 fn newest(major: u64) -> &'static str {
@@ -226,13 +227,16 @@ fn pyproject_packages(text: &str) -> Vec<String> {
     packages
 }
 
-/// The packages a literal `packages=["..."]` in setup.py names (top level only).
+/// The packages a literal `packages=["..."]` in setup.py's `setup()` call names (top level
+/// only).
 fn setup_py_packages(text: &str) -> Vec<String> {
-    let list = regex::Regex::new(r"\bpackages\s*=\s*\[([^\]]*)\]").expect("valid regex");
     let item = regex::Regex::new(r#"["']([A-Za-z0-9_.-]+)["']"#).expect("valid regex");
     let mut packages = Vec::new();
-    if let Some(found) = list.captures(text) {
-        for name in item.captures_iter(&found[1]) {
+    let list = setup_py_argument(text, "packages")
+        .and_then(|value| value.strip_prefix('['))
+        .and_then(|value| value.strip_suffix(']'));
+    if let Some(list) = list {
+        for name in item.captures_iter(list) {
             let top = name[1].split('.').next().unwrap_or_default().to_string();
             if !packages.contains(&top) {
                 packages.push(top);
@@ -444,12 +448,12 @@ pub fn project_url(files: &ProjectFiles) -> Option<(String, String)> {
     {
         return Some((url, "setup.cfg's `url`".to_string()));
     }
-    let literal = regex::Regex::new(r#"\burl\s*=\s*["']([^"'\s]+)["']"#).expect("valid regex");
     if let Some(url) = files
         .setup_py
         .as_deref()
-        .and_then(|t| literal.captures(t))
-        .and_then(|c| web(&c[1]))
+        .and_then(|t| setup_py_literal(t, "url"))
+        .as_deref()
+        .and_then(web)
     {
         return Some((url, "setup.py's `url`".to_string()));
     }
@@ -462,8 +466,12 @@ pub fn project_url(files: &ProjectFiles) -> Option<(String, String)> {
 }
 
 fn setup_py_name(text: &str) -> Option<String> {
-    let re = regex::Regex::new(r#"\bname\s*=\s*["']([A-Za-z0-9._-]+)["']"#).expect("valid regex");
-    re.captures(text).map(|c| c[1].to_string())
+    setup_py_literal(text, "name").filter(|name| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    })
 }
 
 fn description_package(text: &str) -> Option<String> {
@@ -842,6 +850,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(python_name_of(literal).name, "x_y_pkg");
+        // A commented-out list is no list.
+        let commented = ProjectFiles {
+            setup_py: Some("setup(\n    name='x-y',\n    # packages=['old_pkg'],\n    packages=['x_y_pkg'],\n)\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(python_name_of(commented).name, "x_y_pkg");
     }
 
     #[test]
@@ -1106,6 +1120,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(url(r).unwrap().0, "https://github.com/iknl/vtg.x");
+        // Only the `setup()` call's own arguments: never a comment, nor another call's.
+        let commented = ProjectFiles {
+            setup_py: Some("# Copy the template: name=\"v6-template\", url=\"https://example.org/template\"\nmeta = dict(url=\"https://example.org/other\")\nsetup(\n    name=\"v6-x\",  # name=\"not-this\"\n    url=\"https://github.com/o/v6-x\",\n)\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            url(commented.clone()).unwrap().0,
+            "https://github.com/o/v6-x"
+        );
+        assert_eq!(detect(&commented).distribution.unwrap().0, "v6-x");
         // Not a web address, or none at all.
         let local = ProjectFiles {
             setup_py: Some("setup(url=\"file:///srv/x\")\n".into()),

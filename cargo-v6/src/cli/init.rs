@@ -527,8 +527,10 @@ fn manifest_text(c: &Choices<'_>) -> String {
     }
     if let Some(release) = c.release {
         text.push_str(&format!(
-            "\n[publish]\n# The repository releases with git tags (latest: {}): the release tag on HEAD is the\n# version, whatever the project's metadata says. An untagged HEAD needs --set-version.\n",
-            release.latest.0
+            "\n[publish]\n# The repository releases with git tags (latest: {}): the release tag on HEAD is the\n# version, whatever the project's metadata says. A new commit needs a new tag\n# (`git tag {}{}`), or --set-version for a build that is not a release.\n",
+            release.latest.0,
+            release.prefix,
+            release.latest.1.next_patch()
         ));
         if release.prefix != "v" {
             text.push_str(&format!(

@@ -77,7 +77,9 @@ use std::fmt;
 
 use crate::vantage6::Wrapper;
 
-pub use metadata::{MetadataError, MetadataVersion, read_project_version};
+pub use metadata::{
+    MetadataError, MetadataVersion, read_project_version, setup_py_argument, setup_py_literal,
+};
 
 /// Docker's limit on the length of a tag.
 const MAX_TAG_LEN: usize = 128;
