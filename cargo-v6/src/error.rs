@@ -300,10 +300,10 @@ mod tests {
                 retag,
             }))
         };
-        let from_tag = refused(Some(crate::release_tag::Retag {
+        let from_tag = refused(Some(Box::new(crate::release_tag::Retag {
             tag: "1.1.3".into(),
             next: "1.1.4".into(),
-        }))
+        })))
         .help()
         .unwrap();
         assert!(from_tag.contains("`git tag 1.1.4`"), "{from_tag}");

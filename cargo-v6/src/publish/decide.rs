@@ -37,8 +37,9 @@ pub enum ReleaseError {
         reference: TaggedImage,
         /// What it holds.
         digest: Digest,
-        /// When the version is a release tag's: that tag, and the one a changed release needs.
-        retag: Option<crate::release_tag::Retag>,
+        /// When the version is a release tag's: that tag, and the one a changed release needs
+        /// (boxed: rarely there, and it keeps every error small).
+        retag: Option<Box<crate::release_tag::Retag>>,
     },
 }
 
@@ -116,7 +117,8 @@ pub fn decide(
             return Err(ReleaseError::Refused {
                 reference,
                 digest,
-                retag: crate::release_tag::Retag::of(&plan.version_source, &plan.version),
+                retag: crate::release_tag::Retag::of(&plan.version_source, &plan.version)
+                    .map(Box::new),
             });
         }
         other => other?,
