@@ -7,7 +7,6 @@
 use crate::git::GitInfo;
 use crate::manifest::Manifest;
 use crate::plan::{Inputs, VersionSource};
-use crate::vantage6::Wrapper;
 use crate::version::Version;
 
 /// Why a release tag cannot be published.
@@ -115,29 +114,6 @@ pub fn resolve(
     }
     Err(ReleaseTagError::NoTag {
         not_a_tag: github_ref,
-    })
-}
-
-/// The highest release tag of a repository and the one that would follow it: what to tell a
-/// user whose HEAD has no release tag (`git tag 1.1.4`, not a made-up `1.2.3`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NextRelease {
-    /// The highest release tag under the prefix (`1.1.3`).
-    pub latest: String,
-    /// The tag of its next patch release (`1.1.4`).
-    pub next: String,
-}
-
-/// The highest of `tags` under `prefix` (as [`crate::plan::inputs::tag_version`] reads them),
-/// and the tag of its next patch; `None` when there is no release tag.
-pub fn next_release(tags: &[String], prefix: &str, wrapper: Wrapper) -> Option<NextRelease> {
-    let (latest, version) = tags
-        .iter()
-        .filter_map(|tag| Some((tag, crate::plan::inputs::tag_version(tag, prefix, wrapper)?)))
-        .max_by(|a, b| a.1.cmp(&b.1))?;
-    Some(NextRelease {
-        latest: latest.clone(),
-        next: format!("{prefix}{}", version.next_patch()),
     })
 }
 
@@ -314,29 +290,8 @@ mod tests {
     }
 
     #[test]
-    fn the_next_release_follows_the_highest_tag_under_the_prefix() {
-        let tags: Vec<String> = ["1.1.3", "1.2.1", "1.10.0rc1", "v9.0.0", "stable", "1.1.4"]
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
-        assert_eq!(
-            next_release(&tags, "", Wrapper::Python),
-            Some(NextRelease {
-                latest: "1.10.0rc1".to_string(),
-                next: "1.10.0".to_string()
-            })
-        );
-        let next = next_release(&tags, "v", Wrapper::Python).unwrap();
-        assert_eq!(
-            (next.latest.as_str(), next.next.as_str()),
-            ("v9.0.0", "v9.0.1")
-        );
-        assert_eq!(next_release(&tags, "summary-v", Wrapper::Python), None);
-    }
-
-    #[test]
     fn a_version_from_a_tag_is_retagged_with_the_next_patch() {
-        let version = Version::parse_for("1.1.3", Wrapper::Python).unwrap();
+        let version = Version::parse_for("1.1.3", crate::vantage6::Wrapper::Python).unwrap();
         let retag = Retag::of(
             &VersionSource::ReleaseTag("summary-v1.1.3".into()),
             &version,

@@ -200,6 +200,29 @@ pub fn tag_version(tag: &str, prefix: &str, wrapper: Wrapper) -> Option<Version>
     Version::parse_for(rest, wrapper).ok()
 }
 
+/// The highest release tag of a repository and the one that would follow it: what to tell a
+/// user whose HEAD has no release tag (`git tag 1.1.4`, not a made-up `1.2.3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextRelease {
+    /// The highest release tag under the prefix (`1.1.3`).
+    pub latest: String,
+    /// The tag of its next patch release (`1.1.4`).
+    pub next: String,
+}
+
+/// The highest of `tags` under `prefix` (as [`tag_version`] reads them),
+/// and the tag of its next patch; `None` when there is no release tag.
+pub fn next_release(tags: &[String], prefix: &str, wrapper: Wrapper) -> Option<NextRelease> {
+    let (latest, version) = tags
+        .iter()
+        .filter_map(|tag| Some((tag, tag_version(tag, prefix, wrapper)?)))
+        .max_by(|a, b| a.1.cmp(&b.1))?;
+    Some(NextRelease {
+        latest: latest.clone(),
+        next: format!("{prefix}{}", version.next_patch()),
+    })
+}
+
 /// A HEAD tagged like a release under the other usual prefix (`1.2.1` while the prefix is
 /// `v`, as vantage6's repositories tag) is an error naming it: silently ignoring it would
 /// publish the metadata's version instead of the release.
@@ -233,7 +256,7 @@ fn check_release_tag_prefix(manifest: &Manifest, git: Option<&GitInfo>) -> Resul
 fn no_release_tag(manifest: &Manifest, git: Option<&GitInfo>) -> PlanError {
     let prefix = &manifest.publish.release_tag_prefix;
     let tags = git.map(|g| crate::git::tags(&g.top)).unwrap_or_default();
-    let (message, tag) = match crate::release_tag::next_release(&tags, prefix, manifest.wrapper) {
+    let (message, tag) = match next_release(&tags, prefix, manifest.wrapper) {
         Some(next) => (
             format!(
                 "`version-from-tag` is set, but HEAD has no release tag (the latest, `{}`, is on an earlier commit)",
@@ -310,4 +333,30 @@ fn resolve_version(
         ))
     })?;
     Ok((version, VersionSource::File(shown)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_release_follows_the_highest_tag_under_the_prefix() {
+        let tags: Vec<String> = ["1.1.3", "1.2.1", "1.10.0rc1", "v9.0.0", "stable", "1.1.4"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            next_release(&tags, "", Wrapper::Python),
+            Some(NextRelease {
+                latest: "1.10.0rc1".to_string(),
+                next: "1.10.0".to_string()
+            })
+        );
+        let next = next_release(&tags, "v", Wrapper::Python).unwrap();
+        assert_eq!(
+            (next.latest.as_str(), next.next.as_str()),
+            ("v9.0.0", "v9.0.1")
+        );
+        assert_eq!(next_release(&tags, "summary-v", Wrapper::Python), None);
+    }
 }
