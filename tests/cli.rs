@@ -359,6 +359,37 @@ fn a_user_dockerfile_not_built_is_said_by_plan_only() {
 }
 
 #[test]
+fn a_build_context_outside_the_repository_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(dir.path().join("ctx")).unwrap();
+    std::fs::write(dir.path().join("ctx/data.txt"), "x").unwrap();
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("v6.toml"),
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"r.example/a\"\nversion = \"1.0.0\"\n[build]\ncontext = \"../ctx\"\n",
+    )
+    .unwrap();
+    support::commit_all(&repo);
+    cargo_v6(&repo)
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("is outside the git repository"))
+        .stderr(predicate::str::contains(
+            "its uncommitted changes are not checked",
+        ));
+    // Inside it: nothing to say.
+    let inside = project("python4");
+    support::commit_all(inside.path());
+    cargo_v6(inside.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("outside the git repository").not());
+}
+
+#[test]
 fn the_projects_own_dockerfile_is_built_when_the_manifest_says_so() {
     let dir = project("python4");
     let own = "ARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nRUN apt-get update && apt-get install -y libpq5\nARG PKG_NAME=\"partial_sum\"\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";

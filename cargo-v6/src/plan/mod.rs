@@ -391,6 +391,17 @@ impl Plan {
                 "`.dockerignore` is a symlink: it is sent as the link it is (as docker sends it), so the engine cannot use it to keep the rendered `{DOCKERFILE_NAME}` out of `COPY`"
             ));
         }
+        // As with workspace members outside the workspace: what lies outside the repository
+        // is neither checked for uncommitted changes nor described by the revision label.
+        if let Some(git) = &inputs.git
+            && !inputs.context_dir.starts_with(&git.top)
+        {
+            warnings.push(format!(
+                "the build context `{}` is outside the git repository `{}`: its uncommitted changes are not checked, and the image's revision label does not describe it",
+                crate::diagnostic::display(&inputs.context_dir),
+                crate::diagnostic::display(&git.top)
+            ));
+        }
         let mut labels = labels::labels(manifest, &version, inputs.git.as_ref());
         // The fingerprint covers the rendered Dockerfile and the labels, as it did when the
         // labels travelled as build parameters: the same input keeps the same fingerprint.
