@@ -116,3 +116,52 @@ fn a_dockerfile_with_its_own_steps_is_built_as_it_is_and_runs_on_a_node() {
     ]);
     assert_eq!(text(&extra.stdout), "extra\n", "{}", text(&extra.stderr));
 }
+
+#[test]
+fn a_4x_repository_with_release_tags_releases_as_init_says() {
+    // vantage6's 4.x shape: a retired untagged base, a comment naming 3.x's `docker_wrapper()`
+    // above the 4.x CMD, setup.py's stale version, bare release tags.
+    let image = format!("{}/{}", stack().registry, unique("count"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = project("comment-wrapper");
+    let git = |args: &[&str]| support::git(dir.path(), args);
+    support::commit_all(dir.path());
+    git(&["tag", "1.0.3"]);
+    let init = cargo_v6(dir.path(), &["init", "--image", &image]);
+    assert_ok(&init);
+    let written = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
+    assert!(written.contains("vantage6 = \"4.15\"\n"), "{written}");
+    assert!(
+        text(&init.stderr).contains("e.g. `git tag 1.0.4` after the latest release tag `1.0.3`"),
+        "{}",
+        text(&init.stderr)
+    );
+    // As init's next steps say: commit, tag, plan, publish.
+    git(&["add", "v6.toml"]);
+    git(&["commit", "-qm", "cargo v6"]);
+    git(&["tag", "1.0.4"]);
+    let plan = cargo_v6(dir.path(), &["plan"]);
+    assert_ok(&plan);
+    assert!(
+        !text(&plan.stderr).contains("not the one built"),
+        "init chose to render, said once: {}",
+        text(&plan.stderr)
+    );
+    let reference = publish_and_pull(dir.path(), &image);
+    assert!(reference.starts_with(&format!("{image}@")), "{reference}");
+    assert_eq!(run_like_node(&reference, dir.path()), r#"{"rows": 3}"#);
+
+    // A change released under the same tag (moved): refused, and the way out is a new tag,
+    // not the metadata that `version-from-tag` does not read.
+    std::fs::write(dir.path().join("test/data.csv"), "a,b\n1,x\n").unwrap();
+    git(&["commit", "-qam", "change"]);
+    git(&["tag", "-f", "1.0.4"]);
+    let refused = cargo_v6(dir.path(), &["publish"]);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tag the change as a new release (e.g. `git tag 1.0.5`)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("bump the version"), "{stderr}");
+}

@@ -332,21 +332,61 @@ fn context_list_applies_dockerignore() {
 #[test]
 fn a_user_dockerfile_not_built_is_said_by_plan_only() {
     let dir = project("python4");
-    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let apt = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.15\nRUN apt-get install -y libpq5\nCOPY . /app\nRUN pip install /app\n";
+    std::fs::write(dir.path().join("Dockerfile"), apt).unwrap();
     cargo_v6(dir.path())
         .args(["v6", "plan", "--offline"])
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "warning: the project's own `Dockerfile` is not the one built",
+            "warning: the project's own `Dockerfile` is not the one built, and the rendered one lacks its line 2: `RUN apt-get install -y libpq5`",
         ))
         .stderr(predicate::str::contains("build.dockerfile"));
+    // Only the template's steps: rendering builds the same, nothing to say (init said it).
+    let template = "ARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nARG PKG_NAME=\"partial_sum\"\n# Tell docker to run the wrapper\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+    std::fs::write(dir.path().join("Dockerfile"), template).unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("not the one built").not());
     // Not on every command: `dockerfile` and `context` stay quiet.
     cargo_v6(dir.path())
         .args(["v6", "dockerfile"])
         .assert()
         .success()
         .stderr("");
+}
+
+#[test]
+fn a_build_context_outside_the_repository_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(dir.path().join("ctx")).unwrap();
+    std::fs::write(dir.path().join("ctx/data.txt"), "x").unwrap();
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("v6.toml"),
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"r.example/a\"\nversion = \"1.0.0\"\n[build]\ncontext = \"../ctx\"\n",
+    )
+    .unwrap();
+    support::commit_all(&repo);
+    cargo_v6(&repo)
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("is outside the git repository"))
+        .stderr(predicate::str::contains(
+            "its uncommitted changes are not checked",
+        ));
+    // Inside it: nothing to say.
+    let inside = project("python4");
+    support::commit_all(inside.path());
+    cargo_v6(inside.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("outside the git repository").not());
 }
 
 #[test]
@@ -603,12 +643,16 @@ fn tagged_project(extra_publish: &str) -> (tempfile::TempDir, impl Fn(&[&str])) 
 #[test]
 fn a_bare_release_tag_is_the_version_whatever_the_metadata_says() {
     let (dir, git) = tagged_project("release-tag-prefix = \"\"\nversion-from-tag = true\n");
-    // Untagged: no release to publish without --set-version.
+    // No release tag yet: no release to publish without --set-version; the metadata's
+    // version is suggested as the first tag.
     cargo_v6(dir.path())
         .args(["v6", "plan", "--offline"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("HEAD has no release tag"))
+        .stderr(predicate::str::contains(
+            "the repository has no release tag yet",
+        ))
+        .stderr(predicate::str::contains("`git tag 1.2.0`"))
         .stderr(predicate::str::contains("--set-version"));
     git(&["tag", "1.2.1"]);
     let plan = plan_json(dir.path(), &[]);
@@ -624,6 +668,24 @@ fn a_bare_release_tag_is_the_version_whatever_the_metadata_says() {
     // --set-version still wins, for builds that are not releases.
     let plan = plan_json(dir.path(), &["--set-version", "1.3.0.dev1"]);
     assert_eq!(plan["version"], "1.3.0.dev1");
+    // A commit after the release (v6.toml, say): the latest tag is named, and the next patch
+    // suggested, never a made-up `1.2.3`.
+    git(&["tag", "1.1.9"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "after"]);
+    for command in [
+        &["v6", "plan", "--offline"][..],
+        &["v6", "publish", "--dry-run"],
+    ] {
+        cargo_v6(dir.path())
+            .args(command)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "HEAD has no release tag (the latest, `1.2.1`, is on an earlier commit)",
+            ))
+            .stderr(predicate::str::contains("`git tag 1.2.2`"))
+            .stderr(predicate::str::contains("1.2.3").not());
+    }
 }
 
 #[test]
@@ -1075,6 +1137,14 @@ fn init_reads_the_vantage6_version_from_a_base_arg_and_renders() {
         1,
         "said once: {stderr}"
     );
+    // Once: init chose to render, plan does not say it again.
+    let output = cargo_v6(dir.path())
+        .args(["plan", "--offline"])
+        .output()
+        .unwrap();
+    let plan_stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{plan_stderr}");
+    assert!(!plan_stderr.contains("not the one built"), "{plan_stderr}");
     let plan = plan_json(dir.path(), &[]);
     assert_eq!(plan["vantage6"], "4.15");
     assert_eq!(
@@ -1122,6 +1192,29 @@ fn init_reads_a_5x_pyproject_project_built_with_uv() {
 }
 
 #[test]
+fn init_reads_a_dockerfiles_instructions_never_its_comments() {
+    // Shaped like vantage6's 4.x repositories: an untagged (retired) base, a comment that
+    // still names 3.x's `docker_wrapper()`, a commented-out 3.x CMD, and the 4.x CMD.
+    let dir = project("comment-wrapper");
+    let (written, stderr) = init(dir.path(), &["--image", "ghcr.io/me/count"]);
+    assert!(written.contains("vantage6 = \"4."), "{written}");
+    assert!(!written.contains("vantage6 = \"3."), "{written}");
+    assert!(written.contains("name = \"v6-count-py\"\n"), "{written}");
+    assert!(
+        stderr.contains("(the wrapper `wrap_algorithm` in the Dockerfile's CMD, the newest 4.x"),
+        "{stderr}"
+    );
+    let plan = plan_json(dir.path(), &[]);
+    assert!(
+        plan["base_image"]
+            .as_str()
+            .unwrap()
+            .starts_with("ghcr.io/vantage6/infrastructure/algorithm-base:4."),
+        "{plan}"
+    );
+}
+
+#[test]
 fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
     // setup.py says 1.1.0; the releases are the bare tags 1.1.3 and 1.2.1.
     let dir = project("stale-metadata");
@@ -1140,6 +1233,10 @@ fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
     );
     assert!(!written.contains("# version ="), "{written}");
     assert!(
+        written.contains("# (`git tag 1.2.2`), or --set-version"),
+        "{written}"
+    );
+    assert!(
         stderr.contains("Detected 2 release tags without prefix (latest `1.2.1`)"),
         "{stderr}"
     );
@@ -1147,14 +1244,30 @@ fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
         stderr.contains("(setup.py says 1.1.0, while the latest tag is 1.2.1)"),
         "{stderr}"
     );
+    // The commit of v6.toml is not tagged: the next release tag is named, after the latest.
     assert!(
         stderr.contains(
-            "note: next: review v6.toml, `git add v6.toml && git commit` (publish refuses a dirty work tree; or pass --allow-dirty), then `cargo v6 plan` and `cargo v6 publish --dry-run`\n"
+            "note: next: review v6.toml, `git add v6.toml && git commit` (publish refuses a dirty work tree; or pass --allow-dirty), tag the commit to release, e.g. `git tag 1.2.2` after the latest release tag `1.2.1` (or pass `--set-version` for a build that is not a release), then `cargo v6 plan` and `cargo v6 publish --dry-run`\n"
         ),
         "{stderr}"
     );
     let plan = plan_json(dir.path(), &[]);
     assert_eq!(plan["version"], "1.2.1", "the tag, not setup.py's 1.1.0");
+    // As the note says: after the commit, plan wants the next tag, and takes it.
+    git_in(dir.path(), &["add", "v6.toml"]);
+    git_in(dir.path(), &["commit", "-qm", "cargo v6"]);
+    let output = cargo_v6(dir.path())
+        .args(["plan", "--offline"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("`git tag 1.2.2`"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    git_in(dir.path(), &["tag", "1.2.2"]);
+    assert_eq!(plan_json(dir.path(), &[])["version"], "1.2.2");
     assert_eq!(
         plan["version_source"],
         serde_json::json!({"release_tag": "1.2.1"})
@@ -1175,9 +1288,7 @@ fn init_takes_the_version_from_bare_release_tags_when_the_metadata_is_stale() {
         "the metadata agrees with the tag: {stderr}"
     );
     assert!(
-        stderr.contains(
-            "(HEAD has no release tag: tag one, e.g. `git tag vX.Y.Z`, or pass `--set-version`)"
-        ),
+        stderr.contains("e.g. `git tag v1.1.1` after the latest release tag `v1.1.0`"),
         "{stderr}"
     );
 }

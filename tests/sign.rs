@@ -605,20 +605,45 @@ fn key_generate_refuses_to_overwrite_and_needs_a_password() {
     assert!(text(&out.stderr).contains("needs a password: set COSIGN_PASSWORD"));
     assert!(std::fs::read_dir(empty.path()).unwrap().next().is_none());
 
-    // --output-dir.
+    // --output-dir that does not exist yet: made, private (0700), as `ssh-keygen -f` users
+    // expect; parents too.
     let out = cargo_v6(
         empty.path(),
-        &["key", "generate", "--output-dir", "keys"],
+        &["key", "generate", "--output-dir", "keys/ci"],
         Some(PASSWORD),
     );
-    assert_eq!(out.status.code(), Some(2), "no such directory");
-    std::fs::create_dir(empty.path().join("keys")).unwrap();
+    assert_ok(&out);
+    assert!(
+        text(&out.stderr).contains("Created keys/ci"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(empty.path().join("keys/ci/cosign.pub").is_file());
+    #[cfg(unix)]
+    for dir in ["keys", "keys/ci"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(empty.path().join(dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{dir}");
+    }
+    // An existing directory is used as it is; a file in its place is refused.
+    std::fs::create_dir(empty.path().join("open")).unwrap();
     assert_ok(&cargo_v6(
         empty.path(),
-        &["key", "generate", "--output-dir", "keys"],
+        &["key", "generate", "--output-dir", "open"],
         Some(PASSWORD),
     ));
-    assert!(empty.path().join("keys/cosign.pub").is_file());
+    assert!(empty.path().join("open/cosign.key").is_file());
+    std::fs::write(empty.path().join("file"), "").unwrap();
+    let out = cargo_v6(
+        empty.path(),
+        &["key", "generate", "--output-dir", "file"],
+        Some(PASSWORD),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("`file` is not a directory"));
 }
 
 #[test]

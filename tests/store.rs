@@ -822,6 +822,153 @@ fn errors_point_at_v6_toml_with_exit_2() {
 }
 
 #[test]
+fn import_refuses_what_v6_toml_cannot_hold_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("v6.toml");
+    let head = manifest_head("4.15", "ghcr.io/o/a");
+    std::fs::write(&manifest, &head).unwrap();
+    let mut document = base(4);
+    // A visualization schema nested 100 deep: TOML readers stop far earlier.
+    let mut deep = json!({});
+    for _ in 0..100 {
+        deep = json!({ "a": deep });
+    }
+    document["functions"][0]["ui_visualizations"] =
+        json!([{"name": "v", "type": "table", "schema": deep}]);
+    let file = dir.path().join("deep.json");
+    std::fs::write(&file, document.to_string()).unwrap();
+    let output = cargo_v6(dir.path(), &["v6", "store", "import", "deep.json"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot import `deep.json`: the v6.toml it would write cannot be loaded"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`functions[0].ui_visualizations[0].schema` nests 101 levels deep"),
+        "{err}"
+    );
+    assert!(!err.contains("Imported"), "{err}");
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), head);
+    // 800 KB of DEL, a control character JSON carries as one byte and TOML escapes in six:
+    // 4.8 MB, over the 4 MiB a manifest may have.
+    let mut document = base(4);
+    document["description"] = json!("\u{7f}".repeat(800_000));
+    std::fs::write(&file, document.to_string()).unwrap();
+    let output = cargo_v6(dir.path(), &["v6", "store", "import", "deep.json"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bytes, over the 4194304 a v6.toml may have"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), head);
+    // Every command still loads v6.toml.
+    let output = cargo_v6(dir.path(), &["v6", "dockerfile"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn import_into_a_workspace_member_loads_it_with_the_workspace() {
+    // The member's v6.toml gives only a name: wrapper, vantage6 and image are the root's.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v6.toml"),
+        "[workspace]\nmembers = [\"algorithms/*\"]\n[workspace.algorithm]\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"ghcr.io/vantage6/algorithm/{name}\"\n",
+    )
+    .unwrap();
+    let member = dir.path().join("algorithms/summary");
+    std::fs::create_dir_all(&member).unwrap();
+    std::fs::write(
+        member.join("v6.toml"),
+        "[algorithm]\nname = \"summary\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let file = fixtures().join("summary-4.9.json");
+    let output = cargo_v6(&member, &["v6", "store", "import", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let exported = export(&member, &[]);
+    assert_eq!(exported["vantage6_version"], "4.15");
+    assert_eq!(
+        exported["image"],
+        "ghcr.io/vantage6/algorithm/summary:1.0.0"
+    );
+}
+
+#[test]
+fn a_missing_code_url_comes_from_the_projects_metadata_or_git_remote() {
+    // Shaped like vantage6's 4.x repositories: algorithm_store.json without `code_url`, and
+    // setup.py saying `url="https://github.com/..."`.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/comment-wrapper");
+    let imported = |dir: &Path| {
+        std::fs::write(
+            dir.join("v6.toml"),
+            manifest_head("4.15", "ghcr.io/example-org/v6-count-py"),
+        )
+        .unwrap();
+        let output = cargo_v6(dir, &["v6", "store", "import", "algorithm_store.json"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        (stderr(&output), export(dir, &[]))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    support::copy_dir(&fixture, dir.path());
+    let (notes, from_setup) = imported(dir.path());
+    assert!(
+        notes.contains(
+            "`code-url` is https://github.com/example-org/v6-count-py, from setup.py's `url`"
+        ),
+        "{notes}"
+    );
+    assert_eq!(
+        from_setup["code_url"],
+        "https://github.com/example-org/v6-count-py"
+    );
+
+    // pyproject.toml's [project.urls].
+    std::fs::remove_file(dir.path().join("setup.py")).unwrap();
+    std::fs::write(
+        dir.path().join("pyproject.toml"),
+        "[project]\nname = \"v6-count-py\"\nversion = \"1.0.0\"\n[project.urls]\nHomepage = \"https://example.org/count\"\nRepository = \"https://gitlab.example.org/team/v6-count-py\"\n",
+    )
+    .unwrap();
+    let (notes, from_pyproject) = imported(dir.path());
+    assert!(
+        notes.contains("from pyproject.toml's [project.urls] `Repository`"),
+        "{notes}"
+    );
+    assert_eq!(
+        from_pyproject["code_url"],
+        "https://gitlab.example.org/team/v6-count-py"
+    );
+
+    // No metadata URL: the git remote, as https, without credentials.
+    std::fs::remove_file(dir.path().join("pyproject.toml")).unwrap();
+    support::git(dir.path(), &["init", "-q"]);
+    support::git(
+        dir.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@github.com:example-org/v6-count-py.git",
+        ],
+    );
+    support::commit_all(dir.path());
+    let (notes, from_git) = imported(dir.path());
+    assert!(notes.contains("from the git remote"), "{notes}");
+    assert_eq!(
+        from_git["code_url"],
+        "https://github.com/example-org/v6-count-py"
+    );
+
+    // What the store's own schema says of each export.
+    let documents = [from_setup, from_pyproject, from_git];
+    for (document, answer) in documents.iter().zip(store_says(4, &documents)) {
+        assert_eq!(answer, json!({}), "the store refuses {document:#}");
+    }
+}
+
+#[test]
 fn export_pins_the_digest_where_the_store_reads_it() {
     let digest = format!("sha256:{}", "ab".repeat(32));
     let section = "[store]\ncode-url = \"u\"\npartitioning = \"horizontal\"\nfunctions = []\n";

@@ -571,10 +571,15 @@ fn a_tag_from_ci_gives_its_own_version_when_head_has_two() {
 #[test]
 fn a_member_linked_into_the_workspace_finds_it_from_inside() {
     let (dir, prefix) = workspace("");
-    let elsewhere = tempfile::tempdir().unwrap();
-    write_member(elsewhere.path(), "delta", "version = \"1.0.0\"\n", "");
+    // Kept elsewhere under the root, linked into `algorithms/`.
+    write_member(
+        &dir.path().join("shared"),
+        "delta",
+        "version = \"1.0.0\"\n",
+        "",
+    );
     let linked = dir.path().join("algorithms/delta");
-    std::os::unix::fs::symlink(elsewhere.path().join("algorithms/delta"), &linked).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("shared/algorithms/delta"), &linked).unwrap();
     // The shell's directory is the link (`$PWD`); the process's is where it points.
     let out = with_env(
         &linked,
@@ -584,6 +589,57 @@ fn a_member_linked_into_the_workspace_finds_it_from_inside() {
     let lines = json_lines(&out);
     assert_eq!(names(&lines, "name"), ["delta"], "{}", text(&out.stderr));
     assert_eq!(lines[0]["image"], format!("{prefix}/delta"));
+}
+
+#[test]
+fn a_member_outside_the_workspace_is_refused_before_anything_is_published() {
+    // Outside the repository: no dirty check and no revision label could cover it.
+    let (dir, _) = workspace("");
+    let outside = tempfile::tempdir().unwrap();
+    write_member(outside.path(), "delta", "version = \"1.0.0\"\n", "");
+    let real = std::fs::canonicalize(outside.path().join("algorithms/delta")).unwrap();
+    let link = dir.path().join("algorithms/delta");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for args in [
+        &["v6", "plan", "--offline"][..],
+        &["v6", "publish", "--workspace"],
+    ] {
+        let out = cargo_v6(dir.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "workspace member `algorithms/*` is outside the workspace: it resolves to `{}`",
+                real.display()
+            )),
+            "{stderr}"
+        );
+    }
+    // `..` in `members`, the same.
+    std::fs::remove_file(&link).unwrap();
+    let root = dir.path().join("v6.toml");
+    let relative = format!(
+        "../{}/algorithms/delta",
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    let text_before = std::fs::read_to_string(&root).unwrap();
+    std::fs::write(
+        &root,
+        text_before.replace(
+            "members = [\"algorithms/*\"]",
+            &format!("members = [\"algorithms/*\", \"{relative}\"]"),
+        ),
+    )
+    .unwrap();
+    let out = cargo_v6(dir.path(), &["v6", "plan", "--offline"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "workspace member `{relative}` is outside the workspace"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

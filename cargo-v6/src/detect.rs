@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::dockerfile::{Instruction, instructions};
 use crate::vantage6::{self, Wrapper};
 use crate::version::Version;
+use crate::version::{setup_py_argument, setup_py_literal};
 
 /// The newest release the tool knows of a major, for Dockerfiles that only show the major.
 fn newest(major: u64) -> &'static str {
@@ -143,7 +144,7 @@ pub fn detect(files: &ProjectFiles) -> Detected {
                     newer_than: newer.then(|| known.unwrap_or(vantage6::NEWEST)),
                 }
             })
-            .or_else(|| wrapper_call_vantage6(text));
+            .or_else(|| wrapper_call_vantage6(&steps));
         match (&base, &algorithm_base) {
             (Some(base), Some((Registry::Harbor2, _))) => found.retired_base = Some(base.clone()),
             (Some(_), Some((Registry::Ghcr, _))) => {}
@@ -226,13 +227,16 @@ fn pyproject_packages(text: &str) -> Vec<String> {
     packages
 }
 
-/// The packages a literal `packages=["..."]` in setup.py names (top level only).
+/// The packages a literal `packages=["..."]` in setup.py's `setup()` call names (top level
+/// only).
 fn setup_py_packages(text: &str) -> Vec<String> {
-    let list = regex::Regex::new(r"\bpackages\s*=\s*\[([^\]]*)\]").expect("valid regex");
     let item = regex::Regex::new(r#"["']([A-Za-z0-9_.-]+)["']"#).expect("valid regex");
     let mut packages = Vec::new();
-    if let Some(found) = list.captures(text) {
-        for name in item.captures_iter(&found[1]) {
+    let list = setup_py_argument(text, "packages")
+        .and_then(|value| value.strip_prefix('['))
+        .and_then(|value| value.strip_suffix(']'));
+    if let Some(list) = list {
+        for name in item.captures_iter(list) {
             let top = name[1].split('.').next().unwrap_or_default().to_string();
             if !packages.contains(&top) {
                 packages.push(top);
@@ -378,14 +382,19 @@ fn missing_package_warning(name: &str, files: &ProjectFiles) -> Option<String> {
 }
 
 fn setup_cfg_name(text: &str) -> Option<String> {
+    setup_cfg_value(text, "name")
+}
+
+/// `key` under setup.cfg's `[metadata]`.
+fn setup_cfg_value(text: &str, key: &str) -> Option<String> {
     let mut in_metadata = false;
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('[') {
             in_metadata = line == "[metadata]";
         } else if in_metadata
-            && let Some((key, value)) = line.split_once(['=', ':'])
-            && key.trim() == "name"
+            && let Some((found, value)) = line.split_once(['=', ':'])
+            && found.trim() == key
             && !value.trim().is_empty()
         {
             return Some(value.trim().to_string());
@@ -394,9 +403,75 @@ fn setup_cfg_name(text: &str) -> Option<String> {
     None
 }
 
+/// Where the project says its code lives: pyproject's `[project.urls]` (`Repository`,
+/// `Source`, `Source Code`, `Code`, then `Homepage`) or Poetry's `repository`/`homepage`,
+/// setup.cfg's and setup.py's `url`, DESCRIPTION's `URL:`; only `http(s)://` addresses. With
+/// where it was found, for the user (`setup.py's \`url\``).
+pub fn project_url(files: &ProjectFiles) -> Option<(String, String)> {
+    let web = |url: &str| {
+        let url = url.trim();
+        (url.starts_with("https://") || url.starts_with("http://"))
+            .then(|| url.to_string())
+            .filter(|u| !u.contains(char::is_whitespace))
+    };
+    if let Some(table) = files
+        .pyproject
+        .as_deref()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+    {
+        if let Some(urls) = toml_at(&table, &["project", "urls"]).and_then(toml::Value::as_table) {
+            for wanted in ["repository", "source", "source code", "code", "homepage"] {
+                let found = urls
+                    .iter()
+                    .find(|(key, _)| key.to_ascii_lowercase() == wanted)
+                    .and_then(|(key, v)| Some((key, web(v.as_str()?)?)));
+                if let Some((key, url)) = found {
+                    return Some((url, format!("pyproject.toml's [project.urls] `{key}`")));
+                }
+            }
+        }
+        for key in ["repository", "homepage"] {
+            if let Some(url) = toml_at(&table, &["tool", "poetry", key])
+                .and_then(toml::Value::as_str)
+                .and_then(web)
+            {
+                return Some((url, format!("pyproject.toml's [tool.poetry] `{key}`")));
+            }
+        }
+    }
+    if let Some(url) = files
+        .setup_cfg
+        .as_deref()
+        .and_then(|t| setup_cfg_value(t, "url"))
+        .as_deref()
+        .and_then(web)
+    {
+        return Some((url, "setup.cfg's `url`".to_string()));
+    }
+    if let Some(url) = files
+        .setup_py
+        .as_deref()
+        .and_then(|t| setup_py_literal(t, "url"))
+        .as_deref()
+        .and_then(web)
+    {
+        return Some((url, "setup.py's `url`".to_string()));
+    }
+    let description_url = files.description.as_deref().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("URL:"))
+            .and_then(|v| v.split([',', ' ']).find_map(web))
+    });
+    description_url.map(|url| (url, "DESCRIPTION's `URL:`".to_string()))
+}
+
 fn setup_py_name(text: &str) -> Option<String> {
-    let re = regex::Regex::new(r#"\bname\s*=\s*["']([A-Za-z0-9._-]+)["']"#).expect("valid regex");
-    re.captures(text).map(|c| c[1].to_string())
+    setup_py_literal(text, "name").filter(|name| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    })
 }
 
 fn description_package(text: &str) -> Option<String> {
@@ -465,14 +540,23 @@ fn algorithm_base(image: &str) -> Option<(Registry, Option<(u64, u64)>)> {
 }
 
 /// When no base image names a version: the wrapper call and install line the Dockerfile
-/// uses tell the major, and the newest release the tool knows of it is assumed.
-fn wrapper_call_vantage6(dockerfile: &str) -> Option<Vantage6Found> {
-    let (major, why) = if dockerfile.contains("uv pip install") {
-        (5, "`uv pip install` in Dockerfile")
-    } else if dockerfile.contains("docker_wrapper") {
-        (3, "`docker_wrapper` in Dockerfile")
-    } else if dockerfile.contains("wrap_algorithm") {
-        (4, "`wrap_algorithm` in Dockerfile")
+/// uses tell the major, and the newest release the tool knows of it is assumed. Only
+/// instructions are read: vantage6's 4.x template keeps a comment naming 3.x's
+/// `docker_wrapper()` above its 4.x `CMD`.
+fn wrapper_call_vantage6(steps: &[Instruction]) -> Option<Vantage6Found> {
+    let in_step = |keywords: &[&str], text: &str| {
+        steps
+            .iter()
+            .any(|s| keywords.contains(&s.keyword.as_str()) && s.rest.contains(text))
+    };
+    const STARTS: &[&str] = &["CMD", "ENTRYPOINT"];
+    let (major, why) = if in_step(&["RUN"], "uv pip install") {
+        (5, "`uv pip install` in the Dockerfile's RUN")
+    } else if in_step(STARTS, "vantage6.algorithm.tools") || in_step(STARTS, "wrap_algorithm") {
+        // 4.x's module also had a `docker_wrapper` for a while.
+        (4, "the wrapper `wrap_algorithm` in the Dockerfile's CMD")
+    } else if in_step(STARTS, "docker_wrapper") {
+        (3, "the wrapper `docker_wrapper` in the Dockerfile's CMD")
     } else {
         return None;
     };
@@ -496,12 +580,22 @@ pub fn own_dockerfile_reason(dockerfile: &str, wrapper: Wrapper) -> Option<Strin
             "the project has no vantage6 wrapper, its Dockerfile is how it builds".to_string(),
         );
     }
-    first_foreign_step(&instructions(dockerfile), wrapper)
+    first_foreign_step(dockerfile, wrapper)
         .map(|step| format!("{step} is a step no template expresses"))
 }
 
-/// The first step of the Dockerfile that the wrapper's template does not reproduce.
-fn first_foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
+/// The first step of the Dockerfile that the wrapper's template does not reproduce
+/// (``line 3: `RUN apt-get update ...` ``), or for the minimal wrapper, which has no
+/// template, its first step.
+pub fn first_foreign_step(dockerfile: &str, wrapper: Wrapper) -> Option<String> {
+    let steps = instructions(dockerfile);
+    if wrapper == Wrapper::Minimal {
+        return steps.first().map(Instruction::shown);
+    }
+    foreign_step(&steps, wrapper)
+}
+
+fn foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
     let install = regex::Regex::new(
         r"^(?:python3? -m )?(?:uv )?pip3? install(?: --system| --no-cache-dir| -e| --editable)* /app/?$",
     )
@@ -756,6 +850,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(python_name_of(literal).name, "x_y_pkg");
+        // A commented-out list is no list.
+        let commented = ProjectFiles {
+            setup_py: Some("setup(\n    name='x-y',\n    # packages=['old_pkg'],\n    packages=['x_y_pkg'],\n)\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(python_name_of(commented).name, "x_y_pkg");
     }
 
     #[test]
@@ -828,6 +928,30 @@ mod tests {
         // The base tag wins over the heuristics.
         let uv_on_5 = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:5.0\nRUN uv pip install --system /app\n";
         assert_eq!(version(uv_on_5), "5.0");
+        // 4.x's module once exported `docker_wrapper` too: the module tells the major.
+        let v4_docker_wrapper = "FROM x\nCMD python -c \"from vantage6.algorithm.tools.wrap import docker_wrapper; docker_wrapper()\"\n";
+        assert_eq!(version(v4_docker_wrapper), newest(4));
+    }
+
+    #[test]
+    fn comments_are_never_read_as_the_wrapper() {
+        // vantage6's 4.x template: a comment naming 3.x's wrapper above the 4.x CMD, and a
+        // commented-out 3.x CMD below it.
+        let commented = "FROM harbor2.vantage6.ai/infrastructure/algorithm-base\nCOPY . /app\nRUN pip install /app\n# Tell docker to execute docker_wrapper() when the image is run.\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n# CMD python -c \"from vantage6.tools.docker_wrapper import docker_wrapper; docker_wrapper('x')\"\n";
+        let found = with_dockerfile(commented).vantage6.unwrap();
+        assert_eq!(found.version, newest(4));
+        assert!(found.why.contains("wrap_algorithm"), "{}", found.why);
+        // Words in comments (or in a RUN's echo) never name a major.
+        let uv_comment = "FROM x\n# 5.x would `uv pip install` here\nRUN pip install /app\n";
+        assert_eq!(with_dockerfile(uv_comment).vantage6, None);
+        let echo = "FROM x\nRUN echo wrap_algorithm\n";
+        assert_eq!(with_dockerfile(echo).vantage6, None);
+        // Nor a PKG_NAME or a base image.
+        let pkg = with_dockerfile(
+            "# ARG PKG_NAME=\"wrong\"\n# FROM ghcr.io/vantage6/infrastructure/algorithm-base:3.7\nFROM scratch\nARG PKG_NAME=\"right\"\n",
+        );
+        assert_eq!(pkg.name.unwrap().name, "right");
+        assert_eq!(pkg.vantage6, None);
     }
 
     #[test]
@@ -956,6 +1080,63 @@ mod tests {
         assert_eq!(release_tags(&[], Wrapper::Minimal), None);
         let r = release_tags(&tags(&["1.2-3"]), Wrapper::R).unwrap();
         assert_eq!(r.latest.1.exact_tag(), "1.2.3");
+    }
+
+    #[test]
+    fn the_projects_url_from_its_metadata() {
+        let url = |files: ProjectFiles| project_url(&files);
+        let setup = ProjectFiles {
+            setup_py: Some("setup(\n    name=\"v6-x\",\n    download_url=\"https://d.example/x.tgz\",\n    url=\"https://github.com/vantage6/v6-x\",\n)\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            url(setup),
+            Some((
+                "https://github.com/vantage6/v6-x".into(),
+                "setup.py's `url`".into()
+            ))
+        );
+        let pyproject = ProjectFiles {
+            pyproject: Some("[project]\nname = \"x\"\n[project.urls]\nHomepage = \"https://x.example\"\n\"Source Code\" = \"https://git.example/x\"\n".into()),
+            setup_py: Some("setup(url='https://other.example')\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            url(pyproject),
+            Some((
+                "https://git.example/x".into(),
+                "pyproject.toml's [project.urls] `Source Code`".into()
+            ))
+        );
+        let cfg = ProjectFiles {
+            setup_cfg: Some("[metadata]\nname = x\nurl = https://cfg.example/x\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(url(cfg).unwrap().0, "https://cfg.example/x");
+        let r = ProjectFiles {
+            description: Some(
+                "Package: vtg.x\nURL: https://github.com/iknl/vtg.x, https://docs.example\n".into(),
+            ),
+            ..Default::default()
+        };
+        assert_eq!(url(r).unwrap().0, "https://github.com/iknl/vtg.x");
+        // Only the `setup()` call's own arguments: never a comment, nor another call's.
+        let commented = ProjectFiles {
+            setup_py: Some("# Copy the template: name=\"v6-template\", url=\"https://example.org/template\"\nmeta = dict(url=\"https://example.org/other\")\nsetup(\n    name=\"v6-x\",  # name=\"not-this\"\n    url=\"https://github.com/o/v6-x\",\n)\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            url(commented.clone()).unwrap().0,
+            "https://github.com/o/v6-x"
+        );
+        assert_eq!(detect(&commented).distribution.unwrap().0, "v6-x");
+        // Not a web address, or none at all.
+        let local = ProjectFiles {
+            setup_py: Some("setup(url=\"file:///srv/x\")\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(url(local), None);
+        assert_eq!(url(ProjectFiles::default()), None);
     }
 
     #[test]

@@ -11,18 +11,25 @@ use std::collections::BTreeMap;
 /// `\` by default.
 pub fn escape_char(text: &str) -> char {
     for line in text.lines() {
-        let line = line.trim();
-        // Directives come first, as comments; the first other line ends them.
-        let Some(comment) = line.strip_prefix('#') else {
+        // Directives come first, each `# key=value`; the first other line (an instruction,
+        // an empty line, or a comment that is no directive) ends them, and what follows is
+        // a comment even if it looks like one, as the engine reads it.
+        let Some((key, value)) = directive(line) else {
             break;
         };
-        if let Some((key, value)) = comment.split_once('=')
-            && key.trim().eq_ignore_ascii_case("escape")
-        {
-            return value.trim().chars().next().unwrap_or('\\');
+        if key.eq_ignore_ascii_case("escape") {
+            return value.chars().next().unwrap_or('\\');
         }
     }
     '\\'
+}
+
+/// `# key=value` with a one-word key: a parser directive's form.
+fn directive(line: &str) -> Option<(&str, &str)> {
+    let (key, value) = line.trim().strip_prefix('#')?.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then(|| (key, value.trim()))
 }
 
 /// One instruction: its keyword upper-cased, the rest with runs of white space folded, and
@@ -224,5 +231,9 @@ mod tests {
             escape_char("# syntax=docker/dockerfile:1\n# Escape = `\nFROM x"),
             '`'
         );
+        // After a comment that is no directive, or an empty line, it is a comment.
+        assert_eq!(escape_char("# basic image\n# escape=`\nFROM x\n"), '\\');
+        assert_eq!(escape_char("\n# escape=`\nFROM x\n"), '\\');
+        assert_eq!(escape_char("# note: escape=`\nFROM x\n"), '\\');
     }
 }

@@ -195,10 +195,17 @@ impl Error {
             Error::Plan(e) => e.help(),
             Error::Store(e) => e.help(),
             Error::Publish(PublishError::Smoke { source, .. }) => source.help(),
-            Error::Publish(PublishError::Release(ReleaseError::Refused { .. })) => Some(
-                "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it"
-                    .to_string(),
-            ),
+            Error::Publish(PublishError::Release(ReleaseError::Refused { retag, .. })) => {
+                Some(match retag {
+                    // The metadata is not read under `version-from-tag`: only a tag helps.
+                    Some(retag) => format!(
+                        "the version is the release tag `{}` on HEAD (`version-from-tag`; the project's metadata is not read): tag the change as a new release (e.g. `git tag {}`), or pass `--force` to overwrite it",
+                        retag.tag, retag.next
+                    ),
+                    None => "bump the version (e.g. `--set-version` or the project's metadata), or pass `--force` to overwrite it"
+                        .to_string(),
+                })
+            }
             Error::Engine(EngineError::Push { .. }) => Some(
                 "a push that fails part-way tags nothing: run `cargo v6 publish` again to complete it"
                     .to_string(),
@@ -278,5 +285,32 @@ mod tests {
         assert!(offline.help().unwrap().contains("network = \"host\""));
         let other = step("SyntaxError: invalid syntax");
         assert!(!other.help().unwrap().contains("network"));
+    }
+
+    #[test]
+    fn a_changed_release_from_a_tag_needs_a_new_tag_not_new_metadata() {
+        let refused = |retag| {
+            let image = crate::reference::ImageName::parse("r.example/a").unwrap();
+            Error::Publish(PublishError::Release(ReleaseError::Refused {
+                reference: image.with_tag(&crate::reference::Tag::parse("1.1.3").unwrap()),
+                digest: crate::reference::Digest::parse(&format!("sha256:{}", "a".repeat(64)))
+                    .unwrap(),
+                retag,
+            }))
+        };
+        let from_tag = refused(Some(Box::new(crate::release_tag::Retag {
+            tag: "1.1.3".into(),
+            next: "1.1.4".into(),
+        })))
+        .help()
+        .unwrap();
+        assert!(from_tag.contains("`git tag 1.1.4`"), "{from_tag}");
+        assert!(from_tag.contains("metadata is not read"), "{from_tag}");
+        assert!(!from_tag.contains("bump"), "{from_tag}");
+        let from_metadata = refused(None).help().unwrap();
+        assert!(
+            from_metadata.contains("the project's metadata"),
+            "{from_metadata}"
+        );
     }
 }

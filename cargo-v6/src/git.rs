@@ -169,6 +169,13 @@ impl Repository {
     }
 }
 
+/// Every tag of the repository around `dir` (`git tag --list`); none outside a repository.
+pub fn tags(dir: &Path) -> Vec<String> {
+    git(dir, &["tag", "--list"])
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let output = Command::new("git")
         .arg("-C")
@@ -277,6 +284,7 @@ mod tests {
         assert_eq!(info.source.as_deref(), Some("https://example.org/x/y"));
         assert_eq!(info.head_tags, vec!["v1.0.0"]);
         assert_eq!(info.dirty, vec!["b.txt"]);
+        assert_eq!(tags(d), vec!["v1.0.0"]);
     }
 
     #[test]

@@ -117,6 +117,31 @@ pub fn resolve(
     })
 }
 
+/// Under `version-from-tag`, the release tag the version was read from and the tag a changed
+/// release needs instead: the project's metadata is not read there, so a new tag is the only
+/// way to a new version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retag {
+    /// The release tag on HEAD (`1.1.3`).
+    pub tag: String,
+    /// The next patch's tag under the same prefix (`1.1.4`).
+    pub next: String,
+}
+
+impl Retag {
+    /// For a version read from a release tag; `None` for one from anywhere else.
+    pub fn of(source: &VersionSource, version: &Version) -> Option<Retag> {
+        let VersionSource::ReleaseTag(tag) = source else {
+            return None;
+        };
+        let prefix = tag.strip_suffix(version.raw()).unwrap_or_default();
+        Some(Retag {
+            tag: tag.clone(),
+            next: format!("{prefix}{}", version.next_patch()),
+        })
+    }
+}
+
 /// The version `tag` gives `manifest`'s algorithm, if it is one of its release tags.
 pub fn version_in(manifest: &Manifest, tag: &str) -> Option<Version> {
     crate::plan::inputs::tag_version(tag, &manifest.publish.release_tag_prefix, manifest.wrapper)
@@ -262,6 +287,24 @@ mod tests {
         );
         // `alpha-vX` is not a version.
         assert!(member(&members, "alpha-vnext").is_err());
+    }
+
+    #[test]
+    fn a_version_from_a_tag_is_retagged_with_the_next_patch() {
+        let version = Version::parse_for("1.1.3", crate::vantage6::Wrapper::Python).unwrap();
+        let retag = Retag::of(
+            &VersionSource::ReleaseTag("summary-v1.1.3".into()),
+            &version,
+        );
+        assert_eq!(
+            retag,
+            Some(Retag {
+                tag: "summary-v1.1.3".into(),
+                next: "summary-v1.1.4".into()
+            })
+        );
+        let file = VersionSource::File("setup.py".into());
+        assert_eq!(Retag::of(&file, &version), None);
     }
 
     #[test]

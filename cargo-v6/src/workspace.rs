@@ -425,15 +425,18 @@ impl Root {
         patterns: &[Spanned<String>],
         how: Expand,
     ) -> Result<BTreeMap<PathBuf, PathBuf>, ManifestError> {
-        let error = |pattern: &Spanned<String>, message: String| ManifestError::Invalid {
-            message,
-            location: Location::new(
-                display(&self.defaults.path),
-                &self.defaults.source,
-                pattern.span(),
-            ),
-            help: None,
+        let located = |pattern: &Spanned<String>, message: String, help: Option<String>| {
+            ManifestError::Invalid {
+                message,
+                location: Location::new(
+                    display(&self.defaults.path),
+                    &self.defaults.source,
+                    pattern.span(),
+                ),
+                help,
+            }
         };
+        let error = |pattern: &Spanned<String>, message: String| located(pattern, message, None);
         let root = std::fs::canonicalize(or_dot(&self.defaults.dir)).ok();
         // By real path, so that `./a`, `a/` and a glob's `a` are one member.
         let mut dirs = BTreeMap::new();
@@ -445,6 +448,23 @@ impl Root {
                 return Err(error(
                     pattern,
                     "the workspace's root is not a member: its v6.toml holds [workspace]".into(),
+                ));
+            }
+            // As in cargo, members live under the root (a link to a directory there is
+            // fine): one outside, by `..` or a link, would be published from a work tree
+            // whose changes and revision the workspace's repository does not see.
+            if how != Expand::Exclude && root.as_ref().is_some_and(|root| !real.starts_with(root)) {
+                return Err(located(
+                    pattern,
+                    format!(
+                        "workspace member `{}` is outside the workspace: it resolves to `{}`",
+                        pattern.get_ref(),
+                        display(&real)
+                    ),
+                    Some(format!(
+                        "move it under {} (the workspace's directory), or give it a workspace of its own: a release is checked for uncommitted changes and labelled with its revision only inside the workspace",
+                        display(or_dot(&self.defaults.dir))
+                    )),
                 ));
             }
             dirs.entry(real).or_insert(dir);
@@ -675,6 +695,71 @@ image = "ghcr.io/org/{name}"
         assert_eq!(location.line_col(), (4, 11));
     }
 
+    /// The workspace at `dir/ws` failing to load, its message and help.
+    fn refused(dir: &Path, cwd: &Path) -> (String, String) {
+        let error = Workspace::load(Some(&dir.join("ws/v6.toml")), cwd).unwrap_err();
+        let ManifestError::Invalid { message, help, .. } = error else {
+            panic!("{error:?}")
+        };
+        (message, help.unwrap_or_default())
+    }
+
+    #[test]
+    fn members_outside_the_workspace_root_are_refused_like_cargo() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "outside/b/v6.toml", &member("b"));
+        write(dir.path(), "ws/algorithms/a/v6.toml", &member("a"));
+        let real = std::fs::canonicalize(dir.path().join("outside/b")).unwrap();
+        // `..` in a literal member.
+        write(
+            dir.path(),
+            "ws/v6.toml",
+            &ROOT.replace("\"algorithms/*\"]", "\"algorithms/*\", \"../outside/b\"]"),
+        );
+        let (message, help) = refused(dir.path(), dir.path());
+        assert_eq!(
+            message,
+            format!(
+                "workspace member `../outside/b` is outside the workspace: it resolves to `{}`",
+                display(&real)
+            )
+        );
+        assert!(help.contains("move it under"), "{help}");
+        // A glob reaching out.
+        write(
+            dir.path(),
+            "ws/v6.toml",
+            &ROOT.replace("algorithms/*", "../outside/*"),
+        );
+        let (message, _) = refused(dir.path(), dir.path());
+        assert!(message.contains("`../outside/*`"), "{message}");
+        // A link inside the root to a directory outside it, from the root and from the link.
+        write(dir.path(), "ws/v6.toml", ROOT);
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("ws/algorithms/b");
+            std::os::unix::fs::symlink(dir.path().join("outside/b"), &link).unwrap();
+            let (message, _) = refused(dir.path(), dir.path());
+            assert_eq!(
+                message,
+                format!(
+                    "workspace member `algorithms/*` is outside the workspace: it resolves to `{}`",
+                    display(&real)
+                )
+            );
+            assert!(Workspace::load(Some(&link.join("v6.toml")), &link).is_err());
+            // A link to a directory inside the root is a member like any other.
+            std::fs::remove_file(&link).unwrap();
+            write(dir.path(), "ws/shared/b/v6.toml", &member("b"));
+            std::os::unix::fs::symlink(dir.path().join("ws/shared/b"), &link).unwrap();
+            let ws = Workspace::load(Some(&dir.path().join("ws/v6.toml")), dir.path()).unwrap();
+            assert_eq!(
+                names(&ws.select(&Selection::default()).unwrap()),
+                ["a", "b"]
+            );
+        }
+    }
+
     #[test]
     fn a_typo_in_the_root_is_named() {
         let dir = fixture();
@@ -805,10 +890,10 @@ image = "ghcr.io/org/{name}"
     #[test]
     fn a_symlinked_member_finds_its_workspace_from_inside() {
         let dir = fixture();
-        let elsewhere = tempfile::tempdir().unwrap();
-        write(elsewhere.path(), "delta/v6.toml", &member("delta"));
+        // Linked from elsewhere under the root (a link out of it is refused, see above).
+        write(dir.path(), "shared/delta/v6.toml", &member("delta"));
         std::os::unix::fs::symlink(
-            elsewhere.path().join("delta"),
+            dir.path().join("shared/delta"),
             dir.path().join("algorithms/delta"),
         )
         .unwrap();

@@ -183,7 +183,10 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         reporter.status("Detected", format!("base image {base} (Dockerfile)"));
     }
 
-    let tags = git.as_ref().map(|_| git_tags(&dir)).unwrap_or_default();
+    let tags = git
+        .as_ref()
+        .map(|_| crate::git::tags(&dir))
+        .unwrap_or_default();
     // A member's release tags are the workspace's convention (`NAME-v1.2.3`), not the
     // repository's bare or `v` tags.
     let release = match &workspace {
@@ -258,7 +261,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             wrapper.as_str()
         ),
     );
-    reporter.note(next_steps(&text, git.as_ref(), release.as_ref(), wrapper));
+    reporter.note(next_steps(&text, git.as_ref(), release.as_ref()));
     Ok(())
 }
 
@@ -271,12 +274,12 @@ enum Build {
 }
 
 /// What `next:` says after v6.toml is written: the placeholders to fill in, the commit that
-/// publish needs (it refuses a dirty work tree), then a plan and a dry run.
+/// publish needs (it refuses a dirty work tree), the release tag that commit then needs
+/// (under `version-from-tag`), then a plan and a dry run.
 fn next_steps(
     text: &str,
     git: Option<&crate::git::GitInfo>,
     release: Option<&detect::ReleaseTags>,
-    wrapper: Wrapper,
 ) -> String {
     let mut steps = Vec::new();
     for (placeholder, key) in [
@@ -295,18 +298,17 @@ fn next_steps(
             manifest::FILE_NAME
         ));
     }
-    let mut last = "then `cargo v6 plan` and `cargo v6 publish --dry-run`".to_string();
-    if let (Some(release), Some(git)) = (release, git) {
-        let head_released = detect::release_tags(&git.head_tags, wrapper)
-            .is_some_and(|head| head.prefix == release.prefix);
-        if !head_released {
-            last.push_str(&format!(
-                " (HEAD has no release tag: tag one, e.g. `git tag {}X.Y.Z`, or pass `--set-version`)",
-                release.prefix
-            ));
-        }
+    // The version is the release tag on HEAD, and the commit just asked for has none: name
+    // the tag that would follow the latest release.
+    if let Some(release) = release {
+        steps.push(format!(
+            "tag the commit to release, e.g. `git tag {}{}` after the latest release tag `{}` (or pass `--set-version` for a build that is not a release)",
+            release.prefix,
+            release.latest.1.next_patch(),
+            release.latest.0
+        ));
     }
-    steps.push(last);
+    steps.push("then `cargo v6 plan` and `cargo v6 publish --dry-run`".to_string());
     format!("next: {}", steps.join(", "))
 }
 
@@ -349,26 +351,6 @@ fn python_packages(dir: &Path) -> Vec<String> {
     }
     found.sort();
     found
-}
-
-/// The repository's tags (`git tag --list`); none outside a repository.
-fn git_tags(dir: &Path) -> Vec<String> {
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["tag", "--list"])
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A name for a project with no metadata to read it from: its directory's, made a valid
@@ -545,8 +527,10 @@ fn manifest_text(c: &Choices<'_>) -> String {
     }
     if let Some(release) = c.release {
         text.push_str(&format!(
-            "\n[publish]\n# The repository releases with git tags (latest: {}): the release tag on HEAD is the\n# version, whatever the project's metadata says. An untagged HEAD needs --set-version.\n",
-            release.latest.0
+            "\n[publish]\n# The repository releases with git tags (latest: {}): the release tag on HEAD is the\n# version, whatever the project's metadata says. A new commit needs a new tag\n# (`git tag {}{}`), or --set-version for a build that is not a release.\n",
+            release.latest.0,
+            release.prefix,
+            release.latest.1.next_patch()
         ));
         if release.prefix != "v" {
             text.push_str(&format!(

@@ -20,7 +20,7 @@ enum KeyCommand {
 
 /// Write a new key pair: cosign.key (the private key, encrypted with a password) and cosign.pub.
 ///
-/// The password is read from COSIGN_PASSWORD when it is set, else asked for twice on the
+/// A `--output-dir` that does not exist is created, readable by its owner only. The password is read from COSIGN_PASSWORD when it is set, else asked for twice on the
 /// terminal. Existing key files are never overwritten. Keys made by `cosign generate-key-pair`
 /// work as well.
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,7 @@ enum KeyCommand {
   cargo v6 key generate                        cosign.key and cosign.pub here
   COSIGN_PASSWORD=... cargo v6 key generate --output-dir ~/.v6-keys")]
 struct GenerateArgs {
-    /// Where to write cosign.key and cosign.pub.
+    /// Where to write cosign.key and cosign.pub (created, mode 0700, if missing).
     #[arg(long, value_name = "DIR", default_value = ".")]
     output_dir: PathBuf,
 }
@@ -42,7 +42,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
 
 fn generate(args: GenerateArgs, reporter: &Reporter) -> Result<(), Error> {
     let dir = &args.output_dir;
-    if !dir.is_dir() {
+    let missing = dir.symlink_metadata().is_err();
+    if !missing && !dir.is_dir() {
         return Err(Error::input(
             format!("`{}` is not a directory", crate::diagnostic::display(dir)),
             None,
@@ -60,6 +61,17 @@ fn generate(args: GenerateArgs, reporter: &Reporter) -> Result<(), Error> {
     }
     let password = Password::obtain(true)?;
     let new = NewKeys::generate(&password)?;
+    // Made only once a password is at hand: a refused run leaves nothing behind.
+    if missing {
+        keys::create_private_dir(dir)?;
+        reporter.status(
+            "Created",
+            format!(
+                "{} (private: only you can read it)",
+                crate::diagnostic::display(dir)
+            ),
+        );
+    }
     let (private, public) = keys::write_new(dir, &new)?;
     reporter.status(
         "Generated",

@@ -57,10 +57,10 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             for warning in &plan.warnings {
                 reporter.warn(warning);
             }
-            if plan.unused_dockerfile {
-                reporter.warn(
-                "the project's own `Dockerfile` is not the one built: cargo v6 builds the Dockerfile it renders (see `cargo v6 dockerfile`); set `build.dockerfile = \"Dockerfile\"` to build yours instead",
-            );
+            if let Some(step) = &plan.unused_dockerfile {
+                reporter.warn(format!(
+                    "the project's own `Dockerfile` is not the one built, and the rendered one lacks its {step} (see `cargo v6 dockerfile`); set `build.dockerfile = \"Dockerfile\"` to build yours instead"
+                ));
             }
             match json {
                 true => crate::report::json_line("plan", &plan),

@@ -26,6 +26,9 @@ pub struct Inputs {
     pub context_files: Vec<String>,
     /// Their modes and content hashes, for the fingerprint.
     pub file_digests: Vec<FileDigest>,
+    /// The text of the context's `Dockerfile` when it is not the one built (no
+    /// `build.dockerfile`): the plan says what building it instead would change.
+    pub unused_dockerfile: Option<String>,
 }
 
 impl Inputs {
@@ -67,12 +70,23 @@ impl Inputs {
         let version = resolve_version(manifest, set_version, git.as_ref())?;
         let context_files = context_files(manifest, &context_dir)?;
         let file_digests = crate::fingerprint::digest_files(&context_dir, &context_files)?;
+        let unused_dockerfile = (manifest.build.dockerfile.is_none()
+            && context_files.iter().any(|f| f == "Dockerfile"))
+        .then(|| {
+            crate::files::read_regular_text(
+                &context_dir.join("Dockerfile"),
+                crate::files::SMALL_FILE_MAX,
+            )
+            .ok()
+        })
+        .flatten();
         Ok(Inputs {
             version,
             git,
             context_dir,
             context_files,
             file_digests,
+            unused_dockerfile,
         })
     }
 }
@@ -186,6 +200,29 @@ pub fn tag_version(tag: &str, prefix: &str, wrapper: Wrapper) -> Option<Version>
     Version::parse_for(rest, wrapper).ok()
 }
 
+/// The highest release tag of a repository and the one that would follow it: what to tell a
+/// user whose HEAD has no release tag (`git tag 1.1.4`, not a made-up `1.2.3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextRelease {
+    /// The highest release tag under the prefix (`1.1.3`).
+    pub latest: String,
+    /// The tag of its next patch release (`1.1.4`).
+    pub next: String,
+}
+
+/// The highest of `tags` under `prefix` (as [`tag_version`] reads them),
+/// and the tag of its next patch; `None` when there is no release tag.
+pub fn next_release(tags: &[String], prefix: &str, wrapper: Wrapper) -> Option<NextRelease> {
+    let (latest, version) = tags
+        .iter()
+        .filter_map(|tag| Some((tag, tag_version(tag, prefix, wrapper)?)))
+        .max_by(|a, b| a.1.cmp(&b.1))?;
+    Some(NextRelease {
+        latest: latest.clone(),
+        next: format!("{prefix}{}", version.next_patch()),
+    })
+}
+
 /// A HEAD tagged like a release under the other usual prefix (`1.2.1` while the prefix is
 /// `v`, as vantage6's repositories tag) is an error naming it: silently ignoring it would
 /// publish the metadata's version instead of the release.
@@ -213,6 +250,42 @@ fn check_release_tag_prefix(manifest: &Manifest, git: Option<&GitInfo>) -> Resul
     Ok(())
 }
 
+/// `version-from-tag` with no release tag on HEAD: the error names the repository's latest
+/// release tag and suggests the next one (`git tag 1.1.4`); with none yet, the project's
+/// metadata version as the first.
+fn no_release_tag(manifest: &Manifest, git: Option<&GitInfo>) -> PlanError {
+    let prefix = &manifest.publish.release_tag_prefix;
+    let tags = git.map(|g| crate::git::tags(&g.top)).unwrap_or_default();
+    let (message, tag) = match next_release(&tags, prefix, manifest.wrapper) {
+        Some(next) => (
+            format!(
+                "`version-from-tag` is set, but HEAD has no release tag (the latest, `{}`, is on an earlier commit)",
+                next.latest
+            ),
+            next.next,
+        ),
+        None => {
+            let first = version::read_project_version(&manifest.dir, manifest.wrapper)
+                .ok()
+                .flatten()
+                .and_then(|found| Version::parse(&found.raw, found.scheme).ok())
+                .map_or_else(|| "0.1.0".to_string(), |v| v.raw().to_string());
+            (
+                format!(
+                    "`version-from-tag` is set, but the repository has no release tag yet (`{prefix}` and a version)"
+                ),
+                format!("{prefix}{first}"),
+            )
+        }
+    };
+    PlanError::Input(Diagnostic::new(
+        message,
+        Some(format!(
+            "tag the commit to release (`git tag {tag}`), or pass `--set-version` for a build that is not a release"
+        )),
+    ))
+}
+
 /// `--set-version`, then the release tag on HEAD when `version-from-tag` is set, then v6.toml,
 /// then the project's metadata.
 fn resolve_version(
@@ -234,12 +307,7 @@ fn resolve_version(
         let tags = release_tags(git, prefix, manifest.wrapper);
         return match tags.into_iter().max_by(|a, b| a.1.cmp(&b.1)) {
             Some((tag, version)) => Ok((version, VersionSource::ReleaseTag(tag))),
-            None => Err(PlanError::Input(Diagnostic::new(
-                format!("`version-from-tag` is set, but HEAD has no release tag (`{prefix}1.2.3`)"),
-                Some(format!(
-                    "tag the release (`git tag {prefix}1.2.3`), or pass `--set-version` for a build that is not a release"
-                )),
-            ))),
+            None => Err(no_release_tag(manifest, git)),
         };
     }
     if let Some(version) = &manifest.version {
@@ -265,4 +333,30 @@ fn resolve_version(
         ))
     })?;
     Ok((version, VersionSource::File(shown)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_release_follows_the_highest_tag_under_the_prefix() {
+        let tags: Vec<String> = ["1.1.3", "1.2.1", "1.10.0rc1", "v9.0.0", "stable", "1.1.4"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            next_release(&tags, "", Wrapper::Python),
+            Some(NextRelease {
+                latest: "1.10.0rc1".to_string(),
+                next: "1.10.0".to_string()
+            })
+        );
+        let next = next_release(&tags, "v", Wrapper::Python).unwrap();
+        assert_eq!(
+            (next.latest.as_str(), next.next.as_str()),
+            ("v9.0.0", "v9.0.1")
+        );
+        assert_eq!(next_release(&tags, "summary-v", Wrapper::Python), None);
+    }
 }

@@ -315,10 +315,11 @@ pub struct Plan {
     /// The project's own Dockerfile, when it is the one built (`build.dockerfile`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub own_dockerfile: Option<String>,
-    /// The project has a `Dockerfile` that is not the one built: `plan` says so (once, not
-    /// on every command).
+    /// The project has a `Dockerfile` that is not the one built, with a step the rendered one
+    /// lacks (the first such step): `plan` says so (not every command). `None` when there is
+    /// none, or it has only the template's steps: rendering builds the same, as init chose.
     #[serde(skip)]
-    pub unused_dockerfile: bool,
+    pub unused_dockerfile: Option<String>,
     /// Things the user should know on every command that plans.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -376,8 +377,10 @@ impl Plan {
             )));
         }
         let mut warnings = Vec::new();
-        let unused_dockerfile =
-            own.is_none() && inputs.context_files.iter().any(|f| f == "Dockerfile");
+        let unused_dockerfile = match (&own, &inputs.unused_dockerfile) {
+            (None, Some(text)) => crate::detect::first_foreign_step(text, manifest.wrapper),
+            _ => None,
+        };
 
         let linked_ignore = inputs
             .file_digests
@@ -386,6 +389,17 @@ impl Plan {
         if linked_ignore {
             warnings.push(format!(
                 "`.dockerignore` is a symlink: it is sent as the link it is (as docker sends it), so the engine cannot use it to keep the rendered `{DOCKERFILE_NAME}` out of `COPY`"
+            ));
+        }
+        // As with workspace members outside the workspace: what lies outside the repository
+        // is neither checked for uncommitted changes nor described by the revision label.
+        if let Some(git) = &inputs.git
+            && !inputs.context_dir.starts_with(&git.top)
+        {
+            warnings.push(format!(
+                "the build context `{}` is outside the git repository `{}`: its uncommitted changes are not checked, and the image's revision label does not describe it",
+                crate::diagnostic::display(&inputs.context_dir),
+                crate::diagnostic::display(&git.top)
             ));
         }
         let mut labels = labels::labels(manifest, &version, inputs.git.as_ref());

@@ -37,6 +37,9 @@ pub enum ReleaseError {
         reference: TaggedImage,
         /// What it holds.
         digest: Digest,
+        /// When the version is a release tag's: that tag, and the one a changed release needs
+        /// (boxed: rarely there, and it keeps every error small).
+        retag: Option<Box<crate::release_tag::Retag>>,
     },
 }
 
@@ -107,7 +110,19 @@ pub fn decide(
     signing: Option<&Signing>,
     store_output: Option<&Path>,
 ) -> Result<Decision, ReleaseError> {
-    let action = action(&plan.fingerprint, &survey.exact, force)?;
+    let action = match action(&plan.fingerprint, &survey.exact, force) {
+        Err(ReleaseError::Refused {
+            reference, digest, ..
+        }) => {
+            return Err(ReleaseError::Refused {
+                reference,
+                digest,
+                retag: crate::release_tag::Retag::of(&plan.version_source, &plan.version)
+                    .map(Box::new),
+            });
+        }
+        other => other?,
+    };
     let mut steps = Vec::with_capacity(plan.tags.len() + plan.tags_held.len() + 1);
     match &action {
         Action::Build | Action::Overwrite { .. } => {
@@ -189,6 +204,7 @@ fn action(fingerprint: &str, exact: &[ExactState], force: bool) -> Result<Action
         (Some((taken, digest)), _) => Err(ReleaseError::Refused {
             reference: taken.tag.clone(),
             digest: (*digest).clone(),
+            retag: None,
         }),
         (None, Some((same, digest))) => Ok(Action::Unchanged {
             tag: same.tag.clone(),
@@ -306,7 +322,7 @@ mod tests {
             file_digests: Vec::new(),
             fingerprint: "f".into(),
             own_dockerfile: None,
-            unused_dockerfile: false,
+            unused_dockerfile: None,
             warnings: Vec::new(),
         }
     }
@@ -335,7 +351,7 @@ mod tests {
         );
         let refused = action("f", &[state("1.2.0", Some('a'), Some("g"))], false).unwrap_err();
         assert!(
-            matches!(&refused, ReleaseError::Refused { reference, digest: d }
+            matches!(&refused, ReleaseError::Refused { reference, digest: d, .. }
                 if *reference == tag("1.2.0") && *d == digest('a')),
             "{refused:?}"
         );

@@ -442,6 +442,22 @@ pub fn write_new(dir: &Path, keys: &NewKeys) -> Result<(PathBuf, PathBuf), KeyEr
     Ok((private, public))
 }
 
+/// Creates the directory `dir` and its missing parents readable by their owner only (0700):
+/// they are made to hold a private key, as `ssh-keygen` makes `~/.ssh`.
+pub fn create_private_dir(dir: &Path) -> Result<(), KeyError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| KeyError::Write {
+        path: crate::diagnostic::display(dir),
+        reason: e.to_string(),
+    })
+}
+
 /// Creates `path` (failing if it exists, even as a dangling link) with `mode` and `content`.
 fn write_exclusive(path: &Path, content: &[u8], mode: u32) -> Result<(), KeyError> {
     let shown = crate::diagnostic::display(path);

@@ -4,8 +4,9 @@
 //! issue #2681): `null` where the schema wants the key absent, a `developer_id` or a `default`
 //! it does not know, booleans or numbers where it wants text, a visualization's `properties`
 //! for `schema`, 4.x `type` in a 5.x file. Import accepts them, normalises them to what the
-//! store accepts and says so, one note per change; what it cannot normalise (a missing
-//! `code_url`) is written as it is, and the check of the result points at it.
+//! store accepts and says so, one note per change. A missing `code_url` (the store requires
+//! it) is taken from the project's metadata or git remote, saying from where; what it cannot
+//! fill or normalise is written as it is, and the check of the result points at it.
 //!
 //! The new `[store]` is rendered with toml_edit and appended to the manifest's text unchanged;
 //! an existing `[store]` is removed first (keeping its `output`), everything else byte for byte.
@@ -13,8 +14,10 @@
 use serde_json::{Map, Value};
 use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table};
 
-use crate::diagnostic::display;
-use crate::manifest::{Manifest, ManifestError};
+use std::path::Path;
+
+use crate::detect;
+use crate::manifest::{Defaults, Manifest, ManifestError};
 
 use super::{Flavour, StoreError};
 
@@ -72,6 +75,7 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
         message,
     };
     let value: Value = serde_json::from_str(json).map_err(|e| document(e.to_string()))?;
+    let deepest = deepest(&value);
     let flavour = Flavour::for_major(manifest.vantage6.major).ok_or_else(|| {
         document(format!(
             "v6.toml targets vantage6 {}, and the store has schemas for vantage6 4 and 5 only",
@@ -79,7 +83,19 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
         ))
     })?;
     let mut notes = Vec::new();
-    let algorithm = normalise(manifest, flavour, value, &mut notes).map_err(document)?;
+    let mut algorithm = normalise(manifest, flavour, value, &mut notes).map_err(document)?;
+    if !algorithm.contains_key("code_url") {
+        notes.push(match project_code_url(manifest) {
+            Some((url, from)) => {
+                let note = format!(
+                    "`code_url`: none in the file, the store requires one: `code-url` is {url}, from {from}"
+                );
+                algorithm.insert("code_url".to_string(), Value::String(url));
+                note
+            }
+            None => "`code_url` is missing, and the store requires it: set `code-url` under [store] (no URL in the project's metadata, and no git remote)".to_string(),
+        });
+    }
     let mut existing: DocumentMut = manifest
         .source
         .parse()
@@ -115,32 +131,107 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
     let mut rendered = DocumentMut::new();
     rendered.insert("store", Item::Table(store));
     text.push_str(&rendered.to_string());
-    let verdict = check(manifest, &text);
+    // Loaded as every command will load it: what cannot be is refused before writing.
+    let would_not_load = |reason: String, what: String| StoreError::WouldNotLoad {
+        path: json_path.to_string(),
+        reason,
+        help: format!("{what}; shorten it in `{json_path}`, then import again"),
+    };
+    let size = text.len() as u64;
+    if size > crate::files::SMALL_FILE_MAX {
+        return Err(would_not_load(
+            format!(
+                "it would be {size} bytes, over the {} a v6.toml may have",
+                crate::files::SMALL_FILE_MAX
+            ),
+            "TOML writes each control character as a 6-byte escape".to_string(),
+        ));
+    }
+    let parsed = reload(manifest, &text).map_err(|e| {
+        let (path, depth) = &deepest;
+        would_not_load(e.to_string(), format!("`{path}` nests {depth} levels deep"))
+    })?;
     Ok(Imported {
         manifest: text,
         notes,
-        verdict,
+        verdict: super::check(&parsed),
     })
 }
 
-/// Whether the store takes the manifest `text` (the new v6.toml at `manifest.path`).
-fn check(manifest: &Manifest, text: &str) -> Result<(), StoreError> {
-    let parsed = Manifest::parse(&manifest.path, text.to_string()).map_err(|e| match e {
-        ManifestError::Invalid {
-            message,
-            location,
-            help,
-        } => StoreError::Invalid {
-            message,
-            location,
-            help,
-        },
-        other => StoreError::Document {
-            path: display(&manifest.path),
-            message: other.to_string(),
-        },
-    })?;
-    super::check(&parsed)
+/// Where the project says its code lives, for a submission without `code_url` (the store
+/// requires one): the project's metadata beside v6.toml (see [`detect::project_url`]), else
+/// the git remote (`origin` first) as an https address without credentials. With where it
+/// was found.
+fn project_code_url(manifest: &Manifest) -> Option<(String, String)> {
+    let read = |name: &str| {
+        crate::files::read_regular_text(&manifest.dir.join(name), crate::files::SMALL_FILE_MAX).ok()
+    };
+    let files = detect::ProjectFiles {
+        pyproject: read("pyproject.toml"),
+        setup_cfg: read("setup.cfg"),
+        setup_py: read("setup.py"),
+        description: read("DESCRIPTION"),
+        ..Default::default()
+    };
+    detect::project_url(&files).or_else(|| {
+        // `source` is only ever an http(s) address, credentials removed.
+        let source = crate::git::read(&manifest.dir, &manifest.dir)?.source?;
+        Some((source, "the git remote".to_string()))
+    })
+}
+
+/// The manifest `text` (the new v6.toml at `manifest.path`) loaded as the commands load it: a
+/// workspace member with its root's defaults.
+fn reload(manifest: &Manifest, text: &str) -> Result<Manifest, ManifestError> {
+    let defaults = match &manifest.workspace_root {
+        Some(root) => Some(Defaults {
+            path: root.clone(),
+            dir: root.parent().map(Path::to_path_buf).unwrap_or_default(),
+            source: crate::files::read_regular_text(root, crate::files::SMALL_FILE_MAX).map_err(
+                |source| ManifestError::Read {
+                    path: root.clone(),
+                    source,
+                },
+            )?,
+        }),
+        None => None,
+    };
+    Manifest::parse_member(&manifest.path, text.to_string(), defaults.as_ref())
+}
+
+/// The path to the most deeply nested value of `value`, down to a field of the submission
+/// (`functions[0].ui_visualizations[0].schema`, at most five steps), and how many levels of
+/// arrays and objects that field's value nests.
+fn deepest(value: &Value) -> (String, usize) {
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let mut path = String::new();
+    let mut at = value;
+    for _ in 0..5 {
+        let children: Vec<(String, &Value)> = match at {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("[{i}]"), v))
+                .collect(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| (format!("{}{k}", if path.is_empty() { "" } else { "." }), v))
+                .collect(),
+            _ => break,
+        };
+        let Some((step, child)) = children.into_iter().max_by_key(|(_, v)| depth(v)) else {
+            break;
+        };
+        path.push_str(&step);
+        at = child;
+    }
+    (path, depth(at))
 }
 
 /// The input as the store accepts it, with a note per change. `Err` only for a document that
@@ -202,12 +293,6 @@ fn normalise(
                 "`{key}`: dropped, the store's schema has no such key (\"Unknown field.\")"
             )),
         }
-    }
-    if !out.contains_key("code_url") {
-        notes.push(
-            "`code_url` is missing, and the store requires it: set `code-url` under [store]"
-                .to_string(),
-        );
     }
     Ok(out)
 }

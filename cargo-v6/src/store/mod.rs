@@ -107,6 +107,17 @@ pub enum StoreError {
         /// What is wrong, naming the JSON path (`functions[0].name`).
         message: String,
     },
+    /// The import would write a v6.toml that no command could load (nested deeper than TOML
+    /// readers go, larger than a manifest may be): refused, nothing written.
+    #[error("cannot import `{path}`: the v6.toml it would write cannot be loaded: {reason}")]
+    WouldNotLoad {
+        /// The file to import.
+        path: String,
+        /// What the manifest's loader says of the result.
+        reason: String,
+        /// What in the file makes it so, and what to do.
+        help: String,
+    },
     /// The exported file cannot be written.
     #[error("cannot write `{path}`: {source}")]
     Write {
@@ -135,6 +146,7 @@ impl StoreError {
     pub fn help(&self) -> Option<String> {
         match self {
             StoreError::Invalid { help, .. } => help.clone(),
+            StoreError::WouldNotLoad { help, .. } => Some(help.clone()),
             StoreError::NoSection { .. } => Some(
                 "describe the algorithm under [store] (see the README's \"The algorithm store\"), or import an existing file with `cargo v6 store import algorithm_store.json`"
                     .to_string(),

@@ -349,30 +349,49 @@ fn setup_cfg(source: &Source) -> Result<Option<MetadataVersion>, MetadataError> 
 /// plain (or `r`/`u`) string literal followed by `,` or `)` is a literal; anything else
 /// (`get_version()`, `__version__`, an f-string, concatenation) is not.
 fn setup_py(source: &Source) -> Result<Option<MetadataVersion>, MetadataError> {
-    let calls = Regex::new(r"(\bdef\s+)?\bsetup\s*\(").expect("valid regex");
-    for call in calls.captures_iter(&source.text) {
-        if call.get(1).is_some() {
-            continue; // `def setup(` is a definition, not the call.
-        }
-        let open = call.get(0).map_or(0, |m| m.end());
-        if let Some(value) = version_keyword(source.text.as_bytes(), open) {
-            return match value {
-                Keyword::Literal { content, span } => Ok(Some(source.found(
-                    &source.text[content],
-                    Scheme::Pep440,
-                    span,
-                ))),
-                Keyword::Expression(span) => Err(source.not_literal(
-                    format!("`version={}` in setup()", &source.text[span.clone()]),
-                    span,
-                )),
-            };
-        }
+    match setup_keyword(&source.text, "version") {
+        Some(Keyword::Literal { content, span }) => Ok(Some(source.found(
+            &source.text[content],
+            Scheme::Pep440,
+            span,
+        ))),
+        Some(Keyword::Expression(span)) => Err(source.not_literal(
+            format!("`version={}` in setup()", &source.text[span.clone()]),
+            span,
+        )),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
-/// The value of a `version=` keyword argument.
+/// The string literal given as `keyword=` to the `setup(...)` call of setup.py (`name`,
+/// `url`), read as [`setup_py`] reads `version`: comments, other calls and expressions are
+/// not it.
+pub fn setup_py_literal(text: &str, keyword: &str) -> Option<String> {
+    match setup_keyword(text, keyword)? {
+        Keyword::Literal { content, .. } => Some(text[content].to_string()),
+        Keyword::Expression(_) => None,
+    }
+}
+
+/// The source text of the expression given as `keyword=` to the `setup(...)` call
+/// (`packages=["a", "a.sub"]`), comments and other calls aside.
+pub fn setup_py_argument<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
+    match setup_keyword(text, keyword)? {
+        Keyword::Literal { span, .. } | Keyword::Expression(span) => Some(&text[span]),
+    }
+}
+
+/// The value of `keyword=` in the first `setup(...)` call that has one.
+fn setup_keyword(text: &str, keyword: &str) -> Option<Keyword> {
+    let calls = Regex::new(r"(\bdef\s+)?\bsetup\s*\(").expect("valid regex");
+    calls.captures_iter(text).find_map(|call| {
+        // `def setup(` is a definition, not the call.
+        let open = call.get(1).is_none().then(|| call.get(0))??.end();
+        call_keyword(text.as_bytes(), open, keyword.as_bytes())
+    })
+}
+
+/// The value of a keyword argument (`version=`).
 enum Keyword {
     /// A string literal: the text between the quotes, and the whole literal.
     Literal {
@@ -383,8 +402,8 @@ enum Keyword {
     Expression(Range<usize>),
 }
 
-/// Scans the arguments of a call whose `(` ends just before `start`, for `version=`.
-fn version_keyword(text: &[u8], start: usize) -> Option<Keyword> {
+/// Scans the arguments of a call whose `(` ends just before `start`, for `keyword=`.
+fn call_keyword(text: &[u8], start: usize, keyword: &[u8]) -> Option<Keyword> {
     let mut depth = 0usize;
     let mut i = start;
     // Whether the scanner is at the start of an argument (after `(` or `,`).
@@ -416,7 +435,7 @@ fn version_keyword(text: &[u8], start: usize) -> Option<Keyword> {
             _ if byte.is_ascii_whitespace() => i += 1,
             _ if byte.is_ascii_alphabetic() || byte == b'_' => {
                 let end = identifier_end(text, i);
-                if at_argument && depth == 0 && &text[i..end] == b"version" {
+                if at_argument && depth == 0 && &text[i..end] == keyword {
                     let eq = skip_space(text, end);
                     if text.get(eq) == Some(&b'=') && text.get(eq + 1) != Some(&b'=') {
                         return Some(keyword_value(text, skip_space(text, eq + 1)));

@@ -77,7 +77,9 @@ use std::fmt;
 
 use crate::vantage6::Wrapper;
 
-pub use metadata::{MetadataError, MetadataVersion, read_project_version};
+pub use metadata::{
+    MetadataError, MetadataVersion, read_project_version, setup_py_argument, setup_py_literal,
+};
 
 /// Docker's limit on the length of a tag.
 const MAX_TAG_LEN: usize = 128;
@@ -331,6 +333,14 @@ impl Version {
             Parsed::R(components) => components.get(3).is_none_or(|&dev| dev < 9000),
         }
     }
+
+    /// The version a release after this one would most plainly take, as `MAJOR.MINOR.PATCH`:
+    /// the next patch of a stable version (`1.1.3` -> `1.1.4`), the release a pre-release
+    /// leads to (`1.2.0rc1` -> `1.2.0`). A suggestion for the user, never published as is.
+    pub fn next_patch(&self) -> String {
+        let patch = self.patch() + u64::from(self.is_stable());
+        format!("{}.{}.{patch}", self.major(), self.minor())
+    }
 }
 
 impl fmt::Display for Version {
@@ -543,6 +553,20 @@ mod tests {
                     "{scheme} {input}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_next_patch_follows_a_release_and_completes_a_prerelease() {
+        for (raw, scheme, next) in [
+            ("1.1.3", Scheme::Pep440, "1.1.4"),
+            ("1.2", Scheme::Pep440, "1.2.1"),
+            ("1.2.0rc1", Scheme::Pep440, "1.2.0"),
+            ("2.0.0-rc.1", Scheme::Semver, "2.0.0"),
+            ("1.2-3", Scheme::R, "1.2.4"),
+            ("0.1.2.9000", Scheme::R, "0.1.2"),
+        ] {
+            assert_eq!(v(raw, scheme).next_patch(), next, "{raw}");
         }
     }
 
