@@ -337,15 +337,20 @@ fn current_dir() -> Result<PathBuf, Error> {
     Ok(logical.unwrap_or(real))
 }
 
-/// Writes `text` to `path`, or to stdout when there is no path.
+/// Writes `text` to `path` whole (creating its missing directories, as `-o DIR/FILE` users
+/// expect), or to stdout when there is no path.
 fn write_output(path: Option<&Path>, text: &str) -> Result<(), Error> {
-    match path {
-        Some(path) => std::fs::write(path, text).map_err(|source| Error::Write {
-            path: crate::diagnostic::display(path),
-            source,
-        }),
-        None => crate::report::stdout(text),
+    let Some(path) = path else {
+        return crate::report::stdout(text);
+    };
+    let write_error = |source| Error::Write {
+        path: crate::diagnostic::display(path),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
     }
+    crate::files::write_whole(path, text.as_bytes()).map_err(write_error)
 }
 
 /// The async runtime for the commands that talk to the engine or a registry.
