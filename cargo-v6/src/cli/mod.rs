@@ -349,12 +349,105 @@ fn write_output(path: Option<&Path>, text: &str) -> Result<(), Error> {
 }
 
 /// The async runtime for the commands that talk to the engine or a registry.
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+fn runtime() -> Result<Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+        .map(Runtime)
         .map_err(|e| Error::Failed {
             message: format!("cannot start the async runtime: {e}"),
             help: None,
         })
+}
+
+/// The async runtime, which ends a command that a signal interrupts cleanly.
+struct Runtime(tokio::runtime::Runtime);
+
+impl Runtime {
+    /// Runs `future` to its end, or until SIGINT, SIGTERM or SIGHUP (what Ctrl-C, CI runners,
+    /// `timeout` and a closed terminal send). Then the future is dropped, which cancels its
+    /// requests and removes its temporary folders; what it left in the engine (a run's
+    /// container, publish's build tag) is removed, each request bounded in time; and the
+    /// process ends by the same signal, as it would have without this, so that the caller
+    /// sees how it ended.
+    fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        self.0.block_on(async {
+            let signal = {
+                let future = std::pin::pin!(future);
+                tokio::select! {
+                    output = future => return output,
+                    signal = terminating_signal() => signal,
+                }
+            };
+            let removed = crate::engine::remove_leftovers().await;
+            let mut message = format!("interrupted by {}", signal.name);
+            if !removed.is_empty() {
+                message = format!("{message}; {}", removed.join("; "));
+            }
+            Reporter::new(Verbosity::Quiet).error(&Error::Failed {
+                message,
+                help: None,
+            });
+            signal.reraise()
+        })
+    }
+}
+
+/// A signal that ends the process.
+struct Terminating {
+    name: &'static str,
+    #[cfg(unix)]
+    number: i32,
+}
+
+impl Terminating {
+    /// Ends the process by this signal, with the default action restored.
+    #[cfg(unix)]
+    fn reraise(&self) -> ! {
+        // SAFETY: signal(2) and raise(2) with a valid signal number; the default action of
+        // each signal here ends the process.
+        unsafe {
+            libc::signal(self.number, libc::SIG_DFL);
+            libc::raise(self.number);
+        }
+        std::process::exit(128 + self.number)
+    }
+
+    /// Ends the process as Ctrl-C does.
+    #[cfg(not(unix))]
+    fn reraise(&self) -> ! {
+        std::process::exit(130)
+    }
+}
+
+/// The first of SIGINT, SIGTERM and SIGHUP to arrive; never, when none can be listened for.
+#[cfg(unix)]
+async fn terminating_signal() -> Terminating {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        (SignalKind::interrupt(), "SIGINT", libc::SIGINT),
+        (SignalKind::terminate(), "SIGTERM", libc::SIGTERM),
+        (SignalKind::hangup(), "SIGHUP", libc::SIGHUP),
+    ];
+    let waits = kinds.into_iter().filter_map(|(kind, name, number)| {
+        let mut stream = signal(kind).ok()?;
+        Some(Box::pin(async move {
+            stream.recv().await;
+            Terminating { name, number }
+        }))
+    });
+    let waits: Vec<_> = waits.collect();
+    if waits.is_empty() {
+        return std::future::pending().await;
+    }
+    futures_util::future::select_all(waits).await.0
+}
+
+/// Ctrl-C; never, when it cannot be listened for.
+#[cfg(not(unix))]
+async fn terminating_signal() -> Terminating {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    Terminating { name: "Ctrl-C" }
 }

@@ -228,13 +228,9 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             }
             (None, None) => unreachable!("a plan is made when --image is absent"),
         };
-        let interrupt = async {
-            // Without a signal handler there is nothing to wait for: never interrupt.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        let outcome = crate::run::run_until(&engine, &image, &request, &observer, interrupt)
+        // A signal ends it through `Runtime::block_on`, which removes the container; the
+        // work folder goes when the run's future is dropped.
+        let outcome = crate::run::run(&engine, &image, &request, &observer)
             .await
             .map_err(run_error)?;
         report::run_output(&outcome, reporter)

@@ -170,6 +170,7 @@ impl Run<'_> {
                         .ok_or(PublishError::unprepared("build", "engine"))?;
                     let local = build_tag(plan);
                     let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
+                    engine.mark_temporary(&local);
                     self.built = Some((id, local));
                 }
                 Step::Smoke { method } => {
