@@ -1454,6 +1454,54 @@ mod tests {
     }
 
     #[test]
+    fn an_http_answer_that_is_not_the_engines_is_named_by_its_status_and_title() {
+        let page = |status_code, message: &str| BollardError::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        };
+        let html = "<html>\n<head><title>404 Not Found</title></head>\n<body>secret</body>";
+        assert_eq!(
+            not_an_engine(&page(404, html)).as_deref(),
+            Some("HTTP 404: 404 Not Found")
+        );
+        let long = format!("{}\nsecond line", "x".repeat(200));
+        let answer = not_an_engine(&page(502, &long)).unwrap();
+        assert!(answer.starts_with("HTTP 502: xxx") && answer.ends_with("..."));
+        assert!(
+            !answer.contains("second line") && answer.len() < 100,
+            "{answer}"
+        );
+        assert_eq!(
+            not_an_engine(&page(404, "")).as_deref(),
+            Some("HTTP 404"),
+            "nothing to quote"
+        );
+        // An engine's own error: one line of JSON message, left to the usual report.
+        assert_eq!(not_an_engine(&page(500, "client version too new")), None);
+        let json = serde_json::from_str::<serde_json::Value>("<html>").unwrap_err();
+        assert!(not_an_engine(&BollardError::JsonSerdeError { err: json }).is_some());
+        assert!(not_an_engine(&BollardError::APIVersionParseError {}).is_some());
+        assert_eq!(not_an_engine(&BollardError::RequestTimeoutError), None);
+    }
+
+    #[test]
+    fn a_shorter_stall_timeout_bounds_every_engine_request() {
+        let secs = Duration::from_secs;
+        let limit = Limit::new(secs(20), "the first-answer timeout", None);
+        assert_eq!(
+            (limit.after, limit.name),
+            (secs(20), "the first-answer timeout")
+        );
+        let limit = Limit::new(secs(20), "the first-answer timeout", Some(secs(5)));
+        assert_eq!((limit.after, limit.name), (secs(5), "--stall-timeout"));
+        let limit = Limit::new(secs(30), "the clean-up timeout", Some(secs(120)));
+        assert_eq!(
+            (limit.after, limit.name),
+            (secs(30), "the clean-up timeout")
+        );
+    }
+
+    #[test]
     fn step_lines_are_parsed() {
         assert_eq!(
             parse_step("Step 3/5 : RUN false"),

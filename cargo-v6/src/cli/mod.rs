@@ -379,6 +379,8 @@ impl Runtime {
                     signal = terminating_signal() => signal,
                 }
             };
+            // A second signal during the clean-up ends the process at once.
+            default_actions();
             let removed = crate::engine::remove_leftovers().await;
             let mut message = format!("interrupted by {}", signal.name);
             if !removed.is_empty() {
@@ -400,14 +402,34 @@ struct Terminating {
     number: i32,
 }
 
+/// The signals that end a command, with their names.
+#[cfg(unix)]
+const TERMINATING: [(i32, &str); 3] = [
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGHUP, "SIGHUP"),
+];
+
+/// Gives the [`TERMINATING`] signals their default action (ending the process) back.
+#[cfg(unix)]
+fn default_actions() {
+    for (number, _) in TERMINATING {
+        // SAFETY: signal(2) with a valid signal number and the default action.
+        unsafe {
+            libc::signal(number, libc::SIG_DFL);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn default_actions() {}
+
 impl Terminating {
-    /// Ends the process by this signal, with the default action restored.
+    /// Ends the process by this signal (its default action is restored by then).
     #[cfg(unix)]
     fn reraise(&self) -> ! {
-        // SAFETY: signal(2) and raise(2) with a valid signal number; the default action of
-        // each signal here ends the process.
+        // SAFETY: raise(2) with a valid signal number.
         unsafe {
-            libc::signal(self.number, libc::SIG_DFL);
             libc::raise(self.number);
         }
         std::process::exit(128 + self.number)
@@ -424,13 +446,8 @@ impl Terminating {
 #[cfg(unix)]
 async fn terminating_signal() -> Terminating {
     use tokio::signal::unix::{SignalKind, signal};
-    let kinds = [
-        (SignalKind::interrupt(), "SIGINT", libc::SIGINT),
-        (SignalKind::terminate(), "SIGTERM", libc::SIGTERM),
-        (SignalKind::hangup(), "SIGHUP", libc::SIGHUP),
-    ];
-    let waits = kinds.into_iter().filter_map(|(kind, name, number)| {
-        let mut stream = signal(kind).ok()?;
+    let waits = TERMINATING.into_iter().filter_map(|(number, name)| {
+        let mut stream = signal(SignalKind::from_raw(number)).ok()?;
         Some(Box::pin(async move {
             stream.recv().await;
             Terminating { name, number }

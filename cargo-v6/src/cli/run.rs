@@ -28,7 +28,7 @@ Without --image, v6.toml's image is built first (as `cargo v6 build` does) and t
 `run` covers partial (data-station) functions: those that compute on a node's own data. A \
 central function creates subtasks through the server (the algorithm client), which a local run \
 cannot reach: test central functions with vantage6's MockAlgorithmClient or against a real \
-server.";
+server. A function whose algorithm client starts retrying the server is stopped at once.";
 
 const EXAMPLES: &str = "Examples:
   cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
