@@ -369,13 +369,18 @@ impl Runtime {
     /// requests and removes its temporary folders; what it left in the engine (a run's
     /// container, publish's build tag) is removed, each request bounded in time; and the
     /// process ends by the same signal, as it would have without this, so that the caller
-    /// sees how it ended.
+    /// sees how it ended. Afterwards the signals have their default action again (a runtime
+    /// made later does not listen for them: no command makes two that leave anything).
     fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
         self.0.block_on(async {
             let signal = {
                 let future = std::pin::pin!(future);
                 tokio::select! {
-                    output = future => return output,
+                    output = future => {
+                        // Outside this, a signal ends the process at once, as without it.
+                        default_actions();
+                        return output;
+                    }
                     signal = terminating_signal() => signal,
                 }
             };
