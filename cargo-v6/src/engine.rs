@@ -633,23 +633,22 @@ impl Engine {
         });
         let options = PushImageOptionsBuilder::new().tag(tag).build();
         let mut stream = self.docker.push_image(&repository, Some(options), auth);
+        // The engine reports a push's progress all along: a long silence is a stall.
+        let limit = self.answer_limit();
         loop {
-            let next = match self.stall_timeout {
-                Some(limit) => match tokio::time::timeout(limit, stream.next()).await {
-                    Ok(next) => next,
-                    // Dropping the stream closes the request, which cancels the engine's push.
-                    Err(_) => {
-                        return Err(EngineError::Push {
-                            message: format!(
-                                "no progress for {} s (--stall-timeout): the registry {registry} stopped answering; nothing is tagged until a push completes",
-                                limit.as_secs()
-                            ),
-                            reference,
-                        });
-                    }
-                },
-                None => stream.next().await,
-            };
+            // Dropping the stream closes the request, which cancels the engine's push.
+            let next =
+                next_within(&mut stream, limit)
+                    .await
+                    .map_err(|limit| EngineError::Push {
+                        message: format!(
+                            "no progress for {} s ({}): the registry {registry}, or the engine, \
+                         stopped answering; nothing is tagged until a push completes",
+                            limit.after.as_secs(),
+                            limit.name
+                        ),
+                        reference: reference.clone(),
+                    })?;
             let Some(item) = next else { break };
             match item {
                 // The last message carries only `aux` (tag, digest, size), which bollard drops.
@@ -803,7 +802,18 @@ impl Engine {
             .build();
         let docker = self.docker.clone().with_timeout(BUILD_TIMEOUT);
         let mut stream = docker.create_image(Some(options), None, auth);
-        while let Some(item) = stream.next().await {
+        // The engine reports a pull's progress all along: a long silence is a stall.
+        let limit = self.answer_limit();
+        loop {
+            let next = next_within(&mut stream, limit).await.map_err(|limit| {
+                EngineError::Api(format!(
+                    "cannot pull {text}: no progress for {} s ({}): the registry {registry}, \
+                     or the engine, stopped answering",
+                    limit.after.as_secs(),
+                    limit.name
+                ))
+            })?;
+            let Some(item) = next else { break };
             match item {
                 Ok(info) => {
                     if let Some(detail) = info.error_detail.and_then(|d| d.message) {
@@ -1000,6 +1010,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// The next item of `stream`, or `Err(limit)` when none comes within `limit`.
+async fn next_within<S: Stream + Unpin>(
+    stream: &mut S,
+    limit: Limit,
+) -> Result<Option<S::Item>, Limit> {
+    tokio::time::timeout(limit.after, stream.next())
+        .await
+        .map_err(|_| limit)
 }
 
 /// Removes what this process made and has not removed yet (run containers, temporary tags:
