@@ -635,20 +635,20 @@ impl Engine {
         let mut stream = self.docker.push_image(&repository, Some(options), auth);
         // The engine reports a push's progress all along: a long silence is a stall.
         let limit = self.answer_limit();
+        let stalled = || EngineError::Push {
+            message: format!(
+                "no progress for {} s ({}): the registry {registry}, or the engine, stopped \
+                 answering; nothing is tagged until a push completes",
+                limit.after.as_secs(),
+                limit.name
+            ),
+            reference: reference.clone(),
+        };
         loop {
             // Dropping the stream closes the request, which cancels the engine's push.
-            let next =
-                next_within(&mut stream, limit)
-                    .await
-                    .map_err(|limit| EngineError::Push {
-                        message: format!(
-                            "no progress for {} s ({}): the registry {registry}, or the engine, \
-                         stopped answering; nothing is tagged until a push completes",
-                            limit.after.as_secs(),
-                            limit.name
-                        ),
-                        reference: reference.clone(),
-                    })?;
+            let next = next_within(&mut stream, limit)
+                .await
+                .map_err(|_| stalled())?;
             let Some(item) = next else { break };
             match item {
                 // The last message carries only `aux` (tag, digest, size), which bollard drops.
@@ -663,6 +663,8 @@ impl Engine {
                         None => PushEvent::Status(status),
                     });
                 }
+                // No answer to the request itself within the limit.
+                Err(BollardError::RequestTimeoutError) => return Err(stalled()),
                 Err(err) => {
                     return Err(EngineError::Push {
                         message: push_message(registry, credentials, err),
