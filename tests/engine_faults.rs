@@ -1,10 +1,12 @@
 //! A Docker engine that misbehaves, played on loopback in front of the stack's engine (which
 //! is shared with other tests and never stopped or frozen itself):
 //!
-//! - **Silent**: a listener that takes connections and never answers (a hung daemon; a host
-//!   whose firewall drops packets looks the same once connected). doctor fails within the
-//!   first-answer timeout, publish within `--stall-timeout`, each naming the engine and the
-//!   limit, instead of waiting the engine API's two minutes.
+//! - **Silent**: a listener that takes connections and never answers (a hung daemon). doctor
+//!   fails within the first-answer timeout, publish within `--stall-timeout`, each naming the
+//!   engine and the limit, instead of waiting the engine API's two minutes.
+//! - **Dropping packets**: a listener whose queue is full, so that the kernel drops further
+//!   connection attempts as a firewall would: doctor and build fail within the connect
+//!   timeout, saying so.
 //! - **Frozen during the push**: a proxy to the stack's engine socket that stops passing
 //!   anything on once the push request comes (as `kill -STOP dockerd` would). With
 //!   `--stall-timeout 5` the publish ends within seconds: the push is abandoned after 5 s and
@@ -284,6 +286,39 @@ fn an_engine_that_never_answers_fails_doctor_and_publish_in_seconds_naming_it() 
         );
     }
     assert!(support::repo_tags(&image).is_empty());
+}
+
+/// A listener on 127.0.0.1 whose queue of connections is full and never accepted: the kernel
+/// drops further connection attempts, as a firewall that drops packets does. Returns it, the
+/// connection that fills its queue, and its port.
+fn full_listener() -> (TcpListener, TcpStream, u16) {
+    use std::os::fd::AsRawFd;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen(2) again on a listening socket sets its backlog, here to the minimum.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let address = listener.local_addr().unwrap();
+    let held = TcpStream::connect(address).unwrap();
+    let dropped = TcpStream::connect_timeout(&address, Duration::from_secs(1));
+    assert!(dropped.is_err(), "a further connection was not dropped");
+    (listener, held, address.port())
+}
+
+#[test]
+fn a_host_that_drops_packets_fails_within_the_connect_timeout() {
+    let (_listener, _held, port) = full_listener();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let (dir, _) = project("dropped");
+    for args in [&["v6", "doctor"][..], &["v6", "build"][..]] {
+        let started = Instant::now();
+        let stderr = fails(&cargo_v6(dir.path(), &[("DOCKER_HOST", &host)], args));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(30), "{args:?} took {took:?}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot connect to the Docker engine at {host}"))
+                && stderr.contains("no TCP connection within 10 s (the connect timeout)"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]
