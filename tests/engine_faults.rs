@@ -157,9 +157,21 @@ fn silent_engine() -> Listener {
     })
 }
 
-/// A proxy to the stack's engine socket. Once a request whose bytes contain `freeze_on`
-/// comes (never, for `None`), it passes nothing on, either way, on any connection: the
-/// engine looks frozen. `saw_registry_auth` tells whether an `X-Registry-Auth` header came.
+/// What [`EngineProxy`] stops passing on, once a request containing the text comes.
+#[derive(Debug, Clone, Copy)]
+enum Freeze {
+    /// Nothing.
+    Never,
+    /// Anything, either way, on any connection, that request included: the engine looks
+    /// frozen (`kill -STOP dockerd`).
+    Engine(&'static str),
+    /// The answers on that request's connection only; the request is passed on: the engine
+    /// acts on it, and its answer never comes.
+    Answer(&'static str),
+}
+
+/// A proxy to the stack's engine socket that can look frozen ([`Freeze`]).
+/// `saw_registry_auth` tells whether an `X-Registry-Auth` header came.
 struct EngineProxy {
     listener: Listener,
     frozen: Arc<AtomicBool>,
@@ -167,7 +179,7 @@ struct EngineProxy {
 }
 
 impl EngineProxy {
-    fn start(freeze_on: Option<&'static str>) -> EngineProxy {
+    fn start(freeze: Freeze) -> EngineProxy {
         let socket = engine_socket();
         let frozen = Arc::new(AtomicBool::new(false));
         let saw = Arc::new(AtomicBool::new(false));
@@ -182,20 +194,23 @@ impl EngineProxy {
                 while matches!(client.read(&mut buf), Ok(n) if n > 0) {}
                 return;
             };
+            // This connection's answers are held back.
+            let held = Arc::new(AtomicBool::new(false));
             let (mut engine_in, mut client_out) =
                 (engine.try_clone().unwrap(), client.try_clone().unwrap());
-            let frozen3 = frozen2.clone();
+            let (frozen3, held3) = (frozen2.clone(), held.clone());
+            let silent = move || frozen3.load(Ordering::SeqCst) || held3.load(Ordering::SeqCst);
             let down = std::thread::spawn(move || {
                 let mut buf = [0u8; 16 * 1024];
                 while let Ok(n) = engine_in.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
-                    if !frozen3.load(Ordering::SeqCst) && client_out.write_all(&buf[..n]).is_err() {
+                    if !silent() && client_out.write_all(&buf[..n]).is_err() {
                         break;
                     }
                 }
-                if !frozen3.load(Ordering::SeqCst) {
+                if !silent() {
                     let _ = client_out.shutdown(Shutdown::Both);
                 }
             });
@@ -205,8 +220,14 @@ impl EngineProxy {
                     break;
                 }
                 let chunk = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
-                if freeze_on.is_some_and(|needle| chunk.contains(needle)) {
-                    frozen2.store(true, Ordering::SeqCst);
+                match freeze {
+                    Freeze::Engine(needle) if chunk.contains(needle) => {
+                        frozen2.store(true, Ordering::SeqCst)
+                    }
+                    Freeze::Answer(needle) if chunk.contains(needle) => {
+                        held.store(true, Ordering::SeqCst)
+                    }
+                    _ => {}
                 }
                 if chunk.contains("x-registry-auth:") {
                     saw2.store(true, Ordering::SeqCst);
@@ -312,7 +333,10 @@ fn a_host_that_drops_packets_fails_within_the_connect_timeout() {
         let started = Instant::now();
         let stderr = fails(&cargo_v6(dir.path(), &[("DOCKER_HOST", &host)], args));
         let took = started.elapsed();
-        assert!(took < Duration::from_secs(30), "{args:?} took {took:?}\n{stderr}");
+        assert!(
+            took < Duration::from_secs(30),
+            "{args:?} took {took:?}\n{stderr}"
+        );
         assert!(
             stderr.contains(&format!("cannot connect to the Docker engine at {host}"))
                 && stderr.contains("no TCP connection within 10 s (the connect timeout)"),
@@ -323,7 +347,7 @@ fn a_host_that_drops_packets_fails_within_the_connect_timeout() {
 
 #[test]
 fn an_engine_frozen_during_the_push_ends_within_the_stall_timeout() {
-    let proxy = EngineProxy::start(Some("/push"));
+    let proxy = EngineProxy::start(Freeze::Engine("/push"));
     let (dir, image) = project("frozen");
     let _cleanup = LocalImages(image.clone());
     let started = Instant::now();
@@ -372,7 +396,7 @@ fn an_http_server_that_is_not_an_engine_is_named_without_its_page() {
 
 #[test]
 fn localhost_is_a_name_and_doctor_reports_what_publish_refuses() {
-    let proxy = EngineProxy::start(None);
+    let proxy = EngineProxy::start(Freeze::Never);
     let s = stack();
     let image = format!("{}/{}", s.auth_registry, unique("localhost"));
     let dir = busybox_project(&image, "localhost\n", "");
@@ -452,12 +476,21 @@ fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     condition()
 }
 
-/// Starts `cargo v6 ARGS` in `dir` with `tmp` as TMPDIR, waits until a container running
-/// `method` runs, sends `signal`, and returns how the process ended and its stderr.
-fn signalled_while_running(
+/// Where a container is when the signal comes (`docker ps --filter status=...`).
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Created,
+    Running,
+}
+
+/// Starts `cargo v6 ARGS` in `dir` with `tmp` as TMPDIR and `env`, waits until a container
+/// for `method` is in `state`, sends `signal`, and returns how the process ended and its
+/// stderr.
+fn signalled(
     dir: &Path,
     tmp: &Path,
-    method: &str,
+    env: &[(&str, &str)],
+    (method, state): (&str, State),
     args: &[&str],
     signal: i32,
 ) -> (std::process::ExitStatus, String) {
@@ -467,6 +500,7 @@ fn signalled_while_running(
         .env("TMPDIR", tmp)
         .env_remove("V6_REGISTRY_USERNAME")
         .env_remove("V6_REGISTRY_PASSWORD")
+        .envs(env.iter().copied())
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -485,7 +519,10 @@ fn signalled_while_running(
             "--filter",
             &format!("label=io.cargo-v6.run={method}"),
             "--filter",
-            "status=running",
+            match state {
+                State::Created => "status=created",
+                State::Running => "status=running",
+            },
         ]);
         !text(&out.stdout).trim().is_empty()
     });
@@ -508,7 +545,10 @@ fn signalled_while_running(
         std::thread::sleep(Duration::from_millis(100));
     };
     let stderr = reader.join().unwrap();
-    assert!(running, "no container of `{method}` ran:\n{stderr}");
+    assert!(
+        running,
+        "no container of `{method}` was {state:?}:\n{stderr}"
+    );
     (status, stderr)
 }
 
@@ -535,8 +575,8 @@ fn sigterm_and_sighup_clean_up_like_ctrl_c() {
         // `run`: its container and its work folder.
         let tmp = tempfile::tempdir().unwrap();
         let args = ["v6", "run", method.as_str()];
-        let (status, stderr) =
-            signalled_while_running(dir.path(), tmp.path(), &method, &args, signal);
+        let running = (method.as_str(), State::Running);
+        let (status, stderr) = signalled(dir.path(), tmp.path(), &[], running, &args, signal);
         assert_eq!(status.signal(), Some(signal), "{status:?}\n{stderr}");
         assert!(
             stderr.contains(&format!("interrupted by {name}")),
@@ -559,12 +599,34 @@ fn sigterm_and_sighup_clean_up_like_ctrl_c() {
         "--smoke",
         method.as_str(),
     ];
-    let (status, stderr) =
-        signalled_while_running(dir.path(), tmp.path(), &method, &args, libc::SIGTERM);
+    let running = (method.as_str(), State::Running);
+    let (status, stderr) = signalled(dir.path(), tmp.path(), &[], running, &args, libc::SIGTERM);
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{stderr}");
     assert!(stderr.contains("removed local tag"), "{stderr}");
     assert!(containers_of(&method).is_empty(), "{stderr}");
     assert_eq!(local_tags(&image), before, "{stderr}");
     assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none());
     assert!(support::repo_tags(&image).is_empty());
+}
+
+#[test]
+fn a_signal_while_the_engine_creates_the_container_removes_it_by_name() {
+    // The engine creates the container, and its answer (the container's id) never comes.
+    let proxy = EngineProxy::start(Freeze::Answer("/containers/create"));
+    let host = proxy.listener.host("127.0.0.1");
+    let (dir, image) = sleeping_project("created");
+    let _cleanup = LocalImages(image.clone());
+    let method = unique("create").replace(['/', '-'], "_");
+    let tmp = tempfile::tempdir().unwrap();
+    let created = (method.as_str(), State::Created);
+    let args = ["v6", "run", method.as_str()];
+    let env = [("DOCKER_HOST", host.as_str())];
+    let (status, stderr) = signalled(dir.path(), tmp.path(), &env, created, &args, libc::SIGTERM);
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{stderr}");
+    assert!(
+        stderr.contains("removed container cargo-v6-run-"),
+        "{stderr}"
+    );
+    assert!(containers_of(&method).is_empty(), "{stderr}");
+    assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none());
 }

@@ -897,15 +897,16 @@ impl Engine {
         let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
             .name(spec.name)
             .build();
-        let id = self
-            .docker
-            .create_container(Some(options), body)
-            .await
-            .map(|created| created.id)
-            .map_err(|err| {
-                let request = format!("create a container of {}", spec.image);
-                self.failed(self.answer_limit(), request, err)
-            })?;
+        // Remembered by name before it exists: a signal during the request (which copies the
+        // image on some storage drivers) must not leave it behind.
+        let named = Leftover::Container(spec.name.to_owned());
+        leftovers::remember(&self.docker, named.clone());
+        let created = self.docker.create_container(Some(options), body).await;
+        leftovers::forget(&named);
+        let id = created.map(|created| created.id).map_err(|err| {
+            let request = format!("create a container of {}", spec.image);
+            self.failed(self.answer_limit(), request, err)
+        })?;
         leftovers::remember(&self.docker, Leftover::Container(id.clone()));
         Ok(id)
     }

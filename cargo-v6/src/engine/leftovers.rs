@@ -16,7 +16,7 @@ use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveImageOption
 /// Something made in an engine, removed when its command ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Leftover {
-    /// A container, by id.
+    /// A container, by id or name.
     Container(String),
     /// A local tag, `repository:tag`.
     Tag(String),
@@ -25,7 +25,12 @@ pub(super) enum Leftover {
 impl std::fmt::Display for Leftover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Leftover::Container(id) => write!(f, "container {}", super::short_id(id)),
+            Leftover::Container(id)
+                if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                write!(f, "container {}", super::short_id(id))
+            }
+            Leftover::Container(name) => write!(f, "container {name}"),
             Leftover::Tag(reference) => write!(f, "local tag {reference}"),
         }
     }
@@ -94,4 +99,26 @@ async fn remove(all: Vec<(Docker, Leftover)>, limit: Duration) -> Vec<String> {
         }
     });
     futures_util::future::join_all(removals).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_are_shown_by_short_id_or_by_name() {
+        let id = "0123456789ab".repeat(5) + "cdef";
+        assert_eq!(
+            Leftover::Container(id).to_string(),
+            "container 0123456789ab"
+        );
+        assert_eq!(
+            Leftover::Container("cargo-v6-run-1-0-5".into()).to_string(),
+            "container cargo-v6-run-1-0-5"
+        );
+        assert_eq!(
+            Leftover::Tag("r/x:cargo-v6-build-1".into()).to_string(),
+            "local tag r/x:cargo-v6-build-1"
+        );
+    }
 }
