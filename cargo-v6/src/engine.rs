@@ -677,7 +677,8 @@ impl Engine {
     }
 
     /// Marks the local tag `reference` as temporary: when a signal ends the process before
-    /// [`Engine::remove_tag`] removed it, [`remove_leftovers`] does.
+    /// [`Engine::remove_tag`] removed it, [`remove_leftovers`] does. Mark it before the build
+    /// that makes it: a signal may come between the engine's tagging and the build's end.
     pub fn mark_temporary(&self, reference: &TaggedImage) {
         leftovers::remember(&self.docker, Leftover::Tag(reference.to_string()));
     }
@@ -1027,8 +1028,8 @@ async fn next_within<S: Stream + Unpin>(
 
 /// Removes what this process made and has not removed yet (run containers, temporary tags:
 /// see [`Engine::mark_temporary`]), for a process that a signal ends early. Every request
-/// waits at most [`CLEANUP_TIMEOUT`], all at once. Returns one line per item: removed, or
-/// why not.
+/// waits at most [`CLEANUP_TIMEOUT`], all at once. Returns one line per item that was there:
+/// removed, or why not.
 pub async fn remove_leftovers() -> Vec<String> {
     leftovers::remove_all(CLEANUP_TIMEOUT).await
 }

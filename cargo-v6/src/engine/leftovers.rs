@@ -55,7 +55,8 @@ pub(super) fn forget(what: &Leftover) {
 
 /// Removes everything remembered, the containers first (a tag of an image that a container
 /// uses cannot go), each kind all at once, each request waiting at most `limit`. Returns one
-/// line per leftover: what was removed, or what could not be and why.
+/// line per leftover that was there: what was removed, or what could not be and why (one
+/// remembered before it was made may not exist).
 pub(super) async fn remove_all(limit: Duration) -> Vec<String> {
     let (containers, tags): (Vec<_>, Vec<_>) = std::mem::take(&mut *left())
         .into_iter()
@@ -87,18 +88,22 @@ async fn remove(all: Vec<(Docker, Leftover)>, limit: Duration) -> Vec<String> {
             }
         };
         match result {
-            Ok(())
-            | Err(BollardError::DockerResponseServerError {
+            Ok(()) => Some(format!("removed {what}")),
+            Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
-            }) => format!("removed {what}"),
-            Err(BollardError::RequestTimeoutError) => format!(
+            }) => None,
+            Err(BollardError::RequestTimeoutError) => Some(format!(
                 "could not remove {what}: the engine did not answer within {} s",
                 limit.as_secs()
-            ),
-            Err(err) => format!("could not remove {what}: {}", super::api_message(err)),
+            )),
+            Err(err) => Some(format!(
+                "could not remove {what}: {}",
+                super::api_message(err)
+            )),
         }
     });
-    futures_util::future::join_all(removals).await
+    let lines = futures_util::future::join_all(removals).await;
+    lines.into_iter().flatten().collect()
 }
 
 #[cfg(test)]

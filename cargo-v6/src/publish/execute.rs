@@ -169,8 +169,8 @@ impl Run<'_> {
                         .engine
                         .ok_or(PublishError::unprepared("build", "engine"))?;
                     let local = build_tag(plan);
-                    let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
                     engine.mark_temporary(&local);
+                    let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
                     self.built = Some((id, local));
                 }
                 Step::Smoke { method } => {
