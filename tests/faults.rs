@@ -44,7 +44,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+#[path = "support/hostile.rs"]
+mod hostile;
 mod support;
+use hostile::{Answer, Hostile, response};
 use support::{
     LocalImages, assert_ok, busybox_project, digest_of, docker, repo_tags, stack, text, unique,
 };
@@ -839,4 +842,102 @@ fn a_frozen_registry_ends_the_run_after_the_stall_timeout_and_a_rerun_completes(
     );
     assert_ok(&out);
     assert!(digest_of(&format!("{real_registry}/{repo}:1.0.0")).is_some());
+}
+
+/// Every form the stack's credentials could take in text: the password, and the base64 of
+/// `user:password` (the `Basic` value) in both alphabets, with and without padding.
+fn secret_forms(user: &str, password: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let pair = format!("{user}:{password}");
+    vec![
+        password.to_owned(),
+        STANDARD.encode(&pair),
+        URL_SAFE.encode(&pair),
+        STANDARD_NO_PAD.encode(&pair),
+        URL_SAFE_NO_PAD.encode(&pair),
+    ]
+}
+
+/// A registry (or a proxy in front of it) that echoes the request's `Authorization` header in
+/// an error body, for the tag listing, an alias write and the engine's manifest push: neither
+/// the error on stderr nor the JSON error line holds the secret in any form.
+#[test]
+fn an_echoed_authorization_header_is_redacted_everywhere() {
+    let s = stack();
+    for (case, format) in [
+        ("tags/list", "human"),
+        ("tags/list", "json"),
+        ("alias", "json"),
+        ("engine", "human"),
+    ] {
+        let echoed = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = Arc::clone(&echoed);
+        let proxy = Hostile::start(&s.auth_registry, move |request| {
+            let hit = match case {
+                "tags/list" => request.ours() && request.path.contains("/tags/list"),
+                "alias" => request.method == "PUT" && request.path.ends_with("/manifests/latest"),
+                _ => {
+                    !request.ours()
+                        && request.method == "PUT"
+                        && request.path.contains("/manifests/")
+                }
+            };
+            match (hit, request.header("authorization")) {
+                (true, Some(authorization)) => {
+                    seen.lock().unwrap().push(authorization.to_owned());
+                    let echo = format!("Authorization: {authorization}");
+                    let body = serde_json::json!({"errors": [{
+                        "code": "MANIFEST_INVALID",
+                        "message": format!("rejected request with {echo}"),
+                        "detail": {"headers": echo},
+                    }]});
+                    Answer::Respond(response(
+                        "400 Bad Request",
+                        &["Content-Type: application/json"],
+                        body.to_string().as_bytes(),
+                    ))
+                }
+                _ => Answer::Forward,
+            }
+        });
+        let image = format!("{}/{}", proxy.host(), unique("echo"));
+        let _cleanup = LocalImages(image.clone());
+        let dir = busybox_project(&image, "echo\n", "");
+        let out = run_bounded(
+            {
+                let mut cmd =
+                    cargo_v6_command(dir.path(), &["publish", "-v", "--message-format", format]);
+                cmd.env("V6_REGISTRY_USERNAME", &s.auth_user)
+                    .env("V6_REGISTRY_PASSWORD", &s.auth_password);
+                cmd
+            },
+            Duration::from_secs(180),
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        let echoed = echoed.lock().unwrap().clone();
+        assert!(
+            echoed.iter().any(|a| a.starts_with("Basic ")),
+            "{case}: the proxy echoed a Basic authorization: {echoed:?}\n{stderr}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{case}: {stdout}\n{stderr}");
+        let shown = format!("{stdout}\n{stderr}");
+        assert!(shown.contains("rejected request with"), "{case}: {shown}");
+        for secret in secret_forms(&s.auth_user, &s.auth_password)
+            .into_iter()
+            .chain(echoed.iter().map(|a| a["Basic ".len()..].to_owned()))
+        {
+            assert!(
+                !shown.contains(&secret),
+                "{case}/{format}: `{secret}` in:\n{shown}"
+            );
+        }
+        if format == "json" {
+            let error = stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v["reason"] == "error");
+            assert!(error.is_some(), "{case}: a JSON error line: {stdout}");
+        }
+    }
 }

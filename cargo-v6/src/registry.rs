@@ -44,10 +44,6 @@ const MANIFEST_TYPES: &[&str] = &[
 /// large listing unless asked for the next page.
 const TAGS_PAGE: usize = 1000;
 
-/// Passwords shorter than this are not scrubbed from messages: replacing every occurrence of
-/// a one- or two-character string would garble the text without hiding anything.
-const MIN_SCRUBBED_LEN: usize = 3;
-
 /// A failed registry operation. Holds no secret.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -280,6 +276,8 @@ pub struct Registry {
     api_host: String,
     auth: RegistryAuth,
     source: Option<CredentialSource>,
+    /// The credentials `auth` holds, to redact them from what the registry says.
+    credentials: Option<Credentials>,
     /// Held across a handshake, so that concurrent calls do not repeat it.
     handshakes: tokio::sync::Mutex<Handshakes>,
     /// Retries made since the caller last took them, for `-v`.
@@ -378,10 +376,10 @@ impl Registry {
                 "cannot set up an HTTPS client: {e}; are CA certificates installed (the ca-certificates package)?"
             ),
         })?;
-        let (auth, source) = match credentials {
+        let (auth, source) = match &credentials {
             Some(c) => (
                 RegistryAuth::Basic(c.username.clone(), c.password().to_owned()),
-                Some(c.source),
+                Some(c.source.clone()),
             ),
             None => (RegistryAuth::Anonymous, None),
         };
@@ -391,6 +389,7 @@ impl Registry {
             api_host,
             auth,
             source,
+            credentials,
             handshakes: tokio::sync::Mutex::default(),
             retries: std::sync::Mutex::default(),
         })
@@ -929,14 +928,10 @@ impl Registry {
         }
     }
 
-    /// `text` with the password replaced, in case a registry or library echoed it.
+    /// `text` with every authorization value redacted, in case a registry, a proxy or a
+    /// library echoed one ([`crate::credentials::redact`]).
     fn scrub(&self, text: String) -> String {
-        match &self.auth {
-            RegistryAuth::Basic(_, password) if password.len() >= MIN_SCRUBBED_LEN => {
-                text.replace(password.as_str(), "<redacted>")
-            }
-            _ => text,
-        }
+        crate::credentials::redact(&text, self.credentials.as_ref())
     }
 }
 
