@@ -941,3 +941,93 @@ fn an_echoed_authorization_header_is_redacted_everywhere() {
         }
     }
 }
+
+/// A registry that answers a manifest request with gigabytes (announced, or sent without a
+/// length until the connection ends): the publish fails fast, naming the bound, having read
+/// no more than a few MiB of it.
+#[test]
+fn a_gigabyte_manifest_fails_fast_with_bounded_memory() {
+    let s = stack();
+    for announced in [Some(3_000_000_000u64), None] {
+        let hostile = Arc::new(AtomicBool::new(false));
+        let on = Arc::clone(&hostile);
+        let proxy = Hostile::start(&s.registry, move |request| {
+            if on.load(Ordering::SeqCst)
+                && request.ours()
+                && request.method == "GET"
+                && request.path.ends_with("/manifests/1.0.0")
+            {
+                Answer::Endless {
+                    content_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+                    length: announced,
+                }
+            } else {
+                Answer::Forward
+            }
+        });
+        let image = format!("{}/{}", proxy.host(), unique("huge"));
+        let _cleanup = LocalImages(image.clone());
+        let dir = busybox_project(&image, "huge\n", "");
+        assert_ok(&run_bounded(
+            cargo_v6_command(dir.path(), &["publish"]),
+            Duration::from_secs(180),
+        ));
+        hostile.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        let out = run_bounded(
+            cargo_v6_command(dir.path(), &["publish"]),
+            Duration::from_secs(120),
+        );
+        let took = started.elapsed();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{announced:?}: {stderr}");
+        assert!(
+            stderr.contains("larger than 4 MiB"),
+            "{announced:?}: names the bound: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let sent = proxy.endless_sent();
+        eprintln!("{announced:?}: failed after {took:?}, {sent} bytes sent: {stderr}");
+        assert!(took < Duration::from_secs(30), "{announced:?}: {took:?}");
+        // What the client took in, socket buffers included: far from the gigabytes offered.
+        assert!(sent < 64 << 20, "{announced:?}: {sent} bytes read");
+    }
+}
+
+/// A `429` is retried by its status, whatever its error code says (here `DENIED`, which a
+/// `403` would mean): the publish completes, and `-v` shows the retries.
+#[test]
+fn a_429_with_any_error_code_is_retried() {
+    let s = stack();
+    let count = Arc::new(AtomicI64::new(0));
+    let counter = Arc::clone(&count);
+    let proxy = Hostile::start(&s.registry, move |request| {
+        // Every other request of cargo-v6's own, the engine's pass.
+        if request.ours() && counter.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+            let body = br#"{"errors":[{"code":"DENIED","message":"rate limited, slow down"}]}"#;
+            Answer::Respond(response(
+                "429 Too Many Requests",
+                &["Content-Type: application/json", "Retry-After: 1"],
+                body,
+            ))
+        } else {
+            Answer::Forward
+        }
+    });
+    let repo = unique("limited");
+    let image = format!("{}/{repo}", proxy.host());
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "limited\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "-v"]),
+        Duration::from_secs(180),
+    );
+    let stderr = text(&out.stderr);
+    assert_ok(&out);
+    assert!(stderr.contains("Retry "), "retries shown with -v: {stderr}");
+    assert!(stderr.contains("429"), "{stderr}");
+    assert_eq!(
+        digest_of(&format!("{}/{repo}:1.0.0", s.registry)).as_deref(),
+        Some(support::printed_digest(&text(&out.stdout)).as_str())
+    );
+}

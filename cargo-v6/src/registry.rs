@@ -12,12 +12,19 @@
 //! - Manifests are copied byte for byte ([`Registry::copy_tag`]): a re-serialised manifest
 //!   would get a new digest, and pinned `image@sha256:` references would stop matching.
 //! - The secret is in no error text or `Debug` output: errors are built from status codes and
-//!   registry names, and any message taken from oci-client is scrubbed of the password.
+//!   registry names, and any message from the registry or oci-client goes through
+//!   [`crate::credentials::redact`].
+//! - Every read is bounded ([`http`]): a manifest or index by the 4 MiB the distribution
+//!   registry accepts, a tag list, an image config and a blob by their own bounds, an error
+//!   body by 64 KiB. What a registry sends beyond a bound fails the request, with bounded
+//!   memory.
 //! - Prints nothing and knows nothing of the CLI; hints for the user are added by the caller.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod http;
+
+use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -43,6 +50,22 @@ const MANIFEST_TYPES: &[&str] = &[
 /// Tags asked for per page; registries that page (GHCR, Docker Hub) ignore the rest of a
 /// large listing unless asked for the next page.
 const TAGS_PAGE: usize = 1000;
+
+/// The largest manifest or index read: what the distribution registry accepts
+/// (`storage.maxManifestSize`, 4 MiB); images and signatures take a few KiB.
+pub const MAX_MANIFEST: usize = 4 << 20;
+
+/// The largest page of a tag listing read: a page of [`TAGS_PAGE`] tags of the longest length
+/// (128) is 130 KiB; registries that ignore the page size send every tag at once.
+const MAX_TAG_LIST: usize = 16 << 20;
+
+/// The largest image config read: labels, environment and history of an image; a few KiB for
+/// an algorithm image, and the docker CLI's own bound for configs is 8 MiB.
+const MAX_CONFIG: usize = 8 << 20;
+
+/// How long a registry's Bearer token is used before a new one is asked for: tokens last at
+/// least this long (Docker Hub's 300 s, GHCR's and distribution's token servers' longer).
+const TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 /// A failed registry operation. Holds no secret.
 #[derive(Debug, thiserror::Error)]
@@ -258,18 +281,21 @@ impl fmt::Debug for ManifestInfo {
 }
 
 /// The auth handshakes done so far, so that each is done once (see [`Registry::authorize`]).
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Handshakes {
     /// A handshake found that this registry issues no tokens (its `GET /v2/` carries no
     /// Bearer challenge). That answer names no repository, so it holds for all of them.
     tokenless: bool,
-    /// The repositories and operations whose authorization is in the client's token cache.
-    done: BTreeSet<(String, RegistryOperation)>,
+    /// The repositories and operations whose authorization is in the client's token cache,
+    /// with the `Authorization` value this module's own requests send and when it was made.
+    done: BTreeMap<(String, RegistryOperation), (Option<String>, Instant)>,
 }
 
 /// A client for one registry with one credential set.
 pub struct Registry {
     client: Client,
+    /// This module's own requests: every read, and manifest writes.
+    http: http::Http,
     /// The registry as named in the image, for messages.
     name: String,
     /// The host the API is served on (`registry-1.docker.io` for `docker.io`).
@@ -286,6 +312,21 @@ pub struct Registry {
 
 /// How long a request may make no progress when no stall timeout is given.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The bound on a manifest or index read.
+const MANIFEST_LIMIT: http::Limit = http::Limit {
+    max: MAX_MANIFEST,
+    what: "the manifest",
+};
+
+/// The header in which a registry names a manifest's digest.
+const DIGEST_HEADER: &str = "docker-content-digest";
+
+/// `sha256:<hex>` of `bytes`.
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
 
 /// How many times a request is tried when the registry answers 429 or 5xx, or the connection
 /// fails or resets: the docker CLI retries failed uploads too, and registries under load (or
@@ -356,26 +397,32 @@ impl Registry {
         stall_timeout: Duration,
     ) -> Result<Registry, RegistryError> {
         let api_host = api_host(registry).to_owned();
-        let protocol = if insecure || crate::reference::is_loopback_domain(&api_host) {
-            ClientProtocol::HttpsExcept(vec![api_host.clone()])
-        } else {
-            ClientProtocol::Https
+        let plain = insecure || crate::reference::is_loopback_domain(&api_host);
+        let (protocol, scheme) = match plain {
+            true => (ClientProtocol::HttpsExcept(vec![api_host.clone()]), "http"),
+            false => (ClientProtocol::Https, "https"),
         };
+        let base = format!("{scheme}://{api_host}");
         // `Client::new` falls back to a default client when this fails, and that one panics
         // without CA certificates; `try_from` reports the failure instead.
-        let client = Client::try_from(ClientConfig {
-            protocol,
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(stall_timeout),
-            user_agent: concat!("cargo-v6/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        })
-        .map_err(|e| RegistryError::Protocol {
+        let no_client = |e: &dyn fmt::Display| RegistryError::Protocol {
             registry: registry.to_owned(),
             message: format!(
                 "cannot set up an HTTPS client: {e}; are CA certificates installed (the ca-certificates package)?"
             ),
-        })?;
+        };
+        let connect_timeout = Duration::from_secs(10);
+        let user_agent = concat!("cargo-v6/", env!("CARGO_PKG_VERSION"));
+        let client = Client::try_from(ClientConfig {
+            protocol,
+            connect_timeout: Some(connect_timeout),
+            read_timeout: Some(stall_timeout),
+            user_agent,
+            ..ClientConfig::default()
+        })
+        .map_err(|e| no_client(&e))?;
+        let http = http::Http::new(base, connect_timeout, stall_timeout, user_agent)
+            .map_err(|e| no_client(&e))?;
         let (auth, source) = match &credentials {
             Some(c) => (
                 RegistryAuth::Basic(c.username.clone(), c.password().to_owned()),
@@ -385,6 +432,7 @@ impl Registry {
         };
         Ok(Registry {
             client,
+            http,
             name: registry.to_owned(),
             api_host,
             auth,
@@ -402,19 +450,17 @@ impl Registry {
     /// further page (oci-client hides the `Link` header, and a registry may return fewer tags
     /// than asked for before the end); one for a repository that does not exist.
     pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference(repository, "latest");
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         let mut tags: Vec<String> = Vec::new();
         loop {
             let last = tags.last().map(String::as_str);
             let page = match self
                 .retrying("listing tags", || {
-                    self.client
-                        .list_tags(&reference, &self.auth, Some(TAGS_PAGE), last)
+                    self.tags_page(repository, authorization.as_deref(), TAGS_PAGE, last)
                 })
                 .await
             {
-                Ok(page) => page.tags,
+                Ok(page) => page,
                 Err(e) if is_not_found(&e) => break,
                 Err(e) => return Err(self.error(e, repository)),
             };
@@ -430,25 +476,72 @@ impl Registry {
         Ok(tags)
     }
 
+    /// One page of `repository`'s tag listing: up to `n` tags after `last`.
+    async fn tags_page(
+        &self,
+        repository: &str,
+        authorization: Option<&str>,
+        n: usize,
+        last: Option<&str>,
+    ) -> Result<Vec<String>, OciDistributionError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        // Tags are `[A-Za-z0-9_.-]`: nothing to escape in the query.
+        let after = last.map(|l| format!("&last={l}")).unwrap_or_default();
+        let answer = self
+            .http
+            .send(http::Request {
+                method: reqwest::Method::GET,
+                path: format!("{repository}/tags/list?n={n}{after}"),
+                authorization,
+                accept: &["application/json"],
+                body: None,
+                limit: http::Limit {
+                    max: MAX_TAG_LIST,
+                    what: "the tag list",
+                },
+            })
+            .await?;
+        let page: Page = serde_json::from_slice(&answer.body)?;
+        Ok(page.tags.unwrap_or_default())
+    }
+
     /// The digest of `repository:tag` as the registry reports it (`Docker-Content-Digest`,
     /// with every manifest type accepted), or `None` when the tag does not exist.
     ///
-    /// Requests: one `HEAD manifests/TAG`, and a `GET` after it when the answer has no
-    /// digest header, which is the case when the tag does not exist (oci-client's fallback):
-    /// a caller that has listed the tags need not ask about those it did not find.
+    /// Requests: one `HEAD manifests/TAG`, and a `GET` after it when a registry answers the
+    /// `HEAD` with no digest header (the digest is then that of the manifest).
     pub async fn digest(
         &self,
         repository: &str,
         tag: &str,
     ) -> Result<Option<String>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference(repository, tag);
-        match self
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
+        let head = self
             .retrying("reading a digest", || {
-                self.client.fetch_manifest_digest(&reference, &self.auth)
+                self.http.send(http::Request {
+                    method: reqwest::Method::HEAD,
+                    path: format!("{repository}/manifests/{tag}"),
+                    authorization: authorization.as_deref(),
+                    accept: MANIFEST_TYPES,
+                    body: None,
+                    limit: MANIFEST_LIMIT,
+                })
             })
-            .await
-        {
+            .await;
+        let found = match head {
+            Ok(answer) => match answer.header(DIGEST_HEADER) {
+                Some(digest) => Ok(digest.to_owned()),
+                None => self
+                    .raw_manifest(repository, tag, authorization.as_deref())
+                    .await
+                    .map(|(_, digest)| digest),
+            },
+            Err(e) => Err(e),
+        };
+        match found {
             Ok(digest) => Ok(Some(digest)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.error(e, repository)),
@@ -464,8 +557,11 @@ impl Registry {
         repository: &str,
         tag: &str,
     ) -> Result<Option<ManifestInfo>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let (body, digest) = match self.raw_manifest(&self.reference(repository, tag)).await {
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
+        let (body, digest) = match self
+            .raw_manifest(repository, tag, authorization.as_deref())
+            .await
+        {
             Ok(found) => found,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(self.error(e, repository)),
@@ -494,12 +590,12 @@ impl Registry {
             registry: self.name.clone(),
             message,
         };
-        self.authorize(repository, RegistryOperation::Pull).await?;
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         let config = if let ManifestKind::Index { .. } = info.kind {
             let platform = platform_manifest(&info.body)
                 .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?;
             let (body, digest) = self
-                .raw_manifest(&self.reference_at(repository, &platform))
+                .raw_manifest(repository, &platform, authorization.as_deref())
                 .await
                 .map_err(|e| self.error(e, repository))?;
             let what = format!(
@@ -517,16 +613,12 @@ impl Registry {
                 .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?
                 .to_owned()
         };
-        let reference = self.reference(repository, tag);
+        let limit = http::Limit {
+            max: MAX_CONFIG,
+            what: "the image config",
+        };
         let bytes = self
-            .retrying("reading an image config", || async {
-                // A fresh buffer per try: a failed try may have written part of the blob.
-                let mut bytes = Vec::new();
-                self.client
-                    .pull_blob(&reference, config.as_str(), &mut bytes)
-                    .await
-                    .map(|()| bytes)
-            })
+            .checked_blob(repository, &config, authorization.as_deref(), limit)
             .await
             .map_err(|e| self.error(e, repository))?;
         labels_of_config(&bytes)
@@ -544,23 +636,9 @@ impl Registry {
         info: &ManifestInfo,
         tag: &str,
     ) -> Result<(), RegistryError> {
-        let media_type = info.kind.media_type();
-        let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message: format!("media type {media_type:?} is not a header value"),
-        })?;
-        self.authorize(repository, RegistryOperation::Push).await?;
-        let reference = self.reference(repository, tag);
-        self.retrying("writing a manifest", || {
-            self.client.push_manifest_raw(
-                &reference,
-                info.body.clone(),
-                Clone::clone(&content_type),
-            )
-        })
-        .await
-        .map_err(|e| self.error(e, repository))?;
-        Ok(())
+        self.put_manifest(repository, tag, info.body.clone(), info.kind.media_type())
+            .await
+            .map(|_| ())
     }
 
     /// The labels of the image config of `repository:tag` (`config.Labels`; empty when it
@@ -614,11 +692,9 @@ impl Registry {
     ///
     /// Requests: one `GET tags/list?n=1`.
     pub async fn check(&self, repository: &str) -> Result<(), RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference(repository, "latest");
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         match self
-            .client
-            .list_tags(&reference, &self.auth, Some(1), None)
+            .tags_page(repository, authorization.as_deref(), 1, None)
             .await
         {
             Ok(_) => Ok(()),
@@ -636,9 +712,9 @@ impl Registry {
         repository: &str,
         digest: &str,
     ) -> Result<Option<ManifestInfo>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         let (body, found) = match self
-            .raw_manifest(&self.reference_at(repository, digest))
+            .raw_manifest(repository, digest, authorization.as_deref())
             .await
         {
             Ok(found) => found,
@@ -663,21 +739,46 @@ impl Registry {
         digest: &str,
         max: usize,
     ) -> Result<Vec<u8>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference_at(repository, digest);
-        self.retrying("reading a blob", || async {
-            // A fresh buffer per try: a failed try may have written part of the blob.
-            let mut out = Limited {
-                bytes: Vec::new(),
-                max,
-            };
-            self.client
-                .pull_blob(&reference, digest, &mut out)
-                .await
-                .map(|()| out.bytes)
-        })
-        .await
-        .map_err(|e| self.error(e, repository))
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
+        let limit = http::Limit {
+            max,
+            what: "the blob",
+        };
+        self.checked_blob(repository, digest, authorization.as_deref(), limit)
+            .await
+            .map_err(|e| self.error(e, repository))
+    }
+
+    /// The blob `digest` of `repository` within `limit`, checked against its digest; retried.
+    async fn checked_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        authorization: Option<&str>,
+        limit: http::Limit,
+    ) -> Result<Vec<u8>, OciDistributionError> {
+        let answer = self
+            .retrying("reading a blob", || {
+                self.http.send(http::Request {
+                    method: reqwest::Method::GET,
+                    path: format!("{repository}/blobs/{digest}"),
+                    authorization,
+                    accept: &[],
+                    body: None,
+                    limit,
+                })
+            })
+            .await?;
+        let actual = sha256_digest(&answer.body);
+        if actual != digest {
+            return Err(OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError {
+                    expected: digest.to_owned(),
+                    actual,
+                },
+            ));
+        }
+        Ok(answer.body)
     }
 
     /// Uploads `data` as a blob of `repository` unless the registry has it already, and
@@ -690,8 +791,7 @@ impl Registry {
         repository: &str,
         data: Vec<u8>,
     ) -> Result<String, RegistryError> {
-        use sha2::Digest as _;
-        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
+        let digest = sha256_digest(&data);
         self.authorize(repository, RegistryOperation::Push).await?;
         let reference = self.reference_at(repository, &digest);
         let exists = self
@@ -721,21 +821,20 @@ impl Registry {
         body: Vec<u8>,
         media_type: &str,
     ) -> Result<String, RegistryError> {
-        use sha2::Digest as _;
-        let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message: format!("media type {media_type:?} is not a header value"),
-        })?;
-        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body)));
-        self.authorize(repository, RegistryOperation::Push).await?;
-        let reference = if at.contains(':') {
-            self.reference_at(repository, at)
-        } else {
-            self.reference(repository, at)
-        };
+        let digest = sha256_digest(&body);
+        let authorization = self.authorize(repository, RegistryOperation::Push).await?;
         self.retrying("writing a manifest", || {
-            self.client
-                .push_manifest_raw(&reference, body.clone(), Clone::clone(&content_type))
+            self.http.send(http::Request {
+                method: reqwest::Method::PUT,
+                path: format!("{repository}/manifests/{at}"),
+                authorization: authorization.as_deref(),
+                accept: &[],
+                body: Some((body.clone(), media_type)),
+                limit: http::Limit {
+                    max: http::MAX_ERROR_BODY,
+                    what: "the answer to a manifest write",
+                },
+            })
         })
         .await
         .map_err(|e| self.error(e, repository))?;
@@ -752,14 +851,51 @@ impl Registry {
         repository: &str,
         digest: &str,
     ) -> Result<Vec<Referrer>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference_at(repository, digest);
-        let index = self
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Entry {
+            digest: String,
+            media_type: String,
+            artifact_type: Option<String>,
+        }
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
+        let listed = self
             .retrying("listing referrers", || {
-                self.client.pull_referrers(&reference, None)
+                self.http.send(http::Request {
+                    method: reqwest::Method::GET,
+                    path: format!("{repository}/referrers/{digest}"),
+                    authorization: authorization.as_deref(),
+                    accept: &[OCI_IMAGE_INDEX_MEDIA_TYPE],
+                    body: None,
+                    limit: MANIFEST_LIMIT,
+                })
             })
-            .await
-            .map_err(|e| self.error(e, repository))?;
+            .await;
+        let body = match listed {
+            Ok(answer) => answer.body,
+            // No referrers API: the index under the tag-schema fallback tag, if any.
+            Err(e) if is_not_found(&e) => {
+                let tag = digest.replacen(':', "-", 1);
+                match self
+                    .raw_manifest(repository, &tag, authorization.as_deref())
+                    .await
+                {
+                    Ok((body, _)) => body,
+                    Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                    Err(e) => return Err(self.error(e, repository)),
+                }
+            }
+            Err(e) => return Err(self.error(e, repository)),
+        };
+        // What is not an index lists nothing (as the OCI spec recommends for the fallback).
+        let index: Index = serde_json::from_slice(&body).unwrap_or(Index {
+            manifests: Vec::new(),
+        });
         Ok(index
             .manifests
             .into_iter()
@@ -786,18 +922,43 @@ impl Registry {
             })
     }
 
-    /// The stored manifest at `reference`, unparsed, with its digest.
+    /// The stored manifest at `at` (a tag or a digest) of `repository`, unparsed, with its
+    /// digest: that of its bytes, which the registry's `Docker-Content-Digest` (and a digest
+    /// asked for) must match.
     async fn raw_manifest(
         &self,
-        reference: &Reference,
+        repository: &str,
+        at: &str,
+        authorization: Option<&str>,
     ) -> Result<(Vec<u8>, String), OciDistributionError> {
-        self.retrying("reading a manifest", || {
-            self.client
-                .pull_manifest_raw(reference, &self.auth, MANIFEST_TYPES)
-        })
-        .await
-        // A manifest is a few KiB: copying it avoids naming oci-client's `bytes` type.
-        .map(|(body, digest)| (body.to_vec(), digest))
+        let answer = self
+            .retrying("reading a manifest", || {
+                self.http.send(http::Request {
+                    method: reqwest::Method::GET,
+                    path: format!("{repository}/manifests/{at}"),
+                    authorization,
+                    accept: MANIFEST_TYPES,
+                    body: None,
+                    limit: MANIFEST_LIMIT,
+                })
+            })
+            .await?;
+        let digest = sha256_digest(&answer.body);
+        let claimed = answer
+            .header(DIGEST_HEADER)
+            .filter(|claimed| claimed.starts_with("sha256:"))
+            .or(at.starts_with("sha256:").then_some(at));
+        if let Some(claimed) = claimed
+            && claimed != digest
+        {
+            return Err(OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError {
+                    expected: claimed.to_owned(),
+                    actual: digest,
+                },
+            ));
+        }
+        Ok((answer.body, digest))
     }
 
     /// Makes sure requests for `operation` on `repository` go out authorized without asking
@@ -820,36 +981,50 @@ impl Registry {
         &self,
         repository: &str,
         operation: RegistryOperation,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Option<String>, RegistryError> {
         let mut handshakes = self.handshakes.lock().await;
         let key = (repository.to_owned(), operation);
-        if handshakes.done.contains(&key) {
-            return Ok(());
+        // A token is asked for again before it may expire; a Basic authorization never does.
+        if let Some((authorization, at)) = handshakes.done.get(&key)
+            && (handshakes.tokenless || at.elapsed() < TOKEN_LIFETIME)
+        {
+            return Ok(authorization.clone());
         }
         let reference = self.reference(repository, "latest");
         if !handshakes.tokenless {
             match self.client.auth(&reference, &self.auth, operation).await {
                 // A Bearer token, in oci-client's cache now.
-                Ok(Some(_)) => {
-                    handshakes.done.insert(key);
-                    return Ok(());
+                Ok(Some(token)) => {
+                    let authorization = Some(format!("Bearer {token}"));
+                    handshakes
+                        .done
+                        .insert(key, (authorization.clone(), Instant::now()));
+                    return Ok(authorization);
                 }
                 Ok(None) => handshakes.tokenless = true,
                 Err(e) => return Err(self.error(e, repository)),
             }
         }
-        let authorization = match &self.auth {
+        let (token, authorization) = match &self.auth {
             RegistryAuth::Basic(user, password) => {
-                RegistryTokenType::Basic(user.clone(), password.clone())
+                use base64::Engine as _;
+                let pair = format!("{user}:{password}");
+                let value = base64::engine::general_purpose::STANDARD.encode(pair);
+                (
+                    RegistryTokenType::Basic(user.clone(), password.clone()),
+                    Some(format!("Basic {value}")),
+                )
             }
-            _ => RegistryTokenType::Basic(String::new(), String::new()),
+            _ => (RegistryTokenType::Basic(String::new(), String::new()), None),
         };
         self.client
             .tokens
-            .insert(&reference, operation, authorization)
+            .insert(&reference, operation, token)
             .await;
-        handshakes.done.insert(key);
-        Ok(())
+        handshakes
+            .done
+            .insert(key, (authorization.clone(), Instant::now()));
+        Ok(authorization)
     }
 
     /// Runs `call` until it succeeds, fails for good, or [`ATTEMPTS`] are used up, with
@@ -932,45 +1107,6 @@ impl Registry {
     /// library echoed one ([`crate::credentials::redact`]).
     fn scrub(&self, text: String) -> String {
         crate::credentials::redact(&text, self.credentials.as_ref())
-    }
-}
-
-/// An in-memory sink that refuses more than `max` bytes, so that a registry cannot fill
-/// memory with a blob that should be small.
-struct Limited {
-    bytes: Vec<u8>,
-    max: usize,
-}
-
-impl tokio::io::AsyncWrite for Limited {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if self.bytes.len() + buf.len() > self.max {
-            let max = self.max;
-            return std::task::Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                format!("the blob is larger than the {max} bytes expected"),
-            )));
-        }
-        self.bytes.extend_from_slice(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
     }
 }
 

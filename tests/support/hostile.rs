@@ -74,13 +74,14 @@ pub enum Answer {
     Forward,
     /// Answers with these bytes (a whole HTTP response) instead; the registry never sees it.
     Respond(Vec<u8>),
-    /// Answers `200 OK` with this `Content-Type`, a `Content-Length` of this many bytes, and
-    /// then zeros until the client hangs up.
+    /// Answers `200 OK` with this `Content-Type`, and zeros until the client hangs up (or
+    /// `length` bytes are sent).
     Endless {
         /// The `Content-Type`.
         content_type: String,
-        /// The `Content-Length` announced.
-        length: u64,
+        /// The `Content-Length` announced; `None`: none, the body ends when the connection
+        /// does.
+        length: Option<u64>,
     },
 }
 
@@ -226,13 +227,17 @@ fn serve(mut client: TcpStream, shared: &Shared) {
             content_type,
             length,
         } => {
+            let announced = length
+                .map(|l| format!("Content-Length: {l}\r\n"))
+                .unwrap_or_default();
             let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n{announced}Connection: close\r\n\r\n"
             );
             if client.write_all(head.as_bytes()).is_ok() {
                 let zeros = vec![0u8; 64 * 1024];
                 let mut sent = 0u64;
-                while sent < length.min(MAX_ENDLESS) && !shared.stop.load(Ordering::SeqCst) {
+                let end = length.unwrap_or(u64::MAX).min(MAX_ENDLESS);
+                while sent < end && !shared.stop.load(Ordering::SeqCst) {
                     if client.write_all(&zeros).is_err() {
                         break;
                     }
