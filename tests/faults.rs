@@ -1031,3 +1031,220 @@ fn a_429_with_any_error_code_is_retried() {
         Some(support::printed_digest(&text(&out.stdout)).as_str())
     );
 }
+
+/// `curl` against the real registry (`http://REGISTRY/v2/PATH`) with `args`; its stdout.
+fn curl_registry(registry: &str, path: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sSf", "--max-time", "30"])
+        .args(args)
+        .arg(format!("http://{registry}/v2/{path}"))
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "curl {path}: {}", text(&out.stderr));
+    out.stdout
+}
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// Writes, behind cargo-v6's back, the manifest of `repo:tag` again with one more newline: an
+/// image of the same config (the same labels, so the same fingerprint) under another digest,
+/// as another engine's build of the same commit gives. Returns that digest.
+fn republish_same_input(registry: &str, repo: &str, tag: &str) -> String {
+    let path = format!("{repo}/manifests/{tag}");
+    let mut manifest = curl_registry(
+        registry,
+        &path,
+        &["-H", &format!("Accept: {DOCKER_MANIFEST}")],
+    );
+    manifest.push(b'\n');
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &manifest).unwrap();
+    curl_registry(
+        registry,
+        &path,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {DOCKER_MANIFEST}"),
+            "--data-binary",
+            &format!("@{}", file.path().display()),
+        ],
+    );
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest)))
+}
+
+/// Two jobs publishing one commit through two engines: the other job's image (same input, its
+/// own digest) lands under the exact tag between this run's push and its last check. The run
+/// counts as unchanged (README "Guarantees"): exit 0 with the digest the tag holds, and the
+/// aliases it wrote follow that digest.
+#[test]
+fn the_same_input_published_by_another_engine_counts_as_unchanged() {
+    let s = stack();
+    let repo = unique("twin");
+    let registry = s.registry.clone();
+    let twin = Arc::new(Mutex::new(None::<String>));
+    let written = Arc::clone(&twin);
+    let repo_in_rule = repo.clone();
+    let pushed = Arc::new(AtomicBool::new(false));
+    let proxy = Hostile::start(&s.registry, move |request| {
+        let exact = request.path.ends_with("/manifests/1.0.0");
+        if exact && request.method == "PUT" && !request.ours() {
+            pushed.store(true, Ordering::SeqCst);
+        }
+        // cargo-v6's first HEAD of the exact tag after the engine's push: its last check.
+        let mut twin = written.lock().unwrap();
+        if exact
+            && request.ours()
+            && request.method == "HEAD"
+            && pushed.load(Ordering::SeqCst)
+            && twin.is_none()
+        {
+            *twin = Some(republish_same_input(&registry, &repo_in_rule, "1.0.0"));
+        }
+        Answer::Forward
+    });
+    let image = format!("{}/{repo}", proxy.host());
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "twin\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "--message-format", "json"]),
+        Duration::from_secs(180),
+    );
+    let stdout = assert_ok(&out);
+    let twin = twin
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the other job's image was written");
+    let published: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(published["digest"], twin.as_str(), "{stdout}");
+    for tag in ["1.0.0", "1.0", "1", "latest"] {
+        assert_eq!(
+            digest_of(&format!("{}/{repo}:{tag}", s.registry)).as_deref(),
+            Some(twin.as_str()),
+            "{tag}"
+        );
+    }
+}
+
+/// A registry whose `HEAD` names another digest than the manifest its `GET` serves: reported
+/// as a registry inconsistency, not as another publish winning.
+#[test]
+fn a_head_that_lies_about_the_digest_is_named_an_inconsistency() {
+    let s = stack();
+    let lie = format!("sha256:{}", "0".repeat(64));
+    let answer = response(
+        "200 OK",
+        &[
+            &format!("Docker-Content-Digest: {lie}"),
+            &format!("Content-Type: {DOCKER_MANIFEST}"),
+        ],
+        b"",
+    );
+    let proxy = Hostile::start(&s.registry, move |request| {
+        if request.ours() && request.method == "HEAD" && request.path.ends_with("/manifests/1.0.0")
+        {
+            Answer::Respond(answer.clone())
+        } else {
+            Answer::Forward
+        }
+    });
+    let image = format!("{}/{}", proxy.host(), unique("liar"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "liar\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish"]),
+        Duration::from_secs(180),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("inconsistent"), "{stderr}");
+    assert!(stderr.contains(&lie), "names what HEAD says: {stderr}");
+    assert!(!stderr.contains("another publish won"), "{stderr}");
+}
+
+/// A registry that answers `201 Created` to the write of an alias without storing it: the
+/// publish reads the alias back, writes it again, and fails naming it; the alias is never
+/// listed as pushed.
+#[test]
+fn an_alias_the_registry_does_not_keep_fails_the_publish() {
+    let s = stack();
+    let proxy = Hostile::start(&s.registry, move |request| {
+        if request.method == "PUT" && request.path.ends_with("/manifests/latest") {
+            Answer::Respond(response("201 Created", &[], b""))
+        } else {
+            Answer::Forward
+        }
+    });
+    let repo = unique("dropped");
+    let image = format!("{}/{repo}", proxy.host());
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "dropped\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "--message-format", "json"]),
+        Duration::from_secs(180),
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("{image}:latest")) && stdout.contains("does not hold it"),
+        "names the alias: {stdout}"
+    );
+    assert!(!stdout.contains("tags_pushed"), "{stdout}");
+    let writes = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.starts_with("PUT") && r.ends_with("/manifests/latest"))
+        .count();
+    assert_eq!(
+        writes,
+        3,
+        "written again before giving up: {:?}",
+        proxy.seen()
+    );
+    assert_eq!(
+        repo_tags(&format!("{}/{repo}", s.registry)),
+        ["1", "1.0", "1.0.0"]
+    );
+}
+
+/// One `500` on the engine's manifest write during its push: the push is tried again, shown
+/// with `-v`, and the publish completes.
+#[test]
+fn one_500_on_the_engines_manifest_push_is_retried() {
+    let s = stack();
+    let failed = Arc::new(AtomicBool::new(false));
+    let fail = Arc::clone(&failed);
+    let proxy = Hostile::start(&s.registry, move |request| {
+        if !request.ours()
+            && request.method == "PUT"
+            && request.path.contains("/manifests/")
+            && !fail.swap(true, Ordering::SeqCst)
+        {
+            Answer::Respond(response("500 Internal Server Error", &[], b""))
+        } else {
+            Answer::Forward
+        }
+    });
+    let repo = unique("push500");
+    let image = format!("{}/{repo}", proxy.host());
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "push500\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "-v"]),
+        Duration::from_secs(180),
+    );
+    let stderr = text(&out.stderr);
+    assert!(failed.load(Ordering::SeqCst), "the 500 was injected");
+    assert_ok(&out);
+    assert!(
+        stderr.contains("Retry ") && stderr.contains("500"),
+        "{stderr}"
+    );
+    assert_eq!(
+        digest_of(&format!("{}/{repo}:1.0.0", s.registry)).as_deref(),
+        Some(support::printed_digest(&text(&out.stdout)).as_str())
+    );
+}
