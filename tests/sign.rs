@@ -991,3 +991,45 @@ fn concurrent_signers_both_keep_their_signature() {
         .len();
     assert_eq!(layers, 2, "{:?}", proxy.seen());
 }
+
+/// A registry that answers `201 Created` to the write of the bundle's referrer manifest
+/// without keeping it: signing reads it back, writes it again, and fails naming it, rather
+/// than list a referrer that is not there.
+#[test]
+fn a_referrer_the_registry_does_not_keep_fails_the_signing() {
+    let repository = fresh_image("droppedbundle");
+    let path = repository.split_once('/').unwrap().1.to_owned();
+    let proxy = hostile::Hostile::start(&stack().registry, |request| {
+        if request.method == "PUT" && request.path.contains("/manifests/sha256:") {
+            hostile::Answer::Respond(hostile::response("201 Created", &[], b""))
+        } else {
+            hostile::Answer::Forward
+        }
+    });
+    let keys = new_keys();
+    let reference = format!("{}/{path}:1", proxy.host());
+    let out = cargo_v6(
+        keys.path(),
+        &[
+            "sign",
+            &reference,
+            "--key",
+            "cosign.key",
+            "--signature-format",
+            "bundle",
+        ],
+        Some(PASSWORD),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not hold it when read back") && stderr.contains("@sha256:"),
+        "{stderr}"
+    );
+    let writes = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.starts_with("PUT") && r.contains("/manifests/sha256:"))
+        .count();
+    assert_eq!(writes, 3, "{:?}", proxy.seen());
+}

@@ -99,6 +99,15 @@ pub enum SignError {
         /// The signing key ([`KeyId`]'s short form).
         key: String,
     },
+    /// The registry accepted the write of a signature manifest but does not hold it when it
+    /// is read back, after writing it again.
+    #[error(
+        "the registry accepted the signature manifest {location} ({ATTEMPTS} times) but does not hold it when read back"
+    )]
+    NotKept {
+        /// Where it was written.
+        location: String,
+    },
     /// Verification found no valid signature.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -310,10 +319,25 @@ async fn write_bundle(
     );
     let manifest_size = manifest.len();
     let manifest_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest)));
-    registry
-        .put_manifest(path, &manifest_digest, manifest, OCI_MANIFEST)
-        .await?;
     let location = format!("{}@{manifest_digest}", subject.image);
+    // Read back: an index listing a referrer the registry did not keep lists nothing.
+    let mut kept = false;
+    for _ in 0..ATTEMPTS {
+        registry
+            .put_manifest(path, &manifest_digest, manifest.clone(), OCI_MANIFEST)
+            .await?;
+        if registry
+            .manifest_at(path, &manifest_digest)
+            .await?
+            .is_some()
+        {
+            kept = true;
+            break;
+        }
+    }
+    if !kept {
+        return Err(SignError::NotKept { location });
+    }
 
     let mut entry = layouts::descriptor(OCI_MANIFEST, &manifest_digest, manifest_size);
     entry["artifactType"] = BUNDLE_MEDIA_TYPE.into();
