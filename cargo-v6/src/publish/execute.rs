@@ -373,11 +373,11 @@ impl Run<'_> {
             if again.as_deref() == Some(digest.as_str()) {
                 return Ok((release, digest));
             }
-            return Err(PublishError::Inconsistent {
+            return Err(PublishError::Inconsistent(Box::new(super::Inconsistency {
                 reference: source.clone(),
                 head: again.or(head).unwrap_or_else(|| "nothing".to_owned()),
                 served: digest,
-            });
+            })));
         }
         if state.fingerprint.as_deref() != Some(self.plan.fingerprint.as_str()) {
             return Err(self.lost(source, now));

@@ -84,18 +84,12 @@ pub enum PublishError {
     },
     /// The registry answers a `HEAD` of the exact tag with another digest than that of the
     /// manifest it serves under it, again after reading it: no concurrent publish explains
-    /// that (a write changes both), so it is not reported as one.
+    /// that (a write changes both), so it is not reported as one. Boxed: it is rare.
     #[error(
-        "the registry is inconsistent about {reference}: a HEAD request says it holds {head}, but the manifest it serves there is {served} (this run's release); a cache or proxy in front of the registry may be serving stale answers"
+        "the registry is inconsistent about {}: a HEAD request says it holds {}, but the manifest it serves there is {} (this run's release); a cache or proxy in front of the registry may be serving stale answers",
+        .0.reference, .0.head, .0.served
     )]
-    Inconsistent {
-        /// The exact tag.
-        reference: TaggedImage,
-        /// What `HEAD` answers.
-        head: String,
-        /// The digest of the manifest `GET` answers.
-        served: Digest,
-    },
+    Inconsistent(Box<Inconsistency>),
     /// A tag write the registry answered with success is not there when it is read back,
     /// after writing it again.
     #[error(
@@ -130,6 +124,17 @@ pub enum PublishError {
         /// What it lacks.
         missing: &'static str,
     },
+}
+
+/// What [`PublishError::Inconsistent`] found.
+#[derive(Debug)]
+pub struct Inconsistency {
+    /// The exact tag.
+    pub reference: TaggedImage,
+    /// What `HEAD` answers.
+    pub head: String,
+    /// The digest of the manifest `GET` answers.
+    pub served: Digest,
 }
 
 impl PublishError {
