@@ -1248,3 +1248,70 @@ fn one_500_on_the_engines_manifest_push_is_retried() {
         Some(support::printed_digest(&text(&out.stdout)).as_str())
     );
 }
+
+/// A registry that issues tokens (as GHCR and Docker Hub do): the token is asked for with the
+/// challenge's scope and sent as `Bearer`; a token server answering with gigabytes fails the
+/// run fast instead of filling memory.
+#[test]
+fn tokens_are_used_and_a_gigabyte_token_answer_fails_fast() {
+    let s = stack();
+    for endless in [false, true] {
+        let realm = Arc::new(Mutex::new(String::new()));
+        let rule_realm = Arc::clone(&realm);
+        let bearers = Arc::new(AtomicI64::new(0));
+        let counted = Arc::clone(&bearers);
+        let proxy = Hostile::start(&s.registry, move |request| {
+            if !request.ours() {
+                return Answer::Forward;
+            }
+            if request.path == "/v2/" {
+                let challenge = format!(
+                    r#"WWW-Authenticate: Bearer realm="{}",service="hostile""#,
+                    rule_realm.lock().unwrap()
+                );
+                return Answer::Respond(response("401 Unauthorized", &[&challenge], b""));
+            }
+            if request.path.starts_with("/token?") {
+                assert!(
+                    request.path.contains("scope=repository%3Ae2e%2F"),
+                    "{}",
+                    request.path
+                );
+                return match endless {
+                    true => Answer::Endless {
+                        content_type: "application/json".into(),
+                        length: None,
+                    },
+                    false => Answer::Respond(response(
+                        "200 OK",
+                        &["Content-Type: application/json"],
+                        br#"{"token":"t0ken-for-the-test"}"#,
+                    )),
+                };
+            }
+            if request.header("authorization") == Some("Bearer t0ken-for-the-test") {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            Answer::Forward
+        });
+        *realm.lock().unwrap() = format!("http://{}/token", proxy.host());
+        let image = format!("{}/{}", proxy.host(), unique("token"));
+        let _cleanup = LocalImages(image.clone());
+        let dir = busybox_project(&image, "token\n", "");
+        let started = Instant::now();
+        let out = run_bounded(
+            cargo_v6_command(dir.path(), &["publish"]),
+            Duration::from_secs(180),
+        );
+        let stderr = text(&out.stderr);
+        if endless {
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains("larger than 1 MiB"), "{stderr}");
+            assert!(started.elapsed() < Duration::from_secs(30));
+            assert!(proxy.endless_sent() < 64 << 20, "{}", proxy.endless_sent());
+        } else {
+            assert_ok(&out);
+            assert!(bearers.load(Ordering::SeqCst) > 0, "{:?}", proxy.seen());
+        }
+    }
+}

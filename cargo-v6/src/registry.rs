@@ -33,7 +33,7 @@ use oci_client::manifest::{
     OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_client::secrets::RegistryAuth;
-use oci_client::token_cache::RegistryTokenType;
+use oci_client::token_cache::{RegistryToken, RegistryTokenType};
 use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::credentials::{CredentialSource, Credentials};
@@ -318,6 +318,77 @@ const MANIFEST_LIMIT: http::Limit = http::Limit {
     max: MAX_MANIFEST,
     what: "the manifest",
 };
+
+/// The bound on a token server's answer (a token is a few KiB) and on the API root's.
+const TOKEN_LIMIT: http::Limit = http::Limit {
+    max: 1 << 20,
+    what: "the token answer",
+};
+
+/// `Basic <base64 of user:password>`.
+fn basic_authorization(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// `text` with every byte but the unreserved ones (RFC 3986) percent-encoded, for a query.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The parameters of a `Bearer` challenge (`Bearer realm="...",service="..."`), names
+/// lower-cased; `None` for another scheme.
+fn bearer_challenge(header: &str) -> Option<BTreeMap<String, String>> {
+    let header = header.trim_start();
+    let (scheme, mut rest) = header.split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params = BTreeMap::new();
+    loop {
+        rest = rest.trim_start_matches([' ', ',', '\t']);
+        let Some((name, after)) = rest.split_once('=') else {
+            break;
+        };
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                // Up to the closing quote; `\` escapes the next character.
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let mut end = quoted.len();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                        '"' => {
+                            end = i + 1;
+                            break;
+                        }
+                        c => value.push(c),
+                    }
+                }
+                (value, &quoted[end..])
+            }
+            None => {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim().to_owned(), &after[end..])
+            }
+        };
+        params.insert(name.trim().to_ascii_lowercase(), value);
+        rest = after;
+    }
+    Some(params)
+}
 
 /// The header in which a registry names a manifest's digest.
 const DIGEST_HEADER: &str = "docker-content-digest";
@@ -992,10 +1063,18 @@ impl Registry {
         }
         let reference = self.reference(repository, "latest");
         if !handshakes.tokenless {
-            match self.client.auth(&reference, &self.auth, operation).await {
-                // A Bearer token, in oci-client's cache now.
+            let handshake = self
+                .retrying("authenticating", || self.handshake(repository, operation))
+                .await;
+            match handshake {
+                // A Bearer token: into oci-client's cache too, for its uploads.
                 Ok(Some(token)) => {
-                    let authorization = Some(format!("Bearer {token}"));
+                    let authorization = Some(token.bearer_token());
+                    let token = RegistryTokenType::Bearer(token);
+                    self.client
+                        .tokens
+                        .insert(&reference, operation, token)
+                        .await;
                     handshakes
                         .done
                         .insert(key, (authorization.clone(), Instant::now()));
@@ -1006,15 +1085,10 @@ impl Registry {
             }
         }
         let (token, authorization) = match &self.auth {
-            RegistryAuth::Basic(user, password) => {
-                use base64::Engine as _;
-                let pair = format!("{user}:{password}");
-                let value = base64::engine::general_purpose::STANDARD.encode(pair);
-                (
-                    RegistryTokenType::Basic(user.clone(), password.clone()),
-                    Some(format!("Basic {value}")),
-                )
-            }
+            RegistryAuth::Basic(user, password) => (
+                RegistryTokenType::Basic(user.clone(), password.clone()),
+                Some(basic_authorization(user, password)),
+            ),
             _ => (RegistryTokenType::Basic(String::new(), String::new()), None),
         };
         self.client
@@ -1025,6 +1099,53 @@ impl Registry {
             .done
             .insert(key, (authorization.clone(), Instant::now()));
         Ok(authorization)
+    }
+
+    /// The auth handshake (oci-client's, with every answer bounded): `GET /v2/`, and on a
+    /// Bearer challenge, a token for `repository` and `operation` from the challenge's realm,
+    /// asked with the credentials; `None` when the registry issues no tokens.
+    async fn handshake(
+        &self,
+        repository: &str,
+        operation: RegistryOperation,
+    ) -> Result<Option<RegistryToken>, OciDistributionError> {
+        let ping = format!("{}/v2/", self.http.base());
+        let (_, headers, _) = self.http.get(&ping, None, TOKEN_LIMIT).await?;
+        let Some(challenge) = headers
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_challenge)
+        else {
+            return Ok(None);
+        };
+        let Some(realm) = challenge.get("realm") else {
+            return Ok(None);
+        };
+        let scope = match operation {
+            RegistryOperation::Pull => format!("repository:{repository}:pull"),
+            RegistryOperation::Push => format!("repository:{repository}:pull,push"),
+        };
+        let mut url = format!(
+            "{realm}{}scope={}",
+            if realm.contains('?') { '&' } else { '?' },
+            percent_encode(&scope)
+        );
+        if let Some(service) = challenge.get("service") {
+            url.push_str(&format!("&service={}", percent_encode(service)));
+        }
+        let basic = match &self.auth {
+            RegistryAuth::Basic(user, password) => Some(basic_authorization(user, password)),
+            _ => None,
+        };
+        let (status, _, body) = self.http.get(&url, basic.as_deref(), TOKEN_LIMIT).await?;
+        if !status.is_success() {
+            return Err(OciDistributionError::AuthenticationFailure(
+                String::from_utf8_lossy(&body).into_owned(),
+            ));
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| OciDistributionError::RegistryTokenDecodeError(e.to_string()))
     }
 
     /// Runs `call` until it succeeds, fails for good, or [`ATTEMPTS`] are used up, with
@@ -1254,6 +1375,25 @@ mod tests {
             url: "http://r/v2/x/manifests/1".into(),
             message: String::new(),
         }
+    }
+
+    #[test]
+    fn bearer_challenges_are_read_with_quoted_commas() {
+        let challenge = bearer_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push",error=insufficient_scope"#,
+        )
+        .unwrap();
+        assert_eq!(challenge["realm"], "https://auth.docker.io/token");
+        assert_eq!(challenge["service"], "registry.docker.io");
+        assert_eq!(challenge["scope"], "repository:a/b:pull,push");
+        assert_eq!(challenge["error"], "insufficient_scope");
+        let escaped = bearer_challenge(r#"bearer Realm="a\"b""#).unwrap();
+        assert_eq!(escaped["realm"], r#"a"b"#);
+        assert_eq!(bearer_challenge(r#"Basic realm="Registry""#), None);
+        assert_eq!(
+            percent_encode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
     }
 
     #[test]

@@ -80,6 +80,34 @@ impl Http {
         Ok(Http { client, base })
     }
 
+    /// `GET url` (any URL: the API's root, a token server's realm) with `authorization`: the
+    /// status, headers and body of any answer, a success's body within `limit`, a failure's
+    /// cut at [`MAX_ERROR_BODY`].
+    pub async fn get(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        limit: Limit,
+    ) -> Result<(reqwest::StatusCode, HeaderMap, Vec<u8>), OciDistributionError> {
+        let mut builder = self.client.get(url);
+        if let Some(authorization) = authorization {
+            builder = builder.header(AUTHORIZATION, authorization);
+        }
+        let mut response = builder.send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = match status.is_success() {
+            true => read(&mut response, limit.max, Some(limit)).await?,
+            false => read(&mut response, MAX_ERROR_BODY, None).await?,
+        };
+        Ok((status, headers, body))
+    }
+
+    /// `http://HOST` or `https://HOST`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Sends `request`; a success with its body read within its bound, or the failure.
     pub async fn send(&self, request: Request<'_>) -> Result<Answer, OciDistributionError> {
         let url = format!("{}/v2/{}", self.base, request.path);
