@@ -860,8 +860,9 @@ fn secret_forms(user: &str, password: &str) -> Vec<String> {
 }
 
 /// A registry (or a proxy in front of it) that echoes the request's `Authorization` header in
-/// an error body, for the tag listing, an alias write and the engine's manifest push: neither
-/// the error on stderr nor the JSON error line holds the secret in any form.
+/// an error body, for the tag listing, an alias write, the engine's manifest push and the
+/// engine's pull for `run`: neither the error on stderr nor the JSON error line holds the
+/// secret in any form.
 #[test]
 fn an_echoed_authorization_header_is_redacted_everywhere() {
     let s = stack();
@@ -870,6 +871,7 @@ fn an_echoed_authorization_header_is_redacted_everywhere() {
         ("tags/list", "json"),
         ("alias", "json"),
         ("engine", "human"),
+        ("pull", "human"),
     ] {
         let echoed = Arc::new(Mutex::new(Vec::<String>::new()));
         let seen = Arc::clone(&echoed);
@@ -877,6 +879,7 @@ fn an_echoed_authorization_header_is_redacted_everywhere() {
             let hit = match case {
                 "tags/list" => request.ours() && request.path.contains("/tags/list"),
                 "alias" => request.method == "PUT" && request.path.ends_with("/manifests/latest"),
+                "pull" => !request.ours() && request.path.contains("/manifests/"),
                 _ => {
                     !request.ours()
                         && request.method == "PUT"
@@ -906,8 +909,19 @@ fn an_echoed_authorization_header_is_redacted_everywhere() {
         let dir = busybox_project(&image, "echo\n", "");
         let out = run_bounded(
             {
-                let mut cmd =
-                    cargo_v6_command(dir.path(), &["publish", "-v", "--message-format", format]);
+                let image = format!("{image}:1.0.0");
+                let args: &[&str] = match case {
+                    "pull" => &[
+                        "run",
+                        "partial_sum",
+                        "--image",
+                        &image,
+                        "--vantage6",
+                        "4.15",
+                    ],
+                    _ => &["publish", "-v", "--message-format", format],
+                };
+                let mut cmd = cargo_v6_command(dir.path(), args);
                 cmd.env("V6_REGISTRY_USERNAME", &s.auth_user)
                     .env("V6_REGISTRY_PASSWORD", &s.auth_password);
                 cmd

@@ -1,10 +1,11 @@
-//! Registry reads and manifest writes over the distribution API (oci-client): tags, digests,
-//! labels, the stored manifest's kind, and moving a tag to an existing manifest; for
-//! signatures, small blobs and manifests of any type, and the referrers of a manifest.
+//! Registry reads and manifest writes over the distribution API: tags, digests, labels, the
+//! stored manifest's kind, and moving a tag to an existing manifest; for signatures, small
+//! blobs and manifests of any type, and the referrers of a manifest. The requests are this
+//! module's own ([`http`]); oci-client gives the types (errors, media types, tokens).
 //!
 //! Invariants:
-//! - One [`Registry`] per registry and credential set: oci-client keeps the first credentials
-//!   it used per registry, so a client is never shared between credential sets.
+//! - One [`Registry`] per registry and credential set: its handshakes hold one credential
+//!   set's authorization.
 //! - Few round trips: one auth handshake (`GET /v2/`, and a token request where the registry
 //!   issues tokens) per repository and operation (pull, push) for the life of a [`Registry`],
 //!   none at all for a further repository or operation of a registry that issues no tokens;
@@ -12,12 +13,12 @@
 //! - Manifests are copied byte for byte ([`Registry::copy_tag`]): a re-serialised manifest
 //!   would get a new digest, and pinned `image@sha256:` references would stop matching.
 //! - The secret is in no error text or `Debug` output: errors are built from status codes and
-//!   registry names, and any message from the registry or oci-client goes through
+//!   registry names, and any message from the registry goes through
 //!   [`crate::credentials::redact`].
 //! - Every read is bounded ([`http`]): a manifest or index by the 4 MiB the distribution
 //!   registry accepts, a tag list, an image config and a blob by their own bounds, an error
-//!   body by 64 KiB. What a registry sends beyond a bound fails the request, with bounded
-//!   memory.
+//!   body by 64 KiB, a token server's answer by 1 MiB. What a registry sends beyond a bound
+//!   fails the request, with bounded memory.
 //! - Prints nothing and knows nothing of the CLI; hints for the user are added by the caller.
 
 mod http;
@@ -26,15 +27,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::RegistryOperation;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::{
     IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, ImageIndexEntry,
     OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_client::secrets::RegistryAuth;
-use oci_client::token_cache::{RegistryToken, RegistryTokenType};
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::token_cache::RegistryToken;
 
 use crate::credentials::{CredentialSource, Credentials};
 
@@ -293,8 +293,7 @@ struct Handshakes {
 
 /// A client for one registry with one credential set.
 pub struct Registry {
-    client: Client,
-    /// This module's own requests: every read, and manifest writes.
+    /// Every request to the registry (and its token server).
     http: http::Http,
     /// The registry as named in the image, for messages.
     name: String,
@@ -469,31 +468,16 @@ impl Registry {
     ) -> Result<Registry, RegistryError> {
         let api_host = api_host(registry).to_owned();
         let plain = insecure || crate::reference::is_loopback_domain(&api_host);
-        let (protocol, scheme) = match plain {
-            true => (ClientProtocol::HttpsExcept(vec![api_host.clone()]), "http"),
-            false => (ClientProtocol::Https, "https"),
-        };
+        let scheme = if plain { "http" } else { "https" };
         let base = format!("{scheme}://{api_host}");
-        // `Client::new` falls back to a default client when this fails, and that one panics
-        // without CA certificates; `try_from` reports the failure instead.
-        let no_client = |e: &dyn fmt::Display| RegistryError::Protocol {
-            registry: registry.to_owned(),
-            message: format!(
-                "cannot set up an HTTPS client: {e}; are CA certificates installed (the ca-certificates package)?"
-            ),
-        };
-        let connect_timeout = Duration::from_secs(10);
         let user_agent = concat!("cargo-v6/", env!("CARGO_PKG_VERSION"));
-        let client = Client::try_from(ClientConfig {
-            protocol,
-            connect_timeout: Some(connect_timeout),
-            read_timeout: Some(stall_timeout),
-            user_agent,
-            ..ClientConfig::default()
-        })
-        .map_err(|e| no_client(&e))?;
-        let http = http::Http::new(base, connect_timeout, stall_timeout, user_agent)
-            .map_err(|e| no_client(&e))?;
+        let http = http::Http::new(base, Duration::from_secs(10), stall_timeout, user_agent)
+            .map_err(|e| RegistryError::Protocol {
+                registry: registry.to_owned(),
+                message: format!(
+                    "cannot set up an HTTPS client: {e}; are CA certificates installed (the ca-certificates package)?"
+                ),
+            })?;
         let (auth, source) = match &credentials {
             Some(c) => (
                 RegistryAuth::Basic(c.username.clone(), c.password().to_owned()),
@@ -502,7 +486,6 @@ impl Registry {
             None => (RegistryAuth::Anonymous, None),
         };
         Ok(Registry {
-            client,
             http,
             name: registry.to_owned(),
             api_host,
@@ -518,8 +501,8 @@ impl Registry {
     /// tags: that is the state before a first push, not an error.
     ///
     /// Requests: one `GET tags/list` per page of up to 1000 tags, and one more that finds no
-    /// further page (oci-client hides the `Link` header, and a registry may return fewer tags
-    /// than asked for before the end); one for a repository that does not exist.
+    /// further page (a registry may return fewer tags than asked for before the end); one for
+    /// a repository that does not exist.
     pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
         let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         let mut tags: Vec<String> = Vec::new();
@@ -853,31 +836,70 @@ impl Registry {
     }
 
     /// Uploads `data` as a blob of `repository` unless the registry has it already, and
-    /// returns its digest.
+    /// returns its digest. Only small blobs are uploaded (signatures and their configs): in
+    /// one piece.
     ///
-    /// Requests: one `HEAD blobs/DIGEST`; when the blob is missing, the upload (`POST`, then
-    /// `PATCH` and `PUT`, or a monolithic `PUT` where the registry wants one).
+    /// Requests: one `HEAD blobs/DIGEST`; when the blob is missing, the upload: `POST
+    /// blobs/uploads/`, then a `PUT` of the data to the `Location` it answers.
     pub async fn push_blob(
         &self,
         repository: &str,
         data: Vec<u8>,
     ) -> Result<String, RegistryError> {
         let digest = sha256_digest(&data);
-        self.authorize(repository, RegistryOperation::Push).await?;
-        let reference = self.reference_at(repository, &digest);
+        let authorization = self.authorize(repository, RegistryOperation::Push).await?;
+        let authorization = authorization.as_deref();
+        let request = |method, path: String, body| http::Request {
+            method,
+            path,
+            authorization,
+            accept: &[],
+            body,
+            limit: http::Limit {
+                max: http::MAX_ERROR_BODY,
+                what: "the answer to an upload",
+            },
+        };
         let exists = self
             .retrying("checking a blob", || {
-                self.client.blob_exists(&reference, &digest)
+                self.http.send(request(
+                    reqwest::Method::HEAD,
+                    format!("{repository}/blobs/{digest}"),
+                    None,
+                ))
             })
-            .await
-            .map_err(|e| self.error(e, repository))?;
-        if !exists {
-            self.retrying("uploading a blob", || {
-                self.client.push_blob(&reference, data.clone(), &digest)
-            })
-            .await
-            .map_err(|e| self.error(e, repository))?;
+            .await;
+        match exists {
+            Ok(_) => return Ok(digest),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(self.error(e, repository)),
         }
+        self.retrying("uploading a blob", || async {
+            let started = self
+                .http
+                .send(request(
+                    reqwest::Method::POST,
+                    format!("{repository}/blobs/uploads/"),
+                    None,
+                ))
+                .await?;
+            let location = started
+                .header("location")
+                .ok_or(OciDistributionError::RegistryNoLocationError)?;
+            let location = match location.starts_with('/') {
+                true => format!("{}{location}", self.http.base()),
+                false => location.to_owned(),
+            };
+            let separator = if location.contains('?') { '&' } else { '?' };
+            let body = Some((data.clone(), "application/octet-stream"));
+            let url = format!("{location}{separator}digest={digest}");
+            self.http
+                .send(request(reqwest::Method::PUT, url, body))
+                .await
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| self.error(e, repository))?;
         Ok(digest)
     }
 
@@ -1032,22 +1054,18 @@ impl Registry {
         Ok((answer.body, digest))
     }
 
-    /// Makes sure requests for `operation` on `repository` go out authorized without asking
-    /// the registry first, which oci-client otherwise does before every request that finds
-    /// no token in its cache (a `GET /v2/`; on a registry that issues no tokens, that is
-    /// every request).
+    /// The `Authorization` value for requests for `operation` on `repository` (`None`:
+    /// anonymous), made once and reused, so that requests go out authorized without asking
+    /// the registry first.
     ///
-    /// The first time for a repository and operation, this is oci-client's handshake: `GET
-    /// /v2/` and, on a Bearer challenge, a token request; oci-client caches the token (and
-    /// renews it when it expires). A registry that issues no token (no challenge, or a Basic
-    /// one) says so for every repository, so from then on the authorization is put into
-    /// oci-client's cache directly, with no request: the credentials, which a Basic challenge
-    /// asks for; or, anonymous, an empty Basic authorization, the only way to stop oci-client
-    /// from asking again. A registry without auth ignores it; one that wants credentials
-    /// refuses it with 401, as it refuses a request without any (a registry that challenges
-    /// `/v2/` with Basic yet serves anonymous reads would refuse it too: no known registry
-    /// does this). A failed handshake is the caller's error: unreachable, or refused
-    /// credentials; the next call tries again.
+    /// The first time for a repository and operation, this is the handshake
+    /// ([`Registry::handshake`]): `GET /v2/` and, on a Bearer challenge, a token request; the
+    /// token is asked for again after [`TOKEN_LIFETIME`]. A registry that issues no token (no
+    /// challenge, or a Basic one) says so for every repository, so from then on the
+    /// authorization is made with no request: the credentials as Basic, which a Basic
+    /// challenge asks for, or none. A registry that wants credentials refuses a request
+    /// without them with 401. A failed handshake is the caller's error: unreachable, or
+    /// refused credentials; the next call tries again.
     async fn authorize(
         &self,
         repository: &str,
@@ -1061,20 +1079,13 @@ impl Registry {
         {
             return Ok(authorization.clone());
         }
-        let reference = self.reference(repository, "latest");
         if !handshakes.tokenless {
             let handshake = self
                 .retrying("authenticating", || self.handshake(repository, operation))
                 .await;
             match handshake {
-                // A Bearer token: into oci-client's cache too, for its uploads.
                 Ok(Some(token)) => {
                     let authorization = Some(token.bearer_token());
-                    let token = RegistryTokenType::Bearer(token);
-                    self.client
-                        .tokens
-                        .insert(&reference, operation, token)
-                        .await;
                     handshakes
                         .done
                         .insert(key, (authorization.clone(), Instant::now()));
@@ -1084,24 +1095,17 @@ impl Registry {
                 Err(e) => return Err(self.error(e, repository)),
             }
         }
-        let (token, authorization) = match &self.auth {
-            RegistryAuth::Basic(user, password) => (
-                RegistryTokenType::Basic(user.clone(), password.clone()),
-                Some(basic_authorization(user, password)),
-            ),
-            _ => (RegistryTokenType::Basic(String::new(), String::new()), None),
+        let authorization = match &self.auth {
+            RegistryAuth::Basic(user, password) => Some(basic_authorization(user, password)),
+            _ => None,
         };
-        self.client
-            .tokens
-            .insert(&reference, operation, token)
-            .await;
         handshakes
             .done
             .insert(key, (authorization.clone(), Instant::now()));
         Ok(authorization)
     }
 
-    /// The auth handshake (oci-client's, with every answer bounded): `GET /v2/`, and on a
+    /// The auth handshake (as oci-client does it, with every answer bounded): `GET /v2/`, and on a
     /// Bearer challenge, a token for `repository` and `operation` from the challenge's realm,
     /// asked with the credentials; `None` when the registry issues no tokens.
     async fn handshake(
@@ -1188,19 +1192,7 @@ impl Registry {
         )
     }
 
-    fn reference(&self, repository: &str, tag: &str) -> Reference {
-        Reference::with_tag(self.api_host.clone(), repository.to_owned(), tag.to_owned())
-    }
-
-    fn reference_at(&self, repository: &str, digest: &str) -> Reference {
-        Reference::with_digest(
-            self.api_host.clone(),
-            repository.to_owned(),
-            digest.to_owned(),
-        )
-    }
-
-    /// Maps an oci-client error to this module's, scrubbing the password from any text.
+    /// Maps a request's error to this module's, redacting any authorization from its text.
     fn error(&self, e: OciDistributionError, repository: &str) -> RegistryError {
         let registry = self.name.clone();
         match classify(&e) {
@@ -1402,10 +1394,9 @@ mod tests {
         assert_eq!(api_host("index.docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("ghcr.io"), "ghcr.io");
         let registry = Registry::new("docker.io", None, false).unwrap();
-        assert_eq!(
-            registry.reference("library/x", "1").resolve_registry(),
-            "registry-1.docker.io"
-        );
+        assert_eq!(registry.http.base(), "https://registry-1.docker.io");
+        let local = Registry::new("127.0.0.1:5000", None, false).unwrap();
+        assert_eq!(local.http.base(), "http://127.0.0.1:5000");
     }
 
     /// What [`ManifestInfo::parse`] makes of `body`.

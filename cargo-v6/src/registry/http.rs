@@ -43,7 +43,8 @@ impl Answer {
 pub struct Request<'a> {
     /// `GET`, `HEAD` or `PUT`.
     pub method: reqwest::Method,
-    /// The path below `/v2/` (`org/algo/manifests/1.0.0`), with its query.
+    /// The path below `/v2/` (`org/algo/manifests/1.0.0`), with its query; or a whole URL
+    /// (`http://...`, `https://...`), such as an upload's `Location`.
     pub path: String,
     /// The `Authorization` header value, when there is one.
     pub authorization: Option<&'a str>,
@@ -110,7 +111,11 @@ impl Http {
 
     /// Sends `request`; a success with its body read within its bound, or the failure.
     pub async fn send(&self, request: Request<'_>) -> Result<Answer, OciDistributionError> {
-        let url = format!("{}/v2/{}", self.base, request.path);
+        let url = match request.path.starts_with("http://") || request.path.starts_with("https://")
+        {
+            true => request.path,
+            false => format!("{}/v2/{}", self.base, request.path),
+        };
         let head = request.method == reqwest::Method::HEAD;
         let mut builder = self.client.request(request.method, &url);
         if let Some(authorization) = request.authorization {
