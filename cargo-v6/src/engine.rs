@@ -1244,10 +1244,7 @@ fn push_message(registry: &str, credentials: Option<&Credentials>, err: BollardE
         ),
         (false, _) => detail,
     };
-    match credentials.map(Credentials::password) {
-        Some(secret) if !secret.is_empty() => message.replace(secret, "<redacted>"),
-        _ => message,
-    }
+    crate::credentials::redact(&message, credentials)
 }
 
 /// The engine's own message for server and stream errors, bollard's display otherwise.
