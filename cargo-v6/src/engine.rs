@@ -820,6 +820,9 @@ impl Engine {
             match item {
                 Ok(info) => {
                     if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                        // The registry's error, as the engine relays it: it may echo the
+                        // credentials the engine sent.
+                        let detail = crate::credentials::redact(&detail, credentials);
                         return Err(EngineError::Api(format!("cannot pull {text}: {detail}")));
                     }
                     if let Some(status) = info.status {

@@ -25,6 +25,7 @@ mod http;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use oci_client::RegistryOperation;
@@ -442,9 +443,10 @@ impl Registry {
     /// A client for `registry` (`ghcr.io`, `docker.io`, `127.0.0.1:5000`), anonymous when
     /// `credentials` is `None`.
     ///
-    /// Plain HTTP for loopback registries (127.0.0.0/8, `localhost`, `[::1]`), as the Docker
-    /// engine treats them as insecure by default and so pushes there over HTTP, and for
-    /// registries marked `insecure`; HTTPS otherwise. `docker.io` is served from
+    /// Plain HTTP for loopback registries (127.0.0.0/8, `[::1]`, and `localhost` when every
+    /// address it resolves to is loopback: [`plain_http_by_default`]), as the Docker engine
+    /// treats them as insecure by default and so pushes there over HTTP, and for registries
+    /// marked `insecure`; HTTPS otherwise. `docker.io` is served from
     /// `registry-1.docker.io`, the host the Docker engine uses.
     ///
     /// Makes no request. Fails only when no TLS client can be made (e.g. the system has no
@@ -467,7 +469,7 @@ impl Registry {
         stall_timeout: Duration,
     ) -> Result<Registry, RegistryError> {
         let api_host = api_host(registry).to_owned();
-        let plain = insecure || crate::reference::is_loopback_domain(&api_host);
+        let plain = insecure || plain_http_by_default(&api_host, resolve);
         let scheme = if plain { "http" } else { "https" };
         let base = format!("{scheme}://{api_host}");
         let user_agent = concat!("cargo-v6/", env!("CARGO_PKG_VERSION"));
@@ -1273,6 +1275,39 @@ fn is_not_found(e: &OciDistributionError) -> bool {
 
 /// `e` and its causes, `: `-separated: reqwest's own text hides the cause ("connection
 /// refused", a certificate problem, an HTTPS request to an HTTP registry) in its source chain.
+/// Whether the registry at `api_host` (`HOST[:PORT]`) is spoken to over plain HTTP without
+/// `insecure`: a loopback IP literal, or `localhost` when `resolve` gives only loopback
+/// addresses (as the Docker engine decides, by address, for its default insecure range). The
+/// name alone proves nothing: a hosts file or a container's resolver may point `localhost`
+/// elsewhere, and the credentials would cross the network in clear text. Other names are never
+/// resolved here: they are HTTPS.
+fn plain_http_by_default(api_host: &str, resolve: impl Fn(&str) -> Vec<IpAddr>) -> bool {
+    if crate::reference::is_loopback_domain(api_host) {
+        let host = api_host.split(':').next().unwrap_or_default();
+        if !host.eq_ignore_ascii_case("localhost") {
+            return true; // an IP literal, already checked
+        }
+        let addresses = resolve(api_host);
+        return !addresses.is_empty() && addresses.iter().all(IpAddr::is_loopback);
+    }
+    false
+}
+
+/// The addresses `HOST[:PORT]` resolves to (port 443 when none is given), none when it does
+/// not resolve.
+fn resolve(api_host: &str) -> Vec<IpAddr> {
+    use std::net::ToSocketAddrs;
+    let with_port = if api_host.contains(':') {
+        api_host.to_owned()
+    } else {
+        format!("{api_host}:443")
+    };
+    with_port
+        .to_socket_addrs()
+        .map(|addresses| addresses.map(|a| a.ip()).collect())
+        .unwrap_or_default()
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -1345,6 +1380,24 @@ fn labels_of_config(config: &[u8]) -> Result<BTreeMap<String, String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn localhost_speaks_plain_http_only_when_it_resolves_to_loopback_alone() {
+        let loopback = |_: &str| vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().unwrap()];
+        let elsewhere = |_: &str| vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([10, 0, 0, 5])];
+        let nowhere = |_: &str| Vec::new();
+        let never = |host: &str| -> Vec<IpAddr> { panic!("{host} must not be resolved") };
+        assert!(plain_http_by_default("localhost:5000", loopback));
+        assert!(plain_http_by_default("LOCALHOST", loopback));
+        assert!(!plain_http_by_default("localhost:5000", elsewhere));
+        assert!(!plain_http_by_default("localhost:5000", nowhere));
+        assert!(plain_http_by_default("127.0.0.1:5550", never));
+        assert!(plain_http_by_default("[::1]:5000", never));
+        assert!(!plain_http_by_default("ghcr.io", never));
+        assert!(!plain_http_by_default("localhost.example.org", never));
+        // The real resolver: `localhost` on this machine is loopback.
+        assert!(plain_http_by_default("localhost:5000", resolve));
+    }
     use crate::credentials::CredentialSource;
     use oci_client::errors::{OciEnvelope, OciError};
 
