@@ -444,6 +444,33 @@ fn the_projects_own_dockerfile_is_built_when_the_manifest_says_so() {
         ));
 }
 
+/// A Dockerfile whose last instruction ends with the escape character (a trailing `\\`, maybe
+/// followed by empty lines, which the engine skips inside a continuation): a LABEL line
+/// appended after it would become arguments of that instruction (here the CMD), and the image
+/// would carry no labels. The labels go as build parameters instead.
+#[test]
+fn labels_are_not_appended_to_an_open_continuation() {
+    let dir = project("python4");
+    let own = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.15\nRUN apt-get update\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=partial_sum\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\" \\\n\n";
+    std::fs::write(dir.path().join("Dockerfile"), own).unwrap();
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[build]\ndockerfile = \"Dockerfile\"\n"),
+    )
+    .unwrap();
+    let plan = plan_json(dir.path(), &[]);
+    let dockerfile = plan["dockerfile"].as_str().unwrap();
+    assert!(!dockerfile.contains("LABEL"), "{dockerfile}");
+    assert!(
+        plan["labels"]["io.cargo-v6.fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("sha256:")),
+        "{plan}"
+    );
+}
+
 #[test]
 fn closed_stdout_ends_quietly() {
     let dir = project("python4");

@@ -416,11 +416,14 @@ impl Plan {
             &inputs.file_digests,
         );
         labels.insert(fingerprint::LABEL.to_string(), fingerprint.clone());
-        // Under another escape character (`# escape=` directive) the LABEL quoting differs:
-        // the labels then travel as build parameters, one builder step each.
-        let (instruction, build_labels) = match crate::dockerfile::escape_char(&rendered) {
-            '\\' => labels::instruction(&labels),
-            _ => (None, labels.clone()),
+        // Under another escape character (`# escape=` directive) the LABEL quoting differs,
+        // and after a last instruction left open by a trailing escape character a LABEL line
+        // would join it: the labels then travel as build parameters, one builder step each.
+        let appendable = crate::dockerfile::escape_char(&rendered) == '\\'
+            && !crate::dockerfile::ends_in_continuation(&rendered);
+        let (instruction, build_labels) = match appendable {
+            true => labels::instruction(&labels),
+            false => (None, labels.clone()),
         };
         let dockerfile = match instruction {
             Some(line) => format!("{}\n{line}\n", rendered.trim_end_matches('\n')),
