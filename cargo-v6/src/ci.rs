@@ -216,15 +216,22 @@ impl Install {
                 git.escape_debug()
             ));
         }
-        if let Some(rest) = git.strip_prefix("https://")
-            && rest
-                .split('/')
-                .next()
-                .is_some_and(|authority| authority.contains('@'))
-        {
-            return refuse(
-                "`--install-git` holds a user name or password: the CI file is committed, so write the URL without them (a private repository needs the runner's own git credentials)".to_string(),
-            );
+        // The authority of a URL with a scheme: a host to reach, and no password (https: no
+        // user name either), since the file is committed.
+        for scheme in ["https://", "ssh://"] {
+            let Some(rest) = git.strip_prefix(scheme) else {
+                continue;
+            };
+            let authority = rest.split('/').next().unwrap_or_default();
+            let (user, host) = authority.rsplit_once('@').unwrap_or(("", authority));
+            if user.contains(':') || (scheme == "https://" && authority.contains('@')) {
+                return refuse(
+                    "`--install-git` holds a user name or password: the CI file is committed, so write the URL without them (a private repository needs the runner's own git credentials)".to_string(),
+                );
+            }
+            if host.is_empty() || host.starts_with(':') {
+                return refuse(format!("`--install-git {git}` names no host to clone from"));
+            }
         }
         let full = matches!(rev.len(), 40 | 64) && rev.chars().all(|c| c.is_ascii_hexdigit());
         if !full {
@@ -713,8 +720,12 @@ fn workflow_fires_on_tag(text: &str, tag: &str) -> bool {
             _ => Vec::new(),
         }
     };
+    // `create` runs whenever a tag (or branch) is created, with no filter.
     let push = match on {
-        Yaml::String(_) | Yaml::Array(_) => return strings(on).iter().any(|e| e == "push"),
+        Yaml::String(_) | Yaml::Array(_) => {
+            return strings(on).iter().any(|e| e == "push" || e == "create");
+        }
+        Yaml::Hash(_) if !on["create"].is_badvalue() => return true,
         Yaml::Hash(_) => &on["push"],
         _ => return false,
     };
@@ -724,11 +735,10 @@ fn workflow_fires_on_tag(text: &str, tag: &str) -> bool {
         Yaml::Hash(_) => {
             let tags = strings(&push["tags"]);
             let ignored = strings(&push["tags-ignore"]);
-            let branches_only = tags.is_empty()
-                && ignored.is_empty()
-                && !(push["branches"].is_badvalue() && push["branches-ignore"].is_badvalue());
-            if branches_only {
-                return false;
+            if tags.is_empty() && ignored.is_empty() {
+                // No tag filter: a branch filter keeps every tag out; without one (nothing, or
+                // only `paths`, which tag pushes do not evaluate) every tag runs it.
+                return push["branches"].is_badvalue() && push["branches-ignore"].is_badvalue();
             }
             if !ignored.is_empty() {
                 return !ignored.iter().any(|p| github_glob_matches(p, tag));
@@ -900,6 +910,41 @@ mod tests {
         );
     }
 
+    /// Odd but valid shapes of an existing workflow's `on`, as GitHub reads them.
+    #[test]
+    fn other_workflows_on_the_same_tags_are_found_in_every_shape() {
+        let fires = [
+            "on: push",
+            "on: [push, pull_request]",
+            "on:\n  push:\n    tags: \"*.*.*\"",
+            "on:\n  push:\n    tags:\n      - \"*.*.*\"",
+            // Path filters are not evaluated for tag pushes; with no branch or tag filter the
+            // workflow runs on every tag.
+            "on:\n  push:\n    paths: [\"src/**\"]",
+            "on:\n  push: {}",
+            // A YAML anchor and alias.
+            "x: &tags [\"[0-9]+.*\"]\non:\n  push:\n    tags: *tags",
+            // `create` runs when any tag is created.
+            "on: [create]",
+            "on:\n  create:",
+        ];
+        for text in fires {
+            assert!(workflow_fires_on_tag(text, "1.2.3"), "{text}");
+        }
+        let quiet = [
+            "on:\n  push:\n    branches: [main]",
+            "on:\n  push:\n    branches: [main]\n    paths: [\"src/**\"]",
+            "on:\n  push:\n    tags: [\"v*\"]",
+            "on:\n  push:\n    tags-ignore: [\"*.*.*\"]",
+            "on: [pull_request]",
+            "on:\n  release:\n    types: [published]",
+            "not: [valid",
+        ];
+        for text in quiet {
+            assert!(!workflow_fires_on_tag(text, "1.2.3"), "{text}");
+        }
+    }
+
     #[test]
     fn install_checks_the_url_and_the_commit() {
         let rev = "0123456789abcdef0123456789abcdef01234567";
@@ -920,6 +965,10 @@ mod tests {
             "https://example.org/'x'",
             "-uhttps://example.org/x",
             "C:/x",
+            // The file is committed: no password in any scheme, and a host to reach.
+            "ssh://git:secret@example.org/o/cargo-v6.git",
+            "https://",
+            "ssh:///x",
         ] {
             assert!(Install::new(bad, rev).is_err(), "{bad}");
         }
