@@ -471,6 +471,58 @@ fn labels_are_not_appended_to_an_open_continuation() {
     );
 }
 
+/// `key generate --output-dir` where the directory cannot be: a link to nothing and a path
+/// through a file are the user's arguments (exit 2, saying what is in the way), and an
+/// existing directory that others may write to is used with a warning.
+#[cfg(unix)]
+#[test]
+fn key_output_dirs_that_cannot_hold_keys_are_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).unwrap();
+    let generate = |out_dir: &str| {
+        cargo_v6(dir.path())
+            .args(["v6", "key", "generate", "--output-dir", out_dir])
+            .env("COSIGN_PASSWORD", "pw")
+            .output()
+            .unwrap()
+    };
+    for (out_dir, said) in [
+        (
+            "dangling",
+            "`dangling` is a link to `nowhere`, which does not exist",
+        ),
+        ("file/keys", "`file` is not a directory"),
+    ] {
+        let out = generate(out_dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{out_dir}: {stderr}");
+        assert!(stderr.contains(said), "{out_dir}: {stderr}");
+    }
+    assert!(!dir.path().join("nowhere").exists());
+    std::fs::create_dir(dir.path().join("open")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("open"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let out = generate("open");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: `open` is writable by other users (mode 777)"),
+        "{stderr}"
+    );
+    // A private one: no warning.
+    let out = generate("private");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("warning"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn closed_stdout_ends_quietly() {
     let dir = project("python4");
