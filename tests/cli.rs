@@ -342,14 +342,30 @@ fn a_user_dockerfile_not_built_is_said_by_plan_only() {
             "warning: the project's own `Dockerfile` is not the one built, and the rendered one lacks its line 2: `RUN apt-get install -y libpq5`",
         ))
         .stderr(predicate::str::contains("build.dockerfile"));
-    // Only the template's steps: rendering builds the same, nothing to say (init said it).
-    let template = "ARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nARG PKG_NAME=\"partial_sum\"\n# Tell docker to run the wrapper\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+    // Only the template's steps, on the base v6.toml names (as init writes it): rendering
+    // builds the same, nothing to say (init said it).
+    let template = "ARG BASE=4.13\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nARG PKG_NAME=\"partial_sum\"\n# Tell docker to run the wrapper\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
     std::fs::write(dir.path().join("Dockerfile"), template).unwrap();
     cargo_v6(dir.path())
         .args(["v6", "plan", "--offline"])
         .assert()
         .success()
         .stderr(predicate::str::contains("not the one built").not());
+    // The template's steps on another base (the user bumped the Dockerfile's vantage6, not
+    // v6.toml's): the image would not build on it, which plan must say.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        template.replace("BASE=4.13", "BASE=4.16"),
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: the project's own `Dockerfile` is not the one built, and the rendered one lacks its base image `ghcr.io/vantage6/infrastructure/algorithm-base:4.16` (it builds on `ghcr.io/vantage6/infrastructure/algorithm-base:4.13`)",
+        ));
+    std::fs::write(dir.path().join("Dockerfile"), template).unwrap();
     // Not on every command: `dockerfile` and `context` stay quiet.
     cargo_v6(dir.path())
         .args(["v6", "dockerfile"])

@@ -514,6 +514,22 @@ enum Registry {
     Other,
 }
 
+/// Whether building on `built` is what a Dockerfile on `base` means, as init reads it: the
+/// same image; vantage6's algorithm base (GHCR, or harbor2, gone) of the same `MAJOR.MINOR`
+/// on GHCR; or for one that names no version, GHCR's of any.
+pub fn same_base(base: &str, built: &str) -> bool {
+    if base == built {
+        return true;
+    }
+    let vantage6s = |registry| matches!(registry, Registry::Ghcr | Registry::Harbor2);
+    match (algorithm_base(base), algorithm_base(built)) {
+        (Some((registry, version)), Some((Registry::Ghcr, Some(b)))) if vantage6s(registry) => {
+            version.is_none_or(|a| a == b)
+        }
+        _ => false,
+    }
+}
+
 /// For an image named `.../algorithm-base[:TAG]`: where it lives, and the `MAJOR.MINOR` its
 /// tag names (`4.15`, `4.15.2`, `5.0.0a26`; none for `latest` or no tag).
 fn algorithm_base(image: &str) -> Option<(Registry, Option<(u64, u64)>)> {
@@ -730,6 +746,42 @@ mod tests {
 
     /// vantage6's 4.x template, as its repositories have it (v6-summary-py).
     const TEMPLATE_4: &str = "# basic python3 image as base\nARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\n\n# This is a placeholder\nARG PKG_NAME=\"v6-summary-py\"\n\n# install federated algorithm\nCOPY . /app\nRUN pip install /app\n\nENV PKG_NAME=${PKG_NAME}\n\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+
+    #[test]
+    fn the_same_base_is_the_image_or_harbor2s_moved_to_ghcr() {
+        let ghcr = "ghcr.io/vantage6/infrastructure/algorithm-base:4.11";
+        assert!(same_base(ghcr, ghcr));
+        assert!(same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base:4.11",
+            ghcr
+        ));
+        assert!(!same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base:4.12",
+            ghcr
+        ));
+        assert!(!same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:4.16",
+            ghcr
+        ));
+        assert!(!same_base("docker.io/library/python:3.11", ghcr));
+        // No version named: init chose the newest it knows.
+        assert!(same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base",
+            ghcr
+        ));
+        assert!(same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:latest",
+            ghcr
+        ));
+        assert!(same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:4.11.2",
+            ghcr
+        ));
+        assert!(!same_base(
+            "mirror.example.org/infrastructure/algorithm-base:4.11",
+            ghcr
+        ));
+    }
 
     #[test]
     fn python_distribution_from_pep621_then_poetry() {

@@ -141,6 +141,18 @@ pub struct Rendered {
     pub own: Option<String>,
 }
 
+/// The base image of the project's unbuilt Dockerfile (`text`) when the rendered one builds on
+/// another, `base_image` (the Dockerfile was moved to another vantage6 and v6.toml was not),
+/// as the end of plan's warning: ``base image `X` (it builds on `Y`)``.
+fn other_base(text: &str, manifest: &Manifest, base_image: &str) -> Option<String> {
+    let base = crate::dockerfile::final_base(text, &manifest.build.args)?;
+    let base = ImageRef::parse(&base)
+        .map(|r| r.to_string())
+        .unwrap_or(base);
+    (!crate::detect::same_base(&base, base_image))
+        .then(|| format!("base image `{base}` (it builds on `{base_image}`)"))
+}
+
 /// The Dockerfile for `manifest`: the project's own (`build.dockerfile`), else rendered from
 /// the templates (from `build.templates`, else built in).
 pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
@@ -378,7 +390,8 @@ impl Plan {
         }
         let mut warnings = Vec::new();
         let unused_dockerfile = match (&own, &inputs.unused_dockerfile) {
-            (None, Some(text)) => crate::detect::first_foreign_step(text, manifest.wrapper),
+            (None, Some(text)) => crate::detect::first_foreign_step(text, manifest.wrapper)
+                .or_else(|| other_base(text, manifest, &base_image)),
             _ => None,
         };
 
