@@ -517,6 +517,38 @@ fn an_existing_file_is_kept_without_force_and_replaced_with_it() {
     assert!(written.contains(PUBLISH));
 }
 
+/// A project's own `.gitlab-ci.yml` (its whole pipeline, not a file cargo v6 wrote): the
+/// refusal says how to add the job without replacing the pipeline, not just `--force`.
+#[test]
+fn an_own_gitlab_pipeline_is_kept_and_the_way_to_include_the_job_is_named() {
+    let dir = project("registry.gitlab.com/org/partial-sum", "");
+    let path = dir.path().join(".gitlab-ci.yml");
+    let own = "stages: [test]\ntest:\n  script: [make test]\n";
+    std::fs::write(&path, own).unwrap();
+    let output = cargo_v6(dir.path())
+        .args(["ci", "gitlab"])
+        .args(INSTALL)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not one cargo v6 wrote")
+            && stderr.contains("cargo v6 ci gitlab -o ci/v6-publish.yml")
+            && stderr.contains("include:"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), own);
+    // The file it says to write, then include, is a job of its own.
+    let output = cargo_v6(dir.path())
+        .args(["ci", "gitlab", "-o", "ci/v6-publish.yml"])
+        .args(INSTALL)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("ci/v6-publish.yml").is_file());
+}
+
 #[test]
 fn created_says_where_and_what_to_set_up() {
     let dir = project("registry.example.org/team/partial-sum", "");
