@@ -1127,7 +1127,13 @@ fn a_registry_no_runner_reaches_is_warned_about() {
         ("[::1]:5000/team/partial-sum", true),
         ("registry.local/team/partial-sum", true),
         ("192.168.1.10:5000/team/partial-sum", true),
+        // IPv6's private (unique local) and link-local ranges, and a name with no domain,
+        // which only a local resolver knows.
+        ("[fd12:3456::1]:5000/team/partial-sum", true),
+        ("[fe80::1]:5000/team/partial-sum", true),
+        ("registry:5000/team/partial-sum", true),
         ("registry.example.org/team/partial-sum", false),
+        ("[2001:db8::1]:5000/team/partial-sum", false),
     ] {
         let dir = project(image, "");
         for provider in ["github", "gitlab"] {

@@ -675,7 +675,8 @@ pub fn warnings(
 }
 
 /// Why the runners of a CI service cannot reach `registry` (`host[:port]`), if they cannot:
-/// loopback, unspecified, link-local and multicast-DNS names are on the runner itself.
+/// loopback, unspecified, link-local and multicast-DNS names are on the runner itself, private
+/// addresses (IPv4 and IPv6) and names without a domain on a network it is not in.
 fn unreachable_from_ci(registry: &str) -> Option<&'static str> {
     let host = match registry.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(rest),
@@ -695,7 +696,19 @@ fn unreachable_from_ci(registry: &str) -> Option<&'static str> {
         Ok(std::net::IpAddr::V4(v4)) if v4.is_private() => {
             Some("a private-network address, which hosted runners are not in")
         }
-        _ => None,
+        // fc00::/7 (unique local, IPv6's private networks) and fe80::/10 (link-local).
+        Ok(std::net::IpAddr::V6(v6)) if v6.segments()[0] & 0xfe00 == 0xfc00 => {
+            Some("a private-network address, which hosted runners are not in")
+        }
+        Ok(std::net::IpAddr::V6(v6)) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+            Some("a link-local address")
+        }
+        Ok(_) => None,
+        // A name of one label (`registry:5000`): only a local resolver knows it.
+        Err(_) if !host.contains('.') => {
+            Some("a host name without a domain, which only a local network resolves")
+        }
+        Err(_) => None,
     }
 }
 
