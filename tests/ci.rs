@@ -549,6 +549,25 @@ fn an_own_gitlab_pipeline_is_kept_and_the_way_to_include_the_job_is_named() {
     assert!(dir.path().join("ci/v6-publish.yml").is_file());
 }
 
+/// `--install-git file://...` is a path on this machine: a hosted runner has no such path.
+#[test]
+fn a_local_install_source_is_warned_about() {
+    let dir = project("registry.example.org/team/partial-sum", "");
+    for (git, warned) in [("file:///srv/git/cargo-v6", true), (INSTALL_GIT, false)] {
+        let output = cargo_v6(dir.path())
+            .args(["ci", "github", "--stdout", "--install-git", git])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.contains("warning:") && stderr.contains("a path on this machine"),
+            warned,
+            "{git}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn created_says_where_and_what_to_set_up() {
     let dir = project("registry.example.org/team/partial-sum", "");

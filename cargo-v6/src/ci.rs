@@ -640,14 +640,21 @@ pub fn shell_quote(text: &str) -> String {
 }
 
 /// Warnings about what would keep the generated file from working, for the user to read
-/// before committing it: a registry that no CI runner can reach, and other workflows
+/// before committing it: an install source or a registry that no CI runner can reach, and other workflows
 /// (`workflows`: each file's path as shown and its text) that fire on the same tags.
 pub fn warnings(
     provider: Provider,
     members: &[Member],
+    install: &Install,
     workflows: &[(String, String)],
 ) -> Vec<String> {
     let mut warnings = Vec::new();
+    if install.git.starts_with("file://") {
+        warnings.push(format!(
+            "the job installs cargo-v6 from `{}`, a path on this machine: a runner that is not this machine cannot clone it; pass `--install-git` with a URL the runners reach",
+            install.git
+        ));
+    }
     let registries: BTreeSet<&str> = members.iter().map(|m| m.registry.as_str()).collect();
     for registry in registries {
         if let Some(why) = unreachable_from_ci(registry) {

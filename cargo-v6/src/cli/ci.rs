@@ -94,7 +94,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         Provider::GitHub => other_workflows(&root.join(".github/workflows"), &path),
         Provider::GitLab => Vec::new(),
     };
-    for warning in ci::warnings(provider, &members, &workflows) {
+    for warning in ci::warnings(provider, &members, &install, &workflows) {
         reporter.warn(warning);
     }
     if output.stdout {
