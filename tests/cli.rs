@@ -539,6 +539,52 @@ fn key_output_dirs_that_cannot_hold_keys_are_named() {
     );
 }
 
+/// A heredoc (`RUN <<EOF`, BuildKit's) in the project's own Dockerfile: cargo v6 builds with
+/// the engine's classic builder, which reads the heredoc's lines as instructions ("unknown
+/// instruction: PIP" from the engine, after the context was sent). Plan says so first.
+#[test]
+fn a_heredoc_in_the_built_dockerfile_is_refused_by_plan() {
+    let dir = project("python4");
+    let own = "# syntax=docker/dockerfile:1.4\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:4.13\nCOPY . /app\nRUN <<EOF\npip install /app\nEOF\nENV PKG_NAME=partial_sum\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+    std::fs::write(dir.path().join("Dockerfile"), own).unwrap();
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    // init, which chooses to build it, says so too.
+    std::fs::remove_file(&manifest).unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "init", "--image", "ghcr.io/o/a"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: the Dockerfile's line 4: `RUN <<EOF` is a heredoc",
+        ));
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[build]\ndockerfile = \"Dockerfile\"\n"),
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "line 4: `RUN <<EOF` is a heredoc, which the engine's classic builder (the one cargo v6 builds with) does not read",
+        ));
+    // A here-string and `<<` inside a word are not heredocs.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        own.replace(
+            "RUN <<EOF\npip install /app\nEOF",
+            "RUN cat <<< \"x\" && echo a<<b && pip install /app",
+        ),
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success();
+}
+
 #[test]
 fn closed_stdout_ends_quietly() {
     let dir = project("python4");

@@ -117,6 +117,15 @@ fn instruction(line: usize, text: &str) -> Instruction {
     }
 }
 
+/// The first `RUN`, `COPY` or `ADD` that opens a heredoc (`RUN <<EOF`, `COPY <<-"END" /x`):
+/// BuildKit's syntax, which the engine's classic builder reads as instructions line by line.
+pub fn first_heredoc(text: &str) -> Option<Instruction> {
+    let heredoc = regex::Regex::new(r#"(?:^|\s)<<-?["']?[A-Za-z_]"#).expect("valid regex");
+    instructions(text).into_iter().find(|step| {
+        matches!(step.keyword.as_str(), "RUN" | "COPY" | "ADD") && heredoc.is_match(&step.rest)
+    })
+}
+
 /// The defaults of the `ARG`s declared before the first `FROM` (the ones `FROM` may use).
 pub fn global_args(text: &str) -> BTreeMap<String, String> {
     let mut args = BTreeMap::new();

@@ -165,6 +165,20 @@ pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
                     manifest.dockerfile_location(),
                 ))
             })?;
+        if let Some(step) = crate::dockerfile::first_heredoc(&text) {
+            return Err(PlanError::Input(Diagnostic {
+                help: Some(
+                    "write the step as one line (joined with `&&`, continued with `\\`), or COPY a script and RUN it".to_string(),
+                ),
+                ..Diagnostic::at(
+                    format!(
+                        "the Dockerfile `{shown}` cannot be built: {} is a heredoc, which the engine's classic builder (the one cargo v6 builds with) does not read",
+                        step.shown()
+                    ),
+                    manifest.dockerfile_location(),
+                )
+            }));
+        }
         let base = crate::dockerfile::final_base(&text, &manifest.build.args).ok_or_else(|| {
             PlanError::Input(Diagnostic::at(
                 format!("the Dockerfile `{shown}` has no FROM instruction"),
