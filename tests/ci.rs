@@ -568,6 +568,63 @@ fn a_local_install_source_is_warned_about() {
     }
 }
 
+/// v6.toml in a subdirectory of its repository: GitHub and GitLab read the file only at the
+/// repository's top, and the job runs there. The file goes there, publish is told where
+/// v6.toml is, and the paths the job writes and keeps are the repository's.
+#[test]
+fn a_project_below_the_repository_top_gets_its_file_at_the_top() {
+    let repo = tempfile::tempdir().unwrap();
+    let store = "[sign]\nkey = \"keys/cosign.key\"\n[store]\noutput = \"store/algorithm_store.json\"\ncode-url = \"https://example.org/code\"\npartitioning = \"horizontal\"\nfunctions = []\n";
+    let dir = repo.path().join("algorithms/sum");
+    project_in(&dir, "ghcr.io/example-org/partial-sum", store);
+    support::commit_all(repo.path());
+
+    let workflow = generate(&dir, "github", "../../.github/workflows/v6-publish.yml");
+    assert!(!dir.join(".github").exists());
+    let publish = str_of(&step(&workflow, "Publish")["run"]);
+    assert!(
+        publish.contains("cargo v6 publish --from-tag --manifest-path 'algorithms/sum/v6.toml' --message-format json"),
+        "{publish}"
+    );
+    let key = str_of(&step(&workflow, "Write the signing key")["run"]);
+    assert!(
+        key.contains("key='algorithms/sum/keys/cosign.key'"),
+        "{key}"
+    );
+    let kept: Vec<&str> = str_of(&step(&workflow, "Keep the release record")["with"]["path"])
+        .lines()
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "algorithms/sum/store/algorithm_store.json",
+            "algorithms/sum/v6.lock"
+        ]
+    );
+
+    let ci = generate(&dir, "gitlab", "../../.gitlab-ci.yml");
+    assert!(!dir.join(".gitlab-ci.yml").exists());
+    let script = str_of(&ci["v6-publish"]["script"][0]);
+    assert!(
+        script.contains("cargo v6 publish --from-tag --manifest-path 'algorithms/sum/v6.toml' --message-format json"),
+        "{script}"
+    );
+    let kept: Vec<&str> = ci["v6-publish"]["artifacts"]["paths"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "v6-publish.jsonl",
+            "algorithms/sum/store/algorithm_store.json",
+            "algorithms/sum/v6.lock"
+        ]
+    );
+}
+
 #[test]
 fn created_says_where_and_what_to_set_up() {
     let dir = project("registry.example.org/team/partial-sum", "");

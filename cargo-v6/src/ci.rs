@@ -371,6 +371,9 @@ struct GitHubData {
     ghcr: bool,
     mixed_registries: bool,
     sign_keys: Vec<String>,
+    /// ` --manifest-path 'DIR/v6.toml'` for publish, shell-quoted, when v6.toml is below the
+    /// repository's top; else empty.
+    manifest_path: String,
     /// The install step's command, as a YAML string.
     install: String,
     /// The cache key of the installed binary, as a YAML string.
@@ -390,6 +393,8 @@ struct GitLabData {
     registry: Option<String>,
     mixed_registries: bool,
     sign_keys: Vec<String>,
+    /// See [`GitHubData::manifest_path`].
+    manifest_path: String,
     /// The install command (a line of the script), into `$tools` (outside the project).
     install: String,
     /// The cache key of the installed binary, as a YAML string.
@@ -399,19 +404,39 @@ struct GitLabData {
 }
 
 /// The text of `provider`'s CI file for `members`, installing cargo-v6 from `install`;
-/// `version` (this binary's) is named in the file's header.
+/// `version` (this binary's) is named in the file's header. `dir` is the directory of the
+/// (root) v6.toml below the repository's top, where the job runs (`/`-separated, empty at the
+/// top): publish is pointed at it, and the members' paths are placed under it.
 pub fn render(
     provider: Provider,
     members: &[Member],
     install: &Install,
     version: &str,
+    dir: &str,
 ) -> Result<String, CiError> {
     if members.is_empty() {
         return Err(CiError::NoMembers);
     }
+    let members: Vec<Member> = members.iter().map(|m| m.under(dir)).collect();
+    let members = members.as_slice();
     for member in members {
         member.check(provider)?;
     }
+    let (manifest_path, record) = match dir {
+        "" => (String::new(), crate::record::FILE_NAME.to_string()),
+        dir => {
+            let name = &members[0].name;
+            check_value(provider, name, "the directory of v6.toml", dir)?;
+            check_artifact_path(name, "the directory of v6.toml", dir)?;
+            (
+                format!(
+                    " --manifest-path {}",
+                    shell_quote(&format!("{dir}/{}", crate::manifest::FILE_NAME))
+                ),
+                format!("{dir}/{}", crate::record::FILE_NAME),
+            )
+        }
+    };
     let comments = members
         .iter()
         .map(|m| {
@@ -430,7 +455,7 @@ pub fn render(
         .map(shell_quote)
         .collect();
     // What publish writes and the job keeps: the record of releases, and the store's files.
-    let kept: BTreeSet<&str> = std::iter::once(crate::record::FILE_NAME)
+    let kept: BTreeSet<&str> = std::iter::once(record.as_str())
         .chain(members.iter().filter_map(|m| m.store_output.as_deref()))
         .collect();
     match provider {
@@ -445,6 +470,7 @@ pub fn render(
                 ghcr: registries.iter().all(|r| *r == GHCR),
                 mixed_registries: registries.len() > 1,
                 sign_keys,
+                manifest_path,
                 install: yaml_string(&install.command(None)),
                 cache_key: yaml_string(&format!(
                     "cargo-v6-${{{{ runner.os }}}}-${{{{ runner.arch }}}}-{}",
@@ -469,6 +495,7 @@ pub fn render(
                 },
                 mixed_registries: registries.len() > 1,
                 sign_keys,
+                manifest_path,
                 install: install.command(Some("\"$tools\"")),
                 cache_key: yaml_string(&format!("cargo-v6-{}", install.rev())),
                 kept: kept.into_iter().map(yaml_string).collect(),
@@ -480,6 +507,22 @@ pub fn render(
 }
 
 impl Member {
+    /// The member with its relative paths placed under `dir` (the project's directory below
+    /// the repository's top, where the job runs).
+    fn under(&self, dir: &str) -> Member {
+        let place = |path: &String| match dir.is_empty() || Path::new(path).is_absolute() {
+            true => path.clone(),
+            false => normalize(&Path::new(dir).join(path))
+                .to_string_lossy()
+                .replace('\\', "/"),
+        };
+        Member {
+            sign_key: self.sign_key.as_ref().map(place),
+            store_output: self.store_output.as_ref().map(place),
+            ..self.clone()
+        }
+    }
+
     /// Every value of the member that the file holds, through [`check_value`]; the store's
     /// file also as a literal artifact path.
     fn check(&self, provider: Provider) -> Result<(), CiError> {
@@ -909,7 +952,8 @@ mod tests {
                 let mut m = member("a", "v", GHCR);
                 set(&mut m, bad);
                 for provider in [Provider::GitHub, Provider::GitLab] {
-                    let result = render(provider, std::slice::from_ref(&m), &install(), "0.1.0");
+                    let result =
+                        render(provider, std::slice::from_ref(&m), &install(), "0.1.0", "");
                     assert!(
                         matches!(result, Err(CiError::Unwritable { .. })),
                         "{bad:?} in {m:?}: {result:?}"
@@ -923,7 +967,7 @@ mod tests {
     fn the_artifact_path_is_one_yaml_string_of_lines() {
         let mut m = member("a", "v", GHCR);
         m.store_output = Some("out/it's: \"#1\".json".into());
-        let text = render(Provider::GitHub, &[m], &install(), "0.1.0").unwrap();
+        let text = render(Provider::GitHub, &[m], &install(), "0.1.0", "").unwrap();
         assert!(
             text.contains("path: \"out/it's: \\\"#1\\\".json\\nv6.lock\""),
             "{text}"
@@ -963,6 +1007,37 @@ mod tests {
         for text in quiet {
             assert!(!workflow_fires_on_tag(text, "1.2.3"), "{text}");
         }
+    }
+
+    #[test]
+    fn paths_are_placed_under_the_projects_directory() {
+        let mut m = member("a", "v", GHCR);
+        m.sign_key = Some("../keys/cosign.key".into());
+        m.store_output = Some("/abs/store.json".into());
+        let placed = m.under("algorithms/a");
+        assert_eq!(
+            placed.sign_key.as_deref(),
+            Some("algorithms/keys/cosign.key")
+        );
+        assert_eq!(placed.store_output.as_deref(), Some("/abs/store.json"));
+        assert_eq!(m.under(""), m);
+        // The directory is a value of the file like any other.
+        let text = render(
+            Provider::GitLab,
+            &[m.clone()],
+            &install(),
+            "0.1.0",
+            "it's dir",
+        )
+        .unwrap();
+        assert!(
+            text.contains("--manifest-path 'it'\\''s dir/v6.toml'"),
+            "{text}"
+        );
+        assert!(matches!(
+            render(Provider::GitHub, &[m], &install(), "0.1.0", "a*b"),
+            Err(CiError::Unwritable { .. })
+        ));
     }
 
     #[test]
@@ -1140,7 +1215,7 @@ mod tests {
     #[test]
     fn no_members_is_an_error() {
         assert!(matches!(
-            render(Provider::GitHub, &[], &install(), "0.1.0"),
+            render(Provider::GitHub, &[], &install(), "0.1.0", ""),
             Err(CiError::NoMembers)
         ));
     }
@@ -1153,7 +1228,8 @@ mod tests {
                 Provider::GitHub,
                 std::slice::from_ref(&m),
                 &install(),
-                "0.1.0"
+                "0.1.0",
+                ""
             ),
             Err(CiError::Expression {
                 key: "release-tag-prefix",
@@ -1161,7 +1237,7 @@ mod tests {
             })
         ));
         // GitLab does not evaluate it: the regex takes it literally.
-        assert!(render(Provider::GitLab, &[m], &install(), "0.1.0").is_ok());
+        assert!(render(Provider::GitLab, &[m], &install(), "0.1.0", "").is_ok());
     }
 
     #[test]
@@ -1171,7 +1247,7 @@ mod tests {
             member("b", "b-v", GHCR),
             member("c", "a-v", GHCR),
         ];
-        let text = render(Provider::GitHub, &members, &install(), "0.1.0").unwrap();
+        let text = render(Provider::GitHub, &members, &install(), "0.1.0", "").unwrap();
         assert_eq!(text.matches("[0-9]+.[0-9]+*\"").count(), 2, "{text}");
     }
 
@@ -1186,7 +1262,7 @@ mod tests {
     #[test]
     fn members_on_several_registries_share_the_secrets() {
         let members = [member("a", "a-v", GHCR), member("b", "b-v", "docker.io")];
-        let text = render(Provider::GitHub, &members, &install(), "0.1.0").unwrap();
+        let text = render(Provider::GitHub, &members, &install(), "0.1.0", "").unwrap();
         let workflow = parse(&text);
         assert!(workflow["permissions"]["packages"].is_badvalue(), "{text}");
         assert!(text.contains("V6_REGISTRY_USERNAME: ${{ secrets.V6_REGISTRY_USERNAME }}"));
@@ -1194,7 +1270,7 @@ mod tests {
         let steps = next_steps(Provider::GitHub, &members).join("\n");
         assert!(steps.contains("push to docker.io, ghcr.io"), "{steps}");
 
-        let text = render(Provider::GitLab, &members, &install(), "0.1.0").unwrap();
+        let text = render(Provider::GitLab, &members, &install(), "0.1.0", "").unwrap();
         let ci = parse(&text);
         assert!(ci["v6-publish"]["variables"]["V6_IMAGE_REGISTRY"].is_badvalue());
         assert!(!text.contains("CI_REGISTRY_USER"), "{text}");

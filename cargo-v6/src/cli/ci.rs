@@ -75,6 +75,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     };
     let workspace = output.manifest.load()?;
     let root = workspace.root_dir();
+    // GitHub and GitLab read the file at the repository's top, and the job runs there.
+    let (top, dir) = repository_top(&root);
     let selection = output.manifest.selection();
     let chosen = match selection.packages.is_empty() && selection.exclude.is_empty() {
         true => workspace.members.iter().collect(),
@@ -86,12 +88,18 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let install =
         Install::from_options(output.install_git.as_deref(), output.install_rev.as_deref())?;
-    let text = ci::render(provider, &members, &install, env!("CARGO_PKG_VERSION"))?;
+    let text = ci::render(
+        provider,
+        &members,
+        &install,
+        env!("CARGO_PKG_VERSION"),
+        &dir,
+    )?;
     let path = output
         .output
-        .unwrap_or_else(|| root.join(provider.default_path()));
+        .unwrap_or_else(|| top.join(provider.default_path()));
     let workflows = match provider {
-        Provider::GitHub => other_workflows(&root.join(".github/workflows"), &path),
+        Provider::GitHub => other_workflows(&top.join(".github/workflows"), &path),
         Provider::GitLab => Vec::new(),
     };
     for warning in ci::warnings(provider, &members, &install, &workflows) {
@@ -114,6 +122,38 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         reporter.note(step);
     }
     Ok(())
+}
+
+/// The top of the git repository `root` (the project's directory, as given) is in, as a path
+/// from `root` (`root/../..`, so that it shows as the user would type it), and `root` below it
+/// (`/`-separated; empty at the top, outside a repository, or when it cannot be told).
+fn repository_top(root: &Path) -> (PathBuf, String) {
+    let here = (root.to_path_buf(), String::new());
+    let Some(git) = crate::git::read(root, root) else {
+        return here;
+    };
+    let dot = |p: &Path| match p.as_os_str().is_empty() {
+        true => PathBuf::from("."),
+        false => p.to_path_buf(),
+    };
+    let (Ok(real_root), Ok(real_top)) = (
+        std::fs::canonicalize(dot(root)),
+        std::fs::canonicalize(&git.top),
+    ) else {
+        return here;
+    };
+    let Some(below) = real_root
+        .strip_prefix(&real_top)
+        .ok()
+        .and_then(Path::to_str)
+        .filter(|b| !b.is_empty())
+    else {
+        return here;
+    };
+    let top = below
+        .split(std::path::MAIN_SEPARATOR)
+        .fold(root.to_path_buf(), |up, _| up.join(".."));
+    (top, below.replace(std::path::MAIN_SEPARATOR, "/"))
 }
 
 /// The workflows in `dir` (`.github/workflows`) other than `written`, each as its path as
@@ -195,8 +235,14 @@ mod tests {
         )
         .unwrap();
         for provider in [Provider::GitHub, Provider::GitLab] {
-            let text =
-                ci::render(provider, std::slice::from_ref(&member), &install, "0.1.0").unwrap();
+            let text = ci::render(
+                provider,
+                std::slice::from_ref(&member),
+                &install,
+                "0.1.0",
+                "",
+            )
+            .unwrap();
             assert!(text.starts_with(GENERATED_MARK), "{text}");
         }
     }
