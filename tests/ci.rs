@@ -625,6 +625,33 @@ fn a_project_below_the_repository_top_gets_its_file_at_the_top() {
     );
 }
 
+/// The tag the notes suggest follows the repository's latest release tag under the prefix,
+/// never a made-up `1.2.3` lower than a release it already has.
+#[test]
+fn the_suggested_release_tag_follows_the_latest() {
+    let dir = project(
+        "registry.example.org/team/partial-sum",
+        "[publish]\nrelease-tag-prefix = \"\"\n",
+    );
+    support::commit_all(dir.path());
+    support::git(dir.path(), &["tag", "1.3.1"]);
+    support::git(dir.path(), &["tag", "v9.0.0"]);
+    let output = cargo_v6(dir.path())
+        .args(["ci", "github"])
+        .args(INSTALL)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "git tag 1.3.2 && git push origin 1.3.2 (after the latest release tag `1.3.1`)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("1.2.3"), "{stderr}");
+}
+
 #[test]
 fn created_says_where_and_what_to_set_up() {
     let dir = project("registry.example.org/team/partial-sum", "");

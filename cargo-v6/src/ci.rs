@@ -20,7 +20,7 @@
 //! - The job installs cargo-v6 from a git repository at an exact commit ([`Install`]), never
 //!   by name from a package registry, and caches the binary under that commit.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
 use serde::Serialize;
@@ -866,8 +866,14 @@ fn github_glob_matches(pattern: &str, text: &str) -> bool {
 }
 
 /// What the user must set up for the generated file to work: secrets or variables, one
-/// sentence each, for the `note:` after `Created`.
-pub fn next_steps(provider: Provider, members: &[Member]) -> Vec<String> {
+/// sentence each, for the `note:` after `Created`. `releases` maps a release tag prefix to
+/// the repository's latest release tag under it and the tag of its next patch: the example
+/// tag follows it (a made-up `1.2.3` could be older than a release already out).
+pub fn next_steps(
+    provider: Provider,
+    members: &[Member],
+    releases: &BTreeMap<String, (String, String)>,
+) -> Vec<String> {
     let mut steps = Vec::new();
     let registries: BTreeSet<&str> = members.iter().map(|m| m.registry.as_str()).collect();
     let signs = members.iter().any(|m| m.sign_key.is_some());
@@ -904,7 +910,12 @@ pub fn next_steps(provider: Provider, members: &[Member]) -> Vec<String> {
     }
     let examples: Vec<String> = prefixes(members)
         .into_iter()
-        .map(|p| format!("git tag {p}1.2.3 && git push origin {p}1.2.3"))
+        .map(|p| match releases.get(p) {
+            Some((latest, next)) => format!(
+                "git tag {next} && git push origin {next} (after the latest release tag `{latest}`)"
+            ),
+            None => format!("git tag {p}1.2.3 && git push origin {p}1.2.3"),
+        })
         .collect();
     steps.push(format!(
         "commit the file, then release by pushing a tag: {}",
@@ -1267,7 +1278,7 @@ mod tests {
         assert!(workflow["permissions"]["packages"].is_badvalue(), "{text}");
         assert!(text.contains("V6_REGISTRY_USERNAME: ${{ secrets.V6_REGISTRY_USERNAME }}"));
         assert!(text.contains("more than one registry"), "{text}");
-        let steps = next_steps(Provider::GitHub, &members).join("\n");
+        let steps = next_steps(Provider::GitHub, &members, &BTreeMap::new()).join("\n");
         assert!(steps.contains("push to docker.io, ghcr.io"), "{steps}");
 
         let text = render(Provider::GitLab, &members, &install(), "0.1.0", "").unwrap();
@@ -1289,7 +1300,8 @@ mod tests {
         let mut signed = member("a", "v", GHCR);
         signed.sign_key = Some("cosign.key".into());
         for provider in [Provider::GitHub, Provider::GitLab] {
-            let steps = next_steps(provider, std::slice::from_ref(&signed)).join("\n");
+            let steps =
+                next_steps(provider, std::slice::from_ref(&signed), &BTreeMap::new()).join("\n");
             assert!(steps.contains(KEY_SECRET), "{steps}");
         }
     }

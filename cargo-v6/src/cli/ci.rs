@@ -1,5 +1,6 @@
 //! `cargo v6 ci github|gitlab`: write the CI file that publishes on a release tag.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -82,6 +83,10 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         true => workspace.members.iter().collect(),
         false => workspace.select(&selection)?,
     };
+    let chosen_prefixes: BTreeMap<String, crate::vantage6::Wrapper> = chosen
+        .iter()
+        .map(|m| (m.publish.release_tag_prefix.clone(), m.wrapper))
+        .collect();
     let members = chosen
         .into_iter()
         .map(|manifest| Member::from_manifest(manifest, &root))
@@ -118,7 +123,16 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         install.git(),
         install.rev()
     ));
-    for step in ci::next_steps(provider, &members) {
+    // Each prefix's latest release tag, for the example of the next.
+    let tags = crate::git::tags(&top);
+    let releases: BTreeMap<String, (String, String)> = chosen_prefixes
+        .into_iter()
+        .filter_map(|(prefix, wrapper)| {
+            let next = crate::plan::inputs::next_release(&tags, &prefix, wrapper)?;
+            Some((prefix, (next.latest, next.next)))
+        })
+        .collect();
+    for step in ci::next_steps(provider, &members, &releases) {
         reporter.note(step);
     }
     Ok(())
