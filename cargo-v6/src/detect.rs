@@ -408,10 +408,13 @@ fn setup_cfg_value(text: &str, key: &str) -> Option<String> {
 /// setup.cfg's and setup.py's `url`, DESCRIPTION's `URL:`; only `http(s)://` addresses. With
 /// where it was found, for the user (`setup.py's \`url\``).
 pub fn project_url(files: &ProjectFiles) -> Option<(String, String)> {
+    // A web address, with any user name and token dropped (as from the git remote): it is
+    // written into v6.toml and the store's JSON.
     let web = |url: &str| {
         let url = url.trim();
         (url.starts_with("https://") || url.starts_with("http://"))
-            .then(|| url.to_string())
+            .then(|| crate::git::source_url(url))
+            .flatten()
             .filter(|u| !u.contains(char::is_whitespace))
     };
     if let Some(table) = files
@@ -1132,6 +1135,18 @@ mod tests {
         assert_eq!(release_tags(&[], Wrapper::Minimal), None);
         let r = release_tags(&tags(&["1.2-3"]), Wrapper::R).unwrap();
         assert_eq!(r.latest.1.exact_tag(), "1.2.3");
+    }
+
+    #[test]
+    fn a_user_and_token_in_the_projects_url_never_reach_the_store() {
+        let files = ProjectFiles {
+            pyproject: Some(
+                "[project]\nname = \"x\"\n[project.urls]\nRepository = \"https://bot:ghp_s3cr3t@github.com/o/x\"\n".into(),
+            ),
+            ..Default::default()
+        };
+        let (url, _) = project_url(&files).unwrap();
+        assert_eq!(url, "https://github.com/o/x");
     }
 
     #[test]
