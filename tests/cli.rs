@@ -395,6 +395,25 @@ fn a_build_context_outside_the_repository_is_warned_of() {
         .stderr(predicate::str::contains(
             "its uncommitted changes are not checked",
         ));
+    // The same for the project's own Dockerfile outside it.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.15\nRUN apt-get update\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=a\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("v6.toml"),
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"r.example/a\"\nversion = \"1.0.0\"\n[build]\ndockerfile = \"../Dockerfile\"\n",
+    )
+    .unwrap();
+    support::git(&repo, &["commit", "-qam", "own Dockerfile"]);
+    cargo_v6(&repo)
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "the Dockerfile `../Dockerfile` is outside the git repository",
+        ));
     // Inside it: nothing to say.
     let inside = project("python4");
     support::commit_all(inside.path());

@@ -429,6 +429,16 @@ impl Plan {
                 crate::diagnostic::display(&git.top)
             ));
         }
+        // So for the project's own Dockerfile (read above, as the build reads it).
+        if let (Some(git), Some(path)) = (&inputs.git, &manifest.build.dockerfile)
+            && std::fs::canonicalize(path).is_ok_and(|real| !real.starts_with(&git.top))
+        {
+            warnings.push(format!(
+                "the Dockerfile `{}` is outside the git repository `{}`: its uncommitted changes are not checked, and the image's revision label does not describe it",
+                display(path),
+                display(&git.top)
+            ));
+        }
         let mut labels = labels::labels(manifest, &version, inputs.git.as_ref());
         // The fingerprint covers the rendered Dockerfile and the labels, as it did when the
         // labels travelled as build parameters: the same input keeps the same fingerprint.
