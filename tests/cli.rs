@@ -742,6 +742,35 @@ fn init_uses_a_github_remote_for_the_image() {
         written.contains("image = \"ghcr.io/iknl/vtg.mean\""),
         "{written}"
     );
+
+    // A repository with a remote and no commit yet (a fresh clone of an empty repository):
+    // the remote is there all the same.
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::write(
+        fresh.path().join("DESCRIPTION"),
+        "Package: vtg.mean\nVersion: 1.0\n",
+    )
+    .unwrap();
+    support::git(fresh.path(), &["init", "-q"]);
+    support::git(
+        fresh.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://github.com/IKNL/vtg.mean.git",
+        ],
+    );
+    cargo_v6(fresh.path())
+        .args(["init"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no GitHub remote").not());
+    let written = std::fs::read_to_string(fresh.path().join("v6.toml")).unwrap();
+    assert!(
+        written.contains("image = \"ghcr.io/iknl/vtg.mean\""),
+        "{written}"
+    );
 }
 
 // ---- hostile files: nothing blocks, nothing is read without bound ----

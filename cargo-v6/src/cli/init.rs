@@ -122,7 +122,12 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let image = args
         .image
         .or_else(|| {
-            let image = detect::image_from_remote(git.as_ref()?.source.as_deref()?)?;
+            // Before the first commit there is no GitInfo, but the remote may be set.
+            let source = match &git {
+                Some(git) => git.source.clone(),
+                None => crate::git::remote_source(&dir),
+            };
+            let image = detect::image_from_remote(source.as_deref()?)?;
             reporter.status("Detected", format!("image {image} (GitHub remote)"));
             Some(image)
         })
