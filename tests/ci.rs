@@ -527,6 +527,141 @@ fn an_existing_file_is_kept_without_force_and_replaced_with_it() {
     assert!(written.contains(PUBLISH));
 }
 
+/// A project's own `.gitlab-ci.yml` (its whole pipeline, not a file cargo v6 wrote): the
+/// refusal says how to add the job without replacing the pipeline, not just `--force`.
+#[test]
+fn an_own_gitlab_pipeline_is_kept_and_the_way_to_include_the_job_is_named() {
+    let dir = project("registry.gitlab.com/org/partial-sum", "");
+    let path = dir.path().join(".gitlab-ci.yml");
+    let own = "stages: [test]\ntest:\n  script: [make test]\n";
+    std::fs::write(&path, own).unwrap();
+    let output = cargo_v6(dir.path())
+        .args(["ci", "gitlab"])
+        .args(INSTALL)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not one cargo v6 wrote")
+            && stderr.contains("cargo v6 ci gitlab -o ci/v6-publish.yml")
+            && stderr.contains("include:"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), own);
+    // The file it says to write, then include, is a job of its own.
+    let output = cargo_v6(dir.path())
+        .args(["ci", "gitlab", "-o", "ci/v6-publish.yml"])
+        .args(INSTALL)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(dir.path().join("ci/v6-publish.yml").is_file());
+}
+
+/// `--install-git file://...` is a path on this machine: a hosted runner has no such path.
+#[test]
+fn a_local_install_source_is_warned_about() {
+    let dir = project("registry.example.org/team/partial-sum", "");
+    for (git, warned) in [("file:///srv/git/cargo-v6", true), (INSTALL_GIT, false)] {
+        let output = cargo_v6(dir.path())
+            .args(["ci", "github", "--stdout", "--install-git", git])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.contains("warning:") && stderr.contains("a path on this machine"),
+            warned,
+            "{git}: {stderr}"
+        );
+    }
+}
+
+/// v6.toml in a subdirectory of its repository: GitHub and GitLab read the file only at the
+/// repository's top, and the job runs there. The file goes there, publish is told where
+/// v6.toml is, and the paths the job writes and keeps are the repository's.
+#[test]
+fn a_project_below_the_repository_top_gets_its_file_at_the_top() {
+    let repo = tempfile::tempdir().unwrap();
+    let store = "[sign]\nkey = \"keys/cosign.key\"\n[store]\noutput = \"store/algorithm_store.json\"\ncode-url = \"https://example.org/code\"\npartitioning = \"horizontal\"\nfunctions = []\n";
+    let dir = repo.path().join("algorithms/sum");
+    project_in(&dir, "ghcr.io/example-org/partial-sum", store);
+    support::commit_all(repo.path());
+
+    let workflow = generate(&dir, "github", "../../.github/workflows/v6-publish.yml");
+    assert!(!dir.join(".github").exists());
+    let publish = str_of(&step(&workflow, "Publish")["run"]);
+    assert!(
+        publish.contains("cargo v6 publish --from-tag --manifest-path 'algorithms/sum/v6.toml' --message-format json"),
+        "{publish}"
+    );
+    let key = str_of(&step(&workflow, "Write the signing key")["run"]);
+    assert!(
+        key.contains("key='algorithms/sum/keys/cosign.key'"),
+        "{key}"
+    );
+    let kept: Vec<&str> = str_of(&step(&workflow, "Keep the release record")["with"]["path"])
+        .lines()
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "algorithms/sum/store/algorithm_store.json",
+            "algorithms/sum/v6.lock"
+        ]
+    );
+
+    let ci = generate(&dir, "gitlab", "../../.gitlab-ci.yml");
+    assert!(!dir.join(".gitlab-ci.yml").exists());
+    let script = str_of(&ci["v6-publish"]["script"][0]);
+    assert!(
+        script.contains("cargo v6 publish --from-tag --manifest-path 'algorithms/sum/v6.toml' --message-format json"),
+        "{script}"
+    );
+    let kept: Vec<&str> = ci["v6-publish"]["artifacts"]["paths"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "v6-publish.jsonl",
+            "algorithms/sum/store/algorithm_store.json",
+            "algorithms/sum/v6.lock"
+        ]
+    );
+}
+
+/// The tag the notes suggest follows the repository's latest release tag under the prefix,
+/// never a made-up `1.2.3` lower than a release it already has.
+#[test]
+fn the_suggested_release_tag_follows_the_latest() {
+    let dir = project(
+        "registry.example.org/team/partial-sum",
+        "[publish]\nrelease-tag-prefix = \"\"\n",
+    );
+    support::commit_all(dir.path());
+    support::git(dir.path(), &["tag", "1.3.1"]);
+    support::git(dir.path(), &["tag", "v9.0.0"]);
+    let output = cargo_v6(dir.path())
+        .args(["ci", "github"])
+        .args(INSTALL)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "git tag 1.3.2 && git push origin 1.3.2 (after the latest release tag `1.3.1`)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("1.2.3"), "{stderr}");
+}
+
 #[test]
 fn created_says_where_and_what_to_set_up() {
     let dir = project("registry.example.org/team/partial-sum", "");
@@ -1095,7 +1230,13 @@ fn a_registry_no_runner_reaches_is_warned_about() {
         ("[::1]:5000/team/partial-sum", true),
         ("registry.local/team/partial-sum", true),
         ("192.168.1.10:5000/team/partial-sum", true),
+        // IPv6's private (unique local) and link-local ranges, and a name with no domain,
+        // which only a local resolver knows.
+        ("[fd12:3456::1]:5000/team/partial-sum", true),
+        ("[fe80::1]:5000/team/partial-sum", true),
+        ("registry:5000/team/partial-sum", true),
         ("registry.example.org/team/partial-sum", false),
+        ("[2001:db8::1]:5000/team/partial-sum", false),
     ] {
         let dir = project(image, "");
         for provider in ["github", "gitlab"] {

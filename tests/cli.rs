@@ -351,14 +351,30 @@ fn a_user_dockerfile_not_built_is_said_by_plan_only() {
             "warning: the project's own `Dockerfile` is not the one built, and the rendered one lacks its line 2: `RUN apt-get install -y libpq5`",
         ))
         .stderr(predicate::str::contains("build.dockerfile"));
-    // Only the template's steps: rendering builds the same, nothing to say (init said it).
-    let template = "ARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nARG PKG_NAME=\"partial_sum\"\n# Tell docker to run the wrapper\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+    // Only the template's steps, on the base v6.toml names (as init writes it): rendering
+    // builds the same, nothing to say (init said it).
+    let template = "ARG BASE=4.13\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\nARG PKG_NAME=\"partial_sum\"\n# Tell docker to run the wrapper\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${PKG_NAME}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
     std::fs::write(dir.path().join("Dockerfile"), template).unwrap();
     cargo_v6(dir.path())
         .args(["v6", "plan", "--offline"])
         .assert()
         .success()
         .stderr(predicate::str::contains("not the one built").not());
+    // The template's steps on another base (the user bumped the Dockerfile's vantage6, not
+    // v6.toml's): the image would not build on it, which plan must say.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        template.replace("BASE=4.13", "BASE=4.16"),
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: the project's own `Dockerfile` is not the one built, and the rendered one lacks its base image `ghcr.io/vantage6/infrastructure/algorithm-base:4.16` (it builds on `ghcr.io/vantage6/infrastructure/algorithm-base:4.13`)",
+        ));
+    std::fs::write(dir.path().join("Dockerfile"), template).unwrap();
     // Not on every command: `dockerfile` and `context` stay quiet.
     cargo_v6(dir.path())
         .args(["v6", "dockerfile"])
@@ -387,6 +403,25 @@ fn a_build_context_outside_the_repository_is_warned_of() {
         .stderr(predicate::str::contains("is outside the git repository"))
         .stderr(predicate::str::contains(
             "its uncommitted changes are not checked",
+        ));
+    // The same for the project's own Dockerfile outside it.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.15\nRUN apt-get update\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=a\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("v6.toml"),
+        "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"r.example/a\"\nversion = \"1.0.0\"\n[build]\ndockerfile = \"../Dockerfile\"\n",
+    )
+    .unwrap();
+    support::git(&repo, &["commit", "-qam", "own Dockerfile"]);
+    cargo_v6(&repo)
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "the Dockerfile `../Dockerfile` is outside the git repository",
         ));
     // Inside it: nothing to say.
     let inside = project("python4");
@@ -451,6 +486,131 @@ fn the_projects_own_dockerfile_is_built_when_the_manifest_says_so() {
         .stderr(predicate::str::contains(
             "`build.base` is not used with `build.dockerfile`",
         ));
+}
+
+/// A Dockerfile whose last instruction ends with the escape character (a trailing `\\`, maybe
+/// followed by empty lines, which the engine skips inside a continuation): a LABEL line
+/// appended after it would become arguments of that instruction (here the CMD), and the image
+/// would carry no labels. The labels go as build parameters instead.
+#[test]
+fn labels_are_not_appended_to_an_open_continuation() {
+    let dir = project("python4");
+    let own = "FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.15\nRUN apt-get update\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=partial_sum\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\" \\\n\n";
+    std::fs::write(dir.path().join("Dockerfile"), own).unwrap();
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[build]\ndockerfile = \"Dockerfile\"\n"),
+    )
+    .unwrap();
+    let plan = plan_json(dir.path(), &[]);
+    let dockerfile = plan["dockerfile"].as_str().unwrap();
+    assert!(!dockerfile.contains("LABEL"), "{dockerfile}");
+    assert!(
+        plan["labels"]["io.cargo-v6.fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("sha256:")),
+        "{plan}"
+    );
+}
+
+/// `key generate --output-dir` where the directory cannot be: a link to nothing and a path
+/// through a file are the user's arguments (exit 2, saying what is in the way), and an
+/// existing directory that others may write to is used with a warning.
+#[cfg(unix)]
+#[test]
+fn key_output_dirs_that_cannot_hold_keys_are_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).unwrap();
+    let generate = |out_dir: &str| {
+        cargo_v6(dir.path())
+            .args(["v6", "key", "generate", "--output-dir", out_dir])
+            .env("COSIGN_PASSWORD", "pw")
+            .output()
+            .unwrap()
+    };
+    for (out_dir, said) in [
+        (
+            "dangling",
+            "`dangling` is a link to `nowhere`, which does not exist",
+        ),
+        ("file/keys", "`file` is not a directory"),
+    ] {
+        let out = generate(out_dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{out_dir}: {stderr}");
+        assert!(stderr.contains(said), "{out_dir}: {stderr}");
+    }
+    assert!(!dir.path().join("nowhere").exists());
+    std::fs::create_dir(dir.path().join("open")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("open"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let out = generate("open");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: `open` is writable by other users (mode 777)"),
+        "{stderr}"
+    );
+    // A private one: no warning.
+    let out = generate("private");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("warning"),
+        "{stderr}"
+    );
+}
+
+/// A heredoc (`RUN <<EOF`, BuildKit's) in the project's own Dockerfile: cargo v6 builds with
+/// the engine's classic builder, which reads the heredoc's lines as instructions ("unknown
+/// instruction: PIP" from the engine, after the context was sent). Plan says so first.
+#[test]
+fn a_heredoc_in_the_built_dockerfile_is_refused_by_plan() {
+    let dir = project("python4");
+    let own = "# syntax=docker/dockerfile:1.4\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:4.13\nCOPY . /app\nRUN <<EOF\npip install /app\nEOF\nENV PKG_NAME=partial_sum\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+    std::fs::write(dir.path().join("Dockerfile"), own).unwrap();
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    // init, which chooses to build it, says so too.
+    std::fs::remove_file(&manifest).unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "init", "--image", "ghcr.io/o/a"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: the Dockerfile's line 4: `RUN <<EOF` is a heredoc",
+        ));
+    std::fs::write(
+        &manifest,
+        format!("{text}\n[build]\ndockerfile = \"Dockerfile\"\n"),
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "line 4: `RUN <<EOF` is a heredoc, which the engine's classic builder (the one cargo v6 builds with) does not read",
+        ));
+    // A here-string and `<<` inside a word are not heredocs.
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        own.replace(
+            "RUN <<EOF\npip install /app\nEOF",
+            "RUN cat <<< \"x\" && echo a<<b && pip install /app",
+        ),
+    )
+    .unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "plan", "--offline"])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -587,6 +747,35 @@ fn init_uses_a_github_remote_for_the_image() {
     cargo_v6(dir.path()).args(["init"]).assert().success();
     let written = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
     assert!(written.contains("wrapper = \"r\""), "{written}");
+    assert!(
+        written.contains("image = \"ghcr.io/iknl/vtg.mean\""),
+        "{written}"
+    );
+
+    // A repository with a remote and no commit yet (a fresh clone of an empty repository):
+    // the remote is there all the same.
+    let fresh = tempfile::tempdir().unwrap();
+    std::fs::write(
+        fresh.path().join("DESCRIPTION"),
+        "Package: vtg.mean\nVersion: 1.0\n",
+    )
+    .unwrap();
+    support::git(fresh.path(), &["init", "-q"]);
+    support::git(
+        fresh.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://github.com/IKNL/vtg.mean.git",
+        ],
+    );
+    cargo_v6(fresh.path())
+        .args(["init"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("no GitHub remote").not());
+    let written = std::fs::read_to_string(fresh.path().join("v6.toml")).unwrap();
     assert!(
         written.contains("image = \"ghcr.io/iknl/vtg.mean\""),
         "{written}"

@@ -140,6 +140,50 @@ fn labels_reach_the_image_exactly_as_written() {
     }
 }
 
+/// The project's own Dockerfile whose last instruction ends with `\\` (then an empty line):
+/// the labels must reach the image, and the instruction must stay as written (a LABEL line
+/// appended after it would have become arguments of the CMD).
+#[test]
+fn labels_reach_the_image_when_the_dockerfile_ends_open() {
+    let image = format!("{}/{}", stack().registry, unique("open-end"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "open\n", "dockerfile = \"Dockerfile\"\n");
+    let manifest = dir.path().join("v6.toml");
+    let without_template = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace(&format!("base = \"{}\"\n", stack().busybox), "")
+        .replace("command = [\"cat\", \"/app/hello.txt\"]\n", "");
+    std::fs::write(&manifest, without_template).unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY hello.txt /app/hello.txt\nCMD [\"cat\", \\\n  \"/app/hello.txt\"] \\\n\n",
+            stack().busybox
+        ),
+    )
+    .unwrap();
+    assert_ok(&cargo_v6(dir.path(), &["v6", "publish"]));
+    let inspected = inspect(&format!("{image}:1.0.0"));
+    assert_eq!(
+        inspected["Labels"]["org.opencontainers.image.version"],
+        "1.0.0"
+    );
+    assert!(
+        inspected["Labels"]["io.cargo-v6.fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("sha256:")),
+        "{inspected}"
+    );
+    let config = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Cmd}}",
+        &format!("{image}:1.0.0"),
+    ]);
+    assert_eq!(text(&config.stdout).trim(), r#"["cat","/app/hello.txt"]"#);
+}
+
 /// A TOML basic string for any text.
 fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()

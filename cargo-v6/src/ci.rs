@@ -20,7 +20,7 @@
 //! - The job installs cargo-v6 from a git repository at an exact commit ([`Install`]), never
 //!   by name from a package registry, and caches the binary under that commit.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
 use serde::Serialize;
@@ -216,15 +216,22 @@ impl Install {
                 git.escape_debug()
             ));
         }
-        if let Some(rest) = git.strip_prefix("https://")
-            && rest
-                .split('/')
-                .next()
-                .is_some_and(|authority| authority.contains('@'))
-        {
-            return refuse(
-                "`--install-git` holds a user name or password: the CI file is committed, so write the URL without them (a private repository needs the runner's own git credentials)".to_string(),
-            );
+        // The authority of a URL with a scheme: a host to reach, and no password (https: no
+        // user name either), since the file is committed.
+        for scheme in ["https://", "ssh://"] {
+            let Some(rest) = git.strip_prefix(scheme) else {
+                continue;
+            };
+            let authority = rest.split('/').next().unwrap_or_default();
+            let (user, host) = authority.rsplit_once('@').unwrap_or(("", authority));
+            if user.contains(':') || (scheme == "https://" && authority.contains('@')) {
+                return refuse(
+                    "`--install-git` holds a user name or password: the CI file is committed, so write the URL without them (a private repository needs the runner's own git credentials)".to_string(),
+                );
+            }
+            if host.is_empty() || host.starts_with(':') {
+                return refuse(format!("`--install-git {git}` names no host to clone from"));
+            }
         }
         let full = matches!(rev.len(), 40 | 64) && rev.chars().all(|c| c.is_ascii_hexdigit());
         if !full {
@@ -364,6 +371,9 @@ struct GitHubData {
     ghcr: bool,
     mixed_registries: bool,
     sign_keys: Vec<String>,
+    /// ` --manifest-path 'DIR/v6.toml'` for publish, shell-quoted, when v6.toml is below the
+    /// repository's top; else empty.
+    manifest_path: String,
     /// The install step's command, as a YAML string.
     install: String,
     /// The cache key of the installed binary, as a YAML string.
@@ -383,6 +393,8 @@ struct GitLabData {
     registry: Option<String>,
     mixed_registries: bool,
     sign_keys: Vec<String>,
+    /// See [`GitHubData::manifest_path`].
+    manifest_path: String,
     /// The install command (a line of the script), into `$tools` (outside the project).
     install: String,
     /// The cache key of the installed binary, as a YAML string.
@@ -392,19 +404,39 @@ struct GitLabData {
 }
 
 /// The text of `provider`'s CI file for `members`, installing cargo-v6 from `install`;
-/// `version` (this binary's) is named in the file's header.
+/// `version` (this binary's) is named in the file's header. `dir` is the directory of the
+/// (root) v6.toml below the repository's top, where the job runs (`/`-separated, empty at the
+/// top): publish is pointed at it, and the members' paths are placed under it.
 pub fn render(
     provider: Provider,
     members: &[Member],
     install: &Install,
     version: &str,
+    dir: &str,
 ) -> Result<String, CiError> {
     if members.is_empty() {
         return Err(CiError::NoMembers);
     }
+    let members: Vec<Member> = members.iter().map(|m| m.under(dir)).collect();
+    let members = members.as_slice();
     for member in members {
         member.check(provider)?;
     }
+    let (manifest_path, record) = match dir {
+        "" => (String::new(), crate::record::FILE_NAME.to_string()),
+        dir => {
+            let name = &members[0].name;
+            check_value(provider, name, "the directory of v6.toml", dir)?;
+            check_artifact_path(name, "the directory of v6.toml", dir)?;
+            (
+                format!(
+                    " --manifest-path {}",
+                    shell_quote(&format!("{dir}/{}", crate::manifest::FILE_NAME))
+                ),
+                format!("{dir}/{}", crate::record::FILE_NAME),
+            )
+        }
+    };
     let comments = members
         .iter()
         .map(|m| {
@@ -423,7 +455,7 @@ pub fn render(
         .map(shell_quote)
         .collect();
     // What publish writes and the job keeps: the record of releases, and the store's files.
-    let kept: BTreeSet<&str> = std::iter::once(crate::record::FILE_NAME)
+    let kept: BTreeSet<&str> = std::iter::once(record.as_str())
         .chain(members.iter().filter_map(|m| m.store_output.as_deref()))
         .collect();
     match provider {
@@ -438,6 +470,7 @@ pub fn render(
                 ghcr: registries.iter().all(|r| *r == GHCR),
                 mixed_registries: registries.len() > 1,
                 sign_keys,
+                manifest_path,
                 install: yaml_string(&install.command(None)),
                 cache_key: yaml_string(&format!(
                     "cargo-v6-${{{{ runner.os }}}}-${{{{ runner.arch }}}}-{}",
@@ -462,6 +495,7 @@ pub fn render(
                 },
                 mixed_registries: registries.len() > 1,
                 sign_keys,
+                manifest_path,
                 install: install.command(Some("\"$tools\"")),
                 cache_key: yaml_string(&format!("cargo-v6-{}", install.rev())),
                 kept: kept.into_iter().map(yaml_string).collect(),
@@ -473,6 +507,22 @@ pub fn render(
 }
 
 impl Member {
+    /// The member with its relative paths placed under `dir` (the project's directory below
+    /// the repository's top, where the job runs).
+    fn under(&self, dir: &str) -> Member {
+        let place = |path: &String| match dir.is_empty() || Path::new(path).is_absolute() {
+            true => path.clone(),
+            false => normalize(&Path::new(dir).join(path))
+                .to_string_lossy()
+                .replace('\\', "/"),
+        };
+        Member {
+            sign_key: self.sign_key.as_ref().map(place),
+            store_output: self.store_output.as_ref().map(place),
+            ..self.clone()
+        }
+    }
+
     /// Every value of the member that the file holds, through [`check_value`]; the store's
     /// file also as a literal artifact path.
     fn check(&self, provider: Provider) -> Result<(), CiError> {
@@ -633,14 +683,21 @@ pub fn shell_quote(text: &str) -> String {
 }
 
 /// Warnings about what would keep the generated file from working, for the user to read
-/// before committing it: a registry that no CI runner can reach, and other workflows
+/// before committing it: an install source or a registry that no CI runner can reach, and other workflows
 /// (`workflows`: each file's path as shown and its text) that fire on the same tags.
 pub fn warnings(
     provider: Provider,
     members: &[Member],
+    install: &Install,
     workflows: &[(String, String)],
 ) -> Vec<String> {
     let mut warnings = Vec::new();
+    if install.git.starts_with("file://") {
+        warnings.push(format!(
+            "the job installs cargo-v6 from `{}`, a path on this machine: a runner that is not this machine cannot clone it; pass `--install-git` with a URL the runners reach",
+            install.git
+        ));
+    }
     let registries: BTreeSet<&str> = members.iter().map(|m| m.registry.as_str()).collect();
     for registry in registries {
         if let Some(why) = unreachable_from_ci(registry) {
@@ -668,7 +725,8 @@ pub fn warnings(
 }
 
 /// Why the runners of a CI service cannot reach `registry` (`host[:port]`), if they cannot:
-/// loopback, unspecified, link-local and multicast-DNS names are on the runner itself.
+/// loopback, unspecified, link-local and multicast-DNS names are on the runner itself, private
+/// addresses (IPv4 and IPv6) and names without a domain on a network it is not in.
 fn unreachable_from_ci(registry: &str) -> Option<&'static str> {
     let host = match registry.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(rest),
@@ -688,7 +746,19 @@ fn unreachable_from_ci(registry: &str) -> Option<&'static str> {
         Ok(std::net::IpAddr::V4(v4)) if v4.is_private() => {
             Some("a private-network address, which hosted runners are not in")
         }
-        _ => None,
+        // fc00::/7 (unique local, IPv6's private networks) and fe80::/10 (link-local).
+        Ok(std::net::IpAddr::V6(v6)) if v6.segments()[0] & 0xfe00 == 0xfc00 => {
+            Some("a private-network address, which hosted runners are not in")
+        }
+        Ok(std::net::IpAddr::V6(v6)) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+            Some("a link-local address")
+        }
+        Ok(_) => None,
+        // A name of one label (`registry:5000`): only a local resolver knows it.
+        Err(_) if !host.contains('.') => {
+            Some("a host name without a domain, which only a local network resolves")
+        }
+        Err(_) => None,
     }
 }
 
@@ -713,8 +783,12 @@ fn workflow_fires_on_tag(text: &str, tag: &str) -> bool {
             _ => Vec::new(),
         }
     };
+    // `create` runs whenever a tag (or branch) is created, with no filter.
     let push = match on {
-        Yaml::String(_) | Yaml::Array(_) => return strings(on).iter().any(|e| e == "push"),
+        Yaml::String(_) | Yaml::Array(_) => {
+            return strings(on).iter().any(|e| e == "push" || e == "create");
+        }
+        Yaml::Hash(_) if !on["create"].is_badvalue() => return true,
         Yaml::Hash(_) => &on["push"],
         _ => return false,
     };
@@ -724,11 +798,10 @@ fn workflow_fires_on_tag(text: &str, tag: &str) -> bool {
         Yaml::Hash(_) => {
             let tags = strings(&push["tags"]);
             let ignored = strings(&push["tags-ignore"]);
-            let branches_only = tags.is_empty()
-                && ignored.is_empty()
-                && !(push["branches"].is_badvalue() && push["branches-ignore"].is_badvalue());
-            if branches_only {
-                return false;
+            if tags.is_empty() && ignored.is_empty() {
+                // No tag filter: a branch filter keeps every tag out; without one (nothing, or
+                // only `paths`, which tag pushes do not evaluate) every tag runs it.
+                return push["branches"].is_badvalue() && push["branches-ignore"].is_badvalue();
             }
             if !ignored.is_empty() {
                 return !ignored.iter().any(|p| github_glob_matches(p, tag));
@@ -793,8 +866,14 @@ fn github_glob_matches(pattern: &str, text: &str) -> bool {
 }
 
 /// What the user must set up for the generated file to work: secrets or variables, one
-/// sentence each, for the `note:` after `Created`.
-pub fn next_steps(provider: Provider, members: &[Member]) -> Vec<String> {
+/// sentence each, for the `note:` after `Created`. `releases` maps a release tag prefix to
+/// the repository's latest release tag under it and the tag of its next patch: the example
+/// tag follows it (a made-up `1.2.3` could be older than a release already out).
+pub fn next_steps(
+    provider: Provider,
+    members: &[Member],
+    releases: &BTreeMap<String, (String, String)>,
+) -> Vec<String> {
     let mut steps = Vec::new();
     let registries: BTreeSet<&str> = members.iter().map(|m| m.registry.as_str()).collect();
     let signs = members.iter().any(|m| m.sign_key.is_some());
@@ -831,7 +910,12 @@ pub fn next_steps(provider: Provider, members: &[Member]) -> Vec<String> {
     }
     let examples: Vec<String> = prefixes(members)
         .into_iter()
-        .map(|p| format!("git tag {p}1.2.3 && git push origin {p}1.2.3"))
+        .map(|p| match releases.get(p) {
+            Some((latest, next)) => format!(
+                "git tag {next} && git push origin {next} (after the latest release tag `{latest}`)"
+            ),
+            None => format!("git tag {p}1.2.3 && git push origin {p}1.2.3"),
+        })
         .collect();
     steps.push(format!(
         "commit the file, then release by pushing a tag: {}",
@@ -879,7 +963,8 @@ mod tests {
                 let mut m = member("a", "v", GHCR);
                 set(&mut m, bad);
                 for provider in [Provider::GitHub, Provider::GitLab] {
-                    let result = render(provider, std::slice::from_ref(&m), &install(), "0.1.0");
+                    let result =
+                        render(provider, std::slice::from_ref(&m), &install(), "0.1.0", "");
                     assert!(
                         matches!(result, Err(CiError::Unwritable { .. })),
                         "{bad:?} in {m:?}: {result:?}"
@@ -893,11 +978,77 @@ mod tests {
     fn the_artifact_path_is_one_yaml_string_of_lines() {
         let mut m = member("a", "v", GHCR);
         m.store_output = Some("out/it's: \"#1\".json".into());
-        let text = render(Provider::GitHub, &[m], &install(), "0.1.0").unwrap();
+        let text = render(Provider::GitHub, &[m], &install(), "0.1.0", "").unwrap();
         assert!(
             text.contains("path: \"out/it's: \\\"#1\\\".json\\nv6.lock\""),
             "{text}"
         );
+    }
+
+    /// Odd but valid shapes of an existing workflow's `on`, as GitHub reads them.
+    #[test]
+    fn other_workflows_on_the_same_tags_are_found_in_every_shape() {
+        let fires = [
+            "on: push",
+            "on: [push, pull_request]",
+            "on:\n  push:\n    tags: \"*.*.*\"",
+            "on:\n  push:\n    tags:\n      - \"*.*.*\"",
+            // Path filters are not evaluated for tag pushes; with no branch or tag filter the
+            // workflow runs on every tag.
+            "on:\n  push:\n    paths: [\"src/**\"]",
+            "on:\n  push: {}",
+            // A YAML anchor and alias.
+            "x: &tags [\"[0-9]+.*\"]\non:\n  push:\n    tags: *tags",
+            // `create` runs when any tag is created.
+            "on: [create]",
+            "on:\n  create:",
+        ];
+        for text in fires {
+            assert!(workflow_fires_on_tag(text, "1.2.3"), "{text}");
+        }
+        let quiet = [
+            "on:\n  push:\n    branches: [main]",
+            "on:\n  push:\n    branches: [main]\n    paths: [\"src/**\"]",
+            "on:\n  push:\n    tags: [\"v*\"]",
+            "on:\n  push:\n    tags-ignore: [\"*.*.*\"]",
+            "on: [pull_request]",
+            "on:\n  release:\n    types: [published]",
+            "not: [valid",
+        ];
+        for text in quiet {
+            assert!(!workflow_fires_on_tag(text, "1.2.3"), "{text}");
+        }
+    }
+
+    #[test]
+    fn paths_are_placed_under_the_projects_directory() {
+        let mut m = member("a", "v", GHCR);
+        m.sign_key = Some("../keys/cosign.key".into());
+        m.store_output = Some("/abs/store.json".into());
+        let placed = m.under("algorithms/a");
+        assert_eq!(
+            placed.sign_key.as_deref(),
+            Some("algorithms/keys/cosign.key")
+        );
+        assert_eq!(placed.store_output.as_deref(), Some("/abs/store.json"));
+        assert_eq!(m.under(""), m);
+        // The directory is a value of the file like any other.
+        let text = render(
+            Provider::GitLab,
+            &[m.clone()],
+            &install(),
+            "0.1.0",
+            "it's dir",
+        )
+        .unwrap();
+        assert!(
+            text.contains("--manifest-path 'it'\\''s dir/v6.toml'"),
+            "{text}"
+        );
+        assert!(matches!(
+            render(Provider::GitHub, &[m], &install(), "0.1.0", "a*b"),
+            Err(CiError::Unwritable { .. })
+        ));
     }
 
     #[test]
@@ -920,6 +1071,10 @@ mod tests {
             "https://example.org/'x'",
             "-uhttps://example.org/x",
             "C:/x",
+            // The file is committed: no password in any scheme, and a host to reach.
+            "ssh://git:secret@example.org/o/cargo-v6.git",
+            "https://",
+            "ssh:///x",
         ] {
             assert!(Install::new(bad, rev).is_err(), "{bad}");
         }
@@ -1071,7 +1226,7 @@ mod tests {
     #[test]
     fn no_members_is_an_error() {
         assert!(matches!(
-            render(Provider::GitHub, &[], &install(), "0.1.0"),
+            render(Provider::GitHub, &[], &install(), "0.1.0", ""),
             Err(CiError::NoMembers)
         ));
     }
@@ -1084,7 +1239,8 @@ mod tests {
                 Provider::GitHub,
                 std::slice::from_ref(&m),
                 &install(),
-                "0.1.0"
+                "0.1.0",
+                ""
             ),
             Err(CiError::Expression {
                 key: "release-tag-prefix",
@@ -1092,7 +1248,7 @@ mod tests {
             })
         ));
         // GitLab does not evaluate it: the regex takes it literally.
-        assert!(render(Provider::GitLab, &[m], &install(), "0.1.0").is_ok());
+        assert!(render(Provider::GitLab, &[m], &install(), "0.1.0", "").is_ok());
     }
 
     #[test]
@@ -1102,7 +1258,7 @@ mod tests {
             member("b", "b-v", GHCR),
             member("c", "a-v", GHCR),
         ];
-        let text = render(Provider::GitHub, &members, &install(), "0.1.0").unwrap();
+        let text = render(Provider::GitHub, &members, &install(), "0.1.0", "").unwrap();
         assert_eq!(text.matches("[0-9]+.[0-9]+*\"").count(), 2, "{text}");
     }
 
@@ -1117,15 +1273,15 @@ mod tests {
     #[test]
     fn members_on_several_registries_share_the_secrets() {
         let members = [member("a", "a-v", GHCR), member("b", "b-v", "docker.io")];
-        let text = render(Provider::GitHub, &members, &install(), "0.1.0").unwrap();
+        let text = render(Provider::GitHub, &members, &install(), "0.1.0", "").unwrap();
         let workflow = parse(&text);
         assert!(workflow["permissions"]["packages"].is_badvalue(), "{text}");
         assert!(text.contains("V6_REGISTRY_USERNAME: ${{ secrets.V6_REGISTRY_USERNAME }}"));
         assert!(text.contains("more than one registry"), "{text}");
-        let steps = next_steps(Provider::GitHub, &members).join("\n");
+        let steps = next_steps(Provider::GitHub, &members, &BTreeMap::new()).join("\n");
         assert!(steps.contains("push to docker.io, ghcr.io"), "{steps}");
 
-        let text = render(Provider::GitLab, &members, &install(), "0.1.0").unwrap();
+        let text = render(Provider::GitLab, &members, &install(), "0.1.0", "").unwrap();
         let ci = parse(&text);
         assert!(ci["v6-publish"]["variables"]["V6_IMAGE_REGISTRY"].is_badvalue());
         assert!(!text.contains("CI_REGISTRY_USER"), "{text}");
@@ -1144,7 +1300,8 @@ mod tests {
         let mut signed = member("a", "v", GHCR);
         signed.sign_key = Some("cosign.key".into());
         for provider in [Provider::GitHub, Provider::GitLab] {
-            let steps = next_steps(provider, std::slice::from_ref(&signed)).join("\n");
+            let steps =
+                next_steps(provider, std::slice::from_ref(&signed), &BTreeMap::new()).join("\n");
             assert!(steps.contains(KEY_SECRET), "{steps}");
         }
     }

@@ -408,10 +408,13 @@ fn setup_cfg_value(text: &str, key: &str) -> Option<String> {
 /// setup.cfg's and setup.py's `url`, DESCRIPTION's `URL:`; only `http(s)://` addresses. With
 /// where it was found, for the user (`setup.py's \`url\``).
 pub fn project_url(files: &ProjectFiles) -> Option<(String, String)> {
+    // A web address, with any user name and token dropped (as from the git remote): it is
+    // written into v6.toml and the store's JSON.
     let web = |url: &str| {
         let url = url.trim();
         (url.starts_with("https://") || url.starts_with("http://"))
-            .then(|| url.to_string())
+            .then(|| crate::git::source_url(url))
+            .flatten()
             .filter(|u| !u.contains(char::is_whitespace))
     };
     if let Some(table) = files
@@ -512,6 +515,22 @@ enum Registry {
     Harbor2,
     /// A mirror or a build of one's own, named `.../algorithm-base`.
     Other,
+}
+
+/// Whether building on `built` is what a Dockerfile on `base` means, as init reads it: the
+/// same image; vantage6's algorithm base (GHCR, or harbor2, gone) of the same `MAJOR.MINOR`
+/// on GHCR; or for one that names no version, GHCR's of any.
+pub fn same_base(base: &str, built: &str) -> bool {
+    if base == built {
+        return true;
+    }
+    let vantage6s = |registry| matches!(registry, Registry::Ghcr | Registry::Harbor2);
+    match (algorithm_base(base), algorithm_base(built)) {
+        (Some((registry, version)), Some((Registry::Ghcr, Some(b)))) if vantage6s(registry) => {
+            version.is_none_or(|a| a == b)
+        }
+        _ => false,
+    }
 }
 
 /// For an image named `.../algorithm-base[:TAG]`: where it lives, and the `MAJOR.MINOR` its
@@ -730,6 +749,42 @@ mod tests {
 
     /// vantage6's 4.x template, as its repositories have it (v6-summary-py).
     const TEMPLATE_4: &str = "# basic python3 image as base\nARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\n\n# This is a placeholder\nARG PKG_NAME=\"v6-summary-py\"\n\n# install federated algorithm\nCOPY . /app\nRUN pip install /app\n\nENV PKG_NAME=${PKG_NAME}\n\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
+
+    #[test]
+    fn the_same_base_is_the_image_or_harbor2s_moved_to_ghcr() {
+        let ghcr = "ghcr.io/vantage6/infrastructure/algorithm-base:4.11";
+        assert!(same_base(ghcr, ghcr));
+        assert!(same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base:4.11",
+            ghcr
+        ));
+        assert!(!same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base:4.12",
+            ghcr
+        ));
+        assert!(!same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:4.16",
+            ghcr
+        ));
+        assert!(!same_base("docker.io/library/python:3.11", ghcr));
+        // No version named: init chose the newest it knows.
+        assert!(same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base",
+            ghcr
+        ));
+        assert!(same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:latest",
+            ghcr
+        ));
+        assert!(same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:4.11.2",
+            ghcr
+        ));
+        assert!(!same_base(
+            "mirror.example.org/infrastructure/algorithm-base:4.11",
+            ghcr
+        ));
+    }
 
     #[test]
     fn python_distribution_from_pep621_then_poetry() {
@@ -1080,6 +1135,18 @@ mod tests {
         assert_eq!(release_tags(&[], Wrapper::Minimal), None);
         let r = release_tags(&tags(&["1.2-3"]), Wrapper::R).unwrap();
         assert_eq!(r.latest.1.exact_tag(), "1.2.3");
+    }
+
+    #[test]
+    fn a_user_and_token_in_the_projects_url_never_reach_the_store() {
+        let files = ProjectFiles {
+            pyproject: Some(
+                "[project]\nname = \"x\"\n[project.urls]\nRepository = \"https://bot:ghp_s3cr3t@github.com/o/x\"\n".into(),
+            ),
+            ..Default::default()
+        };
+        let (url, _) = project_url(&files).unwrap();
+        assert_eq!(url, "https://github.com/o/x");
     }
 
     #[test]

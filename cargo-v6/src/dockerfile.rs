@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 /// The escape character the Dockerfile declares (`# escape=` parser directive at the top),
 /// `\` by default.
 pub fn escape_char(text: &str) -> char {
-    for line in text.lines() {
+    for line in without_bom(text).lines() {
         // Directives come first, each `# key=value`; the first other line (an instruction,
         // an empty line, or a comment that is no directive) ends them, and what follows is
         // a comment even if it looks like one, as the engine reads it.
@@ -22,6 +22,12 @@ pub fn escape_char(text: &str) -> char {
         }
     }
     '\\'
+}
+
+/// `text` without the UTF-8 byte order mark some editors write first, which the engine drops
+/// before reading the directives and the first instruction.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{FEFF}').unwrap_or(text)
 }
 
 /// `# key=value` with a one-word key: a parser directive's form.
@@ -57,14 +63,26 @@ impl Instruction {
 }
 
 /// The instructions, continuation lines joined (with the `# escape=` character) and comments
-/// dropped, each with the line it starts on.
+/// dropped, each with the line it starts on. As the engine reads them, an empty line inside a
+/// continuation is skipped rather than ending the instruction.
 pub fn instructions(text: &str) -> Vec<Instruction> {
+    parse(text).0
+}
+
+/// Whether the last instruction ends with the escape character (then only empty lines and
+/// comments): a line appended to the text would become part of that instruction.
+pub fn ends_in_continuation(text: &str) -> bool {
+    parse(text).1
+}
+
+/// The instructions, and whether the text ends inside a continuation.
+fn parse(text: &str) -> (Vec<Instruction>, bool) {
     let escape = escape_char(text);
     let mut steps = Vec::new();
     let mut current: Option<(usize, String)> = None;
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in without_bom(text).lines().enumerate() {
         let trimmed = line.trim();
-        if trimmed.starts_with('#') || (current.is_none() && trimmed.is_empty()) {
+        if trimmed.starts_with('#') || trimmed.is_empty() {
             continue;
         }
         let (start, mut joined) = current.take().unwrap_or((index + 1, String::new()));
@@ -80,10 +98,11 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
             }
         }
     }
+    let open = current.is_some();
     if let Some((start, joined)) = current {
         steps.push(instruction(start, &joined));
     }
-    steps
+    (steps, open)
 }
 
 fn instruction(line: usize, text: &str) -> Instruction {
@@ -96,6 +115,15 @@ fn instruction(line: usize, text: &str) -> Instruction {
         keyword: keyword.to_ascii_uppercase(),
         rest: rest.split_whitespace().collect::<Vec<_>>().join(" "),
     }
+}
+
+/// The first `RUN`, `COPY` or `ADD` that opens a heredoc (`RUN <<EOF`, `COPY <<-"END" /x`):
+/// BuildKit's syntax, which the engine's classic builder reads as instructions line by line.
+pub fn first_heredoc(text: &str) -> Option<Instruction> {
+    let heredoc = regex::Regex::new(r#"(?:^|\s)<<-?["']?[A-Za-z_]"#).expect("valid regex");
+    instructions(text).into_iter().find(|step| {
+        matches!(step.keyword.as_str(), "RUN" | "COPY" | "ADD") && heredoc.is_match(&step.rest)
+    })
 }
 
 /// The defaults of the `ARG`s declared before the first `FROM` (the ones `FROM` may use).
@@ -221,6 +249,39 @@ mod tests {
         let continued = "ARG V=1\nFROM \\\n  img:$V\n";
         assert_eq!(final_base(continued, &none).as_deref(), Some("img:1"));
         assert_eq!(expand("a:${X:-dflt}", &none), "a:dflt");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_instruction() {
+        // Editors on Windows save one; the engine drops it before parsing.
+        let text =
+            "\u{FEFF}FROM ghcr.io/vantage6/infrastructure/algorithm-base:4.11\nCOPY . /app\n";
+        let steps = instructions(text);
+        assert_eq!(steps[0].keyword, "FROM");
+        assert_eq!(
+            final_base(text, &BTreeMap::new()).as_deref(),
+            Some("ghcr.io/vantage6/infrastructure/algorithm-base:4.11")
+        );
+        assert_eq!(escape_char("\u{FEFF}# escape=`\nFROM x\n"), '`');
+    }
+
+    #[test]
+    fn empty_lines_inside_a_continuation_do_not_end_the_instruction() {
+        // The engine skips them (with a warning): `/app` belongs to the RUN.
+        let text = "FROM x\nRUN pip install \\\n\n   \n    /app\nCMD y\n";
+        let steps = instructions(text);
+        let shown: Vec<(usize, &str, &str)> = steps
+            .iter()
+            .map(|s| (s.line, s.keyword.as_str(), s.rest.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (1, "FROM", "x"),
+                (2, "RUN", "pip install /app"),
+                (6, "CMD", "y")
+            ]
+        );
     }
 
     #[test]

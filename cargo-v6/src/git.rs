@@ -135,17 +135,7 @@ impl Repository {
             ],
         )?;
         let (revision, created) = head.trim().split_once(' ')?;
-        let source = git(top, &["remote"])
-            .and_then(|remotes| {
-                let names: Vec<&str> = remotes.lines().collect();
-                let name = names
-                    .iter()
-                    .find(|n| **n == "origin")
-                    .or(names.first())?
-                    .to_string();
-                git(top, &["remote", "get-url", &name])
-            })
-            .and_then(|url| source_url(url.trim()));
+        let source = remote_source(top);
         let head_tags = git(top, &["tag", "--points-at", "HEAD"])
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default();
@@ -167,6 +157,22 @@ impl Repository {
             changed,
         })
     }
+}
+
+/// The [`source_url`] of the repository around `dir`'s remote (`origin`, else the first),
+/// read even before the first commit (a fresh clone of an empty repository has one).
+pub fn remote_source(dir: &Path) -> Option<String> {
+    git(dir, &["remote"])
+        .and_then(|remotes| {
+            let names: Vec<&str> = remotes.lines().collect();
+            let name = names
+                .iter()
+                .find(|n| **n == "origin")
+                .or(names.first())?
+                .to_string();
+            git(dir, &["remote", "get-url", &name])
+        })
+        .and_then(|url| source_url(url.trim()))
 }
 
 /// Every tag of the repository around `dir` (`git tag --list`); none outside a repository.

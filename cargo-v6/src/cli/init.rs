@@ -122,7 +122,12 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let image = args
         .image
         .or_else(|| {
-            let image = detect::image_from_remote(git.as_ref()?.source.as_deref()?)?;
+            // Before the first commit there is no GitInfo, but the remote may be set.
+            let source = match &git {
+                Some(git) => git.source.clone(),
+                None => crate::git::remote_source(&dir),
+            };
+            let image = detect::image_from_remote(source.as_deref()?)?;
             reporter.status("Detected", format!("image {image} (GitHub remote)"));
             Some(image)
         })
@@ -145,10 +150,16 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         .and_then(|text| detect::own_dockerfile_reason(text, wrapper));
     let build = match (&dockerfile, own_dockerfile) {
         (None, _) => Build::Render { base: None },
-        (Some(_), Some(why)) => {
+        (Some(text), Some(why)) => {
             reporter.note(format!(
                 "v6.toml builds the project's own Dockerfile (`build.dockerfile = \"Dockerfile\"`): {why}"
             ));
+            if let Some(step) = crate::dockerfile::first_heredoc(text) {
+                reporter.warn(format!(
+                    "the Dockerfile's {} is a heredoc, which the engine's classic builder (the one cargo v6 builds with) does not read: write that step as one line, or COPY a script and RUN it",
+                    step.shown()
+                ));
+            }
             if let Some(retired) = &found.retired_base {
                 reporter.warn(format!(
                     "the Dockerfile builds on `{retired}`: harbor2.vantage6.ai is gone (vantage6 moved to GHCR), change its FROM{}",

@@ -1,6 +1,6 @@
 //! `cargo v6 key generate`: a signing key pair in cosign's format.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::report::Reporter;
@@ -42,12 +42,9 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
 
 fn generate(args: GenerateArgs, reporter: &Reporter) -> Result<(), Error> {
     let dir = &args.output_dir;
-    let missing = dir.symlink_metadata().is_err();
-    if !missing && !dir.is_dir() {
-        return Err(Error::input(
-            format!("`{}` is not a directory", crate::diagnostic::display(dir)),
-            None,
-        ));
+    let missing = check_output_dir(dir)?;
+    if !missing && let Some(warning) = open_to_others(dir) {
+        reporter.warn(warning);
     }
     // Before the password is asked for: an existing key is refused either way.
     for name in [keys::PRIVATE_KEY_FILE, keys::PUBLIC_KEY_FILE] {
@@ -89,4 +86,62 @@ fn generate(args: GenerateArgs, reporter: &Reporter) -> Result<(), Error> {
         ),
     );
     Ok(())
+}
+
+/// Whether `dir` must be made; an error (exit 2) when it cannot hold the keys: a file, a link
+/// to nothing, or a path through a file.
+fn check_output_dir(dir: &Path) -> Result<bool, Error> {
+    let shown = crate::diagnostic::display;
+    let not_a_dir =
+        |path: &Path| Error::input(format!("`{}` is not a directory", shown(path)), None);
+    if let Ok(meta) = dir.symlink_metadata() {
+        if meta.file_type().is_symlink() && dir.metadata().is_err() {
+            let target = std::fs::read_link(dir).unwrap_or_default();
+            return Err(Error::input(
+                format!(
+                    "`{}` is a link to `{}`, which does not exist",
+                    shown(dir),
+                    shown(&target)
+                ),
+                Some(
+                    "create the directory it points to, or pass another `--output-dir`".to_string(),
+                ),
+            ));
+        }
+        return match dir.is_dir() {
+            true => Ok(false),
+            false => Err(not_a_dir(dir)),
+        };
+    }
+    // Missing: the nearest part of the path that exists must be a directory to create it in.
+    match dir
+        .ancestors()
+        .skip(1)
+        .find(|a| a.symlink_metadata().is_ok())
+    {
+        Some(existing) if !existing.as_os_str().is_empty() && !existing.is_dir() => {
+            Err(not_a_dir(existing))
+        }
+        _ => Ok(true),
+    }
+}
+
+/// A warning when users other than the owner may write to `dir` (and it has no sticky bit,
+/// as /tmp has): they could replace cosign.pub or remove the key.
+#[cfg(unix)]
+fn open_to_others(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = dir.metadata().ok()?.permissions().mode();
+    (mode & 0o022 != 0 && mode & 0o1000 == 0).then(|| {
+        format!(
+            "`{}` is writable by other users (mode {:o}): they could replace cosign.pub or remove cosign.key; keep keys in a directory only you can write (`chmod go-w`)",
+            crate::diagnostic::display(dir),
+            mode & 0o777
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn open_to_others(_dir: &Path) -> Option<String> {
+    None
 }

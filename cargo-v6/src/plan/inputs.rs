@@ -47,12 +47,14 @@ impl Inputs {
     ) -> Result<Self, PlanError> {
         let context_dir = context_dir(manifest)?;
         // What the image is made of besides the member's directory and context: the
-        // workspace's defaults and the templates (wherever they are).
+        // workspace's defaults, the templates and the project's own Dockerfile (wherever
+        // they are).
         let inputs: Vec<&Path> = [Some(context_dir.as_path())]
             .into_iter()
             .chain([
                 manifest.workspace_root.as_deref(),
                 manifest.build.templates.as_deref(),
+                manifest.build.dockerfile.as_deref(),
             ])
             .flatten()
             .collect();
@@ -338,6 +340,37 @@ fn resolve_version(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `build.dockerfile` outside the manifest's directory and the context (a shared
+    /// `../docker/Dockerfile`) is what the image is built from: an uncommitted change to it
+    /// is dirt like one to the context.
+    #[test]
+    fn an_uncommitted_dockerfile_outside_the_context_is_dirty() {
+        let repo = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .current_dir(repo.path())
+                .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        let dockerfile = repo.path().join("docker/Dockerfile");
+        std::fs::create_dir_all(dockerfile.parent().unwrap()).unwrap();
+        std::fs::write(&dockerfile, "FROM x:1\n").unwrap();
+        let dir = repo.path().join("algo");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.13\"\nimage = \"r.example/a\"\nversion = \"1.0.0\"\n[build]\ndockerfile = \"../docker/Dockerfile\"\n";
+        std::fs::write(dir.join("v6.toml"), text).unwrap();
+        git(&["init", "-q"]);
+        git(&["add", "."]);
+        git(&["commit", "-qm", "i"]);
+        std::fs::write(&dockerfile, "FROM x:1\nRUN uncommitted\n").unwrap();
+        let manifest = Manifest::parse(&dir.join("v6.toml"), text.to_string()).unwrap();
+        let inputs = Inputs::read(&manifest, None).unwrap();
+        assert_eq!(inputs.git.unwrap().dirty, ["docker/Dockerfile"]);
+    }
 
     #[test]
     fn the_next_release_follows_the_highest_tag_under_the_prefix() {

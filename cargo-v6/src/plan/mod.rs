@@ -141,6 +141,18 @@ pub struct Rendered {
     pub own: Option<String>,
 }
 
+/// The base image of the project's unbuilt Dockerfile (`text`) when the rendered one builds on
+/// another, `base_image` (the Dockerfile was moved to another vantage6 and v6.toml was not),
+/// as the end of plan's warning: ``base image `X` (it builds on `Y`)``.
+fn other_base(text: &str, manifest: &Manifest, base_image: &str) -> Option<String> {
+    let base = crate::dockerfile::final_base(text, &manifest.build.args)?;
+    let base = ImageRef::parse(&base)
+        .map(|r| r.to_string())
+        .unwrap_or(base);
+    (!crate::detect::same_base(&base, base_image))
+        .then(|| format!("base image `{base}` (it builds on `{base_image}`)"))
+}
+
 /// The Dockerfile for `manifest`: the project's own (`build.dockerfile`), else rendered from
 /// the templates (from `build.templates`, else built in).
 pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
@@ -153,6 +165,20 @@ pub fn render_dockerfile(manifest: &Manifest) -> Result<Rendered, PlanError> {
                     manifest.dockerfile_location(),
                 ))
             })?;
+        if let Some(step) = crate::dockerfile::first_heredoc(&text) {
+            return Err(PlanError::Input(Diagnostic {
+                help: Some(
+                    "write the step as one line (joined with `&&`, continued with `\\`), or COPY a script and RUN it".to_string(),
+                ),
+                ..Diagnostic::at(
+                    format!(
+                        "the Dockerfile `{shown}` cannot be built: {} is a heredoc, which the engine's classic builder (the one cargo v6 builds with) does not read",
+                        step.shown()
+                    ),
+                    manifest.dockerfile_location(),
+                )
+            }));
+        }
         let base = crate::dockerfile::final_base(&text, &manifest.build.args).ok_or_else(|| {
             PlanError::Input(Diagnostic::at(
                 format!("the Dockerfile `{shown}` has no FROM instruction"),
@@ -378,7 +404,8 @@ impl Plan {
         }
         let mut warnings = Vec::new();
         let unused_dockerfile = match (&own, &inputs.unused_dockerfile) {
-            (None, Some(text)) => crate::detect::first_foreign_step(text, manifest.wrapper),
+            (None, Some(text)) => crate::detect::first_foreign_step(text, manifest.wrapper)
+                .or_else(|| other_base(text, manifest, &base_image)),
             _ => None,
         };
 
@@ -402,6 +429,16 @@ impl Plan {
                 crate::diagnostic::display(&git.top)
             ));
         }
+        // So for the project's own Dockerfile (read above, as the build reads it).
+        if let (Some(git), Some(path)) = (&inputs.git, &manifest.build.dockerfile)
+            && std::fs::canonicalize(path).is_ok_and(|real| !real.starts_with(&git.top))
+        {
+            warnings.push(format!(
+                "the Dockerfile `{}` is outside the git repository `{}`: its uncommitted changes are not checked, and the image's revision label does not describe it",
+                display(path),
+                display(&git.top)
+            ));
+        }
         let mut labels = labels::labels(manifest, &version, inputs.git.as_ref());
         // The fingerprint covers the rendered Dockerfile and the labels, as it did when the
         // labels travelled as build parameters: the same input keeps the same fingerprint.
@@ -416,11 +453,14 @@ impl Plan {
             &inputs.file_digests,
         );
         labels.insert(fingerprint::LABEL.to_string(), fingerprint.clone());
-        // Under another escape character (`# escape=` directive) the LABEL quoting differs:
-        // the labels then travel as build parameters, one builder step each.
-        let (instruction, build_labels) = match crate::dockerfile::escape_char(&rendered) {
-            '\\' => labels::instruction(&labels),
-            _ => (None, labels.clone()),
+        // Under another escape character (`# escape=` directive) the LABEL quoting differs,
+        // and after a last instruction left open by a trailing escape character a LABEL line
+        // would join it: the labels then travel as build parameters, one builder step each.
+        let appendable = crate::dockerfile::escape_char(&rendered) == '\\'
+            && !crate::dockerfile::ends_in_continuation(&rendered);
+        let (instruction, build_labels) = match appendable {
+            true => labels::instruction(&labels),
+            false => (None, labels.clone()),
         };
         let dockerfile = match instruction {
             Some(line) => format!("{}\n{line}\n", rendered.trim_end_matches('\n')),

@@ -174,8 +174,8 @@ fn project_code_url(manifest: &Manifest) -> Option<(String, String)> {
         ..Default::default()
     };
     detect::project_url(&files).or_else(|| {
-        // `source` is only ever an http(s) address, credentials removed.
-        let source = crate::git::read(&manifest.dir, &manifest.dir)?.source?;
+        // Only ever an http(s) address, credentials removed; read before the first commit too.
+        let source = crate::git::remote_source(&manifest.dir)?;
         Some((source, "the git remote".to_string()))
     })
 }

@@ -337,9 +337,17 @@ impl Version {
     /// The version a release after this one would most plainly take, as `MAJOR.MINOR.PATCH`:
     /// the next patch of a stable version (`1.1.3` -> `1.1.4`), the release a pre-release
     /// leads to (`1.2.0rc1` -> `1.2.0`). A suggestion for the user, never published as is.
+    /// A part already at its largest (a tag anyone could push) cannot grow: the next minor,
+    /// or major, follows instead.
     pub fn next_patch(&self) -> String {
-        let patch = self.patch() + u64::from(self.is_stable());
-        format!("{}.{}.{patch}", self.major(), self.minor())
+        let (major, minor) = (self.major(), self.minor());
+        match self.patch().checked_add(u64::from(self.is_stable())) {
+            Some(patch) => format!("{major}.{minor}.{patch}"),
+            None => match minor.checked_add(1) {
+                Some(minor) => format!("{major}.{minor}.0"),
+                None => format!("{}.0.0", major.saturating_add(1)),
+            },
+        }
     }
 }
 
@@ -565,6 +573,14 @@ mod tests {
             ("2.0.0-rc.1", Scheme::Semver, "2.0.0"),
             ("1.2-3", Scheme::R, "1.2.4"),
             ("0.1.2.9000", Scheme::R, "0.1.2"),
+            // A tag anyone can push: a part at its largest cannot grow, the next one does.
+            ("1.2.18446744073709551615", Scheme::Pep440, "1.3.0"),
+            ("1.2.18446744073709551615", Scheme::Semver, "1.3.0"),
+            (
+                "1.18446744073709551615.18446744073709551615",
+                Scheme::Semver,
+                "2.0.0",
+            ),
         ] {
             assert_eq!(v(raw, scheme).next_patch(), next, "{raw}");
         }
