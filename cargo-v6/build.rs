@@ -80,7 +80,7 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 }
 
 /// `url` when it is a network URL the CI file may name (`https://`, `ssh://`, `user@host:path`),
-/// without the user name and password of an `https://` URL.
+/// without the password it may carry (and, for `https://`, without the user name).
 fn network_url(url: &str) -> Option<String> {
     if url.chars().any(|c| !c.is_ascii_graphic()) {
         return None;
@@ -95,8 +95,20 @@ fn network_url(url: &str) -> Option<String> {
         };
         return Some(format!("https://{rest}"));
     }
+    if let Some(rest) = url.strip_prefix("ssh://") {
+        // `ssh://user:password@host/...`: the user stays (ssh needs it), the password goes.
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let authority = match authority.rsplit_once('@') {
+            Some((user, host)) => {
+                let user = user.split_once(':').map_or(user, |(name, _)| name);
+                format!("{user}@{host}")
+            }
+            None => authority.to_string(),
+        };
+        return Some(format!("ssh://{authority}/{path}"));
+    }
     let scp_like = url
         .split_once(':')
         .is_some_and(|(user_host, _)| user_host.contains('@') && !user_host.contains('/'));
-    (url.starts_with("ssh://") || scp_like).then(|| url.to_string())
+    scp_like.then(|| url.to_string())
 }
