@@ -313,6 +313,15 @@ fn dockerfile_to_stdout_and_to_a_file() {
         std::fs::read_to_string(dir.path().join("rendered.Dockerfile")).unwrap(),
         text
     );
+    // `-o DIR/FILE` creates the missing directories, as `key generate --output-dir` does.
+    cargo_v6(dir.path())
+        .args(["dockerfile", "-o", "out/docker/Dockerfile"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/docker/Dockerfile")).unwrap(),
+        text
+    );
 }
 
 #[test]

@@ -323,6 +323,62 @@ fn a_partial_function_on_a_csv_runs_as_on_a_node_and_failures_say_what_failed() 
     assert_no_containers(&tagged);
 }
 
+/// A central function as real vantage6 repositories write it: it asks the server for the
+/// organizations first, through the algorithm client, which retries a failed connection once
+/// a second, for good.
+const CENTRAL_FUNCTION: &str = r#"
+
+from vantage6.algorithm.tools.decorators import algorithm_client
+from vantage6.algorithm.tools.util import info
+
+
+@algorithm_client
+def central_average(client, column):
+    info("Collecting participating organizations")
+    organizations = client.organization.list()
+    return {"organizations": len(organizations)}
+"#;
+
+#[test]
+fn a_function_that_waits_for_the_server_fails_within_seconds_with_the_hint() {
+    let image = format!("{}/{}", stack().registry, unique("run-central"));
+    let _cleanup = LocalImages(image.clone());
+    let project = partial_sum_project(&image, "partial_sum", CENTRAL_FUNCTION);
+    let tmp = tempfile::tempdir().unwrap();
+    let built = cargo_v6(project.path(), tmp.path(), &["v6", "build"]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let tagged = format!("{image}:1.0.0");
+    // Without the detection, it would run until the timeout (the wrapper never gives up).
+    let started = std::time::Instant::now();
+    let out = cargo_v6(
+        project.path(),
+        tmp.path(),
+        &[
+            "v6",
+            "run",
+            "central_average",
+            "--image",
+            &tagged,
+            "--kwargs",
+            r#"{"column": "a"}"#,
+            "--timeout",
+            "100",
+        ],
+    );
+    let took = started.elapsed();
+    let stderr = assert_fails_with(&out, "`central_average` tried to reach the vantage6 server");
+    assert!(
+        stderr.contains("help: central functions create subtasks through the server"),
+        "{stderr}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "took {took:?}\n{stderr}"
+    );
+    assert_empty(tmp.path());
+    assert_no_containers(&tagged);
+}
+
 #[test]
 fn a_pkg_name_that_is_not_the_package_is_named() {
     let image = format!("{}/{}", stack().registry, unique("run-wrong-name"));

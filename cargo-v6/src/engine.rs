@@ -16,6 +16,7 @@
 
 mod address;
 mod context_tar;
+mod leftovers;
 mod ssh;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -37,9 +38,26 @@ use tokio_util::io::{ReaderStream, SyncIoBridge};
 use crate::credentials::Credentials;
 use crate::reference::TaggedImage;
 use context_tar::{ContextSpec, TarError};
+use leftovers::Leftover;
 
-/// Timeout of ordinary requests (version, inspect, tag, remove, the start of a push).
+/// Timeout of ordinary requests (inspect, tag, create and start a container, the start of a
+/// push) when no `--stall-timeout` is given.
 const API_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long opening a TCP connection to the engine may take. Short: a host whose firewall
+/// drops packets is found in seconds (the kernel would retry for about two minutes).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the engine may take to give its first answer (the version request every
+/// connection starts with; through ssh, the handshake too). Short: an engine that accepts
+/// connections and never answers (a hung or frozen daemon) is found in seconds, not after
+/// [`API_TIMEOUT`]. A shorter `--stall-timeout` shortens it further.
+const FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long each clean-up request (removing a container or a local tag) may take: clean-up
+/// runs after a failure, often because the engine stopped answering, and must not wait out
+/// [`API_TIMEOUT`] for an engine that will not answer. A shorter `--stall-timeout` shortens it.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Timeout of the build request. bollard's timeout runs until the response headers arrive,
 /// which for `/build` is after the whole context was uploaded and unpacked: large contexts on
@@ -59,6 +77,29 @@ pub struct Engine {
     address: address::Address,
     /// How long a push may make no progress before it is abandoned.
     stall_timeout: Option<Duration>,
+}
+
+/// How long a request may wait for its answer, and the name of that limit for messages.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    after: Duration,
+    name: &'static str,
+}
+
+impl Limit {
+    /// `default` (called `name`), or `--stall-timeout` when that is shorter.
+    fn new(default: Duration, name: &'static str, stall_timeout: Option<Duration>) -> Limit {
+        match stall_timeout {
+            Some(stall) if stall < default => Limit {
+                after: stall,
+                name: "--stall-timeout",
+            },
+            _ => Limit {
+                after: default,
+                name,
+            },
+        }
+    }
 }
 
 /// What to build: the caller has already selected the context files and rendered the
@@ -133,6 +174,35 @@ pub enum PushEvent {
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The engine did not answer a request in time: it stopped answering (a frozen daemon, a
+    /// lost connection), or it accepted the connection and never answered at all.
+    #[error(
+        "the Docker engine at {endpoint} did not answer {request} within {} s ({limit}); \
+         is it running, and not frozen or overloaded?",
+        after.as_secs()
+    )]
+    NoAnswer {
+        /// The address, with where it came from.
+        endpoint: String,
+        /// What was asked (`the first request`, `\`remove container abc\``).
+        request: String,
+        /// How long it waited.
+        after: Duration,
+        /// Which timeout that is (`--stall-timeout`, `the first-answer timeout`).
+        limit: &'static str,
+    },
+    /// The address answers HTTP, but not as a Docker engine does (a web server, a proxy, a
+    /// registry): its page is not shown, only its status and first line.
+    #[error(
+        "{endpoint} is not a Docker engine: it answers HTTP, but not the engine's API \
+         ({answer}); check DOCKER_HOST (or the Docker context) and the port"
+    )]
+    NotAnEngine {
+        /// The address, with where it came from.
+        endpoint: String,
+        /// The HTTP status and the first line of what came back, shortened.
+        answer: String,
+    },
     /// The engine cannot be reached.
     #[error(
         "cannot connect to the Docker engine at {endpoint}: {reason}; is it running? Set \
@@ -166,10 +236,11 @@ pub enum EngineError {
     /// A push would send registry credentials to the engine unencrypted over the network.
     #[error(
         "refusing to send the registry credentials to the Docker engine at {endpoint}: it is \
-         reached over plain TCP, off this machine, so they would cross the network in clear \
-         text (in the X-Registry-Auth header of the push); use TLS (DOCKER_TLS_VERIFY=1 and \
-         DOCKER_CERT_PATH), ssh://, or a unix socket, or pass --allow-insecure-engine to send \
-         them anyway"
+         reached over plain TCP at an address that is not a loopback IP address (a host name, \
+         even `localhost`, may resolve off this machine), so they could cross the network in \
+         clear text (in the X-Registry-Auth header of the push); use TLS (DOCKER_TLS_VERIFY=1 \
+         and DOCKER_CERT_PATH), ssh://, a unix socket or tcp://127.0.0.1, or pass \
+         --allow-insecure-engine to send them anyway"
     )]
     CredentialsInClear {
         /// The address, with where it came from.
@@ -234,8 +305,21 @@ impl Engine {
     /// `DOCKER_CONTEXT` or by `currentContext` in the Docker config, else the platform's
     /// default socket.
     pub async fn connect() -> Result<Engine, EngineError> {
+        Engine::connect_with(None).await
+    }
+
+    /// [`Engine::connect`] for a publish: no request to the engine waits longer than
+    /// `stall_timeout` for its answer (the first one included), and a push that makes no
+    /// progress for that long is abandoned.
+    pub async fn connect_with_stall_timeout(
+        stall_timeout: Duration,
+    ) -> Result<Engine, EngineError> {
+        Engine::connect_with(Some(stall_timeout)).await
+    }
+
+    async fn connect_with(stall_timeout: Option<Duration>) -> Result<Engine, EngineError> {
         let env = |name: &str| std::env::var(name).ok();
-        Engine::connect_address(address::resolve(&env)?).await
+        Engine::connect_address(address::resolve(&env)?, stall_timeout).await
     }
 
     /// Connects to `endpoint` as if it were `DOCKER_HOST` (`unix://...`, `tcp://...`,
@@ -245,17 +329,41 @@ impl Engine {
     pub async fn connect_to(endpoint: &str) -> Result<Engine, EngineError> {
         let env = |name: &str| std::env::var(name).ok();
         let address = address::from_host(endpoint, address::Origin::Given, &env)?;
-        Engine::connect_address(address).await
+        Engine::connect_address(address, None).await
     }
 
-    /// Connects to a resolved address; see [`Engine::connect_to`].
-    async fn connect_address(address: address::Address) -> Result<Engine, EngineError> {
+    /// Connects to a resolved address; see [`Engine::connect_to`]. A TCP connection and the
+    /// first answer each have a short timeout of their own ([`CONNECT_TIMEOUT`],
+    /// [`FIRST_ANSWER_TIMEOUT`]), so that "nothing there" and "something there that does
+    /// not answer" are told apart, and neither takes minutes.
+    async fn connect_address(
+        address: address::Address,
+        stall_timeout: Option<Duration>,
+    ) -> Result<Engine, EngineError> {
         let unreachable = |reason: String| EngineError::Unreachable {
             endpoint: address.describe(),
             reason,
         };
+        let first_answer = Limit::new(
+            FIRST_ANSWER_TIMEOUT,
+            "the first-answer timeout",
+            stall_timeout,
+        );
+        if let address::Transport::Tcp { host, port, .. } = &address.transport {
+            let limit = first_answer.after.min(CONNECT_TIMEOUT);
+            let connect = tokio::net::TcpStream::connect((host.as_str(), *port));
+            // Any other failure (refused, no such host) is reported by the request below,
+            // in bollard's words.
+            if tokio::time::timeout(limit, connect).await.is_err() {
+                return Err(unreachable(format!(
+                    "no TCP connection within {} s (the connect timeout): is the host up, \
+                     and is the port open (a firewall may drop the packets)?",
+                    limit.as_secs()
+                )));
+            }
+        }
         let mut ssh_stderr = None;
-        let timeout = API_TIMEOUT.as_secs();
+        let timeout = first_answer.after.as_secs();
         let docker = match &address.transport {
             address::Transport::Local => Docker::connect_with_host(&address.host),
             address::Transport::Tcp {
@@ -289,19 +397,28 @@ impl Engine {
                 )
             }
             address::Transport::Ssh(target) => {
-                let (docker, stderr) = ssh::connect(target, API_TIMEOUT);
+                let (docker, stderr) = ssh::connect(target, first_answer.after);
                 ssh_stderr = Some(stderr);
                 Ok(docker)
             }
         }
         .map_err(|err| unreachable(connect_reason(err)))?;
         let negotiated = docker
-            .with_timeout(API_TIMEOUT)
+            .with_timeout(first_answer.after)
             .with_request_modifier(url_safe_registry_auth)
             .negotiate_version()
             .await;
         let docker = match negotiated {
             Ok(docker) => docker,
+            Err(BollardError::RequestTimeoutError) => {
+                return Err(EngineError::NoAnswer {
+                    endpoint: address.describe(),
+                    request: "its first request (it took the connection and said nothing)"
+                        .to_owned(),
+                    after: first_answer.after,
+                    limit: first_answer.name,
+                });
+            }
             Err(err) => {
                 let mut error = connect_error(&address, err);
                 if let (Some(stderr), EngineError::Unreachable { reason, .. }) =
@@ -313,18 +430,42 @@ impl Engine {
                 return Err(error);
             }
         };
-        Ok(Engine {
+        let mut engine = Engine {
             docker,
             address,
-            stall_timeout: None,
-        })
+            stall_timeout,
+        };
+        let limit = engine.answer_limit();
+        engine.docker = engine.docker.with_timeout(limit.after);
+        Ok(engine)
     }
 
-    /// Abandons a push that makes no progress for `stall_timeout` (a registry that stopped
-    /// answering), instead of waiting as long as the engine does.
-    pub fn with_stall_timeout(mut self, stall_timeout: Duration) -> Engine {
-        self.stall_timeout = Some(stall_timeout);
-        self
+    /// How long an ordinary request waits for its answer.
+    fn answer_limit(&self) -> Limit {
+        Limit::new(
+            API_TIMEOUT,
+            "the engine's request timeout",
+            self.stall_timeout,
+        )
+    }
+
+    /// How long a clean-up request waits for its answer.
+    fn cleanup_limit(&self) -> Limit {
+        Limit::new(CLEANUP_TIMEOUT, "the clean-up timeout", self.stall_timeout)
+    }
+
+    /// The failure of the request to `request` (`tag X as Y`), waited for up to `limit`: a
+    /// timeout says how long and which limit that was.
+    fn failed(&self, limit: Limit, request: String, err: BollardError) -> EngineError {
+        match err {
+            BollardError::RequestTimeoutError => EngineError::NoAnswer {
+                endpoint: self.describe(),
+                request: format!("`{request}`"),
+                after: limit.after,
+                limit: limit.name,
+            },
+            err => EngineError::Api(format!("cannot {request}: {}", api_message(err))),
+        }
     }
 
     /// Where we connected, for messages and for other clients of the same engine
@@ -338,6 +479,21 @@ impl Engine {
     /// The docker CLI refuses that; callers must too unless the user opted in.
     pub fn sends_credentials_in_clear(&self) -> bool {
         self.address.sends_credentials_in_clear()
+    }
+
+    /// Refuses to hand `credentials` to this engine when they would cross the network in
+    /// clear text ([`Engine::sends_credentials_in_clear`]): the check a push makes, which
+    /// `doctor` reports too.
+    pub fn check_credentials_path(
+        &self,
+        credentials: Option<&Credentials>,
+    ) -> Result<(), EngineError> {
+        match credentials.is_some() && self.sends_credentials_in_clear() {
+            true => Err(EngineError::CredentialsInClear {
+                endpoint: self.describe(),
+            }),
+            false => Ok(()),
+        }
     }
 
     /// [`Engine::endpoint`] with where the address came from (`DOCKER_HOST`, a Docker context,
@@ -452,10 +608,8 @@ impl Engine {
             .tag_image(image_id, Some(options))
             .await
             .map_err(|err| {
-                EngineError::Api(format!(
-                    "cannot tag {image_id} as {repository}:{tag}: {}",
-                    api_message(err)
-                ))
+                let request = format!("tag {image_id} as {repository}:{tag}");
+                self.failed(self.answer_limit(), request, err)
             })
     }
 
@@ -479,23 +633,22 @@ impl Engine {
         });
         let options = PushImageOptionsBuilder::new().tag(tag).build();
         let mut stream = self.docker.push_image(&repository, Some(options), auth);
+        // The engine reports a push's progress all along: a long silence is a stall.
+        let limit = self.answer_limit();
+        let stalled = || EngineError::Push {
+            message: format!(
+                "no progress for {} s ({}): the registry {registry}, or the engine, stopped \
+                 answering; nothing is tagged until a push completes",
+                limit.after.as_secs(),
+                limit.name
+            ),
+            reference: reference.clone(),
+        };
         loop {
-            let next = match self.stall_timeout {
-                Some(limit) => match tokio::time::timeout(limit, stream.next()).await {
-                    Ok(next) => next,
-                    // Dropping the stream closes the request, which cancels the engine's push.
-                    Err(_) => {
-                        return Err(EngineError::Push {
-                            message: format!(
-                                "no progress for {} s (--stall-timeout): the registry {registry} stopped answering; nothing is tagged until a push completes",
-                                limit.as_secs()
-                            ),
-                            reference,
-                        });
-                    }
-                },
-                None => stream.next().await,
-            };
+            // Dropping the stream closes the request, which cancels the engine's push.
+            let next = next_within(&mut stream, limit)
+                .await
+                .map_err(|_| stalled())?;
             let Some(item) = next else { break };
             match item {
                 // The last message carries only `aux` (tag, digest, size), which bollard drops.
@@ -510,6 +663,8 @@ impl Engine {
                         None => PushEvent::Status(status),
                     });
                 }
+                // No answer to the request itself within the limit.
+                Err(BollardError::RequestTimeoutError) => return Err(stalled()),
                 Err(err) => {
                     return Err(EngineError::Push {
                         message: push_message(registry, credentials, err),
@@ -519,6 +674,13 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Marks the local tag `reference` as temporary: when a signal ends the process before
+    /// [`Engine::remove_tag`] removed it, [`remove_leftovers`] does. Mark it before the build
+    /// that makes it: a signal may come between the engine's tagging and the build's end.
+    pub fn mark_temporary(&self, reference: &TaggedImage) {
+        leftovers::remember(&self.docker, Leftover::Tag(reference.to_string()));
     }
 
     /// Removes the local tag `reference` (not the image, while other tags name it); a tag that
@@ -531,19 +693,22 @@ impl Engine {
         let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
             .noprune(true)
             .build();
-        match self
+        let limit = self.cleanup_limit();
+        let removed = self
             .docker
+            .clone()
+            .with_timeout(limit.after)
             .remove_image(&reference, Some(options), None)
-            .await
-        {
+            .await;
+        match removed {
             Ok(_)
             | Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Ok(()),
-            Err(err) => Err(EngineError::Api(format!(
-                "cannot remove {reference}: {}",
-                api_message(err)
-            ))),
+            }) => {
+                leftovers::forget(&Leftover::Tag(reference));
+                Ok(())
+            }
+            Err(err) => Err(self.failed(limit, format!("remove {reference}"), err)),
         }
     }
 
@@ -564,10 +729,7 @@ impl Engine {
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(err) => Err(EngineError::Api(format!(
-                "cannot inspect {reference}: {}",
-                api_message(err)
-            ))),
+            Err(err) => Err(self.failed(self.answer_limit(), format!("inspect {reference}"), err)),
         }
     }
 }
@@ -643,7 +805,18 @@ impl Engine {
             .build();
         let docker = self.docker.clone().with_timeout(BUILD_TIMEOUT);
         let mut stream = docker.create_image(Some(options), None, auth);
-        while let Some(item) = stream.next().await {
+        // The engine reports a pull's progress all along: a long silence is a stall.
+        let limit = self.answer_limit();
+        loop {
+            let next = next_within(&mut stream, limit).await.map_err(|limit| {
+                EngineError::Api(format!(
+                    "cannot pull {text}: no progress for {} s ({}): the registry {registry}, \
+                     or the engine, stopped answering",
+                    limit.after.as_secs(),
+                    limit.name
+                ))
+            })?;
+            let Some(item) = next else { break };
             match item {
                 Ok(info) => {
                     if let Some(detail) = info.error_detail.and_then(|d| d.message) {
@@ -679,10 +852,7 @@ impl Engine {
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(err) => Err(EngineError::Api(format!(
-                "cannot inspect {reference}: {}",
-                api_message(err)
-            ))),
+            Err(err) => Err(self.failed(self.answer_limit(), format!("inspect {reference}"), err)),
         }
     }
 
@@ -728,27 +898,25 @@ impl Engine {
         let options = bollard::query_parameters::CreateContainerOptionsBuilder::new()
             .name(spec.name)
             .build();
-        self.docker
-            .create_container(Some(options), body)
-            .await
-            .map(|created| created.id)
-            .map_err(|err| {
-                EngineError::Api(format!(
-                    "cannot create a container of {}: {}",
-                    spec.image,
-                    api_message(err)
-                ))
-            })
+        // Remembered by name before it exists: a signal during the request (which copies the
+        // image on some storage drivers) must not leave it behind.
+        let named = Leftover::Container(spec.name.to_owned());
+        leftovers::remember(&self.docker, named.clone());
+        let created = self.docker.create_container(Some(options), body).await;
+        leftovers::forget(&named);
+        let id = created.map(|created| created.id).map_err(|err| {
+            let request = format!("create a container of {}", spec.image);
+            self.failed(self.answer_limit(), request, err)
+        })?;
+        leftovers::remember(&self.docker, Leftover::Container(id.clone()));
+        Ok(id)
     }
 
     /// Starts a created container.
     pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
         self.docker.start_container(id, None).await.map_err(|err| {
-            EngineError::Api(format!(
-                "cannot start container {}: {}",
-                short_id(id),
-                api_message(err)
-            ))
+            let request = format!("start container {}", short_id(id));
+            self.failed(self.answer_limit(), request, err)
         })
     }
 
@@ -825,18 +993,45 @@ impl Engine {
             .force(true)
             .v(true)
             .build();
-        match self.docker.remove_container(id, Some(options)).await {
+        let limit = self.cleanup_limit();
+        let removed = self
+            .docker
+            .clone()
+            .with_timeout(limit.after)
+            .remove_container(id, Some(options))
+            .await;
+        match removed {
             Ok(())
             | Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Ok(()),
-            Err(err) => Err(EngineError::Api(format!(
-                "cannot remove container {}: {}",
-                short_id(id),
-                api_message(err)
-            ))),
+            }) => {
+                leftovers::forget(&Leftover::Container(id.to_owned()));
+                Ok(())
+            }
+            Err(err) => {
+                let request = format!("remove container {}", short_id(id));
+                Err(self.failed(limit, request, err))
+            }
         }
     }
+}
+
+/// The next item of `stream`, or `Err(limit)` when none comes within `limit`.
+async fn next_within<S: Stream + Unpin>(
+    stream: &mut S,
+    limit: Limit,
+) -> Result<Option<S::Item>, Limit> {
+    tokio::time::timeout(limit.after, stream.next())
+        .await
+        .map_err(|_| limit)
+}
+
+/// Removes what this process made and has not removed yet (run containers, temporary tags:
+/// see [`Engine::mark_temporary`]), for a process that a signal ends early. Every request
+/// waits at most [`CLEANUP_TIMEOUT`], all at once. Returns one line per item that was there:
+/// removed, or why not.
+pub async fn remove_leftovers() -> Vec<String> {
+    leftovers::remove_all(CLEANUP_TIMEOUT).await
 }
 
 /// Appends `bytes` to `partial` and hands every complete line to `on_line` (a character split
@@ -1121,9 +1316,54 @@ fn connect_error(address: &address::Address, err: BollardError) -> EngineError {
             from: tls.from.clone(),
         };
     }
+    if let Some(answer) = not_an_engine(&err) {
+        return EngineError::NotAnEngine {
+            endpoint: address.describe(),
+            answer,
+        };
+    }
     EngineError::Unreachable {
         endpoint: address.describe(),
         reason: connect_reason(err),
+    }
+}
+
+/// What an address that answers HTTP, but not as an engine does, said to the version request:
+/// its status and the first line (or the title) of its page, shortened. An engine answers
+/// with its version in JSON, and its errors are JSON messages of one line; anything else (a
+/// 404, a page of HTML, JSON without an API version) is something else listening there.
+fn not_an_engine(err: &BollardError) -> Option<String> {
+    /// Longest piece of the page quoted.
+    const QUOTED: usize = 80;
+    match err {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } if *status_code == 404 || message.contains('<') || message.trim().contains('\n') => {
+            let title = message
+                .split_once("<title>")
+                .and_then(|(_, rest)| rest.split_once("</title>"))
+                .map(|(title, _)| title);
+            let line = title
+                .or_else(|| message.lines().map(str::trim).find(|l| !l.is_empty()))
+                .unwrap_or_default()
+                .trim();
+            let quoted = match line.char_indices().nth(QUOTED) {
+                Some((cut, _)) => format!("{}...", &line[..cut]),
+                None => line.to_owned(),
+            };
+            Some(match quoted.is_empty() {
+                true => format!("HTTP {status_code}"),
+                false => format!("HTTP {status_code}: {quoted}"),
+            })
+        }
+        BollardError::JsonDataError { .. } | BollardError::JsonSerdeError { .. } => {
+            Some("its answer to the version request is not the engine's JSON".to_owned())
+        }
+        BollardError::APIVersionParseError {} => {
+            Some("its answer to the version request names no API version".to_owned())
+        }
+        _ => None,
     }
 }
 
@@ -1235,6 +1475,54 @@ mod tests {
             err: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
         };
         assert_eq!(closed_early(&refused), None);
+    }
+
+    #[test]
+    fn an_http_answer_that_is_not_the_engines_is_named_by_its_status_and_title() {
+        let page = |status_code, message: &str| BollardError::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        };
+        let html = "<html>\n<head><title>404 Not Found</title></head>\n<body>secret</body>";
+        assert_eq!(
+            not_an_engine(&page(404, html)).as_deref(),
+            Some("HTTP 404: 404 Not Found")
+        );
+        let long = format!("{}\nsecond line", "x".repeat(200));
+        let answer = not_an_engine(&page(502, &long)).unwrap();
+        assert!(answer.starts_with("HTTP 502: xxx") && answer.ends_with("..."));
+        assert!(
+            !answer.contains("second line") && answer.len() < 100,
+            "{answer}"
+        );
+        assert_eq!(
+            not_an_engine(&page(404, "")).as_deref(),
+            Some("HTTP 404"),
+            "nothing to quote"
+        );
+        // An engine's own error: one line of JSON message, left to the usual report.
+        assert_eq!(not_an_engine(&page(500, "client version too new")), None);
+        let json = serde_json::from_str::<serde_json::Value>("<html>").unwrap_err();
+        assert!(not_an_engine(&BollardError::JsonSerdeError { err: json }).is_some());
+        assert!(not_an_engine(&BollardError::APIVersionParseError {}).is_some());
+        assert_eq!(not_an_engine(&BollardError::RequestTimeoutError), None);
+    }
+
+    #[test]
+    fn a_shorter_stall_timeout_bounds_every_engine_request() {
+        let secs = Duration::from_secs;
+        let limit = Limit::new(secs(20), "the first-answer timeout", None);
+        assert_eq!(
+            (limit.after, limit.name),
+            (secs(20), "the first-answer timeout")
+        );
+        let limit = Limit::new(secs(20), "the first-answer timeout", Some(secs(5)));
+        assert_eq!((limit.after, limit.name), (secs(5), "--stall-timeout"));
+        let limit = Limit::new(secs(30), "the clean-up timeout", Some(secs(120)));
+        assert_eq!(
+            (limit.after, limit.name),
+            (secs(30), "the clean-up timeout")
+        );
     }
 
     #[test]

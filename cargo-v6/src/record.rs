@@ -114,8 +114,8 @@ impl Record {
         format!("{HEADER}{body}")
     }
 
-    /// Adds `releases` to the record at `path` as it is now, and writes it whole (through a
-    /// temporary file renamed over it: a reader never sees half a record).
+    /// Adds `releases` to the record at `path` as it is now, and writes it whole
+    /// ([`crate::files::write_whole`]: a reader never sees half a record).
     pub fn update(path: &Path, releases: Vec<Release>) -> Result<(), RecordError> {
         let mut record = Record::load(path)?;
         for release in releases {
@@ -125,12 +125,7 @@ impl Record {
             path: path.to_path_buf(),
             source,
         };
-        let temporary = path.with_extension(format!("lock.{}.tmp", std::process::id()));
-        std::fs::write(&temporary, record.to_text()).map_err(write_error)?;
-        std::fs::rename(&temporary, path).map_err(|e| {
-            let _ = std::fs::remove_file(&temporary);
-            write_error(e)
-        })
+        crate::files::write_whole(path, record.to_text().as_bytes()).map_err(write_error)
     }
 }
 

@@ -6,7 +6,9 @@
 //! - Nothing is written into the project: the work folder is a new folder under the system's
 //!   temporary directory, removed when the run ends, whatever the outcome; data files are
 //!   mounted read-only from where they are.
-//! - Every container is removed when its run ends (success, failure, timeout, interrupt).
+//! - Every container is removed when its run ends (success, failure, timeout, a function
+//!   that waits for the server); when a signal ends the process, by
+//!   [`crate::engine::remove_leftovers`].
 //! - Success means the wrapper wrote an output: the container exited 0 and the output file,
 //!   which is created empty as a node does, is no longer empty.
 //! - A failure says what failed, read from the wrapper's log ([`diagnose`]): the module
@@ -16,7 +18,6 @@
 //! through the server (the algorithm client), and no server is reachable.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -209,6 +210,17 @@ pub enum RunError {
         /// The container's exit code.
         code: i64,
     },
+    /// The function waits for the vantage6 server (its algorithm client retries the
+    /// connection once a second, for good): a central function.
+    #[error(
+        "`{method}` tried to reach the vantage6 server (the algorithm client logged \
+         `{SERVER_RETRY}` and would retry for good), which a local run has not; the \
+         container was removed"
+    )]
+    NeedsServer {
+        /// The function.
+        method: String,
+    },
     /// The run took longer than the timeout.
     #[error("`{method}` did not finish within {} s; the container was removed", .after.as_secs())]
     TimedOut {
@@ -217,9 +229,6 @@ pub enum RunError {
         /// The timeout.
         after: Duration,
     },
-    /// The run was interrupted.
-    #[error("interrupted; the container was removed")]
-    Interrupted,
 }
 
 impl From<NodeRunError> for RunError {
@@ -237,9 +246,13 @@ impl RunError {
         match self {
             RunError::Input { help, .. } => help.clone(),
             RunError::Failed { failure, .. } => failure.help(),
-            RunError::TimedOut { .. } => {
-                Some("a longer --timeout, or none, lets it run to the end".to_owned())
-            }
+            RunError::NeedsServer { .. } => Some(CENTRAL_HELP.to_owned()),
+            RunError::TimedOut { .. } => Some(
+                "if its log shows it still working, a longer --timeout (or none) lets it \
+                 finish; a function waiting for what a local run cannot give (the server, \
+                 the network: the container has none) never will"
+                    .to_owned(),
+            ),
             _ => None,
         }
     }
@@ -405,9 +418,7 @@ impl Failure {
             Failure::DataUnreadable { .. } => {
                 "check the file and its type (--data LABEL=PATH:TYPE; csv is the default)"
             }
-            Failure::MethodRaised { central: true, .. } => {
-                "central functions create subtasks through the server (the algorithm client), which a local run cannot reach: run the partial functions here, and test the central one with vantage6's MockAlgorithmClient or a real server"
-            }
+            Failure::MethodRaised { central: true, .. } => CENTRAL_HELP,
             Failure::OutputFailed { .. } => {
                 "return plain Python values (dict, list, str, int, float): json.dumps rejects e.g. numpy and pandas scalars (use .item() or int())"
             }
@@ -416,6 +427,13 @@ impl Failure {
         Some(text.to_owned())
     }
 }
+
+/// The hint for a function that needs the server: a central function.
+const CENTRAL_HELP: &str = "central functions create subtasks through the server (the algorithm client), which a local run cannot reach: run the partial functions here, and test the central one with vantage6's MockAlgorithmClient or a real server";
+
+/// What vantage6's client logs (`common/client/client_base.py`) each time it fails to reach
+/// the server and tries again, a second later, with no end.
+const SERVER_RETRY: &str = "Connection error... Retrying";
 
 /// Names of the wrapper's log lines (vantage6 `tools.util`: `info > `, `warn > `, `error > `).
 const ERROR: &str = "error > ";
@@ -620,29 +638,17 @@ pub async fn ensure_image(
 }
 
 /// Runs `request` in `image` (an image id or a reference the engine has) as a node would,
-/// and returns the output. See [`run_until`].
+/// and returns the output. Dropped before its end (a signal), it leaves its container to
+/// [`crate::engine::remove_leftovers`] and removes its work folder.
 pub async fn run(
     engine: &Engine,
     image: &str,
     request: &RunRequest,
     observer: &dyn RunObserver,
 ) -> Result<RunOutcome, RunError> {
-    run_until(engine, image, request, observer, std::future::pending()).await
-}
-
-/// [`run`], abandoned (the container removed, the work folder too) when `interrupt`
-/// completes first: the command line passes Ctrl-C.
-pub async fn run_until(
-    engine: &Engine,
-    image: &str,
-    request: &RunRequest,
-    observer: &dyn RunObserver,
-    interrupt: impl Future<Output = ()>,
-) -> Result<RunOutcome, RunError> {
     let databases = checked_databases(request)?;
     let module = image_pkg_name(engine, image).await?;
     let work = WorkDir::create()?;
-    let mut interrupt = std::pin::pin!(interrupt);
     let result = run_in(
         engine,
         image,
@@ -651,7 +657,6 @@ pub async fn run_until(
         module.as_deref(),
         &work,
         observer,
-        &mut interrupt,
     )
     .await;
     if let Err(e) = work.remove() {
@@ -672,7 +677,6 @@ async fn run_in(
     module: Option<&str>,
     work: &WorkDir,
     observer: &dyn RunObserver,
-    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<RunOutcome, RunError> {
     let is_5 = request.vantage6.major == 5;
     let step = request.step.unwrap_or(FunctionStep::FederatedCompute);
@@ -692,10 +696,7 @@ async fn run_in(
                 run_id,
                 task_id: u64::from(run_id),
             };
-            run_container(
-                engine, image, request, &task, module, work, observer, interrupt,
-            )
-            .await?;
+            run_container(engine, image, request, &task, module, work, observer).await?;
             let from = work.path.join(format!("run-{run_id}/output"));
             let to = work.path.join(format!("session/{}.parquet", db.label));
             std::fs::rename(&from, &to).map_err(|source| RunError::Io {
@@ -726,10 +727,7 @@ async fn run_in(
         run_id,
         task_id: request.ids.task,
     };
-    let output = run_container(
-        engine, image, request, &task, module, work, observer, interrupt,
-    )
-    .await?;
+    let output = run_container(engine, image, request, &task, module, work, observer).await?;
     Ok(RunOutcome {
         output,
         image: image.to_owned(),
@@ -759,7 +757,6 @@ async fn run_container(
     module: Option<&str>,
     work: &WorkDir,
     observer: &dyn RunObserver,
-    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<RunOutput, RunError> {
     let node_databases: Vec<NodeDatabase> = task.databases.iter().map(|(d, _)| d.clone()).collect();
     let node = vantage6::node_run(&NodeTask {
@@ -805,12 +802,16 @@ async fn run_container(
         env: &node.env_plain,
     });
     let mut lines = Vec::new();
+    let waits_for_server = tokio::sync::Notify::new();
     let outcome = {
         let follow = async {
             engine.start_container(&id).await?;
             engine
                 .follow_logs(&id, &mut |line| {
                     observer.event(RunEvent::Log(&line));
+                    if line.text().contains(SERVER_RETRY) {
+                        waits_for_server.notify_one();
+                    }
                     lines.push(line.text().to_owned());
                 })
                 .await?;
@@ -823,21 +824,26 @@ async fn run_container(
             }
         };
         tokio::select! {
-            result = timed => Some(result),
-            () = interrupt.as_mut() => None,
+            exited = timed => exited,
+            // It would retry once a second for good: no server is reachable from here.
+            () = waits_for_server.notified() => {
+                engine.remove_container(&id).await?;
+                return Err(RunError::NeedsServer {
+                    method: task.method.to_owned(),
+                });
+            }
         }
     };
     // Whatever happened, the container goes.
     let removed = engine.remove_container(&id).await;
     let code = match outcome {
-        None => return Err(RunError::Interrupted),
-        Some(None) => {
+        None => {
             return Err(RunError::TimedOut {
                 method: task.method.to_owned(),
                 after: request.timeout.unwrap_or_default(),
             });
         }
-        Some(Some(code)) => code?,
+        Some(code) => code?,
     };
     removed?;
     observer.event(RunEvent::Exited {

@@ -157,6 +157,6 @@ fn write_new(path: &Path, text: &str, force: bool) -> Result<bool, Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(write_error)?;
     }
-    std::fs::write(path, text).map_err(write_error)?;
+    crate::files::write_whole(path, text.as_bytes()).map_err(write_error)?;
     Ok(exists)
 }

@@ -15,19 +15,27 @@ pub struct Args {
     manifest: ManifestArgs,
 }
 
-/// Runs `cargo v6 doctor`; fails (exit 1) if any check fails.
+/// Runs `cargo v6 doctor`; fails (exit 1) if any check fails. It makes the checks a publish
+/// makes before acting, so that what doctor calls fine, publish does not refuse.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let manifest = args.manifest.load()?;
     super::runtime()?.block_on(async {
         let mut failed = 0;
-        match crate::engine::Engine::connect().await {
+        let mut fail = |error: Error| {
+            failed += 1;
+            reporter.error(&error);
+        };
+        let target = crate::publish::Target::for_manifest(&manifest, None);
+        // A push hands the registry credentials to the engine: the same refusal as publish's.
+        let credentials = target.as_ref().ok().and_then(|t| t.credentials.as_ref());
+        let engine = crate::engine::Engine::connect()
+            .await
+            .and_then(|engine| engine.check_credentials_path(credentials).map(|()| engine));
+        match engine {
             Ok(engine) => reporter.status("ok", format!("Docker engine at {}", engine.endpoint())),
-            Err(e) => {
-                failed += 1;
-                reporter.error(&Error::from(e));
-            }
+            Err(e) => fail(Error::from(e)),
         }
-        match crate::publish::Target::for_manifest(&manifest, None) {
+        match target {
             Ok(crate::publish::Target {
                 registry,
                 credentials,
@@ -41,16 +49,10 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                         "ok",
                         format!("registry {} reachable {who}", manifest.image.domain()),
                     ),
-                    Err(e) => {
-                        failed += 1;
-                        reporter.error(&Error::from(e));
-                    }
+                    Err(e) => fail(Error::from(e)),
                 }
             }
-            Err(e) => {
-                failed += 1;
-                reporter.error(&Error::from(e));
-            }
+            Err(e) => fail(Error::from(e)),
         }
         if failed == 0 {
             Ok(())

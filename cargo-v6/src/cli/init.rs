@@ -242,7 +242,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         workspace: workspace.as_ref().map(|root| (root, inherited.as_slice())),
     });
     check(&text, workspace.as_ref())?;
-    std::fs::write(&target, &text).map_err(|source| Error::Write {
+    crate::files::write_whole(&target, text.as_bytes()).map_err(|source| Error::Write {
         path: manifest::FILE_NAME.to_string(),
         source,
     })?;

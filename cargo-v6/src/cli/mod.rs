@@ -337,24 +337,144 @@ fn current_dir() -> Result<PathBuf, Error> {
     Ok(logical.unwrap_or(real))
 }
 
-/// Writes `text` to `path`, or to stdout when there is no path.
+/// Writes `text` to `path` whole (creating its missing directories, as `-o DIR/FILE` users
+/// expect), or to stdout when there is no path.
 fn write_output(path: Option<&Path>, text: &str) -> Result<(), Error> {
-    match path {
-        Some(path) => std::fs::write(path, text).map_err(|source| Error::Write {
-            path: crate::diagnostic::display(path),
-            source,
-        }),
-        None => crate::report::stdout(text),
+    let Some(path) = path else {
+        return crate::report::stdout(text);
+    };
+    let write_error = |source| Error::Write {
+        path: crate::diagnostic::display(path),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
     }
+    crate::files::write_whole(path, text.as_bytes()).map_err(write_error)
 }
 
 /// The async runtime for the commands that talk to the engine or a registry.
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+fn runtime() -> Result<Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+        .map(Runtime)
         .map_err(|e| Error::Failed {
             message: format!("cannot start the async runtime: {e}"),
             help: None,
         })
+}
+
+/// The async runtime, which ends a command that a signal interrupts cleanly.
+struct Runtime(tokio::runtime::Runtime);
+
+impl Runtime {
+    /// Runs `future` to its end, or until SIGINT, SIGTERM or SIGHUP (what Ctrl-C, CI runners,
+    /// `timeout` and a closed terminal send). Then the future is dropped, which cancels its
+    /// requests and removes its temporary folders; what it left in the engine (a run's
+    /// container, publish's build tag) is removed, each request bounded in time; and the
+    /// process ends by the same signal, as it would have without this, so that the caller
+    /// sees how it ended. Afterwards the signals have their default action again (a runtime
+    /// made later does not listen for them: no command makes two that leave anything).
+    fn block_on<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        self.0.block_on(async {
+            let signal = {
+                let future = std::pin::pin!(future);
+                tokio::select! {
+                    output = future => {
+                        // Outside this, a signal ends the process at once, as without it.
+                        default_actions();
+                        return output;
+                    }
+                    signal = terminating_signal() => signal,
+                }
+            };
+            // A second signal during the clean-up ends the process at once.
+            default_actions();
+            let removed = crate::engine::remove_leftovers().await;
+            let mut message = format!("interrupted by {}", signal.name);
+            if !removed.is_empty() {
+                message = format!("{message}; {}", removed.join("; "));
+            }
+            Reporter::new(Verbosity::Quiet).error(&Error::Failed {
+                message,
+                help: None,
+            });
+            signal.reraise()
+        })
+    }
+}
+
+/// A signal that ends the process.
+struct Terminating {
+    name: &'static str,
+    #[cfg(unix)]
+    number: i32,
+}
+
+/// The signals that end a command, with their names.
+#[cfg(unix)]
+const TERMINATING: [(i32, &str); 3] = [
+    (libc::SIGINT, "SIGINT"),
+    (libc::SIGTERM, "SIGTERM"),
+    (libc::SIGHUP, "SIGHUP"),
+];
+
+/// Gives the [`TERMINATING`] signals their default action (ending the process) back.
+#[cfg(unix)]
+fn default_actions() {
+    for (number, _) in TERMINATING {
+        // SAFETY: signal(2) with a valid signal number and the default action.
+        unsafe {
+            libc::signal(number, libc::SIG_DFL);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn default_actions() {}
+
+impl Terminating {
+    /// Ends the process by this signal (its default action is restored by then).
+    #[cfg(unix)]
+    fn reraise(&self) -> ! {
+        // SAFETY: raise(2) with a valid signal number.
+        unsafe {
+            libc::raise(self.number);
+        }
+        std::process::exit(128 + self.number)
+    }
+
+    /// Ends the process as Ctrl-C does.
+    #[cfg(not(unix))]
+    fn reraise(&self) -> ! {
+        std::process::exit(130)
+    }
+}
+
+/// The first of SIGINT, SIGTERM and SIGHUP to arrive; never, when none can be listened for.
+#[cfg(unix)]
+async fn terminating_signal() -> Terminating {
+    use tokio::signal::unix::{SignalKind, signal};
+    let waits = TERMINATING.into_iter().filter_map(|(number, name)| {
+        let mut stream = signal(SignalKind::from_raw(number)).ok()?;
+        Some(Box::pin(async move {
+            stream.recv().await;
+            Terminating { name, number }
+        }))
+    });
+    let waits: Vec<_> = waits.collect();
+    if waits.is_empty() {
+        return std::future::pending().await;
+    }
+    futures_util::future::select_all(waits).await.0
+}
+
+/// Ctrl-C; never, when it cannot be listened for.
+#[cfg(not(unix))]
+async fn terminating_signal() -> Terminating {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    Terminating { name: "Ctrl-C" }
 }

@@ -45,12 +45,13 @@ pub struct Args {
     /// Publish from a work tree with uncommitted changes.
     #[arg(long)]
     allow_dirty: bool,
-    /// Give up when the registry or a push makes no progress for this long [default: v6.toml's
+    /// Give up when the registry, the engine or a push makes no progress for this long [default: v6.toml's
     /// `stall-timeout`, else 120].
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     stall_timeout: Option<u64>,
-    /// Send the registry credentials to a Docker engine reached over plain TCP off this
-    /// machine (DOCKER_HOST=tcp://... without TLS), where they cross the network in clear text.
+    /// Send the registry credentials to a Docker engine reached over plain TCP at anything but
+    /// a loopback IP address (DOCKER_HOST=tcp://... without TLS; a host name, even `localhost`,
+    /// counts as remote), where they may cross the network in clear text.
     #[arg(long)]
     allow_insecure_engine: bool,
     /// Before pushing anything, run the built image as a vantage6 node runs it, calling this

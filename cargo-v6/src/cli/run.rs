@@ -28,7 +28,7 @@ Without --image, v6.toml's image is built first (as `cargo v6 build` does) and t
 `run` covers partial (data-station) functions: those that compute on a node's own data. A \
 central function creates subtasks through the server (the algorithm client), which a local run \
 cannot reach: test central functions with vantage6's MockAlgorithmClient or against a real \
-server.";
+server. A function whose algorithm client starts retrying the server is stopped at once.";
 
 const EXAMPLES: &str = "Examples:
   cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
@@ -263,13 +263,9 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             }
             (None, None) => unreachable!("a plan is made when --image is absent"),
         };
-        let interrupt = async {
-            // Without a signal handler there is nothing to wait for: never interrupt.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        let outcome = crate::run::run_until(&engine, &image, &request, &observer, interrupt)
+        // A signal ends it through `Runtime::block_on`, which removes the container; the
+        // work folder goes when the run's future is dropped.
+        let outcome = crate::run::run(&engine, &image, &request, &observer)
             .await
             .map_err(run_error)?;
         report::run_output(&outcome, reporter)

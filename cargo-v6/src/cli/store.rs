@@ -143,10 +143,12 @@ fn import(args: ImportArgs, reporter: &Reporter) -> Result<(), Error> {
     if args.dry_run {
         crate::report::stdout(&imported.manifest)?;
     } else {
-        std::fs::write(&manifest.path, &imported.manifest).map_err(|source| Error::Write {
-            path: target.clone(),
-            source,
-        })?;
+        crate::files::write_whole(&manifest.path, imported.manifest.as_bytes()).map_err(
+            |source| Error::Write {
+                path: target.clone(),
+                source,
+            },
+        )?;
         reporter.status("Imported", format!("{shown} into [store] of {target}"));
     }
     imported.verdict.map_err(Error::from)

@@ -139,12 +139,12 @@ impl Address {
     }
 }
 
-/// `127.0.0.0/8`, `::1` (also as `::ffff:127.x.y.z`) and `localhost`. Other names are not
-/// resolved: a name that resolves to loopback today may not tomorrow.
+/// Loopback IP literals only: `127.0.0.0/8`, `::1` (also as `::ffff:127.x.y.z`). No name
+/// counts, `localhost` included: a hosts file or a container's resolver can point any name
+/// elsewhere, and resolving it here would not help, because the connection resolves it again
+/// later and may get another answer (DNS, round robin, a changed hosts file). An address that
+/// is loopback by how it is written stays loopback.
 pub(super) fn is_loopback(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
     match host.trim_start_matches('[').trim_end_matches(']').parse() {
         Ok(IpAddr::V4(ip)) => ip.is_loopback(),
         Ok(IpAddr::V6(ip)) => {
@@ -719,12 +719,13 @@ mod tests {
         assert!(clear("tcp://engine.example:2375"));
         assert!(clear("http://192.0.2.7:2375"));
         assert!(clear("tcp://[2001:db8::1]:2375"));
-        // A name is not resolved: one that points at loopback today may not tomorrow.
+        // A name is not resolved: one that points at loopback today may not tomorrow, and
+        // `localhost` is a name like any other (a hosts file can point it elsewhere).
         assert!(clear("tcp://my-loopback-alias:2375"));
+        assert!(clear("tcp://localhost:2375"));
+        assert!(clear("tcp://LOCALHOST"));
         assert!(!clear("tcp://127.0.0.1:2375"));
         assert!(!clear("tcp://127.5.6.7:2375"));
-        assert!(!clear("tcp://localhost:2375"));
-        assert!(!clear("tcp://LOCALHOST"));
         assert!(!clear("tcp://[::1]:2375"));
         assert!(!clear("tcp://[::ffff:127.0.0.1]:2375"));
         assert!(!clear("unix:///var/run/docker.sock"));

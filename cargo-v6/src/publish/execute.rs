@@ -169,6 +169,7 @@ impl Run<'_> {
                         .engine
                         .ok_or(PublishError::unprepared("build", "engine"))?;
                     let local = build_tag(plan);
+                    engine.mark_temporary(&local);
                     let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
                     self.built = Some((id, local));
                 }

@@ -179,23 +179,20 @@ fn engine_for_build(
     options: &Options,
     observer: &dyn Observer,
 ) -> (Option<Engine>, Option<PublishError>) {
-    match engine {
-        Ok(engine) if target.credentials.is_some() && engine.sends_credentials_in_clear() => {
-            if options.allow_insecure_engine {
-                observer.event(Event::Warning(format!(
-                    "--allow-insecure-engine: the registry credentials go to the Docker engine at {} in clear text",
-                    engine.describe()
-                )));
-                (Some(engine), None)
-            } else {
-                let refused = EngineError::CredentialsInClear {
-                    endpoint: engine.describe(),
-                };
-                (None, Some(PublishError::from(refused)))
-            }
+    let engine = match engine {
+        Ok(engine) => engine,
+        Err(e) => return (None, Some(PublishError::from(e))),
+    };
+    match engine.check_credentials_path(target.credentials.as_ref()) {
+        Ok(()) => (Some(engine), None),
+        Err(_) if options.allow_insecure_engine => {
+            observer.event(Event::Warning(format!(
+                "--allow-insecure-engine: the registry credentials go to the Docker engine at {} in clear text",
+                engine.describe()
+            )));
+            (Some(engine), None)
         }
-        Ok(engine) => (Some(engine), None),
-        Err(e) => (None, Some(PublishError::from(e))),
+        Err(refused) => (None, Some(PublishError::from(refused))),
     }
 }
 
@@ -468,11 +465,7 @@ async fn publish_one(
     );
     // The engine is asked only when a build may be needed: an unchanged republish needs none
     // (and an ssh engine would be dialled for nothing).
-    let connect = || async {
-        Engine::connect()
-            .await
-            .map(|engine| engine.with_stall_timeout(stall_timeout))
-    };
+    let connect = || async { Engine::connect_with_stall_timeout(stall_timeout).await };
     let listed = match target.tags(&manifest.image).await {
         Ok(listed) => listed,
         Err(registry) => {

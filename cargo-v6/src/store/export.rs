@@ -87,9 +87,11 @@ pub fn refresh_after_publish(
         return Ok(None);
     };
     let export = document(manifest, &store, image, Some(digest));
-    std::fs::write(&path, export.json).map_err(|source| StoreError::Write {
-        path: display(&path),
-        source,
+    crate::files::write_whole(&path, export.json.as_bytes()).map_err(|source| {
+        StoreError::Write {
+            path: display(&path),
+            source,
+        }
     })?;
     Ok(Some(path))
 }
