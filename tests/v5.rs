@@ -183,6 +183,10 @@ fn the_python_5_template_runs_every_step_as_a_5_0_3_node_feeds_it() {
         "{stderr}"
     );
 
+    // The node runs the container with a tty.
+    let tty = ok_json(&run(&["terminal"]));
+    assert_eq!(tty, serde_json::json!({"stdout_tty": true}));
+
     // The session's state file, as the node writes it, read by the image's pandas.
     let state = ok_json(&run(&["session_state"]));
     assert_eq!(

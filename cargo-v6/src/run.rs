@@ -792,6 +792,7 @@ async fn run_container(
         tmpfs: &node.tmpfs,
         network: "none",
         labels: &labels,
+        tty: node.tty,
     };
     let id = engine.create_container(&spec).await?;
     let is_5 = request.vantage6.major == 5;

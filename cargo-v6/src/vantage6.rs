@@ -345,6 +345,8 @@ pub struct NodeRun {
     pub session_state: Option<String>,
     /// What the node would log as a warning and go on (an `algorithm_env` variable it skips).
     pub warnings: Vec<String>,
+    /// The container runs with a tty (5.x `V1Container(tty=True)`; 4.x: Docker's default, none).
+    pub tty: bool,
 }
 
 /// A task no node of this vantage6 version could run as given.
@@ -522,6 +524,7 @@ fn node_run_4(task: &NodeTask<'_>) -> NodeRun {
         output_format: OutputFormat::Json,
         session_state: None,
         warnings: Vec::new(),
+        tty: false,
     }
 }
 
@@ -679,6 +682,7 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
         },
         session_state: Some(format!("{session}/{SESSION_STATE_FILE}")),
         warnings,
+        tty: true,
     })
 }
 
@@ -1009,6 +1013,7 @@ mod tests {
             ]
         );
         assert_eq!(run.tmpfs, ["/mnt/tmp"]);
+        assert!(!run.tty);
         // The token is a JWT whose `sub` holds the container's identity.
         let token = String::from_utf8(run.files[2].1.clone()).unwrap();
         assert_eq!(token.split('.').count(), 3, "{token}");
@@ -1153,6 +1158,7 @@ mod tests {
             read_only: false
         }));
         assert!(run.dirs.contains(&"run-1/databases".to_owned()));
+        assert!(run.tty, "ContainerManager.run: tty=True");
 
         let frames = [NodeDatabase {
             source: DatabaseSource::SessionDataframe,
