@@ -220,6 +220,21 @@ ENV PKG_NAME=${PKG_NAME}
 CMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"
 ";
     let project = sum5_project(&image, Some(dockerfile));
+    // Built by hatchling, as vantage6's 5.x template and v6-session-basics are: its editable
+    // wheel needs `editables`, which the base must have for an offline build.
+    let pyproject = project.path().join("pyproject.toml");
+    let text = std::fs::read_to_string(&pyproject)
+        .unwrap()
+        .replace(
+            "requires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"",
+            "requires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"",
+        )
+        .replace(
+            "[tool.setuptools]\npackages = [\"sum_5\"]",
+            "[tool.hatch.build.targets.wheel]\npackages = [\"sum_5\"]",
+        );
+    assert!(text.contains("hatchling.build") && text.contains("tool.hatch"));
+    std::fs::write(&pyproject, text).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     build_and_sum(project.path(), tmp.path());
 }
