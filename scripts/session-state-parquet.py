@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes cargo-v6/templates/session_state.parquet: the session state file vantage6-node 5.0.3
+"""Writes cargo-v6/templates/node/session_state.parquet: the session state file vantage6-node 5.0.3
 creates up front in each session folder (`SessionFileManager._create_session_state_file` in
 `vantage6/node/k8s/session_manager.py`), written with pyarrow as the node writes it, with a
 placeholder creation time that cargo v6 replaces by the run's (`vantage6::session_state_parquet`).
