@@ -187,6 +187,47 @@ fn the_python_5_template_runs_every_step_as_a_5_0_3_node_feeds_it() {
     let tty = ok_json(&run(&["terminal"]));
     assert_eq!(tty, serde_json::json!({"stdout_tty": true}));
 
+    // Failures say what failed, through the tty's colours.
+    for (args, expected) in [
+        (
+            [
+                "partial_sum",
+                "--step",
+                "preprocessing",
+                r#"{"column": "a"}"#,
+            ],
+            "`partial_sum` failed: method `partial_sum` is a federated_compute function; it was run as preprocessing",
+        ),
+        (
+            [
+                "partial_sum",
+                "--step",
+                "federated_compute",
+                r#"{"column": "zz"}"#,
+            ],
+            "`partial_sum` failed: method `partial_sum` raised KeyError: 'zz'",
+        ),
+    ] {
+        let out = run(&[
+            args[0],
+            "--step",
+            args[2],
+            "--extract",
+            "read_csv",
+            "--data",
+            "default=test/a.csv",
+            "--kwargs",
+            args[3],
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_default();
+        assert_eq!(error, format!("error: {expected}"), "{stderr}");
+    }
+
     // The session's state file, as the node writes it, read by the image's pandas.
     let state = ok_json(&run(&["session_state"]));
     assert_eq!(

@@ -552,6 +552,29 @@ pub fn diagnose(lines: &[String], module: Option<&str>, method: &str) -> Failure
     }
 }
 
+/// `text` without ANSI escape sequences: with the tty a 5.x node gives it, vantage6's logger
+/// colours its lines (`\x1b[32minfo\x1b[0m`) and ends with a reset on a line of its own.
+fn without_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+        } else if chars.next_if_eq(&'[').is_some() {
+            // CSI: parameters and intermediates up to a final byte in `@`..=`~`.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            // A two-character escape (`ESC c`).
+            chars.next();
+        }
+    }
+    out
+}
+
 /// The last Python exception line of a traceback (`ValueError: ...`), if any.
 fn last_exception(lines: &[String]) -> Option<String> {
     let start = lines
@@ -813,7 +836,7 @@ async fn run_container(
                     if line.text().contains(SERVER_RETRY) {
                         waits_for_server.notify_one();
                     }
-                    lines.push(line.text().to_owned());
+                    lines.push(without_ansi(line.text()));
                 })
                 .await?;
             engine.wait_container(&id).await
@@ -1350,6 +1373,33 @@ requests.exceptions.ConnectionError: HTTPConnectionPool(host='host.docker.intern
         assert!(
             failure.help().unwrap().contains("MockAlgorithmClient"),
             "{failure:?}"
+        );
+    }
+
+    #[test]
+    fn colours_of_a_tty_log_are_not_part_of_the_diagnosis() {
+        assert_eq!(without_ansi("\x1b[0m"), "");
+        assert_eq!(
+            without_ansi("[\x1b[32minfo \x1b[0m] - Validating"),
+            "[info ] - Validating"
+        );
+        assert_eq!(without_ansi("a\x1bcb"), "ab");
+        assert_eq!(without_ansi("plain é"), "plain é");
+        // vantage6-algorithm-tools 5.0.3 with a tty, a @federated function run as
+        // preprocessing: the log ends with a colour reset on its own line.
+        let log: Vec<String> = [
+            "error > Error encountered while calling sum: Container started as AlgorithmStepType.PREPROCESSING, but user requested AlgorithmStepType.FEDERATED_COMPUTE.",
+            "Traceback (most recent call last):",
+            "vantage6.algorithm.tools.exceptions.SessionActionMismatchError: Container started as AlgorithmStepType.PREPROCESSING, but user requested AlgorithmStepType.FEDERATED_COMPUTE.",
+            "error > None",
+            "\x1b[0m",
+        ]
+        .iter()
+        .map(|l| without_ansi(l))
+        .collect();
+        assert_eq!(
+            diagnose(&log, Some("v6-session-basics"), "sum").to_string(),
+            "method `sum` is a federated_compute function; it was run as preprocessing"
         );
     }
 
