@@ -88,6 +88,16 @@ fn str_of(yaml: &Yaml) -> &str {
         .unwrap_or_else(|| panic!("not a string: {yaml:?}"))
 }
 
+/// The paths the GitLab job keeps as artifacts.
+fn artifact_paths(ci: &Yaml) -> Vec<&str> {
+    ci["v6-publish"]["artifacts"]["paths"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect()
+}
+
 /// GitHub's filter pattern semantics, as its "filter pattern cheat sheet" documents them, for
 /// the characters the generated patterns use: the whole tag must match; `*` is any run of
 /// characters but `/`; `+` repeats the preceding character or class once or more; `[0-9]` is a
@@ -870,12 +880,7 @@ fn the_release_record_and_the_store_file_are_kept() {
     assert_eq!(names.last(), Some(&"Keep the release record"));
 
     let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
-    let kept: Vec<&str> = ci["v6-publish"]["artifacts"]["paths"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(str_of)
-        .collect();
+    let kept = artifact_paths(&ci);
     assert_eq!(
         kept,
         ["v6-publish.jsonl", "store/algorithm_store.json", "v6.lock"]
@@ -956,12 +961,7 @@ fn store_output_with_yaml_characters_stays_one_path_of_one_job() {
     assert_eq!(paths, [path, "v6.lock"]);
     let ci = generate(dir.path(), "gitlab", GITLAB_FILE);
     assert_eq!(job_names(&ci, "gitlab"), ["v6-publish"]);
-    let kept: Vec<&str> = ci["v6-publish"]["artifacts"]["paths"]
-        .as_vec()
-        .unwrap()
-        .iter()
-        .map(str_of)
-        .collect();
+    let kept = artifact_paths(&ci);
     assert_eq!(kept, ["v6-publish.jsonl", path, "v6.lock"]);
 }
 

@@ -34,35 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-
 mod support;
-use support::{LocalImages, busybox_project, docker, stack, text, unique};
-
-/// Longest any cargo-v6 run may take here, whatever goes wrong.
-const RUN_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// cargo-v6 in `dir` with `env`, without the environment's credentials.
-fn cargo_v6(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = Command::cargo_bin("cargo-v6").unwrap();
-    cmd.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .timeout(RUN_TIMEOUT)
-        .env_remove("V6_REGISTRY_USERNAME")
-        .env_remove("V6_REGISTRY_PASSWORD");
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    cmd.args(args).output().unwrap()
-}
-
-/// The stderr of a run that failed with exit 1, without a panic.
-fn fails(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
+use support::{LocalImages, busybox_project, cargo_v6_env, docker, fails, stack, text, unique};
 
 /// The stack's engine socket, from `DOCKER_HOST=unix://...`.
 fn engine_socket() -> String {
@@ -297,7 +270,7 @@ fn an_engine_that_never_answers_fails_doctor_and_publish_in_seconds_naming_it() 
         ),
     ] {
         let started = Instant::now();
-        let stderr = fails(&cargo_v6(dir.path(), &[("DOCKER_HOST", &host)], args));
+        let stderr = fails(&cargo_v6_env(dir.path(), &[("DOCKER_HOST", &host)], args));
         let took = started.elapsed();
         assert!(took < within, "{args:?} took {took:?}\n{stderr}");
         assert!(
@@ -331,7 +304,7 @@ fn a_host_that_drops_packets_fails_within_the_connect_timeout() {
     let (dir, _) = project("dropped");
     for args in [&["v6", "doctor"][..], &["v6", "build"][..]] {
         let started = Instant::now();
-        let stderr = fails(&cargo_v6(dir.path(), &[("DOCKER_HOST", &host)], args));
+        let stderr = fails(&cargo_v6_env(dir.path(), &[("DOCKER_HOST", &host)], args));
         let took = started.elapsed();
         assert!(
             took < Duration::from_secs(30),
@@ -351,7 +324,7 @@ fn an_engine_frozen_during_the_push_ends_within_the_stall_timeout() {
     let (dir, image) = project("frozen");
     let _cleanup = LocalImages(image.clone());
     let started = Instant::now();
-    let out = cargo_v6(
+    let out = cargo_v6_env(
         dir.path(),
         &[("DOCKER_HOST", &proxy.listener.host("127.0.0.1"))],
         &["v6", "publish", "--stall-timeout", "5"],
@@ -374,7 +347,7 @@ fn an_http_server_that_is_not_an_engine_is_named_without_its_page() {
     for status in ["404 Not Found", "200 OK"] {
         let server = web_server(status, "PAGE-BODY-MARKER");
         let host = server.host("127.0.0.1");
-        let stderr = fails(&cargo_v6(
+        let stderr = fails(&cargo_v6_env(
             dir.path(),
             &[("DOCKER_HOST", &host)],
             &["v6", "doctor"],
@@ -421,7 +394,7 @@ fn localhost_is_a_name_and_doctor_reports_what_publish_refuses() {
     let run = |host: &'static str, args: &[&str]| {
         let env = pairs(&env(host));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        cargo_v6(dir.path(), &env, args)
+        cargo_v6_env(dir.path(), &env, args)
     };
 
     let refusal =

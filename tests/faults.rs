@@ -44,7 +44,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+#[path = "support/hostile.rs"]
+mod hostile;
 mod support;
+use hostile::{Answer, Hostile, response};
 use support::{
     LocalImages, assert_ok, busybox_project, digest_of, docker, repo_tags, stack, text, unique,
 };
@@ -839,4 +842,490 @@ fn a_frozen_registry_ends_the_run_after_the_stall_timeout_and_a_rerun_completes(
     );
     assert_ok(&out);
     assert!(digest_of(&format!("{real_registry}/{repo}:1.0.0")).is_some());
+}
+
+/// Every form the stack's credentials could take in text: the password, and the base64 of
+/// `user:password` (the `Basic` value) in both alphabets, with and without padding.
+fn secret_forms(user: &str, password: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let pair = format!("{user}:{password}");
+    vec![
+        password.to_owned(),
+        STANDARD.encode(&pair),
+        URL_SAFE.encode(&pair),
+        STANDARD_NO_PAD.encode(&pair),
+        URL_SAFE_NO_PAD.encode(&pair),
+    ]
+}
+
+/// A registry (or a proxy in front of it) that echoes the request's `Authorization` header in
+/// an error body, for the tag listing, an alias write, the engine's manifest push and the
+/// engine's pull for `run`: neither the error on stderr nor the JSON error line holds the
+/// secret in any form.
+#[test]
+fn an_echoed_authorization_header_is_redacted_everywhere() {
+    let s = stack();
+    for (case, format) in [
+        ("tags/list", "human"),
+        ("tags/list", "json"),
+        ("alias", "json"),
+        ("engine", "human"),
+        ("pull", "human"),
+    ] {
+        let echoed = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = Arc::clone(&echoed);
+        let proxy = Hostile::start(&s.auth_registry, move |request| {
+            let hit = match case {
+                "tags/list" => request.ours() && request.path.contains("/tags/list"),
+                "alias" => request.method == "PUT" && request.path.ends_with("/manifests/latest"),
+                "pull" => !request.ours() && request.path.contains("/manifests/"),
+                _ => {
+                    !request.ours()
+                        && request.method == "PUT"
+                        && request.path.contains("/manifests/")
+                }
+            };
+            match (hit, request.header("authorization")) {
+                (true, Some(authorization)) => {
+                    seen.lock().unwrap().push(authorization.to_owned());
+                    let echo = format!("Authorization: {authorization}");
+                    let body = serde_json::json!({"errors": [{
+                        "code": "MANIFEST_INVALID",
+                        "message": format!("rejected request with {echo}"),
+                        "detail": {"headers": echo},
+                    }]});
+                    Answer::Respond(response(
+                        "400 Bad Request",
+                        &["Content-Type: application/json"],
+                        body.to_string().as_bytes(),
+                    ))
+                }
+                _ => Answer::Forward,
+            }
+        });
+        let image = format!("{}/{}", proxy.host(), unique("echo"));
+        let _cleanup = LocalImages(image.clone());
+        let dir = busybox_project(&image, "echo\n", "");
+        let out = run_bounded(
+            {
+                let image = format!("{image}:1.0.0");
+                let args: &[&str] = match case {
+                    "pull" => &[
+                        "run",
+                        "partial_sum",
+                        "--image",
+                        &image,
+                        "--vantage6",
+                        "4.15",
+                    ],
+                    _ => &["publish", "-v", "--message-format", format],
+                };
+                let mut cmd = cargo_v6_command(dir.path(), args);
+                cmd.env("V6_REGISTRY_USERNAME", &s.auth_user)
+                    .env("V6_REGISTRY_PASSWORD", &s.auth_password);
+                cmd
+            },
+            Duration::from_secs(180),
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        let echoed = echoed.lock().unwrap().clone();
+        assert!(
+            echoed.iter().any(|a| a.starts_with("Basic ")),
+            "{case}: the proxy echoed a Basic authorization: {echoed:?}\n{stderr}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{case}: {stdout}\n{stderr}");
+        let shown = format!("{stdout}\n{stderr}");
+        assert!(shown.contains("rejected request with"), "{case}: {shown}");
+        for secret in secret_forms(&s.auth_user, &s.auth_password)
+            .into_iter()
+            .chain(echoed.iter().map(|a| a["Basic ".len()..].to_owned()))
+        {
+            assert!(
+                !shown.contains(&secret),
+                "{case}/{format}: `{secret}` in:\n{shown}"
+            );
+        }
+        if format == "json" {
+            let error = stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v["reason"] == "error");
+            assert!(error.is_some(), "{case}: a JSON error line: {stdout}");
+        }
+    }
+}
+
+/// A registry that answers a manifest request with gigabytes (announced, or sent without a
+/// length until the connection ends): the publish fails fast, naming the bound, having read
+/// no more than a few MiB of it.
+#[test]
+fn a_gigabyte_manifest_fails_fast_with_bounded_memory() {
+    let s = stack();
+    for announced in [Some(3_000_000_000u64), None] {
+        let hostile = Arc::new(AtomicBool::new(false));
+        let on = Arc::clone(&hostile);
+        let proxy = Hostile::start(&s.registry, move |request| {
+            if on.load(Ordering::SeqCst)
+                && request.ours()
+                && request.method == "GET"
+                && request.path.ends_with("/manifests/1.0.0")
+            {
+                Answer::Endless {
+                    content_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+                    length: announced,
+                }
+            } else {
+                Answer::Forward
+            }
+        });
+        let image = format!("{}/{}", proxy.host(), unique("huge"));
+        let _cleanup = LocalImages(image.clone());
+        let dir = busybox_project(&image, "huge\n", "");
+        assert_ok(&run_bounded(
+            cargo_v6_command(dir.path(), &["publish"]),
+            Duration::from_secs(180),
+        ));
+        hostile.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        let out = run_bounded(
+            cargo_v6_command(dir.path(), &["publish"]),
+            Duration::from_secs(120),
+        );
+        let took = started.elapsed();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{announced:?}: {stderr}");
+        assert!(
+            stderr.contains("larger than 4 MiB"),
+            "{announced:?}: names the bound: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let sent = proxy.endless_sent();
+        eprintln!("{announced:?}: failed after {took:?}, {sent} bytes sent: {stderr}");
+        assert!(took < Duration::from_secs(30), "{announced:?}: {took:?}");
+        // What the client took in, socket buffers included: far from the gigabytes offered.
+        assert!(sent < 64 << 20, "{announced:?}: {sent} bytes read");
+    }
+}
+
+/// A `429` is retried by its status, whatever its error code says (here `DENIED`, which a
+/// `403` would mean): the publish completes, and `-v` shows the retries.
+#[test]
+fn a_429_with_any_error_code_is_retried() {
+    let s = stack();
+    let count = Arc::new(AtomicI64::new(0));
+    let counter = Arc::clone(&count);
+    let proxy = Hostile::start(&s.registry, move |request| {
+        // Every other request of cargo-v6's own, the engine's pass.
+        if request.ours() && counter.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+            let body = br#"{"errors":[{"code":"DENIED","message":"rate limited, slow down"}]}"#;
+            Answer::Respond(response(
+                "429 Too Many Requests",
+                &["Content-Type: application/json", "Retry-After: 1"],
+                body,
+            ))
+        } else {
+            Answer::Forward
+        }
+    });
+    let repo = unique("limited");
+    let image = format!("{}/{repo}", proxy.host());
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "limited\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "-v"]),
+        Duration::from_secs(180),
+    );
+    let stderr = text(&out.stderr);
+    assert_ok(&out);
+    assert!(stderr.contains("Retry "), "retries shown with -v: {stderr}");
+    assert!(stderr.contains("429"), "{stderr}");
+    assert_eq!(
+        digest_of(&format!("{}/{repo}:1.0.0", s.registry)).as_deref(),
+        Some(support::printed_digest(&text(&out.stdout)).as_str())
+    );
+}
+
+/// `curl` against the real registry (`http://REGISTRY/v2/PATH`) with `args`; its stdout.
+fn curl_registry(registry: &str, path: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sSf", "--max-time", "30"])
+        .args(args)
+        .arg(format!("http://{registry}/v2/{path}"))
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "curl {path}: {}", text(&out.stderr));
+    out.stdout
+}
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// Writes, behind cargo-v6's back, the manifest of `repo:tag` again with one more newline: an
+/// image of the same config (the same labels, so the same fingerprint) under another digest,
+/// as another engine's build of the same commit gives. Returns that digest.
+fn republish_same_input(registry: &str, repo: &str, tag: &str) -> String {
+    let path = format!("{repo}/manifests/{tag}");
+    let mut manifest = curl_registry(
+        registry,
+        &path,
+        &["-H", &format!("Accept: {DOCKER_MANIFEST}")],
+    );
+    manifest.push(b'\n');
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &manifest).unwrap();
+    curl_registry(
+        registry,
+        &path,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {DOCKER_MANIFEST}"),
+            "--data-binary",
+            &format!("@{}", file.path().display()),
+        ],
+    );
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest)))
+}
+
+/// Two jobs publishing one commit through two engines: the other job's image (same input, its
+/// own digest) lands under the exact tag between this run's push and its last check. The run
+/// counts as unchanged (README "Guarantees"): exit 0 with the digest the tag holds, and the
+/// aliases it wrote follow that digest.
+#[test]
+fn the_same_input_published_by_another_engine_counts_as_unchanged() {
+    let s = stack();
+    let repo = unique("twin");
+    let registry = s.registry.clone();
+    let twin = Arc::new(Mutex::new(None::<String>));
+    let written = Arc::clone(&twin);
+    let repo_in_rule = repo.clone();
+    let pushed = Arc::new(AtomicBool::new(false));
+    let proxy = Hostile::start(&s.registry, move |request| {
+        let exact = request.path.ends_with("/manifests/1.0.0");
+        if exact && request.method == "PUT" && !request.ours() {
+            pushed.store(true, Ordering::SeqCst);
+        }
+        // cargo-v6's first HEAD of the exact tag after the engine's push: its last check.
+        let mut twin = written.lock().unwrap();
+        if exact
+            && request.ours()
+            && request.method == "HEAD"
+            && pushed.load(Ordering::SeqCst)
+            && twin.is_none()
+        {
+            *twin = Some(republish_same_input(&registry, &repo_in_rule, "1.0.0"));
+        }
+        Answer::Forward
+    });
+    let image = format!("{}/{repo}", proxy.host());
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "twin\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "--message-format", "json"]),
+        Duration::from_secs(180),
+    );
+    let stdout = assert_ok(&out);
+    let twin = twin
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the other job's image was written");
+    let published: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(published["digest"], twin.as_str(), "{stdout}");
+    for tag in ["1.0.0", "1.0", "1", "latest"] {
+        assert_eq!(
+            digest_of(&format!("{}/{repo}:{tag}", s.registry)).as_deref(),
+            Some(twin.as_str()),
+            "{tag}"
+        );
+    }
+}
+
+/// A registry whose `HEAD` names another digest than the manifest its `GET` serves: reported
+/// as a registry inconsistency, not as another publish winning.
+#[test]
+fn a_head_that_lies_about_the_digest_is_named_an_inconsistency() {
+    let s = stack();
+    let lie = format!("sha256:{}", "0".repeat(64));
+    let answer = response(
+        "200 OK",
+        &[
+            &format!("Docker-Content-Digest: {lie}"),
+            &format!("Content-Type: {DOCKER_MANIFEST}"),
+        ],
+        b"",
+    );
+    let proxy = Hostile::start(&s.registry, move |request| {
+        if request.ours() && request.method == "HEAD" && request.path.ends_with("/manifests/1.0.0")
+        {
+            Answer::Respond(answer.clone())
+        } else {
+            Answer::Forward
+        }
+    });
+    let image = format!("{}/{}", proxy.host(), unique("liar"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "liar\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish"]),
+        Duration::from_secs(180),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("inconsistent"), "{stderr}");
+    assert!(stderr.contains(&lie), "names what HEAD says: {stderr}");
+    assert!(!stderr.contains("another publish won"), "{stderr}");
+}
+
+/// A registry that answers `201 Created` to the write of an alias without storing it: the
+/// publish reads the alias back, writes it again, and fails naming it; the alias is never
+/// listed as pushed.
+#[test]
+fn an_alias_the_registry_does_not_keep_fails_the_publish() {
+    let s = stack();
+    let proxy = Hostile::start(&s.registry, move |request| {
+        if request.method == "PUT" && request.path.ends_with("/manifests/latest") {
+            Answer::Respond(response("201 Created", &[], b""))
+        } else {
+            Answer::Forward
+        }
+    });
+    let repo = unique("dropped");
+    let image = format!("{}/{repo}", proxy.host());
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "dropped\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "--message-format", "json"]),
+        Duration::from_secs(180),
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("{image}:latest")) && stdout.contains("does not hold it"),
+        "names the alias: {stdout}"
+    );
+    assert!(!stdout.contains("tags_pushed"), "{stdout}");
+    let writes = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.starts_with("PUT") && r.ends_with("/manifests/latest"))
+        .count();
+    assert_eq!(
+        writes,
+        3,
+        "written again before giving up: {:?}",
+        proxy.seen()
+    );
+    assert_eq!(
+        repo_tags(&format!("{}/{repo}", s.registry)),
+        ["1", "1.0", "1.0.0"]
+    );
+}
+
+/// One `500` on the engine's manifest write during its push: the push is tried again, shown
+/// with `-v`, and the publish completes.
+#[test]
+fn one_500_on_the_engines_manifest_push_is_retried() {
+    let s = stack();
+    let failed = Arc::new(AtomicBool::new(false));
+    let fail = Arc::clone(&failed);
+    let proxy = Hostile::start(&s.registry, move |request| {
+        if !request.ours()
+            && request.method == "PUT"
+            && request.path.contains("/manifests/")
+            && !fail.swap(true, Ordering::SeqCst)
+        {
+            Answer::Respond(response("500 Internal Server Error", &[], b""))
+        } else {
+            Answer::Forward
+        }
+    });
+    let repo = unique("push500");
+    let image = format!("{}/{repo}", proxy.host());
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "push500\n", "");
+    let out = run_bounded(
+        cargo_v6_command(dir.path(), &["publish", "-v"]),
+        Duration::from_secs(180),
+    );
+    let stderr = text(&out.stderr);
+    assert!(failed.load(Ordering::SeqCst), "the 500 was injected");
+    assert_ok(&out);
+    assert!(
+        stderr.contains("Retry ") && stderr.contains("500"),
+        "{stderr}"
+    );
+    assert_eq!(
+        digest_of(&format!("{}/{repo}:1.0.0", s.registry)).as_deref(),
+        Some(support::printed_digest(&text(&out.stdout)).as_str())
+    );
+}
+
+/// A registry that issues tokens (as GHCR and Docker Hub do): the token is asked for with the
+/// challenge's scope and sent as `Bearer`; a token server answering with gigabytes fails the
+/// run fast instead of filling memory.
+#[test]
+fn tokens_are_used_and_a_gigabyte_token_answer_fails_fast() {
+    let s = stack();
+    for endless in [false, true] {
+        let realm = Arc::new(Mutex::new(String::new()));
+        let rule_realm = Arc::clone(&realm);
+        let bearers = Arc::new(AtomicI64::new(0));
+        let counted = Arc::clone(&bearers);
+        let proxy = Hostile::start(&s.registry, move |request| {
+            if !request.ours() {
+                return Answer::Forward;
+            }
+            if request.path == "/v2/" {
+                let challenge = format!(
+                    r#"WWW-Authenticate: Bearer realm="{}",service="hostile""#,
+                    rule_realm.lock().unwrap()
+                );
+                return Answer::Respond(response("401 Unauthorized", &[&challenge], b""));
+            }
+            if request.path.starts_with("/token?") {
+                assert!(
+                    request.path.contains("scope=repository%3Ae2e%2F"),
+                    "{}",
+                    request.path
+                );
+                return match endless {
+                    true => Answer::Endless {
+                        content_type: "application/json".into(),
+                        length: None,
+                    },
+                    false => Answer::Respond(response(
+                        "200 OK",
+                        &["Content-Type: application/json"],
+                        br#"{"token":"t0ken-for-the-test"}"#,
+                    )),
+                };
+            }
+            if request.header("authorization") == Some("Bearer t0ken-for-the-test") {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            Answer::Forward
+        });
+        *realm.lock().unwrap() = format!("http://{}/token", proxy.host());
+        let image = format!("{}/{}", proxy.host(), unique("token"));
+        let _cleanup = LocalImages(image.clone());
+        let dir = busybox_project(&image, "token\n", "");
+        let started = Instant::now();
+        let out = run_bounded(
+            cargo_v6_command(dir.path(), &["publish"]),
+            Duration::from_secs(180),
+        );
+        let stderr = text(&out.stderr);
+        if endless {
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains("larger than 1 MiB"), "{stderr}");
+            assert!(started.elapsed() < Duration::from_secs(30));
+            assert!(proxy.endless_sent() < 64 << 20, "{}", proxy.endless_sent());
+        } else {
+            assert_ok(&out);
+            assert!(bearers.load(Ordering::SeqCst) > 0, "{:?}", proxy.seen());
+        }
+    }
 }

@@ -47,10 +47,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 
 mod support;
-use support::{assert_ok, busybox_project, stack, text, unique};
+use support::{RUN_TIMEOUT, assert_ok, busybox_project, cargo_v6_env, fails, stack, text, unique};
 
-/// Longest a cargo-v6 run may take here (vfs builds of a few MB).
-const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Longest a second dockerd may take to answer.
 const ENGINE_START: Duration = Duration::from_secs(60);
 
@@ -70,38 +68,6 @@ fn run(program: &str, args: &[&str], dir: &Path) -> Output {
         text(&out.stderr)
     );
     out
-}
-
-/// cargo-v6 in `dir` with `env` (applied after removing what the stack's environment or a
-/// previous test could leak in: credentials, TLS settings, contexts).
-fn cargo_v6(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = Command::cargo_bin("cargo-v6").unwrap();
-    cmd.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .timeout(RUN_TIMEOUT)
-        .env_remove("V6_REGISTRY_USERNAME")
-        .env_remove("V6_REGISTRY_PASSWORD")
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("DOCKER_CERT_PATH")
-        .env_remove("DOCKER_CONTEXT");
-    for (name, value) in env {
-        cmd.env(name, value);
-    }
-    cmd.args(args).output().unwrap()
-}
-
-/// The output of a run that must fail with exit 1; returns stderr. No run may panic (the
-/// rustls crypto provider in particular).
-fn fails(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout:\n{}\nstderr:\n{stderr}",
-        text(&out.stdout)
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
 }
 
 /// A free TCP port on `ip` (released for the caller to bind; a small race, fine for tests).
@@ -689,7 +655,7 @@ fn a_tls_engine_works_with_client_certificates_and_says_what_is_wrong_without_th
         env
     };
     let good = tls("good");
-    let out = cargo_v6(dir.path(), &pairs(&good), &["v6", "doctor"]);
+    let out = cargo_v6_env(dir.path(), &pairs(&good), &["v6", "doctor"]);
     let stderr = text(&assert_ok_output(&out).stderr);
     assert!(
         stderr.contains(&format!("ok Docker engine at {}", engine.tcp())),
@@ -697,12 +663,12 @@ fn a_tls_engine_works_with_client_certificates_and_says_what_is_wrong_without_th
     );
 
     // A publish with credentials: built on the TLS engine, pushed by it, checked by skopeo.
-    let out = cargo_v6(dir.path(), &pairs(&good), &["v6", "publish"]);
+    let out = cargo_v6_env(dir.path(), &pairs(&good), &["v6", "publish"]);
     published(&out, &image);
     assert!(!text(&out.stderr).contains("panicked"));
 
     // A client certificate from another CA: the engine refuses it, and the message says so.
-    let stderr = fails(&cargo_v6(
+    let stderr = fails(&cargo_v6_env(
         dir.path(),
         &pairs(&tls("other_ca")),
         &["v6", "doctor"],
@@ -714,7 +680,7 @@ fn a_tls_engine_works_with_client_certificates_and_says_what_is_wrong_without_th
     assert!(stderr.contains(&certs.dir_str("other_ca")), "{stderr}");
 
     // A missing key is named before any connection.
-    let stderr = fails(&cargo_v6(
+    let stderr = fails(&cargo_v6_env(
         dir.path(),
         &pairs(&tls("no_key")),
         &["v6", "doctor"],
@@ -726,7 +692,7 @@ fn a_tls_engine_works_with_client_certificates_and_says_what_is_wrong_without_th
     );
 
     // A CA that did not sign the engine's certificate.
-    let stderr = fails(&cargo_v6(
+    let stderr = fails(&cargo_v6_env(
         dir.path(),
         &pairs(&tls("wrong_ca")),
         &["v6", "doctor"],
@@ -739,7 +705,7 @@ fn a_tls_engine_works_with_client_certificates_and_says_what_is_wrong_without_th
     // No TLS at all: the engine's answer is turned into what to set.
     let mut plain = tls("good");
     plain.retain(|(name, _)| !name.starts_with("DOCKER_TLS") && *name != "DOCKER_CERT_PATH");
-    let stderr = fails(&cargo_v6(dir.path(), &pairs(&plain), &["v6", "doctor"]));
+    let stderr = fails(&cargo_v6_env(dir.path(), &pairs(&plain), &["v6", "doctor"]));
     assert!(
         stderr.contains("the engine speaks only TLS: set DOCKER_TLS_VERIFY=1"),
         "{stderr}"
@@ -747,7 +713,7 @@ fn a_tls_engine_works_with_client_certificates_and_says_what_is_wrong_without_th
 
     // The same failure through publish stops before anything is built or pushed.
     let wrong = tls("other_ca");
-    let stderr = fails(&cargo_v6(
+    let stderr = fails(&cargo_v6_env(
         dir.path(),
         &pairs(&wrong),
         &["v6", "publish", "--set-version", "2.0.0"],
@@ -899,7 +865,7 @@ fn credentials_never_go_to_a_plain_tcp_engine_off_loopback_unless_allowed() {
     ];
     env.extend(credentials.iter().cloned());
     published(
-        &cargo_v6(dir.path(), &pairs(&env), &["v6", "publish"]),
+        &cargo_v6_env(dir.path(), &pairs(&env), &["v6", "publish"]),
         &image,
     );
     assert!(loopback.saw_registry_auth.load(Ordering::SeqCst));
@@ -921,7 +887,7 @@ fn credentials_never_go_to_a_plain_tcp_engine_off_loopback_unless_allowed() {
     for extra in [&[][..], &["--dry-run"][..]] {
         let mut args = vec!["v6", "publish"];
         args.extend_from_slice(extra);
-        let stderr = fails(&cargo_v6(dir.path(), &pairs(&env), &args));
+        let stderr = fails(&cargo_v6_env(dir.path(), &pairs(&env), &args));
         assert!(
             stderr.contains(&format!(
                 "refusing to send the registry credentials to the Docker engine at {}",
@@ -939,7 +905,7 @@ fn credentials_never_go_to_a_plain_tcp_engine_off_loopback_unless_allowed() {
     assert!(engine.tags_of(&image).is_empty(), "nothing was built");
 
     // Opted in: it goes through, loudly, and the credentials did cross in clear.
-    let out = cargo_v6(
+    let out = cargo_v6_env(
         dir.path(),
         &pairs(&env),
         &["v6", "publish", "--allow-insecure-engine"],
@@ -957,7 +923,7 @@ fn credentials_never_go_to_a_plain_tcp_engine_off_loopback_unless_allowed() {
     let dir = busybox_project(&open, "open\n", "");
     let env = [("DOCKER_CONFIG", config), ("DOCKER_HOST", forwarder.host())];
     published(
-        &cargo_v6(dir.path(), &pairs(&env), &["v6", "publish"]),
+        &cargo_v6_env(dir.path(), &pairs(&env), &["v6", "publish"]),
         &open,
     );
 }
@@ -1070,7 +1036,7 @@ fn an_ssh_engine_works_through_the_system_ssh() {
         ("PATH", path.to_str().unwrap().to_owned()),
     ];
     env.extend(credentials.iter().cloned());
-    let out = cargo_v6(dir.path(), &pairs(&env), &["v6", "doctor"]);
+    let out = cargo_v6_env(dir.path(), &pairs(&env), &["v6", "doctor"]);
     let stderr = text(&assert_ok_output(&out).stderr);
     assert!(
         stderr.contains(&format!("ok Docker engine at {host}")),
@@ -1079,7 +1045,7 @@ fn an_ssh_engine_works_through_the_system_ssh() {
     // A build (the context streamed through ssh) and a push with credentials: ssh is not
     // clear text, so no opt-in is needed.
     published(
-        &cargo_v6(dir.path(), &pairs(&env), &["v6", "publish"]),
+        &cargo_v6_env(dir.path(), &pairs(&env), &["v6", "publish"]),
         &image,
     );
     // No ssh process of this test outlives the run.
@@ -1096,7 +1062,7 @@ fn an_ssh_engine_works_through_the_system_ssh() {
         ("DOCKER_HOST", format!("ssh://nobody@127.0.0.1:{port}")),
         ("PATH", path.to_str().unwrap().to_owned()),
     ];
-    let stderr = fails(&cargo_v6(dir.path(), &pairs(&env), &["v6", "doctor"]));
+    let stderr = fails(&cargo_v6_env(dir.path(), &pairs(&env), &["v6", "doctor"]));
     assert!(
         stderr.contains("ssh said:") && stderr.contains("Permission denied"),
         "{stderr}"
@@ -1144,7 +1110,7 @@ fn a_hanging_credential_helper_fails_doctor_and_publish_in_time_naming_it() {
     let (dir, image, env, helpers) = hanging_helper();
     for args in [&["v6", "doctor"][..], &["v6", "publish"][..]] {
         let started = Instant::now();
-        let stderr = fails(&cargo_v6(dir.path(), &pairs(&env), args));
+        let stderr = fails(&cargo_v6_env(dir.path(), &pairs(&env), args));
         let took = started.elapsed();
         assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
         assert!(
@@ -1175,7 +1141,7 @@ fn an_empty_docker_config_is_anonymous() {
     let config_path = config.path().to_str().unwrap();
     for content in ["", "  \n"] {
         std::fs::write(config.path().join("config.json"), content).unwrap();
-        let out = cargo_v6(
+        let out = cargo_v6_env(
             dir.path(),
             &[("DOCKER_CONFIG", config_path)],
             &["v6", "doctor"],
@@ -1183,7 +1149,7 @@ fn an_empty_docker_config_is_anonymous() {
         let stderr = text(&assert_ok_output(&out).stderr);
         assert!(stderr.contains("anonymously"), "{stderr}");
     }
-    let out = cargo_v6(
+    let out = cargo_v6_env(
         dir.path(),
         &[("DOCKER_CONFIG", config_path)],
         &["v6", "publish"],

@@ -23,6 +23,8 @@ use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
 
 use cargo_v6::registry::Registry;
 
+#[path = "support/hostile.rs"]
+mod hostile;
 mod support;
 use support::{assert_ok, busybox_project, skopeo, stack, text, unique};
 
@@ -936,4 +938,123 @@ fn signing_on_a_registry_with_credentials() {
     let out = verify_in(keys.path(), &reference);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("requires credentials (401 Unauthorized)"));
+}
+
+/// Two keys sign one digest at the same moment (`.sig` layout), through a registry where both
+/// read the empty signature manifest before either writes, and the first write arrives late
+/// (after the second signer has written and read back its own): the signer whose signature
+/// that late write replaced finds it gone, merges it in again, and both end with their
+/// signature in the manifest (or a signer exits 1 naming it).
+#[test]
+fn concurrent_signers_both_keep_their_signature() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let repository = fresh_image("twosigners");
+    let path = repository.split_once('/').unwrap().1.to_owned();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let writes = Arc::new(AtomicUsize::new(0));
+    let (seen_reads, seen_writes) = (Arc::clone(&reads), Arc::clone(&writes));
+    let proxy = hostile::Hostile::start(&stack().registry, move |request| {
+        if request.path.ends_with(".sig") && request.ours() {
+            if request.method == "GET" && seen_reads.fetch_add(1, Ordering::SeqCst) < 2 {
+                // The first two reads wait for each other: both signers read before either
+                // writes.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while seen_reads.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            if request.method == "PUT" && seen_writes.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(700));
+            }
+        }
+        hostile::Answer::Forward
+    });
+    let through_proxy = format!("{}/{path}:1", proxy.host());
+    let keys = [new_keys(), new_keys()];
+    let signers: Vec<_> = keys
+        .iter()
+        .map(|keys| {
+            let dir = keys.path().to_owned();
+            let reference = through_proxy.clone();
+            std::thread::spawn(move || {
+                cargo_v6(
+                    &dir,
+                    &["sign", &reference, "--key", "cosign.key"],
+                    Some(PASSWORD),
+                )
+            })
+        })
+        .collect();
+    let outs: Vec<Output> = signers.into_iter().map(|s| s.join().unwrap()).collect();
+    assert!(
+        writes.load(Ordering::SeqCst) >= 2,
+        "both signers wrote: {:?}",
+        proxy.seen()
+    );
+    for (keys, out) in keys.iter().zip(&outs) {
+        let stderr = text(&out.stderr);
+        // The signatures name the image as signed: through the proxy.
+        let verified = verify_in(keys.path(), &through_proxy);
+        match out.status.code() {
+            Some(0) => {
+                assert_ok(&verified);
+            }
+            Some(1) => assert!(stderr.contains("is lost"), "{stderr}"),
+            other => panic!("{other:?}: {stderr}"),
+        };
+    }
+    // Both signers succeed here: the late write lands within the settle time.
+    for out in &outs {
+        assert_ok(out);
+    }
+    let digest = digest_of(&format!("{repository}:1"));
+    let layers = raw_manifest(&format!("{repository}:{}", sig_tag(&digest))).unwrap()["layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(layers, 2, "{:?}", proxy.seen());
+}
+
+/// A registry that answers `201 Created` to the write of the bundle's referrer manifest
+/// without keeping it: signing reads it back, writes it again, and fails naming it, rather
+/// than list a referrer that is not there.
+#[test]
+fn a_referrer_the_registry_does_not_keep_fails_the_signing() {
+    let repository = fresh_image("droppedbundle");
+    let path = repository.split_once('/').unwrap().1.to_owned();
+    let proxy = hostile::Hostile::start(&stack().registry, |request| {
+        if request.method == "PUT" && request.path.contains("/manifests/sha256:") {
+            hostile::Answer::Respond(hostile::response("201 Created", &[], b""))
+        } else {
+            hostile::Answer::Forward
+        }
+    });
+    let keys = new_keys();
+    let reference = format!("{}/{path}:1", proxy.host());
+    let out = cargo_v6(
+        keys.path(),
+        &[
+            "sign",
+            &reference,
+            "--key",
+            "cosign.key",
+            "--signature-format",
+            "bundle",
+        ],
+        Some(PASSWORD),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("does not hold it when read back") && stderr.contains("@sha256:"),
+        "{stderr}"
+    );
+    let writes = proxy
+        .seen()
+        .iter()
+        .filter(|r| r.starts_with("PUT") && r.contains("/manifests/sha256:"))
+        .count();
+    assert_eq!(writes, 3, "{:?}", proxy.seen());
 }

@@ -506,6 +506,162 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// What a redacted value is replaced with.
+const REDACTED: &str = "<redacted>";
+
+/// Secrets shorter than this are not replaced where they stand alone: replacing every
+/// occurrence of a one- or two-character string would garble the text without hiding anything
+/// (their base64 forms, `user:password`, are still replaced).
+const MIN_REDACTED_LEN: usize = 3;
+
+/// The shortest run of base64 characters that is decoded to look for the secret.
+const MIN_BASE64_RUN: usize = 4;
+
+/// `text` (an error from a registry, or from the engine about a registry) with every
+/// authorization value in it replaced by `<redacted>`: a registry or a proxy in front of it
+/// may echo the request's `Authorization` header (or the engine's `X-Registry-Auth`) back in an
+/// error body. The one redaction for every such text, so that no encoding is forgotten:
+///
+/// - the value after `Basic` or `Bearer` (any token: registries issue their own), whoever's
+///   it is;
+/// - with `credentials`: the password as written, JSON-escaped and percent-encoded; and any
+///   base64 (standard or URL-safe alphabet, padded or not, also cut short or glued to other
+///   text) that decodes to something containing it or `user:password`: `Basic <base64>`,
+///   Docker's `auth` field, and `X-Registry-Auth` (base64 of a JSON object with the password).
+pub fn redact(text: &str, credentials: Option<&Credentials>) -> String {
+    let text = redact_schemes(text);
+    let Some(credentials) = credentials.filter(|c| !c.password.is_empty()) else {
+        return text;
+    };
+    let needles = secret_forms(credentials);
+    let text = redact_base64(&text, &needles);
+    needles
+        .iter()
+        .filter(|needle| needle.len() >= MIN_REDACTED_LEN)
+        .fold(text, |text, needle| text.replace(needle.as_str(), REDACTED))
+}
+
+/// The forms in which `credentials`' secret may appear in text: `user:password`, the password
+/// and the `password` field of `X-Registry-Auth`'s JSON (which gives a short password away
+/// too), each also as a JSON string's content, once and twice escaped (JSON in an error
+/// message); and the password percent-encoded.
+fn secret_forms(credentials: &Credentials) -> Vec<String> {
+    let password = credentials.password.as_str();
+    let escape = |s: &str| {
+        let json = serde_json::to_string(s).unwrap_or_default();
+        json[1..json.len().saturating_sub(1).max(1)].to_owned()
+    };
+    let field = format!(
+        "\"password\":{}",
+        serde_json::to_string(password).unwrap_or_default()
+    );
+    let percent: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut forms = vec![format!("{}:{password}", credentials.username), percent];
+    for form in [password.to_owned(), field] {
+        let once = escape(&form);
+        let twice = escape(&once);
+        forms.extend([form, once, twice]);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    forms.retain(|form| seen.insert(form.clone()));
+    forms
+}
+
+/// `text` with the credential after every `Basic ` or `Bearer ` replaced (case-insensitive; a
+/// space, `%20` or `+` between). A challenge's parameters (`Bearer realm="..."`) are kept.
+fn redact_schemes(text: &str) -> String {
+    static SCHEME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b(?:basic|bearer)(?:\s+|%20|\+)([A-Za-z0-9._~+/-]+=*)")
+            .expect("a valid regex")
+    });
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for captures in SCHEME.captures_iter(text) {
+        let Some(value) = captures.get(1) else {
+            continue;
+        };
+        // `realm="..."`: a challenge's parameter, not a credential.
+        let word = value.as_str().strip_suffix('=');
+        let followed = text[value.end()..].starts_with(|c: char| c == '"' || c.is_alphanumeric());
+        if followed && word.is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic())) {
+            continue;
+        }
+        out.push_str(&text[last..value.start()]);
+        out.push_str(REDACTED);
+        last = value.end();
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// `text` with every run of base64 characters replaced whose decoding contains one of
+/// `needles` (each of at least [`MIN_REDACTED_LEN`] bytes, or the first, `user:password`). The
+/// run is decoded from each of its first four offsets, so that text glued before it (`%20`
+/// before a header value) does not hide it, and as far as it goes, so that a value cut short
+/// is still found.
+fn redact_base64(text: &str, needles: &[String]) -> String {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    /// Decodes what a cut may leave: no padding, and bits past the last whole byte.
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    );
+    let is_base64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_');
+    let holds_secret = |run: &str| {
+        // One alphabet for both: URL-safe characters mapped to the standard ones.
+        let standard: String = run
+            .chars()
+            .map(|c| match c {
+                '-' => '+',
+                '_' => '/',
+                c => c,
+            })
+            .collect();
+        (0..4).any(|offset| {
+            let Some(rest) = standard.get(offset..) else {
+                return false;
+            };
+            // A lone last character holds no whole byte.
+            let whole = &rest[..rest.len() - usize::from(rest.len() % 4 == 1)];
+            let Ok(decoded) = LENIENT.decode(whole) else {
+                return false;
+            };
+            let decoded = String::from_utf8_lossy(&decoded);
+            needles.iter().enumerate().any(|(i, needle)| {
+                (i == 0 || needle.len() >= MIN_REDACTED_LEN) && decoded.contains(needle.as_str())
+            })
+        })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_base64) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(|c| !is_base64(c)).unwrap_or(rest.len());
+        let padded = end + rest[end..].len() - rest[end..].trim_start_matches('=').len();
+        let run = &rest[..end];
+        if run.len() >= MIN_BASE64_RUN && holds_secret(run) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(&rest[..padded]);
+        }
+        rest = &rest[padded..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -868,5 +1024,100 @@ mod tests {
                 )
             );
         }
+    }
+
+    /// Every encoding of `user`/`password` a registry, a proxy or the engine may echo.
+    fn echoes(user: &str, password: &str) -> Vec<String> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+        let pair = format!("{user}:{password}");
+        let registry_auth = serde_json::json!({
+            "username": user,
+            "password": password,
+            "serveraddress": "127.0.0.1:5000",
+        })
+        .to_string();
+        vec![
+            format!("bad request: password {password} refused"),
+            format!("Authorization: Basic {}", STANDARD.encode(&pair)),
+            format!(
+                r#"{{"headers":{{"Authorization":["Basic {}"]}}}}"#,
+                STANDARD.encode(&pair)
+            ),
+            format!("authorization=basic%20{}&x=1", URL_SAFE.encode(&pair)),
+            format!("X-Registry-Auth: {}", URL_SAFE.encode(&registry_auth)),
+            format!("X-Registry-Auth: {}", STANDARD.encode(&registry_auth)),
+            format!("auth {}", URL_SAFE_NO_PAD.encode(&registry_auth)),
+            // Cut short by a proxy that truncates what it echoes.
+            format!("header: {}...", &STANDARD.encode(&registry_auth)[..60]),
+            format!("glued:x{}", STANDARD.encode(format!("{pair}\n"))),
+            format!(
+                r#"{{"message":{}}}"#,
+                serde_json::to_string(&registry_auth).unwrap()
+            ),
+        ]
+    }
+
+    #[test]
+    fn redact_hides_every_encoding_of_the_secret() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        for (user, password) in [
+            ("ci", "hunter2!x"),
+            // Its base64 forms have `+` and `/` (`-` and `_` URL-safe).
+            ("v6", "p>?~s?>w"),
+            ("u", "a\"b\\c d"),
+            ("robot$x", "ab"),
+        ] {
+            let credentials = Credentials::new(
+                user.to_owned(),
+                password.to_owned(),
+                CredentialSource::Environment,
+            );
+            let pair = format!("{user}:{password}");
+            for echoed in echoes(user, password) {
+                let redacted = redact(&echoed, Some(&credentials));
+                let alone = echoed.contains(&format!(" {password} "));
+                if password.len() >= MIN_REDACTED_LEN || !alone {
+                    assert!(redacted.contains(REDACTED), "{echoed} -> {redacted}");
+                }
+                for secret in [
+                    pair.clone(),
+                    STANDARD.encode(&pair),
+                    URL_SAFE.encode(&pair),
+                    STANDARD.encode(&pair)[..4].to_owned(),
+                ] {
+                    assert!(!redacted.contains(&secret), "{echoed} -> {redacted}");
+                }
+                if password.len() >= MIN_REDACTED_LEN {
+                    assert!(!redacted.contains(password), "{echoed} -> {redacted}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn redact_hides_tokens_and_keeps_the_rest() {
+        // Anyone's token, credentials or not.
+        let text = "unauthorized: Authorization: Bearer eyJhbGciOi.J9x_y-z==; try again";
+        assert_eq!(
+            redact(text, None),
+            "unauthorized: Authorization: Bearer <redacted>; try again"
+        );
+        // A challenge's parameters and ordinary words stay.
+        let challenge =
+            r#"Www-Authenticate: Bearer realm="https://auth",service="r", Basic realm="x""#;
+        assert_eq!(redact(challenge, None), challenge);
+        let credentials = Credentials::new(
+            "ci".into(),
+            "hunter22".into(),
+            CredentialSource::Environment,
+        );
+        let plain = "manifest invalid: manifest blob unknown: blob unknown to registry";
+        assert_eq!(redact(plain, Some(&credentials)), plain);
+        assert_eq!(
+            redact("no hunter22 here, hunter22", Some(&credentials)),
+            "no <redacted> here, <redacted>"
+        );
     }
 }

@@ -822,6 +822,9 @@ impl Engine {
             match item {
                 Ok(info) => {
                     if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                        // The registry's error, as the engine relays it: it may echo the
+                        // credentials the engine sent.
+                        let detail = crate::credentials::redact(&detail, credentials);
                         return Err(EngineError::Api(format!("cannot pull {text}: {detail}")));
                     }
                     if let Some(status) = info.status {
@@ -1246,10 +1249,7 @@ fn push_message(registry: &str, credentials: Option<&Credentials>, err: BollardE
         ),
         (false, _) => detail,
     };
-    match credentials.map(Credentials::password) {
-        Some(secret) if !secret.is_empty() => message.replace(secret, "<redacted>"),
-        _ => message,
-    }
+    crate::credentials::redact(&message, credentials)
 }
 
 /// The engine's own message for server and stream errors, bollard's display otherwise.

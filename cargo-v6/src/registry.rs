@@ -1,10 +1,11 @@
-//! Registry reads and manifest writes over the distribution API (oci-client): tags, digests,
-//! labels, the stored manifest's kind, and moving a tag to an existing manifest; for
-//! signatures, small blobs and manifests of any type, and the referrers of a manifest.
+//! Registry reads and manifest writes over the distribution API: tags, digests, labels, the
+//! stored manifest's kind, and moving a tag to an existing manifest; for signatures, small
+//! blobs and manifests of any type, and the referrers of a manifest. The requests are this
+//! module's own ([`http`]); oci-client gives the types (errors, media types, tokens).
 //!
 //! Invariants:
-//! - One [`Registry`] per registry and credential set: oci-client keeps the first credentials
-//!   it used per registry, so a client is never shared between credential sets.
+//! - One [`Registry`] per registry and credential set: its handshakes hold one credential
+//!   set's authorization.
 //! - Few round trips: one auth handshake (`GET /v2/`, and a token request where the registry
 //!   issues tokens) per repository and operation (pull, push) for the life of a [`Registry`],
 //!   none at all for a further repository or operation of a registry that issues no tokens;
@@ -12,22 +13,29 @@
 //! - Manifests are copied byte for byte ([`Registry::copy_tag`]): a re-serialised manifest
 //!   would get a new digest, and pinned `image@sha256:` references would stop matching.
 //! - The secret is in no error text or `Debug` output: errors are built from status codes and
-//!   registry names, and any message taken from oci-client is scrubbed of the password.
+//!   registry names, and any message from the registry goes through
+//!   [`crate::credentials::redact`].
+//! - Every read is bounded ([`http`]): a manifest or index by the 4 MiB the distribution
+//!   registry accepts, a tag list, an image config and a blob by their own bounds, an error
+//!   body by 64 KiB, a token server's answer by 1 MiB. What a registry sends beyond a bound
+//!   fails the request, with bounded memory.
 //! - Prints nothing and knows nothing of the CLI; hints for the user are added by the caller.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::time::Duration;
+mod http;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use oci_client::RegistryOperation;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::{
     IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, ImageIndexEntry,
     OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_client::secrets::RegistryAuth;
-use oci_client::token_cache::RegistryTokenType;
-use oci_client::{Client, Reference, RegistryOperation};
+use oci_client::token_cache::RegistryToken;
 
 use crate::credentials::{CredentialSource, Credentials};
 
@@ -44,9 +52,21 @@ const MANIFEST_TYPES: &[&str] = &[
 /// large listing unless asked for the next page.
 const TAGS_PAGE: usize = 1000;
 
-/// Passwords shorter than this are not scrubbed from messages: replacing every occurrence of
-/// a one- or two-character string would garble the text without hiding anything.
-const MIN_SCRUBBED_LEN: usize = 3;
+/// The largest manifest or index read: what the distribution registry accepts
+/// (`storage.maxManifestSize`, 4 MiB); images and signatures take a few KiB.
+pub const MAX_MANIFEST: usize = 4 << 20;
+
+/// The largest page of a tag listing read: a page of [`TAGS_PAGE`] tags of the longest length
+/// (128) is 130 KiB; registries that ignore the page size send every tag at once.
+const MAX_TAG_LIST: usize = 16 << 20;
+
+/// The largest image config read: labels, environment and history of an image; a few KiB for
+/// an algorithm image, and the docker CLI's own bound for configs is 8 MiB.
+const MAX_CONFIG: usize = 8 << 20;
+
+/// How long a registry's Bearer token is used before a new one is asked for: tokens last at
+/// least this long (Docker Hub's 300 s, GHCR's and distribution's token servers' longer).
+const TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 /// A failed registry operation. Holds no secret.
 #[derive(Debug, thiserror::Error)]
@@ -262,24 +282,28 @@ impl fmt::Debug for ManifestInfo {
 }
 
 /// The auth handshakes done so far, so that each is done once (see [`Registry::authorize`]).
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Handshakes {
     /// A handshake found that this registry issues no tokens (its `GET /v2/` carries no
     /// Bearer challenge). That answer names no repository, so it holds for all of them.
     tokenless: bool,
-    /// The repositories and operations whose authorization is in the client's token cache.
-    done: BTreeSet<(String, RegistryOperation)>,
+    /// The repositories and operations whose authorization is in the client's token cache,
+    /// with the `Authorization` value this module's own requests send and when it was made.
+    done: BTreeMap<(String, RegistryOperation), (Option<String>, Instant)>,
 }
 
 /// A client for one registry with one credential set.
 pub struct Registry {
-    client: Client,
+    /// Every request to the registry (and its token server).
+    http: http::Http,
     /// The registry as named in the image, for messages.
     name: String,
     /// The host the API is served on (`registry-1.docker.io` for `docker.io`).
     api_host: String,
     auth: RegistryAuth,
     source: Option<CredentialSource>,
+    /// The credentials `auth` holds, to redact them from what the registry says.
+    credentials: Option<Credentials>,
     /// Held across a handshake, so that concurrent calls do not repeat it.
     handshakes: tokio::sync::Mutex<Handshakes>,
     /// Retries made since the caller last took them, for `-v`.
@@ -288,6 +312,92 @@ pub struct Registry {
 
 /// How long a request may make no progress when no stall timeout is given.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The bound on a manifest or index read.
+const MANIFEST_LIMIT: http::Limit = http::Limit {
+    max: MAX_MANIFEST,
+    what: "the manifest",
+};
+
+/// The bound on a token server's answer (a token is a few KiB) and on the API root's.
+const TOKEN_LIMIT: http::Limit = http::Limit {
+    max: 1 << 20,
+    what: "the token answer",
+};
+
+/// `Basic <base64 of user:password>`.
+fn basic_authorization(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// `text` with every byte but the unreserved ones (RFC 3986) percent-encoded, for a query.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The parameters of a `Bearer` challenge (`Bearer realm="...",service="..."`), names
+/// lower-cased; `None` for another scheme.
+fn bearer_challenge(header: &str) -> Option<BTreeMap<String, String>> {
+    let header = header.trim_start();
+    let (scheme, mut rest) = header.split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut params = BTreeMap::new();
+    loop {
+        rest = rest.trim_start_matches([' ', ',', '\t']);
+        let Some((name, after)) = rest.split_once('=') else {
+            break;
+        };
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                // Up to the closing quote; `\` escapes the next character.
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let mut end = quoted.len();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                        '"' => {
+                            end = i + 1;
+                            break;
+                        }
+                        c => value.push(c),
+                    }
+                }
+                (value, &quoted[end..])
+            }
+            None => {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim().to_owned(), &after[end..])
+            }
+        };
+        params.insert(name.trim().to_ascii_lowercase(), value);
+        rest = after;
+    }
+    Some(params)
+}
+
+/// The header in which a registry names a manifest's digest.
+const DIGEST_HEADER: &str = "docker-content-digest";
+
+/// `sha256:<hex>` of `bytes`.
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
 
 /// How many times a request is tried when the registry answers 429 or 5xx, or the connection
 /// fails or resets: the docker CLI retries failed uploads too, and registries under load (or
@@ -333,9 +443,10 @@ impl Registry {
     /// A client for `registry` (`ghcr.io`, `docker.io`, `127.0.0.1:5000`), anonymous when
     /// `credentials` is `None`.
     ///
-    /// Plain HTTP for loopback registries (127.0.0.0/8, `localhost`, `[::1]`), as the Docker
-    /// engine treats them as insecure by default and so pushes there over HTTP, and for
-    /// registries marked `insecure`; HTTPS otherwise. `docker.io` is served from
+    /// Plain HTTP for loopback registries (127.0.0.0/8, `[::1]`, and `localhost` when every
+    /// address it resolves to is loopback: [`plain_http_by_default`]), as the Docker engine
+    /// treats them as insecure by default and so pushes there over HTTP, and for registries
+    /// marked `insecure`; HTTPS otherwise. `docker.io` is served from
     /// `registry-1.docker.io`, the host the Docker engine uses.
     ///
     /// Makes no request. Fails only when no TLS client can be made (e.g. the system has no
@@ -358,39 +469,31 @@ impl Registry {
         stall_timeout: Duration,
     ) -> Result<Registry, RegistryError> {
         let api_host = api_host(registry).to_owned();
-        let protocol = if insecure || crate::reference::is_loopback_domain(&api_host) {
-            ClientProtocol::HttpsExcept(vec![api_host.clone()])
-        } else {
-            ClientProtocol::Https
-        };
-        // `Client::new` falls back to a default client when this fails, and that one panics
-        // without CA certificates; `try_from` reports the failure instead.
-        let client = Client::try_from(ClientConfig {
-            protocol,
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(stall_timeout),
-            user_agent: concat!("cargo-v6/", env!("CARGO_PKG_VERSION")),
-            ..ClientConfig::default()
-        })
-        .map_err(|e| RegistryError::Protocol {
-            registry: registry.to_owned(),
-            message: format!(
-                "cannot set up an HTTPS client: {e}; are CA certificates installed (the ca-certificates package)?"
-            ),
-        })?;
-        let (auth, source) = match credentials {
+        let plain = insecure || plain_http_by_default(&api_host, resolve);
+        let scheme = if plain { "http" } else { "https" };
+        let base = format!("{scheme}://{api_host}");
+        let user_agent = concat!("cargo-v6/", env!("CARGO_PKG_VERSION"));
+        let http = http::Http::new(base, Duration::from_secs(10), stall_timeout, user_agent)
+            .map_err(|e| RegistryError::Protocol {
+                registry: registry.to_owned(),
+                message: format!(
+                    "cannot set up an HTTPS client: {e}; are CA certificates installed (the ca-certificates package)?"
+                ),
+            })?;
+        let (auth, source) = match &credentials {
             Some(c) => (
                 RegistryAuth::Basic(c.username.clone(), c.password().to_owned()),
-                Some(c.source),
+                Some(c.source.clone()),
             ),
             None => (RegistryAuth::Anonymous, None),
         };
         Ok(Registry {
-            client,
+            http,
             name: registry.to_owned(),
             api_host,
             auth,
             source,
+            credentials,
             handshakes: tokio::sync::Mutex::default(),
             retries: std::sync::Mutex::default(),
         })
@@ -400,22 +503,20 @@ impl Registry {
     /// tags: that is the state before a first push, not an error.
     ///
     /// Requests: one `GET tags/list` per page of up to 1000 tags, and one more that finds no
-    /// further page (oci-client hides the `Link` header, and a registry may return fewer tags
-    /// than asked for before the end); one for a repository that does not exist.
+    /// further page (a registry may return fewer tags than asked for before the end); one for
+    /// a repository that does not exist.
     pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference(repository, "latest");
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         let mut tags: Vec<String> = Vec::new();
         loop {
             let last = tags.last().map(String::as_str);
             let page = match self
                 .retrying("listing tags", || {
-                    self.client
-                        .list_tags(&reference, &self.auth, Some(TAGS_PAGE), last)
+                    self.tags_page(repository, authorization.as_deref(), TAGS_PAGE, last)
                 })
                 .await
             {
-                Ok(page) => page.tags,
+                Ok(page) => page,
                 Err(e) if is_not_found(&e) => break,
                 Err(e) => return Err(self.error(e, repository)),
             };
@@ -431,25 +532,72 @@ impl Registry {
         Ok(tags)
     }
 
+    /// One page of `repository`'s tag listing: up to `n` tags after `last`.
+    async fn tags_page(
+        &self,
+        repository: &str,
+        authorization: Option<&str>,
+        n: usize,
+        last: Option<&str>,
+    ) -> Result<Vec<String>, OciDistributionError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        // Tags are `[A-Za-z0-9_.-]`: nothing to escape in the query.
+        let after = last.map(|l| format!("&last={l}")).unwrap_or_default();
+        let answer = self
+            .http
+            .send(http::Request {
+                method: reqwest::Method::GET,
+                path: format!("{repository}/tags/list?n={n}{after}"),
+                authorization,
+                accept: &["application/json"],
+                body: None,
+                limit: http::Limit {
+                    max: MAX_TAG_LIST,
+                    what: "the tag list",
+                },
+            })
+            .await?;
+        let page: Page = serde_json::from_slice(&answer.body)?;
+        Ok(page.tags.unwrap_or_default())
+    }
+
     /// The digest of `repository:tag` as the registry reports it (`Docker-Content-Digest`,
     /// with every manifest type accepted), or `None` when the tag does not exist.
     ///
-    /// Requests: one `HEAD manifests/TAG`, and a `GET` after it when the answer has no
-    /// digest header, which is the case when the tag does not exist (oci-client's fallback):
-    /// a caller that has listed the tags need not ask about those it did not find.
+    /// Requests: one `HEAD manifests/TAG`, and a `GET` after it when a registry answers the
+    /// `HEAD` with no digest header (the digest is then that of the manifest).
     pub async fn digest(
         &self,
         repository: &str,
         tag: &str,
     ) -> Result<Option<String>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference(repository, tag);
-        match self
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
+        let head = self
             .retrying("reading a digest", || {
-                self.client.fetch_manifest_digest(&reference, &self.auth)
+                self.http.send(http::Request {
+                    method: reqwest::Method::HEAD,
+                    path: format!("{repository}/manifests/{tag}"),
+                    authorization: authorization.as_deref(),
+                    accept: MANIFEST_TYPES,
+                    body: None,
+                    limit: MANIFEST_LIMIT,
+                })
             })
-            .await
-        {
+            .await;
+        let found = match head {
+            Ok(answer) => match answer.header(DIGEST_HEADER) {
+                Some(digest) => Ok(digest.to_owned()),
+                None => self
+                    .raw_manifest(repository, tag, authorization.as_deref())
+                    .await
+                    .map(|(_, digest)| digest),
+            },
+            Err(e) => Err(e),
+        };
+        match found {
             Ok(digest) => Ok(Some(digest)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.error(e, repository)),
@@ -465,8 +613,11 @@ impl Registry {
         repository: &str,
         tag: &str,
     ) -> Result<Option<ManifestInfo>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let (body, digest) = match self.raw_manifest(&self.reference(repository, tag)).await {
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
+        let (body, digest) = match self
+            .raw_manifest(repository, tag, authorization.as_deref())
+            .await
+        {
             Ok(found) => found,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(self.error(e, repository)),
@@ -495,12 +646,12 @@ impl Registry {
             registry: self.name.clone(),
             message,
         };
-        self.authorize(repository, RegistryOperation::Pull).await?;
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         let config = if let ManifestKind::Index { .. } = info.kind {
             let platform = platform_manifest(&info.body)
                 .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?;
             let (body, digest) = self
-                .raw_manifest(&self.reference_at(repository, &platform))
+                .raw_manifest(repository, &platform, authorization.as_deref())
                 .await
                 .map_err(|e| self.error(e, repository))?;
             let what = format!(
@@ -518,16 +669,12 @@ impl Registry {
                 .map_err(|m| protocol(format!("the manifest of {repository}:{tag} {m}")))?
                 .to_owned()
         };
-        let reference = self.reference(repository, tag);
+        let limit = http::Limit {
+            max: MAX_CONFIG,
+            what: "the image config",
+        };
         let bytes = self
-            .retrying("reading an image config", || async {
-                // A fresh buffer per try: a failed try may have written part of the blob.
-                let mut bytes = Vec::new();
-                self.client
-                    .pull_blob(&reference, config.as_str(), &mut bytes)
-                    .await
-                    .map(|()| bytes)
-            })
+            .checked_blob(repository, &config, authorization.as_deref(), limit)
             .await
             .map_err(|e| self.error(e, repository))?;
         labels_of_config(&bytes)
@@ -545,23 +692,9 @@ impl Registry {
         info: &ManifestInfo,
         tag: &str,
     ) -> Result<(), RegistryError> {
-        let media_type = info.kind.media_type();
-        let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message: format!("media type {media_type:?} is not a header value"),
-        })?;
-        self.authorize(repository, RegistryOperation::Push).await?;
-        let reference = self.reference(repository, tag);
-        self.retrying("writing a manifest", || {
-            self.client.push_manifest_raw(
-                &reference,
-                info.body.clone(),
-                Clone::clone(&content_type),
-            )
-        })
-        .await
-        .map_err(|e| self.error(e, repository))?;
-        Ok(())
+        self.put_manifest(repository, tag, info.body.clone(), info.kind.media_type())
+            .await
+            .map(|_| ())
     }
 
     /// The labels of the image config of `repository:tag` (`config.Labels`; empty when it
@@ -615,11 +748,9 @@ impl Registry {
     ///
     /// Requests: one `GET tags/list?n=1`.
     pub async fn check(&self, repository: &str) -> Result<(), RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference(repository, "latest");
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         match self
-            .client
-            .list_tags(&reference, &self.auth, Some(1), None)
+            .tags_page(repository, authorization.as_deref(), 1, None)
             .await
         {
             Ok(_) => Ok(()),
@@ -637,9 +768,9 @@ impl Registry {
         repository: &str,
         digest: &str,
     ) -> Result<Option<ManifestInfo>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
         let (body, found) = match self
-            .raw_manifest(&self.reference_at(repository, digest))
+            .raw_manifest(repository, digest, authorization.as_deref())
             .await
         {
             Ok(found) => found,
@@ -664,50 +795,113 @@ impl Registry {
         digest: &str,
         max: usize,
     ) -> Result<Vec<u8>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference_at(repository, digest);
-        self.retrying("reading a blob", || async {
-            // A fresh buffer per try: a failed try may have written part of the blob.
-            let mut out = Limited {
-                bytes: Vec::new(),
-                max,
-            };
-            self.client
-                .pull_blob(&reference, digest, &mut out)
-                .await
-                .map(|()| out.bytes)
-        })
-        .await
-        .map_err(|e| self.error(e, repository))
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
+        let limit = http::Limit {
+            max,
+            what: "the blob",
+        };
+        self.checked_blob(repository, digest, authorization.as_deref(), limit)
+            .await
+            .map_err(|e| self.error(e, repository))
+    }
+
+    /// The blob `digest` of `repository` within `limit`, checked against its digest; retried.
+    async fn checked_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        authorization: Option<&str>,
+        limit: http::Limit,
+    ) -> Result<Vec<u8>, OciDistributionError> {
+        let answer = self
+            .retrying("reading a blob", || {
+                self.http.send(http::Request {
+                    method: reqwest::Method::GET,
+                    path: format!("{repository}/blobs/{digest}"),
+                    authorization,
+                    accept: &[],
+                    body: None,
+                    limit,
+                })
+            })
+            .await?;
+        let actual = sha256_digest(&answer.body);
+        if actual != digest {
+            return Err(OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError {
+                    expected: digest.to_owned(),
+                    actual,
+                },
+            ));
+        }
+        Ok(answer.body)
     }
 
     /// Uploads `data` as a blob of `repository` unless the registry has it already, and
-    /// returns its digest.
+    /// returns its digest. Only small blobs are uploaded (signatures and their configs): in
+    /// one piece.
     ///
-    /// Requests: one `HEAD blobs/DIGEST`; when the blob is missing, the upload (`POST`, then
-    /// `PATCH` and `PUT`, or a monolithic `PUT` where the registry wants one).
+    /// Requests: one `HEAD blobs/DIGEST`; when the blob is missing, the upload: `POST
+    /// blobs/uploads/`, then a `PUT` of the data to the `Location` it answers.
     pub async fn push_blob(
         &self,
         repository: &str,
         data: Vec<u8>,
     ) -> Result<String, RegistryError> {
-        use sha2::Digest as _;
-        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
-        self.authorize(repository, RegistryOperation::Push).await?;
-        let reference = self.reference_at(repository, &digest);
+        let digest = sha256_digest(&data);
+        let authorization = self.authorize(repository, RegistryOperation::Push).await?;
+        let authorization = authorization.as_deref();
+        let request = |method, path: String, body| http::Request {
+            method,
+            path,
+            authorization,
+            accept: &[],
+            body,
+            limit: http::Limit {
+                max: http::MAX_ERROR_BODY,
+                what: "the answer to an upload",
+            },
+        };
         let exists = self
             .retrying("checking a blob", || {
-                self.client.blob_exists(&reference, &digest)
+                self.http.send(request(
+                    reqwest::Method::HEAD,
+                    format!("{repository}/blobs/{digest}"),
+                    None,
+                ))
             })
-            .await
-            .map_err(|e| self.error(e, repository))?;
-        if !exists {
-            self.retrying("uploading a blob", || {
-                self.client.push_blob(&reference, data.clone(), &digest)
-            })
-            .await
-            .map_err(|e| self.error(e, repository))?;
+            .await;
+        match exists {
+            Ok(_) => return Ok(digest),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(self.error(e, repository)),
         }
+        self.retrying("uploading a blob", || async {
+            let started = self
+                .http
+                .send(request(
+                    reqwest::Method::POST,
+                    format!("{repository}/blobs/uploads/"),
+                    None,
+                ))
+                .await?;
+            let location = started
+                .header("location")
+                .ok_or(OciDistributionError::RegistryNoLocationError)?;
+            let location = match location.starts_with('/') {
+                true => format!("{}{location}", self.http.base()),
+                false => location.to_owned(),
+            };
+            let separator = if location.contains('?') { '&' } else { '?' };
+            let body = Some((data.clone(), "application/octet-stream"));
+            let url = format!("{location}{separator}digest={digest}");
+            self.http
+                .send(request(reqwest::Method::PUT, url, body))
+                .await
+                .map(|_| ())
+        })
+        .await
+        .map_err(|e| self.error(e, repository))?;
         Ok(digest)
     }
 
@@ -722,21 +916,20 @@ impl Registry {
         body: Vec<u8>,
         media_type: &str,
     ) -> Result<String, RegistryError> {
-        use sha2::Digest as _;
-        let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
-            registry: self.name.clone(),
-            message: format!("media type {media_type:?} is not a header value"),
-        })?;
-        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body)));
-        self.authorize(repository, RegistryOperation::Push).await?;
-        let reference = if at.contains(':') {
-            self.reference_at(repository, at)
-        } else {
-            self.reference(repository, at)
-        };
+        let digest = sha256_digest(&body);
+        let authorization = self.authorize(repository, RegistryOperation::Push).await?;
         self.retrying("writing a manifest", || {
-            self.client
-                .push_manifest_raw(&reference, body.clone(), Clone::clone(&content_type))
+            self.http.send(http::Request {
+                method: reqwest::Method::PUT,
+                path: format!("{repository}/manifests/{at}"),
+                authorization: authorization.as_deref(),
+                accept: &[],
+                body: Some((body.clone(), media_type)),
+                limit: http::Limit {
+                    max: http::MAX_ERROR_BODY,
+                    what: "the answer to a manifest write",
+                },
+            })
         })
         .await
         .map_err(|e| self.error(e, repository))?;
@@ -753,14 +946,51 @@ impl Registry {
         repository: &str,
         digest: &str,
     ) -> Result<Vec<Referrer>, RegistryError> {
-        self.authorize(repository, RegistryOperation::Pull).await?;
-        let reference = self.reference_at(repository, digest);
-        let index = self
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Entry {
+            digest: String,
+            media_type: String,
+            artifact_type: Option<String>,
+        }
+        let authorization = self.authorize(repository, RegistryOperation::Pull).await?;
+        let listed = self
             .retrying("listing referrers", || {
-                self.client.pull_referrers(&reference, None)
+                self.http.send(http::Request {
+                    method: reqwest::Method::GET,
+                    path: format!("{repository}/referrers/{digest}"),
+                    authorization: authorization.as_deref(),
+                    accept: &[OCI_IMAGE_INDEX_MEDIA_TYPE],
+                    body: None,
+                    limit: MANIFEST_LIMIT,
+                })
             })
-            .await
-            .map_err(|e| self.error(e, repository))?;
+            .await;
+        let body = match listed {
+            Ok(answer) => answer.body,
+            // No referrers API: the index under the tag-schema fallback tag, if any.
+            Err(e) if is_not_found(&e) => {
+                let tag = digest.replacen(':', "-", 1);
+                match self
+                    .raw_manifest(repository, &tag, authorization.as_deref())
+                    .await
+                {
+                    Ok((body, _)) => body,
+                    Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+                    Err(e) => return Err(self.error(e, repository)),
+                }
+            }
+            Err(e) => return Err(self.error(e, repository)),
+        };
+        // What is not an index lists nothing (as the OCI spec recommends for the fallback).
+        let index: Index = serde_json::from_slice(&body).unwrap_or(Index {
+            manifests: Vec::new(),
+        });
         Ok(index
             .manifests
             .into_iter()
@@ -787,70 +1017,141 @@ impl Registry {
             })
     }
 
-    /// The stored manifest at `reference`, unparsed, with its digest.
+    /// The stored manifest at `at` (a tag or a digest) of `repository`, unparsed, with its
+    /// digest: that of its bytes, which the registry's `Docker-Content-Digest` (and a digest
+    /// asked for) must match.
     async fn raw_manifest(
         &self,
-        reference: &Reference,
+        repository: &str,
+        at: &str,
+        authorization: Option<&str>,
     ) -> Result<(Vec<u8>, String), OciDistributionError> {
-        self.retrying("reading a manifest", || {
-            self.client
-                .pull_manifest_raw(reference, &self.auth, MANIFEST_TYPES)
-        })
-        .await
-        // A manifest is a few KiB: copying it avoids naming oci-client's `bytes` type.
-        .map(|(body, digest)| (body.to_vec(), digest))
+        let answer = self
+            .retrying("reading a manifest", || {
+                self.http.send(http::Request {
+                    method: reqwest::Method::GET,
+                    path: format!("{repository}/manifests/{at}"),
+                    authorization,
+                    accept: MANIFEST_TYPES,
+                    body: None,
+                    limit: MANIFEST_LIMIT,
+                })
+            })
+            .await?;
+        let digest = sha256_digest(&answer.body);
+        let claimed = answer
+            .header(DIGEST_HEADER)
+            .filter(|claimed| claimed.starts_with("sha256:"))
+            .or(at.starts_with("sha256:").then_some(at));
+        if let Some(claimed) = claimed
+            && claimed != digest
+        {
+            return Err(OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError {
+                    expected: claimed.to_owned(),
+                    actual: digest,
+                },
+            ));
+        }
+        Ok((answer.body, digest))
     }
 
-    /// Makes sure requests for `operation` on `repository` go out authorized without asking
-    /// the registry first, which oci-client otherwise does before every request that finds
-    /// no token in its cache (a `GET /v2/`; on a registry that issues no tokens, that is
-    /// every request).
+    /// The `Authorization` value for requests for `operation` on `repository` (`None`:
+    /// anonymous), made once and reused, so that requests go out authorized without asking
+    /// the registry first.
     ///
-    /// The first time for a repository and operation, this is oci-client's handshake: `GET
-    /// /v2/` and, on a Bearer challenge, a token request; oci-client caches the token (and
-    /// renews it when it expires). A registry that issues no token (no challenge, or a Basic
-    /// one) says so for every repository, so from then on the authorization is put into
-    /// oci-client's cache directly, with no request: the credentials, which a Basic challenge
-    /// asks for; or, anonymous, an empty Basic authorization, the only way to stop oci-client
-    /// from asking again. A registry without auth ignores it; one that wants credentials
-    /// refuses it with 401, as it refuses a request without any (a registry that challenges
-    /// `/v2/` with Basic yet serves anonymous reads would refuse it too: no known registry
-    /// does this). A failed handshake is the caller's error: unreachable, or refused
-    /// credentials; the next call tries again.
+    /// The first time for a repository and operation, this is the handshake
+    /// ([`Registry::handshake`]): `GET /v2/` and, on a Bearer challenge, a token request; the
+    /// token is asked for again after [`TOKEN_LIFETIME`]. A registry that issues no token (no
+    /// challenge, or a Basic one) says so for every repository, so from then on the
+    /// authorization is made with no request: the credentials as Basic, which a Basic
+    /// challenge asks for, or none. A registry that wants credentials refuses a request
+    /// without them with 401. A failed handshake is the caller's error: unreachable, or
+    /// refused credentials; the next call tries again.
     async fn authorize(
         &self,
         repository: &str,
         operation: RegistryOperation,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<Option<String>, RegistryError> {
         let mut handshakes = self.handshakes.lock().await;
         let key = (repository.to_owned(), operation);
-        if handshakes.done.contains(&key) {
-            return Ok(());
+        // A token is asked for again before it may expire; a Basic authorization never does.
+        if let Some((authorization, at)) = handshakes.done.get(&key)
+            && (handshakes.tokenless || at.elapsed() < TOKEN_LIFETIME)
+        {
+            return Ok(authorization.clone());
         }
-        let reference = self.reference(repository, "latest");
         if !handshakes.tokenless {
-            match self.client.auth(&reference, &self.auth, operation).await {
-                // A Bearer token, in oci-client's cache now.
-                Ok(Some(_)) => {
-                    handshakes.done.insert(key);
-                    return Ok(());
+            let handshake = self
+                .retrying("authenticating", || self.handshake(repository, operation))
+                .await;
+            match handshake {
+                Ok(Some(token)) => {
+                    let authorization = Some(token.bearer_token());
+                    handshakes
+                        .done
+                        .insert(key, (authorization.clone(), Instant::now()));
+                    return Ok(authorization);
                 }
                 Ok(None) => handshakes.tokenless = true,
                 Err(e) => return Err(self.error(e, repository)),
             }
         }
         let authorization = match &self.auth {
-            RegistryAuth::Basic(user, password) => {
-                RegistryTokenType::Basic(user.clone(), password.clone())
-            }
-            _ => RegistryTokenType::Basic(String::new(), String::new()),
+            RegistryAuth::Basic(user, password) => Some(basic_authorization(user, password)),
+            _ => None,
         };
-        self.client
-            .tokens
-            .insert(&reference, operation, authorization)
-            .await;
-        handshakes.done.insert(key);
-        Ok(())
+        handshakes
+            .done
+            .insert(key, (authorization.clone(), Instant::now()));
+        Ok(authorization)
+    }
+
+    /// The auth handshake (as oci-client does it, with every answer bounded): `GET /v2/`, and on a
+    /// Bearer challenge, a token for `repository` and `operation` from the challenge's realm,
+    /// asked with the credentials; `None` when the registry issues no tokens.
+    async fn handshake(
+        &self,
+        repository: &str,
+        operation: RegistryOperation,
+    ) -> Result<Option<RegistryToken>, OciDistributionError> {
+        let ping = format!("{}/v2/", self.http.base());
+        let (_, headers, _) = self.http.get(&ping, None, TOKEN_LIMIT).await?;
+        let Some(challenge) = headers
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_challenge)
+        else {
+            return Ok(None);
+        };
+        let Some(realm) = challenge.get("realm") else {
+            return Ok(None);
+        };
+        let scope = match operation {
+            RegistryOperation::Pull => format!("repository:{repository}:pull"),
+            RegistryOperation::Push => format!("repository:{repository}:pull,push"),
+        };
+        let mut url = format!(
+            "{realm}{}scope={}",
+            if realm.contains('?') { '&' } else { '?' },
+            percent_encode(&scope)
+        );
+        if let Some(service) = challenge.get("service") {
+            url.push_str(&format!("&service={}", percent_encode(service)));
+        }
+        let basic = match &self.auth {
+            RegistryAuth::Basic(user, password) => Some(basic_authorization(user, password)),
+            _ => None,
+        };
+        let (status, _, body) = self.http.get(&url, basic.as_deref(), TOKEN_LIMIT).await?;
+        if !status.is_success() {
+            return Err(OciDistributionError::AuthenticationFailure(
+                String::from_utf8_lossy(&body).into_owned(),
+            ));
+        }
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| OciDistributionError::RegistryTokenDecodeError(e.to_string()))
     }
 
     /// Runs `call` until it succeeds, fails for good, or [`ATTEMPTS`] are used up, with
@@ -893,19 +1194,7 @@ impl Registry {
         )
     }
 
-    fn reference(&self, repository: &str, tag: &str) -> Reference {
-        Reference::with_tag(self.api_host.clone(), repository.to_owned(), tag.to_owned())
-    }
-
-    fn reference_at(&self, repository: &str, digest: &str) -> Reference {
-        Reference::with_digest(
-            self.api_host.clone(),
-            repository.to_owned(),
-            digest.to_owned(),
-        )
-    }
-
-    /// Maps an oci-client error to this module's, scrubbing the password from any text.
+    /// Maps a request's error to this module's, redacting any authorization from its text.
     fn error(&self, e: OciDistributionError, repository: &str) -> RegistryError {
         let registry = self.name.clone();
         match classify(&e) {
@@ -929,53 +1218,10 @@ impl Registry {
         }
     }
 
-    /// `text` with the password replaced, in case a registry or library echoed it.
+    /// `text` with every authorization value redacted, in case a registry, a proxy or a
+    /// library echoed one ([`crate::credentials::redact`]).
     fn scrub(&self, text: String) -> String {
-        match &self.auth {
-            RegistryAuth::Basic(_, password) if password.len() >= MIN_SCRUBBED_LEN => {
-                text.replace(password.as_str(), "<redacted>")
-            }
-            _ => text,
-        }
-    }
-}
-
-/// An in-memory sink that refuses more than `max` bytes, so that a registry cannot fill
-/// memory with a blob that should be small.
-struct Limited {
-    bytes: Vec<u8>,
-    max: usize,
-}
-
-impl tokio::io::AsyncWrite for Limited {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if self.bytes.len() + buf.len() > self.max {
-            let max = self.max;
-            return std::task::Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::FileTooLarge,
-                format!("the blob is larger than the {max} bytes expected"),
-            )));
-        }
-        self.bytes.extend_from_slice(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
+        crate::credentials::redact(&text, self.credentials.as_ref())
     }
 }
 
@@ -1029,6 +1275,39 @@ fn is_not_found(e: &OciDistributionError) -> bool {
 
 /// `e` and its causes, `: `-separated: reqwest's own text hides the cause ("connection
 /// refused", a certificate problem, an HTTPS request to an HTTP registry) in its source chain.
+/// Whether the registry at `api_host` (`HOST[:PORT]`) is spoken to over plain HTTP without
+/// `insecure`: a loopback IP literal, or `localhost` when `resolve` gives only loopback
+/// addresses (as the Docker engine decides, by address, for its default insecure range). The
+/// name alone proves nothing: a hosts file or a container's resolver may point `localhost`
+/// elsewhere, and the credentials would cross the network in clear text. Other names are never
+/// resolved here: they are HTTPS.
+fn plain_http_by_default(api_host: &str, resolve: impl Fn(&str) -> Vec<IpAddr>) -> bool {
+    if crate::reference::is_loopback_domain(api_host) {
+        let host = api_host.split(':').next().unwrap_or_default();
+        if !host.eq_ignore_ascii_case("localhost") {
+            return true; // an IP literal, already checked
+        }
+        let addresses = resolve(api_host);
+        return !addresses.is_empty() && addresses.iter().all(IpAddr::is_loopback);
+    }
+    false
+}
+
+/// The addresses `HOST[:PORT]` resolves to (port 443 when none is given), none when it does
+/// not resolve.
+fn resolve(api_host: &str) -> Vec<IpAddr> {
+    use std::net::ToSocketAddrs;
+    let with_port = if api_host.contains(':') {
+        api_host.to_owned()
+    } else {
+        format!("{api_host}:443")
+    };
+    with_port
+        .to_socket_addrs()
+        .map(|addresses| addresses.map(|a| a.ip()).collect())
+        .unwrap_or_default()
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -1101,6 +1380,24 @@ fn labels_of_config(config: &[u8]) -> Result<BTreeMap<String, String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn localhost_speaks_plain_http_only_when_it_resolves_to_loopback_alone() {
+        let loopback = |_: &str| vec![IpAddr::from([127, 0, 0, 1]), "::1".parse().unwrap()];
+        let elsewhere = |_: &str| vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([10, 0, 0, 5])];
+        let nowhere = |_: &str| Vec::new();
+        let never = |host: &str| -> Vec<IpAddr> { panic!("{host} must not be resolved") };
+        assert!(plain_http_by_default("localhost:5000", loopback));
+        assert!(plain_http_by_default("LOCALHOST", loopback));
+        assert!(!plain_http_by_default("localhost:5000", elsewhere));
+        assert!(!plain_http_by_default("localhost:5000", nowhere));
+        assert!(plain_http_by_default("127.0.0.1:5550", never));
+        assert!(plain_http_by_default("[::1]:5000", never));
+        assert!(!plain_http_by_default("ghcr.io", never));
+        assert!(!plain_http_by_default("localhost.example.org", never));
+        // The real resolver: `localhost` on this machine is loopback.
+        assert!(plain_http_by_default("localhost:5000", resolve));
+    }
     use crate::credentials::CredentialSource;
     use oci_client::errors::{OciEnvelope, OciError};
 
@@ -1126,15 +1423,33 @@ mod tests {
     }
 
     #[test]
+    fn bearer_challenges_are_read_with_quoted_commas() {
+        let challenge = bearer_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push",error=insufficient_scope"#,
+        )
+        .unwrap();
+        assert_eq!(challenge["realm"], "https://auth.docker.io/token");
+        assert_eq!(challenge["service"], "registry.docker.io");
+        assert_eq!(challenge["scope"], "repository:a/b:pull,push");
+        assert_eq!(challenge["error"], "insufficient_scope");
+        let escaped = bearer_challenge(r#"bearer Realm="a\"b""#).unwrap();
+        assert_eq!(escaped["realm"], r#"a"b"#);
+        assert_eq!(bearer_challenge(r#"Basic realm="Registry""#), None);
+        assert_eq!(
+            percent_encode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+
+    #[test]
     fn docker_hub_is_served_from_registry_1() {
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("index.docker.io"), "registry-1.docker.io");
         assert_eq!(api_host("ghcr.io"), "ghcr.io");
         let registry = Registry::new("docker.io", None, false).unwrap();
-        assert_eq!(
-            registry.reference("library/x", "1").resolve_registry(),
-            "registry-1.docker.io"
-        );
+        assert_eq!(registry.http.base(), "https://registry-1.docker.io");
+        let local = Registry::new("127.0.0.1:5000", None, false).unwrap();
+        assert_eq!(local.http.base(), "http://127.0.0.1:5000");
     }
 
     /// What [`ManifestInfo::parse`] makes of `body`.

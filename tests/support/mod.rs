@@ -208,6 +208,42 @@ pub fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Longest any cargo-v6 run of [`cargo_v6_env`] may take, whatever goes wrong.
+pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// `cargo-v6 ARGS` in `dir` with `env` applied after removing what the stack's environment or
+/// a previous test could leak in (registry credentials, TLS settings, contexts), and killed
+/// after [`RUN_TIMEOUT`]: for the tests that point it at engines that may never answer.
+pub fn cargo_v6_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = assert_cmd::Command::cargo_bin("cargo-v6").unwrap();
+    cmd.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .timeout(RUN_TIMEOUT)
+        .env_remove("V6_REGISTRY_USERNAME")
+        .env_remove("V6_REGISTRY_PASSWORD")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .env_remove("DOCKER_CONTEXT");
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    cmd.args(args).output().unwrap()
+}
+
+/// The stderr of a run that must fail with exit 1 and no panic (the rustls crypto provider in
+/// particular); shows both streams otherwise.
+pub fn fails(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{}\nstderr:\n{stderr}",
+        text(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
 /// The digest in the last line publish prints on stdout (`IMAGE@sha256:...`).
 pub fn printed_digest(stdout: &str) -> String {
     let last = stdout.lines().last().unwrap_or_default();

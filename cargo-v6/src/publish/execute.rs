@@ -23,7 +23,7 @@
 //! writer can still slip in. The checks after each write catch that and say so (exit 1); the
 //! README's "Guarantees" section says what remains.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{BuildRequest, Engine};
 use crate::manifest::Manifest;
@@ -212,14 +212,15 @@ impl Run<'_> {
             Some(release) => release,
             None => self.verified(source).await?,
         };
-        let digest = parse(&release, source)?;
-        if !self.written.is_empty() {
-            // Still ours at the end: a concurrent `--force` may have replaced it meanwhile.
-            let now = self.target.digest(source).await?;
-            if now != digest {
-                return Err(self.lost(source, now));
+        let (release, digest) = match self.written.is_empty() {
+            true => {
+                let digest = parse(&release, source)?;
+                (release, digest)
             }
-        }
+            // Still this run's input at the end: a concurrent `--force` may have replaced it
+            // meanwhile.
+            false => self.still_ours(source, release).await?,
+        };
         let mut signatures = Vec::new();
         for format in signing {
             signatures.extend(self.sign(&digest, format).await?);
@@ -277,7 +278,9 @@ impl Run<'_> {
     }
 
     /// Pushes this run's image under `tag`: the tag is read again right before (another run may
-    /// have published meanwhile) and after (it must hold this run's input).
+    /// have published meanwhile) and after (it must hold this run's input). A push the engine
+    /// fails for a reason that may pass (a 5xx, a 429, a reset connection) is tried again, up
+    /// to [`PUSH_ATTEMPTS`] times, each after reading the tag again.
     async fn push_exact(&mut self, tag: &TaggedImage) -> Result<(), PublishError> {
         let engine = self
             .engine
@@ -286,30 +289,52 @@ impl Run<'_> {
             .built
             .as_ref()
             .ok_or(PublishError::unprepared("push", "built image"))?;
-        let (now, manifest) = survey::exact_state(&self.target.registry, tag).await?;
-        if let Some(digest) = &now.digest {
-            if now.fingerprint.as_deref() == Some(self.plan.fingerprint.as_str()) {
-                // Another run published this very input meanwhile: nothing to push.
-                self.observer.event(Event::Unchanged { tag, digest });
-                if tag == self.plan.primary_tag() {
-                    self.release = manifest;
+        let mut backoff = PUSH_BACKOFF;
+        for attempt in 1..=PUSH_ATTEMPTS {
+            let (now, manifest) = survey::exact_state(&self.target.registry, tag).await?;
+            if let Some(digest) = &now.digest {
+                if now.fingerprint.as_deref() == Some(self.plan.fingerprint.as_str()) {
+                    if tag == self.plan.primary_tag() {
+                        self.release = manifest;
+                    }
+                    if attempt == 1 {
+                        // Another run published this very input meanwhile: nothing to push.
+                        self.observer.event(Event::Unchanged { tag, digest });
+                    } else {
+                        // The failed push had written it after all.
+                        self.written.push(tag.clone());
+                        self.observer.event(Event::Pushed { tag });
+                    }
+                    return Ok(());
                 }
-                return Ok(());
+                let overwriting = matches!(&self.decision.action,
+                    Action::Overwrite { references } if references.contains(tag));
+                if !overwriting {
+                    return Err(self.lost(tag, digest.clone()));
+                }
             }
-            let overwriting = matches!(&self.decision.action,
-                Action::Overwrite { references } if references.contains(tag));
-            if !overwriting {
-                return Err(self.lost(tag, digest.clone()));
+            engine.tag(id, tag).await?;
+            self.observer.event(Event::PushStarted { tag });
+            let credentials = self.target.credentials.as_ref();
+            let pushed = engine
+                .push(tag, credentials, &mut |event| {
+                    self.observer.event(Event::Push(&event))
+                })
+                .await;
+            match pushed {
+                Ok(()) => break,
+                Err(e) if attempt < PUSH_ATTEMPTS && push_may_pass(&e) => {
+                    self.observer.event(Event::Retry(format!(
+                        "{e}; retry {attempt} of {} in {} s",
+                        PUSH_ATTEMPTS - 1,
+                        backoff.as_secs()
+                    )));
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(e) => return Err(e.into()),
             }
         }
-        engine.tag(id, tag).await?;
-        self.observer.event(Event::PushStarted { tag });
-        let credentials = self.target.credentials.as_ref();
-        engine
-            .push(tag, credentials, &mut |event| {
-                self.observer.event(Event::Push(&event))
-            })
-            .await?;
         let release = self.verified(tag).await?;
         if tag == self.plan.primary_tag() {
             self.release = Some(release);
@@ -317,6 +342,63 @@ impl Run<'_> {
         self.written.push(tag.clone());
         self.observer.event(Event::Pushed { tag });
         Ok(())
+    }
+
+    /// The release and its digest at the end of a run that wrote tags: `source`, the exact
+    /// tag, must still hold this run's input. Its `HEAD` first; when that names another
+    /// digest, the manifest itself: this run's (the registry contradicts itself: an error
+    /// saying so, not a lost race), another image of the same input (two jobs publishing one
+    /// commit: unchanged, and the aliases this run wrote follow it), or other content (lost).
+    async fn still_ours(
+        &mut self,
+        source: &TaggedImage,
+        release: ManifestInfo,
+    ) -> Result<(ManifestInfo, Digest), PublishError> {
+        let registry = &self.target.registry;
+        let (path, tag) = (source.image.path(), source.tag.as_str());
+        let digest = parse(&release, source)?;
+        let head = registry.digest(path, tag).await?;
+        if head.as_deref() == Some(digest.as_str()) {
+            return Ok((release, digest));
+        }
+        let (state, manifest) = survey::exact_state(registry, source).await?;
+        let (Some(now), Some(manifest)) = (state.digest, manifest) else {
+            return Err(PublishError::Vanished {
+                reference: source.clone(),
+            });
+        };
+        if now == digest {
+            // The manifest is this run's: a HEAD must say so too, unless the tag moved and
+            // moved back between the two reads.
+            let again = registry.digest(path, tag).await?;
+            if again.as_deref() == Some(digest.as_str()) {
+                return Ok((release, digest));
+            }
+            return Err(PublishError::Inconsistent(Box::new(super::Inconsistency {
+                reference: source.clone(),
+                head: again.or(head).unwrap_or_else(|| "nothing".to_owned()),
+                served: digest,
+            })));
+        }
+        if state.fingerprint.as_deref() != Some(self.plan.fingerprint.as_str()) {
+            return Err(self.lost(source, now));
+        }
+        self.observer.event(Event::Unchanged {
+            tag: source,
+            digest: &now,
+        });
+        let aliases: Vec<TaggedImage> = self
+            .written
+            .iter()
+            .filter(|t| !self.plan.is_exact(&t.tag))
+            .cloned()
+            .collect();
+        for alias in aliases {
+            if !self.write_tag(&alias, &manifest).await? {
+                self.written.retain(|t| *t != alias);
+            }
+        }
+        Ok((manifest, now))
     }
 
     /// The manifest under the exact tag `tag`, which must hold this run's input: what another
@@ -348,16 +430,51 @@ impl Run<'_> {
             }
         };
         let digest = parse(&release, from)?;
-        self.target
-            .registry
-            .tag_manifest(tag.image.path(), &release, tag.tag.as_str())
-            .await?;
-        self.written.push(tag.clone());
-        self.observer.event(Event::Pointed {
-            tag,
-            digest: &digest,
-        });
+        if self.write_tag(tag, &release).await? {
+            self.written.push(tag.clone());
+            self.observer.event(Event::Pointed {
+                tag,
+                digest: &digest,
+            });
+        }
         Ok(())
+    }
+
+    /// Writes `manifest` under `tag` and reads it back: `true` when the tag holds it; `false`
+    /// when a higher version published since owns the tag (it is then held, and left to it).
+    /// A tag that holds nothing, or anything else, is written again, up to [`TAG_WRITES`]
+    /// times: a registry that answers the write with success but does not keep it fails the
+    /// run rather than have it list a tag that is not there.
+    async fn write_tag(
+        &mut self,
+        tag: &TaggedImage,
+        manifest: &ManifestInfo,
+    ) -> Result<bool, PublishError> {
+        let registry = &self.target.registry;
+        let (path, name) = (tag.image.path(), tag.tag.as_str());
+        for _ in 0..TAG_WRITES {
+            registry.tag_manifest(path, manifest, name).await?;
+            match registry.digest(path, name).await? {
+                Some(now) if now == manifest.digest => return Ok(true),
+                None => continue,
+                Some(now) => {
+                    if let Some(held) = self.owner_holding(tag, &now).await? {
+                        self.observer.event(Event::Held {
+                            tag: &held.tag,
+                            by: &held.by,
+                        });
+                        if !self.held.contains(&held.tag) {
+                            self.held.push(held.tag);
+                        }
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Err(PublishError::NotKept {
+            reference: tag.clone(),
+            attempts: TAG_WRITES,
+        })
     }
 
     /// Right before the first alias is written: the registry's tags now, and the aliases this
@@ -395,10 +512,11 @@ impl Run<'_> {
             else {
                 continue;
             };
-            self.target
-                .registry
-                .tag_manifest(path, &owner, held.tag.tag.as_str())
-                .await?;
+            // `false`: an even higher version owns it by now, and holds it.
+            if !self.write_tag(&held.tag, &owner).await? {
+                self.written.retain(|t| *t != held.tag);
+                continue;
+            }
             self.observer.event(Event::Repaired {
                 tag: &held.tag,
                 by: &held.by,
@@ -409,12 +527,67 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The higher version that owns the alias `tag` now, when `digest`, what `tag` holds,
+    /// is that version's: it published (and moved the alias) after this run's write.
+    async fn owner_holding(
+        &self,
+        tag: &TaggedImage,
+        digest: &str,
+    ) -> Result<Option<crate::plan::HeldTag>, PublishError> {
+        if self.plan.is_exact(&tag.tag) {
+            return Ok(None);
+        }
+        let listed = self.target.tags(&self.plan.image).await?;
+        let (_, held) = self.plan.aliases_against(&listed)?;
+        let Some(held) = held.into_iter().find(|h| h.tag == *tag) else {
+            return Ok(None);
+        };
+        let by = &held.by;
+        let owner = self
+            .target
+            .registry
+            .digest(by.image.path(), by.tag.as_str())
+            .await?;
+        Ok((owner.as_deref() == Some(digest)).then_some(held))
+    }
+
     fn lost(&self, tag: &TaggedImage, digest: Digest) -> PublishError {
         PublishError::Lost {
             reference: tag.clone(),
             digest,
         }
     }
+}
+
+/// How many times the engine pushes an exact tag when a push fails for a reason that may pass.
+const PUSH_ATTEMPTS: u32 = 3;
+
+/// The pause before the engine's second push; it doubles for the third.
+const PUSH_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How many times a tag is written when it is not there when read back.
+const TAG_WRITES: u32 = 3;
+
+/// Whether the engine's push failed for a reason that may pass when it is tried again: the
+/// registry answered a server error or 429, or the connection broke. Not a stall
+/// (`--stall-timeout`: a registry that stopped answering is not waited for again), and not
+/// refused credentials or a refused manifest.
+fn push_may_pass(e: &crate::engine::EngineError) -> bool {
+    let crate::engine::EngineError::Push { message, .. } = e else {
+        return false;
+    };
+    let message = message.to_lowercase();
+    [
+        "unexpected http status: 5",
+        "unexpected http status: 429",
+        "toomanyrequests",
+        "too many requests",
+        "connection reset",
+        "broken pipe",
+        "unexpected eof",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 /// The smoke run's progress, handed to the publish observer.

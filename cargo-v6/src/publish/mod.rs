@@ -82,6 +82,25 @@ pub enum PublishError {
         /// What it holds now.
         digest: Digest,
     },
+    /// The registry answers a `HEAD` of the exact tag with another digest than that of the
+    /// manifest it serves under it, again after reading it: no concurrent publish explains
+    /// that (a write changes both), so it is not reported as one. Boxed: it is rare.
+    #[error(
+        "the registry is inconsistent about {}: a HEAD request says it holds {}, but the manifest it serves there is {} (this run's release); a cache or proxy in front of the registry may be serving stale answers",
+        .0.reference, .0.head, .0.served
+    )]
+    Inconsistent(Box<Inconsistency>),
+    /// A tag write the registry answered with success is not there when it is read back,
+    /// after writing it again.
+    #[error(
+        "the registry accepted the write of {reference} ({attempts} times) but does not hold it when read back; it keeps no tags written by manifest (check the registry, or a proxy or cache in front of it)"
+    )]
+    NotKept {
+        /// The tag.
+        reference: TaggedImage,
+        /// How often it was written.
+        attempts: u32,
+    },
     /// A tag written by this run is gone when it is read back.
     #[error("{reference} vanished from the registry while publishing")]
     Vanished {
@@ -105,6 +124,17 @@ pub enum PublishError {
         /// What it lacks.
         missing: &'static str,
     },
+}
+
+/// What [`PublishError::Inconsistent`] found.
+#[derive(Debug)]
+pub struct Inconsistency {
+    /// The exact tag.
+    pub reference: TaggedImage,
+    /// What `HEAD` answers.
+    pub head: String,
+    /// The digest of the manifest `GET` answers.
+    pub served: Digest,
 }
 
 impl PublishError {

@@ -9,15 +9,21 @@
 //!   layer that is there as written; a bundle is a new manifest, added to the referrers
 //!   fallback index next to the entries already there.
 //! - Without compare-and-swap on tags, two signers writing the same `.sig` tag or fallback
-//!   index at the same moment can drop one of the two signatures: each write is read back and
-//!   redone if the signature is missing, and `publish` re-checks on every run (an unchanged
-//!   republish adds the signature again when it is gone).
+//!   index at the same moment can drop one of the two signatures: each merges what it reads,
+//!   writes, reads back, and reads once more after a settle time ([`settle_time`], longer than
+//!   a concurrent signer's read-to-write round trip, whose write based on an older read lands
+//!   within it); a signature missing at either read is merged and written again, up to
+//!   [`ATTEMPTS`] times, else the signer fails naming it. A write delayed by more than the
+//!   settle time can still drop it: `verify` shows that, and an unchanged republish adds the
+//!   signature again.
 //! - Prints nothing; the private key and its password are in no error.
 
 pub mod keys;
 pub mod layouts;
 pub mod payload;
 pub mod verify;
+
+use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
 
@@ -36,6 +42,20 @@ const MAX_SIGNATURE_BLOB: usize = 1024 * 1024;
 
 /// How often a write that a concurrent writer undid is redone.
 const ATTEMPTS: u32 = 3;
+
+/// The shortest wait before the second read-back of a signature write.
+const SETTLE_MIN: Duration = Duration::from_millis(1500);
+
+/// The longest wait before the second read-back of a signature write.
+const SETTLE_MAX: Duration = Duration::from_secs(20);
+
+/// How long a signer waits after its write was read back before reading it once more, given
+/// `round_trip`, the time its own read, merge and write took: a concurrent signer that read
+/// before this write lands its own within about such a round trip (four of them, and at least
+/// [`SETTLE_MIN`], leave room for a slower one).
+fn settle_time(round_trip: Duration) -> Duration {
+    (round_trip * 4).clamp(SETTLE_MIN, SETTLE_MAX)
+}
 
 /// Why signing or verifying failed. Holds no secret.
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +88,24 @@ pub enum SignError {
         /// What is wrong with it.
         reason: String,
     },
-    /// Concurrent writers kept replacing the signature manifest or index.
+    /// Concurrent writers kept replacing the signature manifest or index: the signature is
+    /// not there.
     #[error(
-        "the signature written to {location} was replaced by another writer {ATTEMPTS} times; run again"
+        "the signature by key {key} written to {location} was replaced by another writer {ATTEMPTS} times and is lost; run again"
     )]
     Contended {
         /// The tag.
+        location: String,
+        /// The signing key ([`KeyId`]'s short form).
+        key: String,
+    },
+    /// The registry accepted the write of a signature manifest but does not hold it when it
+    /// is read back, after writing it again.
+    #[error(
+        "the registry accepted the signature manifest {location} ({ATTEMPTS} times) but does not hold it when read back"
+    )]
+    NotKept {
+        /// Where it was written.
         location: String,
     },
     /// Verification found no valid signature.
@@ -218,6 +250,7 @@ async fn write_sig(subject: Subject<'_>, key: &SigningKey) -> Result<String, Sig
         manifest.is_some_and(|m| layouts::sig_layers(m.body()).is_ok_and(|l| l.contains(&layer)))
     };
     for _ in 0..ATTEMPTS {
+        let started = Instant::now();
         let existing = registry.manifest(path, &tag).await?;
         let mut layers = match &existing {
             Some(manifest) => {
@@ -236,12 +269,20 @@ async fn write_sig(subject: Subject<'_>, key: &SigningKey) -> Result<String, Sig
         registry
             .put_manifest(path, &tag, manifest, OCI_MANIFEST)
             .await?;
-        // Read back: another signer may have written the tag from an older read meanwhile.
+        // Read back, and again once a concurrent signer's write from an older read has
+        // landed: either may have replaced this one.
+        if !holds_layer(registry.manifest(path, &tag).await?.as_ref()) {
+            continue;
+        }
+        tokio::time::sleep(settle_time(started.elapsed())).await;
         if holds_layer(registry.manifest(path, &tag).await?.as_ref()) {
             return Ok(location);
         }
     }
-    Err(SignError::Contended { location })
+    Err(SignError::Contended {
+        location,
+        key: key.public().id().to_string(),
+    })
 }
 
 /// Attaches a bundle referrer to `subject` (whose stored manifest is `signed`), and lists it
@@ -278,21 +319,40 @@ async fn write_bundle(
     );
     let manifest_size = manifest.len();
     let manifest_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest)));
-    registry
-        .put_manifest(path, &manifest_digest, manifest, OCI_MANIFEST)
-        .await?;
     let location = format!("{}@{manifest_digest}", subject.image);
+    // Read back: an index listing a referrer the registry did not keep lists nothing.
+    let mut kept = false;
+    for _ in 0..ATTEMPTS {
+        registry
+            .put_manifest(path, &manifest_digest, manifest.clone(), OCI_MANIFEST)
+            .await?;
+        if registry
+            .manifest_at(path, &manifest_digest)
+            .await?
+            .is_some()
+        {
+            kept = true;
+            break;
+        }
+    }
+    if !kept {
+        return Err(SignError::NotKept { location });
+    }
 
     let mut entry = layouts::descriptor(OCI_MANIFEST, &manifest_digest, manifest_size);
     entry["artifactType"] = BUNDLE_MEDIA_TYPE.into();
     entry["annotations"] = annotations;
     let tag = layouts::fallback_tag(subject.digest);
-    for _ in 0..ATTEMPTS {
-        // Listed by the referrers API (or by the fallback index, from an earlier try).
+    let listed_now = || async {
         let listed = registry.referrers(path, subject.digest.as_str()).await?;
-        if listed.iter().any(|r| r.digest == manifest_digest) {
-            return Ok(location);
-        }
+        Ok::<bool, SignError>(listed.iter().any(|r| r.digest == manifest_digest))
+    };
+    // Listed by the referrers API: nothing to write.
+    if listed_now().await? {
+        return Ok(location);
+    }
+    for _ in 0..ATTEMPTS {
+        let started = Instant::now();
         let existing = registry.manifest(path, &tag).await?;
         let index = layouts::index_with(existing.as_ref().map(ManifestInfo::body), entry.clone())
             .map_err(|reason| SignError::Unusable {
@@ -300,13 +360,18 @@ async fn write_bundle(
             reason: format!("holds a referrers index that {reason}"),
         })?;
         registry.put_manifest(path, &tag, index, OCI_INDEX).await?;
-    }
-    let listed = registry.referrers(path, subject.digest.as_str()).await?;
-    if listed.iter().any(|r| r.digest == manifest_digest) {
-        return Ok(location);
+        // Read back, and again after the settle time, as for the `.sig` tag.
+        if !listed_now().await? {
+            continue;
+        }
+        tokio::time::sleep(settle_time(started.elapsed())).await;
+        if listed_now().await? {
+            return Ok(location);
+        }
     }
     Err(SignError::Contended {
         location: format!("{}:{tag}", subject.image),
+        key: key.public().id().to_string(),
     })
 }
 
