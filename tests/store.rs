@@ -127,7 +127,7 @@ fn import_says_what_it_normalised() {
         ("summary-4.9", "`developer_id`: dropped"),
         (
             "summary-4.9",
-            "`functions[0].arguments[0].conditional_operator`: null dropped",
+            "`functions[0].arguments[0].conditional_operator`: null dropped (the store wants the key absent)",
         ),
         ("crosstab-4.5", "`code_url` is missing"),
         (
@@ -144,7 +144,7 @@ fn import_says_what_it_normalised() {
         ),
         (
             "glm-5.0",
-            "`functions[0].arguments[0].conditional_operator`: null dropped",
+            "`functions[0].arguments[0].conditional_operator`: null dropped (the store takes it as absent)",
         ),
     ];
     for (name, note) in cases {
@@ -429,8 +429,29 @@ fn refusals() -> Vec<(u8, Mutation, &'static str, &'static str)> {
         (
             5,
             |d| d["functions"][0]["step_type"] = json!("compute"),
-            "Function step type 'compute' is not one of the allowed values",
-            "Function step type 'compute' is not one of the allowed values",
+            "Function step type 'compute': Must be one of: data_extraction, preprocessing,",
+            "Must be one of: data_extraction, preprocessing, federated_compute",
+        ),
+        (
+            5,
+            |d| d["partitioning"] = json!("diagonal"),
+            "Partitioning 'diagonal': Must be one of: horizontal, vertical.",
+            "Must be one of: horizontal, vertical.",
+        ),
+        (
+            5,
+            |d| arg(d, 1)["type"] = json!("date"),
+            "Argument type 'date': Must be one of: column, column_list,",
+            "Must be one of: column, column_list,",
+        ),
+        (
+            5,
+            |d| {
+                arg(d, 1)["conditional_on"] = json!("flag");
+                arg(d, 1)["conditional_operator"] = json!("=~");
+            },
+            "Conditional comparator '=~': Must be one of: ==, !=, >, <, >=, <=.",
+            "Must be one of: ==, !=, >, <, >=, <=.",
         ),
         (
             5,
@@ -649,6 +670,12 @@ fn refusals() -> Vec<(u8, Mutation, &'static str, &'static str)> {
             |d| d["functions"][0]["ui_visualizations"][0]["type"] = json!("pie"),
             "UI visualization type 'pie' is not one of the allowed values",
             "UI visualization type 'pie' is not one of the allowed values",
+        ),
+        (
+            5,
+            |d| d["functions"][0]["ui_visualizations"][0]["type"] = json!("pie"),
+            "UI visualization type 'pie': Must be one of: table, line.",
+            "Must be one of: table, line.",
         ),
         (
             4,
@@ -1115,4 +1142,33 @@ fn the_readme_example_is_what_the_store_accepts() {
         json!("2")
     );
     assert_eq!(store_says(4, &[exported]), [json!({})]);
+}
+
+/// Where 5.0.3 differs from 4.15.2 (and 5.0.0a26): `null` for `conditional_operator`,
+/// `conditional_value` and `default_value`, and JSON values for the last two, are taken (the
+/// store turns them into text). Import still writes text, which both take; its notes say so.
+#[test]
+fn the_5_0_3_store_takes_nulls_and_json_values_that_4_15_2_refuses() {
+    let loosen = |major: u8| {
+        let mut doc = base(major);
+        let args = &mut doc["functions"][0]["arguments"];
+        args[0]["default_value"] = json!(true);
+        args[1]["default_value"] = json!(3);
+        args[1]["conditional_operator"] = Value::Null;
+        args[1]["conditional_value"] = Value::Null;
+        doc
+    };
+    assert_eq!(store_says(5, &[loosen(5)]), [json!({})]);
+    assert_ne!(store_says(4, &[loosen(4)]), [json!({})]);
+    let document = loosen(5);
+    let dir = project_for(&document);
+    let file = dir.path().join("algorithm_store.json");
+    std::fs::write(&file, document.to_string()).unwrap();
+    let notes = import(dir.path(), &file);
+    for note in [
+        "`functions[0].arguments[1].conditional_operator`: null dropped (the store takes it as absent)",
+        "`functions[0].arguments[1].default_value`: 3 became \"3\" (the text the store turns it into)",
+    ] {
+        assert!(notes.contains(note), "expected `{note}` in {notes}");
+    }
 }

@@ -751,6 +751,8 @@ pub struct ContainerSpec<'a> {
     pub network: &'a str,
     /// Labels, to find the container again.
     pub labels: &'a BTreeMap<String, String>,
+    /// Run with a pseudo-terminal (stdout and stderr then arrive as one stream).
+    pub tty: bool,
 }
 
 /// A host path bind-mounted into a container. Needs an engine on this machine: the path is
@@ -889,7 +891,7 @@ impl Engine {
             ),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            tty: Some(false),
+            tty: Some(spec.tty),
             host_config: Some(HostConfig {
                 network_mode: Some(spec.network.to_owned()),
                 mounts: Some(mounts),

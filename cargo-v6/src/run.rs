@@ -25,8 +25,8 @@ use serde_json::{Map, Value};
 
 use crate::engine::{Bind, ContainerSpec, Engine, EngineError, LogLine};
 use crate::vantage6::{
-    self, DatabaseSource, FunctionStep, MountSource, NodeDatabase, NodeRun, NodeRunError, NodeTask,
-    OutputFormat, Vantage6Version,
+    self, DatabaseSource, FunctionStep, MountSource, NodeDatabase, NodeIds, NodeRun, NodeRunError,
+    NodeTask, OutputFormat, Vantage6Version,
 };
 
 /// What to run: the task as a node would get it, and how long to wait.
@@ -51,11 +51,17 @@ pub struct RunRequest {
     pub extract: Option<String>,
     /// Give up (and remove the container) after this long.
     pub timeout: Option<Duration>,
+    /// The ids the node passes on for `method`; the `extract` runs before it get the task
+    /// ids 1, 2, ... (their run numbers).
+    pub ids: NodeIds,
 }
 
-/// `--data LABEL=PATH[:TYPE]`: one database of the run.
+/// `--data [+]LABEL=PATH[:TYPE]`: one database of the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataArg {
+    /// Written with a leading `+`: part of the previous `--data`'s argument position (5.x:
+    /// several dataframes as one argument), not a position of its own.
+    pub joins_previous: bool,
     /// The label.
     pub label: String,
     /// A path on this machine, or a URI passed as written.
@@ -65,10 +71,14 @@ pub struct DataArg {
 }
 
 impl DataArg {
-    /// Parses `LABEL=PATH[:TYPE]`. `:TYPE` counts only when it is a type the algorithm tools
+    /// Parses `[+]LABEL=PATH[:TYPE]`. `:TYPE` counts only when it is a type the algorithm tools
     /// know (`csv`, `parquet`, `excel`, `sql`, `sparql`, `omop`, `other`), so paths and URIs
-    /// with colons stay whole.
+    /// with colons stay whole. A label is an identifier, so a leading `+` is never part of it.
     pub fn parse(text: &str) -> Result<DataArg, String> {
+        let (joins_previous, text) = match text.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
         let Some((label, rest)) = text.split_once('=') else {
             return Err(format!("`{text}` is not LABEL=PATH[:TYPE]"));
         };
@@ -84,6 +94,7 @@ impl DataArg {
             _ => (rest, "csv"),
         };
         Ok(DataArg {
+            joins_previous,
             label: label.to_owned(),
             location: location.to_owned(),
             db_type: db_type.to_owned(),
@@ -541,6 +552,29 @@ pub fn diagnose(lines: &[String], module: Option<&str>, method: &str) -> Failure
     }
 }
 
+/// `text` without ANSI escape sequences: with the tty a 5.x node gives it, vantage6's logger
+/// colours its lines (`\x1b[32minfo\x1b[0m`) and ends with a reset on a line of its own.
+fn without_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+        } else if chars.next_if_eq(&'[').is_some() {
+            // CSI: parameters and intermediates up to a final byte in `@`..=`~`.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            // A two-character escape (`ESC c`).
+            chars.next();
+        }
+    }
+    out
+}
+
 /// The last Python exception line of a traceback (`ValueError: ...`), if any.
 fn last_exception(lines: &[String]) -> Option<String> {
     let start = lines
@@ -683,6 +717,7 @@ async fn run_in(
                 step: FunctionStep::DataExtraction,
                 databases: &source,
                 run_id,
+                task_id: u64::from(run_id),
             };
             run_container(engine, image, request, &task, module, work, observer).await?;
             let from = work.path.join(format!("run-{run_id}/output"));
@@ -713,6 +748,7 @@ async fn run_in(
         step,
         databases: &task_databases,
         run_id,
+        task_id: request.ids.task,
     };
     let output = run_container(engine, image, request, &task, module, work, observer).await?;
     Ok(RunOutcome {
@@ -729,6 +765,8 @@ struct Task<'a> {
     step: FunctionStep,
     databases: &'a [(NodeDatabase, Option<PathBuf>)],
     run_id: u32,
+    /// `TASK_ID`: each container is a task of its own.
+    task_id: u64,
 }
 
 /// Prepares the work folder for `task`, runs its container to the end, removes it, and reads
@@ -754,8 +792,15 @@ async fn run_container(
         extra_env: &request.env,
         image,
         run_id: task.run_id,
+        ids: NodeIds {
+            task: task.task_id,
+            ..request.ids
+        },
     })?;
-    work.prepare(&node)?;
+    for warning in &node.warnings {
+        observer.event(RunEvent::Warning(warning.clone()));
+    }
+    work.prepare(&node, task.databases)?;
     let binds = binds(&node, &work.path, task.databases);
     let mut env = node.env.clone();
     // Not a node's: Python's output unbuffered, so that the log arrives as it is written.
@@ -770,6 +815,7 @@ async fn run_container(
         tmpfs: &node.tmpfs,
         network: "none",
         labels: &labels,
+        tty: node.tty,
     };
     let id = engine.create_container(&spec).await?;
     let is_5 = request.vantage6.major == 5;
@@ -790,7 +836,7 @@ async fn run_container(
                     if line.text().contains(SERVER_RETRY) {
                         waits_for_server.notify_one();
                     }
-                    lines.push(line.text().to_owned());
+                    lines.push(without_ansi(line.text()));
                 })
                 .await?;
             engine.wait_container(&id).await
@@ -914,14 +960,29 @@ fn checked_databases(
         extra_env: &request.env,
         image: "",
         run_id: 1,
+        ids: request.ids,
     })?;
     Ok(databases)
 }
 
 /// `--data` resolved: each database with the absolute host path to mount, if it is local.
 fn resolve_data(data: &[DataArg]) -> Result<Vec<(NodeDatabase, Option<PathBuf>)>, RunError> {
+    if let Some(first) = data.first().filter(|d| d.joins_previous) {
+        return Err(RunError::Input {
+            message: format!(
+                "--data +{}: a leading `+` joins the previous --data's argument, and there is none",
+                first.label
+            ),
+            help: Some("write the first --data of an argument without `+`".to_owned()),
+        });
+    }
+    let mut position = 0;
     data.iter()
-        .map(|arg| {
+        .enumerate()
+        .map(|(index, arg)| {
+            if index > 0 && !arg.joins_previous {
+                position += 1;
+            }
             let path = Path::new(&arg.location);
             let (source, host) = match std::fs::metadata(path) {
                 Ok(meta) => {
@@ -954,6 +1015,7 @@ fn resolve_data(data: &[DataArg]) -> Result<Vec<(NodeDatabase, Option<PathBuf>)>
             Ok((
                 NodeDatabase {
                     label: arg.label.clone(),
+                    position,
                     source,
                     db_type: arg.db_type.clone(),
                 },
@@ -972,6 +1034,7 @@ fn binds(node: &NodeRun, work: &Path, databases: &[(NodeDatabase, Option<PathBuf
                 MountSource::Work(relative) if relative.is_empty() => work.to_owned(),
                 MountSource::Work(relative) => work.join(relative),
                 MountSource::Database(index) => databases.get(*index)?.1.clone()?,
+                MountSource::DatabaseCopy(_, relative) => work.join(relative),
             };
             Some(Bind {
                 host,
@@ -1035,8 +1098,13 @@ impl WorkDir {
         Ok(work)
     }
 
-    /// Creates the node's folders and files.
-    fn prepare(&self, node: &NodeRun) -> Result<(), RunError> {
+    /// Creates the node's folders and files, the copies of databases it mounts read-write, and
+    /// the session's state file when the session has none yet.
+    fn prepare(
+        &self,
+        node: &NodeRun,
+        databases: &[(NodeDatabase, Option<PathBuf>)],
+    ) -> Result<(), RunError> {
         for dir in &node.dirs {
             let path = self.path.join(dir);
             std::fs::create_dir_all(&path).map_err(|source| RunError::Io {
@@ -1058,6 +1126,34 @@ impl WorkDir {
                 0o644
             };
             set_mode(&path, mode)?;
+        }
+        for mount in &node.mounts {
+            if let MountSource::DatabaseCopy(index, relative) = &mount.source
+                && let Some((db, Some(host))) = databases.get(*index)
+            {
+                let path = self.path.join(relative);
+                std::fs::copy(host, &path).map_err(|source| RunError::Io {
+                    what: format!("cannot copy database `{}` ({})", db.label, host.display()),
+                    source,
+                })?;
+                // Mounted read-write, as the node mounts it, whichever user the image runs as.
+                set_mode(&path, 0o666)?;
+            }
+        }
+        if let Some(relative) = &node.session_state {
+            let path = self.path.join(relative);
+            if !path.exists() {
+                let created = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+                std::fs::write(&path, vantage6::session_state_parquet(created)).map_err(
+                    |source| RunError::Io {
+                        what: format!("cannot write {}", path.display()),
+                        source,
+                    },
+                )?;
+                set_mode(&path, 0o644)?;
+            }
         }
         Ok(())
     }
@@ -1124,9 +1220,31 @@ mod tests {
             (d.location.as_str(), d.db_type.as_str()),
             ("postgresql://h:5432/x", "sql")
         );
+        let d = DataArg::parse("+b=x.parquet").unwrap();
+        assert!(d.joins_previous);
+        assert_eq!(d.label, "b");
+        assert!(!DataArg::parse("b=x.parquet").unwrap().joins_previous);
+        assert!(DataArg::parse("+=x").is_err());
         assert!(DataArg::parse("data.csv").is_err());
         assert!(DataArg::parse("=data.csv").is_err());
         assert!(DataArg::parse("a=").is_err());
+    }
+
+    #[test]
+    fn data_with_a_plus_shares_the_previous_argument_position() {
+        let args: Vec<DataArg> = ["a=x://1", "+b=x://2", "c=x://3", "+d=x://4", "+e=x://5"]
+            .iter()
+            .map(|t| DataArg::parse(t).unwrap())
+            .collect();
+        let positions: Vec<usize> = resolve_data(&args)
+            .unwrap()
+            .iter()
+            .map(|(db, _)| db.position)
+            .collect();
+        assert_eq!(positions, [0, 0, 1, 1, 1]);
+        let err = resolve_data(&args[1..2]).unwrap_err();
+        assert!(err.to_string().contains("no"), "{err}");
+        assert!(err.help().unwrap().contains("without `+`"));
     }
 
     #[test]
@@ -1255,6 +1373,33 @@ requests.exceptions.ConnectionError: HTTPConnectionPool(host='host.docker.intern
         assert!(
             failure.help().unwrap().contains("MockAlgorithmClient"),
             "{failure:?}"
+        );
+    }
+
+    #[test]
+    fn colours_of_a_tty_log_are_not_part_of_the_diagnosis() {
+        assert_eq!(without_ansi("\x1b[0m"), "");
+        assert_eq!(
+            without_ansi("[\x1b[32minfo \x1b[0m] - Validating"),
+            "[info ] - Validating"
+        );
+        assert_eq!(without_ansi("a\x1bcb"), "ab");
+        assert_eq!(without_ansi("plain é"), "plain é");
+        // vantage6-algorithm-tools 5.0.3 with a tty, a @federated function run as
+        // preprocessing: the log ends with a colour reset on its own line.
+        let log: Vec<String> = [
+            "error > Error encountered while calling sum: Container started as AlgorithmStepType.PREPROCESSING, but user requested AlgorithmStepType.FEDERATED_COMPUTE.",
+            "Traceback (most recent call last):",
+            "vantage6.algorithm.tools.exceptions.SessionActionMismatchError: Container started as AlgorithmStepType.PREPROCESSING, but user requested AlgorithmStepType.FEDERATED_COMPUTE.",
+            "error > None",
+            "\x1b[0m",
+        ]
+        .iter()
+        .map(|l| without_ansi(l))
+        .collect();
+        assert_eq!(
+            diagnose(&log, Some("v6-session-basics"), "sum").to_string(),
+            "method `sum` is a federated_compute function; it was run as preprocessing"
         );
     }
 

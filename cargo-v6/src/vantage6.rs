@@ -36,8 +36,9 @@ impl Wrapper {
 /// The vantage6 majors whose wrappers the templates know.
 pub const SUPPORTED_MAJORS: [u64; 3] = [3, 4, 5];
 
-/// The newest stable vantage6 release the tool knows: the default for new manifests
-/// (vantage6-algorithm-tools 4.15.2 on PyPI).
+/// The default for new manifests: the newest 4.x (vantage6-algorithm-tools 4.15.2 on PyPI).
+/// vantage6 5.0 is released too ([`newest_of_major`]`(5)`), but a 5.x node needs a 5.x server
+/// (Kubernetes, Keycloak): new projects target 5.x when they say so (`--vantage6 5.0`).
 pub const NEWEST: &str = "4.15";
 
 /// The newest release per major, for a Dockerfile that shows only the major.
@@ -45,6 +46,7 @@ pub fn newest_of_major(major: u64) -> Option<&'static str> {
     match major {
         3 => Some("3.11"),
         4 => Some(NEWEST),
+        // Released: vantage6, vantage6-node and vantage6-algorithm-tools 5.0.0 to 5.0.3.
         5 => Some("5.0"),
         _ => None,
     }
@@ -116,13 +118,17 @@ pub fn template_name(wrapper: Wrapper, vantage6_major: u64) -> String {
 //   `vantage6/algorithm/tools/wrap.py` (reads `INPUT_FILE` as JSON `{method, args, kwargs}`,
 //   calls `method(*args, **kwargs)`, writes `json.dumps(result)` to `OUTPUT_FILE`) and
 //   `util.py` (`get_env_var`: undo `!` -> `=`, base32-decode, plain values kept).
-// - 5.x: vantage6-node 5.0.0a26 `vantage6/node/k8s/container_manager.py` (`run`,
-//   `_create_volume_mounts`) and `globals.py` (`JOB_POD_*_PATH`, `DATABASE_BASE_PATH`);
-//   vantage6-algorithm-tools 5.0.0a26 `wrap.py` (method from `ALGORITHM_METHOD`, arguments
-//   from `INPUT_FILE` as a JSON object, `method(**arguments)`; data extraction and
-//   preprocessing write a parquet table, the compute steps JSON) and `decorator/data.py`
-//   (`USER_REQUESTED_DATAFRAMES`: `;` between argument positions, `,` within one;
-//   `SESSION_FOLDER/<name>.parquet`); vantage6-common 5.0.0a26 `ContainerEnvNames`.
+// - 5.x: vantage6-node 5.0.3 (the release; 5.0.0a26 differed, see `node_run_5`)
+//   `vantage6/node/k8s/container_manager.py` (`run`, `_create_volume_mounts`,
+//   `_encode_environment_variables`), `k8s/session_manager.py` (`SessionFileManager`: the
+//   session folder and its `session_state.parquet`) and `globals.py` (`TASK_JOB_*_PATH`,
+//   `DATABASE_BASE_PATH`, `DEFAULT_PROXY_PORT`); vantage6-algorithm-tools 5.0.3 `wrap.py`
+//   (method from `ALGORITHM_METHOD`, arguments from `INPUT_FILE` as a JSON object,
+//   `method(**arguments)`; data extraction and preprocessing write a parquet table, the compute
+//   steps JSON), `decorator/data.py` (`USER_REQUESTED_DATAFRAMES`: `;` between argument
+//   positions, `,` within one; `SESSION_FOLDER/<name>.parquet`) and `decorator/metadata.py`
+//   (`TASK_ID`, `NODE_ID`, `ORGANIZATION_ID`, `COLLABORATION_ID` read with `os.environ[...]`,
+//   as the node set them: still encoded); vantage6-common 5.0.3 `ContainerEnvNames`.
 
 /// `ENV_VAR_EQUALS_REPLACEMENT` in vantage6-common (4.x and 5.x): the node writes `!` for
 /// the `=` padding of its base32 values.
@@ -218,6 +224,9 @@ pub enum DatabaseSource {
 pub struct NodeDatabase {
     /// The label (4.x `<LABEL>_DATABASE_URI`; 5.x the dataframe name).
     pub label: String,
+    /// 5.x: the function argument it belongs to (the task's `position`): the dataframes of one
+    /// position reach the function together, as one argument. Non-decreasing along the list.
+    pub position: usize,
     /// Where it comes from.
     pub source: DatabaseSource,
     /// `csv`, `parquet`, `sql`, ...
@@ -245,6 +254,35 @@ pub struct NodeTask<'a> {
     pub image: &'a str,
     /// A run number: names the run's folder, so that several runs can share one work folder.
     pub run_id: u32,
+    /// The identities the node passes on (5.x environment, 4.x container token).
+    pub ids: NodeIds,
+}
+
+/// Who runs the task, as a node tells the algorithm: vantage6-node 5.0.3 sets them as
+/// `TASK_ID`, `NODE_ID`, `ORGANIZATION_ID` and `COLLABORATION_ID` (`ContainerManager.run`); 4.x
+/// puts them in the container token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeIds {
+    /// The task (the server's id; one per function run).
+    pub task: u64,
+    /// The node.
+    pub node: u64,
+    /// The node's organization.
+    pub organization: u64,
+    /// The collaboration.
+    pub collaboration: u64,
+}
+
+impl Default for NodeIds {
+    /// The first of each: a fresh server numbers from 1.
+    fn default() -> Self {
+        NodeIds {
+            task: 1,
+            node: 1,
+            organization: 1,
+            collaboration: 1,
+        }
+    }
 }
 
 /// What a host path of a mount is.
@@ -254,6 +292,10 @@ pub enum MountSource {
     Work(String),
     /// The database with this index in [`NodeTask::databases`].
     Database(usize),
+    /// A copy of the database file with this index, made at this path relative to the work
+    /// folder: the node mounts a 5.x extraction's source read-write, and the user's file must
+    /// not change.
+    DatabaseCopy(usize, String),
 }
 
 /// One bind mount of the algorithm container.
@@ -297,6 +339,14 @@ pub struct NodeRun {
     pub output: String,
     /// What the output file holds when the wrapper wrote it.
     pub output_format: OutputFormat,
+    /// 5.x: the session's state file, relative to the work folder, to create with
+    /// [`session_state_parquet`] when it does not exist yet (the node creates it once per
+    /// session, before the session's first run).
+    pub session_state: Option<String>,
+    /// What the node would log as a warning and go on (an `algorithm_env` variable it skips).
+    pub warnings: Vec<String>,
+    /// The container runs with a tty (5.x `V1Container(tty=True)`; 4.x: Docker's default, none).
+    pub tty: bool,
 }
 
 /// A task no node of this vantage6 version could run as given.
@@ -348,6 +398,16 @@ pub enum NodeRunError {
         /// How many.
         count: usize,
     },
+    /// 4.x has no argument positions: one database per label.
+    #[error(
+        "`{label}` joins the previous --data as one argument (`+`): several dataframes as one argument are vantage6 5.x; this image is for {version}"
+    )]
+    GroupIn4x {
+        /// The label.
+        label: String,
+        /// The version.
+        version: String,
+    },
     /// A 5.x dataframe must be a parquet file or already in the session.
     #[error(
         "`{label}`: a 5.x {step} function reads dataframes of the session, which are parquet tables; give a .parquet file, or a data-extraction function to make it (--extract)"
@@ -363,6 +423,17 @@ pub enum NodeRunError {
 /// The node's work-folder layout and environment for `task`, per vantage6 major.
 pub fn node_run(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
     check_labels(task.databases)?;
+    if task.version.major == 4
+        && let Some(pair) = task
+            .databases
+            .windows(2)
+            .find(|pair| pair[0].position == pair[1].position)
+    {
+        return Err(NodeRunError::GroupIn4x {
+            label: pair[1].label.clone(),
+            version: task.version.text.clone(),
+        });
+    }
     for name in task.extra_env.keys() {
         check_env_name(name)?;
     }
@@ -432,6 +503,8 @@ fn node_run_4(task: &NodeTask<'_>) -> NodeRun {
         set(&format!("{upper}_DATABASE_TYPE"), db.db_type.clone());
     }
     set("DB_LABELS", labels.join(","));
+    // 4.15.2 `_setup_environment_vars`: `{**environment_variables, **algorithm_env}`, so in
+    // 4.x the node's `algorithm_env` does override its own variables (5.x skips them).
     for (k, v) in task.extra_env {
         set(k, v.clone());
     }
@@ -449,13 +522,24 @@ fn node_run_4(task: &NodeTask<'_>) -> NodeRun {
         tmpfs: vec![TMP_FOLDER.to_owned()],
         output: format!("{folder}/output"),
         output_format: OutputFormat::Json,
+        session_state: None,
+        warnings: Vec::new(),
+        tty: false,
     }
 }
 
-/// 5.x (`ContainerManager`): the run's `input` and `output` files and the session folder
-/// are mounted at `/app/vantage6/task/{input,output,session}`. A data extraction gets its one
-/// source at `/app/databases/<label>.<type>` (`DATABASE_URI`, `DATABASE_TYPE`); the other steps
-/// get dataframes of the session (`USER_REQUESTED_DATAFRAMES`, one per argument position).
+/// 5.x, as vantage6-node 5.0.3 `k8s/container_manager.py` runs it (`ContainerManager.run`,
+/// `_create_volume_mounts`): the run's `input` and `output` files and the session folder are
+/// mounted at `/app/vantage6/task/{input,output,session}` (`globals.py` `TASK_JOB_*_PATH`), the
+/// session folder holding `session_state.parquet` from the start (`k8s/session_manager.py`).
+/// A data extraction gets its one source at `/app/databases/<label>.<type>` (`DATABASE_URI`,
+/// `DATABASE_TYPE`), mounted read-write (the node's `_get_database_metadata` gives no mount
+/// mode, so `read_only` is false): here a copy of the file, so that the user's file cannot
+/// change. The other steps get dataframes of the session (`USER_REQUESTED_DATAFRAMES`).
+///
+/// Where 5.0.0a26 differed, 5.0.3 is followed: a26 set none of the four ids (a `@metadata`
+/// function failed with `KeyError: 'TASK_ID'`), let `algorithm_env` override the node's own
+/// variables, and created no `session_state.parquet`.
 fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
     const TASK: &str = "/app/vantage6/task";
     const DATABASES: &str = "/app/databases";
@@ -470,20 +554,14 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
     let mut set = |k: &str, v: String| {
         env.insert(k.to_owned(), v);
     };
+    // `_create_volume_mounts`: the files and the session.
     set("OUTPUT_FILE", format!("{TASK}/output"));
     set("INPUT_FILE", format!("{TASK}/input"));
     set("SESSION_FOLDER", format!("{TASK}/session"));
     set(
         "SESSION_FILE",
-        format!("{TASK}/session/session_state.parquet"),
+        format!("{TASK}/session/{SESSION_STATE_FILE}"),
     );
-    // The node's proxy (PROXY_SERVER_HOST, a cluster name; DEFAULT_PROXY_SERVER_PORT 7654).
-    // Nothing answers here: the container has no network.
-    set("HOST", "http://host.docker.internal".to_owned());
-    set("PORT", "7654".to_owned());
-    set("API_PATH", String::new());
-    set("ALGORITHM_METHOD", task.method.to_owned());
-    set("FUNCTION_ACTION", task.step.as_str().to_owned());
     let mut mounts = vec![
         NodeMount {
             source: MountSource::Work(format!("{run}/output")),
@@ -501,6 +579,7 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
             read_only: false,
         },
     ];
+    let mut dirs = vec![run.clone(), session.clone()];
     if task.step == FunctionStep::DataExtraction {
         let [db] = task.databases else {
             return Err(NodeRunError::ExtractionSources {
@@ -508,7 +587,19 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
             });
         };
         let uri = match &db.source {
-            DatabaseSource::File { .. } | DatabaseSource::Directory => {
+            DatabaseSource::File { .. } => {
+                let local = format!("{DATABASES}/{}.{}", db.label, db.db_type);
+                let copy = format!("{run}/databases/{}.{}", db.label, db.db_type);
+                dirs.push(format!("{run}/databases"));
+                mounts.push(NodeMount {
+                    source: MountSource::DatabaseCopy(0, copy),
+                    target: local.clone(),
+                    read_only: false,
+                });
+                local
+            }
+            // A folder is not copied (it may be large): mounted read-only.
+            DatabaseSource::Directory => {
                 let local = format!("{DATABASES}/{}.{}", db.label, db.db_type);
                 mounts.push(NodeMount {
                     source: MountSource::Database(0),
@@ -541,17 +632,42 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
                 }
             }
         }
-        let names: Vec<&str> = task.databases.iter().map(|d| d.label.as_str()).collect();
-        set("USER_REQUESTED_DATAFRAMES", names.join(";"));
+        set(
+            "USER_REQUESTED_DATAFRAMES",
+            requested_dataframes(task.databases),
+        );
     }
+    // `run`: the proxy (`V6_PROXY_HOST`, the node's service name in its cluster; port
+    // `V6_PROXY_PORT`, `DEFAULT_PROXY_PORT` 7654). Nothing answers here: the container has no
+    // network.
+    set("HOST", "http://host.docker.internal".to_owned());
+    set("PORT", "7654".to_owned());
+    set("API_PATH", String::new());
+    set("ALGORITHM_METHOD", task.method.to_owned());
+    set("FUNCTION_ACTION", task.step.as_str().to_owned());
+    set("TASK_ID", task.ids.task.to_string());
+    set("NODE_ID", task.ids.node.to_string());
+    set("ORGANIZATION_ID", task.ids.organization.to_string());
+    set("COLLABORATION_ID", task.ids.collaboration.to_string());
+    // `run`: `algorithm_env` never replaces the node's own (`key in env_vars or key.upper() in
+    // env_vars`): skipped, with a warning.
+    let mut warnings = Vec::new();
     for (k, v) in task.extra_env {
-        set(k, v.clone());
+        if env.contains_key(k) || env.contains_key(&k.to_uppercase()) {
+            warnings.push(format!(
+                "--env {k} is not set: a vantage6 {} node sets {} itself, and skips an `algorithm_env` variable of that name",
+                task.version,
+                k.to_uppercase()
+            ));
+            continue;
+        }
+        env.insert(k.clone(), v.clone());
     }
     let input = serde_json::Value::Object(task.kwargs.clone());
     Ok(NodeRun {
         env: encode_env(&env),
         env_plain: env,
-        dirs: vec![run.clone(), session],
+        dirs,
         files: vec![
             (format!("{run}/input"), input.to_string().into_bytes()),
             (format!("{run}/output"), Vec::new()),
@@ -564,8 +680,58 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
         } else {
             OutputFormat::Json
         },
+        session_state: Some(format!("{session}/{SESSION_STATE_FILE}")),
+        warnings,
+        tty: true,
     })
 }
+
+/// `USER_REQUESTED_DATAFRAMES` (vantage6-node 5.0.3 `_create_volume_mounts`): the dataframes
+/// grouped by argument position, `,` within a position (`DATAFRAME_WITHIN_GROUP_SEPARATOR`),
+/// `;` between positions (`DATAFRAME_BETWEEN_GROUPS_SEPARATOR`).
+fn requested_dataframes(databases: &[NodeDatabase]) -> String {
+    let mut groups: Vec<(usize, Vec<&str>)> = Vec::new();
+    for db in databases {
+        match groups.last_mut() {
+            Some((position, names)) if *position == db.position => names.push(&db.label),
+            _ => groups.push((db.position, vec![&db.label])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(_, names)| names.join(","))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The session's state file (`SESSION_STATE_FILENAME` in vantage6-common 5.0.3, `.parquet`).
+pub const SESSION_STATE_FILE: &str = "session_state.parquet";
+
+/// `session_state.parquet` as vantage6-node 5.0.3 writes it (`k8s/session_manager.py`,
+/// `_create_session_state_file`: one row `action` "", `file` "session_state.parquet",
+/// `timestamp` the creation time in UTC, `message` "Created this session file.", `dataframe`
+/// ""), with pyarrow's defaults. Made without pyarrow: the file pyarrow writes
+/// (`scripts/session-state-parquet.py`) with its placeholder time replaced by `created`, in
+/// microseconds since the epoch. The time is a fixed-width little-endian INT64 wherever it
+/// occurs (the values, the dictionary, the statistics), and pyarrow writes no page checksums,
+/// so the replacement is the file pyarrow would have written at that time.
+pub fn session_state_parquet(created: i64) -> Vec<u8> {
+    let from = SESSION_STATE_PLACEHOLDER_MICROS.to_le_bytes();
+    let to = created.to_le_bytes();
+    let mut bytes = SESSION_STATE_TEMPLATE.to_vec();
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(8).position(|w| w == from) {
+        bytes[at + found..at + found + 8].copy_from_slice(&to);
+        at += found + 8;
+    }
+    bytes
+}
+
+/// The file `scripts/session-state-parquet.py` writes (pyarrow 26.0.1).
+const SESSION_STATE_TEMPLATE: &[u8] = include_bytes!("../templates/node/session_state.parquet");
+
+/// Its placeholder time, 2001-02-03T04:05:06.070809Z, in microseconds since the epoch.
+const SESSION_STATE_PLACEHOLDER_MICROS: i64 = 981_173_106_070_809;
 
 fn check_labels(databases: &[NodeDatabase]) -> Result<(), NodeRunError> {
     let mut seen = std::collections::BTreeSet::new();
@@ -654,10 +820,10 @@ fn container_token(task: &NodeTask<'_>) -> String {
     let payload = serde_json::json!({
         "sub": {
             "client_type": "container",
-            "node_id": 1,
-            "organization_id": 1,
-            "collaboration_id": 1,
-            "task_id": task.run_id,
+            "node_id": task.ids.node,
+            "organization_id": task.ids.organization,
+            "collaboration_id": task.ids.collaboration,
+            "task_id": task.ids.task,
             "image": task.image,
             "databases": databases,
         },
@@ -716,6 +882,7 @@ mod tests {
     fn newest_known_releases() {
         assert_eq!(NEWEST, "4.15");
         assert_eq!(newest_of_major(4), Some("4.15"));
+        assert_eq!(newest_of_major(5), Some("5.0"));
         assert_eq!(newest_of_major(6), None);
     }
 
@@ -743,12 +910,14 @@ mod tests {
             extra_env: env,
             image: "img",
             run_id: 1,
+            ids: NodeIds::default(),
         }
     }
 
     fn csv(label: &str) -> NodeDatabase {
         NodeDatabase {
             label: label.into(),
+            position: 0,
             source: DatabaseSource::File {
                 extension: ".csv".into(),
             },
@@ -788,6 +957,7 @@ mod tests {
             csv("default"),
             NodeDatabase {
                 label: "other".into(),
+                position: 1,
                 source: DatabaseSource::Uri("postgresql://db/x".into()),
                 db_type: "sql".into(),
             },
@@ -843,6 +1013,7 @@ mod tests {
             ]
         );
         assert_eq!(run.tmpfs, ["/mnt/tmp"]);
+        assert!(!run.tty);
         // The token is a JWT whose `sub` holds the container's identity.
         let token = String::from_utf8(run.files[2].1.clone()).unwrap();
         assert_eq!(token.split('.').count(), 3, "{token}");
@@ -885,6 +1056,7 @@ mod tests {
                 source: DatabaseSource::File {
                     extension: ".parquet".into(),
                 },
+                position: 1,
                 ..csv("second")
             },
         ];
@@ -926,6 +1098,203 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("--kwargs"), "{err}");
+    }
+
+    /// Every variable vantage6-node 5.0.3 `ContainerManager.run` sets, per kind of step.
+    #[test]
+    fn a_5x_node_sets_every_variable_of_vantage6_node_5_0_3() {
+        let version = Vantage6Version::parse("5.0").unwrap();
+        let kwargs = serde_json::Map::new();
+        let env = BTreeMap::new();
+        let dbs = [csv("default")];
+        let ids = NodeIds {
+            task: 12,
+            node: 3,
+            organization: 4,
+            collaboration: 5,
+        };
+        let run = node_run(&NodeTask {
+            ids,
+            ..task(&version, &dbs, &kwargs, &env, FunctionStep::DataExtraction)
+        })
+        .unwrap();
+        let common = [
+            "OUTPUT_FILE",
+            "INPUT_FILE",
+            "SESSION_FOLDER",
+            "SESSION_FILE",
+            "HOST",
+            "PORT",
+            "API_PATH",
+            "ALGORITHM_METHOD",
+            "FUNCTION_ACTION",
+            "TASK_ID",
+            "NODE_ID",
+            "ORGANIZATION_ID",
+            "COLLABORATION_ID",
+        ];
+        let keys: Vec<&str> = run.env_plain.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = common.to_vec();
+        expected.extend(["DATABASE_URI", "DATABASE_TYPE"]);
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(run.env_plain["TASK_ID"], "12");
+        assert_eq!(run.env_plain["NODE_ID"], "3");
+        assert_eq!(run.env_plain["ORGANIZATION_ID"], "4");
+        assert_eq!(run.env_plain["COLLABORATION_ID"], "5");
+        assert_eq!(run.env["TASK_ID"], "GEZA!!!!");
+        assert_eq!(
+            run.env_plain["SESSION_FILE"],
+            "/app/vantage6/task/session/session_state.parquet"
+        );
+        assert_eq!(
+            run.session_state.as_deref(),
+            Some("session/session_state.parquet")
+        );
+        // The source, read-write as the node mounts it: a copy of the file.
+        assert!(run.mounts.contains(&NodeMount {
+            source: MountSource::DatabaseCopy(0, "run-1/databases/default.csv".into()),
+            target: "/app/databases/default.csv".into(),
+            read_only: false
+        }));
+        assert!(run.dirs.contains(&"run-1/databases".to_owned()));
+        assert!(run.tty, "ContainerManager.run: tty=True");
+
+        let frames = [NodeDatabase {
+            source: DatabaseSource::SessionDataframe,
+            ..csv("default")
+        }];
+        let run = node_run(&task(
+            &version,
+            &frames,
+            &kwargs,
+            &env,
+            FunctionStep::Preprocessing,
+        ))
+        .unwrap();
+        let keys: Vec<&str> = run.env_plain.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = common.to_vec();
+        expected.push("USER_REQUESTED_DATAFRAMES");
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(run.env_plain["TASK_ID"], "1");
+        assert!(!run.env.contains_key("TOKEN_FILE"));
+    }
+
+    #[test]
+    fn a_5x_node_never_lets_extra_env_replace_its_own_variables() {
+        let version = Vantage6Version::parse("5.0").unwrap();
+        let kwargs = serde_json::Map::new();
+        let env = BTreeMap::from([
+            ("TASK_ID".to_owned(), "99".to_owned()),
+            ("session_file".to_owned(), "x".to_owned()),
+            ("USER_REQUESTED_DATAFRAMES".to_owned(), "y".to_owned()),
+            ("MY_SETTING".to_owned(), "x=1".to_owned()),
+        ]);
+        let frames = [NodeDatabase {
+            source: DatabaseSource::SessionDataframe,
+            ..csv("default")
+        }];
+        let run = node_run(&task(
+            &version,
+            &frames,
+            &kwargs,
+            &env,
+            FunctionStep::FederatedCompute,
+        ))
+        .unwrap();
+        assert_eq!(run.env_plain["TASK_ID"], "1");
+        assert_eq!(run.env_plain["USER_REQUESTED_DATAFRAMES"], "default");
+        assert!(!run.env_plain.contains_key("session_file"));
+        assert_eq!(run.env_plain["MY_SETTING"], "x=1");
+        assert_eq!(run.warnings.len(), 3, "{:?}", run.warnings);
+        assert!(run.warnings.iter().any(|w| w.contains("--env TASK_ID")));
+        // A data extraction gets no USER_REQUESTED_DATAFRAMES from the node: the extra one
+        // is set, as the node sets it.
+        let dbs = [csv("default")];
+        let run = node_run(&task(
+            &version,
+            &dbs,
+            &kwargs,
+            &env,
+            FunctionStep::DataExtraction,
+        ))
+        .unwrap();
+        assert_eq!(run.env_plain["USER_REQUESTED_DATAFRAMES"], "y");
+        // 4.15.2 merges `algorithm_env` over its own variables.
+        let v4 = Vantage6Version::parse("4.15").unwrap();
+        let run = node_run(&task(
+            &v4,
+            &dbs,
+            &kwargs,
+            &env,
+            FunctionStep::FederatedCompute,
+        ))
+        .unwrap();
+        assert_eq!(run.env_plain["TASK_ID"], "99");
+        assert!(run.warnings.is_empty());
+    }
+
+    #[test]
+    fn dataframes_are_grouped_per_argument_position() {
+        let version = Vantage6Version::parse("5.0").unwrap();
+        let kwargs = serde_json::Map::new();
+        let env = BTreeMap::new();
+        let frame = |label: &str, position| NodeDatabase {
+            source: DatabaseSource::SessionDataframe,
+            position,
+            ..csv(label)
+        };
+        let frames = [frame("a", 0), frame("b", 0), frame("c", 1), frame("d", 2)];
+        let run = node_run(&task(
+            &version,
+            &frames,
+            &kwargs,
+            &env,
+            FunctionStep::FederatedCompute,
+        ))
+        .unwrap();
+        assert_eq!(run.env_plain["USER_REQUESTED_DATAFRAMES"], "a,b;c;d");
+        let v4 = Vantage6Version::parse("4.15").unwrap();
+        let dbs = [csv("a"), csv("b")];
+        let err = node_run(&task(
+            &v4,
+            &dbs,
+            &kwargs,
+            &env,
+            FunctionStep::FederatedCompute,
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(err, NodeRunError::GroupIn4x { ref label, .. } if label == "b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_session_state_file_is_the_nodes_with_its_creation_time() {
+        let placeholder = SESSION_STATE_PLACEHOLDER_MICROS.to_le_bytes();
+        let count = |bytes: &[u8], value: &[u8; 8]| bytes.windows(8).filter(|w| w == value).count();
+        let in_template = count(SESSION_STATE_TEMPLATE, &placeholder);
+        // The values, the dictionary and the statistics hold it.
+        assert!(in_template >= 3, "{in_template}");
+        let created: i64 = 1_796_630_400_123_456;
+        let file = session_state_parquet(created);
+        assert_eq!(file.len(), SESSION_STATE_TEMPLATE.len());
+        assert_eq!(count(&file, &placeholder), 0);
+        assert_eq!(count(&file, &created.to_le_bytes()), in_template);
+        assert!(file.starts_with(b"PAR1") && file.ends_with(b"PAR1"));
+        // What the node writes in it.
+        for text in [
+            "session_state.parquet",
+            "Created this session file.",
+            "timestamp",
+        ] {
+            assert!(
+                file.windows(text.len()).any(|w| w == text.as_bytes()),
+                "{text}"
+            );
+        }
     }
 
     #[test]

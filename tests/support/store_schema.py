@@ -11,7 +11,7 @@ import json
 import sys
 import warnings
 
-# 5.0.0a26 imports pkg_resources, which warns about its own deprecation on stderr.
+# 5.0.3 passes marshmallow's deprecated `default=` (RemovedInMarshmallow4Warning) on stderr.
 warnings.simplefilter("ignore")
 
 from vantage6.algorithm.store.resource.schema.input_schema import (  # noqa: E402

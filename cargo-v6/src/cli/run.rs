@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::plan::{Plan, RegistryTags};
 use crate::report::{self, Reporter};
 use crate::run::{DataArg, RunError, RunRequest};
-use crate::vantage6::{FunctionStep, Vantage6Version, Wrapper};
+use crate::vantage6::{FunctionStep, NodeIds, Vantage6Version, Wrapper};
 
 use super::{ManifestArgs, VersionArgs};
 
@@ -35,7 +35,8 @@ const EXAMPLES: &str = "Examples:
   cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv \\
       --image 127.0.0.1:5550/algorithms/partial-sum@sha256:...
   cargo v6 run my_function --data first=a.csv --data second=b.parquet:parquet --env MY_SETTING=1
-  (5.x) cargo v6 run my_federated --extract read_csv --data default=test/data.csv";
+  (5.x) cargo v6 run my_federated --extract read_csv --data default=test/data.csv
+  (5.x) cargo v6 run compare --extract read_csv --data a=a.csv --data +b=b.csv --data c=c.csv";
 
 /// Run the image like a vantage6 node.
 #[derive(Debug, clap::Args)]
@@ -69,8 +70,10 @@ pub struct TaskArgs {
     #[arg(long, value_name = "JSON")]
     args: Option<String>,
     /// A database of the node, in the order the function takes them: a file, a folder, or a
-    /// URI; TYPE is csv (default), parquet, excel, sql, sparql, omop or other. Repeatable.
-    #[arg(long = "data", value_name = "LABEL=PATH[:TYPE]")]
+    /// URI; TYPE is csv (default), parquet, excel, sql, sparql, omop or other. Repeatable: each
+    /// is an argument position of its own; with a leading `+` it joins the previous one (5.x:
+    /// several dataframes as one argument, `USER_REQUESTED_DATAFRAMES` `a,b;c`).
+    #[arg(long = "data", value_name = "[+]LABEL=PATH[:TYPE]")]
     data: Vec<String>,
     /// An extra environment variable for the algorithm (a node's `algorithm_env`), encoded like
     /// the node's own. Repeatable.
@@ -86,6 +89,19 @@ pub struct TaskArgs {
     /// Stop the algorithm (and fail) after this many seconds.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
+    /// The task id the node gives METHOD (5.x `TASK_ID`, 4.x container token) [default: its
+    /// run number: 1, or the one after the --extract runs].
+    #[arg(long, value_name = "ID")]
+    task_id: Option<u64>,
+    /// The node's id (5.x `NODE_ID`).
+    #[arg(long, value_name = "ID", default_value_t = 1)]
+    node_id: u64,
+    /// The node's organization id (5.x `ORGANIZATION_ID`).
+    #[arg(long, value_name = "ID", default_value_t = 1)]
+    organization_id: u64,
+    /// The collaboration id (5.x `COLLABORATION_ID`).
+    #[arg(long, value_name = "ID", default_value_t = 1)]
+    collaboration_id: u64,
 }
 
 fn parse_step(text: &str) -> Result<FunctionStep, String> {
@@ -105,6 +121,8 @@ impl TaskArgs {
             || self.step.is_some()
             || self.extract.is_some()
             || self.timeout.is_some()
+            || self.task_id.is_some()
+            || (self.node_id, self.organization_id, self.collaboration_id) != (1, 1, 1)
     }
 
     /// The run request for `method` on an image of vantage6 `vantage6`.
@@ -149,6 +167,22 @@ impl TaskArgs {
                 .map_err(|e| Error::input(format!("--env: {e}"), None))?;
             env.insert(k.to_owned(), v.to_owned());
         }
+        // The --extract runs come first, one per --data, numbered from 1.
+        let extractions = if self.extract.is_some() {
+            data.len()
+        } else {
+            0
+        };
+        let ids = NodeIds {
+            task: self.task_id.unwrap_or(
+                u64::try_from(extractions)
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1),
+            ),
+            node: self.node_id,
+            organization: self.organization_id,
+            collaboration: self.collaboration_id,
+        };
         Ok(RunRequest {
             vantage6,
             method: method.to_owned(),
@@ -159,6 +193,7 @@ impl TaskArgs {
             step: self.step,
             extract: self.extract.clone(),
             timeout: self.timeout.map(Duration::from_secs),
+            ids,
         })
     }
 }

@@ -298,18 +298,23 @@ fn normalise(
 }
 
 /// Drops nulls and keys the schema does not have (noting each) from `object`, at `path`.
+/// `nullable`: keys whose null the store takes as absent (TOML has no null: dropped too).
 fn known(
     path: &str,
     object: Map<String, Value>,
     keys: &[&str],
+    nullable: &[&str],
     notes: &mut Vec<String>,
 ) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in object {
         if value.is_null() {
-            notes.push(format!(
-                "`{path}.{key}`: null dropped (the store wants the key absent)"
-            ));
+            let why = if nullable.contains(&key.as_str()) {
+                "the store takes it as absent"
+            } else {
+                "the store wants the key absent"
+            };
+            notes.push(format!("`{path}.{key}`: null dropped ({why})"));
         } else if keys.contains(&key.as_str()) {
             out.insert(key, value);
         } else {
@@ -356,7 +361,7 @@ fn function(
     value: Value,
     notes: &mut Vec<String>,
 ) -> Result<Value, String> {
-    let mut f = known(path, object(path, value)?, FUNCTION_KEYS, notes);
+    let mut f = known(path, object(path, value)?, FUNCTION_KEYS, &[], notes);
     // vantage6 5 replaced a function's `type` (central|federated) by `step_type`.
     let (from, to) = match flavour {
         Flavour::V4 => ("step_type", "type"),
@@ -380,7 +385,7 @@ fn function(
         ));
     }
     each(&mut f, path, "databases", |p, d| {
-        let mut d = known(p, object(p, d)?, DATABASE_KEYS, notes);
+        let mut d = known(p, object(p, d)?, DATABASE_KEYS, &[], notes);
         if flavour == Flavour::V4 && d.remove("multiple").is_some() {
             notes.push(format!(
                 "`{p}.multiple`: dropped, databases have no `multiple` before vantage6 5"
@@ -403,16 +408,24 @@ fn function(
                 a.insert("default_value".to_string(), default);
             }
         }
-        let mut a = known(p, a, ARGUMENT_KEYS, notes);
+        // 5.0.3 takes null and JSON values for these, turning them into text itself
+        // (`_StoreStringValueField`); 4.15.2 and the 5.0 alphas refuse both. v6.toml holds the
+        // text either way.
+        let (why, nullable): (_, &[&str]) = match flavour {
+            Flavour::V4 => ("the store takes text", &[]),
+            Flavour::V5 => (
+                "the text the store turns it into",
+                &["default_value", "conditional_value", "conditional_operator"],
+            ),
+        };
+        let mut a = known(p, a, ARGUMENT_KEYS, nullable, notes);
         for key in ["default_value", "conditional_value"] {
             if let Some(value) = a.get(key).filter(|v| !v.is_string()).cloned() {
                 let text = match &value {
                     Value::Bool(b) => b.to_string(),
                     other => other.to_string(),
                 };
-                notes.push(format!(
-                    "`{p}.{key}`: {value} became \"{text}\" (the store takes text)"
-                ));
+                notes.push(format!("`{p}.{key}`: {value} became \"{text}\" ({why})"));
                 a.insert(key.to_string(), Value::String(text));
             }
         }
@@ -428,7 +441,7 @@ fn function(
             ));
             v.insert("schema".to_string(), properties);
         }
-        Ok(Value::Object(known(p, v, VISUALIZATION_KEYS, notes)))
+        Ok(Value::Object(known(p, v, VISUALIZATION_KEYS, &[], notes)))
     })?;
     Ok(Value::Object(f))
 }

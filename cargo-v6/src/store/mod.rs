@@ -35,7 +35,9 @@ pub use export::refresh_after_publish;
 pub enum Flavour {
     /// vantage6 4.x: `vantage6-algorithm-store` 4.15.2's schema.
     V4,
-    /// vantage6 5.x: `vantage6-algorithm-store` 5.0.0a26's schema.
+    /// vantage6 5.x: `vantage6-algorithm-store` 5.0.3's schema (the release; where 5.0.0a26
+    /// differed, 5.0.3 is followed: `OneOf` messages, nulls and JSON values taken for
+    /// `default_value`, `conditional_value` and `conditional_operator`).
     V5,
 }
 
@@ -549,7 +551,7 @@ mod tests {
                 "5.0",
                 section("").replace("type = \"central\"\n", "step-type = \"compute\"\n"),
                 "12:13",
-                "Function step type 'compute' is not one of the allowed values",
+                "Function step type 'compute': Must be one of: data_extraction, preprocessing, federated_compute, central_compute, postprocessing.",
             ),
             (
                 "4.15",

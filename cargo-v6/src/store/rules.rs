@@ -1,5 +1,5 @@
 //! The store's input schema (`vantage6.algorithm.store.resource.schema.input_schema`,
-//! `AlgorithmInputSchema` and its nested schemas, 4.15.2 and 5.0.0a26), as checks on `[store]`.
+//! `AlgorithmInputSchema` and its nested schemas, 4.15.2 and 5.0.3), as checks on `[store]`.
 //!
 //! Each check mirrors one rule of the schema, in its order, and quotes its reason; the
 //! locations are the TOML's. Python's semantics are kept where they decide: a value is checked
@@ -76,6 +76,7 @@ pub(super) fn check(
     if let Some(partitioning) = &store.partitioning {
         one_of(
             cx,
+            flavour,
             partitioning,
             PARTITIONINGS,
             &format!("Partitioning '{}'", partitioning.get_ref()),
@@ -90,6 +91,7 @@ pub(super) fn check(
 /// `value` must be one of `allowed`: the store's message, with a suggestion.
 fn one_of(
     cx: &Context<'_>,
+    flavour: Flavour,
     value: &Spanned<String>,
     allowed: &[&str],
     what: &str,
@@ -97,15 +99,30 @@ fn one_of(
     if allowed.contains(&value.get_ref().as_str()) {
         return Ok(());
     }
-    let list: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
     Err(cx.error(
         value.span(),
-        format!(
-            "{what} is not one of the allowed values [{}]",
-            list.join(", ")
-        ),
+        not_allowed(flavour, what, allowed, false),
         closest(value.get_ref(), allowed).map(|m| format!("did you mean `{m}`?")),
     ))
+}
+
+/// The store's message for `what` (`Partitioning 'x'`) not being one of `allowed`. 4.15.2's
+/// own validators name the value: `... is not one of the allowed values ['a', 'b']` (with a
+/// colon before the list when `colon`: argument types and comparators). 5.0.3 validates with
+/// marshmallow's `OneOf` (`validate.OneOf(....list())` in `input_schema.py`), whose message is
+/// `Must be one of: a, b.`: given here after `what`, which it does not name.
+fn not_allowed(flavour: Flavour, what: &str, allowed: &[&str], colon: bool) -> String {
+    match flavour {
+        Flavour::V4 => {
+            let list: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
+            let colon = if colon { ":" } else { "" };
+            format!(
+                "{what} is not one of the allowed values{colon} [{}]",
+                list.join(", ")
+            )
+        }
+        Flavour::V5 => format!("{what}: Must be one of: {}.", allowed.join(", ")),
+    }
 }
 
 fn required<'a, T>(
@@ -170,6 +187,7 @@ fn check_function(
     };
     one_of(
         cx,
+        flavour,
         kind,
         flavour.kinds(),
         &format!("{what} '{}'", kind.get_ref()),
@@ -193,30 +211,34 @@ fn check_function(
     }
     let arguments: &[Spanned<RawArgument>] = f.arguments.as_deref().unwrap_or_default();
     for argument in arguments {
-        check_argument(cx, argument)?;
+        check_argument(cx, flavour, argument)?;
     }
     check_conditions(cx, arguments)?;
     for visualization in f.ui_visualizations.iter().flatten() {
-        check_visualization(cx, visualization)?;
+        check_visualization(cx, flavour, visualization)?;
     }
     Ok(())
 }
 
 /// An argument's own rules (`ArgumentInputSchema`).
-fn check_argument(cx: &Context<'_>, argument: &Spanned<RawArgument>) -> Result<(), StoreError> {
+fn check_argument(
+    cx: &Context<'_>,
+    flavour: Flavour,
+    argument: &Spanned<RawArgument>,
+) -> Result<(), StoreError> {
     let span = argument.span();
     let a = argument.get_ref();
     let table = "this [[store.functions.arguments]]";
     required(cx, &a.name, "name", table, span.clone())?;
     let kind = required(cx, &a.kind, "type", table, span.clone())?;
-    let list: Vec<String> = ARGUMENT_TYPES.iter().map(|t| format!("'{t}'")).collect();
     if !ARGUMENT_TYPES.contains(&kind.get_ref().as_str()) {
         return Err(cx.error(
             kind.span(),
-            format!(
-                "Argument type '{}' is not one of the allowed values: [{}]",
-                kind.get_ref(),
-                list.join(", ")
+            not_allowed(
+                flavour,
+                &format!("Argument type '{}'", kind.get_ref()),
+                ARGUMENT_TYPES,
+                true,
             ),
             closest(kind.get_ref(), ARGUMENT_TYPES).map(|m| format!("did you mean `{m}`?")),
         ));
@@ -225,13 +247,13 @@ fn check_argument(cx: &Context<'_>, argument: &Spanned<RawArgument>) -> Result<(
     if let Some(operator) = &a.conditional_operator
         && !OPERATORS.contains(&operator.get_ref().as_str())
     {
-        let list: Vec<String> = OPERATORS.iter().map(|o| format!("'{o}'")).collect();
         return Err(cx.error(
             operator.span(),
-            format!(
-                "Conditional comparator '{}' is not one of the allowed values: [{}]",
-                operator.get_ref(),
-                list.join(", ")
+            not_allowed(
+                flavour,
+                &format!("Conditional comparator '{}'", operator.get_ref()),
+                OPERATORS,
+                true,
             ),
             None,
         ));
@@ -590,6 +612,7 @@ fn check_conditions(
 /// the store's JSON schema for that type (checked only when not empty, as the store does).
 fn check_visualization(
     cx: &Context<'_>,
+    flavour: Flavour,
     visualization: &Spanned<RawVisualization>,
 ) -> Result<(), StoreError> {
     let v = visualization.get_ref();
@@ -598,6 +621,7 @@ fn check_visualization(
     let kind = required(cx, &v.kind, "type", table, visualization.span())?;
     one_of(
         cx,
+        flavour,
         kind,
         VISUALIZATIONS,
         &format!("UI visualization type '{}'", kind.get_ref()),
