@@ -1751,3 +1751,22 @@ fn values_too_large_for_the_engine_name_their_field() {
     .unwrap();
     plan_json(dir.path(), &[]);
 }
+
+#[test]
+fn store_import_of_a_file_no_submission_can_be_is_exit_2() {
+    let dir = project("python4");
+    let huge = dir.path().join("huge.json");
+    std::fs::write(&huge, vec![b' '; 5 * 1024 * 1024]).unwrap();
+    for file in ["huge.json", "missing.json", "."] {
+        let out = cargo_v6(dir.path())
+            .args(["v6", "store", "import", file])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot read `{file}`")),
+            "{stderr}"
+        );
+    }
+}

@@ -133,7 +133,20 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the user's input is at fault (exit code 2) rather than the file system.
     pub fn is_input(&self) -> bool {
-        !matches!(self, StoreError::Write { .. } | StoreError::Read { .. })
+        use std::io::ErrorKind;
+        match self {
+            StoreError::Write { .. } => false,
+            // The FILE argument names nothing, or something no submission can be (too large,
+            // not text, not a regular file): the argument is at fault, not the file system.
+            StoreError::Read { source, .. } => matches!(
+                source.kind(),
+                ErrorKind::NotFound
+                    | ErrorKind::InvalidInput
+                    | ErrorKind::InvalidData
+                    | ErrorKind::FileTooLarge
+            ),
+            _ => true,
+        }
     }
 
     /// The place in a file the error is about.
