@@ -21,6 +21,13 @@ pub enum ReleaseTagError {
         /// `GITHUB_REF` when it names a branch: the job did not run for a tag.
         not_a_tag: Option<String>,
     },
+    /// The tag holds what no git tag can (a space, a line break, another control character):
+    /// shown escaped, since it came from an argument or the CI's environment.
+    #[error("{tag:?} is not a git tag name (it holds a space or a control character)")]
+    NotATag {
+        /// The tag as given.
+        tag: String,
+    },
     /// The tag names no algorithm.
     #[error("the release tag `{tag}` names no algorithm")]
     NoMember {
@@ -71,6 +78,9 @@ impl ReleaseTagError {
             ReleaseTagError::NoTag { not_a_tag: None } => {
                 "pass the tag (`--from-tag summary-v1.2.0`); in CI, GITHUB_REF (GitHub) or CI_COMMIT_TAG (GitLab) name it on tag pipelines".to_string()
             }
+            ReleaseTagError::NotATag { .. } => {
+                "pass the tag as git shows it (`git tag --points-at HEAD`)".to_string()
+            }
             ReleaseTagError::NoMember { forms, .. } => {
                 format!("release tags here look like {}", forms.join(", "))
             }
@@ -90,6 +100,18 @@ impl ReleaseTagError {
 /// The tag to publish: `given`, else the CI's (`CI_COMMIT_TAG`, `GITHUB_REF` on a tag push,
 /// `GITHUB_REF_NAME` when `GITHUB_REF_TYPE` is `tag`), read through `env`.
 pub fn resolve(
+    given: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, ReleaseTagError> {
+    let tag = ci_or_given(given, env)?;
+    if tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ReleaseTagError::NotATag { tag });
+    }
+    Ok(tag)
+}
+
+/// [`resolve`]'s tag before it is checked.
+fn ci_or_given(
     given: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<String, ReleaseTagError> {
@@ -267,6 +289,25 @@ mod tests {
             resolve(None, env(&[("CI_COMMIT_TAG", "")])),
             Err(ReleaseTagError::NoTag { not_a_tag: None })
         ));
+    }
+
+    #[test]
+    fn a_tag_with_a_line_break_or_space_is_refused_escaped() {
+        let no_env = |_: &str| None;
+        for given in ["1.2.3\n", "1.2.3 ", "v1\t2"] {
+            let err = resolve(Some(given), no_env).unwrap_err();
+            assert!(matches!(err, ReleaseTagError::NotATag { .. }), "{err}");
+            assert!(!err.to_string().contains(['\n', '\t']), "{err}");
+        }
+        let ci = |name: &str| (name == "CI_COMMIT_TAG").then(|| "1.2.3\r".to_string());
+        assert!(matches!(
+            resolve(None, ci),
+            Err(ReleaseTagError::NotATag { .. })
+        ));
+        assert_eq!(
+            resolve(Some("summary-v1.2.3"), no_env).unwrap(),
+            "summary-v1.2.3"
+        );
     }
 
     #[test]
