@@ -339,14 +339,20 @@ impl Version {
     /// leads to (`1.2.0rc1` -> `1.2.0`). A suggestion for the user, never published as is.
     /// A part already at its largest (a tag anyone could push) cannot grow: the next minor,
     /// or major, follows instead.
+    /// A PEP 440 epoch stays (`1!2.0` -> `1!2.0.1`): without it the suggestion would sort
+    /// below the release.
     pub fn next_patch(&self) -> String {
         let (major, minor) = (self.major(), self.minor());
-        match self.patch().checked_add(u64::from(self.is_stable())) {
+        let next = match self.patch().checked_add(u64::from(self.is_stable())) {
             Some(patch) => format!("{major}.{minor}.{patch}"),
             None => match minor.checked_add(1) {
                 Some(minor) => format!("{major}.{minor}.0"),
                 None => format!("{}.0.0", major.saturating_add(1)),
             },
+        };
+        match &self.parsed {
+            Parsed::Pep440(v) if v.epoch() != 0 => format!("{}!{next}", v.epoch()),
+            _ => next,
         }
     }
 }
@@ -573,6 +579,8 @@ mod tests {
             ("2.0.0-rc.1", Scheme::Semver, "2.0.0"),
             ("1.2-3", Scheme::R, "1.2.4"),
             ("0.1.2.9000", Scheme::R, "0.1.2"),
+            // The epoch stays, or the suggestion would sort below the release.
+            ("1!2.0", Scheme::Pep440, "1!2.0.1"),
             // A tag anyone can push: a part at its largest cannot grow, the next one does.
             ("1.2.18446744073709551615", Scheme::Pep440, "1.3.0"),
             ("1.2.18446744073709551615", Scheme::Semver, "1.3.0"),
