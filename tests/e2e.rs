@@ -791,11 +791,11 @@ fn spawn_publish(dir: &Path, extra: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// Two CI jobs publishing one version with different content, started together. A registry
-/// has no compare-and-swap on tags, so both may pass their last check before either writes
-/// (README, "Guarantees"); what must hold in every interleaving: a run that exits 0 printed a
-/// digest holding its own content, the tag ends on a winner's content, and a loser exits 1
-/// naming a digest that holds the other's content.
+/// Two CI jobs publishing one version with different content, started together. Their
+/// claims let one push at a time (README, "Guarantees"); what must hold in every
+/// interleaving: exactly one exits 0, having printed a digest holding its own content, the tag
+/// ends on the winner's content, and the loser exits 1 naming a digest that holds the other's
+/// content.
 #[test]
 fn concurrent_publishes_of_one_version_tell_the_truth() {
     let contents = ["content a\n", "content b\n"];
@@ -816,9 +816,10 @@ fn concurrent_publishes_of_one_version_tell_the_truth() {
             text(&run.stdout)
         };
         let winners: Vec<usize> = (0..2).filter(|&i| outputs[i].status.success()).collect();
-        assert!(
-            !winners.is_empty(),
-            "round {round}: nobody won:\n{}\n---\n{}",
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one wins:\n{}\n---\n{}",
             shown(0),
             shown(1)
         );

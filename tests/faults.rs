@@ -20,9 +20,10 @@
 //!   a 4xx it cannot parse is final (`retryOnError` in `distribution/errors.go`), so the
 //!   engine's first retry (after 5 s) ends the push. The cut itself is unchanged.
 //!   The test checks exit 1, an `error:` naming the push and the registry, and, through the
-//!   real registry directly, that the repository has no tag at all. Then the proxy is
-//!   switched to pass-through (the registry writable again) and the same publish completes,
-//!   its printed digest being the one the exact tag holds.
+//!   real registry directly, that the repository has no tag but the run's claim, which the
+//!   read-only registry kept it from deleting. Then the proxy is switched to pass-through (the
+//!   registry writable again) and the same publish completes once that claim has gone stale,
+//!   its printed digest being the one the exact tag holds, and deletes the claim.
 //! - **Ctrl-C during a build.** `publish -v` of a project whose RUN step sleeps is started
 //!   with `TMPDIR` pointing at an empty directory; once the engine reports the RUN step's
 //!   container and that container is running, the process gets SIGINT. It must end at once
@@ -484,8 +485,14 @@ fn a_registry_dying_mid_push_leaves_no_tag_and_a_rerun_completes() {
         started.elapsed(),
         error.trim_end()
     );
-    // The real registry, not through the proxy: no tag at all, in particular no version tag.
-    assert_eq!(repo_tags(&direct), Vec::<String>::new());
+    // The real registry, not through the proxy: no version or alias tag; only the run's claim
+    // (README, "Guarantees"), written before the cut, which a read-only registry does not let
+    // it delete: the re-run waits for it to go stale (45 s), then deletes it.
+    let left = repo_tags(&direct);
+    assert!(
+        left.len() == 1 && left[0].starts_with("v6-claim-1.0.0-"),
+        "{left:?}"
+    );
     assert_eq!(digest_of(&format!("{direct}:1.0.0")), None);
 
     // The registry is back: the same publish completes.
@@ -1327,5 +1334,122 @@ fn tokens_are_used_and_a_gigabyte_token_answer_fails_fast() {
             assert_ok(&out);
             assert!(bearers.load(Ordering::SeqCst) > 0, "{:?}", proxy.seen());
         }
+    }
+}
+
+/// What the proxies of [`concurrent_publishes_of_one_version_let_exactly_one_push`] share:
+/// the runs of the round, cargo-v6's reads of the exact tag, the engine's writes of it, and a
+/// count of the requests about claims and tag lists (for their delays).
+#[derive(Default)]
+struct Race {
+    runs: AtomicI64,
+    checks: AtomicI64,
+    writes: AtomicI64,
+    delayed: AtomicI64,
+}
+
+/// A proxy to `registry` for one run of the race: it delays every request about claims and
+/// tag lists by up to 300 ms (so that claims, lists and pushes interleave), holds the
+/// engine's writes of the exact tag until every run has read the tag right before its push
+/// (for at most 10 s), and delays each write but the first by 5 s more.
+fn race_proxy(registry: &str, race: &Arc<Race>) -> Hostile {
+    let race = Arc::clone(race);
+    Hostile::start(registry, move |request| {
+        let exact = request.path.ends_with("/manifests/1.0.0");
+        if exact && request.ours() && request.method == "GET" {
+            race.checks.fetch_add(1, Ordering::SeqCst);
+        }
+        if exact && !request.ours() && request.method == "PUT" {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while race.checks.load(Ordering::SeqCst) < race.runs.load(Ordering::SeqCst)
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if race.writes.fetch_add(1, Ordering::SeqCst) > 0 {
+                std::thread::sleep(Duration::from_secs(5));
+            }
+        }
+        if request.ours()
+            && (request.path.contains("/manifests/v6-claim-")
+                || request.path.contains("/tags/list"))
+        {
+            let n = race.delayed.fetch_add(1, Ordering::SeqCst) as u64;
+            std::thread::sleep(Duration::from_millis(n.wrapping_mul(2_654_435_761) % 300));
+        }
+        Answer::Forward
+    })
+}
+
+/// Publishes of one version started together, each through a proxy of its own to the same
+/// repository (as CI jobs on separate engines: no two share a local tag), see [`race_proxy`]:
+/// without claims every run finds the version absent and pushes, the first is done before the
+/// next write lands, and several exit 0. With claims and different content exactly one exits
+/// 0, every other exits 1 naming the digest the tag ends on; with the same content (and image
+/// name, so through one proxy) all exit 0 with that one digest. No claim is left behind.
+#[test]
+fn concurrent_publishes_of_one_version_let_exactly_one_push() {
+    let s = stack();
+    let race = Arc::new(Race::default());
+    let proxies: Vec<Hostile> = (0..4).map(|_| race_proxy(&s.registry, &race)).collect();
+    for (round, contents) in [
+        ("different", ["a\n", "b\n", "c\n", "d\n"]),
+        ("same", ["same\n"; 4]),
+    ] {
+        race.runs.store(contents.len() as i64, Ordering::SeqCst);
+        race.checks.store(0, Ordering::SeqCst);
+        race.writes.store(0, Ordering::SeqCst);
+        let repo = unique(&format!("claims-{round}"));
+        // The same input is the same image name: those runs share one proxy.
+        let images: Vec<String> = (0..contents.len())
+            .map(|i| match round {
+                "different" => format!("{}/{repo}", proxies[i].host()),
+                _ => format!("{}/{repo}", proxies[0].host()),
+            })
+            .collect();
+        let _cleanup: Vec<LocalImages> = images.iter().cloned().map(LocalImages).collect();
+        let dirs: Vec<_> = images
+            .iter()
+            .zip(contents)
+            .map(|(image, content)| busybox_project(image, content, ""))
+            .collect();
+        let runs: Vec<_> = dirs
+            .iter()
+            .map(|dir| {
+                let cmd = cargo_v6_command(dir.path(), &["publish", "-v"]);
+                std::thread::spawn(move || run_bounded(cmd, Duration::from_secs(300)))
+            })
+            .collect();
+        let outs: Vec<Output> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+        let direct = format!("{}/{repo}", s.registry);
+        let held = digest_of(&format!("{direct}:1.0.0")).expect("the version is published");
+        let mut winners = 0;
+        for out in &outs {
+            let stderr = text(&out.stderr);
+            match out.status.code() {
+                Some(0) => {
+                    winners += 1;
+                    assert_eq!(support::printed_digest(&text(&out.stdout)), held, "{round}");
+                }
+                Some(1) => assert!(
+                    stderr.contains("another publish won") && stderr.contains(&held),
+                    "{round}: {stderr}"
+                ),
+                other => panic!("{round}: {other:?}\n{stderr}"),
+            }
+        }
+        match round {
+            "different" => assert_eq!(winners, 1, "{round}: exactly one pushes"),
+            _ => assert_eq!(
+                winners,
+                outs.len(),
+                "{round}: the same input counts as unchanged"
+            ),
+        }
+        assert_eq!(
+            repo_tags(&direct),
+            ["1", "1.0", "1.0.0", "latest"],
+            "{round}: no claim left"
+        );
     }
 }

@@ -936,6 +936,38 @@ impl Registry {
         Ok(digest)
     }
 
+    /// Deletes the manifest `digest` of `repository`, with every tag on it; `false` when the
+    /// registry has no such manifest (deleted meanwhile).
+    ///
+    /// Requests: one `DELETE manifests/DIGEST`.
+    pub async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        let authorization = self.authorize(repository, RegistryOperation::Push).await?;
+        let deleted = self
+            .retrying("deleting a manifest", || {
+                self.http.send(http::Request {
+                    method: reqwest::Method::DELETE,
+                    path: format!("{repository}/manifests/{digest}"),
+                    authorization: authorization.as_deref(),
+                    accept: &[],
+                    body: None,
+                    limit: http::Limit {
+                        max: http::MAX_ERROR_BODY,
+                        what: "the answer to a delete",
+                    },
+                })
+            })
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(self.error(e, repository)),
+        }
+    }
+
     /// The manifests of `repository` whose `subject` is `digest`: the referrers API's answer,
     /// or where the registry has no such API (it answers 404), the index under the
     /// tag-schema fallback tag `sha256-<hex>`; empty when neither lists any.

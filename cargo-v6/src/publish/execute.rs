@@ -19,9 +19,10 @@
 //! there is kept instead of adding another (an unchanged republish completes a release whose
 //! run ended between push and sign).
 //!
-//! A registry has no compare-and-swap on tags: between the last check and a write, another
-//! writer can still slip in. The checks after each write catch that and say so (exit 1); the
-//! README's "Guarantees" section says what remains.
+//! A registry has no compare-and-swap on tags: the check and push of an exact tag happen
+//! while holding a claim ([`super::claim`]), so that concurrent publishes of one version push
+//! one at a time; the checks after each write still catch any other writer (a `--force`, a
+//! claim gone stale) and say so (exit 1). The README's "Guarantees" section says what remains.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,7 @@ use crate::registry::ManifestInfo;
 use crate::run::{RunEvent, RunObserver, RunRequest};
 use crate::sign::{self, Format, Placed, SigningKey, Subject};
 
+use super::claim;
 use super::decide::{Action, Decision};
 use super::step::Step;
 use super::survey::{self, Survey};
@@ -282,6 +284,21 @@ impl Run<'_> {
     /// fails for a reason that may pass (a 5xx, a 429, a reset connection) is tried again, up
     /// to [`PUSH_ATTEMPTS`] times, each after reading the tag again.
     async fn push_exact(&mut self, tag: &TaggedImage) -> Result<(), PublishError> {
+        // One run at a time checks and pushes this version ([`claim`]).
+        let claim = claim::acquire(
+            &self.target.registry,
+            tag,
+            &self.plan.fingerprint,
+            self.observer,
+        )
+        .await?;
+        let pushed = claim.hold(self.push_exact_claimed(tag)).await;
+        claim.release().await;
+        pushed
+    }
+
+    /// [`Run::push_exact`] while holding the claim on `tag`.
+    async fn push_exact_claimed(&mut self, tag: &TaggedImage) -> Result<(), PublishError> {
         let engine = self
             .engine
             .ok_or(PublishError::unprepared("push", "engine"))?;

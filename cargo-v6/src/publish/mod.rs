@@ -6,6 +6,7 @@
 //! the outcome goes back to the caller, so that one algorithm or a workspace of many publish
 //! through the same code.
 
+pub mod claim;
 pub mod decide;
 pub mod execute;
 pub mod step;
