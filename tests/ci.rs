@@ -44,16 +44,19 @@ fn project_in(dir: &Path, image: &str, extra: &str) {
     std::fs::write(&manifest, format!("{text}\n{extra}")).unwrap();
 }
 
-/// The commit this test binary was built from (what build.rs records): HEAD of the
-/// repository the tests run in.
+/// The commit cargo-v6 was built from: what build.rs recorded for this package's targets (the
+/// binary and this test alike, built together), checked to be a commit of the repository the
+/// tests run in. Not HEAD as it is now: a commit made while the tests run moves HEAD, not the
+/// binary.
 fn built_from() -> String {
+    let rev = env!("CARGO_V6_SOURCE_REV").to_string();
     let output = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
+        .args(["cat-file", "-e", &format!("{rev}^{{commit}}")])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
+    assert!(output.status.success(), "{rev} is no commit here: {output:?}");
+    rev
 }
 
 fn cargo_v6(dir: &Path) -> Command {
