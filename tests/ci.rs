@@ -55,7 +55,10 @@ fn built_from() -> String {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{rev} is no commit here: {output:?}");
+    assert!(
+        output.status.success(),
+        "{rev} is no commit here: {output:?}"
+    );
     rev
 }
 
