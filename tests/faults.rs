@@ -35,7 +35,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -229,14 +229,7 @@ impl Shared {
 impl Proxy {
     /// A proxy to `upstream` (`host:port` on loopback), armed to cut after `budget` bytes.
     fn start(upstream: &str, budget: i64) -> Proxy {
-        let upstream = upstream
-            .to_socket_addrs()
-            .unwrap()
-            .next()
-            .expect("the registry address resolves");
-        assert!(upstream.ip().is_loopback(), "only loopback: {upstream}");
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (upstream, listener, addr) = hostile::listen_before(upstream);
         let shared = Arc::new(Shared {
             upstream,
             mode: AtomicU8::new(ARMED),

@@ -12,22 +12,10 @@ use std::process::Output;
 use assert_cmd::Command;
 
 mod support;
-use support::{LocalImages, copy_dir, docker, stack, text, unique};
+use support::{LocalImages, cargo_v6_in_tmp as cargo_v6, copy_dir, docker, stack, text, unique};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// `cargo v6 ARGS` in `dir`, with `tmp` as the temporary directory.
-fn cargo_v6(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("cargo-v6")
-        .unwrap()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("TMPDIR", tmp)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// A copy of examples/partial-sum published nowhere: its image is `image`, its PKG_NAME

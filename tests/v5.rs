@@ -8,10 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
-
 mod support;
-use support::{LocalImages, copy_dir, stack, text, unique};
+use support::{LocalImages, cargo_v6_in_tmp as cargo_v6, copy_dir, stack, text, unique};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -24,18 +22,6 @@ fn python5_base() -> String {
             "V6_TEST_PYTHON5_BASE is not set: eval \"$(scripts/stack env)\" after scripts/stack up"
         )
     })
-}
-
-/// `cargo v6 ARGS` in `dir`, with `tmp` as the temporary directory.
-fn cargo_v6(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
-    Command::cargo_bin("cargo-v6")
-        .unwrap()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("TMPDIR", tmp)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// A copy of tests/fixtures/sum-5 whose image is `image`; `dockerfile`, when given, is its

@@ -123,6 +123,20 @@ struct Shared {
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// For a proxy in front of `upstream` (`host:port`, which must be on loopback: the tests send
+/// traffic nowhere else): its address, and a listener on a free loopback port with its address.
+pub fn listen_before(upstream: &str) -> (SocketAddr, TcpListener, SocketAddr) {
+    let upstream = upstream
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .expect("the registry address resolves");
+    assert!(upstream.ip().is_loopback(), "only loopback: {upstream}");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    (upstream, listener, addr)
+}
+
 impl Hostile {
     /// Starts a proxy to `upstream` (`host:port` on loopback) that asks `rule` what to do with
     /// each request.
@@ -130,14 +144,7 @@ impl Hostile {
         upstream: &str,
         rule: impl Fn(&Request) -> Answer + Send + Sync + 'static,
     ) -> Hostile {
-        let upstream = upstream
-            .to_socket_addrs()
-            .unwrap()
-            .next()
-            .expect("the registry address resolves");
-        assert!(upstream.ip().is_loopback(), "only loopback: {upstream}");
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (upstream, listener, addr) = listen_before(upstream);
         let shared = Arc::new(Shared {
             upstream,
             rule: Box::new(rule),

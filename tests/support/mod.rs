@@ -208,6 +208,19 @@ pub fn cargo_v6(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `cargo v6 ARGS` in `dir` with `tmp` as the temporary directory (where `run` makes its task
+/// folders, so that a test can check they are gone).
+pub fn cargo_v6_in_tmp(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("cargo-v6")
+        .unwrap()
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", tmp)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Longest any cargo-v6 run of [`cargo_v6_env`] may take, whatever goes wrong.
 pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
