@@ -26,6 +26,7 @@ pub mod files;
 pub mod fingerprint;
 pub mod git;
 pub mod manifest;
+pub mod parquet;
 pub mod plan;
 pub mod publish;
 pub mod record;
