@@ -9,6 +9,7 @@ mod inherit;
 mod limits;
 mod model;
 mod raw;
+mod store;
 mod validate;
 
 use std::ops::Range;
@@ -20,11 +21,15 @@ use inherit::Origin;
 pub use inherit::{Defaults, INHERITABLE};
 pub use limits::{BUILD_URL_MAX, DOCKERFILE_LINE_MAX, label_fits_on_line, quoted_len};
 pub use model::{Build, Command, Manifest, Publish, Sign};
+pub use store::{
+    RawArgument, RawDatabase, RawFunction, RawStore, RawVisualization, StoreSection, StoreSyntax,
+};
 pub use validate::DEFAULT_STALL_TIMEOUT_SECS;
 
 use crate::diagnostic::{Location, closest, display};
 use raw::RawManifest;
 use validate::Validator;
+
 /// In `image` and `release-tag-prefix`, the algorithm's name: what lets one workspace default
 /// name every member's repository and release tags.
 pub const NAME_PLACEHOLDER: &str = "{name}";
@@ -115,7 +120,7 @@ impl Manifest {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let origin = Origin::new(path, &source, &dir).inheriting(workspace);
         let toml_error = |err: toml::de::Error| {
-            let (message, help) = explain_toml_error(err.message());
+            let (message, help) = explain_toml_error(err.message(), Keys::Manifest);
             ManifestError::Invalid {
                 message,
                 location: origin.locate(err.span().unwrap_or(0..0)),
@@ -143,13 +148,26 @@ impl Manifest {
                 inherit::merge(document.get_mut(), table, origin.offset());
             }
         }
+        // `[store]` is read whole here, but checked by `crate::store` (see `store`).
+        let store_table = document.get_ref().get("store").cloned();
         let raw =
             RawManifest::deserialize(toml::de::Deserializer::from(document)).map_err(toml_error)?;
-        Validator {
+        let vantage6 = raw.algorithm.vantage6.span();
+        let store = store_table.map(|table| StoreSection {
+            table: store::read(table),
+            vantage6_span: (!origin.is_inherited(&vantage6)).then_some(vantage6),
+            output: raw
+                .store
+                .as_ref()
+                .and_then(|s| s.output.as_ref())
+                .map(|o| o.get_ref().clone()),
+        });
+        let manifest = Validator {
             origin,
             workspace_root: workspace.map(|w| w.path.as_path()),
         }
-        .manifest(raw)
+        .manifest(raw)?;
+        Ok(Manifest { store, ..manifest })
     }
 
     /// Where `build.context` was written (or the whole `[algorithm]` name, as a fallback).
@@ -200,9 +218,19 @@ fn invalid(
     }
 }
 
+/// Whose keys a serde message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    /// v6.toml's own.
+    Manifest,
+    /// `[store]`'s, which are the algorithm store's: an unknown one is refused with the
+    /// store's words, as the store would refuse the submission.
+    Store,
+}
+
 /// Rewords serde's messages for the user and suggests the closest key or variant. serde only
 /// gives text for unknown fields and variants, so the expected names are read back from it.
-fn explain_toml_error(message: &str) -> (String, Option<String>) {
+fn explain_toml_error(message: &str, keys: Keys) -> (String, Option<String>) {
     let message = message.trim_end();
     let backticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
     for (prefix, what) in [("unknown field", "key"), ("unknown variant", "value")] {
@@ -211,15 +239,25 @@ fn explain_toml_error(message: &str) -> (String, Option<String>) {
             .then(|| backticked.split_first())
             .flatten()
         {
-            let help = closest(found, expected)
-                .map(|m| format!("did you mean `{m}`?"))
-                .or_else(|| {
-                    (!expected.is_empty()).then(|| {
-                        let list: Vec<String> = expected.iter().map(|e| format!("`{e}`")).collect();
-                        format!("expected one of {}", list.join(", "))
-                    })
-                });
-            return (format!("unknown {what} `{found}`"), help);
+            let list = || {
+                let list: Vec<String> = expected.iter().map(|e| format!("`{e}`")).collect();
+                format!("expected one of {}", list.join(", "))
+            };
+            let suggestion = closest(found, expected).map(|m| format!("did you mean `{m}`?"));
+            return match keys {
+                Keys::Store if what == "key" => {
+                    (
+                        format!("unknown key `{found}` (the store: \"Unknown field.\")"),
+                        Some(suggestion.unwrap_or_else(|| {
+                            format!("the store refuses unknown keys; {}", list())
+                        })),
+                    )
+                }
+                _ => (
+                    format!("unknown {what} `{found}`"),
+                    suggestion.or_else(|| (!expected.is_empty()).then(list)),
+                ),
+            };
         }
     }
     if let Some(field) = message.strip_prefix("missing field ") {
@@ -227,6 +265,7 @@ fn explain_toml_error(message: &str) -> (String, Option<String>) {
     }
     (message.to_string(), None)
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,8 +348,10 @@ mod tests {
     fn near_misses_get_a_suggestion_and_far_ones_the_list() {
         assert_eq!(closest("imag", &["image", "name"]), Some("image"));
         assert_eq!(closest("zzzzzz", &["image", "name"]), None);
-        let (message, help) =
-            explain_toml_error("unknown field `zzzzzz`, expected `image` or `name`");
+        let (message, help) = explain_toml_error(
+            "unknown field `zzzzzz`, expected `image` or `name`",
+            Keys::Manifest,
+        );
         assert_eq!(message, "unknown key `zzzzzz`");
         assert_eq!(help.as_deref(), Some("expected one of `image`, `name`"));
     }

@@ -100,6 +100,9 @@ pub struct Manifest {
     pub publish: Publish,
     /// `[sign]`.
     pub sign: Sign,
+    /// `[store]`, read with the rest but checked only by the commands that use the store
+    /// (`crate::store`).
+    pub store: Option<super::StoreSection>,
     /// The workspace's root v6.toml, for a member (as the user would type it): its defaults
     /// are part of this algorithm's input.
     pub workspace_root: Option<PathBuf>,

@@ -151,6 +151,7 @@ impl Validator<'_> {
                 ..spans
             },
             workspace_root: self.workspace_root.map(Path::to_path_buf),
+            store: None,
             name,
             wrapper,
             vantage6,

@@ -21,11 +21,9 @@ mod rules;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use toml::Spanned;
-
-use crate::diagnostic::{Location, closest, display};
+use crate::diagnostic::{Location, display};
 use crate::manifest::Manifest;
+use crate::manifest::{RawArgument, RawFunction, RawStore, RawVisualization};
 
 pub use export::refresh_after_publish;
 
@@ -183,24 +181,20 @@ pub struct Store {
     section: RawStore,
 }
 
-/// Reads and checks `[store]`; `None` when v6.toml has none.
+/// Checks `[store]`, as the manifest read it; `None` when v6.toml has none.
 pub fn load(manifest: &Manifest) -> Result<Option<Store>, StoreError> {
     let context = Context {
         path: display(&manifest.path),
         source: &manifest.source,
     };
-    let raw: RawDocument = toml::from_str(&manifest.source).map_err(|err| {
-        let (message, help) = explain_toml_error(err.message());
-        context.error(err.span().unwrap_or(0..0), message, help)
-    })?;
-    let Some(store) = raw.store else {
+    let Some(written) = &manifest.store else {
         return Ok(None);
     };
-    let vantage6_span = raw
-        .algorithm
-        .vantage6
-        .as_ref()
-        .map_or(store.span(), Spanned::span);
+    let store = written
+        .table
+        .clone()
+        .map_err(|e| context.error(e.span, e.message, e.help))?;
+    let vantage6_span = written.vantage6_span.clone().unwrap_or(store.span());
     let Some(flavour) = Flavour::for_major(manifest.vantage6.major) else {
         return Err(context.error(
             vantage6_span,
@@ -252,17 +246,8 @@ fn is_output_name(path: &str) -> bool {
 /// the file publish writes is an output, never an input of the build (see
 /// `plan::inputs`).
 pub fn output(manifest: &Manifest) -> Option<PathBuf> {
-    #[derive(serde::Deserialize)]
-    struct Document {
-        store: Option<Section>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Section {
-        output: Option<String>,
-    }
-    let document: Document = toml::from_str(&manifest.source).ok()?;
-    let output = document.store?.output.filter(|o| is_output_name(o))?;
-    Some(manifest.dir.join(output))
+    let output = manifest.store.as_ref()?.output.as_deref()?;
+    is_output_name(output).then(|| manifest.dir.join(output))
 }
 
 /// Checks `[store]` without exporting: for a preflight before publishing, so that a bad
@@ -290,116 +275,6 @@ impl Context<'_> {
             help,
         }
     }
-}
-
-/// Rewords serde's messages as the manifest does, suggesting the closest key.
-fn explain_toml_error(message: &str) -> (String, Option<String>) {
-    let message = message.trim_end();
-    let backticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-    if let Some((found, expected)) = message
-        .starts_with("unknown field")
-        .then(|| backticked.split_first())
-        .flatten()
-    {
-        let help = closest(found, expected).map_or_else(
-            || {
-                let list: Vec<String> = expected.iter().map(|e| format!("`{e}`")).collect();
-                format!(
-                    "the store refuses unknown keys; expected one of {}",
-                    list.join(", ")
-                )
-            },
-            |m| format!("did you mean `{m}`?"),
-        );
-        return (
-            format!("unknown key `{found}` (the store: \"Unknown field.\")"),
-            Some(help),
-        );
-    }
-    (message.to_string(), None)
-}
-
-/// The parts of v6.toml this module reads: `[store]`, and `[algorithm].vantage6` to point at.
-/// Every other key is the manifest's, already validated by [`Manifest::load`].
-#[derive(Deserialize)]
-struct RawDocument {
-    #[serde(default)]
-    algorithm: RawAlgorithm,
-    store: Option<Spanned<RawStore>>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawAlgorithm {
-    vantage6: Option<Spanned<String>>,
-}
-
-/// `[store]`: the algorithm's keys, spelled as the store's JSON with `-` for `_`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawStore {
-    output: Option<Spanned<String>>,
-    name: Option<Spanned<String>>,
-    description: Option<Spanned<String>>,
-    code_url: Option<Spanned<String>>,
-    documentation_url: Option<Spanned<String>>,
-    partitioning: Option<Spanned<String>>,
-    submission_comments: Option<Spanned<String>>,
-    functions: Option<Vec<Spanned<RawFunction>>>,
-}
-
-/// `[[store.functions]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawFunction {
-    name: Option<Spanned<String>>,
-    display_name: Option<Spanned<String>>,
-    description: Option<Spanned<String>>,
-    #[serde(rename = "type")]
-    kind: Option<Spanned<String>>,
-    step_type: Option<Spanned<String>>,
-    standalone: Option<Spanned<bool>>,
-    databases: Option<Vec<Spanned<RawDatabase>>>,
-    arguments: Option<Vec<Spanned<RawArgument>>>,
-    ui_visualizations: Option<Vec<Spanned<RawVisualization>>>,
-}
-
-/// `[[store.functions.databases]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawDatabase {
-    name: Option<Spanned<String>>,
-    description: Option<Spanned<String>>,
-    multiple: Option<Spanned<bool>>,
-}
-
-/// `[[store.functions.arguments]]`. Defaults and conditional values may be written as TOML
-/// values of the argument's type (`default-value = 3`, `["a", "b"]`); the store wants text.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawArgument {
-    name: Option<Spanned<String>>,
-    display_name: Option<Spanned<String>>,
-    description: Option<Spanned<String>>,
-    #[serde(rename = "type")]
-    kind: Option<Spanned<String>>,
-    allowed_values: Option<Spanned<Vec<Spanned<toml::Value>>>>,
-    has_default_value: Option<Spanned<bool>>,
-    default_value: Option<Spanned<toml::Value>>,
-    conditional_on: Option<Spanned<String>>,
-    conditional_operator: Option<Spanned<String>>,
-    conditional_value: Option<Spanned<toml::Value>>,
-    is_frontend_only: Option<Spanned<bool>>,
-}
-
-/// `[[store.functions.ui-visualizations]]`; `schema`'s keys are the store's, as they are.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawVisualization {
-    name: Option<Spanned<String>>,
-    description: Option<Spanned<String>>,
-    #[serde(rename = "type")]
-    kind: Option<Spanned<String>>,
-    schema: Option<Spanned<toml::Table>>,
 }
 
 /// A TOML value as the store's text: strings as they are, numbers and booleans as Python's
@@ -734,6 +609,50 @@ mod tests {
                 "{store}\nexpected `{message}` in `{shown}`"
             );
             assert_eq!(&place, at, "{shown}\n{store}");
+        }
+    }
+
+    #[test]
+    fn a_section_the_store_refuses_is_refused_by_the_store_only() {
+        // The manifest loads: the commands that do not use the store are not stopped by it.
+        let loaded = manifest("4.15", &section("colour = 1\n"));
+        assert_eq!(output(&loaded), None);
+        let (message, at, help) = refused("4.15", &section("colour = 1\n"));
+        assert_eq!(
+            message,
+            "unknown key `colour` (the store: \"Unknown field.\")"
+        );
+        assert_eq!(at, "13:1");
+        assert!(
+            help.as_deref().is_some_and(
+                |h| h.starts_with("the store refuses unknown keys; expected one of `name`")
+            ),
+            "{help:?}"
+        );
+    }
+
+    #[test]
+    fn a_vantage6_the_workspace_gives_is_refused_at_the_section() {
+        let root = crate::manifest::Defaults {
+            path: "../v6.toml".into(),
+            dir: "..".into(),
+            source:
+                "[workspace.algorithm]\nvantage6 = \"3.11\"\n[workspace.build]\nbase = \"b:1\"\n"
+                    .into(),
+        };
+        let text = format!(
+            "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nimage = \"ghcr.io/o/a\"\nversion = \"1.0.0\"\n{}",
+            section("")
+        );
+        let member = Manifest::parse_member(Path::new("v6.toml"), text, Some(&root)).unwrap();
+        match load(&member) {
+            Err(StoreError::Invalid { location, .. }) => {
+                assert_eq!(
+                    (location.path.as_str(), location.line_col()),
+                    ("v6.toml", (6, 1))
+                );
+            }
+            other => panic!("not refused at [store]: {other:?}"),
         }
     }
 
