@@ -1,4 +1,4 @@
-//! Sizes: what one build request can carry.
+//! Sizes: what one build request can carry, checked when the manifest loads.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -9,8 +9,6 @@ use super::raw::{RawAlgorithm, RawBuild};
 use super::validate::Validator;
 use super::{Command, ManifestError};
 
-// ---- Sizes: what one build request can carry ----
-//
 // Measured on dockerd 20.10 with the classic builder: a Dockerfile line of 65,535 bytes is
 // accepted, one of 65,536 is refused ("dockerfile line greater than max allowed size of
 // 65535"). The build arguments, and the labels that cannot be written on a Dockerfile line,

@@ -1,9 +1,12 @@
 //! `v6.toml`: the declarative description of one algorithm.
 //!
-//! Loading is two passes over the same text: serde (through `toml`, which keeps byte spans)
-//! checks syntax, keys and types; then every value that ends up in a Dockerfile, a tag or an
-//! image reference is validated here, so that the rest of the pipeline only ever sees valid
-//! data. Every error carries the [`Location`] of the offending key or value.
+//! Loading is two passes over the same text, parsed once: serde (through `toml`, which keeps
+//! byte spans; the types in [`raw`]) checks syntax, keys and types; then every value that
+//! ends up in a Dockerfile, a tag or an image reference is validated ([`validate`], and the
+//! sizes a build request can carry in [`limits`]), so that the rest of the pipeline only ever
+//! sees valid data ([`model`]). Every error carries the [`Location`] of the offending key or
+//! value. A workspace member's document first takes the root's defaults ([`inherit`]).
+//! `[store]` is read in the same pass ([`store`]) and checked by `crate::store`.
 
 mod inherit;
 mod limits;

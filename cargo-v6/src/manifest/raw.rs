@@ -18,8 +18,9 @@ pub(super) struct RawManifest {
     pub(super) publish: RawPublish,
     #[serde(default)]
     pub(super) sign: RawSign,
-    /// `[store]`: the algorithm store's metadata, read and checked by `crate::store` (which
-    /// needs the loaded manifest, so it cannot be checked here without an import cycle).
+    /// `[store]`: the algorithm store's metadata, read whole by `super::store` and checked by
+    /// `crate::store` (which needs the loaded manifest, so it cannot be checked here without an
+    /// import cycle).
     #[serde(default)]
     pub(super) store: Option<RawStore>,
 }

@@ -6,10 +6,11 @@
 //! at every release; here the metadata lives in v6.toml and the JSON is generated from it with
 //! the image that was just published.
 //!
-//! This module parses `[store]` from the manifest's text (with spans) and checks it with the
-//! store's own rules ([`rules`]), so that every refusal the store would make is made here first,
-//! with the store's reason and `v6.toml:LINE:COL`. [`export`] writes the JSON, [`import`] reads
-//! an existing `algorithm_store.json` (as vantage6's repositories have them) into v6.toml.
+//! This module checks the `[store]` that the manifest read with the rest of v6.toml (with
+//! spans: [`crate::manifest::StoreSection`]) against the store's own rules ([`rules`]), so
+//! that every refusal the store would make is made here first, with the store's reason and
+//! `v6.toml:LINE:COL`. [`export`] writes the JSON, [`import`] reads an existing
+//! `algorithm_store.json` (as vantage6's repositories have them) into v6.toml.
 //!
 //! Invariant: a [`Store`] returned by [`load`] passes the store's schema for the manifest's
 //! vantage6 major once `image`, `name` and `vantage6_version` are added from `[algorithm]`.
