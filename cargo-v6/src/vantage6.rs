@@ -1361,3 +1361,129 @@ mod tests {
         assert!(!FunctionStep::FederatedCompute.writes_table());
     }
 }
+
+// moved from detect/manifest (issue 18)
+
+/// Where an algorithm base image comes from: what tells a base vantage6 still publishes from
+/// one that is gone or one of the project's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseRegistry {
+    /// vantage6's own, `ghcr.io/vantage6/infrastructure/algorithm-base`: the default base.
+    Ghcr,
+    /// `harbor2.vantage6.ai`: gone.
+    Harbor2,
+    /// A mirror or a build of one's own, named `.../algorithm-base`.
+    Other,
+}
+
+/// Whether building on `built` is what a Dockerfile on `base` means, as init reads it: the
+/// same image; vantage6's algorithm base (GHCR, or harbor2, gone) of the same `MAJOR.MINOR`
+/// on GHCR; or for one that names no version, GHCR's of any.
+pub fn same_base(base: &str, built: &str) -> bool {
+    if base == built {
+        return true;
+    }
+    let vantage6s = |registry| matches!(registry, BaseRegistry::Ghcr | BaseRegistry::Harbor2);
+    match (algorithm_base(base), algorithm_base(built)) {
+        (Some((registry, version)), Some((BaseRegistry::Ghcr, Some(b)))) if vantage6s(registry) => {
+            version.is_none_or(|a| a == b)
+        }
+        _ => false,
+    }
+}
+
+/// For an image named `.../algorithm-base[:TAG]`: where it lives, and the `MAJOR.MINOR` its
+/// tag names (`4.15`, `4.15.2`, `5.0.0a26`; none for `latest` or no tag).
+pub fn algorithm_base(image: &str) -> Option<(BaseRegistry, Option<(u64, u64)>)> {
+    let image = image.split('@').next().unwrap_or(image);
+    let (repository, tag) = match image.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
+        _ => (image, None),
+    };
+    if repository.rsplit('/').next() != Some("algorithm-base") {
+        return None;
+    }
+    let registry = if repository == ALGORITHM_BASE {
+        BaseRegistry::Ghcr
+    } else if repository.starts_with("harbor2.vantage6.ai/") {
+        BaseRegistry::Harbor2
+    } else {
+        BaseRegistry::Other
+    };
+    let version = regex::Regex::new(r"^(\d+)\.(\d+)(?:$|[.a-z_-])")
+        .expect("valid regex")
+        .captures(tag.unwrap_or_default())
+        .and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)));
+    Some((registry, version))
+}
+
+/// Why the wrapper has no default base image at vantage6 `major` (`None`: it has one, see
+/// [`default_base`]): vantage6 3.x and R lost their base images with harbor2, and minimal
+/// has none.
+pub fn no_default_base(wrapper: Wrapper, major: u64) -> Option<&'static str> {
+    match (wrapper, major) {
+        (Wrapper::Minimal, _) => Some("the minimal wrapper has no default base image"),
+        (Wrapper::R, _) => Some(
+            "the R (vtg) base image lived on harbor2.vantage6.ai, which is gone: there is no default",
+        ),
+        (Wrapper::Python, 3) => Some(
+            "vantage6 3.x's base image lived on harbor2.vantage6.ai, which is gone: there is no default",
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod moved_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_base_is_the_image_or_harbor2s_moved_to_ghcr() {
+        let ghcr = "ghcr.io/vantage6/infrastructure/algorithm-base:4.11";
+        assert!(same_base(ghcr, ghcr));
+        assert!(same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base:4.11",
+            ghcr
+        ));
+        assert!(!same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base:4.12",
+            ghcr
+        ));
+        assert!(!same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:4.16",
+            ghcr
+        ));
+        assert!(!same_base("docker.io/library/python:3.11", ghcr));
+        // No version named: init chose the newest it knows.
+        assert!(same_base(
+            "harbor2.vantage6.ai/infrastructure/algorithm-base",
+            ghcr
+        ));
+        assert!(same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:latest",
+            ghcr
+        ));
+        assert!(same_base(
+            "ghcr.io/vantage6/infrastructure/algorithm-base:4.11.2",
+            ghcr
+        ));
+        assert!(!same_base(
+            "mirror.example.org/infrastructure/algorithm-base:4.11",
+            ghcr
+        ));
+    }
+
+    #[test]
+    fn a_default_base_exists_exactly_where_no_reason_says_otherwise() {
+        for wrapper in [Wrapper::Python, Wrapper::R, Wrapper::Minimal] {
+            for major in SUPPORTED_MAJORS {
+                let version = Vantage6Version::parse(&format!("{major}.1")).unwrap();
+                assert_eq!(
+                    default_base(wrapper, &version).is_some(),
+                    no_default_base(wrapper, major).is_none(),
+                    "{wrapper:?} {major}"
+                );
+            }
+        }
+    }
+}

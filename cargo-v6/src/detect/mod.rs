@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use crate::dockerfile::{Instruction, instructions};
-use crate::vantage6::{self, Wrapper};
+use crate::vantage6::{self, BaseRegistry, Wrapper, algorithm_base};
 use crate::version::Version;
 use crate::version::{setup_py_argument, setup_py_literal};
 
@@ -146,8 +146,10 @@ pub fn detect(files: &ProjectFiles) -> Detected {
             })
             .or_else(|| wrapper_call_vantage6(&steps));
         match (&base, &algorithm_base) {
-            (Some(base), Some((Registry::Harbor2, _))) => found.retired_base = Some(base.clone()),
-            (Some(_), Some((Registry::Ghcr, _))) => {}
+            (Some(base), Some((BaseRegistry::Harbor2, _))) => {
+                found.retired_base = Some(base.clone())
+            }
+            (Some(_), Some((BaseRegistry::Ghcr, _))) => {}
             (Some(base), _) => found.custom_base = Some(base.clone()),
             (None, _) => {}
         }
@@ -506,58 +508,6 @@ fn pkg_name_in_dockerfile(steps: &[Instruction]) -> Option<(String, String)> {
         .or_else(|| value("ARG").map(|v| (v, "ARG PKG_NAME in Dockerfile".to_string())))
 }
 
-/// Where an algorithm base image comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Registry {
-    /// vantage6's own, `ghcr.io/vantage6/infrastructure/algorithm-base`: the default base.
-    Ghcr,
-    /// `harbor2.vantage6.ai`: gone.
-    Harbor2,
-    /// A mirror or a build of one's own, named `.../algorithm-base`.
-    Other,
-}
-
-/// Whether building on `built` is what a Dockerfile on `base` means, as init reads it: the
-/// same image; vantage6's algorithm base (GHCR, or harbor2, gone) of the same `MAJOR.MINOR`
-/// on GHCR; or for one that names no version, GHCR's of any.
-pub fn same_base(base: &str, built: &str) -> bool {
-    if base == built {
-        return true;
-    }
-    let vantage6s = |registry| matches!(registry, Registry::Ghcr | Registry::Harbor2);
-    match (algorithm_base(base), algorithm_base(built)) {
-        (Some((registry, version)), Some((Registry::Ghcr, Some(b)))) if vantage6s(registry) => {
-            version.is_none_or(|a| a == b)
-        }
-        _ => false,
-    }
-}
-
-/// For an image named `.../algorithm-base[:TAG]`: where it lives, and the `MAJOR.MINOR` its
-/// tag names (`4.15`, `4.15.2`, `5.0.0a26`; none for `latest` or no tag).
-fn algorithm_base(image: &str) -> Option<(Registry, Option<(u64, u64)>)> {
-    let image = image.split('@').next().unwrap_or(image);
-    let (repository, tag) = match image.rsplit_once(':') {
-        Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
-        _ => (image, None),
-    };
-    if repository.rsplit('/').next() != Some("algorithm-base") {
-        return None;
-    }
-    let registry = if repository == vantage6::ALGORITHM_BASE {
-        Registry::Ghcr
-    } else if repository.starts_with("harbor2.vantage6.ai/") {
-        Registry::Harbor2
-    } else {
-        Registry::Other
-    };
-    let version = regex::Regex::new(r"^(\d+)\.(\d+)(?:$|[.a-z_-])")
-        .expect("valid regex")
-        .captures(tag.unwrap_or_default())
-        .and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)));
-    Some((registry, version))
-}
-
 /// When no base image names a version: the wrapper call and install line the Dockerfile
 /// uses tell the major, and the newest release the tool knows of it is assumed. Only
 /// instructions are read: vantage6's 4.x template keeps a comment naming 3.x's
@@ -749,42 +699,6 @@ mod tests {
 
     /// vantage6's 4.x template, as its repositories have it (v6-summary-py).
     const TEMPLATE_4: &str = "# basic python3 image as base\nARG BASE=4.15\nFROM ghcr.io/vantage6/infrastructure/algorithm-base:${BASE}\n\n# This is a placeholder\nARG PKG_NAME=\"v6-summary-py\"\n\n# install federated algorithm\nCOPY . /app\nRUN pip install /app\n\nENV PKG_NAME=${PKG_NAME}\n\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n";
-
-    #[test]
-    fn the_same_base_is_the_image_or_harbor2s_moved_to_ghcr() {
-        let ghcr = "ghcr.io/vantage6/infrastructure/algorithm-base:4.11";
-        assert!(same_base(ghcr, ghcr));
-        assert!(same_base(
-            "harbor2.vantage6.ai/infrastructure/algorithm-base:4.11",
-            ghcr
-        ));
-        assert!(!same_base(
-            "harbor2.vantage6.ai/infrastructure/algorithm-base:4.12",
-            ghcr
-        ));
-        assert!(!same_base(
-            "ghcr.io/vantage6/infrastructure/algorithm-base:4.16",
-            ghcr
-        ));
-        assert!(!same_base("docker.io/library/python:3.11", ghcr));
-        // No version named: init chose the newest it knows.
-        assert!(same_base(
-            "harbor2.vantage6.ai/infrastructure/algorithm-base",
-            ghcr
-        ));
-        assert!(same_base(
-            "ghcr.io/vantage6/infrastructure/algorithm-base:latest",
-            ghcr
-        ));
-        assert!(same_base(
-            "ghcr.io/vantage6/infrastructure/algorithm-base:4.11.2",
-            ghcr
-        ));
-        assert!(!same_base(
-            "mirror.example.org/infrastructure/algorithm-base:4.11",
-            ghcr
-        ));
-    }
 
     #[test]
     fn python_distribution_from_pep621_then_poetry() {

@@ -497,7 +497,7 @@ impl Validator<'_> {
         ))
     }
 
-    /// vantage6 3.x and R lost their base images with harbor2, and minimal has none.
+    /// A base image where vantage6 publishes no default for the wrapper.
     fn require_base(
         &self,
         base: Option<&ImageRef>,
@@ -507,15 +507,8 @@ impl Validator<'_> {
         if base.is_some() {
             return Ok(());
         }
-        let why = match (*wrapper.get_ref(), vantage6.major) {
-            (Wrapper::Minimal, _) => "the minimal wrapper has no default base image",
-            (Wrapper::R, _) => {
-                "the R (vtg) base image lived on harbor2.vantage6.ai, which is gone: there is no default"
-            }
-            (Wrapper::Python, 3) => {
-                "vantage6 3.x's base image lived on harbor2.vantage6.ai, which is gone: there is no default"
-            }
-            _ => return Ok(()),
+        let Some(why) = vantage6::no_default_base(*wrapper.get_ref(), vantage6.major) else {
+            return Ok(());
         };
         Err(self.error_with_help(
             wrapper.span(),

@@ -149,7 +149,7 @@ fn other_base(text: &str, manifest: &Manifest, base_image: &str) -> Option<Strin
     let base = ImageRef::parse(&base)
         .map(|r| r.to_string())
         .unwrap_or(base);
-    (!crate::detect::same_base(&base, base_image))
+    (!crate::vantage6::same_base(&base, base_image))
         .then(|| format!("base image `{base}` (it builds on `{base_image}`)"))
 }
 
