@@ -28,6 +28,7 @@ pub mod git;
 pub mod manifest;
 pub mod parquet;
 pub mod plan;
+pub mod project;
 pub mod publish;
 pub mod record;
 pub mod reference;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::detect::{self, ProjectFiles};
+use crate::detect::{self, Build, Choices, ProjectFiles};
 use crate::error::Error;
 use crate::manifest;
 use crate::report::Reporter;
@@ -69,7 +69,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         description: read("DESCRIPTION"),
         cargo_toml: read("Cargo.toml"),
         dockerfile: dockerfile.clone(),
-        python_packages: python_packages(&dir),
+        python_packages: crate::project::python_packages(&dir),
     });
     let git = crate::git::read(&dir, &dir);
 
@@ -100,7 +100,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             }
             found.name
         }
-        (None, None) => name_from_dir(&dir),
+        (None, None) => detect::name_from_dir(&dir),
     };
     let vantage6 = match (args.vantage6, found.vantage6) {
         (Some(v), _) => v,
@@ -163,7 +163,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             if let Some(retired) = &found.retired_base {
                 reporter.warn(format!(
                     "the Dockerfile builds on `{retired}`: harbor2.vantage6.ai is gone (vantage6 moved to GHCR), change its FROM{}",
-                    match vantage6_default_base(wrapper, &vantage6) {
+                    match detect::vantage6_default_base(wrapper, &vantage6) {
                         Some(base) => format!(" to `{base}`"),
                         None => String::new(),
                     }
@@ -176,7 +176,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 "the project's own `Dockerfile` is not the one built: it has only the template's steps, so cargo v6 renders the same (see `cargo v6 dockerfile`); set `build.dockerfile = \"Dockerfile\"` in v6.toml to build yours instead",
             );
             if let Some(retired) = &found.retired_base {
-                reporter.note(match vantage6_default_base(wrapper, &vantage6) {
+                reporter.note(match detect::vantage6_default_base(wrapper, &vantage6) {
                     Some(base) => format!(
                         "the Dockerfile builds on `{retired}`, which is gone (vantage6 moved to GHCR): the rendered one builds on `{base}`"
                     ),
@@ -243,7 +243,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         Some(root) => inherited(root, &given, wrapper, &vantage6, reporter),
         None => Vec::new(),
     };
-    let text = manifest_text(&Choices {
+    let text = detect::manifest_text(&Choices {
         wrapper,
         name: &name,
         vantage6: &vantage6,
@@ -272,121 +272,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             wrapper.as_str()
         ),
     );
-    reporter.note(next_steps(&text, git.as_ref(), release.as_ref()));
+    reporter.note(detect::next_steps(&text, git.as_ref(), release.as_ref()));
     Ok(())
-}
-
-/// How the manifest builds the image.
-enum Build {
-    /// The project's own Dockerfile (`build.dockerfile`).
-    Own,
-    /// A rendered template, on `base` when the default base does not fit.
-    Render { base: Option<String> },
-}
-
-/// What `next:` says after v6.toml is written: the placeholders to fill in, the commit that
-/// publish needs (it refuses a dirty work tree), the release tag that commit then needs
-/// (under `version-from-tag`), then a plan and a dry run.
-fn next_steps(
-    text: &str,
-    git: Option<&crate::git::GitInfo>,
-    release: Option<&detect::ReleaseTags>,
-) -> String {
-    let mut steps = Vec::new();
-    for (placeholder, key) in [
-        (manifest::IMAGE_PLACEHOLDER, "`image`"),
-        (manifest::BASE_PLACEHOLDER, "`build.base`"),
-        ("echo replace me", "`build.command`"),
-    ] {
-        if text.contains(placeholder) {
-            steps.push(format!("set {key}"));
-        }
-    }
-    steps.push(format!("review {}", manifest::FILE_NAME));
-    if git.is_some() {
-        steps.push(format!(
-            "`git add {0} && git commit` (publish refuses a dirty work tree; or pass --allow-dirty)",
-            manifest::FILE_NAME
-        ));
-    }
-    // The version is the release tag on HEAD, and the commit just asked for has none: name
-    // the tag that would follow the latest release.
-    if let Some(release) = release {
-        steps.push(format!(
-            "tag the commit to release, e.g. `git tag {}{}` after the latest release tag `{}` (or pass `--set-version` for a build that is not a release)",
-            release.prefix,
-            release.latest.1.next_patch(),
-            release.latest.0
-        ));
-    }
-    steps.push("then `cargo v6 plan` and `cargo v6 publish --dry-run`".to_string());
-    format!("next: {}", steps.join(", "))
-}
-
-/// The default base image of the wrapper at the version written, if vantage6 publishes one.
-fn vantage6_default_base(wrapper: Wrapper, version: &str) -> Option<String> {
-    let (major, minor) = version.split_once('.')?;
-    let version = vantage6::Vantage6Version {
-        text: version.to_string(),
-        major: major.parse().ok()?,
-        minor: minor.split('.').next()?.parse().ok()?,
-    };
-    vantage6::default_base(wrapper, &version)
-}
-
-/// What Python can import from the project: the folders with an `__init__.py` at its top and
-/// under `src/`, and the top-level modules, as relative paths (`my-algo`, `src/my_algo`).
-fn python_packages(dir: &Path) -> Vec<String> {
-    const NOT_MODULES: [&str; 4] = ["setup.py", "conftest.py", "noxfile.py", "tasks.py"];
-    let mut found = Vec::new();
-    for prefix in ["", "src/"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(prefix)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            let path = entry.path();
-            if name.starts_with('.') {
-                continue;
-            }
-            if path.join("__init__.py").is_file()
-                || (name.ends_with(".py")
-                    && path.is_file()
-                    && !NOT_MODULES.contains(&name.as_str()))
-            {
-                found.push(format!("{prefix}{name}"));
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
-/// A name for a project with no metadata to read it from: its directory's, made a valid
-/// package name (letters, digits, `_`, `-`, `.`, starting with a letter or `_`).
-fn name_from_dir(dir: &Path) -> String {
-    let raw = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let cleaned: String = raw
-        .trim_start_matches(|c: char| !c.is_ascii_alphabetic() && c != '_')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if cleaned.is_empty() {
-        "algorithm".to_string()
-    } else {
-        cleaned
-    }
 }
 
 /// Validates the manifest before writing it, with the same rules as every other command: a
@@ -426,22 +313,6 @@ fn check(text: &str, workspace: Option<&manifest::Defaults>) -> Result<(), Error
         }
         _ => Ok(()),
     }
-}
-
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-/// What v6.toml says.
-struct Choices<'a> {
-    wrapper: Wrapper,
-    name: &'a str,
-    vantage6: &'a str,
-    image: &'a str,
-    build: &'a Build,
-    release: Option<&'a detect::ReleaseTags>,
-    /// The workspace this is a member of, and the `[algorithm]`/`[build]` keys it gives.
-    workspace: Option<(&'a manifest::Defaults, &'a [&'static str])>,
 }
 
 /// Which values were given on the command line: they are written even where a workspace
@@ -484,72 +355,4 @@ fn inherited(
         keys.push(key);
     }
     keys
-}
-
-fn manifest_text(c: &Choices<'_>) -> String {
-    let inherits = |key: &str| c.workspace.is_some_and(|(_, keys)| keys.contains(&key));
-    let mut text = "# cargo v6 manifest: see v6.toml.example for every key.\n".to_string();
-    if let Some((root, keys)) = c.workspace {
-        text.push_str(&format!(
-            "# A member of the workspace {}{}.\n",
-            crate::diagnostic::display(&root.path),
-            match keys.is_empty() {
-                true => String::new(),
-                false => format!(": it gives {}", keys.join(", ")),
-            }
-        ));
-    }
-    text.push_str(&format!("[algorithm]\nname = {}\n", toml_string(c.name)));
-    for (key, value) in [
-        ("wrapper", toml_string(c.wrapper.as_str())),
-        ("vantage6", toml_string(c.vantage6)),
-        ("image", toml_string(c.image)),
-    ] {
-        if !inherits(key) {
-            text.push_str(&format!("{key} = {value}\n"));
-        }
-    }
-    if c.release.is_none() {
-        text.push_str("# version = \"1.0.0\"  # default: read from the project's metadata\n");
-    }
-    match c.build {
-        Build::Own => text.push_str(
-            "\n[build]\n# The project's own Dockerfile, built as it is (one LABEL line appended).\ndockerfile = \"Dockerfile\"\n",
-        ),
-        Build::Render { base: Some(base) } => text.push_str(&format!(
-            "\n[build]\n# The base image of the project's Dockerfile.\nbase = {}\n",
-            toml_string(base)
-        )),
-        Build::Render { base: None } => {
-            let needs_base = c.wrapper != Wrapper::Python || c.vantage6.starts_with("3.");
-            if needs_base && !inherits("base") {
-                text.push_str(&format!(
-                    "\n[build]\n# There is no maintained default base image for this wrapper: name yours.\nbase = \"{}\"\n",
-                    manifest::BASE_PLACEHOLDER
-                ));
-            }
-        }
-    }
-    if c.wrapper == Wrapper::Minimal && !matches!(c.build, Build::Own) {
-        if !text.contains("\n[build]\n") {
-            text.push_str("\n[build]\n");
-        }
-        text.push_str("command = [\"sh\", \"-c\", \"echo replace me\"]\n");
-    }
-    if let Some(release) = c.release {
-        text.push_str(&format!(
-            "\n[publish]\n# The repository releases with git tags (latest: {}): the release tag on HEAD is the\n# version, whatever the project's metadata says. A new commit needs a new tag\n# (`git tag {}{}`), or --set-version for a build that is not a release.\n",
-            release.latest.0,
-            release.prefix,
-            release.latest.1.next_patch()
-        ));
-        if release.prefix != "v" {
-            text.push_str(&format!(
-                "release-tag-prefix = {}\n",
-                toml_string(release.prefix)
-            ));
-        }
-        text.push_str("version-from-tag = true\n");
-    }
-    text
 }

@@ -6,12 +6,16 @@
 //! Pure: takes the files' texts (and the names of the package folders and tags that exist),
 //! so that every rule is unit-tested without a filesystem. `cli::init` does the reading.
 
+mod write;
+
 use std::collections::BTreeMap;
 
 use crate::dockerfile::{Instruction, instructions};
 use crate::vantage6::{self, BaseRegistry, Wrapper, algorithm_base};
 use crate::version::Version;
 use crate::version::{setup_py_argument, setup_py_literal};
+
+pub use write::{Build, Choices, manifest_text, name_from_dir, next_steps, vantage6_default_base};
 
 /// The newest release the tool knows of a major, for Dockerfiles that only show the major.
 fn newest(major: u64) -> &'static str {

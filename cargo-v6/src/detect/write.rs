@@ -1,0 +1,186 @@
+//! What `cargo v6 init` writes: the v6.toml text from what was detected and given, and the
+//! next steps it suggests. Pure, so that the text is unit-tested without a project.
+
+use std::path::Path;
+
+use super::ReleaseTags;
+use crate::manifest;
+use crate::vantage6::{self, Wrapper};
+
+/// How the manifest builds the image.
+pub enum Build {
+    /// The project's own Dockerfile (`build.dockerfile`).
+    Own,
+    /// A rendered template, on `base` when the default base does not fit.
+    Render {
+        /// The base image, when the default does not fit.
+        base: Option<String>,
+    },
+}
+
+/// What `next:` says after v6.toml is written: the placeholders to fill in, the commit that
+/// publish needs (it refuses a dirty work tree), the release tag that commit then needs
+/// (under `version-from-tag`), then a plan and a dry run.
+pub fn next_steps(
+    text: &str,
+    git: Option<&crate::git::GitInfo>,
+    release: Option<&ReleaseTags>,
+) -> String {
+    let mut steps = Vec::new();
+    for (placeholder, key) in [
+        (manifest::IMAGE_PLACEHOLDER, "`image`"),
+        (manifest::BASE_PLACEHOLDER, "`build.base`"),
+        ("echo replace me", "`build.command`"),
+    ] {
+        if text.contains(placeholder) {
+            steps.push(format!("set {key}"));
+        }
+    }
+    steps.push(format!("review {}", manifest::FILE_NAME));
+    if git.is_some() {
+        steps.push(format!(
+            "`git add {0} && git commit` (publish refuses a dirty work tree; or pass --allow-dirty)",
+            manifest::FILE_NAME
+        ));
+    }
+    // The version is the release tag on HEAD, and the commit just asked for has none: name
+    // the tag that would follow the latest release.
+    if let Some(release) = release {
+        steps.push(format!(
+            "tag the commit to release, e.g. `git tag {}{}` after the latest release tag `{}` (or pass `--set-version` for a build that is not a release)",
+            release.prefix,
+            release.latest.1.next_patch(),
+            release.latest.0
+        ));
+    }
+    steps.push("then `cargo v6 plan` and `cargo v6 publish --dry-run`".to_string());
+    format!("next: {}", steps.join(", "))
+}
+
+/// The default base image of the wrapper at the version written, if vantage6 publishes one.
+pub fn vantage6_default_base(wrapper: Wrapper, version: &str) -> Option<String> {
+    let (major, minor) = version.split_once('.')?;
+    let version = vantage6::Vantage6Version {
+        text: version.to_string(),
+        major: major.parse().ok()?,
+        minor: minor.split('.').next()?.parse().ok()?,
+    };
+    vantage6::default_base(wrapper, &version)
+}
+
+/// A name for a project with no metadata to read it from: its directory's, made a valid
+/// package name (letters, digits, `_`, `-`, `.`, starting with a letter or `_`).
+pub fn name_from_dir(dir: &Path) -> String {
+    let raw = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cleaned: String = raw
+        .trim_start_matches(|c: char| !c.is_ascii_alphabetic() && c != '_')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "algorithm".to_string()
+    } else {
+        cleaned
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// What v6.toml says.
+pub struct Choices<'a> {
+    /// The wrapper.
+    pub wrapper: Wrapper,
+    /// PKG_NAME.
+    pub name: &'a str,
+    /// `MAJOR.MINOR`, as given or detected.
+    pub vantage6: &'a str,
+    /// The repository, or [`manifest::IMAGE_PLACEHOLDER`] for the user to fill in.
+    pub image: &'a str,
+    /// How the image is built.
+    pub build: &'a Build,
+    /// How the repository tags its releases, when it does: the version is then the tag's.
+    pub release: Option<&'a ReleaseTags>,
+    /// The workspace this is a member of, and the `[algorithm]`/`[build]` keys it gives.
+    pub workspace: Option<(&'a manifest::Defaults, &'a [&'static str])>,
+}
+
+/// The v6.toml `init` writes: only the keys it could tell (or was given), the others as
+/// comments or placeholders that `plan` refuses until they are set.
+pub fn manifest_text(c: &Choices<'_>) -> String {
+    let inherits = |key: &str| c.workspace.is_some_and(|(_, keys)| keys.contains(&key));
+    let mut text = "# cargo v6 manifest: see v6.toml.example for every key.\n".to_string();
+    if let Some((root, keys)) = c.workspace {
+        text.push_str(&format!(
+            "# A member of the workspace {}{}.\n",
+            crate::diagnostic::display(&root.path),
+            match keys.is_empty() {
+                true => String::new(),
+                false => format!(": it gives {}", keys.join(", ")),
+            }
+        ));
+    }
+    text.push_str(&format!("[algorithm]\nname = {}\n", toml_string(c.name)));
+    for (key, value) in [
+        ("wrapper", toml_string(c.wrapper.as_str())),
+        ("vantage6", toml_string(c.vantage6)),
+        ("image", toml_string(c.image)),
+    ] {
+        if !inherits(key) {
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    if c.release.is_none() {
+        text.push_str("# version = \"1.0.0\"  # default: read from the project's metadata\n");
+    }
+    match c.build {
+        Build::Own => text.push_str(
+            "\n[build]\n# The project's own Dockerfile, built as it is (one LABEL line appended).\ndockerfile = \"Dockerfile\"\n",
+        ),
+        Build::Render { base: Some(base) } => text.push_str(&format!(
+            "\n[build]\n# The base image of the project's Dockerfile.\nbase = {}\n",
+            toml_string(base)
+        )),
+        Build::Render { base: None } => {
+            let needs_base = c.wrapper != Wrapper::Python || c.vantage6.starts_with("3.");
+            if needs_base && !inherits("base") {
+                text.push_str(&format!(
+                    "\n[build]\n# There is no maintained default base image for this wrapper: name yours.\nbase = \"{}\"\n",
+                    manifest::BASE_PLACEHOLDER
+                ));
+            }
+        }
+    }
+    if c.wrapper == Wrapper::Minimal && !matches!(c.build, Build::Own) {
+        if !text.contains("\n[build]\n") {
+            text.push_str("\n[build]\n");
+        }
+        text.push_str("command = [\"sh\", \"-c\", \"echo replace me\"]\n");
+    }
+    if let Some(release) = c.release {
+        text.push_str(&format!(
+            "\n[publish]\n# The repository releases with git tags (latest: {}): the release tag on HEAD is the\n# version, whatever the project's metadata says. A new commit needs a new tag\n# (`git tag {}{}`), or --set-version for a build that is not a release.\n",
+            release.latest.0,
+            release.prefix,
+            release.latest.1.next_patch()
+        ));
+        if release.prefix != "v" {
+            text.push_str(&format!(
+                "release-tag-prefix = {}\n",
+                toml_string(release.prefix)
+            ));
+        }
+        text.push_str("version-from-tag = true\n");
+    }
+    text
+}
