@@ -58,19 +58,9 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     }
     // A directory that a workspace above lists: write a member's v6.toml, which inherits.
     let workspace = crate::workspace::enclosing_root(Path::new("."), &dir)?;
-    let read = |name: &str| {
-        crate::files::read_regular_text(&dir.join(name), crate::files::SMALL_FILE_MAX).ok()
-    };
-    let dockerfile = read("Dockerfile");
-    let found = detect::detect(&ProjectFiles {
-        pyproject: read("pyproject.toml"),
-        setup_cfg: read("setup.cfg"),
-        setup_py: read("setup.py"),
-        description: read("DESCRIPTION"),
-        cargo_toml: read("Cargo.toml"),
-        dockerfile: dockerfile.clone(),
-        python_packages: crate::project::python_packages(&dir),
-    });
+    let files = ProjectFiles::read(&dir);
+    let dockerfile = files.dockerfile.clone();
+    let found = detect::detect(&files);
     let git = crate::git::read(&dir, &dir);
 
     let given = Given {

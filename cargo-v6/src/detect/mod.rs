@@ -4,16 +4,21 @@
 //! repository's tags, how it releases.
 //!
 //! Pure: takes the files' texts (and the names of the package folders and tags that exist),
-//! so that every rule is unit-tested without a filesystem. `cli::init` does the reading.
+//! so that every rule is unit-tested without a filesystem; [`ProjectFiles::read`] reads them
+//! through `project`. [`write`] makes the v6.toml that `init` writes from what was found.
 
 mod write;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::dockerfile::{Instruction, instructions};
+use crate::project::{
+    self,
+    setup_py::{setup_py_argument, setup_py_literal},
+};
 use crate::vantage6::{self, BaseRegistry, Wrapper, algorithm_base};
 use crate::version::Version;
-use crate::version::{setup_py_argument, setup_py_literal};
 
 pub use write::{Build, Choices, manifest_text, name_from_dir, next_steps, vantage6_default_base};
 
@@ -41,6 +46,23 @@ pub struct ProjectFiles {
     /// `__init__.py` at the top and under `src/` (`my-algo`, `src/my_algo`), and the top-level
     /// modules (`my_algo.py`).
     pub python_packages: Vec<String>,
+}
+
+impl ProjectFiles {
+    /// Reads the project in `dir` (through `project`); a file that is absent, unreadable or
+    /// not UTF-8 is one detection does without.
+    pub fn read(dir: &Path) -> ProjectFiles {
+        let read = |name: &str| project::read_text(dir, name);
+        ProjectFiles {
+            pyproject: read("pyproject.toml"),
+            setup_cfg: read("setup.cfg"),
+            setup_py: read("setup.py"),
+            description: read("DESCRIPTION"),
+            cargo_toml: read("Cargo.toml"),
+            dockerfile: read("Dockerfile"),
+            python_packages: project::python_packages(dir),
+        }
+    }
 }
 
 /// The package name chosen, and why.

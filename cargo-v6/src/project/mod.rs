@@ -2,7 +2,62 @@
 //! files and the packages Python can import. Read here once, for `detect` (what `init`
 //! writes, where the code lives) and for `version` (the version the project declares).
 
-use std::path::Path;
+pub mod setup_py;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Location;
+
+/// One metadata file's text and the path it is shown as.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The file (`dir` joined with its name).
+    pub path: PathBuf,
+    /// The path as messages show it.
+    pub display: String,
+    /// Its text.
+    pub text: String,
+    /// Whether the bytes were valid UTF-8 (`text` is lossy otherwise).
+    pub utf8: bool,
+}
+
+impl Source {
+    /// Reads `name` in `dir`, bounded like every small file; `Ok(None)` when the file does
+    /// not exist.
+    pub fn read(dir: &Path, name: &str) -> std::io::Result<Option<Source>> {
+        let path = dir.join(name);
+        let display = path.display().to_string();
+        match crate::files::read_regular(&path, crate::files::SMALL_FILE_MAX) {
+            Ok(bytes) => Ok(Some(Source {
+                // Lossy: a stray non-UTF-8 byte elsewhere in setup.py or DESCRIPTION (R
+                // allows latin1) should not hide an ASCII version line. TOML must be UTF-8;
+                // `toml` checks `utf8`.
+                utf8: std::str::from_utf8(&bytes).is_ok(),
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+                path,
+                display,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The place of `span` in this file, for an error.
+    pub fn location(&self, span: Range<usize>) -> Location {
+        Location::new(&self.display, &self.text, span)
+    }
+}
+
+/// The text of `name` in `dir` when it is there, readable and UTF-8: what detection reads,
+/// where a file it cannot read is one it does without.
+pub fn read_text(dir: &Path, name: &str) -> Option<String> {
+    Source::read(dir, name)
+        .ok()
+        .flatten()
+        .filter(|source| source.utf8)
+        .map(|source| source.text)
+}
 
 /// What Python can import from the project: the folders with an `__init__.py` at its top and
 /// under `src/`, and the top-level modules, as relative paths (`my-algo`, `src/my_algo`).

@@ -163,9 +163,7 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
 /// the git remote (`origin` first) as an https address without credentials. With where it
 /// was found.
 fn project_code_url(manifest: &Manifest) -> Option<(String, String)> {
-    let read = |name: &str| {
-        crate::files::read_regular_text(&manifest.dir.join(name), crate::files::SMALL_FILE_MAX).ok()
-    };
+    let read = |name: &str| crate::project::read_text(&manifest.dir, name);
     let files = detect::ProjectFiles {
         pyproject: read("pyproject.toml"),
         setup_cfg: read("setup.cfg"),

@@ -16,12 +16,13 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::Scheme;
 use crate::diagnostic::Location;
+use crate::project::Source;
+use crate::project::setup_py::{Keyword, setup_keyword};
 use crate::vantage6::Wrapper;
 
 /// A version found in the project's metadata.
@@ -84,11 +85,11 @@ pub fn read_project_version(
 ) -> Result<Option<MetadataVersion>, MetadataError> {
     match wrapper {
         Wrapper::Python => python(dir),
-        Wrapper::R => match Source::read(dir, "DESCRIPTION")? {
+        Wrapper::R => match read(dir, "DESCRIPTION")? {
             Some(source) => Ok(description(&source)),
             None => Ok(None),
         },
-        Wrapper::Minimal => match Source::read(dir, "Cargo.toml")? {
+        Wrapper::Minimal => match read(dir, "Cargo.toml")? {
             Some(source) => match cargo(&source, dir)? {
                 Some(version) => Ok(Some(version)),
                 None => python(dir),
@@ -98,43 +99,24 @@ pub fn read_project_version(
     }
 }
 
-/// One metadata file's text and the path it is shown as.
-struct Source {
-    path: PathBuf,
-    display: String,
-    text: String,
-    /// Whether the bytes were valid UTF-8 (`text` is lossy otherwise).
-    utf8: bool,
+/// Reads `name` in `dir` for a version: `Ok(None)` when the file does not exist.
+fn read(dir: &Path, name: &str) -> Result<Option<Source>, MetadataError> {
+    Source::read(dir, name).map_err(|e| MetadataError::Unreadable {
+        file: dir.join(name).display().to_string(),
+        reason: e.to_string(),
+        location: None,
+    })
 }
 
-impl Source {
-    /// `Ok(None)` when the file does not exist.
-    fn read(dir: &Path, name: &str) -> Result<Option<Source>, MetadataError> {
-        let path = dir.join(name);
-        let display = path.display().to_string();
-        match crate::files::read_regular(&path, crate::files::SMALL_FILE_MAX) {
-            Ok(bytes) => Ok(Some(Source {
-                // Lossy: a stray non-UTF-8 byte elsewhere in setup.py or DESCRIPTION (R
-                // allows latin1) should not hide an ASCII version line. TOML must be UTF-8;
-                // `toml` checks `utf8`.
-                utf8: std::str::from_utf8(&bytes).is_ok(),
-                text: String::from_utf8_lossy(&bytes).into_owned(),
-                path,
-                display,
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(MetadataError::Unreadable {
-                file: display,
-                reason: e.to_string(),
-                location: None,
-            }),
-        }
-    }
+/// What a metadata file gives a version: the version found, or why not, pointing into it.
+trait Found {
+    fn found(&self, raw: &str, scheme: Scheme, span: Range<usize>) -> MetadataVersion;
+    fn not_literal(&self, what: impl Into<String>, span: Range<usize>) -> MetadataError;
+    fn unreadable(&self, reason: impl Into<String>, span: Option<Range<usize>>) -> MetadataError;
+    fn toml(&self) -> Result<Spanned<DeTable<'_>>, MetadataError>;
+}
 
-    fn location(&self, span: Range<usize>) -> Location {
-        Location::new(&self.display, &self.text, span)
-    }
-
+impl Found for Source {
     fn found(&self, raw: &str, scheme: Scheme, span: Range<usize>) -> MetadataVersion {
         MetadataVersion {
             raw: raw.to_owned(),
@@ -200,19 +182,19 @@ fn version_string<'a>(
 /// `dynamic` entry is reported only if they give nothing.
 fn python(dir: &Path) -> Result<Option<MetadataVersion>, MetadataError> {
     let mut dynamic = None;
-    if let Some(source) = Source::read(dir, "pyproject.toml")? {
+    if let Some(source) = read(dir, "pyproject.toml")? {
         match pyproject(&source)? {
             Pyproject::Found(version) => return Ok(Some(version)),
             Pyproject::Dynamic(error) => dynamic = Some(error),
             Pyproject::Absent => {}
         }
     }
-    if let Some(source) = Source::read(dir, "setup.cfg")?
+    if let Some(source) = read(dir, "setup.cfg")?
         && let Some(version) = setup_cfg(&source)?
     {
         return Ok(Some(version));
     }
-    if let Some(source) = Source::read(dir, "setup.py")?
+    if let Some(source) = read(dir, "setup.py")?
         && let Some(version) = setup_py(&source)?
     {
         return Ok(Some(version));
@@ -361,214 +343,6 @@ fn setup_py(source: &Source) -> Result<Option<MetadataVersion>, MetadataError> {
         )),
         None => Ok(None),
     }
-}
-
-/// The string literal given as `keyword=` to the `setup(...)` call of setup.py (`name`,
-/// `url`), read as [`setup_py`] reads `version`: comments, other calls and expressions are
-/// not it.
-pub fn setup_py_literal(text: &str, keyword: &str) -> Option<String> {
-    match setup_keyword(text, keyword)? {
-        Keyword::Literal { content, .. } => Some(text[content].to_string()),
-        Keyword::Expression(_) => None,
-    }
-}
-
-/// The source text of the expression given as `keyword=` to the `setup(...)` call
-/// (`packages=["a", "a.sub"]`), comments and other calls aside.
-pub fn setup_py_argument<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
-    match setup_keyword(text, keyword)? {
-        Keyword::Literal { span, .. } | Keyword::Expression(span) => Some(&text[span]),
-    }
-}
-
-/// The value of `keyword=` in the first `setup(...)` call that has one.
-fn setup_keyword(text: &str, keyword: &str) -> Option<Keyword> {
-    let calls = Regex::new(r"(\bdef\s+)?\bsetup\s*\(").expect("valid regex");
-    calls.captures_iter(text).find_map(|call| {
-        // `def setup(` is a definition, not the call.
-        let open = call.get(1).is_none().then(|| call.get(0))??.end();
-        call_keyword(text.as_bytes(), open, keyword.as_bytes())
-    })
-}
-
-/// The value of a keyword argument (`version=`).
-enum Keyword {
-    /// A string literal: the text between the quotes, and the whole literal.
-    Literal {
-        content: Range<usize>,
-        span: Range<usize>,
-    },
-    /// Any other expression.
-    Expression(Range<usize>),
-}
-
-/// Scans the arguments of a call whose `(` ends just before `start`, for `keyword=`.
-fn call_keyword(text: &[u8], start: usize, keyword: &[u8]) -> Option<Keyword> {
-    let mut depth = 0usize;
-    let mut i = start;
-    // Whether the scanner is at the start of an argument (after `(` or `,`).
-    let mut at_argument = true;
-    while i < text.len() {
-        let byte = text[i];
-        match byte {
-            b'#' => i = skip_comment(text, i),
-            b'"' | b'\'' => {
-                i = skip_string(text, i).end;
-                at_argument = false;
-            }
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                i += 1;
-                at_argument = false;
-            }
-            b')' | b']' | b'}' => {
-                if depth == 0 {
-                    return None; // end of the call
-                }
-                depth -= 1;
-                i += 1;
-            }
-            b',' => {
-                at_argument = depth == 0;
-                i += 1;
-            }
-            _ if byte.is_ascii_whitespace() => i += 1,
-            _ if byte.is_ascii_alphabetic() || byte == b'_' => {
-                let end = identifier_end(text, i);
-                if at_argument && depth == 0 && &text[i..end] == keyword {
-                    let eq = skip_space(text, end);
-                    if text.get(eq) == Some(&b'=') && text.get(eq + 1) != Some(&b'=') {
-                        return Some(keyword_value(text, skip_space(text, eq + 1)));
-                    }
-                }
-                at_argument = false;
-                i = end;
-            }
-            _ => {
-                at_argument = false;
-                i += 1;
-            }
-        }
-    }
-    None
-}
-
-/// Classifies the expression starting at `start` (up to the next top-level `,` or `)`).
-fn keyword_value(text: &[u8], start: usize) -> Keyword {
-    let prefix = identifier_end(text, start);
-    let is_plain_prefix = matches!(
-        text[start..prefix].to_ascii_lowercase().as_slice(),
-        b"" | b"r" | b"u"
-    );
-    if is_plain_prefix && matches!(text.get(prefix), Some(b'"' | b'\'')) {
-        let string = skip_string(text, prefix);
-        let after = skip_space(text, string.end);
-        if string.closed && matches!(text.get(after), Some(b',' | b')')) {
-            return Keyword::Literal {
-                content: string.content,
-                span: start..string.end,
-            };
-        }
-    }
-    Keyword::Expression(start..expression_end(text, start))
-}
-
-/// The end of the expression at `start`: the next `,` or `)` at its own nesting level,
-/// without trailing whitespace or comments.
-fn expression_end(text: &[u8], start: usize) -> usize {
-    let mut depth = 0usize;
-    let mut i = start;
-    let mut end = start;
-    while i < text.len() {
-        match text[i] {
-            b'#' => {
-                i = skip_comment(text, i);
-                continue;
-            }
-            b'"' | b'\'' => {
-                i = skip_string(text, i).end;
-                end = i;
-                continue;
-            }
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' if depth == 0 => break,
-            b')' | b']' | b'}' => depth -= 1,
-            b',' if depth == 0 => break,
-            _ => {}
-        }
-        if !text[i].is_ascii_whitespace() {
-            end = i + 1;
-        }
-        i += 1;
-    }
-    // `end` follows the last byte of a non-whitespace character, so it is a char boundary.
-    end
-}
-
-/// A string literal's extent.
-struct StringEnd {
-    /// Between the quotes (meaningful only when `closed`).
-    content: Range<usize>,
-    /// After the closing quote, or where an unclosed string stops.
-    end: usize,
-    closed: bool,
-}
-
-/// Skips a string literal whose opening quote is at `start` (single, double or triple).
-fn skip_string(text: &[u8], start: usize) -> StringEnd {
-    let quote = text[start];
-    let triple = text.get(start + 1) == Some(&quote) && text.get(start + 2) == Some(&quote);
-    let quotes = if triple { 3 } else { 1 };
-    let mut i = start + quotes;
-    while i < text.len() {
-        match text[i] {
-            b'\\' => i += 2,
-            b'\n' if !triple => break,
-            byte if byte == quote => {
-                if !triple || (text.get(i + 1) == Some(&quote) && text.get(i + 2) == Some(&quote)) {
-                    return StringEnd {
-                        content: start + quotes..i,
-                        end: i + quotes,
-                        closed: true,
-                    };
-                }
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    let end = i.min(text.len());
-    StringEnd {
-        content: end..end,
-        end,
-        closed: false,
-    }
-}
-
-fn skip_comment(text: &[u8], start: usize) -> usize {
-    text[start..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(text.len(), |n| start + n)
-}
-
-/// Skips whitespace and comments.
-fn skip_space(text: &[u8], mut i: usize) -> usize {
-    while i < text.len() {
-        match text[i] {
-            b'#' => i = skip_comment(text, i),
-            byte if byte.is_ascii_whitespace() => i += 1,
-            _ => break,
-        }
-    }
-    i
-}
-
-fn identifier_end(text: &[u8], start: usize) -> usize {
-    text[start..]
-        .iter()
-        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
-        .map_or(text.len(), |n| start + n)
 }
 
 /// `Version:` in an R DESCRIPTION file (Debian control format: `Field: value`, indented

@@ -77,9 +77,7 @@ use std::fmt;
 
 use crate::vantage6::Wrapper;
 
-pub use metadata::{
-    MetadataError, MetadataVersion, read_project_version, setup_py_argument, setup_py_literal,
-};
+pub use metadata::{MetadataError, MetadataVersion, read_project_version};
 
 /// Docker's limit on the length of a tag.
 const MAX_TAG_LEN: usize = 128;
