@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
-use crate::detect::{self, Build, Choices, ProjectFiles};
+use crate::detect::{self, Build, Choices};
 use crate::error::Error;
 use crate::manifest;
+use crate::project::ProjectFiles;
 use crate::report::Reporter;
 use crate::vantage6::{self, Wrapper};
 

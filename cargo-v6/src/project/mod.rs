@@ -2,12 +2,51 @@
 //! files and the packages Python can import. Read here once, for `detect` (what `init`
 //! writes, where the code lives) and for `version` (the version the project declares).
 
+pub mod names;
 pub mod setup_py;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Location;
+
+/// The texts of the files detection reads (None when absent).
+#[derive(Debug, Default, Clone)]
+pub struct ProjectFiles {
+    /// pyproject.toml
+    pub pyproject: Option<String>,
+    /// setup.cfg
+    pub setup_cfg: Option<String>,
+    /// setup.py
+    pub setup_py: Option<String>,
+    /// DESCRIPTION (R)
+    pub description: Option<String>,
+    /// Cargo.toml
+    pub cargo_toml: Option<String>,
+    /// An existing Dockerfile.
+    pub dockerfile: Option<String>,
+    /// What Python can import from the project, as paths relative to it: the folders with an
+    /// `__init__.py` at the top and under `src/` (`my-algo`, `src/my_algo`), and the top-level
+    /// modules (`my_algo.py`).
+    pub python_packages: Vec<String>,
+}
+
+impl ProjectFiles {
+    /// Reads the project in `dir`; a file that is absent, unreadable or
+    /// not UTF-8 is one detection does without.
+    pub fn read(dir: &Path) -> ProjectFiles {
+        let read = |name: &str| read_text(dir, name);
+        ProjectFiles {
+            pyproject: read("pyproject.toml"),
+            setup_cfg: read("setup.cfg"),
+            setup_py: read("setup.py"),
+            description: read("DESCRIPTION"),
+            cargo_toml: read("Cargo.toml"),
+            dockerfile: read("Dockerfile"),
+            python_packages: python_packages(dir),
+        }
+    }
+}
 
 /// One metadata file's text and the path it is shown as.
 #[derive(Debug, Clone)]

@@ -16,7 +16,6 @@ use toml_edit::{ArrayOfTables, DocumentMut, InlineTable, Item, Table};
 
 use std::path::Path;
 
-use crate::detect;
 use crate::manifest::{Defaults, Manifest, ManifestError};
 
 use super::{Flavour, StoreError};
@@ -159,19 +158,19 @@ pub fn import(manifest: &Manifest, json: &str, json_path: &str) -> Result<Import
 }
 
 /// Where the project says its code lives, for a submission without `code_url` (the store
-/// requires one): the project's metadata beside v6.toml (see [`detect::project_url`]), else
+/// requires one): the project's metadata beside v6.toml (see [`crate::project::names::project_url`]), else
 /// the git remote (`origin` first) as an https address without credentials. With where it
 /// was found.
 fn project_code_url(manifest: &Manifest) -> Option<(String, String)> {
     let read = |name: &str| crate::project::read_text(&manifest.dir, name);
-    let files = detect::ProjectFiles {
+    let files = crate::project::ProjectFiles {
         pyproject: read("pyproject.toml"),
         setup_cfg: read("setup.cfg"),
         setup_py: read("setup.py"),
         description: read("DESCRIPTION"),
         ..Default::default()
     };
-    detect::project_url(&files).or_else(|| {
+    crate::project::names::project_url(&files).or_else(|| {
         // Only ever an http(s) address, credentials removed; read before the first commit too.
         let source = crate::git::remote_source(&manifest.dir)?;
         Some((source, "the git remote".to_string()))
