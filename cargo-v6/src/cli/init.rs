@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::detect::{self, Build, Choices};
+use crate::detect::{self, Build, Choices, Given};
 use crate::error::Error;
 use crate::manifest;
 use crate::project::ProjectFiles;
@@ -231,7 +231,11 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     }
 
     let inherited = match &workspace {
-        Some(root) => inherited(root, &given, wrapper, &vantage6, reporter),
+        Some(root) => {
+            let (keys, notes) = detect::inherited(root, &given, wrapper, &vantage6);
+            notes.into_iter().for_each(|note| reporter.note(note));
+            keys
+        }
         None => Vec::new(),
     };
     let text = detect::manifest_text(&Choices {
@@ -243,7 +247,15 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         release: release.as_ref(),
         workspace: workspace.as_ref().map(|root| (root, inherited.as_slice())),
     });
-    check(&text, workspace.as_ref())?;
+    // A bad `--name`, `--vantage6` or `--image` is exit 2, and nothing is written.
+    if let Some(message) = detect::unwritable(&text, workspace.as_ref()) {
+        return Err(Error::input(
+            format!("cannot write {}: {message}", manifest::FILE_NAME),
+            Some(
+                "fix the value given to `cargo v6 init`, or what it was detected from".to_string(),
+            ),
+        ));
+    }
     crate::files::write_whole(&target, text.as_bytes()).map_err(|source| Error::Write {
         path: manifest::FILE_NAME.to_string(),
         source,
@@ -265,85 +277,4 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     );
     reporter.note(detect::next_steps(&text, git.as_ref(), release.as_ref()));
     Ok(())
-}
-
-/// Validates the manifest before writing it, with the same rules as every other command: a
-/// bad `--name`, `--vantage6` or `--image` is exit 2 and nothing is written. Only the
-/// placeholders `init` writes on purpose may remain for the user to fill in.
-fn check(text: &str, workspace: Option<&manifest::Defaults>) -> Result<(), Error> {
-    match manifest::Manifest::parse_member(
-        Path::new(manifest::FILE_NAME),
-        text.to_string(),
-        workspace,
-    ) {
-        Err(manifest::ManifestError::Invalid {
-            message, location, ..
-        }) => {
-            let value = location
-                .source
-                .get(location.span.clone())
-                .unwrap_or_default();
-            if value.contains(manifest::IMAGE_PLACEHOLDER)
-                || value.contains(manifest::BASE_PLACEHOLDER)
-            {
-                return Ok(());
-            }
-            let shown = value.trim_matches('"');
-            let message = if message.contains(shown) {
-                message
-            } else {
-                format!("{message} (`{shown}`)")
-            };
-            Err(Error::input(
-                format!("cannot write {}: {message}", manifest::FILE_NAME),
-                Some(
-                    "fix the value given to `cargo v6 init`, or what it was detected from"
-                        .to_string(),
-                ),
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Which values were given on the command line: they are written even where a workspace
-/// gives one.
-struct Given {
-    wrapper: bool,
-    vantage6: bool,
-    image: bool,
-}
-
-/// The keys of `[algorithm]` (and `base` of `[build]`) a member takes from `root`: those it
-/// gives, unless given on the command line. A detected value that differs from the
-/// workspace's is said, since the workspace's wins.
-fn inherited(
-    root: &manifest::Defaults,
-    given: &Given,
-    wrapper: Wrapper,
-    vantage6: &str,
-    reporter: &Reporter,
-) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    for (key, was_given, detected) in [
-        ("wrapper", given.wrapper, Some(wrapper.as_str())),
-        ("vantage6", given.vantage6, Some(vantage6)),
-        ("image", given.image, None),
-        ("base", false, None),
-    ] {
-        let table = if key == "base" { "build" } else { "algorithm" };
-        let Some(value) = root.value(table, key) else {
-            continue;
-        };
-        if was_given {
-            continue;
-        }
-        if let Some(detected) = detected.filter(|d| *d != value) {
-            reporter.note(format!(
-                "the workspace gives {key} = \"{value}\" (detected here: {detected}); set `{key}` in this v6.toml to use that instead"
-            ));
-        }
-        keys.push(key);
-    }
-    keys
 }

@@ -20,7 +20,10 @@ use crate::project::names::{
 use crate::vantage6::{self, BaseRegistry, Wrapper, algorithm_base};
 use crate::version::Version;
 
-pub use write::{Build, Choices, manifest_text, name_from_dir, next_steps, vantage6_default_base};
+pub use write::{
+    Build, Choices, Given, inherited, manifest_text, name_from_dir, next_steps, unwritable,
+    vantage6_default_base,
+};
 
 /// The newest release the tool knows of a major, for Dockerfiles that only show the major.
 fn newest(major: u64) -> &'static str {

@@ -184,3 +184,81 @@ pub fn manifest_text(c: &Choices<'_>) -> String {
     }
     text
 }
+
+/// Why the manifest `text` cannot be written, checked with the same rules as every other
+/// command (the value named when the message does not show it); `None` when it loads. Only
+/// the placeholders `init` writes on purpose may remain for the user to fill in.
+pub fn unwritable(text: &str, workspace: Option<&manifest::Defaults>) -> Option<String> {
+    match manifest::Manifest::parse_member(
+        Path::new(manifest::FILE_NAME),
+        text.to_string(),
+        workspace,
+    ) {
+        Err(manifest::ManifestError::Invalid {
+            message, location, ..
+        }) => {
+            let value = location
+                .source
+                .get(location.span.clone())
+                .unwrap_or_default();
+            if value.contains(manifest::IMAGE_PLACEHOLDER)
+                || value.contains(manifest::BASE_PLACEHOLDER)
+            {
+                return None;
+            }
+            let shown = value.trim_matches('"');
+            let message = if message.contains(shown) {
+                message
+            } else {
+                format!("{message} (`{shown}`)")
+            };
+            Some(message)
+        }
+        _ => None,
+    }
+}
+
+/// Which values were given on the command line: they are written even where a workspace
+/// gives one.
+pub struct Given {
+    /// `--wrapper`.
+    pub wrapper: bool,
+    /// `--vantage6`.
+    pub vantage6: bool,
+    /// `--image`.
+    pub image: bool,
+}
+
+/// The keys of `[algorithm]` (and `base` of `[build]`) a member takes from `root`: those it
+/// gives, unless given on the command line. A detected value that differs from the
+/// workspace's is said (the notes returned), since the workspace's wins.
+pub fn inherited(
+    root: &manifest::Defaults,
+    given: &Given,
+    wrapper: Wrapper,
+    vantage6: &str,
+) -> (Vec<&'static str>, Vec<String>) {
+    let mut keys = Vec::new();
+    let mut notes = Vec::new();
+    for (key, was_given, detected) in [
+        ("wrapper", given.wrapper, Some(wrapper.as_str())),
+        ("vantage6", given.vantage6, Some(vantage6)),
+        ("image", given.image, None),
+        ("base", false, None),
+    ] {
+        let table = if key == "base" { "build" } else { "algorithm" };
+        let Some(value) = root.value(table, key) else {
+            continue;
+        };
+        if was_given {
+            continue;
+        }
+        if let Some(detected) = detected.filter(|d| *d != value) {
+            notes.push(format!(
+                "the workspace gives {key} = \"{value}\" (detected here: {detected}); set `{key}` in this v6.toml to use that instead"
+            ));
+        }
+        keys.push(key);
+    }
+    (keys, notes)
+}
