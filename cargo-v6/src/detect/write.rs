@@ -262,3 +262,61 @@ pub fn inherited(
     }
     (keys, notes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(wrapper: Wrapper, name: &str, vantage6: &str, image: &str) -> String {
+        manifest_text(&Choices {
+            wrapper,
+            name,
+            vantage6,
+            image,
+            build: &Build::Render { base: None },
+            release: None,
+            workspace: None,
+        })
+    }
+
+    #[test]
+    fn what_init_writes_loads_but_for_the_placeholders_it_leaves() {
+        let python = text(Wrapper::Python, "algo", "4.15", "ghcr.io/o/algo");
+        assert!(!python.contains(manifest::BASE_PLACEHOLDER), "{python}");
+        assert_eq!(unwritable(&python, None), None);
+        // R has no default base: the placeholder is written, and left for the user.
+        let r = text(Wrapper::R, "algo", "4.15", manifest::IMAGE_PLACEHOLDER);
+        assert!(r.contains(manifest::BASE_PLACEHOLDER), "{r}");
+        assert_eq!(unwritable(&r, None), None);
+        // A bad value is named.
+        let bad = text(Wrapper::Python, "my algo", "4.15", "ghcr.io/o/algo");
+        let message = unwritable(&bad, None).expect("refused");
+        assert!(message.contains("invalid algorithm name"), "{message}");
+        assert!(message.contains("my algo"), "{message}");
+    }
+
+    #[test]
+    fn a_member_inherits_what_the_workspace_gives_unless_given() {
+        let root = manifest::Defaults {
+            path: "../v6.toml".into(),
+            dir: "..".into(),
+            source: "[workspace.algorithm]\nvantage6 = \"4.14\"\nimage = \"ghcr.io/o/{name}\"\n"
+                .into(),
+        };
+        let nothing_given = Given {
+            wrapper: false,
+            vantage6: false,
+            image: false,
+        };
+        let (keys, notes) = inherited(&root, &nothing_given, Wrapper::Python, "4.15");
+        assert_eq!(keys, ["vantage6", "image"]);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("vantage6 = \"4.14\" (detected here: 4.15)"));
+        let vantage6_given = Given {
+            vantage6: true,
+            ..nothing_given
+        };
+        let (keys, notes) = inherited(&root, &vantage6_given, Wrapper::Python, "4.15");
+        assert_eq!((keys, notes.len()), (vec!["image"], 0));
+    }
+}
