@@ -570,12 +570,12 @@ mod engine {
     }
 
     /// `repository:tag` as the typed reference the engine takes.
-    fn tagged(reference: &str) -> cargo_v6::reference::TaggedImage {
-        let parsed = cargo_v6::reference::ImageRef::parse(reference).unwrap();
+    fn tagged(reference: &str) -> cargo_v6::oci::reference::TaggedImage {
+        let parsed = cargo_v6::oci::reference::ImageRef::parse(reference).unwrap();
         let tag = parsed.tag.as_deref().unwrap_or("latest");
         parsed
             .name
-            .with_tag(&cargo_v6::reference::Tag::parse(tag).unwrap())
+            .with_tag(&cargo_v6::oci::reference::Tag::parse(tag).unwrap())
     }
 
     async fn engine() -> Engine {

@@ -1314,7 +1314,7 @@ fn is_not_found(e: &OciDistributionError) -> bool {
 /// elsewhere, and the credentials would cross the network in clear text. Other names are never
 /// resolved here: they are HTTPS.
 fn plain_http_by_default(api_host: &str, resolve: impl Fn(&str) -> Vec<IpAddr>) -> bool {
-    if crate::reference::is_loopback_domain(api_host) {
+    if crate::oci::reference::is_loopback_domain(api_host) {
         let host = api_host.split(':').next().unwrap_or_default();
         if !host.eq_ignore_ascii_case("localhost") {
             return true; // an IP literal, already checked

@@ -92,11 +92,11 @@ async fn read_registry(
     };
     let shown = crate::diagnostic::display(record_path);
     for release in record.of(&manifest.name) {
-        let tagged = crate::reference::ImageRef::parse(&release.image)
+        let tagged = crate::oci::reference::ImageRef::parse(&release.image)
             .ok()
             .and_then(|r| {
-                let tag = crate::reference::Tag::parse(r.tag.as_deref()?).ok()?;
-                Some(crate::reference::TaggedImage { image: r.name, tag })
+                let tag = crate::oci::reference::Tag::parse(r.tag.as_deref()?).ok()?;
+                Some(crate::oci::reference::TaggedImage { image: r.name, tag })
             });
         let held = match tagged {
             Some(tagged) if tags.iter().any(|t| t == tagged.tag.as_str()) => {

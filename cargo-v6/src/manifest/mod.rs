@@ -18,7 +18,7 @@ use inherit::Origin;
 pub use inherit::{Defaults, INHERITABLE};
 
 use crate::diagnostic::{Location, closest, display};
-use crate::reference::{ImageName, ImageRef, ReferenceError};
+use crate::oci::reference::{ImageName, ImageRef, ReferenceError};
 use crate::tags::{self, TagTemplate};
 use crate::vantage6::{self, Vantage6Version, Wrapper};
 use crate::version::Version;

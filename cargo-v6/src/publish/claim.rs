@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use crate::fingerprint::LABEL as FINGERPRINT;
-use crate::reference::TaggedImage;
+use crate::oci::reference::TaggedImage;
 use crate::registry::{Registry, RegistryError};
 
 use super::{Event, Observer, PublishError};

@@ -28,8 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{BuildRequest, Engine};
 use crate::manifest::Manifest;
+use crate::oci::reference::{Digest, Tag, TaggedImage};
 use crate::plan::Plan;
-use crate::reference::{Digest, Tag, TaggedImage};
 use crate::registry::ManifestInfo;
 use crate::run::{RunEvent, RunObserver, RunRequest};
 use crate::sign::{self, Format, Placed, SigningKey, Subject};

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use crate::fingerprint;
+use crate::oci::reference::{Digest, TaggedImage};
 use crate::plan::Plan;
-use crate::reference::{Digest, TaggedImage};
 use crate::registry::{ManifestInfo, Registry};
 
 use super::PublishError;

@@ -14,7 +14,7 @@
 use serde_json::{Value, json};
 
 use super::keys::KeyId;
-use crate::reference::Digest;
+use crate::oci::reference::Digest;
 
 /// The media type of a simple-signing payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -445,7 +445,7 @@ mod tests {
             fallback_tag(&digest()),
             format!("sha256-{}", "b".repeat(64))
         );
-        crate::reference::validate_tag(&sig_tag(&digest())).unwrap();
+        crate::oci::reference::validate_tag(&sig_tag(&digest())).unwrap();
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
 
-use crate::reference::{Digest, ImageName, ImageRef};
+use crate::oci::reference::{Digest, ImageName, ImageRef};
 use crate::registry::{ManifestInfo, Registry, RegistryError};
 
 pub use keys::{KeyError, KeyId, NewKeys, Password, PublicKey, SigningKey};
