@@ -151,7 +151,9 @@ impl ImageName {
             return Err(ReferenceError::NameHasTag { tag });
         }
         if let Some(digest) = reference.digest {
-            return Err(ReferenceError::NameHasDigest { digest });
+            return Err(ReferenceError::NameHasDigest {
+                digest: digest.to_string(),
+            });
         }
         Ok(reference.name)
     }
@@ -320,7 +322,7 @@ pub struct ImageRef {
     /// The tag, if written (`latest` is *not* filled in).
     pub tag: Option<String>,
     /// `sha256:...`, if pinned.
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
 impl ImageRef {
@@ -351,10 +353,7 @@ impl ImageRef {
         if path.len() > NAME_TOTAL_LENGTH_MAX {
             return Err(ReferenceError::NameTooLong);
         }
-        let digest = text(4);
-        if let Some(digest) = &digest {
-            validate_digest(digest)?;
-        }
+        let digest = text(4).as_deref().map(Digest::parse).transpose()?;
         Ok(Self {
             name: ImageName {
                 domain: text(1).unwrap_or_default(),
@@ -363,6 +362,11 @@ impl ImageRef {
             tag: text(3),
             digest,
         })
+    }
+
+    /// The tag written, or `latest` when none is, as Docker has it.
+    pub fn tag_or_latest(&self) -> Tag {
+        Tag(self.tag.clone().unwrap_or_else(|| "latest".to_owned()))
     }
 }
 
@@ -723,7 +727,7 @@ mod tests {
             assert_eq!(r.name.domain(), domain, "{input}");
             assert_eq!(r.name.path(), path, "{input}");
             assert_eq!(r.tag.as_deref(), tag, "{input}");
-            assert_eq!(r.digest.as_deref(), digest, "{input}");
+            assert_eq!(r.digest.as_ref().map(Digest::as_str), digest, "{input}");
         }
     }
 

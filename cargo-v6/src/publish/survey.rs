@@ -66,10 +66,7 @@ pub async fn read(
             survey.exact.push(state);
             digest
         } else if present {
-            match registry.digest(tag.image.path(), tag.tag.as_str()).await? {
-                Some(text) => Some(super::parse_digest(&text, tag)?),
-                None => None,
-            }
+            registry.digest(tag).await?
         } else {
             None
         };
@@ -94,13 +91,12 @@ pub async fn exact_state(
     registry: &Registry,
     tag: &TaggedImage,
 ) -> Result<(ExactState, Option<ManifestInfo>), PublishError> {
-    let path = tag.image.path();
-    let Some(manifest) = registry.manifest(path, tag.tag.as_str()).await? else {
+    let Some(manifest) = registry.manifest(tag).await? else {
         return Ok((ExactState::absent(tag), None));
     };
-    let digest = super::parse_digest(&manifest.digest, tag)?;
+    let digest = manifest.digest.clone();
     let fingerprint = registry
-        .config_labels(path, &manifest)
+        .config_labels(&tag.image, &manifest)
         .await?
         .remove(fingerprint::LABEL);
     let state = ExactState {
