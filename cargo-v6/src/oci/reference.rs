@@ -123,6 +123,9 @@ pub enum ReferenceError {
         /// The tag that was written.
         tag: String,
     },
+    /// A reference to one tag (`IMAGE:TAG`) has no tag.
+    #[error("reference has no tag (`IMAGE:TAG` is needed)")]
+    TagMissing,
     /// An image name (`image` in v6.toml) carries a digest; a digest names one build, not a
     /// repository to publish to.
     #[error("image name must not have a digest (`@{digest}`); tags come from `tags` in v6.toml")]
@@ -292,6 +295,14 @@ impl serde::Serialize for Digest {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Digest::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is no digest: {e}")))
+    }
+}
+
 /// One tag of one repository (`ghcr.io/o/a:1.2.0`): what publish writes, kept typed so that
 /// nothing downstream parses a reference string back.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -300,6 +311,29 @@ pub struct TaggedImage {
     pub image: ImageName,
     /// The tag.
     pub tag: Tag,
+}
+
+impl TaggedImage {
+    /// Parses `IMAGE:TAG` (normalized as [`ImageRef::parse`] does): the tag is required, and
+    /// a digest refused.
+    pub fn parse(s: &str) -> Result<Self, ReferenceError> {
+        let reference = ImageRef::parse(s)?;
+        if let Some(digest) = reference.digest {
+            return Err(ReferenceError::NameHasDigest {
+                digest: digest.to_string(),
+            });
+        }
+        let tag = Tag::parse(reference.tag.as_deref().ok_or(ReferenceError::TagMissing)?)?;
+        Ok(reference.name.with_tag(&tag))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TaggedImage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        TaggedImage::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is no image tag: {e}")))
+    }
 }
 
 impl fmt::Display for TaggedImage {
@@ -454,6 +488,43 @@ fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_images_parse_normalized_and_round_trip_through_serde() {
+        let tagged = TaggedImage::parse("user/algo:1.0.0").unwrap();
+        assert_eq!(tagged.to_string(), "docker.io/user/algo:1.0.0");
+        assert_eq!(TaggedImage::parse(&tagged.to_string()).unwrap(), tagged);
+        assert_eq!(
+            TaggedImage::parse("ghcr.io/o/a").unwrap_err(),
+            ReferenceError::TagMissing
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert!(matches!(
+            TaggedImage::parse(&format!("ghcr.io/o/a:1@{digest}")),
+            Err(ReferenceError::NameHasDigest { .. })
+        ));
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Both {
+            image: TaggedImage,
+            digest: Digest,
+        }
+        let both = Both {
+            image: tagged,
+            digest: Digest::parse(&digest).unwrap(),
+        };
+        let json = serde_json::to_string(&both).unwrap();
+        assert_eq!(
+            json,
+            format!(r#"{{"image":"docker.io/user/algo:1.0.0","digest":"{digest}"}}"#)
+        );
+        assert_eq!(serde_json::from_str::<Both>(&json).unwrap(), both);
+        let bad = serde_json::from_str::<Both>(r#"{"image":"a:1","digest":"sha256:x"}"#);
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("`sha256:x` is no digest")
+        );
+    }
 
     #[test]
     fn loopback_registries_are_recognised() {
