@@ -1217,14 +1217,17 @@ mod round_trips {
             aliases,
             [Some(digest.clone()), Some(digest.clone()), Some(digest)]
         );
-        let config = info.config_digest().unwrap();
+        let config = info.image_config().unwrap();
         let requests = seen(&proxy);
-        assert_eq!(requests, republish_requests(&repo, config, true));
+        assert_eq!(requests, republish_requests(&repo, config.as_str(), true));
         assert!(requests.len() <= 8, "{requests:#?}");
 
         // The same reads again: no handshake at all.
         republish_reads(&registry, &target.host, &repo).await;
-        assert_eq!(seen(&proxy), republish_requests(&repo, config, false));
+        assert_eq!(
+            seen(&proxy),
+            republish_requests(&repo, config.as_str(), false)
+        );
 
         // The thin wrappers read no more than what they wrap.
         registry

@@ -204,13 +204,6 @@ impl ManifestInfo {
         }
     }
 
-    /// The digest of the image config (`config.digest`, as written) of a single image;
-    /// `None` for an index, whose configs are those of its platform manifests, and for other
-    /// kinds.
-    pub fn config_digest(&self) -> Option<&str> {
-        self.config.as_deref()
-    }
-
     /// The manifest exactly as stored.
     pub fn body(&self) -> &[u8] {
         &self.body
@@ -611,7 +604,6 @@ mod tests {
         let docker = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:c"}}"#;
         let info = read(docker);
         assert_eq!(info.digest, digest_of(docker.as_bytes()));
-        assert_eq!(info.config_digest(), Some("sha256:c"));
         assert!(
             info.image_config()
                 .unwrap_err()
@@ -627,16 +619,16 @@ mod tests {
         );
 
         let no_config = read(r#"{"schemaVersion":2,"config":{},"layers":[]}"#);
-        assert_eq!(no_config.config_digest(), None);
         assert_eq!(
             no_config.image_config().unwrap_err(),
             "has no config digest"
         );
 
-        let index = read(r#"{"schemaVersion":2,"manifests":[]}"#);
-        assert_eq!(index.config_digest(), None);
         let artifact = read(r#"{"mediaType":"application/x","config":{"digest":"sha256:c"}}"#);
-        assert_eq!(artifact.config_digest(), None);
+        assert_eq!(
+            artifact.image_config().unwrap_err(),
+            "is a `application/x`, not an image"
+        );
     }
 
     #[test]
