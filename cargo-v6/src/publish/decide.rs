@@ -335,6 +335,7 @@ mod tests {
                 .map(|(name, d)| (tag(name), Some(digest(*d))))
                 .collect(),
             manifests: BTreeMap::new(),
+            tags: Vec::new(),
         }
     }
 

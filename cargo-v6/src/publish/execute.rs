@@ -496,8 +496,14 @@ impl Run<'_> {
 
     /// Right before the first alias is written: the registry's tags now, and the aliases this
     /// version may move against them. A higher version published since the plan holds them.
+    /// A run that built nothing reads no new listing: the survey's was read moments ago, with
+    /// no build or push since (a higher version published meanwhile is found by
+    /// [`Run::repair_aliases`], which lists the tags again after the writes).
     async fn decide_aliases_again(&mut self) -> Result<(), PublishError> {
-        let listed = self.target.tags(&self.plan.image).await?;
+        let listed = match self.built {
+            None => self.survey.tags.clone(),
+            Some(_) => self.target.tags(&self.plan.image).await?,
+        };
         let (_, held) = self.plan.aliases_against(&listed)?;
         for held in held {
             if !self.held.contains(&held.tag) {

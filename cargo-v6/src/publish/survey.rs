@@ -1,6 +1,10 @@
 //! What the registry holds for a plan, read before any decision: the tags, the manifest and
 //! fingerprint label of each exact tag that is present, and the digest under each alias.
 //!
+//! The tags are listed once per publish, before the plan (which decides the aliases against
+//! them), and the survey keeps that listing for the steps: they list the tags again only
+//! where a race needs a fresh read (after a build and push, and after writing aliases).
+//!
 //! Few round trips: the tag listing says which tags exist, so absent ones cost no request;
 //! an exact tag costs its manifest and its config (digest, kind and labels from one read);
 //! an alias costs one `HEAD`.
@@ -35,6 +39,8 @@ pub struct Survey {
     /// The manifests of the exact tags that exist, as stored: an unchanged release's aliases
     /// are written from these bytes without reading them again.
     pub manifests: BTreeMap<TaggedImage, ManifestInfo>,
+    /// The registry's tags, as listed before the plan was made.
+    pub tags: Vec<String>,
 }
 
 impl Survey {
@@ -51,7 +57,10 @@ pub async fn read(
     plan: &Plan,
     listed: &[String],
 ) -> Result<Survey, PublishError> {
-    let mut survey = Survey::default();
+    let mut survey = Survey {
+        tags: listed.to_vec(),
+        ..Survey::default()
+    };
     for tag in &plan.tags {
         let present = listed.iter().any(|t| t == tag.tag.as_str());
         let digest = if plan.is_exact(&tag.tag) {
