@@ -64,6 +64,18 @@ fn prefix(version: &str) -> String {
     format!("v6-claim-{version}-")
 }
 
+/// The claim tag of a run (`unique` to it) on `exact`. A version tag near the 128-character
+/// limit leaves no room for the claim's suffix: the registry would refuse the tag, so the run
+/// says so instead of asking it.
+fn claim_tag(exact: &TaggedImage, unique: &str) -> Result<TaggedImage, RegistryError> {
+    let name = format!("{}{unique}", prefix(exact.tag.as_str()));
+    let tag = Tag::parse(&name).map_err(|e| RegistryError::Protocol {
+        registry: exact.image.domain().to_owned(),
+        message: format!("cannot claim {exact}: the claim tag `{name}` is not a valid tag ({e})"),
+    })?;
+    Ok(exact.image.with_tag(&tag))
+}
+
 /// This run's claim on an exact tag, held while it checks and pushes.
 #[derive(Debug)]
 pub struct Claim<'a> {
@@ -102,18 +114,7 @@ pub async fn acquire<'a>(
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let name = format!(
-        "{}{:x}-{:x}",
-        prefix(exact.tag.as_str()),
-        std::process::id(),
-        nanos
-    );
-    // A version tag near the 128-character limit leaves no room for the claim's suffix: the
-    // registry would refuse the tag, so this run says so instead of asking it.
-    let tag = Tag::parse(&name).map_err(|e| RegistryError::Protocol {
-        registry: exact.image.domain().to_owned(),
-        message: format!("cannot claim {exact}: the claim tag `{name}` is not a valid tag ({e})"),
-    })?;
+    let tag = claim_tag(exact, &format!("{:x}-{nanos:x}", std::process::id()))?;
     let choosing = State {
         choosing: true,
         number: 0,
@@ -121,7 +122,7 @@ pub async fn acquire<'a>(
     };
     let claim = Claim {
         registry,
-        tag: exact.image.with_tag(&tag),
+        tag,
         fingerprint: fingerprint.to_owned(),
         written: Mutex::new((choosing, Instant::now(), None)),
     };
@@ -329,5 +330,20 @@ mod tests {
         assert_eq!(read_state(b"{}"), None);
         assert_eq!(read_state(b"x"), None);
         assert_eq!(prefix("1.0.0"), "v6-claim-1.0.0-");
+    }
+
+    #[test]
+    fn claim_tags_are_tags_of_the_exact_tags_repository() {
+        let image = crate::oci::reference::ImageName::parse("r.example/o/a").unwrap();
+        let exact = image.with_tag(&Tag::parse("1.0.0").unwrap());
+        let claim = claim_tag(&exact, "1f-2a").unwrap();
+        assert_eq!(claim.to_string(), "r.example/o/a:v6-claim-1.0.0-1f-2a");
+        let long = image.with_tag(&Tag::parse(&"9".repeat(120)).unwrap());
+        let error = claim_tag(&long, "1f-2a").unwrap_err().to_string();
+        assert!(
+            error.starts_with("registry r.example: cannot claim r.example/o/a:999"),
+            "{error}"
+        );
+        assert!(error.contains("is not a valid tag"), "{error}");
     }
 }
