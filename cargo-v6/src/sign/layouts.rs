@@ -1,5 +1,7 @@
 //! Where signatures live in a registry, as cosign puts them, and the JSON that carries them.
-//! Pure data: building and reading manifests, indexes and bundles; the I/O is in the parent.
+//! Pure data: cosign's manifests and bundles, built from [`crate::oci::manifest`]'s media
+//! types, descriptors and index (the fallback index is that module's [`manifest::index_with`]);
+//! the I/O is in the parent.
 //!
 //! - **`.sig` tag** (cosign 1 and 2, read by every verifier): an OCI image manifest at tag
 //!   `sha256-<hex>.sig` whose layers are simple-signing payloads
