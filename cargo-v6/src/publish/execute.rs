@@ -392,9 +392,7 @@ impl Run<'_> {
             }
             return Err(PublishError::Inconsistent(Box::new(super::Inconsistency {
                 reference: source.clone(),
-                head: again
-                    .or(head)
-                    .map_or_else(|| "nothing".to_owned(), |d| d.to_string()),
+                head: again.or(head),
                 served: digest,
             })));
         }

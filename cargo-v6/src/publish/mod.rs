@@ -80,7 +80,7 @@ pub enum PublishError {
     /// that (a write changes both), so it is not reported as one. Boxed: it is rare.
     #[error(
         "the registry is inconsistent about {}: a HEAD request says it holds {}, but the manifest it serves there is {} (this run's release); a cache or proxy in front of the registry may be serving stale answers",
-        .0.reference, .0.head, .0.served
+        .0.reference, .0.head.as_ref().map_or_else(|| "nothing".to_owned(), ToString::to_string), .0.served
     )]
     Inconsistent(Box<Inconsistency>),
     /// A tag write the registry answered with success is not there when it is read back,
@@ -124,8 +124,8 @@ pub enum PublishError {
 pub struct Inconsistency {
     /// The exact tag.
     pub reference: TaggedImage,
-    /// What `HEAD` answers.
-    pub head: String,
+    /// What `HEAD` answers: `None` when it finds nothing.
+    pub head: Option<Digest>,
     /// The digest of the manifest `GET` answers.
     pub served: Digest,
 }
