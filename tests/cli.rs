@@ -1015,7 +1015,7 @@ fn modules_import_no_cycles_and_only_the_top_reports() {
             }
         }
     }
-    for leaf in ["vantage6", "reference", "diagnostic"] {
+    for leaf in ["vantage6", "oci", "diagnostic"] {
         assert!(
             graph[leaf].is_empty(),
             "`{leaf}` is a leaf: {:?}",

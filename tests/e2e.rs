@@ -778,6 +778,49 @@ fn an_unchanged_republish_takes_at_most_8_registry_requests() {
     );
 }
 
+/// An unchanged republish that points an alias back at its release lists the registry's tags
+/// twice: before the plan (the survey's listing, which also decides the aliases, since nothing
+/// is built in between) and after writing the alias (the repair pass); not a third time right
+/// before the write.
+#[test]
+fn an_unchanged_republish_lists_the_tags_once_before_moving_an_alias_back() {
+    let proxy = counting_proxy::CountingProxy::start(&stack().registry);
+    let image = format!("{}/{}", proxy.host(), unique("relist"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = busybox_project(&image, "relisted\n", "");
+    let first = publish_json(dir.path(), &[]);
+    // `latest` moved away: the same image as an OCI manifest, another digest.
+    let copied = skopeo(&[
+        "copy",
+        "--format",
+        "oci",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{image}:1.0.0"),
+        &format!("docker://{image}:latest"),
+    ]);
+    assert!(copied.status.success(), "{}", text(&copied.stderr));
+    let moved = digest_of(&format!("{image}:latest")).unwrap();
+    assert_ne!(first["digest"], moved.as_str());
+    proxy.take();
+    let again = publish_json(dir.path(), &[]);
+    let requests = proxy.take();
+    assert_eq!(again["skipped_unchanged"], true);
+    assert_eq!(
+        again["tags_pushed"],
+        serde_json::json!([format!("{image}:latest")])
+    );
+    assert_eq!(
+        digest_of(&format!("{image}:latest")).as_deref(),
+        first["digest"].as_str()
+    );
+    let listings = requests
+        .iter()
+        .filter(|r| r.contains("/tags/list?") && !r.contains("&last="))
+        .count();
+    assert_eq!(listings, 2, "{requests:#?}");
+}
+
 /// Starts `publish --message-format json` in `dir` without waiting for it.
 fn spawn_publish(dir: &Path, extra: &[&str]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_cargo-v6"))

@@ -14,11 +14,27 @@ mod registry {
     use std::process::Command;
 
     use cargo_v6::credentials::{CredentialSource, Credentials};
+    use cargo_v6::oci::reference::{Digest, ImageName, Tag, TaggedImage};
     use cargo_v6::registry::{ManifestKind, Registry, RegistryError};
     use oci_client::manifest::{
         IMAGE_MANIFEST_LIST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
     };
     use sha2::Digest as _;
+
+    /// `repo` of the registry at `host`, as the registry client takes it.
+    pub fn image(host: &str, repo: &str) -> ImageName {
+        ImageName::parse(&format!("{host}/{repo}")).unwrap()
+    }
+
+    /// `tag` of `repo` of the registry at `host`.
+    pub fn at(host: &str, repo: &str, tag: &str) -> TaggedImage {
+        image(host, repo).with_tag(&self::tag(tag))
+    }
+
+    /// A tag.
+    pub fn tag(tag: &str) -> Tag {
+        Tag::parse(tag).unwrap()
+    }
 
     /// A variable the live tests need, with a message saying how to provide it.
     fn required(var: &str) -> String {
@@ -222,7 +238,7 @@ mod registry {
         repository: &str,
         tag: &str,
         creds: Option<(&str, &str)>,
-    ) -> String {
+    ) -> Digest {
         let mut skopeo = Command::new("skopeo");
         skopeo.args(["inspect", "--raw", "--tls-verify=false"]);
         if let Some((user, password)) = creds {
@@ -230,18 +246,22 @@ mod registry {
         }
         skopeo.arg(format!("docker://{registry}/{repository}:{tag}"));
         let raw = run(&mut skopeo);
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&raw)))
+        Digest::parse(&format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(&raw))
+        ))
+        .unwrap()
     }
 
     /// `skopeo inspect`'s own `Digest` field for a single image.
-    fn skopeo_inspect_digest(registry: &str, repository: &str, tag: &str) -> String {
+    fn skopeo_inspect_digest(registry: &str, repository: &str, tag: &str) -> Digest {
         let out = run(Command::new("skopeo").args([
             "inspect",
             "--tls-verify=false",
             &format!("docker://{registry}/{repository}:{tag}"),
         ]));
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        json["Digest"].as_str().unwrap().to_owned()
+        Digest::parse(json["Digest"].as_str().unwrap()).unwrap()
     }
 
     #[tokio::test]
@@ -255,11 +275,19 @@ mod registry {
         seed(&host, &repo, "1.0.0", Shape::DockerV2(&labels), None);
         let registry = Registry::new(&host, None, false).unwrap();
 
-        let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
+        let digest = registry
+            .digest(&at(&host, &repo, "1.0.0"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(digest, skopeo_inspect_digest(&host, &repo, "1.0.0"));
         assert_eq!(digest, skopeo_digest(&host, &repo, "1.0.0", None));
 
-        let read = registry.labels(&repo, "1.0.0").await.unwrap().unwrap();
+        let read = registry
+            .labels(&at(&host, &repo, "1.0.0"))
+            .await
+            .unwrap()
+            .unwrap();
         let expected: BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -267,11 +295,17 @@ mod registry {
         assert_eq!(read, expected);
 
         assert_eq!(
-            registry.manifest_kind(&repo, "1.0.0").await.unwrap(),
+            registry
+                .manifest_kind(&at(&host, &repo, "1.0.0"))
+                .await
+                .unwrap(),
             ManifestKind::DockerV2
         );
-        assert_eq!(registry.list_tags(&repo).await.unwrap(), ["1.0.0"]);
-        registry.check(&repo).await.unwrap();
+        assert_eq!(
+            registry.list_tags(&image(&host, &repo)).await.unwrap(),
+            ["1.0.0"]
+        );
+        registry.check(&image(&host, &repo)).await.unwrap();
     }
 
     #[tokio::test]
@@ -280,18 +314,39 @@ mod registry {
         let repo = unique_repository("missing");
         let registry = Registry::new(&host, None, false).unwrap();
         // Before the first push: no tags, no digest; reachable all the same.
-        assert!(registry.list_tags(&repo).await.unwrap().is_empty());
-        assert_eq!(registry.digest(&repo, "1.0.0").await.unwrap(), None);
-        assert_eq!(registry.labels(&repo, "1.0.0").await.unwrap(), None);
-        registry.check(&repo).await.unwrap();
+        assert!(
+            registry
+                .list_tags(&image(&host, &repo))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            registry.digest(&at(&host, &repo, "1.0.0")).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            registry.labels(&at(&host, &repo, "1.0.0")).await.unwrap(),
+            None
+        );
+        registry.check(&image(&host, &repo)).await.unwrap();
 
         seed(&host, &repo, "1.0.0", Shape::DockerV2(&[]), None);
-        assert_eq!(registry.digest(&repo, "2.0.0").await.unwrap(), None);
-        assert_eq!(registry.labels(&repo, "2.0.0").await.unwrap(), None);
-        let err = registry.manifest_kind(&repo, "2.0.0").await.unwrap_err();
+        assert_eq!(
+            registry.digest(&at(&host, &repo, "2.0.0")).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            registry.labels(&at(&host, &repo, "2.0.0")).await.unwrap(),
+            None
+        );
+        let err = registry
+            .manifest_kind(&at(&host, &repo, "2.0.0"))
+            .await
+            .unwrap_err();
         assert!(matches!(err, RegistryError::NotFound { .. }), "{err:?}");
         let err = registry
-            .copy_tag(&repo, "2.0.0", "latest")
+            .copy_tag(&at(&host, &repo, "2.0.0"), &tag("latest"))
             .await
             .unwrap_err();
         assert_eq!(
@@ -300,7 +355,7 @@ mod registry {
         );
         // The image without labels has an empty label set, not None.
         assert_eq!(
-            registry.labels(&repo, "1.0.0").await.unwrap(),
+            registry.labels(&at(&host, &repo, "1.0.0")).await.unwrap(),
             Some(BTreeMap::new())
         );
     }
@@ -313,29 +368,49 @@ mod registry {
         seed(&host, &repo, "multi", Shape::OciIndex, None);
         let registry = Registry::new(&host, None, false).unwrap();
 
-        let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
+        let digest = registry
+            .digest(&at(&host, &repo, "1.0.0"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            registry.copy_tag(&repo, "1.0.0", "latest").await.unwrap(),
+            registry
+                .copy_tag(&at(&host, &repo, "1.0.0"), &tag("latest"))
+                .await
+                .unwrap(),
             digest
         );
         assert_eq!(skopeo_digest(&host, &repo, "latest", None), digest);
         assert_eq!(
-            registry.manifest_kind(&repo, "latest").await.unwrap(),
+            registry
+                .manifest_kind(&at(&host, &repo, "latest"))
+                .await
+                .unwrap(),
             ManifestKind::DockerV2
         );
         // Moving an existing alias.
-        let multi = registry.digest(&repo, "multi").await.unwrap().unwrap();
+        let multi = registry
+            .digest(&at(&host, &repo, "multi"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            registry.copy_tag(&repo, "multi", "latest").await.unwrap(),
+            registry
+                .copy_tag(&at(&host, &repo, "multi"), &tag("latest"))
+                .await
+                .unwrap(),
             multi
         );
         assert_eq!(skopeo_digest(&host, &repo, "latest", None), multi);
         assert!(matches!(
-            registry.manifest_kind(&repo, "latest").await.unwrap(),
+            registry
+                .manifest_kind(&at(&host, &repo, "latest"))
+                .await
+                .unwrap(),
             ManifestKind::Index { .. }
         ));
         assert_eq!(
-            registry.list_tags(&repo).await.unwrap(),
+            registry.list_tags(&image(&host, &repo)).await.unwrap(),
             ["1.0.0", "latest", "multi"]
         );
     }
@@ -349,24 +424,37 @@ mod registry {
         seed(&host, &repo, "docker-list", Shape::DockerList, None);
         let registry = Registry::new(&host, None, false).unwrap();
         assert_eq!(
-            registry.manifest_kind(&repo, "oci").await.unwrap(),
+            registry
+                .manifest_kind(&at(&host, &repo, "oci"))
+                .await
+                .unwrap(),
             ManifestKind::OciImage
         );
         assert_eq!(
-            registry.manifest_kind(&repo, "oci-index").await.unwrap(),
+            registry
+                .manifest_kind(&at(&host, &repo, "oci-index"))
+                .await
+                .unwrap(),
             ManifestKind::Index {
                 media_type: OCI_IMAGE_INDEX_MEDIA_TYPE.into()
             }
         );
         assert_eq!(
-            registry.manifest_kind(&repo, "docker-list").await.unwrap(),
+            registry
+                .manifest_kind(&at(&host, &repo, "docker-list"))
+                .await
+                .unwrap(),
             ManifestKind::Index {
                 media_type: IMAGE_MANIFEST_LIST_MEDIA_TYPE.into()
             }
         );
         // The digest of an index is the index's own, as skopeo sees it.
         assert_eq!(
-            registry.digest(&repo, "oci-index").await.unwrap().unwrap(),
+            registry
+                .digest(&at(&host, &repo, "oci-index"))
+                .await
+                .unwrap()
+                .unwrap(),
             skopeo_digest(&host, &repo, "oci-index", None)
         );
     }
@@ -388,23 +476,34 @@ mod registry {
             CredentialSource::Environment,
         );
         let registry = Registry::new(&host, Some(creds), false).unwrap();
-        registry.check(&repo).await.unwrap();
-        let digest = registry.digest(&repo, "1.0.0").await.unwrap().unwrap();
+        registry.check(&image(&host, &repo)).await.unwrap();
+        let digest = registry
+            .digest(&at(&host, &repo, "1.0.0"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             digest,
             skopeo_digest(&host, &repo, "1.0.0", Some((&user, &password)))
         );
         assert_eq!(
-            registry.labels(&repo, "1.0.0").await.unwrap().unwrap()["k"],
+            registry
+                .labels(&at(&host, &repo, "1.0.0"))
+                .await
+                .unwrap()
+                .unwrap()["k"],
             "v"
         );
         // A manifest write with the same credentials (push scope).
         assert_eq!(
-            registry.copy_tag(&repo, "1.0.0", "latest").await.unwrap(),
+            registry
+                .copy_tag(&at(&host, &repo, "1.0.0"), &tag("latest"))
+                .await
+                .unwrap(),
             digest
         );
         assert_eq!(
-            registry.list_tags(&repo).await.unwrap(),
+            registry.list_tags(&image(&host, &repo)).await.unwrap(),
             ["1.0.0", "latest"]
         );
     }
@@ -426,15 +525,24 @@ mod registry {
         assert!(!format!("{registry:?}").contains(&wrong));
 
         let errors = vec![
-            registry.list_tags(&repo).await.unwrap_err(),
-            registry.digest(&repo, "1.0.0").await.unwrap_err(),
-            registry.labels(&repo, "1.0.0").await.unwrap_err(),
-            registry.manifest_kind(&repo, "1.0.0").await.unwrap_err(),
+            registry.list_tags(&image(&host, &repo)).await.unwrap_err(),
             registry
-                .copy_tag(&repo, "1.0.0", "latest")
+                .digest(&at(&host, &repo, "1.0.0"))
                 .await
                 .unwrap_err(),
-            registry.check(&repo).await.unwrap_err(),
+            registry
+                .labels(&at(&host, &repo, "1.0.0"))
+                .await
+                .unwrap_err(),
+            registry
+                .manifest_kind(&at(&host, &repo, "1.0.0"))
+                .await
+                .unwrap_err(),
+            registry
+                .copy_tag(&at(&host, &repo, "1.0.0"), &tag("latest"))
+                .await
+                .unwrap_err(),
+            registry.check(&image(&host, &repo)).await.unwrap_err(),
         ];
         for err in &errors {
             assert!(
@@ -461,7 +569,7 @@ mod registry {
         }
 
         let anonymous = Registry::new(&host, None, false).unwrap();
-        let err = anonymous.check(&repo).await.unwrap_err();
+        let err = anonymous.check(&image(&host, &repo)).await.unwrap_err();
         assert!(
             matches!(
                 err,
@@ -486,7 +594,7 @@ mod registry {
         let host = format!("127.0.0.1:{port}");
         let err = Registry::new(&host, None, false)
             .unwrap()
-            .check("v6test/x")
+            .check(&image(&host, "v6test/x"))
             .await
             .unwrap_err();
         assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
@@ -570,12 +678,12 @@ mod engine {
     }
 
     /// `repository:tag` as the typed reference the engine takes.
-    fn tagged(reference: &str) -> cargo_v6::reference::TaggedImage {
-        let parsed = cargo_v6::reference::ImageRef::parse(reference).unwrap();
+    fn tagged(reference: &str) -> cargo_v6::oci::reference::TaggedImage {
+        let parsed = cargo_v6::oci::reference::ImageRef::parse(reference).unwrap();
         let tag = parsed.tag.as_deref().unwrap_or("latest");
         parsed
             .name
-            .with_tag(&cargo_v6::reference::Tag::parse(tag).unwrap())
+            .with_tag(&cargo_v6::oci::reference::Tag::parse(tag).unwrap())
     }
 
     async fn engine() -> Engine {
@@ -952,11 +1060,12 @@ mod round_trips {
     use std::collections::BTreeMap;
 
     use cargo_v6::credentials::{CredentialSource, Credentials};
+    use cargo_v6::oci::reference::Digest;
     use cargo_v6::registry::{ManifestInfo, ManifestKind, Registry, RegistryError};
 
     use crate::counting_proxy::CountingProxy;
     use crate::registry::{
-        Shape, auth_registry, open_registry, seed, skopeo_digest, unique_repository,
+        Shape, at, auth_registry, image, open_registry, seed, skopeo_digest, tag, unique_repository,
     };
 
     /// The aliases of release 1.0.0 (besides its exact tag).
@@ -1018,7 +1127,10 @@ mod round_trips {
             if aliases {
                 let direct = Registry::new(&self.host, self.credentials(), false).unwrap();
                 for alias in ALIASES {
-                    direct.copy_tag(&repo, "1.0.0", alias).await.unwrap();
+                    direct
+                        .copy_tag(&at(&self.host, &repo, "1.0.0"), &tag(alias))
+                        .await
+                        .unwrap();
                 }
             }
             repo
@@ -1049,19 +1161,27 @@ mod round_trips {
     /// manifest (digest, kind) and labels (fingerprint), and the digest of every alias.
     async fn republish_reads(
         registry: &Registry,
+        host: &str,
         repo: &str,
     ) -> (
         Vec<String>,
         ManifestInfo,
         BTreeMap<String, String>,
-        Vec<Option<String>>,
+        Vec<Option<Digest>>,
     ) {
-        let tags = registry.list_tags(repo).await.unwrap();
-        let info = registry.manifest(repo, "1.0.0").await.unwrap().unwrap();
-        let labels = registry.config_labels(repo, &info).await.unwrap();
+        let tags = registry.list_tags(&image(host, repo)).await.unwrap();
+        let info = registry
+            .manifest(&at(host, repo, "1.0.0"))
+            .await
+            .unwrap()
+            .unwrap();
+        let labels = registry
+            .config_labels(&image(host, repo), &info)
+            .await
+            .unwrap();
         let mut aliases = Vec::new();
         for alias in ALIASES {
-            aliases.push(registry.digest(repo, alias).await.unwrap());
+            aliases.push(registry.digest(&at(host, repo, alias)).await.unwrap());
         }
         (tags, info, labels, aliases)
     }
@@ -1087,7 +1207,7 @@ mod round_trips {
         let repo = target.release("count-reads", true).await;
         let (proxy, registry) = target.counted();
 
-        let (tags, info, labels, aliases) = republish_reads(&registry, &repo).await;
+        let (tags, info, labels, aliases) = republish_reads(&registry, &target.host, &repo).await;
         assert_eq!(tags, ["1", "1.0", "1.0.0", "latest"]);
         let digest = skopeo_digest(&target.host, &repo, "1.0.0", target.skopeo_creds());
         assert_eq!(info.digest, digest);
@@ -1097,17 +1217,24 @@ mod round_trips {
             aliases,
             [Some(digest.clone()), Some(digest.clone()), Some(digest)]
         );
-        let config = info.config_digest().unwrap();
+        let config = info.image_config().unwrap();
         let requests = seen(&proxy);
-        assert_eq!(requests, republish_requests(&repo, config, true));
+        assert_eq!(requests, republish_requests(&repo, config.as_str(), true));
         assert!(requests.len() <= 8, "{requests:#?}");
 
         // The same reads again: no handshake at all.
-        republish_reads(&registry, &repo).await;
-        assert_eq!(seen(&proxy), republish_requests(&repo, config, false));
+        republish_reads(&registry, &target.host, &repo).await;
+        assert_eq!(
+            seen(&proxy),
+            republish_requests(&repo, config.as_str(), false)
+        );
 
         // The thin wrappers read no more than what they wrap.
-        registry.labels(&repo, "1.0.0").await.unwrap().unwrap();
+        registry
+            .labels(&at(&target.host, &repo, "1.0.0"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             seen(&proxy),
             [
@@ -1115,9 +1242,18 @@ mod round_trips {
                 format!("GET /v2/{repo}/blobs/{config}"),
             ]
         );
-        registry.manifest_kind(&repo, "1.0.0").await.unwrap();
+        registry
+            .manifest_kind(&at(&target.host, &repo, "1.0.0"))
+            .await
+            .unwrap();
         assert_eq!(seen(&proxy), [format!("GET /v2/{repo}/manifests/1.0.0")]);
-        assert_eq!(registry.manifest(&repo, "2.0.0").await.unwrap(), None);
+        assert_eq!(
+            registry
+                .manifest(&at(&target.host, &repo, "2.0.0"))
+                .await
+                .unwrap(),
+            None
+        );
         assert_eq!(seen(&proxy), [format!("GET /v2/{repo}/manifests/2.0.0")]);
     }
 
@@ -1139,7 +1275,10 @@ mod round_trips {
         // A fresh client: one handshake (the push scope needs none of its own on a registry
         // that issues no tokens), the manifest read, the write.
         assert_eq!(
-            registry.copy_tag(&repo, "1.0.0", "latest").await.unwrap(),
+            registry
+                .copy_tag(&at(&target.host, &repo, "1.0.0"), &tag("latest"))
+                .await
+                .unwrap(),
             digest
         );
         assert_eq!(
@@ -1151,7 +1290,10 @@ mod round_trips {
             ]
         );
         assert_eq!(
-            registry.copy_tag(&repo, "1.0.0", "1.0").await.unwrap(),
+            registry
+                .copy_tag(&at(&target.host, &repo, "1.0.0"), &tag("1.0"))
+                .await
+                .unwrap(),
             digest
         );
         assert_eq!(
@@ -1162,9 +1304,16 @@ mod round_trips {
             ]
         );
         // With the manifest read already, only the write.
-        let info = registry.manifest(&repo, "1.0.0").await.unwrap().unwrap();
+        let info = registry
+            .manifest(&at(&target.host, &repo, "1.0.0"))
+            .await
+            .unwrap()
+            .unwrap();
         seen(&proxy);
-        registry.tag_manifest(&repo, &info, "1").await.unwrap();
+        registry
+            .tag_manifest(&at(&target.host, &repo, "1"), &info)
+            .await
+            .unwrap();
         assert_eq!(seen(&proxy), [format!("PUT /v2/{repo}/manifests/1")]);
         for tag in ["latest", "1.0", "1"] {
             assert_eq!(
@@ -1174,7 +1323,10 @@ mod round_trips {
             );
         }
         // A missing source: the read that finds it missing, nothing written.
-        let err = registry.copy_tag(&repo, "2.0.0", "2").await.unwrap_err();
+        let err = registry
+            .copy_tag(&at(&target.host, &repo, "2.0.0"), &tag("2"))
+            .await
+            .unwrap_err();
         assert!(matches!(err, RegistryError::NotFound { .. }), "{err:?}");
         assert_eq!(seen(&proxy), [format!("GET /v2/{repo}/manifests/2.0.0")]);
 
@@ -1182,8 +1334,14 @@ mod round_trips {
         // no tokens, whatever the repository). The digest of a missing tag costs a HEAD: its
         // 404 says so.
         let other = unique_repository("count-other");
-        assert_eq!(registry.digest(&other, "1.0.0").await.unwrap(), None);
-        registry.check(&other).await.unwrap();
+        assert_eq!(
+            registry
+                .digest(&at(&target.host, &other, "1.0.0"))
+                .await
+                .unwrap(),
+            None
+        );
+        registry.check(&image(&target.host, &other)).await.unwrap();
         assert_eq!(
             seen(&proxy),
             [
@@ -1226,9 +1384,24 @@ mod round_trips {
                 }
                 other => panic!("{other:?}"),
             };
-            refused(registry.check(&repo).await.unwrap_err());
-            refused(registry.manifest(&repo, "1.0.0").await.unwrap_err());
-            refused(registry.copy_tag(&repo, "1.0.0", "x").await.unwrap_err());
+            refused(
+                registry
+                    .check(&image(&target.host, &repo))
+                    .await
+                    .unwrap_err(),
+            );
+            refused(
+                registry
+                    .manifest(&at(&target.host, &repo, "1.0.0"))
+                    .await
+                    .unwrap_err(),
+            );
+            refused(
+                registry
+                    .copy_tag(&at(&target.host, &repo, "1.0.0"), &tag("x"))
+                    .await
+                    .unwrap_err(),
+            );
             assert_eq!(
                 seen(&proxy),
                 [

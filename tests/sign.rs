@@ -21,6 +21,7 @@ use sigstore::crypto::signing_key::SigStoreKeyPair;
 use sigstore::crypto::{CosignVerificationKey, Signature};
 use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
 
+use cargo_v6::oci::reference::{Digest, ImageName, Tag};
 use cargo_v6::registry::Registry;
 
 #[path = "support/hostile.rs"]
@@ -274,10 +275,14 @@ fn unsigned_other_key_other_digest_and_tampered_are_rejected_by_both_verifiers()
         Some(PASSWORD),
     ));
     let registry = Registry::new(&stack().registry, None, false).unwrap();
-    let path = repository.split_once('/').unwrap().1.to_owned();
+    let image = ImageName::parse(&repository).unwrap();
+    let tag = |text: &str| Tag::parse(text).unwrap();
     runtime().block_on(async {
         registry
-            .copy_tag(&path, &sig_tag(&first), &sig_tag(&second))
+            .copy_tag(
+                &image.with_tag(&tag(&sig_tag(&first))),
+                &tag(&sig_tag(&second)),
+            )
             .await
             .unwrap();
     });
@@ -302,26 +307,29 @@ fn unsigned_other_key_other_digest_and_tampered_are_rejected_by_both_verifiers()
         Some(PASSWORD),
     ));
     let digest = digest_of(&reference);
-    let path = tampered.split_once('/').unwrap().1.to_owned();
+    let image = ImageName::parse(&tampered).unwrap();
     runtime().block_on(async {
-        let tag = sig_tag(&digest);
-        let manifest = registry.manifest(&path, &tag).await.unwrap().unwrap();
+        let tag = image.with_tag(&tag(&sig_tag(&digest)));
+        let manifest = registry.manifest(&tag).await.unwrap().unwrap();
         let mut json: Value = serde_json::from_slice(manifest.body()).unwrap();
         let layer = json["layers"][0].clone();
         let payload = registry
-            .blob(&path, layer["digest"].as_str().unwrap(), 1 << 20)
+            .blob(
+                &image,
+                &Digest::parse(layer["digest"].as_str().unwrap()).unwrap(),
+                1 << 20,
+            )
             .await
             .unwrap();
         let mut payload: Value = serde_json::from_slice(&payload).unwrap();
         payload["optional"] = json!({"note": "changed after signing"});
         let payload = serde_json::to_vec(&payload).unwrap();
         let size = payload.len();
-        let new_digest = registry.push_blob(&path, payload).await.unwrap();
-        json["layers"][0]["digest"] = new_digest.into();
+        let new_digest = registry.push_blob(&image, payload).await.unwrap();
+        json["layers"][0]["digest"] = new_digest.as_str().into();
         json["layers"][0]["size"] = size.into();
         registry
             .put_manifest(
-                &path,
                 &tag,
                 serde_json::to_vec(&json).unwrap(),
                 "application/vnd.oci.image.manifest.v1+json",

@@ -36,7 +36,7 @@ use tokio_util::bytes::Bytes;
 use tokio_util::io::{ReaderStream, SyncIoBridge};
 
 use crate::credentials::Credentials;
-use crate::reference::TaggedImage;
+use crate::oci::reference::TaggedImage;
 use context_tar::{ContextSpec, TarError};
 use leftovers::Leftover;
 
@@ -790,7 +790,7 @@ impl Engine {
     /// Pulls `reference` (`name:tag`, `name@sha256:...`) with `credentials` for its registry.
     pub async fn pull(
         &self,
-        reference: &crate::reference::ImageRef,
+        reference: &crate::oci::reference::ImageRef,
         credentials: Option<&Credentials>,
         on_status: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), EngineError> {

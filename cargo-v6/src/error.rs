@@ -290,10 +290,10 @@ mod tests {
     #[test]
     fn a_changed_release_from_a_tag_needs_a_new_tag_not_new_metadata() {
         let refused = |retag| {
-            let image = crate::reference::ImageName::parse("r.example/a").unwrap();
+            let image = crate::oci::reference::ImageName::parse("r.example/a").unwrap();
             Error::Publish(PublishError::Release(ReleaseError::Refused {
-                reference: image.with_tag(&crate::reference::Tag::parse("1.1.3").unwrap()),
-                digest: crate::reference::Digest::parse(&format!("sha256:{}", "a".repeat(64)))
+                reference: image.with_tag(&crate::oci::reference::Tag::parse("1.1.3").unwrap()),
+                digest: crate::oci::reference::Digest::parse(&format!("sha256:{}", "a".repeat(64)))
                     .unwrap(),
                 retag,
             }))

@@ -9,7 +9,7 @@
 //! a release tag to one, and [`record`] keeps what was published (`v6.lock`). [`ci`] writes
 //! the CI files that publish on a release tag. [`run`] runs a built image the way a vantage6
 //! node does. [`store`] writes the vantage6 algorithm store's JSON from v6.toml's `[store]`.
-//! [`vantage6`] and [`reference`] are leaves that every step may use; [`cli`] only wires the
+//! [`vantage6`] and [`oci`] are leaves that every step may use; [`cli`] only wires the
 //! steps together.
 #![warn(missing_docs)]
 
@@ -26,12 +26,12 @@ pub mod files;
 pub mod fingerprint;
 pub mod git;
 pub mod manifest;
+pub mod oci;
 pub mod parquet;
 pub mod plan;
 pub mod project;
 pub mod publish;
 pub mod record;
-pub mod reference;
 pub mod registry;
 pub mod release_tag;
 pub mod render;

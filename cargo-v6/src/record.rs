@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::oci::reference::{Digest, TaggedImage};
+
 /// The file's name.
 pub const FILE_NAME: &str = "v6.lock";
 
@@ -26,10 +28,11 @@ pub struct Release {
     pub algorithm: String,
     /// The version released.
     pub version: String,
-    /// The exact version tag, `REGISTRY/REPOSITORY:TAG`.
-    pub image: String,
+    /// The exact version tag, `REGISTRY/REPOSITORY:TAG` (an entry that is none makes the
+    /// file no record).
+    pub image: TaggedImage,
     /// The digest the tag held after the release, `sha256:...`.
-    pub digest: String,
+    pub digest: Digest,
 }
 
 /// The releases recorded.
@@ -158,8 +161,8 @@ mod tests {
         Release {
             algorithm: algorithm.into(),
             version: version.into(),
-            image: format!("r.example/{algorithm}:{version}"),
-            digest: format!("sha256:{digest}"),
+            image: TaggedImage::parse(&format!("r.example/{algorithm}:{version}")).unwrap(),
+            digest: Digest::parse(&format!("sha256:{}", digest.repeat(64))).unwrap(),
         }
     }
 
@@ -173,14 +176,20 @@ mod tests {
         let order: Vec<(&str, &str, &str)> = record
             .releases
             .iter()
-            .map(|r| (r.algorithm.as_str(), r.version.as_str(), r.digest.as_str()))
+            .map(|r| {
+                (
+                    r.algorithm.as_str(),
+                    r.version.as_str(),
+                    &r.digest.as_str()[7..8],
+                )
+            })
             .collect();
         assert_eq!(
             order,
             [
-                ("a", "2.0.0", "sha256:1"),
-                ("b", "1.9.0", "sha256:4"),
-                ("b", "1.10.0", "sha256:3")
+                ("a", "2.0.0", "1"),
+                ("b", "1.9.0", "4"),
+                ("b", "1.10.0", "3")
             ]
         );
         assert_eq!(record.of("b").count(), 2);
@@ -222,7 +231,16 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("[[release]]").count(), 2, "{text}");
-        assert_eq!(Record::load(&path).unwrap().releases.len(), 2);
+        assert!(
+            text.contains(&format!(
+                "image = \"r.example/a:1.0.0\"\ndigest = \"sha256:{}\"\n",
+                "1".repeat(64)
+            )),
+            "{text}"
+        );
+        let loaded = Record::load(&path).unwrap();
+        assert_eq!(loaded.releases.len(), 2);
+        assert_eq!(loaded.releases[0], release("a", "1.0.0", "1"));
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,
@@ -237,5 +255,22 @@ mod tests {
         std::fs::write(&path, "[[release]]\nalgorithm = 1\n").unwrap();
         let error = Record::load(&path).unwrap_err().to_string();
         assert!(error.contains("is not a record of releases"), "{error}");
+        // An entry whose image or digest is none is no record either.
+        let entry = |image: &str, digest: &str| {
+            format!(
+                "[[release]]\nalgorithm = \"a\"\nversion = \"1\"\nimage = \"{image}\"\ndigest = \"{digest}\"\n"
+            )
+        };
+        let good = format!("sha256:{}", "1".repeat(64));
+        std::fs::write(&path, entry("r.example/a:1", &good)).unwrap();
+        assert_eq!(Record::load(&path).unwrap().releases.len(), 1);
+        for (image, digest) in [
+            ("r.example/a", good.as_str()),
+            ("r.example/a:1", "sha256:1"),
+        ] {
+            std::fs::write(&path, entry(image, digest)).unwrap();
+            let error = Record::load(&path).unwrap_err().to_string();
+            assert!(error.contains("is not a record of releases"), "{error}");
+        }
     }
 }

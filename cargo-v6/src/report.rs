@@ -477,8 +477,8 @@ pub fn published(
 /// `Resolved IMAGE:TAG -> DIGEST` when a tag was given to `sign` or `verify`: what is signed
 /// or verified is the digest, and the user sees which.
 pub fn resolved(
-    reference: &crate::reference::ImageRef,
-    digest: &crate::reference::Digest,
+    reference: &crate::oci::reference::ImageRef,
+    digest: &crate::oci::reference::Digest,
     reporter: &Reporter,
 ) {
     if reference.digest.is_none() {
@@ -489,8 +489,8 @@ pub fn resolved(
 
 /// A signature written (or found already there, for `publish`).
 pub fn signed(
-    image: &crate::reference::ImageName,
-    digest: &crate::reference::Digest,
+    image: &crate::oci::reference::ImageName,
+    digest: &crate::oci::reference::Digest,
     placed: &crate::sign::Placed,
     key: &crate::sign::KeyId,
     reporter: &Reporter,
@@ -511,7 +511,7 @@ pub fn signed(
 
 /// A verified image: what was checked, on stderr.
 pub fn verified(
-    image: &crate::reference::ImageName,
+    image: &crate::oci::reference::ImageName,
     verified: &crate::sign::Verified,
     key: &crate::sign::KeyId,
     reporter: &Reporter,

@@ -640,12 +640,13 @@ pub async fn ensure_image(
     if engine.image_labels(reference).await?.is_some() {
         return Ok(());
     }
-    let parsed = crate::reference::ImageRef::parse(reference).map_err(|e| RunError::Input {
-        message: format!(
-            "no image `{reference}` in the engine, and it is no reference to pull: {e}"
-        ),
-        help: None,
-    })?;
+    let parsed =
+        crate::oci::reference::ImageRef::parse(reference).map_err(|e| RunError::Input {
+            message: format!(
+                "no image `{reference}` in the engine, and it is no reference to pull: {e}"
+            ),
+            help: None,
+        })?;
     let credentials =
         crate::credentials::resolve(parsed.name.domain()).map_err(|e| RunError::Input {
             message: e.to_string(),

@@ -31,7 +31,7 @@ use handlebars::{Handlebars, RenderError, RenderErrorReason};
 use regex::Regex;
 use serde::Serialize;
 
-use crate::reference::Tag;
+use crate::oci::reference::Tag;
 use crate::version::Version;
 
 /// The name the single template is registered under in its own registry.

@@ -44,7 +44,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                     Some(c) => format!("as `{}` (credentials from {})", c.username, c.source),
                     None => "anonymously (no credentials found)".to_string(),
                 };
-                match registry.check(manifest.image.path()).await {
+                match registry.check(&manifest.image).await {
                     Ok(()) => reporter.status(
                         "ok",
                         format!("registry {} reachable {who}", manifest.image.domain()),

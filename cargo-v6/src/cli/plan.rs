@@ -92,20 +92,13 @@ async fn read_registry(
     };
     let shown = crate::diagnostic::display(record_path);
     for release in record.of(&manifest.name) {
-        let tagged = crate::reference::ImageRef::parse(&release.image)
-            .ok()
-            .and_then(|r| {
-                let tag = crate::reference::Tag::parse(r.tag.as_deref()?).ok()?;
-                Some(crate::reference::TaggedImage { image: r.name, tag })
-            });
-        let held = match tagged {
-            Some(tagged) if tags.iter().any(|t| t == tagged.tag.as_str()) => {
-                target.digest(&tagged).await.map(Some)
-            }
-            _ => Ok(None),
+        let tagged = &release.image;
+        let held = match tags.iter().any(|t| t == tagged.tag.as_str()) {
+            true => target.digest(tagged).await.map(Some),
+            false => Ok(None),
         };
         match held {
-            Ok(Some(digest)) if digest.to_string() == release.digest => {}
+            Ok(Some(digest)) if digest == release.digest => {}
             Ok(Some(digest)) => reporter.warn(format!(
                 "{shown} records {} as {}, but the registry's tag now holds {digest}",
                 release.image, release.digest

@@ -189,8 +189,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 releases.push(record::Release {
                     algorithm: published.algorithm.clone(),
                     version: published.version.raw().to_string(),
-                    image: published.reference.to_string(),
-                    digest: published.digest.to_string(),
+                    image: published.reference.clone(),
+                    digest: published.digest.clone(),
                 });
             }
             Err(error) if members.len() == 1 => return Err(error),

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use crate::error::Error;
+use crate::oci::reference::ImageRef;
 use crate::plan::{Plan, RegistryTags};
-use crate::reference::ImageRef;
 use crate::registry::Registry;
 use crate::report::Reporter;
 use crate::sign::{self, Format, Password, SigningKey};
@@ -131,7 +131,7 @@ pub(super) async fn resolved(
     registry: &crate::registry::Registry,
     reference: &ImageRef,
     reporter: &Reporter,
-) -> Result<crate::reference::Digest, Error> {
+) -> Result<crate::oci::reference::Digest, Error> {
     let digest = sign::resolve(registry, reference).await?;
     crate::report::resolved(reference, &digest, reporter);
     Ok(digest)

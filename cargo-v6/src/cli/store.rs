@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use crate::error::Error;
+use crate::oci::reference::Digest;
 use crate::plan::{Plan, RegistryTags};
-use crate::reference::Digest;
 use crate::report::Reporter;
 use crate::store::{self, StoreError};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::diagnostic::Location;
-use crate::reference::{ImageName, ImageRef};
+use crate::oci::reference::{ImageName, ImageRef};
 use crate::tags::TagTemplate;
 use crate::vantage6::{Vantage6Version, Wrapper};
 use crate::version::Version;

@@ -13,7 +13,7 @@ use super::{
     BASE_PLACEHOLDER, Build, Command, IMAGE_PLACEHOLDER, Manifest, ManifestError, NAME_PLACEHOLDER,
     Publish, Sign,
 };
-use crate::reference::{ImageName, ImageRef, ReferenceError};
+use crate::oci::reference::{ImageName, ImageRef, ReferenceError};
 use crate::tags::{self, TagTemplate};
 use crate::vantage6::{self, Vantage6Version, Wrapper};
 use crate::version::Version;

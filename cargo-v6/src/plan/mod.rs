@@ -17,7 +17,7 @@ use crate::context::ContextError;
 use crate::diagnostic::{Diagnostic, Location, display};
 use crate::fingerprint::{self, FingerprintError, Recipe};
 use crate::manifest::Manifest;
-use crate::reference::{ImageName, ImageRef, Tag, TaggedImage};
+use crate::oci::reference::{ImageName, ImageRef, Tag, TaggedImage};
 use crate::render::{self, RenderError, TemplateData};
 use crate::tags::{AliasAction, TagContext, TagTemplate};
 use crate::vantage6::{self, Wrapper};

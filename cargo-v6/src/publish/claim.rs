@@ -31,7 +31,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use crate::fingerprint::LABEL as FINGERPRINT;
-use crate::reference::TaggedImage;
+use crate::oci::manifest::OCI_INDEX;
+use crate::oci::reference::{Digest, Tag, TaggedImage};
 use crate::registry::{Registry, RegistryError};
 
 use super::{Event, Observer, PublishError};
@@ -45,7 +46,6 @@ const BEAT_COUNT: &str = "io.cargo-v6.claim.beat";
 /// The annotation naming the claim's own tag: it makes every claim's manifest, so its digest,
 /// unique, so that deleting one by digest deletes no other claim's tag.
 const RUN: &str = "io.cargo-v6.claim.run";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// How often a held claim is rewritten.
 const BEAT: Duration = Duration::from_secs(10);
@@ -64,15 +64,28 @@ fn prefix(version: &str) -> String {
     format!("v6-claim-{version}-")
 }
 
+/// The claim tag of a run (`unique` to it) on `exact`. A version tag near the 128-character
+/// limit leaves no room for the claim's suffix: the registry would refuse the tag, so the run
+/// says so instead of asking it.
+fn claim_tag(exact: &TaggedImage, unique: &str) -> Result<TaggedImage, RegistryError> {
+    let name = format!("{}{unique}", prefix(exact.tag.as_str()));
+    let tag = Tag::parse(&name).map_err(|e| RegistryError::Protocol {
+        registry: exact.image.domain().to_owned(),
+        message: format!("cannot claim {exact}: the claim tag `{name}` is not a valid tag ({e})"),
+    })?;
+    Ok(exact.image.with_tag(&tag))
+}
+
 /// This run's claim on an exact tag, held while it checks and pushes.
 #[derive(Debug)]
 pub struct Claim<'a> {
     registry: &'a Registry,
-    repository: String,
-    tag: String,
+    /// The claim's own tag.
+    tag: TaggedImage,
     fingerprint: String,
-    /// What the claim says now, when it was last written, and its digest.
-    written: Mutex<(State, Instant, String)>,
+    /// What the claim says now, when it was last written, and its digest (`None` before its
+    /// first write).
+    written: Mutex<(State, Instant, Option<Digest>)>,
 }
 
 /// What a claim says.
@@ -87,7 +100,7 @@ struct State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Other {
     state: State,
-    digest: String,
+    digest: Digest,
 }
 
 /// Takes the claim on `exact` for a run of input `fingerprint`: returns once this run may
@@ -101,12 +114,7 @@ pub async fn acquire<'a>(
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let tag = format!(
-        "{}{:x}-{:x}",
-        prefix(exact.tag.as_str()),
-        std::process::id(),
-        nanos
-    );
+    let tag = claim_tag(exact, &format!("{:x}-{nanos:x}", std::process::id()))?;
     let choosing = State {
         choosing: true,
         number: 0,
@@ -114,10 +122,9 @@ pub async fn acquire<'a>(
     };
     let claim = Claim {
         registry,
-        repository: exact.image.path().to_owned(),
         tag,
         fingerprint: fingerprint.to_owned(),
-        written: Mutex::new((choosing, Instant::now(), String::new())),
+        written: Mutex::new((choosing, Instant::now(), None)),
     };
     claim.write(choosing).await?;
     match claim.take(exact, observer).await {
@@ -142,7 +149,7 @@ impl Claim<'_> {
             beat: 0,
         })
         .await?;
-        let mut seen: BTreeMap<String, (Other, Instant)> = BTreeMap::new();
+        let mut seen: BTreeMap<Tag, (Other, Instant)> = BTreeMap::new();
         let mut poll = FIRST_POLL;
         loop {
             let others = self.others(exact).await?;
@@ -155,7 +162,7 @@ impl Claim<'_> {
                 };
                 seen.insert(tag.clone(), (other.clone(), since));
                 let ahead =
-                    other.state.number != 0 && (other.state.number, tag) < (number, &self.tag);
+                    other.state.number != 0 && (other.state.number, tag) < (number, &self.tag.tag);
                 if !(other.state.choosing || ahead) {
                     continue;
                 }
@@ -167,7 +174,7 @@ impl Claim<'_> {
                     )));
                     let _ = self
                         .registry
-                        .delete_manifest(&self.repository, &other.digest)
+                        .delete_manifest(&self.tag.image, &other.digest)
                         .await;
                     continue;
                 }
@@ -216,7 +223,7 @@ impl Claim<'_> {
         .await
     }
 
-    fn lock(&self) -> MutexGuard<'_, (State, Instant, String)> {
+    fn lock(&self) -> MutexGuard<'_, (State, Instant, Option<Digest>)> {
         self.written.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -230,29 +237,33 @@ impl Claim<'_> {
                 CHOOSING: state.choosing.to_string(),
                 NUMBER: state.number.to_string(),
                 BEAT_COUNT: state.beat.to_string(),
-                RUN: self.tag,
+                RUN: self.tag.tag.as_str(),
                 FINGERPRINT: self.fingerprint,
             },
         });
         let body = serde_json::to_vec(&manifest).unwrap_or_default();
         let digest = self
             .registry
-            .put_manifest(&self.repository, &self.tag, body, OCI_INDEX)
+            .put_manifest(&self.tag, body, OCI_INDEX)
             .await?;
-        *self.lock() = (state, Instant::now(), digest);
+        *self.lock() = (state, Instant::now(), Some(digest));
         Ok(())
     }
 
     /// Every other claim on `exact`, by tag. A claim that cannot be read (gone meanwhile, or
     /// not a claim) counts as none.
-    async fn others(&self, exact: &TaggedImage) -> Result<BTreeMap<String, Other>, PublishError> {
+    async fn others(&self, exact: &TaggedImage) -> Result<BTreeMap<Tag, Other>, PublishError> {
         let prefix = prefix(exact.tag.as_str());
         let mut others = BTreeMap::new();
-        for tag in self.registry.list_tags(&self.repository).await? {
-            if !tag.starts_with(&prefix) || tag == self.tag {
+        for tag in self.registry.list_tags(&exact.image).await? {
+            if !tag.starts_with(&prefix) || tag == self.tag.tag.as_str() {
                 continue;
             }
-            let Some(manifest) = self.registry.manifest(&self.repository, &tag).await? else {
+            let Ok(tag) = Tag::parse(&tag) else {
+                continue;
+            };
+            let claim = exact.image.with_tag(&tag);
+            let Some(manifest) = self.registry.manifest(&claim).await? else {
                 continue;
             };
             if let Some(state) = read_state(manifest.body()) {
@@ -267,10 +278,12 @@ impl Claim<'_> {
     /// as released (number 0). Best effort: a claim left behind (the registry unreachable or
     /// read-only) goes stale, and is deleted by the next run that waits on it.
     pub async fn release(self) {
-        let digest = self.lock().2.clone();
+        let Some(digest) = self.lock().2.clone() else {
+            return;
+        };
         match self
             .registry
-            .delete_manifest(&self.repository, &digest)
+            .delete_manifest(&self.tag.image, &digest)
             .await
         {
             Ok(_) | Err(RegistryError::Unreachable { .. }) => {}
@@ -317,5 +330,20 @@ mod tests {
         assert_eq!(read_state(b"{}"), None);
         assert_eq!(read_state(b"x"), None);
         assert_eq!(prefix("1.0.0"), "v6-claim-1.0.0-");
+    }
+
+    #[test]
+    fn claim_tags_are_tags_of_the_exact_tags_repository() {
+        let image = crate::oci::reference::ImageName::parse("r.example/o/a").unwrap();
+        let exact = image.with_tag(&Tag::parse("1.0.0").unwrap());
+        let claim = claim_tag(&exact, "1f-2a").unwrap();
+        assert_eq!(claim.to_string(), "r.example/o/a:v6-claim-1.0.0-1f-2a");
+        let long = image.with_tag(&Tag::parse(&"9".repeat(120)).unwrap());
+        let error = claim_tag(&long, "1f-2a").unwrap_err().to_string();
+        assert!(
+            error.starts_with("registry r.example: cannot claim r.example/o/a:999"),
+            "{error}"
+        );
+        assert!(error.contains("is not a valid tag"), "{error}");
     }
 }

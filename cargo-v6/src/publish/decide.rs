@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use crate::git::GitInfo;
+use crate::oci::reference::{Digest, TaggedImage};
 use crate::plan::Plan;
-use crate::reference::{Digest, TaggedImage};
 use crate::sign::Format;
 use crate::vantage6::Wrapper;
 use crate::version::Version;
@@ -263,8 +263,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::oci::reference::{ImageName, Tag};
     use crate::plan::{HeldTag, RegistryView, VersionSource};
-    use crate::reference::{ImageName, Tag};
     use crate::version::Scheme;
 
     fn image() -> ImageName {
@@ -335,6 +335,7 @@ mod tests {
                 .map(|(name, d)| (tag(name), Some(digest(*d))))
                 .collect(),
             manifests: BTreeMap::new(),
+            tags: Vec::new(),
         }
     }
 

@@ -28,8 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{BuildRequest, Engine};
 use crate::manifest::Manifest;
+use crate::oci::reference::{Digest, Tag, TaggedImage};
 use crate::plan::Plan;
-use crate::reference::{Digest, Tag, TaggedImage};
 use crate::registry::ManifestInfo;
 use crate::run::{RunEvent, RunObserver, RunRequest};
 use crate::sign::{self, Format, Placed, SigningKey, Subject};
@@ -216,7 +216,7 @@ impl Run<'_> {
         };
         let (release, digest) = match self.written.is_empty() {
             true => {
-                let digest = parse(&release, source)?;
+                let digest = release.digest.clone();
                 (release, digest)
             }
             // Still this run's input at the end: a concurrent `--force` may have replaced it
@@ -372,10 +372,9 @@ impl Run<'_> {
         release: ManifestInfo,
     ) -> Result<(ManifestInfo, Digest), PublishError> {
         let registry = &self.target.registry;
-        let (path, tag) = (source.image.path(), source.tag.as_str());
-        let digest = parse(&release, source)?;
-        let head = registry.digest(path, tag).await?;
-        if head.as_deref() == Some(digest.as_str()) {
+        let digest = release.digest.clone();
+        let head = registry.digest(source).await?;
+        if head.as_ref() == Some(&digest) {
             return Ok((release, digest));
         }
         let (state, manifest) = survey::exact_state(registry, source).await?;
@@ -387,13 +386,13 @@ impl Run<'_> {
         if now == digest {
             // The manifest is this run's: a HEAD must say so too, unless the tag moved and
             // moved back between the two reads.
-            let again = registry.digest(path, tag).await?;
-            if again.as_deref() == Some(digest.as_str()) {
+            let again = registry.digest(source).await?;
+            if again.as_ref() == Some(&digest) {
                 return Ok((release, digest));
             }
             return Err(PublishError::Inconsistent(Box::new(super::Inconsistency {
                 reference: source.clone(),
-                head: again.or(head).unwrap_or_else(|| "nothing".to_owned()),
+                head: again.or(head),
                 served: digest,
             })));
         }
@@ -446,7 +445,7 @@ impl Run<'_> {
                 release
             }
         };
-        let digest = parse(&release, from)?;
+        let digest = release.digest.clone();
         if self.write_tag(tag, &release).await? {
             self.written.push(tag.clone());
             self.observer.event(Event::Pointed {
@@ -468,10 +467,9 @@ impl Run<'_> {
         manifest: &ManifestInfo,
     ) -> Result<bool, PublishError> {
         let registry = &self.target.registry;
-        let (path, name) = (tag.image.path(), tag.tag.as_str());
         for _ in 0..TAG_WRITES {
-            registry.tag_manifest(path, manifest, name).await?;
-            match registry.digest(path, name).await? {
+            registry.tag_manifest(tag, manifest).await?;
+            match registry.digest(tag).await? {
                 Some(now) if now == manifest.digest => return Ok(true),
                 None => continue,
                 Some(now) => {
@@ -496,8 +494,14 @@ impl Run<'_> {
 
     /// Right before the first alias is written: the registry's tags now, and the aliases this
     /// version may move against them. A higher version published since the plan holds them.
+    /// A run that built nothing reads no new listing: the survey's was read moments ago, with
+    /// no build or push since (a higher version published meanwhile is found by
+    /// [`Run::repair_aliases`], which lists the tags again after the writes).
     async fn decide_aliases_again(&mut self) -> Result<(), PublishError> {
-        let listed = self.target.tags(&self.plan.image).await?;
+        let listed = match self.built {
+            None => self.survey.tags.clone(),
+            Some(_) => self.target.tags(&self.plan.image).await?,
+        };
         let (_, held) = self.plan.aliases_against(&listed)?;
         for held in held {
             if !self.held.contains(&held.tag) {
@@ -520,13 +524,7 @@ impl Run<'_> {
             let Some(index) = self.written.iter().position(|t| *t == held.tag) else {
                 continue;
             };
-            let path = held.by.image.path();
-            let Some(owner) = self
-                .target
-                .registry
-                .manifest(path, held.by.tag.as_str())
-                .await?
-            else {
+            let Some(owner) = self.target.registry.manifest(&held.by).await? else {
                 continue;
             };
             // `false`: an even higher version owns it by now, and holds it.
@@ -549,7 +547,7 @@ impl Run<'_> {
     async fn owner_holding(
         &self,
         tag: &TaggedImage,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Option<crate::plan::HeldTag>, PublishError> {
         if self.plan.is_exact(&tag.tag) {
             return Ok(None);
@@ -559,13 +557,8 @@ impl Run<'_> {
         let Some(held) = held.into_iter().find(|h| h.tag == *tag) else {
             return Ok(None);
         };
-        let by = &held.by;
-        let owner = self
-            .target
-            .registry
-            .digest(by.image.path(), by.tag.as_str())
-            .await?;
-        Ok((owner.as_deref() == Some(digest)).then_some(held))
+        let owner = self.target.registry.digest(&held.by).await?;
+        Ok((owner.as_ref() == Some(digest)).then_some(held))
     }
 
     fn lost(&self, tag: &TaggedImage, digest: Digest) -> PublishError {
@@ -614,8 +607,4 @@ impl RunObserver for SmokeProgress<'_> {
     fn event(&self, event: RunEvent<'_>) {
         self.0.event(Event::Smoke(event));
     }
-}
-
-fn parse(manifest: &ManifestInfo, tag: &TaggedImage) -> Result<Digest, PublishError> {
-    super::parse_digest(&manifest.digest, tag)
 }

@@ -18,8 +18,8 @@ use std::time::Duration;
 use crate::credentials::{Credentials, CredentialsError};
 use crate::engine::{BuildEvent, Engine, EngineError, PushEvent};
 use crate::manifest::Manifest;
+use crate::oci::reference::{Digest, ImageName, TaggedImage};
 use crate::plan::{Inputs, Plan, PlanError, RegistryTags, RegistryView};
-use crate::reference::{Digest, ImageName, TaggedImage};
 use crate::registry::{Registry, RegistryError};
 use crate::run::{RunError, RunEvent, RunRequest};
 use crate::sign::{Format, KeyId, Placed, SignError, SigningKey};
@@ -64,14 +64,6 @@ pub enum PublishError {
         /// Its path in the context.
         file: String,
     },
-    /// The registry answered a digest that is not one.
-    #[error("the registry gave `{reference}` an invalid digest `{digest}`")]
-    InvalidDigest {
-        /// The tag asked about.
-        reference: TaggedImage,
-        /// What came back.
-        digest: String,
-    },
     /// Another publish wrote the exact tag between this run's checks and its write, or after
     /// it, with other content: what the tag holds is not this run's image.
     #[error(
@@ -88,7 +80,7 @@ pub enum PublishError {
     /// that (a write changes both), so it is not reported as one. Boxed: it is rare.
     #[error(
         "the registry is inconsistent about {}: a HEAD request says it holds {}, but the manifest it serves there is {} (this run's release); a cache or proxy in front of the registry may be serving stale answers",
-        .0.reference, .0.head, .0.served
+        .0.reference, .0.head.as_ref().map_or_else(|| "nothing".to_owned(), ToString::to_string), .0.served
     )]
     Inconsistent(Box<Inconsistency>),
     /// A tag write the registry answered with success is not there when it is read back,
@@ -132,8 +124,8 @@ pub enum PublishError {
 pub struct Inconsistency {
     /// The exact tag.
     pub reference: TaggedImage,
-    /// What `HEAD` answers.
-    pub head: String,
+    /// What `HEAD` answers: `None` when it finds nothing.
+    pub head: Option<Digest>,
     /// The digest of the manifest `GET` answers.
     pub served: Digest,
 }
@@ -176,19 +168,17 @@ impl Target {
 
     /// The tags of `image` in the registry.
     pub async fn tags(&self, image: &ImageName) -> Result<Vec<String>, PublishError> {
-        Ok(self.registry.list_tags(image.path()).await?)
+        Ok(self.registry.list_tags(image).await?)
     }
 
     /// The digest `reference` holds now; an error when it is absent.
     pub async fn digest(&self, reference: &TaggedImage) -> Result<Digest, PublishError> {
-        let text = self
-            .registry
-            .digest(reference.image.path(), reference.tag.as_str())
+        self.registry
+            .digest(reference)
             .await?
             .ok_or_else(|| PublishError::Vanished {
                 reference: reference.clone(),
-            })?;
-        parse_digest(&text, reference)
+            })
     }
 }
 
@@ -239,14 +229,6 @@ fn all_problems(mut errors: Vec<PublishError>, tree: Vec<String>) -> PublishErro
     let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
     problems.extend(tree);
     ReleaseError::NotReleasable { problems }.into()
-}
-
-/// A digest from the registry, checked.
-fn parse_digest(text: &str, reference: &TaggedImage) -> Result<Digest, PublishError> {
-    Digest::parse(text).map_err(|_| PublishError::InvalidDigest {
-        reference: reference.clone(),
-        digest: text.to_string(),
-    })
 }
 
 /// How to publish.

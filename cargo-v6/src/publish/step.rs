@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::reference::{Digest, TaggedImage};
+use crate::oci::reference::{Digest, TaggedImage};
 use crate::sign::Format;
 
 /// One thing publish does.

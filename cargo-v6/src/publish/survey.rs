@@ -1,6 +1,10 @@
 //! What the registry holds for a plan, read before any decision: the tags, the manifest and
 //! fingerprint label of each exact tag that is present, and the digest under each alias.
 //!
+//! The tags are listed once per publish, before the plan (which decides the aliases against
+//! them), and the survey keeps that listing for the steps: they list the tags again only
+//! where a race needs a fresh read (after a build and push, and after writing aliases).
+//!
 //! Few round trips: the tag listing says which tags exist, so absent ones cost no request;
 //! an exact tag costs its manifest and its config (digest, kind and labels from one read);
 //! an alias costs one `HEAD`.
@@ -8,8 +12,8 @@
 use std::collections::BTreeMap;
 
 use crate::fingerprint;
+use crate::oci::reference::{Digest, TaggedImage};
 use crate::plan::Plan;
-use crate::reference::{Digest, TaggedImage};
 use crate::registry::{ManifestInfo, Registry};
 
 use super::PublishError;
@@ -35,6 +39,8 @@ pub struct Survey {
     /// The manifests of the exact tags that exist, as stored: an unchanged release's aliases
     /// are written from these bytes without reading them again.
     pub manifests: BTreeMap<TaggedImage, ManifestInfo>,
+    /// The registry's tags, as listed before the plan was made.
+    pub tags: Vec<String>,
 }
 
 impl Survey {
@@ -51,7 +57,10 @@ pub async fn read(
     plan: &Plan,
     listed: &[String],
 ) -> Result<Survey, PublishError> {
-    let mut survey = Survey::default();
+    let mut survey = Survey {
+        tags: listed.to_vec(),
+        ..Survey::default()
+    };
     for tag in &plan.tags {
         let present = listed.iter().any(|t| t == tag.tag.as_str());
         let digest = if plan.is_exact(&tag.tag) {
@@ -66,10 +75,7 @@ pub async fn read(
             survey.exact.push(state);
             digest
         } else if present {
-            match registry.digest(tag.image.path(), tag.tag.as_str()).await? {
-                Some(text) => Some(super::parse_digest(&text, tag)?),
-                None => None,
-            }
+            registry.digest(tag).await?
         } else {
             None
         };
@@ -94,13 +100,12 @@ pub async fn exact_state(
     registry: &Registry,
     tag: &TaggedImage,
 ) -> Result<(ExactState, Option<ManifestInfo>), PublishError> {
-    let path = tag.image.path();
-    let Some(manifest) = registry.manifest(path, tag.tag.as_str()).await? else {
+    let Some(manifest) = registry.manifest(tag).await? else {
         return Ok((ExactState::absent(tag), None));
     };
-    let digest = super::parse_digest(&manifest.digest, tag)?;
+    let digest = manifest.digest.clone();
     let fingerprint = registry
-        .config_labels(path, &manifest)
+        .config_labels(&tag.image, &manifest)
         .await?
         .remove(fingerprint::LABEL);
     let state = ExactState {

@@ -1,5 +1,7 @@
 //! Where signatures live in a registry, as cosign puts them, and the JSON that carries them.
-//! Pure data: building and reading manifests, indexes and bundles; the I/O is in the parent.
+//! Pure data: cosign's manifests and bundles, built from [`crate::oci::manifest`]'s media
+//! types, descriptors and index (the fallback index is that module's [`manifest::index_with`]);
+//! the I/O is in the parent.
 //!
 //! - **`.sig` tag** (cosign 1 and 2, read by every verifier): an OCI image manifest at tag
 //!   `sha256-<hex>.sig` whose layers are simple-signing payloads
@@ -14,7 +16,8 @@
 use serde_json::{Value, json};
 
 use super::keys::KeyId;
-use crate::reference::Digest;
+use crate::oci::manifest::{self, OCI_CONFIG, OCI_EMPTY, OCI_MANIFEST, descriptor};
+use crate::oci::reference::{Digest, Tag};
 
 /// The media type of a simple-signing payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -29,21 +32,6 @@ pub const KEY_ANNOTATION: &str = "io.cargo-v6.public-key";
 
 /// The media type (and artifact type) of a Sigstore bundle v0.3.
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-
-/// An OCI image manifest.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// An OCI image index.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-
-/// The config of the `.sig` manifest.
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-
-/// The OCI empty descriptor's media type, content `{}`.
-const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-
-/// The content of the OCI empty descriptor.
-pub const EMPTY_CONFIG: &[u8] = b"{}";
 
 /// Which layout a signature is stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -139,25 +127,16 @@ impl serde::Serialize for Format {
     }
 }
 
-/// `sha256-<hex>`: the digest as a tag (the referrers fallback tag).
-pub fn fallback_tag(digest: &Digest) -> String {
-    digest.as_str().replacen(':', "-", 1)
-}
-
 /// `sha256-<hex>.sig`: where the `.sig` layout stores the signatures of `digest`.
-pub fn sig_tag(digest: &Digest) -> String {
-    format!("{}.sig", fallback_tag(digest))
-}
-
-/// A content descriptor.
-pub fn descriptor(media_type: &str, digest: &str, size: usize) -> Value {
-    json!({"mediaType": media_type, "digest": digest, "size": size})
+pub fn sig_tag(digest: &Digest) -> Tag {
+    Tag::parse(&format!("{}.sig", manifest::fallback_tag(digest)))
+        .expect("a fallback tag with `.sig` is a valid tag")
 }
 
 /// The layer of a new `.sig` signature: the payload blob's descriptor with the signature and
 /// the signing key's id as annotations.
 pub fn sig_layer(
-    payload_digest: &str,
+    payload_digest: &Digest,
     payload_size: usize,
     signature: &[u8],
     key: &KeyId,
@@ -204,7 +183,7 @@ pub fn sig_config(layers: &[Value]) -> Vec<u8> {
 }
 
 /// The `.sig` manifest over `layers`, with the config blob `config` (digest, size).
-pub fn sig_manifest(config: (&str, usize), layers: &[Value]) -> Vec<u8> {
+pub fn sig_manifest(config: (&Digest, usize), layers: &[Value]) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -297,16 +276,20 @@ pub fn referrer_annotations(created: &str) -> Value {
 }
 
 /// The artifact manifest that attaches a bundle blob (`bundle`: digest, size) to `subject`.
-pub fn referrer_manifest(bundle: (&str, usize), subject: &Value, annotations: &Value) -> Vec<u8> {
+pub fn referrer_manifest(
+    bundle: (&Digest, usize),
+    subject: &Value,
+    annotations: &Value,
+) -> Vec<u8> {
     let mut layer = descriptor(BUNDLE_MEDIA_TYPE, bundle.0, bundle.1);
     layer["annotations"] = json!({
-        "org.opencontainers.image.title": format!("{}.sigstore.json", bundle.0.replacen(':', "-", 1)),
+        "org.opencontainers.image.title": format!("{}.sigstore.json", bundle.0.as_str().replacen(':', "-", 1)),
     });
     serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": BUNDLE_MEDIA_TYPE,
-        "config": descriptor(OCI_EMPTY, &empty_digest(), EMPTY_CONFIG.len()),
+        "config": descriptor(OCI_EMPTY, &manifest::empty_digest(), manifest::EMPTY_JSON.len()),
         "layers": [layer],
         "subject": subject,
         "annotations": annotations,
@@ -317,12 +300,12 @@ pub fn referrer_manifest(bundle: (&str, usize), subject: &Value, annotations: &V
 /// What a referrer manifest says: its subject's digest and its bundle layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadReferrer {
-    /// `subject.digest`.
-    pub subject: Option<String>,
+    /// `subject.digest`, when it is a digest.
+    pub subject: Option<Digest>,
     /// The artifact type (or the config's media type, as OCI 1.1 allows).
     pub artifact_type: Option<String>,
-    /// The bundle layer: digest and size.
-    pub bundle: Option<(String, usize)>,
+    /// The bundle layer: digest and size, when both are valid.
+    pub bundle: Option<(Digest, usize)>,
 }
 
 /// Reads a referrer manifest.
@@ -340,50 +323,15 @@ pub fn read_referrer(manifest: &[u8]) -> Result<ReadReferrer, String> {
         .flatten()
         .find(|l| l.get("mediaType").and_then(Value::as_str) == Some(BUNDLE_MEDIA_TYPE))
         .and_then(|l| {
-            let digest = l.get("digest")?.as_str()?.to_owned();
+            let digest = Digest::parse(l.get("digest")?.as_str()?).ok()?;
             let size = usize::try_from(l.get("size")?.as_u64()?).ok()?;
             Some((digest, size))
         });
     Ok(ReadReferrer {
-        subject: text("/subject/digest"),
+        subject: text("/subject/digest").and_then(|d| Digest::parse(&d).ok()),
         artifact_type: text("/artifactType").or_else(|| text("/config/mediaType")),
         bundle,
     })
-}
-
-/// The referrers index at the fallback tag with `entry` added: the existing index's entries
-/// are kept as written; `existing` is `None` when the tag does not exist yet. The error
-/// completes "the referrers index ...".
-pub fn index_with(existing: Option<&[u8]>, entry: Value) -> Result<Vec<u8>, String> {
-    let mut index = match existing {
-        Some(bytes) => {
-            serde_json::from_slice::<Value>(bytes).map_err(|e| format!("is not JSON: {e}"))?
-        }
-        None => json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}),
-    };
-    let Some(manifests) = index.get_mut("manifests").and_then(Value::as_array_mut) else {
-        return Err("is not an image index (no `manifests` list)".to_owned());
-    };
-    manifests.push(entry);
-    Ok(serde_json::to_vec(&index).expect("JSON values serialize"))
-}
-
-/// Whether an index (the referrers fallback) lists the manifest `digest`.
-pub fn index_lists(index: &[u8], digest: &str) -> bool {
-    serde_json::from_slice::<Value>(index)
-        .ok()
-        .and_then(|i| i.get("manifests").cloned())
-        .and_then(|m| m.as_array().cloned())
-        .is_some_and(|m| {
-            m.iter()
-                .any(|e| e.get("digest").and_then(Value::as_str) == Some(digest))
-        })
-}
-
-/// The digest of [`EMPTY_CONFIG`].
-pub fn empty_digest() -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(EMPTY_CONFIG)))
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -433,32 +381,35 @@ fn rfc3339(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::manifest::{ImageManifest, ManifestInfo, empty_digest, fallback_tag};
 
-    fn digest() -> Digest {
-        Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap()
+    fn digest(c: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
     }
 
     #[test]
     fn tags_follow_cosign_and_the_referrers_tag_schema() {
-        assert_eq!(sig_tag(&digest()), format!("sha256-{}.sig", "b".repeat(64)));
         assert_eq!(
-            fallback_tag(&digest()),
+            sig_tag(&digest('b')).as_str(),
+            format!("sha256-{}.sig", "b".repeat(64))
+        );
+        assert_eq!(
+            fallback_tag(&digest('b')).as_str(),
             format!("sha256-{}", "b".repeat(64))
         );
-        crate::reference::validate_tag(&sig_tag(&digest())).unwrap();
     }
 
     #[test]
     fn sig_manifests_keep_earlier_layers_as_written() {
         let key = KeyId::parse(&format!("sha256:{}", "c".repeat(64))).unwrap();
-        let old = json!({"mediaType": SIMPLE_SIGNING_MEDIA_TYPE, "digest": "sha256:1", "size": 1,
+        let old = json!({"mediaType": SIMPLE_SIGNING_MEDIA_TYPE, "digest": digest('1').as_str(), "size": 1,
             "annotations": {SIGNATURE_ANNOTATION: "b2xk", "x": "kept"}});
-        let manifest = sig_manifest(("sha256:cfg", 3), std::slice::from_ref(&old));
+        let manifest = sig_manifest((&digest('f'), 3), std::slice::from_ref(&old));
         let mut layers = sig_layers(&manifest).unwrap();
         assert_eq!(layers, std::slice::from_ref(&old));
-        layers.push(sig_layer("sha256:2", 2, b"sig", &key));
-        let json: Value =
-            serde_json::from_slice(&sig_manifest(("sha256:cfg", 3), &layers)).unwrap();
+        layers.push(sig_layer(&digest('2'), 2, b"sig", &key));
+        let bytes = sig_manifest((&digest('f'), 3), &layers);
+        let json: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(json["mediaType"], OCI_MANIFEST);
         assert_eq!(json["layers"][0], old);
         assert_eq!(
@@ -466,10 +417,18 @@ mod tests {
             "c2ln"
         );
         assert_eq!(json["layers"][1]["annotations"][KEY_ANNOTATION], key.full());
+        // A typed OCI image manifest: its config and layers read back.
+        let typed = ManifestInfo::parse("sig", bytes).unwrap().image().unwrap();
+        assert_eq!(typed.config().digest().as_ref(), digest('f').as_str());
+        assert_eq!(typed.layers()[1].digest().as_ref(), digest('2').as_str());
+        assert_eq!(
+            typed.layers()[0].annotations().as_ref().unwrap()["x"],
+            "kept"
+        );
         let config: Value = serde_json::from_slice(&sig_config(&layers)).unwrap();
         assert_eq!(
             config["rootfs"]["diff_ids"],
-            json!(["sha256:1", "sha256:2"])
+            json!([digest('1').as_str(), digest('2').as_str()])
         );
         assert!(sig_layers(br#"{"manifests":[]}"#).is_err());
     }
@@ -491,31 +450,31 @@ mod tests {
     fn referrer_manifests_attach_a_bundle_to_its_subject() {
         let subject = descriptor(
             "application/vnd.docker.distribution.manifest.v2+json",
-            "sha256:s",
+            &digest('5'),
             10,
         );
-        let manifest = referrer_manifest(("sha256:b", 5), &subject, &referrer_annotations("t"));
+        let manifest = referrer_manifest((&digest('b'), 5), &subject, &referrer_annotations("t"));
         let json: Value = serde_json::from_slice(&manifest).unwrap();
         assert_eq!(json["artifactType"], BUNDLE_MEDIA_TYPE);
-        assert_eq!(json["config"]["digest"], empty_digest());
+        assert_eq!(json["config"]["digest"], empty_digest().as_str());
         assert_eq!(
-            empty_digest(),
-            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+            json["layers"][0]["annotations"]["org.opencontainers.image.title"],
+            format!("sha256-{}.sigstore.json", "b".repeat(64))
         );
         let read = read_referrer(&manifest).unwrap();
-        assert_eq!(read.subject.as_deref(), Some("sha256:s"));
-        assert_eq!(read.bundle, Some(("sha256:b".to_owned(), 5)));
+        assert_eq!(read.subject, Some(digest('5')));
+        assert_eq!(read.bundle, Some((digest('b'), 5)));
         assert_eq!(read.artifact_type.as_deref(), Some(BUNDLE_MEDIA_TYPE));
-    }
-
-    #[test]
-    fn the_fallback_index_grows_and_keeps_what_others_wrote() {
-        let first = index_with(None, json!({"digest": "sha256:a"})).unwrap();
-        assert!(index_lists(&first, "sha256:a"));
-        let second = index_with(Some(&first), json!({"digest": "sha256:b"})).unwrap();
-        assert!(index_lists(&second, "sha256:a") && index_lists(&second, "sha256:b"));
-        assert!(!index_lists(&second, "sha256:c"));
-        assert!(index_with(Some(b"{}"), json!({})).is_err());
+        // A typed OCI 1.1 artifact manifest with a subject.
+        let typed: ImageManifest = serde_json::from_slice(&manifest).unwrap();
+        assert_eq!(
+            typed.subject().as_ref().unwrap().digest().as_ref(),
+            digest('5').as_str()
+        );
+        assert_eq!(
+            typed.artifact_type().as_ref().unwrap().to_string(),
+            BUNDLE_MEDIA_TYPE
+        );
     }
 
     #[test]

@@ -25,16 +25,15 @@ pub mod verify;
 
 use std::time::{Duration, Instant};
 
-use sha2::Digest as _;
-
-use crate::reference::{Digest, ImageName, ImageRef};
+use crate::oci::manifest::{self, OCI_INDEX, OCI_MANIFEST, descriptor};
+use crate::oci::reference::{Digest, ImageName, ImageRef};
 use crate::registry::{ManifestInfo, Registry, RegistryError};
 
 pub use keys::{KeyError, KeyId, NewKeys, Password, PublicKey, SigningKey};
 pub use layouts::{Format, Layout};
 pub use verify::{Refusal, Verified};
 
-use layouts::{BUNDLE_MEDIA_TYPE, OCI_INDEX, OCI_MANIFEST};
+use layouts::BUNDLE_MEDIA_TYPE;
 use verify::{Found, Judgement};
 
 /// The largest signature payload or bundle read from a registry.
@@ -71,14 +70,6 @@ pub enum SignError {
     NoSuchImage {
         /// The reference as resolved.
         reference: String,
-    },
-    /// The registry answered a digest that is not one.
-    #[error("the registry gave {reference} an invalid digest `{digest}`")]
-    InvalidDigest {
-        /// The tag asked about.
-        reference: String,
-        /// What came back.
-        digest: String,
     },
     /// What is stored where signatures go cannot be kept while adding one.
     #[error("{location} {reason}; refusing to replace it")]
@@ -147,30 +138,22 @@ pub struct Placed {
 ///
 /// Requests: one `GET manifests/DIGEST`, or a `HEAD manifests/TAG`.
 pub async fn resolve(registry: &Registry, reference: &ImageRef) -> Result<Digest, SignError> {
-    let path = reference.name.path();
-    if let Some(text) = &reference.digest {
-        let shown = format!("{}@{text}", reference.name);
-        let digest = Digest::parse(text).map_err(|_| SignError::InvalidDigest {
-            reference: shown.clone(),
-            digest: text.clone(),
-        })?;
-        return match registry.manifest_at(path, text).await? {
-            Some(_) => Ok(digest),
-            None => Err(SignError::NoSuchImage { reference: shown }),
+    let image = &reference.name;
+    if let Some(digest) = &reference.digest {
+        return match registry.manifest_at(image, digest).await? {
+            Some(_) => Ok(digest.clone()),
+            None => Err(SignError::NoSuchImage {
+                reference: format!("{image}@{digest}"),
+            }),
         };
     }
-    let tag = reference.tag.as_deref().unwrap_or("latest");
-    let shown = format!("{}:{tag}", reference.name);
-    let text = registry
-        .digest(path, tag)
+    let tagged = image.with_tag(&reference.tag_or_latest());
+    registry
+        .digest(&tagged)
         .await?
         .ok_or_else(|| SignError::NoSuchImage {
-            reference: shown.clone(),
-        })?;
-    Digest::parse(&text).map_err(|_| SignError::InvalidDigest {
-        reference: shown,
-        digest: text,
-    })
+            reference: tagged.to_string(),
+        })
 }
 
 /// Signs `subject` with `key` in `layout`, adding to the signatures already there.
@@ -229,7 +212,7 @@ pub async fn verify(subject: Subject<'_>, key: &PublicKey) -> Result<Verified, S
 async fn signed_manifest(subject: Subject<'_>) -> Result<ManifestInfo, SignError> {
     subject
         .registry
-        .manifest_at(subject.image.path(), subject.digest.as_str())
+        .manifest_at(subject.image, subject.digest)
         .await?
         .ok_or_else(|| SignError::NoSuchImage {
             reference: format!("{}@{}", subject.image, subject.digest),
@@ -238,20 +221,20 @@ async fn signed_manifest(subject: Subject<'_>) -> Result<ManifestInfo, SignError
 
 /// Appends a simple-signing signature to the `.sig` manifest; returns its location.
 async fn write_sig(subject: Subject<'_>, key: &SigningKey) -> Result<String, SignError> {
-    let (registry, path) = (subject.registry, subject.image.path());
+    let (registry, image) = (subject.registry, subject.image);
     let payload = payload::simple_signing(subject.image, subject.digest);
     let signature = key.sign(&payload)?;
     let size = payload.len();
-    let payload_digest = registry.push_blob(path, payload).await?;
+    let payload_digest = registry.push_blob(image, payload).await?;
     let layer = layouts::sig_layer(&payload_digest, size, &signature, key.public().id());
-    let tag = layouts::sig_tag(subject.digest);
-    let location = format!("{}:{tag}", subject.image);
+    let tag = image.with_tag(&layouts::sig_tag(subject.digest));
+    let location = tag.to_string();
     let holds_layer = |manifest: Option<&ManifestInfo>| {
         manifest.is_some_and(|m| layouts::sig_layers(m.body()).is_ok_and(|l| l.contains(&layer)))
     };
     for _ in 0..ATTEMPTS {
         let started = Instant::now();
-        let existing = registry.manifest(path, &tag).await?;
+        let existing = registry.manifest(&tag).await?;
         let mut layers = match &existing {
             Some(manifest) => {
                 layouts::sig_layers(manifest.body()).map_err(|reason| SignError::Unusable {
@@ -264,18 +247,16 @@ async fn write_sig(subject: Subject<'_>, key: &SigningKey) -> Result<String, Sig
         layers.push(layer.clone());
         let config = layouts::sig_config(&layers);
         let config_size = config.len();
-        let config_digest = registry.push_blob(path, config).await?;
+        let config_digest = registry.push_blob(image, config).await?;
         let manifest = layouts::sig_manifest((&config_digest, config_size), &layers);
-        registry
-            .put_manifest(path, &tag, manifest, OCI_MANIFEST)
-            .await?;
+        registry.put_manifest(&tag, manifest, OCI_MANIFEST).await?;
         // Read back, and again once a concurrent signer's write from an older read has
         // landed: either may have replaced this one.
-        if !holds_layer(registry.manifest(path, &tag).await?.as_ref()) {
+        if !holds_layer(registry.manifest(&tag).await?.as_ref()) {
             continue;
         }
         tokio::time::sleep(settle_time(started.elapsed())).await;
-        if holds_layer(registry.manifest(path, &tag).await?.as_ref()) {
+        if holds_layer(registry.manifest(&tag).await?.as_ref()) {
             return Ok(location);
         }
     }
@@ -292,7 +273,7 @@ async fn write_bundle(
     key: &SigningKey,
     signed: &ManifestInfo,
 ) -> Result<String, SignError> {
-    let (registry, path) = (subject.registry, subject.image.path());
+    let (registry, image) = (subject.registry, subject.image);
     let statement = payload::statement(subject.image, subject.digest);
     let signature = key.sign(&payload::pae(payload::IN_TOTO_PAYLOAD_TYPE, &statement))?;
     let bundle = layouts::bundle(
@@ -302,15 +283,11 @@ async fn write_bundle(
         key.public().id(),
     );
     let bundle_size = bundle.len();
-    let bundle_digest = registry.push_blob(path, bundle).await?;
+    let bundle_digest = registry.push_blob(image, bundle).await?;
     registry
-        .push_blob(path, layouts::EMPTY_CONFIG.to_vec())
+        .push_blob(image, manifest::EMPTY_JSON.to_vec())
         .await?;
-    let subject_descriptor = layouts::descriptor(
-        signed.kind.media_type(),
-        subject.digest.as_str(),
-        signed.body().len(),
-    );
+    let subject_descriptor = signed.descriptor();
     let annotations = layouts::referrer_annotations(&layouts::now_rfc3339());
     let manifest = layouts::referrer_manifest(
         (&bundle_digest, bundle_size),
@@ -318,16 +295,16 @@ async fn write_bundle(
         &annotations,
     );
     let manifest_size = manifest.len();
-    let manifest_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&manifest)));
-    let location = format!("{}@{manifest_digest}", subject.image);
+    let manifest_digest = manifest::digest_of(&manifest);
+    let location = format!("{image}@{manifest_digest}");
     // Read back: an index listing a referrer the registry did not keep lists nothing.
     let mut kept = false;
     for _ in 0..ATTEMPTS {
         registry
-            .put_manifest(path, &manifest_digest, manifest.clone(), OCI_MANIFEST)
+            .put_manifest_at_digest(image, manifest.clone(), OCI_MANIFEST)
             .await?;
         if registry
-            .manifest_at(path, &manifest_digest)
+            .manifest_at(image, &manifest_digest)
             .await?
             .is_some()
         {
@@ -339,12 +316,12 @@ async fn write_bundle(
         return Err(SignError::NotKept { location });
     }
 
-    let mut entry = layouts::descriptor(OCI_MANIFEST, &manifest_digest, manifest_size);
+    let mut entry = descriptor(OCI_MANIFEST, &manifest_digest, manifest_size);
     entry["artifactType"] = BUNDLE_MEDIA_TYPE.into();
     entry["annotations"] = annotations;
-    let tag = layouts::fallback_tag(subject.digest);
+    let tag = image.with_tag(&manifest::fallback_tag(subject.digest));
     let listed_now = || async {
-        let listed = registry.referrers(path, subject.digest.as_str()).await?;
+        let listed = registry.referrers(image, subject.digest).await?;
         Ok::<bool, SignError>(listed.iter().any(|r| r.digest == manifest_digest))
     };
     // Listed by the referrers API: nothing to write.
@@ -353,13 +330,13 @@ async fn write_bundle(
     }
     for _ in 0..ATTEMPTS {
         let started = Instant::now();
-        let existing = registry.manifest(path, &tag).await?;
-        let index = layouts::index_with(existing.as_ref().map(ManifestInfo::body), entry.clone())
+        let existing = registry.manifest(&tag).await?;
+        let index = manifest::index_with(existing.as_ref().map(ManifestInfo::body), entry.clone())
             .map_err(|reason| SignError::Unusable {
-            location: format!("{}:{tag}", subject.image),
-            reason: format!("holds a referrers index that {reason}"),
-        })?;
-        registry.put_manifest(path, &tag, index, OCI_INDEX).await?;
+                location: tag.to_string(),
+                reason: format!("holds a referrers index that {reason}"),
+            })?;
+        registry.put_manifest(&tag, index, OCI_INDEX).await?;
         // Read back, and again after the settle time, as for the `.sig` tag.
         if !listed_now().await? {
             continue;
@@ -370,7 +347,7 @@ async fn write_bundle(
         }
     }
     Err(SignError::Contended {
-        location: format!("{}:{tag}", subject.image),
+        location: tag.to_string(),
         key: key.public().id().to_string(),
     })
 }
@@ -389,10 +366,10 @@ async fn find(subject: Subject<'_>, wanted: &[Layout]) -> Result<Vec<Found>, Sig
 
 /// The signatures in the `.sig` manifest.
 async fn find_sig(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
-    let (registry, path) = (subject.registry, subject.image.path());
-    let tag = layouts::sig_tag(subject.digest);
-    let location = format!("{}:{tag}", subject.image);
-    let Some(manifest) = registry.manifest(path, &tag).await? else {
+    let (registry, image) = (subject.registry, subject.image);
+    let tag = image.with_tag(&layouts::sig_tag(subject.digest));
+    let location = tag.to_string();
+    let Some(manifest) = registry.manifest(&tag).await? else {
         return Ok(Vec::new());
     };
     let malformed = |reason: String| Found {
@@ -422,7 +399,13 @@ async fn find_sig(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
             found.push(malformed("a layer has no digest".to_owned()));
             continue;
         };
-        let payload = registry.blob(path, digest, MAX_SIGNATURE_BLOB).await?;
+        let Ok(digest) = Digest::parse(digest) else {
+            found.push(malformed(format!(
+                "a layer has an invalid digest `{digest}`"
+            )));
+            continue;
+        };
+        let payload = registry.blob(image, &digest, MAX_SIGNATURE_BLOB).await?;
         found.push(Found {
             layout: Layout::Sig,
             location: location.clone(),
@@ -437,9 +420,9 @@ async fn find_sig(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
 
 /// The signatures in bundle referrers.
 async fn find_bundles(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
-    let (registry, path) = (subject.registry, subject.image.path());
+    let (registry, image) = (subject.registry, subject.image);
     let mut found = Vec::new();
-    for referrer in registry.referrers(path, subject.digest.as_str()).await? {
+    for referrer in registry.referrers(image, subject.digest).await? {
         if referrer
             .artifact_type
             .as_deref()
@@ -448,7 +431,7 @@ async fn find_bundles(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
             continue;
         }
         let location = format!("{}@{}", subject.image, referrer.digest);
-        let Some(manifest) = registry.manifest_at(path, &referrer.digest).await? else {
+        let Some(manifest) = registry.manifest_at(image, &referrer.digest).await? else {
             continue;
         };
         let Ok(read) = layouts::read_referrer(manifest.body()) else {
@@ -457,7 +440,7 @@ async fn find_bundles(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
         // Another artifact, or one about another manifest (a fallback index is writable by
         // anyone who can push, so its entries are checked).
         if read.artifact_type.as_deref() != Some(BUNDLE_MEDIA_TYPE)
-            || read.subject.as_deref() != Some(subject.digest.as_str())
+            || read.subject.as_ref() != Some(subject.digest)
         {
             continue;
         }
@@ -473,7 +456,7 @@ async fn find_bundles(subject: Subject<'_>) -> Result<Vec<Found>, SignError> {
             found.push(malformed("the referrer has no bundle layer".to_owned()));
             continue;
         };
-        let bytes = registry.blob(path, &digest, MAX_SIGNATURE_BLOB).await?;
+        let bytes = registry.blob(image, &digest, MAX_SIGNATURE_BLOB).await?;
         found.push(match layouts::read_bundle(&bytes) {
             Ok(bundle) => Found {
                 layout: Layout::Bundle,

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::reference::{Digest, ImageName};
+use crate::oci::reference::{Digest, ImageName};
 
 /// `critical.type` of a cosign container image signature.
 pub const SIMPLE_SIGNING_TYPE: &str = "cosign container image signature";

@@ -6,7 +6,7 @@
 //! a bundle's statement); the payload is a cosign image signature; it names exactly the digest
 //! asked about; and the repository it names (when it names one) is the image's.
 
-use crate::reference::{Digest, ImageName, ImageRef};
+use crate::oci::reference::{Digest, ImageName, ImageRef};
 
 use super::keys::{KeyId, PublicKey};
 use super::layouts::Layout;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::diagnostic::display;
 use crate::manifest::Manifest;
-use crate::reference::{Digest, TaggedImage};
+use crate::oci::reference::{Digest, TaggedImage};
 
 use super::{RawArgument, RawFunction, Store, StoreError, store_text, to_json};
 
@@ -269,8 +269,8 @@ mod tests {
 
     fn published() -> (TaggedImage, Digest) {
         let image = TaggedImage {
-            image: crate::reference::ImageName::parse("ghcr.io/o/a").unwrap(),
-            tag: crate::reference::Tag::parse("1.0.0").unwrap(),
+            image: crate::oci::reference::ImageName::parse("ghcr.io/o/a").unwrap(),
+            tag: crate::oci::reference::Tag::parse("1.0.0").unwrap(),
         };
         (
             image,

@@ -123,6 +123,9 @@ pub enum ReferenceError {
         /// The tag that was written.
         tag: String,
     },
+    /// A reference to one tag (`IMAGE:TAG`) has no tag.
+    #[error("reference has no tag (`IMAGE:TAG` is needed)")]
+    TagMissing,
     /// An image name (`image` in v6.toml) carries a digest; a digest names one build, not a
     /// repository to publish to.
     #[error("image name must not have a digest (`@{digest}`); tags come from `tags` in v6.toml")]
@@ -151,7 +154,9 @@ impl ImageName {
             return Err(ReferenceError::NameHasTag { tag });
         }
         if let Some(digest) = reference.digest {
-            return Err(ReferenceError::NameHasDigest { digest });
+            return Err(ReferenceError::NameHasDigest {
+                digest: digest.to_string(),
+            });
         }
         Ok(reference.name)
     }
@@ -290,6 +295,14 @@ impl serde::Serialize for Digest {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Digest::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is no digest: {e}")))
+    }
+}
+
 /// One tag of one repository (`ghcr.io/o/a:1.2.0`): what publish writes, kept typed so that
 /// nothing downstream parses a reference string back.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -298,6 +311,29 @@ pub struct TaggedImage {
     pub image: ImageName,
     /// The tag.
     pub tag: Tag,
+}
+
+impl TaggedImage {
+    /// Parses `IMAGE:TAG` (normalized as [`ImageRef::parse`] does): the tag is required, and
+    /// a digest refused.
+    pub fn parse(s: &str) -> Result<Self, ReferenceError> {
+        let reference = ImageRef::parse(s)?;
+        if let Some(digest) = reference.digest {
+            return Err(ReferenceError::NameHasDigest {
+                digest: digest.to_string(),
+            });
+        }
+        let tag = Tag::parse(reference.tag.as_deref().ok_or(ReferenceError::TagMissing)?)?;
+        Ok(reference.name.with_tag(&tag))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TaggedImage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        TaggedImage::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is no image tag: {e}")))
+    }
 }
 
 impl fmt::Display for TaggedImage {
@@ -320,7 +356,7 @@ pub struct ImageRef {
     /// The tag, if written (`latest` is *not* filled in).
     pub tag: Option<String>,
     /// `sha256:...`, if pinned.
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
 impl ImageRef {
@@ -351,10 +387,7 @@ impl ImageRef {
         if path.len() > NAME_TOTAL_LENGTH_MAX {
             return Err(ReferenceError::NameTooLong);
         }
-        let digest = text(4);
-        if let Some(digest) = &digest {
-            validate_digest(digest)?;
-        }
+        let digest = text(4).as_deref().map(Digest::parse).transpose()?;
         Ok(Self {
             name: ImageName {
                 domain: text(1).unwrap_or_default(),
@@ -363,6 +396,11 @@ impl ImageRef {
             tag: text(3),
             digest,
         })
+    }
+
+    /// The tag written, or `latest` when none is, as Docker has it.
+    pub fn tag_or_latest(&self) -> Tag {
+        Tag(self.tag.clone().unwrap_or_else(|| "latest".to_owned()))
     }
 }
 
@@ -450,6 +488,43 @@ fn validate_digest(digest: &str) -> Result<(), ReferenceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_images_parse_normalized_and_round_trip_through_serde() {
+        let tagged = TaggedImage::parse("user/algo:1.0.0").unwrap();
+        assert_eq!(tagged.to_string(), "docker.io/user/algo:1.0.0");
+        assert_eq!(TaggedImage::parse(&tagged.to_string()).unwrap(), tagged);
+        assert_eq!(
+            TaggedImage::parse("ghcr.io/o/a").unwrap_err(),
+            ReferenceError::TagMissing
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert!(matches!(
+            TaggedImage::parse(&format!("ghcr.io/o/a:1@{digest}")),
+            Err(ReferenceError::NameHasDigest { .. })
+        ));
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Both {
+            image: TaggedImage,
+            digest: Digest,
+        }
+        let both = Both {
+            image: tagged,
+            digest: Digest::parse(&digest).unwrap(),
+        };
+        let json = serde_json::to_string(&both).unwrap();
+        assert_eq!(
+            json,
+            format!(r#"{{"image":"docker.io/user/algo:1.0.0","digest":"{digest}"}}"#)
+        );
+        assert_eq!(serde_json::from_str::<Both>(&json).unwrap(), both);
+        let bad = serde_json::from_str::<Both>(r#"{"image":"a:1","digest":"sha256:x"}"#);
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("`sha256:x` is no digest")
+        );
+    }
 
     #[test]
     fn loopback_registries_are_recognised() {
@@ -723,7 +798,7 @@ mod tests {
             assert_eq!(r.name.domain(), domain, "{input}");
             assert_eq!(r.name.path(), path, "{input}");
             assert_eq!(r.tag.as_deref(), tag, "{input}");
-            assert_eq!(r.digest.as_deref(), digest, "{input}");
+            assert_eq!(r.digest.as_ref().map(Digest::as_str), digest, "{input}");
         }
     }
 

@@ -1,0 +1,672 @@
+//! OCI and Docker manifests as data, with no I/O: media types, the kinds of manifest a
+//! registry stores, a stored manifest with its exact bytes ([`ManifestInfo`]), descriptors,
+//! the platform an index resolves to, an image config's labels, and the referrers index (the
+//! referrers API's answer, and its tag-schema fallback that cargo v6 keeps for registries
+//! without that API). The registry module reads and writes these; `sign` builds its artifacts
+//! from them.
+//!
+//! Reading goes through `oci-spec`'s typed [`ImageManifest`], [`ImageIndex`], [`Descriptor`]
+//! and [`Platform`] ([`ManifestInfo::image`], [`ManifestInfo::index`]). Three things are not
+//! left to them, each for a reason:
+//! - **Exact bytes.** A manifest is kept as the registry stored it: its digest is that of its
+//!   bytes, and a tag is moved by writing the same bytes ([`ManifestInfo::body`]). A typed value
+//!   serialised again is other bytes (field order, spacing), hence another digest, and pinned
+//!   `image@sha256:` references would stop matching.
+//! - **What cargo v6 writes** (descriptors, the fallback index, and `sign`'s manifests) is
+//!   built as `serde_json::Value`, whose maps write their keys sorted: the same value is always
+//!   the same bytes. `oci-spec` keeps annotations in a `HashMap`, whose order changes from one
+//!   process to the next (the same manifest would get another digest each run, and part 13's
+//!   reproducible digests need the opposite), and its `Descriptor` drops fields it does not
+//!   know, where an index or signature manifest that another tool wrote must keep them.
+//! - **Lenient classification.** [`ManifestInfo::parse`] accepts what registries store and
+//!   `oci-spec` refuses (an OCI manifest without `mediaType`, a config descriptor without a
+//!   size), as the code before it did, so that publish and verify keep working on them.
+//!
+//! Docker's media types (schema 2 manifests and manifest lists) are `oci-spec`'s
+//! `MediaType::Other`; their JSON has the OCI shape, so the same types read them.
+//!
+//! Room for part 13: an index over several platform manifests is built here (as
+//! [`index_with`] builds the fallback index), from [`descriptor`]s with a [`Platform`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, Platform};
+use serde_json::{Value, json};
+
+use super::reference::{Digest, Tag};
+
+/// A Docker image manifest, schema 2: one platform, what the vantage6 store and every Docker
+/// engine resolve.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// A Docker manifest list: several platforms.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// An OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// An OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// An OCI image config.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+/// The OCI empty descriptor's media type, content [`EMPTY_JSON`].
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
+/// The content of the OCI empty descriptor.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// Every manifest type a registry may store for an image, so that reads see what is stored
+/// rather than a conversion the registry makes for a narrower `Accept` header.
+pub const MANIFEST_TYPES: &[&str] = &[
+    DOCKER_MANIFEST,
+    OCI_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_INDEX,
+];
+
+/// `sha256:<hex>` of `bytes`: the digest of a manifest or blob.
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    use sha2::Digest as _;
+    let text = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+    Digest::parse(&text).expect("a sha256 digest is a valid digest")
+}
+
+/// The digest of [`EMPTY_JSON`].
+pub fn empty_digest() -> Digest {
+    digest_of(EMPTY_JSON)
+}
+
+/// `sha256-<hex>`: the digest as a tag, by the OCI referrers tag schema (`<alg>-<ref>`, the
+/// algorithm cut to 32 characters and the hex to 64): where the fallback index of a
+/// registry without the referrers API lists the referrers of `digest`.
+pub fn fallback_tag(digest: &Digest) -> Tag {
+    let (algorithm, hex) = digest
+        .as_str()
+        .split_once(':')
+        .expect("a digest has an algorithm");
+    let cut = |text: &str, n: usize| text.chars().take(n).collect::<String>();
+    Tag::parse(&format!("{}-{}", cut(algorithm, 32), cut(hex, 64)))
+        .expect("an algorithm and lowercase hex make a valid tag")
+}
+
+/// What kind of manifest a tag points at, as stored. The vantage6 algorithm store asks only
+/// for a docker v2 schema 2 manifest, so only [`ManifestKind::DockerV2`] resolves there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// [`DOCKER_MANIFEST`]: one platform, what the store and every Docker engine resolve.
+    DockerV2,
+    /// [`OCI_MANIFEST`]: one platform, but a registry answering the store's docker-only
+    /// `Accept` header refuses it (distribution says `MANIFEST_UNKNOWN`).
+    OciImage,
+    /// A manifest list or OCI index (multi-platform, or with attestations): the store gets at
+    /// best one platform's manifest, at worst nothing.
+    Index {
+        /// Which of the two index types.
+        media_type: String,
+    },
+    /// Anything else (an artifact, a schema 1 manifest).
+    Other(String),
+}
+
+impl ManifestKind {
+    /// Classifies a manifest media type.
+    pub fn from_media_type(media_type: &str) -> Self {
+        match media_type {
+            DOCKER_MANIFEST => ManifestKind::DockerV2,
+            OCI_MANIFEST => ManifestKind::OciImage,
+            DOCKER_MANIFEST_LIST | OCI_INDEX => ManifestKind::Index {
+                media_type: media_type.to_owned(),
+            },
+            other => ManifestKind::Other(other.to_owned()),
+        }
+    }
+
+    /// The media type, for messages.
+    pub fn media_type(&self) -> &str {
+        match self {
+            ManifestKind::DockerV2 => DOCKER_MANIFEST,
+            ManifestKind::OciImage => OCI_MANIFEST,
+            ManifestKind::Index { media_type } | ManifestKind::Other(media_type) => media_type,
+        }
+    }
+
+    /// Whether the vantage6 algorithm store can resolve this manifest's digest, asking with
+    /// `Accept: application/vnd.docker.distribution.manifest.v2+json` only.
+    pub fn resolvable_by_store(&self) -> bool {
+        *self == ManifestKind::DockerV2
+    }
+}
+
+impl fmt::Display for ManifestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.media_type())
+    }
+}
+
+/// A manifest as stored, read from a tag or by digest: what a publish needs to know about an
+/// existing tag, and the bytes to write under another tag.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ManifestInfo {
+    /// The manifest's digest: that of its bytes (which the registry's
+    /// `Docker-Content-Digest` must match). What `image@sha256:` pins.
+    pub digest: Digest,
+    /// The kind of manifest, as stored.
+    pub kind: ManifestKind,
+    /// The tag (or digest) it was read under, for messages.
+    at: String,
+    /// The digest of the image config, as written, for a single image.
+    config: Option<String>,
+    /// The manifest exactly as stored.
+    body: Vec<u8>,
+}
+
+impl ManifestInfo {
+    /// Reads what the manifest `body`, read at `at` (a tag or a digest), says; its digest is
+    /// that of `body`. The error completes "the manifest of X ...".
+    pub fn parse(at: &str, body: Vec<u8>) -> Result<ManifestInfo, String> {
+        let json: Value = serde_json::from_slice(&body).map_err(|e| format!("is not JSON: {e}"))?;
+        let kind = ManifestKind::from_media_type(&media_type_of_json(&json)?);
+        let config = match kind {
+            ManifestKind::DockerV2 | ManifestKind::OciImage => json
+                .get("config")
+                .and_then(|c| c.get("digest"))
+                .and_then(|d| d.as_str())
+                .map(str::to_owned),
+            ManifestKind::Index { .. } | ManifestKind::Other(_) => None,
+        };
+        Ok(ManifestInfo {
+            digest: digest_of(&body),
+            kind,
+            at: at.to_owned(),
+            config,
+            body,
+        })
+    }
+
+    /// The tag (or digest) the manifest was read under.
+    pub fn at(&self) -> &str {
+        &self.at
+    }
+
+    /// The digest of the image config, or why there is none; the error completes "the
+    /// manifest of X ...".
+    pub fn image_config(&self) -> Result<Digest, String> {
+        match (&self.config, &self.kind) {
+            (Some(config), _) => Digest::parse(config)
+                .map_err(|e| format!("has an invalid config digest `{config}`: {e}")),
+            (None, ManifestKind::DockerV2 | ManifestKind::OciImage) => {
+                Err("has no config digest".to_owned())
+            }
+            (None, kind) => Err(format!("is a `{kind}`, not an image")),
+        }
+    }
+
+    /// The manifest exactly as stored.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// A descriptor of this manifest (its media type, digest and size), as a manifest's
+    /// `subject` or an index entry names it.
+    pub fn descriptor(&self) -> Value {
+        descriptor(self.kind.media_type(), &self.digest, self.body.len())
+    }
+
+    /// The manifest as a typed image manifest (Docker schema 2 or OCI); the error completes
+    /// "the manifest of X ...".
+    pub fn image(&self) -> Result<ImageManifest, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("is not an image manifest: {e}"))
+    }
+
+    /// The manifest as a typed index (a Docker manifest list or an OCI index); the error
+    /// completes "the manifest of X ...".
+    pub fn index(&self) -> Result<ImageIndex, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("is not an index: {e}"))
+    }
+}
+
+impl fmt::Debug for ManifestInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManifestInfo")
+            .field("digest", &self.digest)
+            .field("kind", &self.kind)
+            .field("at", &self.at)
+            .field("config", &self.config)
+            .field("bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// The media type of a manifest: its `mediaType`, or for an OCI manifest that omits it
+/// (allowed by the spec), the type its fields imply. The error completes "the manifest of X
+/// ...".
+fn media_type_of_json(json: &Value) -> Result<String, String> {
+    if let Some(media_type) = json.get("mediaType").and_then(|m| m.as_str()) {
+        return Ok(media_type.to_owned());
+    }
+    if json.get("manifests").is_some() {
+        Ok(OCI_INDEX.to_owned())
+    } else if json.get("config").is_some() {
+        Ok(OCI_MANIFEST.to_owned())
+    } else {
+        Err("has no media type".to_owned())
+    }
+}
+
+/// The digest of the manifest that `index` names for the platform cargo-v6 runs on (the first
+/// entry of this OS and architecture, as oci-client's default resolver chooses). The error
+/// completes "the manifest of X ...".
+pub fn platform_manifest(index: &ManifestInfo) -> Result<Digest, String> {
+    let index = index.index()?;
+    let here = |platform: &Platform| {
+        *platform.os() == oci_spec::image::Os::default()
+            && *platform.architecture() == oci_spec::image::Arch::default()
+    };
+    let entry = index
+        .manifests()
+        .iter()
+        .find(|entry| entry.platform().as_ref().is_some_and(here))
+        .ok_or_else(|| "names no image for the platform cargo-v6 runs on".to_owned())?;
+    let digest = entry.digest().as_ref();
+    Digest::parse(digest).map_err(|e| format!("names an invalid digest `{digest}`: {e}"))
+}
+
+/// `config.Labels` of an image config (empty when absent); labels whose value is not a
+/// string are left out. The error completes "the image config of X ...".
+///
+/// Not `oci-spec`'s `ImageConfiguration`: its labels are strings only, and a config with one
+/// label of another type would fail whole, where the fingerprint label next to it is what
+/// publish needs.
+pub fn labels_of_config(config: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    let config: Value = serde_json::from_slice(config).map_err(|e| format!("is not JSON: {e}"))?;
+    Ok(config
+        .get("config")
+        .and_then(|c| c.get("Labels"))
+        .and_then(|l| l.as_object())
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// A content descriptor.
+pub fn descriptor(media_type: &str, digest: &Digest, size: usize) -> Value {
+    json!({"mediaType": media_type, "digest": digest.as_str(), "size": size})
+}
+
+/// A manifest that names another as its `subject`, as the referrers API (or its tag-schema
+/// fallback) lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// The referring manifest's digest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its `artifactType`, when the listing gives one.
+    pub artifact_type: Option<String>,
+}
+
+/// The referrers an index lists (the referrers API's answer, or the fallback index). What is
+/// not an index lists nothing, as the OCI spec recommends for the fallback; an entry without
+/// a valid digest or media type names nothing that can be read, and is left out.
+pub fn referrers_of_index(index: &[u8]) -> Vec<Referrer> {
+    let json: Value = serde_json::from_slice(index).unwrap_or(Value::Null);
+    let text = |entry: &Value, key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+    json.get("manifests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            Some(Referrer {
+                digest: Digest::parse(&text(entry, "digest")?).ok()?,
+                media_type: text(entry, "mediaType")?,
+                artifact_type: text(entry, "artifactType"),
+            })
+        })
+        .collect()
+}
+
+/// The index `existing` (an empty OCI index when `None`) with `entry` added; the entries
+/// already there are kept as written. The error completes "the referrers index ...".
+pub fn index_with(existing: Option<&[u8]>, entry: Value) -> Result<Vec<u8>, String> {
+    let mut index = match existing {
+        Some(bytes) => {
+            serde_json::from_slice::<Value>(bytes).map_err(|e| format!("is not JSON: {e}"))?
+        }
+        None => json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}),
+    };
+    let Some(manifests) = index.get_mut("manifests").and_then(Value::as_array_mut) else {
+        return Err("is not an image index (no `manifests` list)".to_owned());
+    };
+    manifests.push(entry);
+    Ok(serde_json::to_vec(&index).expect("JSON values serialize"))
+}
+
+/// Whether an index lists the manifest `digest`.
+pub fn index_lists(index: &[u8], digest: &Digest) -> bool {
+    referrers_of_index(index)
+        .iter()
+        .any(|referrer| referrer.digest == *digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Docker schema 2 manifest as the distribution registry stores what an engine pushed:
+    /// indented, its own key order.
+    const DOCKER_V2: &str = r#"{
+   "schemaVersion": 2,
+   "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+   "config": {
+      "mediaType": "application/vnd.docker.container.image.v1+json",
+      "size": 1470,
+      "digest": "sha256:9c7a54a9a43cca047013b82af109fe963fde787f63f9e016fdc3384500c2823d"
+   },
+   "layers": [
+      {
+         "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+         "size": 3408729,
+         "digest": "sha256:4abcf20661432fb2d719aaf90656f55c287f8ca915dc1c92ec14ff61e67fbaf8"
+      }
+   ]
+}"#;
+
+    /// An OCI image manifest with annotations.
+    const OCI_IMAGE: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7","size":7023},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:9834876dcfb05cb167a5c24953eba58c4ac89b1adf57f28f2f9d09af107ee8f0","size":32654}],"annotations":{"org.opencontainers.image.created":"2024-03-08T18:18:20Z"}}"#;
+
+    /// A Docker manifest list of two platforms.
+    const DOCKER_LIST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:e692418e4cbaf90ca69d05a66403747baa33ee08806650b51fab815ad7fc331f","size":7143,"platform":{"architecture":"ppc64le","os":"linux"}},{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270","size":7682,"platform":{"architecture":"amd64","os":"linux","features":["sse4"]}}]}"#;
+
+    /// An OCI index with an arm64 variant and an attestation entry.
+    const OCI_INDEX_BODY: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":1024,"platform":{"architecture":"arm64","os":"linux","variant":"v8"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","size":566,"annotations":{"vnd.docker.reference.type":"attestation-manifest"},"platform":{"architecture":"unknown","os":"unknown"}}]}"#;
+
+    /// A cosign `.sig` manifest as go-containerregistry writes it (one signature).
+    const COSIGN_SIG: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":233,"digest":"sha256:0d0e6a0ad6ac3de4d1ebd5c2c0d6a1b1b0d8c0ef9e4e1b5d4d2b6e7f3c2a1b0c"},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":248,"digest":"sha256:6f1d2d9a6a0a8e4a5f1e0cfb1c0e9a6d3d1b0f4e5b2c8a7d6e5f4a3b2c1d0e9f","annotations":{"dev.cosignproject.cosign/signature":"MEUCIQDx"}}]}"#;
+
+    /// A referrers fallback index listing a Sigstore bundle referrer.
+    const FALLBACK: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333","size":717,"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json","annotations":{"dev.sigstore.bundle.content":"dsse-envelope"}}]}"#;
+
+    fn digest(c: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
+    }
+
+    fn read(body: &str) -> ManifestInfo {
+        ManifestInfo::parse("1.0.0", body.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn media_types_are_oci_clients() {
+        use oci_client::manifest as oci;
+        assert_eq!(DOCKER_MANIFEST, oci::IMAGE_MANIFEST_MEDIA_TYPE);
+        assert_eq!(DOCKER_MANIFEST_LIST, oci::IMAGE_MANIFEST_LIST_MEDIA_TYPE);
+        assert_eq!(OCI_MANIFEST, oci::OCI_IMAGE_MEDIA_TYPE);
+        assert_eq!(OCI_INDEX, oci::OCI_IMAGE_INDEX_MEDIA_TYPE);
+        assert_eq!(OCI_CONFIG, oci::IMAGE_CONFIG_MEDIA_TYPE);
+        assert_eq!(OCI_EMPTY, oci_spec::image::MediaType::EmptyJSON.to_string());
+    }
+
+    #[test]
+    fn a_docker_v2_manifest_reads_typed_and_keeps_its_bytes() {
+        let info = read(DOCKER_V2);
+        assert_eq!(info.kind, ManifestKind::DockerV2);
+        assert_eq!(info.body(), DOCKER_V2.as_bytes());
+        assert_eq!(info.digest, digest_of(DOCKER_V2.as_bytes()));
+        assert_eq!(
+            info.image_config().unwrap().as_str(),
+            "sha256:9c7a54a9a43cca047013b82af109fe963fde787f63f9e016fdc3384500c2823d"
+        );
+        let image = info.image().unwrap();
+        assert_eq!(
+            image.media_type().as_ref().map(ToString::to_string),
+            Some(DOCKER_MANIFEST.to_owned())
+        );
+        assert_eq!(image.layers().len(), 1);
+        assert_eq!(image.layers()[0].size(), 3408729);
+        // Serialised again, the same manifest is other bytes, so another digest: what is
+        // written under another tag is the body, never the typed value.
+        let again = serde_json::to_vec(&image).unwrap();
+        assert_ne!(digest_of(&again), info.digest);
+        assert_eq!(
+            serde_json::from_slice::<ImageManifest>(&again).unwrap(),
+            image
+        );
+        assert!(info.index().is_err());
+    }
+
+    #[test]
+    fn an_oci_manifest_reads_typed_with_its_annotations() {
+        let info = read(OCI_IMAGE);
+        assert_eq!(info.kind, ManifestKind::OciImage);
+        let image = info.image().unwrap();
+        assert_eq!(
+            image.annotations().as_ref().unwrap()["org.opencontainers.image.created"],
+            "2024-03-08T18:18:20Z"
+        );
+        assert_eq!(
+            image.config().digest().as_ref(),
+            info.image_config().unwrap().as_str()
+        );
+        assert_eq!(info.digest, digest_of(OCI_IMAGE.as_bytes()));
+    }
+
+    #[test]
+    fn indexes_read_typed_and_resolve_to_this_platform() {
+        let list = read(DOCKER_LIST);
+        assert_eq!(
+            list.kind,
+            ManifestKind::Index {
+                media_type: DOCKER_MANIFEST_LIST.into()
+            }
+        );
+        let index = list.index().unwrap();
+        assert_eq!(index.manifests().len(), 2);
+        let platform = index.manifests()[1].platform().as_ref().unwrap();
+        assert_eq!(
+            platform.features().as_deref(),
+            Some(&["sse4".to_owned()][..])
+        );
+        assert!(list.image().is_err());
+        assert_eq!(
+            list.image_config().unwrap_err(),
+            format!("is a `{DOCKER_MANIFEST_LIST}`, not an image")
+        );
+
+        let oci = read(OCI_INDEX_BODY);
+        let index = oci.index().unwrap();
+        assert_eq!(
+            index.manifests()[0]
+                .platform()
+                .as_ref()
+                .unwrap()
+                .variant()
+                .as_deref(),
+            Some("v8")
+        );
+        let arm = std::env::consts::ARCH == "aarch64";
+        let amd = std::env::consts::ARCH == "x86_64";
+        match platform_manifest(&list) {
+            Ok(found) if amd => assert_eq!(
+                found.as_str(),
+                "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270"
+            ),
+            found => assert!(!amd, "{found:?}"),
+        }
+        match platform_manifest(&oci) {
+            Ok(found) => assert!(arm && found == digest('1')),
+            Err(e) => assert_eq!(e, "names no image for the platform cargo-v6 runs on"),
+        }
+    }
+
+    #[test]
+    fn a_cosign_sig_manifest_reads_typed_with_its_signature() {
+        let sig = read(COSIGN_SIG);
+        assert_eq!(sig.kind, ManifestKind::OciImage);
+        let image = sig.image().unwrap();
+        let layer = &image.layers()[0];
+        assert_eq!(
+            layer.media_type().to_string(),
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+        assert_eq!(
+            layer.annotations().as_ref().unwrap()["dev.cosignproject.cosign/signature"],
+            "MEUCIQDx"
+        );
+    }
+
+    #[test]
+    fn the_fallback_index_grows_keeps_what_others_wrote_and_lists_referrers() {
+        let listed = referrers_of_index(FALLBACK.as_bytes());
+        assert_eq!(
+            listed,
+            [Referrer {
+                digest: digest('3'),
+                media_type: OCI_MANIFEST.into(),
+                artifact_type: Some("application/vnd.dev.sigstore.bundle.v0.3+json".into()),
+            }]
+        );
+        let grown = index_with(
+            Some(FALLBACK.as_bytes()),
+            descriptor(OCI_MANIFEST, &digest('4'), 10),
+        )
+        .unwrap();
+        assert!(index_lists(&grown, &digest('3')) && index_lists(&grown, &digest('4')));
+        assert!(!index_lists(&grown, &digest('5')));
+        // The entry written by another tool keeps its annotations.
+        let index: ImageIndex = serde_json::from_slice(&grown).unwrap();
+        assert_eq!(
+            index.manifests()[0].annotations().as_ref().unwrap()["dev.sigstore.bundle.content"],
+            "dsse-envelope"
+        );
+        // A new index is an OCI index, typed.
+        let first = index_with(None, descriptor(OCI_MANIFEST, &digest('a'), 1)).unwrap();
+        let index: ImageIndex = serde_json::from_slice(&first).unwrap();
+        assert_eq!(index.schema_version(), 2);
+        assert_eq!(index.manifests()[0].digest().as_ref(), digest('a').as_str());
+        // The same value is always the same bytes.
+        assert_eq!(
+            first,
+            index_with(None, descriptor(OCI_MANIFEST, &digest('a'), 1)).unwrap()
+        );
+        assert!(index_with(Some(b"{}"), json!({})).is_err());
+        // Not an index, or entries that name nothing readable: nothing listed.
+        assert!(referrers_of_index(b"<html>").is_empty());
+        assert!(
+            referrers_of_index(br#"{"manifests":[{"digest":"sha256:x","mediaType":"m"}]}"#)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn digests_and_fallback_tags() {
+        assert_eq!(
+            empty_digest().as_str(),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        assert_eq!(
+            fallback_tag(&digest('b')).as_str(),
+            format!("sha256-{}", "b".repeat(64))
+        );
+        let long = Digest::parse(&format!("sha512:{}", "c".repeat(128))).unwrap();
+        assert_eq!(
+            fallback_tag(&long).as_str(),
+            format!("sha512-{}", "c".repeat(64))
+        );
+    }
+
+    #[test]
+    fn media_type_comes_from_the_body_or_its_shape() {
+        let parse = |body: &str| ManifestInfo::parse("1.0.0", body.as_bytes().to_vec());
+        assert_eq!(
+            parse(r#"{"schemaVersion":2,"config":{},"layers":[]}"#)
+                .unwrap()
+                .kind,
+            ManifestKind::OciImage
+        );
+        assert_eq!(
+            parse(r#"{"schemaVersion":2,"manifests":[]}"#).unwrap().kind,
+            ManifestKind::Index {
+                media_type: OCI_INDEX.into()
+            }
+        );
+        assert_eq!(parse("{}").unwrap_err(), "has no media type");
+        assert!(parse("<html>").unwrap_err().starts_with("is not JSON"));
+    }
+
+    #[test]
+    fn manifest_info_keeps_digest_config_and_bytes() {
+        let docker = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:c"}}"#;
+        let info = read(docker);
+        assert_eq!(info.digest, digest_of(docker.as_bytes()));
+        assert!(
+            info.image_config()
+                .unwrap_err()
+                .starts_with("has an invalid config digest `sha256:c`")
+        );
+        assert_eq!(info.body(), docker.as_bytes());
+        assert_eq!(info.at(), "1.0.0");
+        // The bytes are not in the Debug output, only their count.
+        assert!(!format!("{info:?}").contains("schemaVersion"));
+        assert_eq!(
+            info.descriptor(),
+            descriptor(DOCKER_MANIFEST, &info.digest, docker.len())
+        );
+
+        let no_config = read(r#"{"schemaVersion":2,"config":{},"layers":[]}"#);
+        assert_eq!(
+            no_config.image_config().unwrap_err(),
+            "has no config digest"
+        );
+
+        let artifact = read(r#"{"mediaType":"application/x","config":{"digest":"sha256:c"}}"#);
+        assert_eq!(
+            artifact.image_config().unwrap_err(),
+            "is a `application/x`, not an image"
+        );
+    }
+
+    #[test]
+    fn config_labels_keep_string_values() {
+        let config = br#"{"config":{"Labels":{"a":"1","b":2}}}"#;
+        assert_eq!(
+            labels_of_config(config).unwrap(),
+            BTreeMap::from([("a".to_owned(), "1".to_owned())])
+        );
+        assert!(labels_of_config(br#"{"config":{}}"#).unwrap().is_empty());
+        assert!(labels_of_config(b"{}").unwrap().is_empty());
+        assert!(
+            labels_of_config(b"x")
+                .unwrap_err()
+                .starts_with("is not JSON")
+        );
+    }
+
+    #[test]
+    fn manifest_kinds_and_store_resolvability() {
+        assert_eq!(
+            ManifestKind::from_media_type(DOCKER_MANIFEST),
+            ManifestKind::DockerV2
+        );
+        assert!(ManifestKind::DockerV2.resolvable_by_store());
+        assert!(!ManifestKind::OciImage.resolvable_by_store());
+        let index = ManifestKind::from_media_type(DOCKER_MANIFEST_LIST);
+        assert_eq!(
+            index,
+            ManifestKind::Index {
+                media_type: DOCKER_MANIFEST_LIST.into()
+            }
+        );
+        assert!(!index.resolvable_by_store());
+        assert_eq!(index.to_string(), DOCKER_MANIFEST_LIST);
+        assert_eq!(
+            ManifestKind::from_media_type("application/x").to_string(),
+            "application/x"
+        );
+    }
+}
