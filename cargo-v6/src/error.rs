@@ -8,7 +8,8 @@ use crate::diagnostic::Location;
 use crate::engine::EngineError;
 use crate::manifest::ManifestError;
 use crate::plan::PlanError;
-use crate::publish::{PublishError, ReleaseError};
+use crate::publish::preflight::SmokeProblem;
+use crate::publish::{Problem, Problems, PublishError, ReleaseError};
 use crate::record::RecordError;
 use crate::registry::RegistryError;
 use crate::release_tag::ReleaseTagError;
@@ -102,7 +103,71 @@ impl From<PublishError> for Error {
             PublishError::Credentials(e) => Error::Credentials(e),
             PublishError::Sign(e) => Error::from(e),
             PublishError::Store(e) => Error::Store(e),
+            PublishError::Preflight(problems) => Error::refused(problems),
+            PublishError::NotRecorded(_) => Error::Failed {
+                message: error.to_string(),
+                help: Some(
+                    "publish again once the file can be written: it finds the releases unchanged and records them"
+                        .to_string(),
+                ),
+            },
             other => Error::Publish(other),
+        }
+    }
+}
+
+/// A preflight problem as the command reports it: the error it would be alone (its exit code
+/// and hint), and the flag that overrides it named where there is one.
+impl From<Problem> for Error {
+    fn from(problem: Problem) -> Self {
+        match problem {
+            Problem::Dirty { files } => Error::Failed {
+                message: format!(
+                    "{}; commit them, or pass `--allow-dirty`",
+                    crate::publish::preflight::uncommitted(&files)
+                ),
+                help: None,
+            },
+            Problem::ReleaseTag(e) => Error::from(e),
+            Problem::Smoke(SmokeProblem::SeveralSelected) => Error::input(
+                "`--smoke` runs one algorithm, and several are selected",
+                Some("pass `-p NAME` to publish (and smoke-test) one of them".to_string()),
+            ),
+            Problem::Smoke(SmokeProblem::TaskWithoutRun) => Error::input(
+                "`--kwargs`, `--args`, `--data`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
+                Some("add `--smoke METHOD`, or leave them out".to_string()),
+            ),
+            Problem::Smoke(SmokeProblem::Request(RunError::Input { message, help })) => {
+                Error::Input {
+                    message,
+                    location: None,
+                    help,
+                }
+            }
+            Problem::Smoke(SmokeProblem::Request(other)) => Error::Failed {
+                help: other.help(),
+                message: other.to_string(),
+            },
+            Problem::Record(e) => Error::Record(e),
+            Problem::Store(e) => Error::Store(e),
+            Problem::KeyInContext { .. } => Error::Failed {
+                message: problem.to_string(),
+                help: Some(
+                    "keep the key outside the build context (e.g. `--sign-key ../keys/cosign.key`), or add it to .dockerignore"
+                        .to_string(),
+                ),
+            },
+            Problem::Registry(e) => Error::Registry(e),
+            Problem::Plan(e) => Error::Plan(e),
+            Problem::Refused(e) => Error::Publish(PublishError::Release(e)),
+            Problem::Engine(e) => Error::Engine(e),
+            Problem::CredentialsInClear { endpoint } => {
+                Error::Engine(EngineError::CredentialsInClear { endpoint })
+            }
+            Problem::TaggedOtherVersion { .. } => Error::Failed {
+                message: problem.to_string(),
+                help: None,
+            },
         }
     }
 }
@@ -149,6 +214,25 @@ impl Error {
             message: message.into(),
             location: None,
             help: help.into(),
+        }
+    }
+
+    /// What preflight found: one problem as itself, several (or any about the work tree) as
+    /// one list, exit 2 when each is wrong input.
+    fn refused(problems: Problems) -> Self {
+        let all = match problems.into_single() {
+            Ok(one) => return Error::from(one),
+            Err(all) => all,
+        };
+        let errors: Vec<Error> = all.into_iter().map(Error::from).collect();
+        let message: String = errors.iter().map(|e| format!("\n  - {e}")).collect();
+        let message = format!("cannot publish:{message}");
+        match errors.iter().all(|e| e.exit_code() == 2) {
+            true => Error::input(message, None),
+            false => Error::Failed {
+                message,
+                help: None,
+            },
         }
     }
 
@@ -221,10 +305,6 @@ impl Error {
             Error::Engine(EngineError::BuildStep { .. }) => {
                 Some("nothing was pushed; `-v` shows every step's output".to_string())
             }
-            Error::Publish(PublishError::KeyInContext { .. }) => Some(
-                "keep the key outside the build context (e.g. `--sign-key ../keys/cosign.key`), or add it to .dockerignore"
-                    .to_string(),
-            ),
             Error::Sign(SignError::Key(KeyError::WrongPassword { .. })) => Some(format!(
                 "the password is read from {} when it is set, else asked for on the terminal",
                 crate::sign::keys::PASSWORD_VAR
