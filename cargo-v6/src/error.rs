@@ -157,6 +157,7 @@ impl From<Problem> for Error {
                         .to_string(),
                 ),
             },
+            Problem::Credentials(e) => Error::Credentials(e),
             Problem::Registry(e) => Error::Registry(e),
             Problem::Plan(e) => Error::Plan(e),
             Problem::Refused(e) => Error::Publish(PublishError::Release(e)),
@@ -365,6 +366,57 @@ mod tests {
         assert!(offline.help().unwrap().contains("network = \"host\""));
         let other = step("SyntaxError: invalid syntax");
         assert!(!other.help().unwrap().contains("network"));
+    }
+
+    fn refused(problems: Vec<Problem>) -> Error {
+        let mut found = crate::publish::preflight::Found::default();
+        found.extend(problems);
+        Error::from(PublishError::Preflight(found.into_problems()))
+    }
+
+    #[test]
+    fn preflight_problems_are_reported_together_naming_the_flags() {
+        let dirty = || Problem::Dirty {
+            files: vec!["a.py".into()],
+        };
+        let in_clear = Problem::from(EngineError::CredentialsInClear {
+            endpoint: "tcp://10.0.0.1:2375 (DOCKER_HOST)".into(),
+        });
+        let both = refused(vec![in_clear, dirty()]);
+        let shown = both.to_string();
+        assert!(
+            shown.starts_with("cannot publish:\n  - refusing to send the registry credentials")
+        );
+        assert!(
+            shown.contains("--allow-insecure-engine to send them anyway"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("\n  - the work tree has uncommitted changes (a.py); commit them, or pass `--allow-dirty`"),
+            "{shown}"
+        );
+        assert_eq!(both.exit_code(), 1);
+        // Alone, a work-tree problem is still a list; any other is the error it always was.
+        assert!(
+            refused(vec![dirty()])
+                .to_string()
+                .starts_with("cannot publish:\n  - ")
+        );
+        let several = refused(vec![Problem::Smoke(SmokeProblem::SeveralSelected)]);
+        assert_eq!(
+            several.to_string(),
+            "`--smoke` runs one algorithm, and several are selected"
+        );
+        assert_eq!(several.exit_code(), 2);
+        assert!(several.help().unwrap().contains("-p NAME"));
+        // Every problem wrong input: still exit 2.
+        let record = Problem::Record(RecordError::Invalid {
+            path: "v6.lock".into(),
+            message: "expected `=`".into(),
+        });
+        let inputs = refused(vec![Problem::Smoke(SmokeProblem::TaskWithoutRun), record]);
+        assert_eq!(inputs.exit_code(), 2, "{inputs}");
+        assert_eq!(inputs.to_string().lines().count(), 3, "{inputs}");
     }
 
     #[test]

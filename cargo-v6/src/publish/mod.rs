@@ -540,22 +540,27 @@ async fn publish_one(
         &manifest.publish.release_tag_prefix,
         options.allow_dirty,
     );
-    let target = Target::for_manifest(manifest, options.stall_timeout)?;
+    let target = match Target::for_manifest(manifest, options.stall_timeout) {
+        Ok(target) => target,
+        Err(error) => {
+            found.push(problem_of(error)?);
+            return Err(refused(found, tree));
+        }
+    };
     let stall_timeout = options
         .stall_timeout
         .unwrap_or(manifest.publish.stall_timeout);
     // The engine is asked only when a build may be needed: an unchanged republish needs none
-    // (and an ssh engine would be dialled for nothing).
+    // (and an ssh engine would be dialled for nothing); a publish the registry leaves
+    // undecided counts as a build.
     let connect = || async { Engine::connect_with_stall_timeout(stall_timeout).await };
     let listed = match target.tags(&manifest.image).await {
         Ok(listed) => listed,
-        Err(PublishError::Registry(registry)) => {
-            // Undecidable without the registry: the engine counts as needed.
-            found.push(registry);
+        Err(error) => {
+            found.push(problem_of(error)?);
             found.take(connect().await);
             return Err(refused(found, tree));
         }
-        Err(other) => return Err(other),
     };
     let existing = RegistryTags {
         tags: listed.clone(),
@@ -570,7 +575,14 @@ async fn publish_one(
     }
     let survey = survey::read(&target.registry, &plan, &listed).await;
     target.report_retries(observer);
-    let survey = survey?;
+    let survey = match survey {
+        Ok(survey) => survey,
+        Err(error) => {
+            found.push(problem_of(error)?);
+            found.take(connect().await);
+            return Err(refused(found, tree));
+        }
+    };
     let store_output = crate::store::output(manifest);
     let decision = found.take(decide::decide(
         &plan,
@@ -617,6 +629,17 @@ async fn publish_one(
     )
     .await?;
     Ok(Outcome::Published(Box::new(published)))
+}
+
+/// A failure to reach the registry (or to resolve its credentials) before anything is
+/// written, as a problem to report with the others; any other error ends the publish as it
+/// is.
+fn problem_of(error: PublishError) -> Result<Problem, PublishError> {
+    match error {
+        PublishError::Registry(e) => Ok(Problem::Registry(e)),
+        PublishError::Credentials(e) => Ok(Problem::Credentials(e)),
+        other => Err(other),
+    }
 }
 
 /// The error for what preflight found: the work tree's problems last.

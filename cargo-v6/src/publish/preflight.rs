@@ -4,9 +4,9 @@
 //! Two rounds. The publish as a whole ([`publish`]): the smoke run asked for and the record of
 //! releases; a problem there stops every algorithm. Then each algorithm, in
 //! [`super::publish`]: its release tag, work tree, `[store]` section and signing key (local
-//! reads), the registry (its tags, the plan made from them, the exact version tag's state)
-//! and the engine when a build is decided (reachable, and not handed credentials in clear
-//! text). Each round gathers what it finds into one [`Problems`], so that fixing one problem
+//! reads), the registry (its credentials, its tags, the plan made from them, the exact version
+//! tag's state) and the engine when a build is decided (reachable, and not handed credentials
+//! in clear text). Each round gathers what it finds into one [`Problems`], so that fixing one problem
 //! does not just reveal the next.
 //!
 //! The messages speak of the manifest and the project, never of command-line flags: the
@@ -14,6 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::credentials::CredentialsError;
 use crate::engine::EngineError;
 use crate::git::GitInfo;
 use crate::plan::PlanError;
@@ -73,7 +74,10 @@ pub enum Problem {
         /// Its path in the context.
         file: String,
     },
-    /// The registry's tags cannot be read.
+    /// The registry's credentials cannot be resolved.
+    #[error(transparent)]
+    Credentials(CredentialsError),
+    /// The registry cannot be read (its tags, the exact version tag's state).
     #[error(transparent)]
     Registry(RegistryError),
     /// No plan can be made from the project and the registry's tags (a context file that
