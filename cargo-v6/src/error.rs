@@ -185,10 +185,35 @@ impl From<WorkspaceError> for Error {
     }
 }
 
-/// A release tag that cannot be published is wrong input.
+/// A release tag that cannot be published is wrong input; the hint names the flags.
 impl From<ReleaseTagError> for Error {
     fn from(error: ReleaseTagError) -> Self {
-        Error::input(error.to_string(), error.help())
+        let help = match &error {
+            ReleaseTagError::NoTag {
+                not_a_tag: Some(reference),
+            } => format!(
+                "GITHUB_REF is `{reference}`, not a tag: run the job on tag pushes (`on: push: tags:`), or pass the tag"
+            ),
+            ReleaseTagError::NoTag { not_a_tag: None } => {
+                "pass the tag (`--from-tag summary-v1.2.0`); in CI, GITHUB_REF (GitHub) or CI_COMMIT_TAG (GitLab) name it on tag pipelines".to_string()
+            }
+            ReleaseTagError::NotATag { .. } => {
+                "pass the tag as git shows it (`git tag --points-at HEAD`)".to_string()
+            }
+            ReleaseTagError::NoMember { forms, .. } => {
+                format!("release tags here look like {}", forms.join(", "))
+            }
+            ReleaseTagError::Ambiguous { .. } => {
+                "give the algorithms distinct `release-tag-prefix`es, or pick one with `-p NAME`".to_string()
+            }
+            ReleaseTagError::VersionMismatch { version, tag, .. } => format!(
+                "set the version to the tag's, or tag the commit with the version that is there (not `{tag}` but one for {version})"
+            ),
+            ReleaseTagError::NotOnHead { tag } => format!(
+                "check the tag out first (`git checkout {tag}`): what is published is the work tree"
+            ),
+        };
+        Error::input(error.to_string(), help)
     }
 }
 
@@ -417,6 +442,29 @@ mod tests {
         let inputs = refused(vec![Problem::Smoke(SmokeProblem::TaskWithoutRun), record]);
         assert_eq!(inputs.exit_code(), 2, "{inputs}");
         assert_eq!(inputs.to_string().lines().count(), 3, "{inputs}");
+    }
+
+    #[test]
+    fn a_release_tag_error_is_wrong_input_with_a_hint() {
+        let branch = Error::from(ReleaseTagError::NoTag {
+            not_a_tag: Some("refs/heads/main".into()),
+        });
+        assert_eq!(branch.exit_code(), 2);
+        assert!(
+            branch
+                .help()
+                .unwrap()
+                .contains("`refs/heads/main`, not a tag")
+        );
+        let none = Error::from(ReleaseTagError::NoMember {
+            tag: "gamma-v1.0.0".into(),
+            forms: vec!["`alpha-v1.2.3`".into(), "`beta-v1.2.3`".into()],
+        });
+        assert!(
+            none.help()
+                .unwrap()
+                .contains("`alpha-v1.2.3`, `beta-v1.2.3`")
+        );
     }
 
     #[test]
