@@ -202,6 +202,7 @@ impl Run<'_> {
                 }
                 Step::Sign { key, format, .. } => signing.push((key, *format)),
                 Step::WriteStore { path } => store_file = Some(path),
+                // The publish's own step, never among an algorithm's; performed as it says.
                 Step::Record { path, releases } => {
                     record(path.clone(), releases.clone())?;
                 }
