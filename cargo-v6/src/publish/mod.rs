@@ -533,13 +533,18 @@ async fn publish_one(
             &inputs.context_files,
         ));
     }
-    let tree = preflight::work_tree(
+    let mut tree = preflight::work_tree(
         inputs.git.as_ref(),
         &inputs.version.0,
         manifest.wrapper,
         &manifest.publish.release_tag_prefix,
         options.allow_dirty,
     );
+    if release_tag.is_some() {
+        // The release tag's own check compares it with the version: HEAD's other tags are
+        // not this release's.
+        tree.retain(|problem| !matches!(problem, Problem::TaggedOtherVersion { .. }));
+    }
     let target = match Target::for_manifest(manifest, options.stall_timeout) {
         Ok(target) => target,
         Err(error) => {

@@ -130,11 +130,6 @@ pub enum SmokeProblem {
 pub struct Problems(Vec<Problem>);
 
 impl Problems {
-    /// The problems, in the order found.
-    pub fn iter(&self) -> impl Iterator<Item = &Problem> {
-        self.0.iter()
-    }
-
     /// The one problem, when it is shown as itself; else every problem, for a list (a
     /// work-tree problem is listed even alone).
     pub fn into_single(mut self) -> Result<Problem, Vec<Problem>> {
@@ -424,8 +419,10 @@ mod tests {
             task_given: false,
             record: &record,
         };
-        let problems = publish(&asked).unwrap_err();
-        let all: Vec<&Problem> = problems.iter().collect();
+        let shown = publish(&asked).unwrap_err().to_string();
+        assert!(shown.starts_with("cannot publish:\n  - the smoke run tests one algorithm"));
+        assert_eq!(shown.lines().count(), 3, "{shown}");
+        let all = publish(&asked).unwrap_err().into_single().unwrap_err();
         assert!(
             matches!(
                 all[..],
@@ -436,9 +433,6 @@ mod tests {
             ),
             "{all:?}"
         );
-        let shown = problems.to_string();
-        assert!(shown.starts_with("cannot publish:\n  - the smoke run tests one algorithm"));
-        assert_eq!(shown.lines().count(), 3, "{shown}");
 
         // Alone, a problem is shown as itself; a work-tree problem still as a list.
         std::fs::remove_file(&record).unwrap();
