@@ -90,7 +90,7 @@ pub struct Signing {
 /// Decides from the registry's state. An image whose fingerprint label is missing (pushed by
 /// another tool) counts as different: it cannot be proven to be the same.
 ///
-/// `smoke` names the function `publish --smoke` runs on the built image before any push. With
+/// `smoke` is the run made on the built image before any push (a step holding it). With
 /// `signing`, a step signs the release (its digest, whether pushed now or already there); with
 /// `store_output`, the last step writes the store's submission there.
 pub fn decide(

@@ -519,37 +519,19 @@ async fn publish_one(
         observer,
     } = algorithm;
     // Checks before actions, every problem at once: the project, the registry and the engine
-    // are all asked before anything is written. The work tree's problems come last.
-    let mut found = preflight::Found::default();
-    if let Some(tag) = release_tag {
-        found.take(crate::release_tag::check(manifest, &inputs, tag));
-    }
-    // A bad [store] is found before anything is pushed, not when its file is written after.
-    found.take(crate::store::check(manifest));
-    if let Some(signing) = &signing {
-        found.extend(preflight::key_in_context(
-            &signing.key.path,
-            &inputs.context_dir,
-            &inputs.context_files,
-        ));
-    }
-    let mut tree = preflight::work_tree(
-        inputs.git.as_ref(),
-        &inputs.version.0,
-        manifest.wrapper,
-        &manifest.publish.release_tag_prefix,
+    // are all asked before anything is written.
+    let mut found = preflight::project(
+        manifest,
+        &inputs,
+        release_tag,
+        signing.as_ref().map(|signing| signing.key.path.as_path()),
         options.allow_dirty,
     );
-    if release_tag.is_some() {
-        // The release tag's own check compares it with the version: HEAD's other tags are
-        // not this release's.
-        tree.retain(|problem| !matches!(problem, Problem::TaggedOtherVersion { .. }));
-    }
     let target = match Target::for_manifest(manifest, options.stall_timeout) {
         Ok(target) => target,
         Err(error) => {
             found.push(problem_of(error)?);
-            return Err(refused(found, tree));
+            return Err(refused(found));
         }
     };
     let stall_timeout = options
@@ -564,7 +546,7 @@ async fn publish_one(
         Err(error) => {
             found.push(problem_of(error)?);
             found.take(connect().await);
-            return Err(refused(found, tree));
+            return Err(refused(found));
         }
     };
     let existing = RegistryTags {
@@ -573,7 +555,7 @@ async fn publish_one(
     };
     // A plan that cannot be made is the project's problem: the engine is not asked.
     let Some(plan) = found.take(Plan::new(manifest, inputs, existing)) else {
-        return Err(refused(found, tree));
+        return Err(refused(found));
     };
     for warning in &plan.warnings {
         observer.event(Event::Warning(warning.clone()));
@@ -585,7 +567,7 @@ async fn publish_one(
         Err(error) => {
             found.push(problem_of(error)?);
             found.take(connect().await);
-            return Err(refused(found, tree));
+            return Err(refused(found));
         }
     };
     let store_output = crate::store::output(manifest);
@@ -608,8 +590,8 @@ async fn publish_one(
         )),
         false => None,
     };
-    let Some(decision) = decision.filter(|_| found.is_empty() && tree.is_empty()) else {
-        return Err(refused(found, tree));
+    let Some(decision) = decision.filter(|_| found.is_empty()) else {
+        return Err(refused(found));
     };
     if let Action::Overwrite { references } = &decision.action {
         observer.event(Event::Overwriting {
@@ -647,8 +629,7 @@ fn problem_of(error: PublishError) -> Result<Problem, PublishError> {
     }
 }
 
-/// The error for what preflight found: the work tree's problems last.
-fn refused(mut found: preflight::Found, tree: Vec<Problem>) -> PublishError {
-    found.extend(tree);
+/// The error for what preflight found.
+fn refused(found: preflight::Found) -> PublishError {
     PublishError::Preflight(found.into_problems())
 }

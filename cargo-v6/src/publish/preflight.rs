@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use crate::credentials::CredentialsError;
 use crate::engine::EngineError;
 use crate::git::GitInfo;
-use crate::plan::PlanError;
+use crate::manifest::Manifest;
+use crate::plan::{Inputs, PlanError};
 use crate::record::RecordError;
 use crate::registry::RegistryError;
 use crate::release_tag::ReleaseTagError;
@@ -157,14 +158,17 @@ impl std::fmt::Display for Problems {
     }
 }
 
-/// Collects a round's problems.
+/// Collects a round's problems; the work tree's come last.
 #[derive(Debug, Default)]
-pub struct Found(Vec<Problem>);
+pub struct Found {
+    problems: Vec<Problem>,
+    work_tree: Vec<Problem>,
+}
 
 impl Found {
     /// Adds `problem`.
     pub fn push(&mut self, problem: impl Into<Problem>) {
-        self.0.push(problem.into());
+        self.problems.push(problem.into());
     }
 
     /// Adds the error of `result`, if any, and passes its value on.
@@ -174,22 +178,23 @@ impl Found {
 
     /// Adds each of `problems`.
     pub fn extend(&mut self, problems: impl IntoIterator<Item = Problem>) {
-        self.0.extend(problems);
+        self.problems.extend(problems);
     }
 
     /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.problems.is_empty() && self.work_tree.is_empty()
     }
 
     /// What was found, for a caller that found something.
-    pub fn into_problems(self) -> Problems {
-        Problems(self.0)
+    pub fn into_problems(mut self) -> Problems {
+        self.problems.append(&mut self.work_tree);
+        Problems(self.problems)
     }
 
     /// `Ok` when nothing was found, else every problem.
     pub fn into_result(self) -> Result<(), Problems> {
-        match self.0.is_empty() {
+        match self.is_empty() {
             true => Ok(()),
             false => Err(self.into_problems()),
         }
@@ -278,6 +283,47 @@ pub fn publish(asked: &Asked<'_>) -> Result<(), Problems> {
     // The record is read before anything is pushed: a broken one is found now, not after.
     found.take(crate::record::Record::load(asked.record));
     found.into_result()
+}
+
+/// The second round's first part, for one algorithm: what the project shows before the
+/// registry is asked. The release tag given (`release_tag`), the `[store]` section, the
+/// signing key (`key`) among the files the build sees, and the work tree (uncommitted changes
+/// unless `allow_dirty`; HEAD's release tags against the version, unless a release tag is
+/// given: its own check compares it with the version, and HEAD's other tags are not this
+/// release's).
+pub fn project(
+    manifest: &Manifest,
+    inputs: &Inputs,
+    release_tag: Option<&str>,
+    key: Option<&Path>,
+    allow_dirty: bool,
+) -> Found {
+    let mut found = Found::default();
+    if let Some(tag) = release_tag {
+        found.take(crate::release_tag::check(manifest, inputs, tag));
+    }
+    // A bad [store] is found before anything is pushed, not when its file is written after.
+    found.take(crate::store::check(manifest));
+    if let Some(key) = key {
+        found.extend(key_in_context(
+            key,
+            &inputs.context_dir,
+            &inputs.context_files,
+        ));
+    }
+    found.work_tree = work_tree(
+        inputs.git.as_ref(),
+        &inputs.version.0,
+        manifest.wrapper,
+        &manifest.publish.release_tag_prefix,
+        allow_dirty,
+    );
+    if release_tag.is_some() {
+        found
+            .work_tree
+            .retain(|problem| !matches!(problem, Problem::TaggedOtherVersion { .. }));
+    }
+    found
 }
 
 /// The work tree's problems: uncommitted changes (unless `allow_dirty`), and release tags on
@@ -460,6 +506,58 @@ mod tests {
         assert!(
             tree.starts_with("cannot publish:\n  - the work tree"),
             "{tree}"
+        );
+    }
+
+    #[test]
+    fn the_project_shows_every_problem_at_once_and_the_work_tree_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("cosign.key");
+        std::fs::write(&key, "key").unwrap();
+        let text = "[algorithm]\nname = \"a\"\nwrapper = \"python\"\nvantage6 = \"4.15\"\nimage = \"r.example/a\"\nversion = \"1.2.0\"\n[publish]\nrelease-tag-prefix = \"v\"\n";
+        let manifest = Manifest::parse(&dir.path().join("v6.toml"), text.to_string()).unwrap();
+        let inputs = Inputs {
+            version: (
+                Version::parse_for("1.2.0", Wrapper::Python).unwrap(),
+                crate::plan::VersionSource::Manifest,
+            ),
+            git: Some(git(&["a.py"], &["v1.3.0"])),
+            context_dir: dir.path().to_path_buf(),
+            context_files: vec!["cosign.key".into(), "v6.toml".into()],
+            file_digests: Vec::new(),
+            unused_dockerfile: None,
+        };
+        let found = project(&manifest, &inputs, None, Some(&key), false);
+        let all = found.into_problems().into_single().unwrap_err();
+        assert!(
+            matches!(
+                all[..],
+                [
+                    Problem::KeyInContext { .. },
+                    Problem::Dirty { .. },
+                    Problem::TaggedOtherVersion { .. }
+                ]
+            ),
+            "{all:?}"
+        );
+        // A release tag given is checked instead of HEAD's other tags; a problem found
+        // later (the registry's) still comes before the work tree's.
+        let mut found = project(&manifest, &inputs, Some("v1.2.0"), None, false);
+        found.push(RegistryError::Unreachable {
+            registry: "r.example".into(),
+            reason: "refused".into(),
+        });
+        let all = found.into_problems().into_single().unwrap_err();
+        assert!(
+            matches!(
+                all[..],
+                [
+                    Problem::ReleaseTag(ReleaseTagError::NotOnHead { .. }),
+                    Problem::Registry(_),
+                    Problem::Dirty { .. }
+                ]
+            ),
+            "{all:?}"
         );
     }
 
