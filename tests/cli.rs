@@ -886,6 +886,37 @@ fn a_bare_release_tag_is_the_version_whatever_the_metadata_says() {
     }
 }
 
+/// The problems of a publish as a whole (its arguments, the record) are reported together,
+/// before any network call, each naming the flag that fixes it.
+#[test]
+fn publish_reports_its_argument_and_record_problems_together() {
+    let dir = project("minimal");
+    std::fs::write(dir.path().join("v6.lock"), "not a record = [").unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "publish", "--kwargs", "{}"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "error: cannot publish:\n  - `--kwargs`, `--args`",
+        ))
+        .stderr(predicate::str::contains(
+            "describe the `--smoke` run\n  - `",
+        ))
+        .stderr(predicate::str::contains("is not a record of releases"))
+        .stderr(predicate::str::contains("nonexistent").not());
+    // Alone, each is the error it always was, with its hint.
+    std::fs::remove_file(dir.path().join("v6.lock")).unwrap();
+    cargo_v6(dir.path())
+        .args(["v6", "publish", "--kwargs", "{}"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "error: `--kwargs`, `--args`, `--data`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
+        ))
+        .stderr(predicate::str::contains("add `--smoke METHOD`, or leave them out"));
+}
+
 #[test]
 fn a_release_tag_under_another_prefix_is_an_error_naming_it() {
     let (dir, git) = tagged_project("");

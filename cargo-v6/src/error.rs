@@ -8,7 +8,8 @@ use crate::diagnostic::Location;
 use crate::engine::EngineError;
 use crate::manifest::ManifestError;
 use crate::plan::PlanError;
-use crate::publish::{PublishError, ReleaseError};
+use crate::publish::preflight::SmokeProblem;
+use crate::publish::{Problem, Problems, PublishError, ReleaseError};
 use crate::record::RecordError;
 use crate::registry::RegistryError;
 use crate::release_tag::ReleaseTagError;
@@ -102,7 +103,72 @@ impl From<PublishError> for Error {
             PublishError::Credentials(e) => Error::Credentials(e),
             PublishError::Sign(e) => Error::from(e),
             PublishError::Store(e) => Error::Store(e),
+            PublishError::Preflight(problems) => Error::refused(problems),
+            PublishError::NotRecorded(_) => Error::Failed {
+                message: error.to_string(),
+                help: Some(
+                    "publish again once the file can be written: it finds the releases unchanged and records them"
+                        .to_string(),
+                ),
+            },
             other => Error::Publish(other),
+        }
+    }
+}
+
+/// A preflight problem as the command reports it: the error it would be alone (its exit code
+/// and hint), and the flag that overrides it named where there is one.
+impl From<Problem> for Error {
+    fn from(problem: Problem) -> Self {
+        match problem {
+            Problem::Dirty { files } => Error::Failed {
+                message: format!(
+                    "{}; commit them, or pass `--allow-dirty`",
+                    crate::publish::preflight::uncommitted(&files)
+                ),
+                help: None,
+            },
+            Problem::ReleaseTag(e) => Error::from(e),
+            Problem::Smoke(SmokeProblem::SeveralSelected) => Error::input(
+                "`--smoke` runs one algorithm, and several are selected",
+                Some("pass `-p NAME` to publish (and smoke-test) one of them".to_string()),
+            ),
+            Problem::Smoke(SmokeProblem::TaskWithoutRun) => Error::input(
+                "`--kwargs`, `--args`, `--data`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
+                Some("add `--smoke METHOD`, or leave them out".to_string()),
+            ),
+            Problem::Smoke(SmokeProblem::Request(RunError::Input { message, help })) => {
+                Error::Input {
+                    message,
+                    location: None,
+                    help,
+                }
+            }
+            Problem::Smoke(SmokeProblem::Request(other)) => Error::Failed {
+                help: other.help(),
+                message: other.to_string(),
+            },
+            Problem::Record(e) => Error::Record(e),
+            Problem::Store(e) => Error::Store(e),
+            Problem::KeyInContext { .. } => Error::Failed {
+                message: problem.to_string(),
+                help: Some(
+                    "keep the key outside the build context (e.g. `--sign-key ../keys/cosign.key`), or add it to .dockerignore"
+                        .to_string(),
+                ),
+            },
+            Problem::Credentials(e) => Error::Credentials(e),
+            Problem::Registry(e) => Error::Registry(e),
+            Problem::Plan(e) => Error::Plan(e),
+            Problem::Refused(e) => Error::Publish(PublishError::Release(e)),
+            Problem::Engine(e) => Error::Engine(e),
+            Problem::CredentialsInClear { endpoint } => {
+                Error::Engine(EngineError::CredentialsInClear { endpoint })
+            }
+            Problem::TaggedOtherVersion { .. } => Error::Failed {
+                message: problem.to_string(),
+                help: None,
+            },
         }
     }
 }
@@ -119,10 +185,35 @@ impl From<WorkspaceError> for Error {
     }
 }
 
-/// A release tag that cannot be published is wrong input.
+/// A release tag that cannot be published is wrong input; the hint names the flags.
 impl From<ReleaseTagError> for Error {
     fn from(error: ReleaseTagError) -> Self {
-        Error::input(error.to_string(), error.help())
+        let help = match &error {
+            ReleaseTagError::NoTag {
+                not_a_tag: Some(reference),
+            } => format!(
+                "GITHUB_REF is `{reference}`, not a tag: run the job on tag pushes (`on: push: tags:`), or pass the tag"
+            ),
+            ReleaseTagError::NoTag { not_a_tag: None } => {
+                "pass the tag (`--from-tag summary-v1.2.0`); in CI, GITHUB_REF (GitHub) or CI_COMMIT_TAG (GitLab) name it on tag pipelines".to_string()
+            }
+            ReleaseTagError::NotATag { .. } => {
+                "pass the tag as git shows it (`git tag --points-at HEAD`)".to_string()
+            }
+            ReleaseTagError::NoMember { forms, .. } => {
+                format!("release tags here look like {}", forms.join(", "))
+            }
+            ReleaseTagError::Ambiguous { .. } => {
+                "give the algorithms distinct `release-tag-prefix`es, or pick one with `-p NAME`".to_string()
+            }
+            ReleaseTagError::VersionMismatch { version, tag, .. } => format!(
+                "set the version to the tag's, or tag the commit with the version that is there (not `{tag}` but one for {version})"
+            ),
+            ReleaseTagError::NotOnHead { tag } => format!(
+                "check the tag out first (`git checkout {tag}`): what is published is the work tree"
+            ),
+        };
+        Error::input(error.to_string(), help)
     }
 }
 
@@ -149,6 +240,25 @@ impl Error {
             message: message.into(),
             location: None,
             help: help.into(),
+        }
+    }
+
+    /// What preflight found: one problem as itself, several (or any about the work tree) as
+    /// one list, exit 2 when each is wrong input.
+    fn refused(problems: Problems) -> Self {
+        let all = match problems.into_single() {
+            Ok(one) => return Error::from(one),
+            Err(all) => all,
+        };
+        let errors: Vec<Error> = all.into_iter().map(Error::from).collect();
+        let message: String = errors.iter().map(|e| format!("\n  - {e}")).collect();
+        let message = format!("cannot publish:{message}");
+        match errors.iter().all(|e| e.exit_code() == 2) {
+            true => Error::input(message, None),
+            false => Error::Failed {
+                message,
+                help: None,
+            },
         }
     }
 
@@ -221,10 +331,6 @@ impl Error {
             Error::Engine(EngineError::BuildStep { .. }) => {
                 Some("nothing was pushed; `-v` shows every step's output".to_string())
             }
-            Error::Publish(PublishError::KeyInContext { .. }) => Some(
-                "keep the key outside the build context (e.g. `--sign-key ../keys/cosign.key`), or add it to .dockerignore"
-                    .to_string(),
-            ),
             Error::Sign(SignError::Key(KeyError::WrongPassword { .. })) => Some(format!(
                 "the password is read from {} when it is set, else asked for on the terminal",
                 crate::sign::keys::PASSWORD_VAR
@@ -285,6 +391,80 @@ mod tests {
         assert!(offline.help().unwrap().contains("network = \"host\""));
         let other = step("SyntaxError: invalid syntax");
         assert!(!other.help().unwrap().contains("network"));
+    }
+
+    fn refused(problems: Vec<Problem>) -> Error {
+        let mut found = crate::publish::preflight::Found::default();
+        found.extend(problems);
+        Error::from(PublishError::Preflight(found.into_problems()))
+    }
+
+    #[test]
+    fn preflight_problems_are_reported_together_naming_the_flags() {
+        let dirty = || Problem::Dirty {
+            files: vec!["a.py".into()],
+        };
+        let in_clear = Problem::from(EngineError::CredentialsInClear {
+            endpoint: "tcp://10.0.0.1:2375 (DOCKER_HOST)".into(),
+        });
+        let both = refused(vec![in_clear, dirty()]);
+        let shown = both.to_string();
+        assert!(
+            shown.starts_with("cannot publish:\n  - refusing to send the registry credentials")
+        );
+        assert!(
+            shown.contains("--allow-insecure-engine to send them anyway"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("\n  - the work tree has uncommitted changes (a.py); commit them, or pass `--allow-dirty`"),
+            "{shown}"
+        );
+        assert_eq!(both.exit_code(), 1);
+        // Alone, a work-tree problem is still a list; any other is the error it always was.
+        assert!(
+            refused(vec![dirty()])
+                .to_string()
+                .starts_with("cannot publish:\n  - ")
+        );
+        let several = refused(vec![Problem::Smoke(SmokeProblem::SeveralSelected)]);
+        assert_eq!(
+            several.to_string(),
+            "`--smoke` runs one algorithm, and several are selected"
+        );
+        assert_eq!(several.exit_code(), 2);
+        assert!(several.help().unwrap().contains("-p NAME"));
+        // Every problem wrong input: still exit 2.
+        let record = Problem::Record(RecordError::Invalid {
+            path: "v6.lock".into(),
+            message: "expected `=`".into(),
+        });
+        let inputs = refused(vec![Problem::Smoke(SmokeProblem::TaskWithoutRun), record]);
+        assert_eq!(inputs.exit_code(), 2, "{inputs}");
+        assert_eq!(inputs.to_string().lines().count(), 3, "{inputs}");
+    }
+
+    #[test]
+    fn a_release_tag_error_is_wrong_input_with_a_hint() {
+        let branch = Error::from(ReleaseTagError::NoTag {
+            not_a_tag: Some("refs/heads/main".into()),
+        });
+        assert_eq!(branch.exit_code(), 2);
+        assert!(
+            branch
+                .help()
+                .unwrap()
+                .contains("`refs/heads/main`, not a tag")
+        );
+        let none = Error::from(ReleaseTagError::NoMember {
+            tag: "gamma-v1.0.0".into(),
+            forms: vec!["`alpha-v1.2.3`".into(), "`beta-v1.2.3`".into()],
+        });
+        assert!(
+            none.help()
+                .unwrap()
+                .contains("`alpha-v1.2.3`, `beta-v1.2.3`")
+        );
     }
 
     #[test]

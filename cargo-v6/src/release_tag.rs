@@ -68,35 +68,6 @@ pub enum ReleaseTagError {
     },
 }
 
-impl ReleaseTagError {
-    /// How to fix it.
-    pub fn help(&self) -> Option<String> {
-        Some(match self {
-            ReleaseTagError::NoTag { not_a_tag: Some(reference) } => format!(
-                "GITHUB_REF is `{reference}`, not a tag: run the job on tag pushes (`on: push: tags:`), or pass the tag"
-            ),
-            ReleaseTagError::NoTag { not_a_tag: None } => {
-                "pass the tag (`--from-tag summary-v1.2.0`); in CI, GITHUB_REF (GitHub) or CI_COMMIT_TAG (GitLab) name it on tag pipelines".to_string()
-            }
-            ReleaseTagError::NotATag { .. } => {
-                "pass the tag as git shows it (`git tag --points-at HEAD`)".to_string()
-            }
-            ReleaseTagError::NoMember { forms, .. } => {
-                format!("release tags here look like {}", forms.join(", "))
-            }
-            ReleaseTagError::Ambiguous { .. } => {
-                "give the algorithms distinct `release-tag-prefix`es, or pick one with `-p NAME`".to_string()
-            }
-            ReleaseTagError::VersionMismatch { version, tag, .. } => format!(
-                "set the version to the tag's, or tag the commit with the version that is there (not `{tag}` but one for {version})"
-            ),
-            ReleaseTagError::NotOnHead { tag } => {
-                format!("check the tag out first (`git checkout {tag}`): what is published is the work tree")
-            }
-        })
-    }
-}
-
 /// The tag to publish: `given`, else the CI's (`CI_COMMIT_TAG`, `GITHUB_REF` on a tag push,
 /// `GITHUB_REF_NAME` when `GITHUB_REF_TYPE` is `tag`), read through `env`.
 pub fn resolve(
@@ -280,10 +251,8 @@ mod tests {
         );
         let branch = resolve(None, env(&[("GITHUB_REF", "refs/heads/main")])).unwrap_err();
         assert!(
-            branch
-                .help()
-                .unwrap()
-                .contains("`refs/heads/main`, not a tag")
+            matches!(&branch, ReleaseTagError::NoTag { not_a_tag: Some(r) } if r == "refs/heads/main"),
+            "{branch:?}"
         );
         assert!(matches!(
             resolve(None, env(&[("CI_COMMIT_TAG", "")])),
@@ -322,9 +291,8 @@ mod tests {
             "the release tag `gamma-v1.0.0` names no algorithm"
         );
         assert!(
-            none.help()
-                .unwrap()
-                .contains("`alpha-v1.2.3`, `beta-v1.2.3`")
+            matches!(&none, ReleaseTagError::NoMember { forms, .. } if forms == &["`alpha-v1.2.3`", "`beta-v1.2.3`"]),
+            "{none:?}"
         );
         // `alpha-vX` is not a version.
         assert!(member(&members, "alpha-vnext").is_err());

@@ -353,6 +353,23 @@ pub fn plan(plan: &crate::plan::Plan, reporter: &Reporter) {
     reporter.detail(&plan.dockerfile);
 }
 
+/// The [`crate::publish::Step::Record`] done: how many releases went into which file.
+pub fn recorded(recorded: &crate::publish::Recorded, reporter: &Reporter) {
+    reporter.status(
+        "Recorded",
+        format!(
+            "{} in {}",
+            releases_count(recorded.count),
+            crate::diagnostic::display(&recorded.path)
+        ),
+    );
+}
+
+/// "1 release", "2 releases".
+fn releases_count(count: usize) -> String {
+    format!("{count} release{}", if count == 1 { "" } else { "s" })
+}
+
 /// What `publish --dry-run` would do: the plan, then every step and why. Nothing on stdout in
 /// human form (no digest: nothing was pushed); one `plan` line with the steps in JSON.
 pub fn dry_run(
@@ -406,12 +423,15 @@ pub fn dry_run(
     for step in &decision.steps {
         match step {
             Step::Build => {}
-            Step::Smoke { method } => reporter.status(
+            Step::Smoke { request } => reporter.status(
                 "Would run",
-                format!("`{method}` on the built image as a vantage6 node does, before any push"),
+                format!(
+                    "`{}` on the built image as a vantage6 node does, before any push",
+                    request.method
+                ),
             ),
             Step::PushExact { tag } => reporter.status("Would push", tag.to_string()),
-            Step::PointAlias { tag, from } => {
+            Step::CompleteExact { tag, from } | Step::PointAlias { tag, from } => {
                 reporter.status("Would point", format!("{tag} at {from}"))
             }
             Step::Unchanged { tag, .. } => reporter.status("Unchanged", tag.to_string()),
@@ -433,7 +453,8 @@ pub fn dry_run(
                 reporter.status(
                     "Would sign",
                     format!(
-                        "{what} with {key} ({}; unless a valid signature by the key is there)",
+                        "{what} with {} ({}; unless a valid signature by the key is there)",
+                        crate::diagnostic::display(&key.path),
                         layouts.join(" and ")
                     ),
                 )
@@ -442,6 +463,14 @@ pub fn dry_run(
                 "Would write",
                 format!(
                     "{} (the algorithm store's submission, with the digest)",
+                    crate::diagnostic::display(path)
+                ),
+            ),
+            Step::Record { path, releases } => reporter.status(
+                "Would record",
+                format!(
+                    "{} in {}",
+                    releases_count(releases.len()),
                     crate::diagnostic::display(path)
                 ),
             ),
@@ -578,6 +607,24 @@ impl crate::publish::Observer for PublishProgress {
         let reporter = &self.reporter;
         match event {
             Event::Warning(message) => reporter.warn(message),
+            Event::InsecureEngine { endpoint } => reporter.warn(format!(
+                "--allow-insecure-engine: the registry credentials go to the Docker engine at {endpoint} in clear text"
+            )),
+            Event::Overwriting {
+                references,
+                dry_run,
+            } => {
+                let verb = if dry_run {
+                    "would OVERWRITE"
+                } else {
+                    "OVERWRITING"
+                };
+                let shown: Vec<String> = references.iter().map(ToString::to_string).collect();
+                reporter.warn(format!(
+                    "--force: {verb} the published version tag(s) {}; nodes that pull the old image by tag will get a different one",
+                    shown.join(", ")
+                ))
+            }
             Event::Retry(message) => reporter.detail(format!("      Retry {message}")),
             Event::Smoke(event) => {
                 crate::run::RunObserver::event(&RunProgress::new(reporter), event)

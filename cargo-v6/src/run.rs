@@ -30,7 +30,7 @@ use crate::vantage6::{
 };
 
 /// What to run: the task as a node would get it, and how long to wait.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRequest {
     /// The vantage6 release of the image's wrapper (picks the node's conventions).
     pub vantage6: Vantage6Version,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::error::Error;
-use crate::publish::{self, Algorithm, Options, Outcome};
+use crate::publish::{self, Algorithm, Options, Outcome, PublishError, preflight};
 use crate::record;
 use crate::report::{self, PublishProgress, Reporter};
 
@@ -88,27 +88,23 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
         None => (workspace.select(&args.manifest.selection())?, None),
     };
-    // The smoke run's task is checked before anything is built (exit 2 on bad input).
+    // The smoke run's task, read when one algorithm is selected (exit 2 on bad input).
     let smoke = match &args.smoke {
-        Some(_) if members.len() > 1 => {
-            return Err(Error::input(
-                "`--smoke` runs one algorithm, and several are selected",
-                Some("pass `-p NAME` to publish (and smoke-test) one of them".to_string()),
-            ));
+        Some(method) if members.len() == 1 => {
+            Some(args.task.request(method, members[0].vantage6.clone())?)
         }
-        Some(method) => {
-            let request = args.task.request(method, members[0].vantage6.clone())?;
-            crate::run::check(&request).map_err(super::run::run_error)?;
-            Some(request)
-        }
-        None if args.task.given() => {
-            return Err(Error::input(
-                "`--kwargs`, `--args`, `--data`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
-                Some("add `--smoke METHOD`, or leave them out".to_string()),
-            ));
-        }
-        None => None,
+        _ => None,
     };
+    let record_path = workspace.root_dir().join(record::FILE_NAME);
+    // The problems of the publish as a whole, all at once, before any algorithm's.
+    preflight::publish(&preflight::Asked {
+        selected: members.len(),
+        smoke: args.smoke.is_some(),
+        request: smoke.as_ref(),
+        task_given: args.task.given(),
+        record: &record_path,
+    })
+    .map_err(|problems| Error::from(PublishError::Preflight(problems)))?;
     let options = Options {
         force: args.force,
         allow_dirty: args.allow_dirty,
@@ -120,9 +116,6 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         signature_format: args.signature_format,
         jobs: args.jobs.map_or_else(default_jobs, usize::from),
     };
-    // The record is read before anything is pushed: a broken one is found now, not after.
-    let record_path = workspace.root_dir().join(record::FILE_NAME);
-    record::Record::load(&record_path)?;
     // Local input first, for every member: a wrong version or context is that member's
     // failure, before any network call.
     let progress = PublishProgress::for_members(reporter, members.len(), options.jobs);
@@ -130,14 +123,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let (mut prepared, mut algorithms) = (Vec::new(), Vec::new());
     for (i, manifest) in members.iter().enumerate() {
         let inputs = match &release_tag {
-            Some(tag) => args
-                .version
-                .inputs_at_tag(manifest, tag)
-                .and_then(|inputs| {
-                    release_tag::check(manifest, &inputs, tag)
-                        .map(|()| inputs)
-                        .map_err(Error::from)
-                }),
+            Some(tag) => args.version.inputs_at_tag(manifest, tag),
             None => args.version.inputs(manifest),
         };
         match inputs {
@@ -146,20 +132,24 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 algorithms.push(Algorithm {
                     manifest,
                     inputs,
+                    release_tag: release_tag.as_deref(),
                     observer: &progress[i],
                 });
             }
             Err(e) => results.push((i, Err(e))),
         }
     }
-    let outcomes = super::runtime()?.block_on(publish::publish(algorithms, &options));
+    let publication =
+        super::runtime()?.block_on(publish::publish(algorithms, &options, &record_path));
     results.extend(
-        prepared
-            .into_iter()
-            .zip(outcomes.into_iter().map(|o| o.map_err(Error::from))),
+        prepared.into_iter().zip(
+            publication
+                .outcomes
+                .into_iter()
+                .map(|o| o.map_err(Error::from)),
+        ),
     );
     results.sort_by_key(|(i, _)| *i);
-    let mut releases = Vec::new();
     let mut failures = Failures::default();
     let mut summary: Vec<(&str, String)> = Vec::new();
     for (i, result) in results {
@@ -186,12 +176,6 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                         published.algorithm, published.version, published.image, published.digest
                     ),
                 ));
-                releases.push(record::Release {
-                    algorithm: published.algorithm.clone(),
-                    version: published.version.raw().to_string(),
-                    image: published.reference.clone(),
-                    digest: published.digest.clone(),
-                });
             }
             Err(error) if members.len() == 1 => return Err(error),
             Err(error) => {
@@ -208,23 +192,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             reporter.status(verb, line);
         }
     }
-    if !releases.is_empty() {
-        let count = releases.len();
-        record::Record::update(&record_path, releases).map_err(|e| Error::Failed {
-            message: format!("the releases are published, but not recorded: {e}"),
-            help: Some(
-                "publish again once the file can be written: it finds the releases unchanged and records them"
-                    .to_string(),
-            ),
-        })?;
-        reporter.status(
-            "Recorded",
-            format!(
-                "{count} release{} in {}",
-                if count == 1 { "" } else { "s" },
-                crate::diagnostic::display(&record_path)
-            ),
-        );
+    if let Some(recorded) = publication.recorded {
+        report::recorded(&recorded?, reporter);
     }
     failures.into_result(members.len())
 }

@@ -1,6 +1,5 @@
-//! The decisions publish makes before its first side effect, as pure functions: may this
-//! release be published from this work tree, and is its exact version tag absent, unchanged,
-//! or taken by another image. The answer is the list of [`Step`]s that the real run executes
+//! The decision publish makes before its first side effect, as a pure function: is the exact
+//! version tag absent, unchanged, or taken by another image. The answer is the list of [`Step`]s that the real run executes
 //! and `--dry-run` prints.
 //!
 //! Nothing published is lost: an exact tag that holds an image with another fingerprint is
@@ -8,26 +7,18 @@
 
 use std::path::Path;
 
-use crate::git::GitInfo;
 use crate::oci::reference::{Digest, TaggedImage};
 use crate::plan::Plan;
+use crate::run::RunRequest;
 use crate::sign::Format;
-use crate::vantage6::Wrapper;
-use crate::version::Version;
 
-use super::step::Step;
+use super::step::{SignKey, Step};
 use super::survey::{ExactState, Survey};
+use super::{Outcome, PublishError};
 
 /// Why a release is not published. Nothing was built or pushed when one of these is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
-    /// The work tree is not a release (see [`check_work_tree`]), or more than one check
-    /// failed before anything was done: every problem is listed.
-    #[error("cannot publish:\n  - {}", problems.join("\n  - "))]
-    NotReleasable {
-        /// Each problem with its fix.
-        problems: Vec<String>,
-    },
     /// The exact version tag holds another image.
     #[error(
         "{reference} is already published ({digest}) with different content; refusing to overwrite a released version"
@@ -87,11 +78,11 @@ impl Decision {
     }
 }
 
-/// How a release is signed: the key as given, and the layouts.
+/// How a release is signed: the key, and the layouts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signing {
-    /// The private key's path, as the user would type it.
-    pub key: String,
+    /// The private key.
+    pub key: SignKey,
     /// The layouts to write.
     pub format: Format,
 }
@@ -99,14 +90,14 @@ pub struct Signing {
 /// Decides from the registry's state. An image whose fingerprint label is missing (pushed by
 /// another tool) counts as different: it cannot be proven to be the same.
 ///
-/// `smoke` names the function `publish --smoke` runs on the built image before any push. With
+/// `smoke` is the run made on the built image before any push (a step holding it). With
 /// `signing`, a step signs the release (its digest, whether pushed now or already there); with
 /// `store_output`, the last step writes the store's submission there.
 pub fn decide(
     plan: &Plan,
     survey: &Survey,
     force: bool,
-    smoke: Option<&str>,
+    smoke: Option<&RunRequest>,
     signing: Option<&Signing>,
     store_output: Option<&Path>,
 ) -> Result<Decision, ReleaseError> {
@@ -127,9 +118,9 @@ pub fn decide(
     match &action {
         Action::Build | Action::Overwrite { .. } => {
             steps.push(Step::Build);
-            if let Some(method) = smoke {
+            if let Some(request) = smoke {
                 steps.push(Step::Smoke {
-                    method: method.to_string(),
+                    request: Box::new(request.clone()),
                 });
             }
             let source = plan.primary_tag();
@@ -153,6 +144,11 @@ pub fn decide(
                     Step::Unchanged {
                         tag: tag.clone(),
                         digest: digest.clone(),
+                    }
+                } else if plan.is_exact(&tag.tag) {
+                    Step::CompleteExact {
+                        tag: tag.clone(),
+                        from: source.clone(),
                     }
                 } else {
                     Step::PointAlias {
@@ -187,6 +183,23 @@ pub fn decide(
     Ok(Decision { action, steps })
 }
 
+/// The publish's own step, once every algorithm is done: the releases published go into the
+/// record at `path`, in one write for them all (the algorithms publish concurrently, and the
+/// file is one). `None` when nothing was published: a dry run, or every algorithm failed.
+pub fn record(path: &Path, outcomes: &[Result<Outcome, PublishError>]) -> Option<Step> {
+    let releases: Vec<_> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Ok(Outcome::Published(published)) => Some(published.release()),
+            _ => None,
+        })
+        .collect();
+    (!releases.is_empty()).then(|| Step::Record {
+        path: path.to_path_buf(),
+        releases,
+    })
+}
+
 fn action(fingerprint: &str, exact: &[ExactState], force: bool) -> Result<Action, ReleaseError> {
     let present: Vec<(&ExactState, &Digest)> = exact
         .iter()
@@ -214,49 +227,6 @@ fn action(fingerprint: &str, exact: &[ExactState], force: bool) -> Result<Action
     }
 }
 
-/// Checks that the work tree is a release: clean (unless `allow_dirty`), and any release tag on
-/// HEAD names this version. Returns every problem at once, each with its fix.
-pub fn check_work_tree(
-    git: Option<&GitInfo>,
-    version: &Version,
-    wrapper: Wrapper,
-    tag_prefix: &str,
-    allow_dirty: bool,
-) -> Vec<String> {
-    let Some(git) = git else {
-        return Vec::new();
-    };
-    let mut problems = Vec::new();
-    if !allow_dirty && !git.dirty.is_empty() {
-        let shown: Vec<&str> = git.dirty.iter().take(5).map(String::as_str).collect();
-        let more = git.dirty.len().saturating_sub(shown.len());
-        problems.push(format!(
-            "the work tree has uncommitted changes ({}{}); commit them, or pass `--allow-dirty`",
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        ));
-    }
-    // Release tags are the prefix and a version; `v6-migration` is not one.
-    let release_tags = crate::plan::inputs::release_tags(Some(git), tag_prefix, wrapper);
-    if !release_tags.is_empty() && !release_tags.iter().any(|(_, v)| v == version) {
-        problems.push(format!(
-            "HEAD is tagged {} but the version is {}; set the version to match the tag, or tag the release {tag_prefix}{}",
-            release_tags
-                .iter()
-                .map(|(t, _)| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            version.raw(),
-            version.raw()
-        ));
-    }
-    problems
-}
-
 #[cfg(test)]
 mod tests {
 
@@ -265,7 +235,8 @@ mod tests {
     use super::*;
     use crate::oci::reference::{ImageName, Tag};
     use crate::plan::{HeldTag, RegistryView, VersionSource};
-    use crate::version::Scheme;
+    use crate::vantage6::Wrapper;
+    use crate::version::{Scheme, Version};
 
     fn image() -> ImageName {
         ImageName::parse("r.example/a").unwrap()
@@ -386,10 +357,27 @@ mod tests {
         );
     }
 
+    /// A key to sign with, made once: the key derivation is slow on purpose.
+    fn key(path: &str) -> SignKey {
+        static KEY: std::sync::OnceLock<std::sync::Arc<crate::sign::SigningKey>> =
+            std::sync::OnceLock::new();
+        let key = KEY.get_or_init(|| {
+            let password = crate::sign::Password::new("p");
+            let dir = tempfile::tempdir().unwrap();
+            let keys = crate::sign::NewKeys::generate(&password).unwrap();
+            let (private, _) = crate::sign::keys::write_new(dir.path(), &keys).unwrap();
+            std::sync::Arc::new(crate::sign::SigningKey::load(&private, &password).unwrap())
+        });
+        SignKey {
+            path: path.into(),
+            key: key.clone(),
+        }
+    }
+
     #[test]
     fn the_store_file_is_written_last() {
         let signing = Signing {
-            key: "cosign.key".into(),
+            key: key("cosign.key"),
             format: Format::Sig,
         };
         let decision = decide(
@@ -481,6 +469,55 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_exact_tag_is_completed_and_told_from_an_alias() {
+        // Two exact tags; `1.2.0-v6-4.15` holds the release, `1.2.0` and `latest` do not.
+        let mut plan = plan();
+        plan.tags.insert(1, tag("1.2.0-v6-4.15"));
+        plan.exact_tags.push(tag("1.2.0-v6-4.15"));
+        let survey = Survey {
+            exact: vec![
+                state("1.2.0", None, None),
+                state("1.2.0-v6-4.15", Some('d'), Some("f")),
+            ],
+            current: [("1.2.0-v6-4.15", 'd'), ("1.2", 'd')]
+                .iter()
+                .map(|(name, d)| (tag(name), Some(digest(*d))))
+                .collect(),
+            manifests: BTreeMap::new(),
+            tags: Vec::new(),
+        };
+        let decision = decide(&plan, &survey, false, None, None, None).unwrap();
+        let source = tag("1.2.0-v6-4.15");
+        assert_eq!(
+            decision.steps[..4],
+            [
+                Step::CompleteExact {
+                    tag: tag("1.2.0"),
+                    from: source.clone()
+                },
+                Step::Unchanged {
+                    tag: source.clone(),
+                    digest: digest('d')
+                },
+                Step::Unchanged {
+                    tag: tag("1.2"),
+                    digest: digest('d')
+                },
+                Step::PointAlias {
+                    tag: tag("latest"),
+                    from: source
+                },
+            ]
+        );
+        // Both are tag writes, printed alike.
+        assert!(decision.steps[0].writes_tag() && decision.steps[3].writes_tag());
+        assert_eq!(
+            serde_json::to_value(&decision.steps[0]).unwrap()["change"],
+            "point"
+        );
+    }
+
+    #[test]
     fn a_refusal_is_an_error_not_a_step() {
         let survey = survey(state("1.2.0", Some('b'), Some("other")), &[("1.2.0", 'b')]);
         assert!(matches!(
@@ -492,7 +529,7 @@ mod tests {
     #[test]
     fn a_configured_key_signs_last_the_pushed_or_the_unchanged_digest() {
         let signing = Signing {
-            key: "../cosign.key".into(),
+            key: key("../cosign.key"),
             format: Format::Both,
         };
         let built = decide(
@@ -507,7 +544,7 @@ mod tests {
         let sign = Step::Sign {
             reference: tag("1.2.0"),
             digest: None,
-            key: "../cosign.key".into(),
+            key: key("../cosign.key"),
             format: Format::Both,
         };
         assert_eq!(built.steps.last(), Some(&sign));
@@ -534,6 +571,48 @@ mod tests {
     }
 
     #[test]
+    fn the_releases_published_are_recorded_once_and_a_dry_run_records_nothing() {
+        let published = |name: &str| {
+            Ok(Outcome::Published(Box::new(super::super::Published {
+                algorithm: name.into(),
+                image: image(),
+                reference: tag("1.2.0"),
+                version: plan().version,
+                digest: digest('d'),
+                fingerprint: "f".into(),
+                tags_pushed: Vec::new(),
+                tags_held: Vec::new(),
+                skipped_unchanged: false,
+                signatures: Vec::new(),
+            })))
+        };
+        let failed = Err(PublishError::Vanished {
+            reference: tag("1.2.0"),
+        });
+        let outcomes = [published("a"), failed, published("b")];
+        let Some(Step::Record { path, releases }) = record(Path::new("v6.lock"), &outcomes) else {
+            panic!("no record step");
+        };
+        assert_eq!(path, Path::new("v6.lock"));
+        let names: Vec<&str> = releases.iter().map(|r| r.algorithm.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let decision = decide(
+            &plan(),
+            &survey(state("1.2.0", None, None), &[]),
+            false,
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        let dry_run = Ok(Outcome::DryRun {
+            plan: Box::new(plan()),
+            decision,
+        });
+        assert_eq!(record(Path::new("v6.lock"), &[dry_run]), None);
+    }
+
+    #[test]
     fn steps_serialize_as_the_dry_run_prints_them() {
         let step = Step::PointAlias {
             tag: tag("latest"),
@@ -542,54 +621,6 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&step).unwrap(),
             serde_json::json!({"reference": "r.example/a:latest", "change": "point", "from": "r.example/a:1.2.0"})
-        );
-    }
-
-    fn git(dirty: &[&str], head_tags: &[&str]) -> GitInfo {
-        GitInfo {
-            dirty: dirty.iter().map(|s| s.to_string()).collect(),
-            head_tags: head_tags.iter().map(|s| s.to_string()).collect(),
-            ..GitInfo::default()
-        }
-    }
-
-    #[test]
-    fn work_tree_checks_report_every_problem() {
-        let v = Version::parse("1.2.0", Scheme::Semver).unwrap();
-        assert!(check_work_tree(None, &v, Wrapper::Minimal, "v", false).is_empty());
-        assert!(
-            check_work_tree(
-                Some(&git(&[], &["v1.2.0"])),
-                &v,
-                Wrapper::Minimal,
-                "v",
-                false
-            )
-            .is_empty()
-        );
-        assert!(
-            check_work_tree(Some(&git(&["a"], &[])), &v, Wrapper::Minimal, "v", true).is_empty()
-        );
-        let problems = check_work_tree(
-            Some(&git(&["a.py"], &["v1.3.0", "other"])),
-            &v,
-            Wrapper::Minimal,
-            "v",
-            false,
-        );
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("a.py") && problems[0].contains("--allow-dirty"));
-        assert!(problems[1].contains("`v1.3.0`"));
-        // A tag that is not a release tag (no digit after the prefix) is not checked.
-        assert!(
-            check_work_tree(
-                Some(&git(&[], &["vnext", "v6-migration"])),
-                &v,
-                Wrapper::Minimal,
-                "v",
-                false
-            )
-            .is_empty()
         );
     }
 }

@@ -24,21 +24,23 @@
 //! one at a time; the checks after each write still catch any other writer (a `--force`, a
 //! claim gone stale) and say so (exit 1). The README's "Guarantees" section says what remains.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{BuildRequest, Engine};
 use crate::manifest::Manifest;
 use crate::oci::reference::{Digest, Tag, TaggedImage};
 use crate::plan::Plan;
+use crate::record::Release;
 use crate::registry::ManifestInfo;
-use crate::run::{RunEvent, RunObserver, RunRequest};
-use crate::sign::{self, Format, Placed, SigningKey, Subject};
+use crate::run::{RunEvent, RunObserver};
+use crate::sign::{self, Format, Placed, Subject};
 
 use super::claim;
 use super::decide::{Action, Decision};
-use super::step::Step;
+use super::step::{SignKey, Step};
 use super::survey::{self, Survey};
-use super::{Event, Observer, PublishError, Published, Target};
+use super::{Event, Observer, PublishError, Published, Recorded, Target};
 
 /// Builds the plan's image with the engine and tags it locally with `tags`. Returns the image
 /// id. Also `cargo v6 build`'s whole job.
@@ -82,28 +84,17 @@ fn build_tag(plan: &Plan) -> TaggedImage {
     plan.image.with_tag(&tag)
 }
 
-/// What the `Smoke` and `Sign` steps need beyond the plan: the node-style run to make and the
-/// key to sign with, when the decision has those steps.
-#[derive(Debug, Clone, Copy)]
-pub struct StepInputs<'a> {
-    /// `--smoke`: the run made on the built image before anything is pushed.
-    pub smoke: Option<&'a RunRequest>,
-    /// The decrypted signing key.
-    pub signer: Option<&'a SigningKey>,
-    /// The manifest, whose `[store]` the store file is written from.
-    pub manifest: &'a Manifest,
-}
-
-/// Runs `decision`'s steps against `target`, then reads the release's digest back from the
-/// registry (never from log text); signs it with the key in `inputs` when the decision says so.
-/// The local build tag is removed whatever happens.
+/// Runs `decision`'s steps against `target` (with `engine` when the decision builds), then
+/// reads the release's digest back from the registry (never from log text); signs it when the
+/// decision says so, and writes `manifest`'s store file. The local build tag is removed
+/// whatever happens.
 pub async fn execute(
     target: &Target,
     engine: Option<&Engine>,
     plan: &Plan,
     decision: &Decision,
     survey: Survey,
-    inputs: StepInputs<'_>,
+    manifest: &Manifest,
     observer: &dyn Observer,
 ) -> Result<Published, PublishError> {
     let mut run = Run {
@@ -111,10 +102,8 @@ pub async fn execute(
         engine,
         plan,
         decision,
-        smoke: inputs.smoke,
         observer,
-        signer: inputs.signer,
-        manifest: inputs.manifest,
+        manifest,
         survey,
         built: None,
         release: None,
@@ -123,11 +112,28 @@ pub async fn execute(
     };
     let result = run.steps().await;
     target.report_retries(observer);
-    if let (Some(engine), Some((_, local))) = (engine, &run.built) {
+    if let Some(built) = &run.built {
         // Best effort: the exact tags stay; the run's own build tag is debris.
-        let _ = engine.remove_tag(local).await;
+        let _ = built.engine.remove_tag(&built.local).await;
     }
     result
+}
+
+/// Performs [`Step::Record`]: the releases go into the record at `path`, in one write.
+pub fn record(path: PathBuf, releases: Vec<Release>) -> Result<Recorded, PublishError> {
+    let count = releases.len();
+    crate::record::Record::update(&path, releases).map_err(PublishError::NotRecorded)?;
+    Ok(Recorded { path, count })
+}
+
+/// The image this run built, for the smoke run and the pushes after the build.
+struct Built<'a> {
+    /// The engine that holds it.
+    engine: &'a Engine,
+    /// Its id.
+    id: String,
+    /// Its local tag.
+    local: TaggedImage,
 }
 
 /// The state of one execution.
@@ -136,13 +142,11 @@ struct Run<'a> {
     engine: Option<&'a Engine>,
     plan: &'a Plan,
     decision: &'a Decision,
-    smoke: Option<&'a RunRequest>,
     observer: &'a dyn Observer,
-    signer: Option<&'a SigningKey>,
     manifest: &'a Manifest,
     survey: Survey,
-    /// The image id and the local tag of this run's build.
-    built: Option<(String, TaggedImage)>,
+    /// This run's build.
+    built: Option<Built<'a>>,
     /// The release's manifest in the registry, once verified.
     release: Option<ManifestInfo>,
     /// Tags written by this run.
@@ -161,7 +165,7 @@ impl Run<'_> {
         }
         let mut aliases_decided = false;
         // Signing and the store file wait for the release to be verified below.
-        let mut signing: Vec<Format> = Vec::new();
+        let mut signing: Vec<(&SignKey, Format)> = Vec::new();
         let mut store_file = None;
         for step in &decision.steps {
             self.target.report_retries(observer);
@@ -173,27 +177,21 @@ impl Run<'_> {
                     let local = build_tag(plan);
                     engine.mark_temporary(&local);
                     let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
-                    self.built = Some((id, local));
+                    self.built = Some(Built { engine, id, local });
                 }
-                Step::Smoke { method } => {
-                    let unprepared = |missing| PublishError::unprepared("smoke", missing);
-                    let engine = self.engine.ok_or(unprepared("engine"))?;
-                    let (id, _) = self.built.as_ref().ok_or(unprepared("built image"))?;
-                    let request = self.smoke.ok_or(unprepared("run request"))?;
-                    crate::run::run(engine, id, request, &SmokeProgress(observer))
+                Step::Smoke { request } => {
+                    let built = self.built("smoke")?;
+                    let progress = SmokeProgress(observer);
+                    crate::run::run(built.engine, &built.id, request, &progress)
                         .await
                         .map_err(|source| PublishError::Smoke {
-                            method: method.clone(),
+                            method: request.method.clone(),
                             source: Box::new(source),
                         })?;
                 }
                 Step::PushExact { tag } => self.push_exact(tag).await?,
+                Step::CompleteExact { tag, from } => self.point(tag, from).await?,
                 Step::PointAlias { tag, from } => {
-                    if plan.is_exact(&tag.tag) {
-                        // A missing exact tag of an unchanged release.
-                        self.point(tag, from).await?;
-                        continue;
-                    }
                     if !aliases_decided {
                         aliases_decided = true;
                         self.decide_aliases_again().await?;
@@ -202,8 +200,12 @@ impl Run<'_> {
                         self.point(tag, from).await?;
                     }
                 }
-                Step::Sign { format, .. } => signing.push(*format),
+                Step::Sign { key, format, .. } => signing.push((key, *format)),
                 Step::WriteStore { path } => store_file = Some(path),
+                // The publish's own step, never among an algorithm's; performed as it says.
+                Step::Record { path, releases } => {
+                    record(path.clone(), releases.clone())?;
+                }
                 Step::Unchanged { .. } | Step::HoldAlias { .. } => {}
             }
         }
@@ -224,8 +226,8 @@ impl Run<'_> {
             false => self.still_ours(source, release).await?,
         };
         let mut signatures = Vec::new();
-        for format in signing {
-            signatures.extend(self.sign(&digest, format).await?);
+        for (key, format) in signing {
+            signatures.extend(self.sign(&digest, key, format).await?);
         }
         if let Some(path) = store_file {
             let reference = decision.source(plan);
@@ -252,12 +254,22 @@ impl Run<'_> {
         })
     }
 
-    /// Makes sure `digest`, the verified release, has a signature by the key in each layout
-    /// of `format`.
-    async fn sign(&self, digest: &Digest, format: Format) -> Result<Vec<Placed>, PublishError> {
-        let key = self
-            .signer
-            .ok_or(PublishError::unprepared("sign", "signing key"))?;
+    /// This run's build, for `step`, which follows it.
+    fn built(&self, step: &'static str) -> Result<&Built<'_>, PublishError> {
+        self.built
+            .as_ref()
+            .ok_or(PublishError::unprepared(step, "built image"))
+    }
+
+    /// Makes sure `digest`, the verified release, has a signature by `key` in each layout of
+    /// `format`.
+    async fn sign(
+        &self,
+        digest: &Digest,
+        key: &SignKey,
+        format: Format,
+    ) -> Result<Vec<Placed>, PublishError> {
+        let key = &*key.key;
         let subject = Subject {
             registry: &self.target.registry,
             image: &self.plan.image,
@@ -299,13 +311,9 @@ impl Run<'_> {
 
     /// [`Run::push_exact`] while holding the claim on `tag`.
     async fn push_exact_claimed(&mut self, tag: &TaggedImage) -> Result<(), PublishError> {
-        let engine = self
-            .engine
-            .ok_or(PublishError::unprepared("push", "engine"))?;
-        let (id, _) = self
-            .built
-            .as_ref()
-            .ok_or(PublishError::unprepared("push", "built image"))?;
+        let Built { engine, id, .. } = self.built("push")?;
+        let engine = *engine;
+        let id = id.clone();
         let mut backoff = PUSH_BACKOFF;
         for attempt in 1..=PUSH_ATTEMPTS {
             let (now, manifest) = survey::exact_state(&self.target.registry, tag).await?;
@@ -330,7 +338,7 @@ impl Run<'_> {
                     return Err(self.lost(tag, digest.clone()));
                 }
             }
-            engine.tag(id, tag).await?;
+            engine.tag(&id, tag).await?;
             self.observer.event(Event::PushStarted { tag });
             let credentials = self.target.credentials.as_ref();
             let pushed = engine

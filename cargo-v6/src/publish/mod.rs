@@ -1,6 +1,9 @@
 //! Publishing, as a library: for each algorithm, plan -> read the registry ([`survey`]) ->
-//! [`decide`] (pure: checks and a list of typed [`Step`]s) -> [`execute`] (engine and registry
-//! I/O) -> a [`Published`] outcome. `--dry-run` stops after `decide` and returns the same steps.
+//! [`decide`] (pure: a list of typed [`Step`]s) -> [`execute`] (engine and registry I/O) -> a
+//! [`Published`] outcome; every refusal on the way is a [`preflight`] problem, all of them
+//! reported together before anything is written. `--dry-run` stops after `decide` and
+//! returns the same steps. Once every algorithm is done, the publish's own step records the
+//! releases ([`Step::Record`]).
 //!
 //! Nothing here prints: progress and warnings go to an [`Observer`] (the report module's), and
 //! the outcome goes back to the caller, so that one algorithm or a workspace of many publish
@@ -9,10 +12,12 @@
 pub mod claim;
 pub mod decide;
 pub mod execute;
+pub mod preflight;
 pub mod step;
 pub mod survey;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::credentials::{Credentials, CredentialsError};
@@ -20,6 +25,7 @@ use crate::engine::{BuildEvent, Engine, EngineError, PushEvent};
 use crate::manifest::Manifest;
 use crate::oci::reference::{Digest, ImageName, TaggedImage};
 use crate::plan::{Inputs, Plan, PlanError, RegistryTags, RegistryView};
+use crate::record::RecordError;
 use crate::registry::{Registry, RegistryError};
 use crate::run::{RunError, RunEvent, RunRequest};
 use crate::sign::{Format, KeyId, Placed, SignError, SigningKey};
@@ -27,7 +33,8 @@ use crate::version::Version;
 
 pub use decide::{Action, Decision, ReleaseError, Signing};
 pub use execute::build;
-pub use step::Step;
+pub use preflight::{Problem, Problems};
+pub use step::{SignKey, Step};
 
 /// Why a publish failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +42,9 @@ pub enum PublishError {
     /// No plan could be made.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// Preflight found reasons not to publish; nothing was built or pushed.
+    #[error(transparent)]
+    Preflight(Problems),
     /// The release is refused before anything is built or pushed.
     #[error(transparent)]
     Release(#[from] ReleaseError),
@@ -53,17 +63,10 @@ pub enum PublishError {
     /// `[store]` is not what the algorithm store accepts, or its file could not be written.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    /// The signing key is one of the files the build sees: `COPY . /app` would put it into
-    /// the image.
-    #[error(
-        "the signing key `{key}` is in the build context (as `{file}`): the image would carry it"
-    )]
-    KeyInContext {
-        /// The key as given.
-        key: String,
-        /// Its path in the context.
-        file: String,
-    },
+    /// Every algorithm is done and its release published, but the record of releases could
+    /// not be written.
+    #[error("the releases are published, but not recorded: {0}")]
+    NotRecorded(RecordError),
     /// Another publish wrote the exact tag between this run's checks and its write, or after
     /// it, with other content: what the tag holds is not this run's image.
     #[error(
@@ -109,7 +112,7 @@ pub enum PublishError {
         source: Box<RunError>,
     },
     /// A step whose input the caller did not prepare (an engine for a build, a built image
-    /// for a push or a smoke run, a key for signing): a bug, reported rather than panicking.
+    /// for a push or a smoke run): a bug, reported rather than panicking.
     #[error("internal error: the {step} step has no {missing}")]
     Unprepared {
         /// The step.
@@ -191,44 +194,26 @@ impl Target {
     }
 }
 
-/// The engine a build and push will use, or the problem with it when one is needed: it must
-/// answer, and the push hands it the registry credentials, which never cross a network in
-/// clear text unless the user asked for it (`--allow-insecure-engine`).
+/// The engine a build and push will use, or the problem with it: it must answer, and the
+/// push hands it the registry credentials, which never cross a network in clear text unless
+/// the user allowed it (`options.allow_insecure_engine`).
 fn engine_for_build(
     engine: Result<Engine, EngineError>,
     target: &Target,
     options: &Options,
     observer: &dyn Observer,
-) -> (Option<Engine>, Option<PublishError>) {
-    let engine = match engine {
-        Ok(engine) => engine,
-        Err(e) => return (None, Some(PublishError::from(e))),
-    };
+) -> Result<Engine, Problem> {
+    let engine = engine?;
     match engine.check_credentials_path(target.credentials.as_ref()) {
-        Ok(()) => (Some(engine), None),
+        Ok(()) => Ok(engine),
         Err(_) if options.allow_insecure_engine => {
-            observer.event(Event::Warning(format!(
-                "--allow-insecure-engine: the registry credentials go to the Docker engine at {} in clear text",
-                engine.describe()
-            )));
-            (Some(engine), None)
+            observer.event(Event::InsecureEngine {
+                endpoint: &engine.describe(),
+            });
+            Ok(engine)
         }
-        Err(refused) => (None, Some(PublishError::from(refused))),
+        Err(refused) => Err(refused.into()),
     }
-}
-
-/// One error for every problem found before acting: the error itself when there is one (its
-/// own hint and exit code stay), else all of them as one list.
-fn all_problems(mut errors: Vec<PublishError>, tree: Vec<String>) -> PublishError {
-    if tree.is_empty()
-        && errors.len() == 1
-        && let Some(error) = errors.pop()
-    {
-        return error;
-    }
-    let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    problems.extend(tree);
-    ReleaseError::NotReleasable { problems }.into()
 }
 
 /// How to publish.
@@ -274,6 +259,8 @@ pub struct Algorithm<'a> {
     pub manifest: &'a Manifest,
     /// Version, git state and build context.
     pub inputs: Inputs,
+    /// The release tag published (`--from-tag`): it must be on HEAD and name the version.
+    pub release_tag: Option<&'a str>,
     /// Receives this algorithm's progress and warnings.
     pub observer: &'a dyn Observer,
 }
@@ -305,6 +292,18 @@ pub struct Published {
     pub signatures: Vec<Placed>,
 }
 
+impl Published {
+    /// The release as the record keeps it.
+    pub fn release(&self) -> crate::record::Release {
+        crate::record::Release {
+            algorithm: self.algorithm.clone(),
+            version: self.version.raw().to_string(),
+            image: self.reference.clone(),
+            digest: self.digest.clone(),
+        }
+    }
+}
+
 /// The outcome for one algorithm.
 #[derive(Debug)]
 pub enum Outcome {
@@ -324,6 +323,19 @@ pub enum Outcome {
 pub enum Event<'a> {
     /// Something the user should know; the publish goes on.
     Warning(String),
+    /// The registry credentials go to an engine reached over plain TCP off this machine,
+    /// because the user allowed it.
+    InsecureEngine {
+        /// The engine's address, with where it came from.
+        endpoint: &'a str,
+    },
+    /// `force`: the exact tags that hold other images are written over (`dry_run`: would be).
+    Overwriting {
+        /// The tags.
+        references: &'a [TaggedImage],
+        /// Whether this is a dry run.
+        dry_run: bool,
+    },
     /// The engine starts building `plan`.
     BuildStarted {
         /// The plan being built.
@@ -407,42 +419,69 @@ pub trait Observer: Sync {
     fn event(&self, event: Event<'_>);
 }
 
+/// What a publish did: each algorithm's outcome, in the order given, and the record of the
+/// releases (`None` when nothing was published: a dry run, or every algorithm failed).
+#[derive(Debug)]
+pub struct Publication {
+    /// Each algorithm's result.
+    pub outcomes: Vec<Result<Outcome, PublishError>>,
+    /// The [`Step::Record`] after every algorithm.
+    pub recorded: Option<Result<Recorded, PublishError>>,
+}
+
+/// The releases written to the record.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The record's file.
+    pub path: PathBuf,
+    /// How many releases it got.
+    pub count: usize,
+}
+
 /// Publishes the algorithms, up to `options.jobs` at once (one engine builds them side by
 /// side); one failure does not stop the others, and each gets its own result, in the order
-/// given.
+/// given. Then the releases published go into the record at `record` (one file for them
+/// all, so written once, after every algorithm).
 pub async fn publish(
     algorithms: Vec<Algorithm<'_>>,
     options: &Options,
-) -> Vec<Result<Outcome, PublishError>> {
+    record: &Path,
+) -> Publication {
     use futures_util::StreamExt;
     // The keys first, one after the other, each loaded once: a password is asked for before
     // anything runs and never by two members at once. A key that fails is tried again for
     // the next member that uses it, so each gets its own error.
-    let mut keys: Vec<(PathBuf, SigningKey)> = Vec::new();
-    let mut signers = Vec::with_capacity(algorithms.len());
+    let mut keys: Vec<SignKey> = Vec::new();
+    let mut signings = Vec::with_capacity(algorithms.len());
     for algorithm in &algorithms {
-        signers.push(match options.signing(algorithm.manifest) {
+        signings.push(match options.signing(algorithm.manifest) {
             None => Ok(None),
-            Some((path, _)) => match keys.iter().position(|(p, _)| *p == path) {
-                Some(i) => Ok(Some(i)),
+            Some((path, format)) => match keys.iter().find(|k| k.path == path) {
+                Some(key) => Ok(Some(key.clone())),
                 None => load_key(&path).map(|key| {
-                    keys.push((path, key));
-                    Some(keys.len() - 1)
+                    let key = SignKey {
+                        path,
+                        key: Arc::new(key),
+                    };
+                    keys.push(key.clone());
+                    Some(key)
                 }),
-            },
+            }
+            .map(|key| key.map(|key| Signing { key, format })),
         });
     }
-    let keys = &keys;
-    futures_util::stream::iter(algorithms.into_iter().zip(signers).map(
-        |(algorithm, signer)| async move {
-            let signer = signer.map_err(PublishError::Sign)?;
-            let signer = signer.and_then(|i| keys.get(i)).map(|(_, key)| key);
-            publish_one(algorithm, signer, options).await
-        },
-    ))
-    .buffered(options.jobs.max(1))
-    .collect()
-    .await
+    let outcomes: Vec<Result<Outcome, PublishError>> =
+        futures_util::stream::iter(algorithms.into_iter().zip(signings).map(
+            |(algorithm, signing)| async move { publish_one(algorithm, signing?, options).await },
+        ))
+        .buffered(options.jobs.max(1))
+        .collect()
+        .await;
+    let recorded = match decide::record(record, &outcomes) {
+        Some(Step::Record { path, releases }) => Some(execute::record(path, releases)),
+        _ => None,
+    };
+    Publication { outcomes, recorded }
 }
 
 fn load_key(path: &std::path::Path) -> Result<SigningKey, SignError> {
@@ -452,100 +491,95 @@ fn load_key(path: &std::path::Path) -> Result<SigningKey, SignError> {
 
 async fn publish_one(
     algorithm: Algorithm<'_>,
-    signer: Option<&SigningKey>,
+    signing: Option<Signing>,
     options: &Options,
 ) -> Result<Outcome, PublishError> {
     let Algorithm {
         manifest,
         inputs,
+        release_tag,
         observer,
     } = algorithm;
-    let signing = options.signing(manifest);
-    // A bad [store] is found before anything is pushed, not when its file is written after.
-    crate::store::check(manifest)?;
-    let target = Target::for_manifest(manifest, options.stall_timeout)?;
+    // Checks before actions, every problem at once: the project, the registry and the engine
+    // are all asked before anything is written.
+    let mut found = preflight::project(
+        manifest,
+        &inputs,
+        release_tag,
+        signing.as_ref().map(|signing| signing.key.path.as_path()),
+        options.allow_dirty,
+    );
+    let target = match Target::for_manifest(manifest, options.stall_timeout) {
+        Ok(target) => target,
+        Err(error) => {
+            found.push(problem_of(error)?);
+            return Err(refused(found));
+        }
+    };
     let stall_timeout = options
         .stall_timeout
         .unwrap_or(manifest.publish.stall_timeout);
-    // Checks before actions, every problem at once: the work tree, the registry and the
-    // engine are all asked before anything is decided or written.
-    let tree_problems = decide::check_work_tree(
-        inputs.git.as_ref(),
-        &inputs.version.0,
-        manifest.wrapper,
-        &manifest.publish.release_tag_prefix,
-        options.allow_dirty,
-    );
     // The engine is asked only when a build may be needed: an unchanged republish needs none
-    // (and an ssh engine would be dialled for nothing).
+    // (and an ssh engine would be dialled for nothing); a publish the registry leaves
+    // undecided counts as a build.
     let connect = || async { Engine::connect_with_stall_timeout(stall_timeout).await };
     let listed = match target.tags(&manifest.image).await {
         Ok(listed) => listed,
-        Err(registry) => {
-            // Undecidable without the registry: the engine counts as needed.
-            let mut problems = vec![registry];
-            problems.extend(connect().await.err().map(PublishError::from));
-            return Err(all_problems(problems, tree_problems));
+        Err(error) => {
+            found.push(problem_of(error)?);
+            found.take(connect().await);
+            return Err(refused(found));
         }
     };
     let existing = RegistryTags {
         tags: listed.clone(),
         view: RegistryView::Read,
     };
-    let plan = Plan::new(manifest, inputs, existing)?;
-    if let Some((key, _)) = &signing
-        && let Some(file) = key_in_context(&plan, key)
-    {
-        return Err(PublishError::KeyInContext {
-            key: crate::diagnostic::display(key),
-            file,
-        });
-    }
+    // A plan that cannot be made is the project's problem: the engine is not asked.
+    let Some(plan) = found.take(Plan::new(manifest, inputs, existing)) else {
+        return Err(refused(found));
+    };
     for warning in &plan.warnings {
         observer.event(Event::Warning(warning.clone()));
     }
     let survey = survey::read(&target.registry, &plan, &listed).await;
     target.report_retries(observer);
-    let survey = survey?;
-    let signing = signing.map(|(key, format)| Signing {
-        key: crate::diagnostic::display(&key),
-        format,
-    });
-    let smoke = options.smoke.as_ref().map(|r| r.method.as_str());
+    let survey = match survey {
+        Ok(survey) => survey,
+        Err(error) => {
+            found.push(problem_of(error)?);
+            found.take(connect().await);
+            return Err(refused(found));
+        }
+    };
     let store_output = crate::store::output(manifest);
-    let decision = decide::decide(
+    let decision = found.take(decide::decide(
         &plan,
         &survey,
         options.force,
-        smoke,
+        options.smoke.as_ref(),
         signing.as_ref(),
         store_output.as_deref(),
-    );
-    let needs_engine = decision.as_ref().map_or(true, Decision::builds);
-    let (engine, engine_problem) = match needs_engine {
-        true => engine_for_build(connect().await, &target, options, observer),
-        false => (None, None),
+    ));
+    // A refused release counts as a build: the engine is asked, so that its problem is
+    // reported with the refusal.
+    let engine = match decision.as_ref().is_none_or(Decision::builds) {
+        true => found.take(engine_for_build(
+            connect().await,
+            &target,
+            options,
+            observer,
+        )),
+        false => None,
     };
-    let mut problems: Vec<PublishError> = engine_problem.into_iter().collect();
-    let decision = match decision {
-        Ok(decision) if problems.is_empty() && tree_problems.is_empty() => decision,
-        Ok(_) => return Err(all_problems(problems, tree_problems)),
-        Err(refused) => {
-            problems.insert(0, refused.into());
-            return Err(all_problems(problems, tree_problems));
-        }
+    let Some(decision) = decision.filter(|_| found.is_empty()) else {
+        return Err(refused(found));
     };
     if let Action::Overwrite { references } = &decision.action {
-        let verb = if options.dry_run {
-            "would OVERWRITE"
-        } else {
-            "OVERWRITING"
-        };
-        let shown: Vec<String> = references.iter().map(ToString::to_string).collect();
-        observer.event(Event::Warning(format!(
-            "--force: {verb} the published version tag(s) {}; nodes that pull the old image by tag will get a different one",
-            shown.join(", ")
-        )));
+        observer.event(Event::Overwriting {
+            references,
+            dry_run: options.dry_run,
+        });
     }
     if options.dry_run {
         return Ok(Outcome::DryRun {
@@ -559,27 +593,25 @@ async fn publish_one(
         &plan,
         &decision,
         survey,
-        execute::StepInputs {
-            smoke: options.smoke.as_ref(),
-            signer,
-            manifest,
-        },
+        manifest,
         observer,
     )
     .await?;
     Ok(Outcome::Published(Box::new(published)))
 }
 
-/// The path in the build context of the file `key`, if the build sees it: `COPY . /app`
-/// would put the (encrypted) private key into the image.
-fn key_in_context(plan: &Plan, key: &std::path::Path) -> Option<String> {
-    let key = std::fs::canonicalize(key).ok()?;
-    let context = std::fs::canonicalize(&plan.context).ok()?;
-    let relative = key.strip_prefix(&context).ok()?;
-    let relative: Vec<String> = relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    let relative = relative.join("/");
-    plan.context_files.contains(&relative).then_some(relative)
+/// A failure to reach the registry (or to resolve its credentials) before anything is
+/// written, as a problem to report with the others; any other error ends the publish as it
+/// is.
+fn problem_of(error: PublishError) -> Result<Problem, PublishError> {
+    match error {
+        PublishError::Registry(e) => Ok(Problem::Registry(e)),
+        PublishError::Credentials(e) => Ok(Problem::Credentials(e)),
+        other => Err(other),
+    }
+}
+
+/// The error for what preflight found.
+fn refused(found: preflight::Found) -> PublishError {
+    PublishError::Preflight(found.into_problems())
 }
