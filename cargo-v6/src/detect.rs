@@ -7,6 +7,9 @@
 //! so that every rule is unit-tested without a filesystem. `cli::init` does the reading.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crate::dockerfile::{Instruction, instructions};
 use crate::vantage6::{self, Wrapper};
@@ -230,13 +233,14 @@ fn pyproject_packages(text: &str) -> Vec<String> {
 /// The packages a literal `packages=["..."]` in setup.py's `setup()` call names (top level
 /// only).
 fn setup_py_packages(text: &str) -> Vec<String> {
-    let item = regex::Regex::new(r#"["']([A-Za-z0-9_.-]+)["']"#).expect("valid regex");
+    static ITEM: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"["']([A-Za-z0-9_.-]+)["']"#).expect("valid regex"));
     let mut packages = Vec::new();
     let list = setup_py_argument(text, "packages")
         .and_then(|value| value.strip_prefix('['))
         .and_then(|value| value.strip_suffix(']'));
     if let Some(list) = list {
-        for name in item.captures_iter(list) {
+        for name in ITEM.captures_iter(list) {
             let top = name[1].split('.').next().unwrap_or_default().to_string();
             if !packages.contains(&top) {
                 packages.push(top);
@@ -551,8 +555,9 @@ fn algorithm_base(image: &str) -> Option<(Registry, Option<(u64, u64)>)> {
     } else {
         Registry::Other
     };
-    let version = regex::Regex::new(r"^(\d+)\.(\d+)(?:$|[.a-z_-])")
-        .expect("valid regex")
+    static VERSION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(\d+)\.(\d+)(?:$|[.a-z_-])").expect("valid regex"));
+    let version = VERSION
         .captures(tag.unwrap_or_default())
         .and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)));
     Some((registry, version))
@@ -615,10 +620,12 @@ pub fn first_foreign_step(dockerfile: &str, wrapper: Wrapper) -> Option<String> 
 }
 
 fn foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
-    let install = regex::Regex::new(
-        r"^(?:python3? -m )?(?:uv )?pip3? install(?: --system| --no-cache-dir| -e| --editable)* /app/?$",
-    )
-    .expect("valid regex");
+    static INSTALL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"^(?:python3? -m )?(?:uv )?pip3? install(?: --system| --no-cache-dir| -e| --editable)* /app/?$",
+        )
+        .expect("valid regex")
+    });
     let mut froms = 0;
     for step in steps {
         let rest = step.rest.as_str();
@@ -658,7 +665,7 @@ fn foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
                     "Rscript -e 'library(devtools)' -e 'install_deps(\".\")'"
                         | "R CMD INSTALL --no-multiarch --with-keep.source ."
                 ),
-                _ => install.is_match(rest),
+                _ => INSTALL.is_match(rest),
             },
             "CMD" => match wrapper {
                 Wrapper::R => rest.contains("vtg::docker.wrapper("),
