@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
 
@@ -62,9 +63,15 @@ pub fn digest_files(root: &Path, files: &[String]) -> Result<Vec<FileDigest>, Fi
     // A thread costs more than hashing a handful of small files (a workspace of 200 small
     // algorithms would start 400 of them).
     const FILES_PER_THREAD: usize = 32;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().div_ceil(FILES_PER_THREAD));
+    /// The cores, asked once per run: the standard library reads the cgroup's files for it
+    /// on every call, and this runs once per member of a workspace.
+    static CORES: LazyLock<usize> =
+        LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let wanted = files.len().div_ceil(FILES_PER_THREAD);
+    let threads = match wanted {
+        0 | 1 => 1,
+        _ => wanted.min(*CORES),
+    };
     if threads <= 1 {
         return files.iter().map(|f| digest_file(root, f)).collect();
     }
