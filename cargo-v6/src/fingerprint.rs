@@ -115,7 +115,7 @@ fn digest_file(root: &Path, file: &str) -> Result<FileDigest, FingerprintError> 
             "not a regular file",
         )));
     } else {
-        content_hash(&path).map_err(error)?
+        content_hash(&path, meta.len()).map_err(error)?
     };
     Ok(FileDigest {
         path: file.to_string(),
@@ -157,11 +157,16 @@ pub fn compute(recipe: Recipe<'_>, files: &[FileDigest]) -> String {
     format!("sha256:{}", hex::encode(hash.finalize()))
 }
 
-/// Streams a file through SHA-256, so that large contexts are never held in memory.
-fn content_hash(path: &Path) -> std::io::Result<[u8; 32]> {
+/// Streams a file through SHA-256, so that large contexts are never held in memory; `len` is
+/// its size when listed.
+fn content_hash(path: &Path, len: u64) -> std::io::Result<[u8; 32]> {
+    // No bigger than the file: zeroing 256 KiB for each of a workspace's many small files
+    // costs more than hashing them.
+    const SMALL: usize = 8 * 1024;
+    const LARGE: usize = 256 * 1024;
     let mut file = std::fs::File::open(path)?;
     let mut hash = Sha256::new();
-    let mut buffer = vec![0; 256 * 1024];
+    let mut buffer = vec![0; usize::try_from(len).map_or(LARGE, |n| n.clamp(SMALL, LARGE))];
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {
