@@ -4,7 +4,7 @@
 //! worktrees, includes) applies exactly as in their shell.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 /// The repository state that goes into labels and release checks.
@@ -125,7 +125,9 @@ fn touches(entry: &str, watched: &Path) -> bool {
 
 impl Repository {
     fn read(top: &Path) -> Option<Repository> {
-        let head = git(
+        // The reads are independent: started together, they take about the time of the
+        // slowest (`status`) instead of the sum, and every plan waits for them.
+        let head = start(
             top,
             &[
                 "log",
@@ -133,20 +135,23 @@ impl Repository {
                 "--format=%H %cd",
                 "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
             ],
-        )?;
-        let (revision, created) = head.trim().split_once(' ')?;
+        );
+        let head_tags = start(top, &["tag", "--points-at", "HEAD"]);
+        let status = start(top, &["status", "--porcelain", "--untracked-files=normal"]);
         let source = remote_source(top);
-        let head_tags = git(top, &["tag", "--points-at", "HEAD"])
+        let (head, head_tags, status) = (finish(head), finish(head_tags), finish(status));
+        let head = head?;
+        let (revision, created) = head.trim().split_once(' ')?;
+        let head_tags = head_tags
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default();
-        let mut changed: Vec<String> =
-            git(top, &["status", "--porcelain", "--untracked-files=normal"])
-                .map(|s| {
-                    s.lines()
-                        .map(|l| l.get(3..).unwrap_or(l).to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
+        let mut changed: Vec<String> = status
+            .map(|s| {
+                s.lines()
+                    .map(|l| l.get(3..).unwrap_or(l).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
         changed.sort();
         changed.dedup();
         Some(Repository {
@@ -183,15 +188,29 @@ pub fn tags(dir: &Path) -> Vec<String> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let output = Command::new("git")
+    finish(start(dir, args))
+}
+
+/// `git -C dir args...` started, its output captured (as [`Command::output`] would); `None`
+/// when git cannot be started.
+fn start(dir: &Path, args: &[&str]) -> Option<Child> {
+    Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .env("TZ", "UTC")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
-        .output()
-        .ok()?;
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()
+}
+
+/// What a command [`start`]ed printed, once it has ended; `None` when it failed.
+fn finish(child: Option<Child>) -> Option<String> {
+    let output = child?.wait_with_output().ok()?;
     output
         .status
         .success()
