@@ -312,6 +312,18 @@ mod tests {
         assert_eq!(tags(d), vec!["v1.0.0"]);
     }
 
+    /// `status` and `tag` run alongside `log`: without a commit the repository still reads
+    /// as nothing, whatever they say.
+    #[test]
+    fn a_repository_without_a_commit_is_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        run(d, &["init", "-q", "-b", "main"]);
+        std::fs::write(d.join("a.txt"), "a").unwrap();
+        assert_eq!(read(d, d), None);
+        assert_eq!(Cache::default().read(d, &[d]), None);
+    }
+
     #[test]
     fn outside_a_repository_there_is_nothing() {
         let dir = tempfile::tempdir().unwrap();
