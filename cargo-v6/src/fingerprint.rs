@@ -251,4 +251,43 @@ mod tests {
         let err = digest_files(dir.path(), &["gone".to_string()]).unwrap_err();
         assert_eq!(err.path, "gone");
     }
+
+    /// The read buffer follows the file's size: every size, below, at and above its bounds,
+    /// hashes to the SHA-256 of the whole content, on one thread or several (over 32 files).
+    #[test]
+    fn every_size_hashes_its_whole_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [
+            0,
+            1,
+            8 * 1024 - 1,
+            8 * 1024,
+            8 * 1024 + 1,
+            256 * 1024,
+            300 * 1024 + 7,
+        ];
+        let files: Vec<(String, Vec<u8>)> = (0..40)
+            .map(|i| {
+                let size = sizes[i % sizes.len()];
+                let content: Vec<u8> = (0..size).map(|b| (b * 31 + i) as u8).collect();
+                (format!("f{i:02}"), content)
+            })
+            .collect();
+        for (name, content) in &files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        for count in [sizes.len(), files.len()] {
+            let names: Vec<String> = files[..count].iter().map(|(n, _)| n.clone()).collect();
+            let digests = digest_files(dir.path(), &names).unwrap();
+            for ((name, content), digest) in files.iter().zip(&digests) {
+                assert_eq!(&digest.path, name);
+                assert_eq!(
+                    digest.content,
+                    <[u8; 32]>::from(Sha256::digest(content)),
+                    "{name}"
+                );
+            }
+            assert_eq!(digests.len(), count);
+        }
+    }
 }
