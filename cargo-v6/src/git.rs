@@ -3,6 +3,7 @@
 //! HEAD. Read with the `git` command so that users' own configuration (safe.directory,
 //! worktrees, includes) applies exactly as in their shell.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -39,6 +40,9 @@ pub fn read(dir: &Path, context: &Path) -> Option<GitInfo> {
 #[derive(Debug, Default)]
 pub struct Cache {
     repositories: Mutex<Vec<(PathBuf, Option<Repository>)>>,
+    /// The real paths asked for so far: every member of a workspace names the root's
+    /// v6.toml.
+    real_paths: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
 }
 
 /// What git says of one repository, read from its top directory.
@@ -58,12 +62,17 @@ impl Cache {
     /// templates directory: files or directories) make the tree dirty.
     pub fn read(&self, dir: &Path, inputs: &[&Path]) -> Option<GitInfo> {
         let absolute = |p: &Path| {
-            std::fs::canonicalize(if p.as_os_str().is_empty() {
+            let p = if p.as_os_str().is_empty() {
                 Path::new(".")
             } else {
                 p
-            })
-            .ok()
+            };
+            self.real_paths
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(p.to_path_buf())
+                .or_insert_with(|| std::fs::canonicalize(p).ok())
+                .clone()
         };
         let dir = absolute(dir)?;
         // `.git` is a directory, or a file in worktrees and submodules.
