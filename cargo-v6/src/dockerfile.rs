@@ -120,9 +120,11 @@ fn instruction(line: usize, text: &str) -> Instruction {
 /// The first `RUN`, `COPY` or `ADD` that opens a heredoc (`RUN <<EOF`, `COPY <<-"END" /x`):
 /// BuildKit's syntax, which the engine's classic builder reads as instructions line by line.
 pub fn first_heredoc(text: &str) -> Option<Instruction> {
-    let heredoc = regex::Regex::new(r#"(?:^|\s)<<-?["']?[A-Za-z_]"#).expect("valid regex");
+    static HEREDOC: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?:^|\s)<<-?["']?[A-Za-z_]"#).expect("valid regex")
+    });
     instructions(text).into_iter().find(|step| {
-        matches!(step.keyword.as_str(), "RUN" | "COPY" | "ADD") && heredoc.is_match(&step.rest)
+        matches!(step.keyword.as_str(), "RUN" | "COPY" | "ADD") && HEREDOC.is_match(&step.rest)
     })
 }
 

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
 
@@ -62,9 +63,15 @@ pub fn digest_files(root: &Path, files: &[String]) -> Result<Vec<FileDigest>, Fi
     // A thread costs more than hashing a handful of small files (a workspace of 200 small
     // algorithms would start 400 of them).
     const FILES_PER_THREAD: usize = 32;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().div_ceil(FILES_PER_THREAD));
+    /// The cores, asked once per run: the standard library reads the cgroup's files for it
+    /// on every call, and this runs once per member of a workspace.
+    static CORES: LazyLock<usize> =
+        LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let wanted = files.len().div_ceil(FILES_PER_THREAD);
+    let threads = match wanted {
+        0 | 1 => 1,
+        _ => wanted.min(*CORES),
+    };
     if threads <= 1 {
         return files.iter().map(|f| digest_file(root, f)).collect();
     }
@@ -108,7 +115,7 @@ fn digest_file(root: &Path, file: &str) -> Result<FileDigest, FingerprintError> 
             "not a regular file",
         )));
     } else {
-        content_hash(&path).map_err(error)?
+        content_hash(&path, meta.len()).map_err(error)?
     };
     Ok(FileDigest {
         path: file.to_string(),
@@ -150,11 +157,16 @@ pub fn compute(recipe: Recipe<'_>, files: &[FileDigest]) -> String {
     format!("sha256:{}", hex::encode(hash.finalize()))
 }
 
-/// Streams a file through SHA-256, so that large contexts are never held in memory.
-fn content_hash(path: &Path) -> std::io::Result<[u8; 32]> {
+/// Streams a file through SHA-256, so that large contexts are never held in memory; `len` is
+/// its size when listed.
+fn content_hash(path: &Path, len: u64) -> std::io::Result<[u8; 32]> {
+    // No bigger than the file: zeroing 256 KiB for each of a workspace's many small files
+    // costs more than hashing them.
+    const SMALL: usize = 8 * 1024;
+    const LARGE: usize = 256 * 1024;
     let mut file = std::fs::File::open(path)?;
     let mut hash = Sha256::new();
-    let mut buffer = vec![0; 256 * 1024];
+    let mut buffer = vec![0; usize::try_from(len).map_or(LARGE, |n| n.clamp(SMALL, LARGE))];
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {
@@ -238,5 +250,44 @@ mod tests {
         assert!(fp(recipe("", &empty, &empty), dir.path(), &files).is_ok());
         let err = digest_files(dir.path(), &["gone".to_string()]).unwrap_err();
         assert_eq!(err.path, "gone");
+    }
+
+    /// The read buffer follows the file's size: every size, below, at and above its bounds,
+    /// hashes to the SHA-256 of the whole content, on one thread or several (over 32 files).
+    #[test]
+    fn every_size_hashes_its_whole_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [
+            0,
+            1,
+            8 * 1024 - 1,
+            8 * 1024,
+            8 * 1024 + 1,
+            256 * 1024,
+            300 * 1024 + 7,
+        ];
+        let files: Vec<(String, Vec<u8>)> = (0..40)
+            .map(|i| {
+                let size = sizes[i % sizes.len()];
+                let content: Vec<u8> = (0..size).map(|b| (b * 31 + i) as u8).collect();
+                (format!("f{i:02}"), content)
+            })
+            .collect();
+        for (name, content) in &files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        for count in [sizes.len(), files.len()] {
+            let names: Vec<String> = files[..count].iter().map(|(n, _)| n.clone()).collect();
+            let digests = digest_files(dir.path(), &names).unwrap();
+            for ((name, content), digest) in files.iter().zip(&digests) {
+                assert_eq!(&digest.path, name);
+                assert_eq!(
+                    digest.content,
+                    <[u8; 32]>::from(Sha256::digest(content)),
+                    "{name}"
+                );
+            }
+            assert_eq!(digests.len(), count);
+        }
     }
 }

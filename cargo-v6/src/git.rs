@@ -3,8 +3,9 @@
 //! HEAD. Read with the `git` command so that users' own configuration (safe.directory,
 //! worktrees, includes) applies exactly as in their shell.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 /// The repository state that goes into labels and release checks.
@@ -39,6 +40,9 @@ pub fn read(dir: &Path, context: &Path) -> Option<GitInfo> {
 #[derive(Debug, Default)]
 pub struct Cache {
     repositories: Mutex<Vec<(PathBuf, Option<Repository>)>>,
+    /// The real paths asked for so far: every member of a workspace names the root's
+    /// v6.toml.
+    real_paths: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
 }
 
 /// What git says of one repository, read from its top directory.
@@ -58,12 +62,17 @@ impl Cache {
     /// templates directory: files or directories) make the tree dirty.
     pub fn read(&self, dir: &Path, inputs: &[&Path]) -> Option<GitInfo> {
         let absolute = |p: &Path| {
-            std::fs::canonicalize(if p.as_os_str().is_empty() {
+            let p = if p.as_os_str().is_empty() {
                 Path::new(".")
             } else {
                 p
-            })
-            .ok()
+            };
+            self.real_paths
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(p.to_path_buf())
+                .or_insert_with(|| std::fs::canonicalize(p).ok())
+                .clone()
         };
         let dir = absolute(dir)?;
         // `.git` is a directory, or a file in worktrees and submodules.
@@ -125,7 +134,9 @@ fn touches(entry: &str, watched: &Path) -> bool {
 
 impl Repository {
     fn read(top: &Path) -> Option<Repository> {
-        let head = git(
+        // The reads are independent: started together, they take about the time of the
+        // slowest (`status`) instead of the sum, and every plan waits for them.
+        let head = start(
             top,
             &[
                 "log",
@@ -133,20 +144,23 @@ impl Repository {
                 "--format=%H %cd",
                 "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
             ],
-        )?;
-        let (revision, created) = head.trim().split_once(' ')?;
+        );
+        let head_tags = start(top, &["tag", "--points-at", "HEAD"]);
+        let status = start(top, &["status", "--porcelain", "--untracked-files=normal"]);
         let source = remote_source(top);
-        let head_tags = git(top, &["tag", "--points-at", "HEAD"])
+        let (head, head_tags, status) = (finish(head), finish(head_tags), finish(status));
+        let head = head?;
+        let (revision, created) = head.trim().split_once(' ')?;
+        let head_tags = head_tags
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default();
-        let mut changed: Vec<String> =
-            git(top, &["status", "--porcelain", "--untracked-files=normal"])
-                .map(|s| {
-                    s.lines()
-                        .map(|l| l.get(3..).unwrap_or(l).to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
+        let mut changed: Vec<String> = status
+            .map(|s| {
+                s.lines()
+                    .map(|l| l.get(3..).unwrap_or(l).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
         changed.sort();
         changed.dedup();
         Some(Repository {
@@ -183,15 +197,29 @@ pub fn tags(dir: &Path) -> Vec<String> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let output = Command::new("git")
+    finish(start(dir, args))
+}
+
+/// `git -C dir args...` started, its output captured (as [`Command::output`] would); `None`
+/// when git cannot be started.
+fn start(dir: &Path, args: &[&str]) -> Option<Child> {
+    Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .env("TZ", "UTC")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
-        .output()
-        .ok()?;
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()
+}
+
+/// What a command [`start`]ed printed, once it has ended; `None` when it failed.
+fn finish(child: Option<Child>) -> Option<String> {
+    let output = child?.wait_with_output().ok()?;
     output
         .status
         .success()
@@ -291,6 +319,18 @@ mod tests {
         assert_eq!(info.head_tags, vec!["v1.0.0"]);
         assert_eq!(info.dirty, vec!["b.txt"]);
         assert_eq!(tags(d), vec!["v1.0.0"]);
+    }
+
+    /// `status` and `tag` run alongside `log`: without a commit the repository still reads
+    /// as nothing, whatever they say.
+    #[test]
+    fn a_repository_without_a_commit_is_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        run(d, &["init", "-q", "-b", "main"]);
+        std::fs::write(d.join("a.txt"), "a").unwrap();
+        assert_eq!(read(d, d), None);
+        assert_eq!(Cache::default().read(d, &[d]), None);
     }
 
     #[test]

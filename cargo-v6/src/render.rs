@@ -5,7 +5,9 @@
 //! commands) so that it cannot add an instruction; templates render with strict mode on and
 //! HTML escaping off.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use handlebars::Handlebars;
 use serde::Serialize;
@@ -117,19 +119,41 @@ pub fn render(
 /// tool is rendered: strict mode (a field the data lacks is an error, not an empty string) and
 /// no HTML escaping (the output is a Dockerfile or YAML, whose values the caller made safe).
 pub fn render_text(name: &str, text: &str, data: &impl Serialize) -> Result<String, RenderError> {
-    let mut handlebars = Handlebars::new();
-    handlebars.register_escape_fn(handlebars::no_escape);
-    handlebars.set_strict_mode(true);
     let template_error = |message: String| RenderError::Template {
         name: name.to_string(),
         message,
     };
-    handlebars
-        .register_template_string(name, text)
-        .map_err(|e| template_error(e.to_string()))?;
-    handlebars
+    compiled(name, text)
+        .map_err(template_error)?
         .render(name, data)
         .map_err(|e| template_error(e.to_string()))
+}
+
+/// A registry holding `text` under `name`, parsed once per run: the members of a workspace
+/// render the same few templates, and parsing one costs more than rendering it.
+fn compiled(name: &str, text: &str) -> Result<Arc<Handlebars<'static>>, String> {
+    type Registries = HashMap<(String, String), Arc<Handlebars<'static>>>;
+    static COMPILED: LazyLock<Mutex<Registries>> = LazyLock::new(Mutex::default);
+    let key = (name.to_string(), text.to_string());
+    if let Some(handlebars) = COMPILED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(Arc::clone(handlebars));
+    }
+    let mut handlebars = Handlebars::new();
+    handlebars.register_escape_fn(handlebars::no_escape);
+    handlebars.set_strict_mode(true);
+    handlebars
+        .register_template_string(name, text)
+        .map_err(|e| e.to_string())?;
+    let handlebars = Arc::new(handlebars);
+    COMPILED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key, Arc::clone(&handlebars));
+    Ok(handlebars)
 }
 
 #[cfg(test)]
@@ -195,6 +219,26 @@ mod tests {
         std::fs::write(dir.path().join("r.Dockerfile.hbs"), "FROM {{nope}}\n").unwrap();
         let err = render("r.Dockerfile.hbs", Some(dir.path()), &data()).unwrap_err();
         assert!(matches!(err, RenderError::Template { .. }), "{err}");
+    }
+
+    /// Templates are compiled once per name and text: another text under the same name, or
+    /// the same text under another name, is its own template.
+    #[test]
+    fn each_name_and_text_is_its_own_template() {
+        let first = render_text("one.hbs", "A {{name}}", &data()).unwrap();
+        let other_text = render_text("one.hbs", "B {{name}}", &data()).unwrap();
+        assert_eq!(
+            (first.as_str(), other_text.as_str()),
+            ("A partial_sum", "B partial_sum")
+        );
+        let name_of = |name: &str| match render_text(name, "{{nope}}", &data()).unwrap_err() {
+            RenderError::Template { name, .. } => name,
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            (name_of("a.hbs"), name_of("b.hbs")),
+            ("a.hbs".into(), "b.hbs".into())
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //! are assumed equal to this release's. Tags that read as nothing (`latest`, `1.2`, `sha-abc`)
 //! are ignored, and so are pre-release tags when deciding who holds an alias.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use handlebars::{Handlebars, RenderError, RenderErrorReason};
 use regex::Regex;
@@ -254,7 +255,7 @@ impl Recognizer {
         pattern.push_str(&regex::escape(rest));
         pattern.push('$');
         Some(Recognizer {
-            regex: Regex::new(&pattern).ok()?,
+            regex: compiled(&pattern)?,
             groups,
         })
     }
@@ -272,6 +273,21 @@ impl Recognizer {
             vantage6_major: first(Field::Vantage6Major),
         })
     }
+}
+
+/// `pattern` compiled, once per run: every plan reads tags back through its exact
+/// templates, and a workspace's members mostly share them (a pattern holds the name only
+/// where the template does).
+fn compiled(pattern: &str) -> Option<Regex> {
+    static COMPILED: LazyLock<Mutex<HashMap<String, Option<Regex>>>> =
+        LazyLock::new(Mutex::default);
+    let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(regex) = compiled.get(pattern) {
+        return regex.clone();
+    }
+    let regex = Regex::new(pattern).ok();
+    compiled.insert(pattern.to_owned(), regex.clone());
+    regex
 }
 
 /// The fields a tag was made from that cannot be derived from its version.
@@ -300,7 +316,8 @@ enum Kind {
 pub struct TagTemplate {
     source: String,
     index: usize,
-    registry: Handlebars<'static>,
+    /// Shared: a workspace's members parse the same templates (see [`TagTemplate::parse`]).
+    registry: Arc<Handlebars<'static>>,
     kind: Kind,
 }
 
@@ -364,7 +381,40 @@ impl TagTemplate {
     /// are not valid tags are reported now rather than at publish time; an exact template must
     /// also be readable back (its fields separated by literal text), or highest-only could not
     /// see the versions it made.
+    ///
+    /// Each source is parsed once per run: the members of a workspace share their templates
+    /// (the defaults, or the workspace's `tags`), and parsing one (handlebars, the sample
+    /// renderings, the read-back regex) costs more than the rest of a member's manifest.
     pub fn parse(source: &str, index: usize) -> Result<Self, TemplateError> {
+        /// The templates parsed so far, by source, at index 0; or why they are invalid.
+        static PARSED: LazyLock<Mutex<HashMap<String, Result<TagTemplate, String>>>> =
+            LazyLock::new(Mutex::default);
+        let cached = PARSED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(source)
+            .cloned();
+        let parsed = cached.unwrap_or_else(|| {
+            let parsed = Self::parse_anew(source).map_err(|e| e.reason);
+            PARSED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(source.to_owned(), parsed.clone());
+            parsed
+        });
+        match parsed {
+            Ok(template) => Ok(TagTemplate { index, ..template }),
+            Err(reason) => Err(TemplateError {
+                template: source.to_owned(),
+                index,
+                reason,
+            }),
+        }
+    }
+
+    /// [`TagTemplate::parse`] without the cache, at index 0.
+    fn parse_anew(source: &str) -> Result<Self, TemplateError> {
+        let index = 0;
         let error = |reason: String| TemplateError {
             template: source.to_owned(),
             index,
@@ -379,7 +429,7 @@ impl TagTemplate {
         let mut template = TagTemplate {
             source: source.to_owned(),
             index,
-            registry,
+            registry: Arc::new(registry),
             kind: Kind::Alias { major_only: false },
         };
         let stable = template.render(&Fields::sample(false))?;
@@ -886,6 +936,21 @@ mod tests {
             err.to_string(),
             "invalid tag template `v/{{major}}`: renders `v/1`: invalid tag format: `v/1`"
         );
+    }
+
+    /// Templates are parsed once per source: the same source at another position, valid or
+    /// not, is still reported at its own position.
+    #[test]
+    fn a_template_parsed_again_keeps_its_own_position() {
+        let first = TagTemplate::parse("{{major}}-again", 0).unwrap();
+        let again = TagTemplate::parse("{{major}}-again", 5).unwrap();
+        assert_eq!((first.index(), again.index()), (0, 5));
+        assert!(!again.is_exact());
+        let bad = |index| TagTemplate::parse("{{nope}}-again", index).unwrap_err();
+        let (a, b) = (bad(1), bad(4));
+        assert_eq!((a.index, b.index), (1, 4));
+        assert_eq!(a.reason, b.reason);
+        assert_eq!(a.template, "{{nope}}-again");
     }
 
     #[test]

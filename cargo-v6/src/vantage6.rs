@@ -1410,8 +1410,10 @@ pub fn algorithm_base(image: &str) -> Option<(BaseRegistry, Option<(u64, u64)>)>
     } else {
         BaseRegistry::Other
     };
-    let version = regex::Regex::new(r"^(\d+)\.(\d+)(?:$|[.a-z_-])")
-        .expect("valid regex")
+    static VERSION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(\d+)\.(\d+)(?:$|[.a-z_-])").expect("valid regex")
+    });
+    let version = VERSION
         .captures(tag.unwrap_or_default())
         .and_then(|c| Some((c[1].parse().ok()?, c[2].parse().ok()?)));
     Some((registry, version))

@@ -10,6 +10,9 @@
 mod write;
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use crate::dockerfile::{Instruction, instructions};
 use crate::project::ProjectFiles;
@@ -362,10 +365,12 @@ pub fn first_foreign_step(dockerfile: &str, wrapper: Wrapper) -> Option<String> 
 }
 
 fn foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
-    let install = regex::Regex::new(
-        r"^(?:python3? -m )?(?:uv )?pip3? install(?: --system| --no-cache-dir| -e| --editable)* /app/?$",
-    )
-    .expect("valid regex");
+    static INSTALL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"^(?:python3? -m )?(?:uv )?pip3? install(?: --system| --no-cache-dir| -e| --editable)* /app/?$",
+        )
+        .expect("valid regex")
+    });
     let mut froms = 0;
     for step in steps {
         let rest = step.rest.as_str();
@@ -405,7 +410,7 @@ fn foreign_step(steps: &[Instruction], wrapper: Wrapper) -> Option<String> {
                     "Rscript -e 'library(devtools)' -e 'install_deps(\".\")'"
                         | "R CMD INSTALL --no-multiarch --with-keep.source ."
                 ),
-                _ => install.is_match(rest),
+                _ => INSTALL.is_match(rest),
             },
             "CMD" => match wrapper {
                 Wrapper::R => rest.contains("vtg::docker.wrapper("),

@@ -59,10 +59,11 @@ impl Inputs {
             .flatten()
             .collect();
         let mut git = git.read(&manifest.dir, &inputs);
+        let outputs = outputs(manifest);
         // The files publish writes (the record, the store's file) are its output: they do not
         // make the tree dirty.
         if let Some(git) = git.as_mut() {
-            let outputs: Vec<String> = outputs(manifest)
+            let outputs: Vec<String> = outputs
                 .iter()
                 .filter_map(|path| relative_to(path, &git.top))
                 .collect();
@@ -70,7 +71,7 @@ impl Inputs {
         }
         check_release_tag_prefix(manifest, git.as_ref())?;
         let version = resolve_version(manifest, set_version, git.as_ref())?;
-        let context_files = context_files(manifest, &context_dir)?;
+        let context_files = context_files_but(manifest, &context_dir, &outputs)?;
         let file_digests = crate::fingerprint::digest_files(&context_dir, &context_files)?;
         let unused_dockerfile = (manifest.build.dockerfile.is_none()
             && context_files.iter().any(|f| f == "Dockerfile"))
@@ -94,13 +95,23 @@ impl Inputs {
 }
 
 /// The files of the build context; a bad `.dockerignore` line is pointed at like a manifest
-/// error, with the path as the user would type it.
+/// error, with the path as the user would type it. `context_dir` is as [`context_dir`] gives
+/// it (a real path).
 /// The files publish writes after a release (the record `v6.lock`, the store's
 /// `store.output`) are outputs, never inputs: they are left out, so that recording a release
 /// does not change the next one's image (nor a republish's fingerprint).
 pub fn context_files(manifest: &Manifest, context_dir: &Path) -> Result<Vec<String>, PlanError> {
+    context_files_but(manifest, context_dir, &outputs(manifest))
+}
+
+/// [`context_files`] without `outputs` (as [`outputs`] gives them).
+fn context_files_but(
+    manifest: &Manifest,
+    context_dir: &Path,
+    outputs: &[PathBuf],
+) -> Result<Vec<String>, PlanError> {
     let mut files = select_context(manifest, context_dir)?;
-    let outputs: Vec<String> = outputs(manifest)
+    let outputs: Vec<String> = outputs
         .iter()
         .filter_map(|path| relative_to(path, context_dir))
         .collect();
@@ -108,23 +119,26 @@ pub fn context_files(manifest: &Manifest, context_dir: &Path) -> Result<Vec<Stri
     Ok(files)
 }
 
-/// The files publish writes after a release: the record of releases and the store's file.
+/// The files publish writes after a release: the record of releases and the store's file,
+/// each in the real path of its directory (the file itself may not exist yet). Found once per
+/// plan, for both git's changes and the context.
 fn outputs(manifest: &Manifest) -> Vec<PathBuf> {
     std::iter::once(manifest.record_path())
         .chain(crate::store::output(manifest))
+        .filter_map(|path| {
+            let parent = match path.parent()? {
+                p if p.as_os_str().is_empty() => Path::new("."),
+                p => p,
+            };
+            Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+        })
         .collect()
 }
 
-/// `path` relative to `dir` (both made absolute), `/`-separated, if it lies inside.
+/// `path` (as [`outputs`] gives it) relative to `dir` (a real path: the context's, or the
+/// repository's top), `/`-separated, if it lies inside.
 fn relative_to(path: &Path, dir: &Path) -> Option<String> {
-    let parent = match path.parent()? {
-        p if p.as_os_str().is_empty() => Path::new("."),
-        p => p,
-    };
-    let parent = std::fs::canonicalize(parent).ok()?;
-    let dir = std::fs::canonicalize(dir).ok()?;
-    let relative = parent.join(path.file_name()?);
-    let relative = relative.strip_prefix(dir).ok()?;
+    let relative = path.strip_prefix(dir).ok()?;
     let parts: Vec<String> = relative
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())

@@ -85,7 +85,10 @@ pub fn pyproject_packages(text: &str) -> Vec<String> {
 /// The packages a literal `packages=["..."]` in setup.py's `setup()` call names (top level
 /// only).
 pub fn setup_py_packages(text: &str) -> Vec<String> {
-    let item = regex::Regex::new(r#"["']([A-Za-z0-9_.-]+)["']"#).expect("valid regex");
+    static ITEM: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"["']([A-Za-z0-9_.-]+)["']"#).expect("valid regex")
+    });
+    let item = &*ITEM;
     let mut packages = Vec::new();
     let list = setup_py_argument(text, "packages")
         .and_then(|value| value.strip_prefix('['))

@@ -7,6 +7,7 @@
 //! (`get_version()`, `__version__`, an f-string, concatenation) is not.
 
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use regex::Regex;
 
@@ -30,8 +31,9 @@ pub fn setup_py_argument<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
 
 /// The value of `keyword=` in the first `setup(...)` call that has one.
 pub fn setup_keyword(text: &str, keyword: &str) -> Option<Keyword> {
-    let calls = Regex::new(r"(\bdef\s+)?\bsetup\s*\(").expect("valid regex");
-    calls.captures_iter(text).find_map(|call| {
+    static CALLS: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(\bdef\s+)?\bsetup\s*\(").expect("valid regex"));
+    CALLS.captures_iter(text).find_map(|call| {
         // `def setup(` is a definition, not the call.
         let open = call.get(1).is_none().then(|| call.get(0))??.end();
         call_keyword(text.as_bytes(), open, keyword.as_bytes())
