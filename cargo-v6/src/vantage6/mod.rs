@@ -728,7 +728,7 @@ pub fn session_state_parquet(created: i64) -> Vec<u8> {
 }
 
 /// The file `scripts/session-state-parquet.py` writes (pyarrow 26.0.1).
-const SESSION_STATE_TEMPLATE: &[u8] = include_bytes!("../templates/node/session_state.parquet");
+const SESSION_STATE_TEMPLATE: &[u8] = include_bytes!("../../templates/node/session_state.parquet");
 
 /// Its placeholder time, 2001-02-03T04:05:06.070809Z, in microseconds since the epoch.
 const SESSION_STATE_PLACEHOLDER_MICROS: i64 = 981_173_106_070_809;
