@@ -187,7 +187,7 @@ impl Engine {
     }
 
     /// Marks the local tag `reference` as temporary: when a signal ends the process before
-    /// [`Engine::remove_tag`] removed it, [`remove_leftovers`] does. Mark it before the build
+    /// [`Engine::remove_tag`] removed it, [`remove_leftovers`](super::remove_leftovers) does. Mark it before the build
     /// that makes it: a signal may come between the engine's tagging and the build's end.
     pub fn mark_temporary(&self, reference: &TaggedImage) {
         leftovers::remember(&self.docker, Leftover::Tag(reference.to_string()));

@@ -18,7 +18,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the engine may take to give its first answer (the version request every
 /// connection starts with; through ssh, the handshake too). Short: an engine that accepts
 /// connections and never answers (a hung or frozen daemon) is found in seconds, not after
-/// [`API_TIMEOUT`]. A shorter `--stall-timeout` shortens it further.
+/// [`API_TIMEOUT`](super::API_TIMEOUT). A shorter `--stall-timeout` shortens it further.
 const FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Engine {
@@ -163,8 +163,6 @@ impl Engine {
     }
 }
 
-/// Connection failures, with the causes bollard's own message hides ("client error
-/// (Connect)" alone does not say "Connection refused").
 /// `host:port`, with brackets around an IPv6 address.
 fn host_port(host: &str, port: u16) -> String {
     match host.contains(':') {
@@ -340,6 +338,8 @@ fn tls_reason(err: &rustls::Error) -> String {
     }
 }
 
+/// Connection failures, with the causes bollard's own message hides ("client error
+/// (Connect)" alone does not say "Connection refused").
 fn connect_reason(err: BollardError) -> String {
     if let BollardError::SocketNotFoundError(path) = &err {
         return format!("no socket at {path}");

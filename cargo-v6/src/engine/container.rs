@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use futures_util::StreamExt;
 
 use super::leftovers::{self, Leftover};
-use super::push::push_message;
+use super::push::{push_message, registry_auth};
 use super::{BUILD_TIMEOUT, Engine, EngineError, api_message, next_within, short_id};
 use crate::credentials::Credentials;
 
@@ -74,12 +73,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let registry = reference.name.domain();
         let text = reference.to_string();
-        let auth = credentials.map(|c| DockerCredentials {
-            username: Some(c.username.clone()),
-            password: Some(c.password().to_owned()),
-            serveraddress: Some(registry.to_owned()),
-            ..DockerCredentials::default()
-        });
+        let auth = registry_auth(registry, credentials);
         let options = bollard::query_parameters::CreateImageOptionsBuilder::new()
             .from_image(&text)
             .build();

@@ -13,6 +13,13 @@
 //!   request instead of letting the engine build from a truncated archive, and is reported as
 //!   [`EngineError::Io`] naming the file.
 //! - Registry secrets only travel in the `X-Registry-Auth` header; no error text contains them.
+//!
+//! Layout: this file holds the [`Engine`] handle, its request limits and [`EngineError`];
+//! `connect` finds and opens the engine (`address` resolves it as the docker CLI does, `ssh`
+//! tunnels to it) and names what a failed first request means; `build` streams the context
+//! (`context_tar` writes it and checks it against the fingerprint) and tags the result; `push`
+//! hands the registry credentials to the engine and follows the push; `container` pulls and
+//! runs the containers of `cargo v6 run`; `leftovers` remembers what a signal must remove.
 
 mod address;
 mod build;

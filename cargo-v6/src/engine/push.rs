@@ -65,12 +65,7 @@ impl Engine {
         let tag = reference.tag.as_str();
         let registry = reference.image.domain();
         let reference = reference.to_string();
-        let auth = credentials.map(|c| DockerCredentials {
-            username: Some(c.username.clone()),
-            password: Some(c.password().to_owned()),
-            serveraddress: Some(registry.to_owned()),
-            ..DockerCredentials::default()
-        });
+        let auth = registry_auth(registry, credentials);
         let options = PushImageOptionsBuilder::new().tag(tag).build();
         let mut stream = self.docker.push_image(&repository, Some(options), auth);
         // The engine reports a push's progress all along: a long silence is a stall.
@@ -115,6 +110,19 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The `X-Registry-Auth` of a push or pull: `credentials` for `registry`, or none.
+pub(super) fn registry_auth(
+    registry: &str,
+    credentials: Option<&Credentials>,
+) -> Option<DockerCredentials> {
+    credentials.map(|c| DockerCredentials {
+        username: Some(c.username.clone()),
+        password: Some(c.password().to_owned()),
+        serveraddress: Some(registry.to_owned()),
+        ..DockerCredentials::default()
+    })
 }
 
 /// bollard encodes `X-Registry-Auth` with the standard base64 alphabet; the engine decodes the
