@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::diagnose::{Failure, SERVER_RETRY, diagnose, without_ansi};
+use super::diagnose::{Failure, diagnose, without_ansi};
 use super::workdir::WorkDir;
 use super::{RunError, RunEvent, RunObserver, RunOutcome, RunOutput, RunRequest};
 use crate::engine::{Bind, ContainerSpec, Engine};
 use crate::vantage6::{
     self, DatabaseSource, FunctionStep, MountSource, NodeDatabase, NodeIds, NodeRun, NodeTask,
-    OutputFormat,
+    OutputFormat, SERVER_RETRY,
 };
 
 #[allow(clippy::too_many_arguments)]

@@ -1,6 +1,8 @@
 //! What failed, read from the wrapper's log: the module (PKG_NAME), the method, a missing
 //! dependency, the data, the output.
 
+use crate::vantage6::{LOG_ERROR, LOG_INFO, LOG_WARN, SERVER_CONTACT};
+
 /// What failed, as the wrapper's log tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -174,18 +176,13 @@ impl Failure {
 /// The hint for a function that needs the server: a central function.
 pub(super) const CENTRAL_HELP: &str = "central functions create subtasks through the server (the algorithm client), which a local run cannot reach: run the partial functions here, and test the central one with vantage6's MockAlgorithmClient or a real server";
 
-/// What vantage6's client logs (`common/client/client_base.py`) each time it fails to reach
-/// the server and tries again, a second later, with no end.
-pub(super) const SERVER_RETRY: &str = "Connection error... Retrying";
-
-/// Names of the wrapper's log lines (vantage6 `tools.util`: `info > `, `warn > `, `error > `).
-const ERROR: &str = "error > ";
-const INFO: &str = "info > ";
-
 /// What failed, from the container's log lines (stdout and stderr, in order), the module
 /// (PKG_NAME) the image sets and the method asked for.
 pub fn diagnose(lines: &[String], module: Option<&str>, method: &str) -> Failure {
-    let errors: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix(ERROR)).collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(LOG_ERROR))
+        .collect();
     let exception = last_exception(lines);
     let module_name = module.unwrap_or("?").to_owned();
     for message in &errors {
@@ -250,11 +247,9 @@ pub fn diagnose(lines: &[String], module: Option<&str>, method: &str) -> Failure
                     error,
                 };
             }
-            let central = lines.iter().any(|l| {
-                l.contains("host.docker.internal")
-                    || l.contains("AlgorithmClient")
-                    || l.contains("CONTAINER_TOKEN")
-            });
+            let central = lines
+                .iter()
+                .any(|l| SERVER_CONTACT.iter().any(|word| l.contains(word)));
             return Failure::MethodRaised {
                 method: name.to_owned(),
                 error,
@@ -264,10 +259,10 @@ pub fn diagnose(lines: &[String], module: Option<&str>, method: &str) -> Failure
     }
     let imported = lines
         .iter()
-        .any(|l| l.starts_with(INFO) && l.contains("' imported!"));
+        .any(|l| l.starts_with(LOG_INFO) && l.contains("' imported!"));
     let wrapper_started = lines
         .iter()
-        .any(|l| l.starts_with(&format!("{INFO}wrapper for")));
+        .any(|l| l.starts_with(&format!("{LOG_INFO}wrapper for")));
     if let (false, true, Some(error), Some(module)) =
         (imported, wrapper_started, &exception, module)
     {
@@ -278,7 +273,7 @@ pub fn diagnose(lines: &[String], module: Option<&str>, method: &str) -> Failure
     }
     let writing = lines
         .iter()
-        .any(|l| l.starts_with(INFO) && l.contains("Writing output to"));
+        .any(|l| l.starts_with(LOG_INFO) && l.contains("Writing output to"));
     if let (true, Some(error)) = (writing, &exception) {
         return Failure::OutputFailed {
             error: error.clone(),
@@ -329,9 +324,9 @@ fn last_exception(lines: &[String]) -> Option<String> {
         .find(|l| {
             !l.starts_with(' ')
                 && !l.is_empty()
-                && !l.starts_with(ERROR)
-                && !l.starts_with(INFO)
-                && !l.starts_with("warn > ")
+                && !l.starts_with(LOG_ERROR)
+                && !l.starts_with(LOG_INFO)
+                && !l.starts_with(LOG_WARN)
         })
         .map(|l| l.trim().to_owned())
 }
@@ -360,9 +355,9 @@ fn quoted_after(line: &str, prefix: &str) -> Option<String> {
 /// "Applying preprocessing" (which follows a successful read) after it.
 fn reading_database(lines: &[String]) -> Option<String> {
     let last_info = lines.iter().rev().find(|l| {
-        l.starts_with(INFO) && !l.contains("Error encountered") && !l.starts_with(ERROR)
+        l.starts_with(LOG_INFO) && !l.contains("Error encountered") && !l.starts_with(LOG_ERROR)
     })?;
-    let rest = last_info.strip_prefix(INFO)?;
+    let rest = last_info.strip_prefix(LOG_INFO)?;
     if rest.starts_with("Using '") && rest.contains("' with label '") {
         return rest
             .split("' with label '")

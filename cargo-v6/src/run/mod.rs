@@ -16,6 +16,11 @@
 //!
 //! Only partial (data-station) functions can run here: a central function creates subtasks
 //! through the server (the algorithm client), and no server is reachable.
+//!
+//! Layout: this file holds the entry points ([`run()`], [`ensure_image`]), the outcome, the
+//! events and the errors; `request` the request and the checks a node makes before starting
+//! anything ([`check`]); `container` the containers of a run, one per task; `workdir` the
+//! temporary work folder; `diagnose` what failed, read from the wrapper's log.
 
 mod container;
 mod diagnose;
@@ -28,9 +33,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::engine::{Engine, EngineError, LogLine};
-use crate::vantage6::{FunctionStep, NodeRunError};
+use crate::vantage6::{FunctionStep, NodeRunError, SERVER_RETRY};
 use container::{image_pkg_name, run_in};
-use diagnose::{CENTRAL_HELP, SERVER_RETRY};
+use diagnose::CENTRAL_HELP;
 use request::checked_databases;
 use workdir::WorkDir;
 

@@ -1,30 +1,28 @@
 //! The node-run contract: what a vantage6 node prepares for one algorithm container (the work
 //! folder's files, the mounts, the encoded environment), per vantage6 major, as pure data.
+//!
+//! Read from the vantage6 sources, not guessed:
+//! - 4.x: vantage6-node 4.15.2 `vantage6/node/docker/task_manager.py` (`_prepare_volumes`,
+//!   `_setup_environment_vars`, `_encode_environment_variables`) and `docker_manager.py`
+//!   (`_set_database`, `mount_mode`); vantage6-algorithm-tools 4.15.2
+//!   `vantage6/algorithm/tools/wrap.py` (reads `INPUT_FILE` as JSON `{method, args, kwargs}`,
+//!   calls `method(*args, **kwargs)`, writes `json.dumps(result)` to `OUTPUT_FILE`) and
+//!   `util.py` (`get_env_var`: undo `!` -> `=`, base32-decode, plain values kept).
+//! - 5.x: vantage6-node 5.0.3 (the release; 5.0.0a26 differed, see `node_run_5`)
+//!   `vantage6/node/k8s/container_manager.py` (`run`, `_create_volume_mounts`,
+//!   `_encode_environment_variables`), `k8s/session_manager.py` (`SessionFileManager`: the
+//!   session folder and its `session_state.parquet`) and `globals.py` (`TASK_JOB_*_PATH`,
+//!   `DATABASE_BASE_PATH`, `DEFAULT_PROXY_PORT`); vantage6-algorithm-tools 5.0.3 `wrap.py`
+//!   (method from `ALGORITHM_METHOD`, arguments from `INPUT_FILE` as a JSON object,
+//!   `method(**arguments)`; data extraction and preprocessing write a parquet table, the compute
+//!   steps JSON), `decorator/data.py` (`USER_REQUESTED_DATAFRAMES`: `;` between argument
+//!   positions, `,` within one; `SESSION_FOLDER/<name>.parquet`) and `decorator/metadata.py`
+//!   (`TASK_ID`, `NODE_ID`, `ORGANIZATION_ID`, `COLLABORATION_ID` read with `os.environ[...]`,
+//!   as the node set them: still encoded); vantage6-common 5.0.3 `ContainerEnvNames`.
 
 use std::collections::BTreeMap;
 
 use super::{FunctionStep, Vantage6Version};
-
-// ---- How a node runs an algorithm ----
-//
-// Read from the vantage6 sources, not guessed:
-// - 4.x: vantage6-node 4.15.2 `vantage6/node/docker/task_manager.py` (`_prepare_volumes`,
-//   `_setup_environment_vars`, `_encode_environment_variables`) and `docker_manager.py`
-//   (`_set_database`, `mount_mode`); vantage6-algorithm-tools 4.15.2
-//   `vantage6/algorithm/tools/wrap.py` (reads `INPUT_FILE` as JSON `{method, args, kwargs}`,
-//   calls `method(*args, **kwargs)`, writes `json.dumps(result)` to `OUTPUT_FILE`) and
-//   `util.py` (`get_env_var`: undo `!` -> `=`, base32-decode, plain values kept).
-// - 5.x: vantage6-node 5.0.3 (the release; 5.0.0a26 differed, see `node_run_5`)
-//   `vantage6/node/k8s/container_manager.py` (`run`, `_create_volume_mounts`,
-//   `_encode_environment_variables`), `k8s/session_manager.py` (`SessionFileManager`: the
-//   session folder and its `session_state.parquet`) and `globals.py` (`TASK_JOB_*_PATH`,
-//   `DATABASE_BASE_PATH`, `DEFAULT_PROXY_PORT`); vantage6-algorithm-tools 5.0.3 `wrap.py`
-//   (method from `ALGORITHM_METHOD`, arguments from `INPUT_FILE` as a JSON object,
-//   `method(**arguments)`; data extraction and preprocessing write a parquet table, the compute
-//   steps JSON), `decorator/data.py` (`USER_REQUESTED_DATAFRAMES`: `;` between argument
-//   positions, `,` within one; `SESSION_FOLDER/<name>.parquet`) and `decorator/metadata.py`
-//   (`TASK_ID`, `NODE_ID`, `ORGANIZATION_ID`, `COLLABORATION_ID` read with `os.environ[...]`,
-//   as the node set them: still encoded); vantage6-common 5.0.3 `ContainerEnvNames`.
 
 /// `ENV_VAR_EQUALS_REPLACEMENT` in vantage6-common (4.x and 5.x): the node writes `!` for
 /// the `=` padding of its base32 values.
@@ -683,6 +681,25 @@ fn base64url(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// How the wrapper's own log lines start, per level (vantage6 `tools.util`: `info > `,
+/// `warn > `, `error > `): what tells them from the function's output when a failure is read
+/// from the log.
+pub const LOG_INFO: &str = "info > ";
+/// See [`LOG_INFO`].
+pub const LOG_WARN: &str = "warn > ";
+/// See [`LOG_INFO`].
+pub const LOG_ERROR: &str = "error > ";
+
+/// What vantage6's algorithm client logs (`common/client/client_base.py`) each time it fails
+/// to reach the server and tries again, a second later, with no end: a function that logs it
+/// waits for a server.
+pub const SERVER_RETRY: &str = "Connection error... Retrying";
+
+/// Words in a log that show a function reaching for the server (a central function's work):
+/// the 4.x node's proxy host, the algorithm client's class, the container token's variable.
+pub const SERVER_CONTACT: [&str; 3] =
+    ["host.docker.internal", "AlgorithmClient", "CONTAINER_TOKEN"];
 
 #[cfg(test)]
 mod tests {
