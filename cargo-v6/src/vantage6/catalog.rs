@@ -50,6 +50,16 @@ pub fn newest_of_major(major: u64) -> Option<&'static str> {
 /// harbor2.vantage6.ai, where 3.x and the R base lived, is gone: they have no default.
 pub const ALGORITHM_BASE: &str = "ghcr.io/vantage6/infrastructure/algorithm-base";
 
+/// The release a tag template is rendered with when it is checked, before any real value is
+/// known: any `MAJOR.MINOR` would do, and a fixed one keeps the check's result the same on
+/// every run (it is the example the tags' documentation gives too).
+pub const SAMPLE: &str = "4.13";
+
+/// The one manifest media type the vantage6 algorithm store accepts when it resolves an image's
+/// digest (its `Accept` header): a single-platform Docker v2 manifest. An image published as
+/// anything else (an OCI manifest, an index) may not resolve in the store.
+pub const STORE_MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
 /// The vantage6 release an algorithm targets (`4.15`); picks base image and entrypoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vantage6Version {
@@ -199,6 +209,12 @@ mod tests {
         assert_eq!(newest_of_major(4), Some("4.15"));
         assert_eq!(newest_of_major(5), Some("5.0"));
         assert_eq!(newest_of_major(6), None);
+    }
+
+    #[test]
+    fn the_sample_release_and_the_stores_media_type_are_well_formed() {
+        assert!(Vantage6Version::parse(SAMPLE).is_some());
+        assert!(STORE_MANIFEST_ACCEPT.starts_with("application/vnd.docker."));
     }
 
     #[test]

@@ -12,8 +12,8 @@ mod catalog;
 mod node;
 
 pub use catalog::{
-    ALGORITHM_BASE, DATABASE_TYPES, FunctionStep, NEWEST, SUPPORTED_MAJORS, Vantage6Version,
-    Wrapper, default_base, newest_of_major, template_name,
+    ALGORITHM_BASE, DATABASE_TYPES, FunctionStep, NEWEST, SAMPLE, STORE_MANIFEST_ACCEPT,
+    SUPPORTED_MAJORS, Vantage6Version, Wrapper, default_base, newest_of_major, template_name,
 };
 pub use node::{
     DatabaseSource, ENV_EQUALS_REPLACEMENT, LOG_ERROR, LOG_INFO, LOG_WARN, MountSource,
