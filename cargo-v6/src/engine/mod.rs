@@ -280,6 +280,7 @@ fn api_message(err: BollardError) -> String {
     api_message_ref(&err)
 }
 
+/// [`api_message`] of an error that is looked at again afterwards.
 fn api_message_ref(err: &BollardError) -> String {
     match err {
         BollardError::DockerResponseServerError { message, .. } => message.clone(),

@@ -15,6 +15,9 @@ use crate::vantage6::{
     OutputFormat, SERVER_RETRY,
 };
 
+/// Runs the containers of `request` in `work`: with `--extract` (5.x), one data extraction per
+/// database first, whose tables become the session's dataframes; then the method. Returns the
+/// method's output.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn run_in(
     engine: &Engine,

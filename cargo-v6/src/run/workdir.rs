@@ -10,11 +10,14 @@ use crate::vantage6::{self, MountSource, NodeDatabase, NodeRun};
 /// The run's work folder: a new folder under the system's temporary directory, removed when
 /// dropped (also when the run fails or is interrupted).
 pub(super) struct WorkDir {
+    /// The folder.
     pub(super) path: PathBuf,
+    /// Set once [`WorkDir::remove`] ran, so that dropping it does not try again.
     removed: std::sync::atomic::AtomicBool,
 }
 
 impl WorkDir {
+    /// Creates a new, empty work folder, readable by any user the image runs as.
     pub(super) fn create() -> Result<WorkDir, RunError> {
         let path = std::env::temp_dir().join(container_name());
         std::fs::create_dir(&path).map_err(|source| RunError::Io {
@@ -90,6 +93,8 @@ impl WorkDir {
         Ok(())
     }
 
+    /// Removes the folder now, so that a failure to remove it can be reported (dropping it
+    /// removes it silently).
     pub(super) fn remove(&self) -> std::io::Result<()> {
         self.removed
             .store(true, std::sync::atomic::Ordering::Relaxed);
