@@ -12,7 +12,10 @@ use std::process::Output;
 use assert_cmd::Command;
 
 mod support;
-use support::{LocalImages, cargo_v6_in_tmp as cargo_v6, copy_dir, docker, stack, text, unique};
+use support::{
+    LocalImages, cargo_v6_env, cargo_v6_in_tmp as cargo_v6, copy_dir, docker, fails, stack, text,
+    unique,
+};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -420,6 +423,56 @@ fn help_says_which_functions_run_here() {
     ] {
         assert!(help.contains(needle), "expected `{needle}` in\n{help}");
     }
+}
+
+/// Where the image and its vantage6 version come from: `--image` or v6.toml's image,
+/// `--vantage6` or v6.toml's `vantage6`; v6.toml is read only when one of them needs it. No
+/// engine is reached: every case ends before, or at an engine that is not there.
+#[test]
+fn the_image_and_its_vantage6_version_come_from_the_arguments_or_v6_toml() {
+    let nowhere = [("DOCKER_HOST", "unix:///nonexistent/cargo-v6/docker.sock")];
+    let exit_2 = |out: &Output, expected: &str| {
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in\n{stderr}"
+        );
+        stderr
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let run = |dir: &Path, args: &[&str]| {
+        cargo_v6_env(dir, &nowhere, &[&["v6", "run", "f"][..], args].concat())
+    };
+    // --image without --vantage6 and no v6.toml: the version is unknown.
+    let out = run(empty.path(), &["--image", "x"]);
+    exit_2(
+        &out,
+        "the image's vantage6 version is unknown: pass --vantage6",
+    );
+    let out = run(empty.path(), &["--image", "x", "--vantage6", "4.x"]);
+    exit_2(&out, "invalid --vantage6 `4.x`: write MAJOR.MINOR");
+    // Without --image, v6.toml is read first: its absence is the error, not the version.
+    let out = run(empty.path(), &["--vantage6", "4.x"]);
+    let stderr = exit_2(&out, "v6.toml");
+    assert!(!stderr.contains("--vantage6"), "{stderr}");
+    // The R project's v6.toml says vantage6 3.7, which no local run supports.
+    let r = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("tests/fixtures/r"), r.path());
+    let out = run(r.path(), &["--image", "x"]);
+    exit_2(&out, "3.7 is not supported");
+    let out = run(r.path(), &["--vantage6", "4.x"]);
+    exit_2(&out, "invalid --vantage6 `4.x`");
+    // --vantage6 wins over v6.toml's; the R wrapper is warned about whenever v6.toml is read.
+    let r_warning = "the R wrapper (vtg) dates from vantage6 3.x";
+    let stderr = fails(&run(r.path(), &["--vantage6", "4.15"]));
+    assert!(stderr.contains(r_warning), "{stderr}");
+    let stderr = fails(&run(r.path(), &["--image", "x", "--vantage6", "4.15"]));
+    assert!(!stderr.contains(r_warning), "v6.toml is not read: {stderr}");
+    assert!(
+        stderr.contains("/nonexistent/cargo-v6/docker.sock"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -197,8 +197,8 @@ impl Fields {
             minor: "2".into(),
             patch: "3".into(),
             prerelease: prerelease.into(),
-            vantage6: "4.13".into(),
-            vantage6_major: "4".into(),
+            vantage6: crate::vantage6::SAMPLE.into(),
+            vantage6_major: major_of(crate::vantage6::SAMPLE).into(),
             name: "my-algorithm".into(),
         }
     }

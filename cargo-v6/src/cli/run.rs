@@ -198,60 +198,69 @@ impl TaskArgs {
     }
 }
 
+/// Where the image to run comes from. `B` is what a build needs: v6.toml, then the plan made
+/// from it.
+enum Source<B> {
+    /// `--image`: an image id or a reference the engine has or can pull.
+    Given(String),
+    /// No `--image`: v6.toml's image, built first.
+    Build(B),
+}
+
 /// Runs `cargo v6 run`; prints the output as one line of JSON on stdout.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     // v6.toml: needed to build, and the default vantage6 version of an image given by name.
-    let manifest = match (&args.image, &args.vantage6) {
-        (Some(_), Some(_)) => None,
-        (Some(_), None) => Some(args.manifest.load().map_err(|e| match e {
-            Error::Manifest(crate::manifest::ManifestError::NotFound { .. }) => Error::input(
-                "the image's vantage6 version is unknown: pass --vantage6 MAJOR.MINOR, or run in a project with v6.toml",
-                None,
-            ),
-            other => other,
-        })?),
-        (None, _) => Some(args.manifest.load()?),
-    };
-    let vantage6 = match (&args.vantage6, &manifest) {
-        (Some(text), _) => Vantage6Version::parse(text).ok_or_else(|| {
-            Error::input(
-                format!("invalid --vantage6 `{text}`: write MAJOR.MINOR, e.g. 4.15"),
-                None,
-            )
-        })?,
-        (None, Some(manifest)) => manifest.vantage6.clone(),
-        (None, None) => unreachable!("a manifest is loaded when --vantage6 is absent"),
+    let (source, vantage6, wrapper) = match (args.image, &args.vantage6) {
+        (Some(image), Some(text)) => (Source::Given(image), parse_vantage6(text)?, None),
+        (Some(image), None) => {
+            let manifest = args.manifest.load().map_err(|e| match e {
+                Error::Manifest(crate::manifest::ManifestError::NotFound { .. }) => Error::input(
+                    "the image's vantage6 version is unknown: pass --vantage6 MAJOR.MINOR, or run in a project with v6.toml",
+                    None,
+                ),
+                other => other,
+            })?;
+            let vantage6 = manifest.vantage6.clone();
+            (Source::Given(image), vantage6, Some(manifest.wrapper))
+        }
+        (None, given) => {
+            let manifest = args.manifest.load()?;
+            let vantage6 = match given {
+                Some(text) => parse_vantage6(text)?,
+                None => manifest.vantage6.clone(),
+            };
+            let wrapper = manifest.wrapper;
+            (Source::Build(Box::new(manifest)), vantage6, Some(wrapper))
+        }
     };
     let request = args.task.request(&args.method, vantage6)?;
     // Wrong arguments or data are exit 2 before anything is built or started.
     crate::run::check(&request).map_err(run_error)?;
-    if let Some(manifest) = &manifest
-        && manifest.wrapper == Wrapper::R
-    {
+    if wrapper == Some(Wrapper::R) {
         reporter.warn("the R wrapper (vtg) dates from vantage6 3.x and may not read what a 4.x or 5.x node gives it");
     }
-    let plan = match (&args.image, &manifest) {
-        (None, Some(manifest)) => {
-            let inputs = args.version.inputs(manifest)?;
-            let plan = Plan::new(manifest, inputs, RegistryTags::offline())?;
+    let source = match source {
+        Source::Given(image) => Source::Given(image),
+        Source::Build(manifest) => {
+            let inputs = args.version.inputs(&manifest)?;
+            let plan = Plan::new(&manifest, inputs, RegistryTags::offline())?;
             for warning in &plan.warnings {
                 reporter.warn(warning);
             }
-            Some(plan)
+            Source::Build(Box::new(plan))
         }
-        _ => None,
     };
     super::runtime()?.block_on(async {
         let engine = crate::engine::Engine::connect().await?;
         let observer = report::RunProgress::new(reporter);
-        let image = match (&args.image, &plan) {
-            (Some(image), _) => {
+        let image = match &source {
+            Source::Given(image) => {
                 crate::run::ensure_image(&engine, image, &observer)
                     .await
                     .map_err(run_error)?;
                 image.clone()
             }
-            (None, Some(plan)) => {
+            Source::Build(plan) => {
                 let progress = report::PublishProgress::new(reporter);
                 crate::publish::build(
                     &engine,
@@ -261,7 +270,6 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 )
                 .await?
             }
-            (None, None) => unreachable!("a plan is made when --image is absent"),
         };
         // A signal ends it through `Runtime::block_on`, which removes the container; the
         // work folder goes when the run's future is dropped.
@@ -269,6 +277,16 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             .await
             .map_err(run_error)?;
         report::run_output(&outcome, reporter)
+    })
+}
+
+/// `--vantage6 MAJOR.MINOR`.
+fn parse_vantage6(text: &str) -> Result<Vantage6Version, Error> {
+    Vantage6Version::parse(text).ok_or_else(|| {
+        Error::input(
+            format!("invalid --vantage6 `{text}`: write MAJOR.MINOR, e.g. 4.15"),
+            None,
+        )
     })
 }
 

@@ -236,8 +236,9 @@ impl Run<'_> {
         }
         if !release.kind.resolvable_by_store() {
             observer.event(Event::Warning(format!(
-                "{source} is a `{}`, not a single-platform docker v2 manifest: the vantage6 algorithm store asks only for `application/vnd.docker.distribution.manifest.v2+json` and may fail to resolve its digest",
-                release.kind
+                "{source} is a `{}`, not a single-platform docker v2 manifest: the vantage6 algorithm store asks only for `{}` and may fail to resolve its digest",
+                release.kind,
+                crate::vantage6::STORE_MANIFEST_ACCEPT
             )));
         }
         Ok(Published {

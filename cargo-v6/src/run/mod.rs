@@ -1,0 +1,283 @@
+//! Runs an algorithm image on this machine the way a vantage6 node runs it: the node's work
+//! folder, mounts and environment ([`crate::vantage6::node_run`]) in a temporary folder, a
+//! container with no network, the log followed live, and the output file read back.
+//!
+//! Invariants:
+//! - Nothing is written into the project: the work folder is a new folder under the system's
+//!   temporary directory, removed when the run ends, whatever the outcome; data files are
+//!   mounted read-only from where they are.
+//! - Every container is removed when its run ends (success, failure, timeout, a function
+//!   that waits for the server); when a signal ends the process, by
+//!   [`crate::engine::remove_leftovers`].
+//! - Success means the wrapper wrote an output: the container exited 0 and the output file,
+//!   which is created empty as a node does, is no longer empty.
+//! - A failure says what failed, read from the wrapper's log ([`diagnose`]): the module
+//!   (PKG_NAME), the method, a missing dependency, the data, the output.
+//!
+//! Only partial (data-station) functions can run here: a central function creates subtasks
+//! through the server (the algorithm client), and no server is reachable.
+//!
+//! Layout: this file holds the entry points ([`run()`], [`ensure_image`]), the outcome, the
+//! events and the errors; `request` the request and the checks a node makes before starting
+//! anything ([`check`]); `container` the containers of a run, one per task; `workdir` the
+//! temporary work folder; `diagnose` what failed, read from the wrapper's log.
+
+mod container;
+mod diagnose;
+mod request;
+mod workdir;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::engine::{Engine, EngineError, LogLine};
+use crate::vantage6::{FunctionStep, NodeRunError, SERVER_RETRY};
+use container::{image_pkg_name, run_in};
+use diagnose::CENTRAL_HELP;
+use request::checked_databases;
+use workdir::WorkDir;
+
+pub use diagnose::{Failure, diagnose};
+pub use request::{DataArg, RunRequest, check};
+
+/// What the run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// The output file.
+    pub output: RunOutput,
+    /// The image that ran.
+    pub image: String,
+}
+
+/// The output file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutput {
+    /// The result, as the wrapper serialized it (`json.dumps`: one line).
+    Json(String),
+    /// A parquet table (5.x data extraction and preprocessing), its size in bytes.
+    Table {
+        /// Size of the file.
+        bytes: u64,
+    },
+}
+
+impl RunOutput {
+    /// The output as one line of JSON: the result itself, or `{"parquet_bytes": N}` for a
+    /// table. A multi-line JSON text is compacted; anything else is shown as the wrapper wrote
+    /// it (Python writes `NaN` for a float NaN, which strict JSON lacks).
+    pub fn json_line(&self) -> String {
+        match self {
+            RunOutput::Json(text) if text.contains('\n') => serde_json::from_str::<Value>(text)
+                .map(|value| value.to_string())
+                .unwrap_or_else(|_| text.replace(['\n', '\r'], " ")),
+            RunOutput::Json(text) => text.clone(),
+            RunOutput::Table { bytes } => serde_json::json!({ "parquet_bytes": bytes }).to_string(),
+        }
+    }
+}
+
+/// Progress of a run, for the caller to show.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    /// The image is not in the engine and is pulled.
+    Pulling {
+        /// The reference.
+        reference: &'a str,
+    },
+    /// A pull status line.
+    PullStatus(&'a str),
+    /// A container starts.
+    Started {
+        /// The function.
+        method: &'a str,
+        /// 5.x: its step.
+        step: Option<FunctionStep>,
+        /// The image.
+        image: &'a str,
+        /// The environment before encoding.
+        env: &'a BTreeMap<String, String>,
+    },
+    /// One line of the container's log.
+    Log(&'a LogLine),
+    /// The container ended.
+    Exited {
+        /// The function.
+        method: &'a str,
+        /// The exit code.
+        code: i64,
+    },
+    /// Something the user should know; the run goes on.
+    Warning(String),
+}
+
+/// Receives [`RunEvent`]s. `Sync`: engine callbacks may run on the runtime's threads.
+pub trait RunObserver: Sync {
+    /// Called for each event, in order.
+    fn event(&self, event: RunEvent<'_>);
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The request is wrong (arguments, data, environment): nothing was started.
+    #[error("{message}")]
+    Input {
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        help: Option<String>,
+    },
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The work folder could not be made or read.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The algorithm failed: what failed, read from the wrapper's log.
+    #[error("`{method}` failed: {failure}")]
+    Failed {
+        /// The function.
+        method: String,
+        /// What failed.
+        failure: Failure,
+        /// The container's exit code.
+        code: i64,
+    },
+    /// The function waits for the vantage6 server (its algorithm client retries the
+    /// connection once a second, for good): a central function.
+    #[error(
+        "`{method}` tried to reach the vantage6 server (the algorithm client logged \
+         `{SERVER_RETRY}` and would retry for good), which a local run has not; the \
+         container was removed"
+    )]
+    NeedsServer {
+        /// The function.
+        method: String,
+    },
+    /// The run took longer than the timeout.
+    #[error("`{method}` did not finish within {} s; the container was removed", .after.as_secs())]
+    TimedOut {
+        /// The function.
+        method: String,
+        /// The timeout.
+        after: Duration,
+    },
+}
+
+impl From<NodeRunError> for RunError {
+    fn from(error: NodeRunError) -> Self {
+        RunError::Input {
+            message: error.to_string(),
+            help: None,
+        }
+    }
+}
+
+impl RunError {
+    /// A hint on how to fix it.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            RunError::Input { help, .. } => help.clone(),
+            RunError::Failed { failure, .. } => failure.help(),
+            RunError::NeedsServer { .. } => Some(CENTRAL_HELP.to_owned()),
+            RunError::TimedOut { .. } => Some(
+                "if its log shows it still working, a longer --timeout (or none) lets it \
+                 finish; a function waiting for what a local run cannot give (the server, \
+                 the network: the container has none) never will"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Makes sure `reference` is in the engine: an image id or a reference it has is used as is;
+/// otherwise it is pulled (with the credentials for its registry), as a node pulls.
+pub async fn ensure_image(
+    engine: &Engine,
+    reference: &str,
+    observer: &dyn RunObserver,
+) -> Result<(), RunError> {
+    if engine.image_labels(reference).await?.is_some() {
+        return Ok(());
+    }
+    let parsed =
+        crate::oci::reference::ImageRef::parse(reference).map_err(|e| RunError::Input {
+            message: format!(
+                "no image `{reference}` in the engine, and it is no reference to pull: {e}"
+            ),
+            help: None,
+        })?;
+    let credentials =
+        crate::credentials::resolve(parsed.name.domain()).map_err(|e| RunError::Input {
+            message: e.to_string(),
+            help: None,
+        })?;
+    observer.event(RunEvent::Pulling { reference });
+    engine
+        .pull(&parsed, credentials.as_ref(), &mut |status| {
+            observer.event(RunEvent::PullStatus(&status))
+        })
+        .await?;
+    Ok(())
+}
+
+/// Runs `request` in `image` (an image id or a reference the engine has) as a node would,
+/// and returns the output. Dropped before its end (a signal), it leaves its container to
+/// [`crate::engine::remove_leftovers`] and removes its work folder.
+pub async fn run(
+    engine: &Engine,
+    image: &str,
+    request: &RunRequest,
+    observer: &dyn RunObserver,
+) -> Result<RunOutcome, RunError> {
+    let databases = checked_databases(request)?;
+    let module = image_pkg_name(engine, image).await?;
+    let work = WorkDir::create()?;
+    let result = run_in(
+        engine,
+        image,
+        request,
+        &databases,
+        module.as_deref(),
+        &work,
+        observer,
+    )
+    .await;
+    if let Err(e) = work.remove() {
+        observer.event(RunEvent::Warning(format!(
+            "cannot remove the temporary folder {}: {e}",
+            work.path.display()
+        )));
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_is_one_line_of_json() {
+        assert_eq!(
+            RunOutput::Json(r#"{"sum": 6, "count": 3}"#.into()).json_line(),
+            r#"{"sum": 6, "count": 3}"#
+        );
+        assert_eq!(
+            RunOutput::Json("{\n \"a\": 1\n}".into()).json_line(),
+            r#"{"a":1}"#
+        );
+        assert_eq!(RunOutput::Json("[NaN,\n1]".into()).json_line(), "[NaN, 1]");
+        assert_eq!(
+            RunOutput::Table { bytes: 42 }.json_line(),
+            r#"{"parquet_bytes":42}"#
+        );
+    }
+}
