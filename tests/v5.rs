@@ -231,6 +231,39 @@ fn the_python_5_template_runs_every_step_as_a_5_0_3_node_feeds_it() {
     let age = state["age_seconds"].as_f64().unwrap();
     assert!((0.0..600.0).contains(&age), "{state}");
 
+    // After each extraction the node adds a row naming the dataframe it stored.
+    let state = ok_json(&run(&[
+        "session_state",
+        "--extract",
+        "read_csv",
+        "--data",
+        "default=test/a.csv",
+        "--data",
+        "other=test/b.csv",
+    ]));
+    assert_eq!(
+        state["action"],
+        serde_json::json!(["", "data_extraction", "data_extraction"])
+    );
+    assert_eq!(
+        state["file"],
+        serde_json::json!(["session_state.parquet", "default.parquet", "other.parquet"])
+    );
+    assert_eq!(
+        state["message"],
+        serde_json::json!([
+            "Created this session file.",
+            "Session updated.",
+            "Session updated."
+        ])
+    );
+    assert_eq!(
+        state["dataframe"],
+        serde_json::json!(["", "default", "other"])
+    );
+    assert_eq!(state["timestamp"], "datetime64[us, UTC]");
+    assert_eq!(state["ordered"], true, "{state}");
+
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "the runs left {left:?} behind");
 }

@@ -53,6 +53,10 @@ pub(super) async fn run_in(
                 what: format!("cannot keep the table of `{extract}` for `{}`", db.label),
                 source,
             })?;
+            work.session_changed(vantage6::SessionStateRow::dataframe_stored(
+                FunctionStep::DataExtraction,
+                &db.label,
+            ))?;
             run_id += 1;
         }
         task_databases = databases

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::RunError;
 use super::container::container_name;
-use crate::vantage6::{self, MountSource, NodeDatabase, NodeRun};
+use crate::parquet::{self, Column, Values};
+use crate::vantage6::{MountSource, NodeDatabase, NodeRun, SessionStateRow};
 
 /// The run's work folder: a new folder under the system's temporary directory, removed when
 /// dropped (also when the run fails or is interrupted).
@@ -14,6 +15,15 @@ pub(super) struct WorkDir {
     pub(super) path: PathBuf,
     /// Set once [`WorkDir::remove`] ran, so that dropping it does not try again.
     removed: std::sync::atomic::AtomicBool,
+    /// 5.x: the session's state file and the rows written to it so far (with their times in
+    /// microseconds since the epoch); the file is written whole after each new row.
+    session: std::sync::Mutex<Option<SessionState>>,
+}
+
+/// A 5.x session's state file and its rows, each with its time in microseconds since the epoch.
+struct SessionState {
+    path: PathBuf,
+    rows: Vec<(SessionStateRow, i64)>,
 }
 
 impl WorkDir {
@@ -27,6 +37,7 @@ impl WorkDir {
         let work = WorkDir {
             path,
             removed: std::sync::atomic::AtomicBool::new(false),
+            session: std::sync::Mutex::new(None),
         };
         // A non-root user in the image must reach the files (the node's volume is open to it).
         set_mode(&work.path, 0o755)?;
@@ -76,21 +87,70 @@ impl WorkDir {
             }
         }
         if let Some(relative) = &node.session_state {
-            let path = self.path.join(relative);
-            if !path.exists() {
-                let created = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-                std::fs::write(&path, vantage6::session_state_parquet(created)).map_err(
-                    |source| RunError::Io {
-                        what: format!("cannot write {}", path.display()),
-                        source,
-                    },
-                )?;
-                set_mode(&path, 0o644)?;
+            let mut session = self.session_state();
+            if session.is_none() {
+                *session = Some(SessionState {
+                    path: self.path.join(relative),
+                    rows: Vec::new(),
+                });
+                drop(session);
+                self.session_changed(SessionStateRow::created())?;
             }
         }
         Ok(())
+    }
+
+    /// Adds `row` to the session's state file, as the node does after a run that changed the
+    /// session (nothing without a session: 4.x).
+    pub(super) fn session_changed(&self, row: SessionStateRow) -> Result<(), RunError> {
+        let mut session = self.session_state();
+        let Some(SessionState { path, rows }) = session.as_mut() else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        rows.push((row, now));
+        let text = |f: fn(&SessionStateRow) -> &str| {
+            Values::Utf8(rows.iter().map(|(r, _)| f(r)).collect())
+        };
+        let table = parquet::write(&[
+            Column {
+                name: "action",
+                values: text(|r| r.action),
+            },
+            Column {
+                name: "file",
+                values: text(|r| &r.file),
+            },
+            Column {
+                name: "timestamp",
+                values: Values::TimestampMicros(rows.iter().map(|(_, t)| *t).collect()),
+            },
+            Column {
+                name: "message",
+                values: text(|r| r.message),
+            },
+            Column {
+                name: "dataframe",
+                values: text(|r| &r.dataframe),
+            },
+        ]);
+        let written = match table {
+            Some(bytes) => std::fs::write(&*path, bytes),
+            None => Err(std::io::Error::other("the rows do not make one table")),
+        };
+        written.map_err(|source| RunError::Io {
+            what: format!("cannot write {}", path.display()),
+            source,
+        })?;
+        set_mode(path, 0o644)
+    }
+
+    fn session_state(&self) -> std::sync::MutexGuard<'_, Option<SessionState>> {
+        self.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Removes the folder now, so that a failure to remove it can be reported (dropping it

@@ -171,8 +171,8 @@ pub struct NodeRun {
     pub output: String,
     /// What the output file holds when the wrapper wrote it.
     pub output_format: OutputFormat,
-    /// 5.x: the session's state file, relative to the work folder, to create with
-    /// [`session_state_parquet`] when it does not exist yet (the node creates it once per
+    /// 5.x: the session's state file, relative to the work folder, created with
+    /// [`SessionStateRow::created`] when it does not exist yet (the node creates it once per
     /// session, before the session's first run).
     pub session_state: Option<String>,
     /// What the node would log as a warning and go on (an `algorithm_env` variable it skips).
@@ -539,31 +539,44 @@ fn requested_dataframes(databases: &[NodeDatabase]) -> String {
 /// The session's state file (`SESSION_STATE_FILENAME` in vantage6-common 5.0.3, `.parquet`).
 pub const SESSION_STATE_FILE: &str = "session_state.parquet";
 
-/// `session_state.parquet` as vantage6-node 5.0.3 writes it (`k8s/session_manager.py`,
-/// `_create_session_state_file`: one row `action` "", `file` "session_state.parquet",
-/// `timestamp` the creation time in UTC, `message` "Created this session file.", `dataframe`
-/// ""), with pyarrow's defaults. Made without pyarrow: the file pyarrow writes
-/// (`scripts/session-state-parquet.py`) with its placeholder time replaced by `created`, in
-/// microseconds since the epoch. The time is a fixed-width little-endian INT64 wherever it
-/// occurs (the values, the dictionary, the statistics), and pyarrow writes no page checksums,
-/// so the replacement is the file pyarrow would have written at that time.
-pub fn session_state_parquet(created: i64) -> Vec<u8> {
-    let from = SESSION_STATE_PLACEHOLDER_MICROS.to_le_bytes();
-    let to = created.to_le_bytes();
-    let mut bytes = SESSION_STATE_TEMPLATE.to_vec();
-    let mut at = 0;
-    while let Some(found) = bytes[at..].windows(8).position(|w| w == from) {
-        bytes[at + found..at + found + 8].copy_from_slice(&to);
-        at += found + 8;
-    }
-    bytes
+/// One row of a 5.x session's state file (`action`, `file`, `timestamp`, `message`,
+/// `dataframe`), as vantage6-node 5.0.3 writes them (`k8s/session_manager.py`): the first when
+/// the session is created, then one each time a run changes the session. The time is the
+/// writer's: it is when the row was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStateRow {
+    /// The step that changed the session (`FunctionStep`'s name), "" for the first row.
+    pub action: &'static str,
+    /// The file the step wrote, in the session folder.
+    pub file: String,
+    /// The node's words for it.
+    pub message: &'static str,
+    /// The dataframe changed, "" when none.
+    pub dataframe: String,
 }
 
-/// The file `scripts/session-state-parquet.py` writes (pyarrow 26.0.1).
-const SESSION_STATE_TEMPLATE: &[u8] = include_bytes!("../../templates/node/session_state.parquet");
+impl SessionStateRow {
+    /// The first row (`_create_session_state_file`).
+    pub fn created() -> SessionStateRow {
+        SessionStateRow {
+            action: "",
+            file: SESSION_STATE_FILE.to_string(),
+            message: "Created this session file.",
+            dataframe: String::new(),
+        }
+    }
 
-/// Its placeholder time, 2001-02-03T04:05:06.070809Z, in microseconds since the epoch.
-const SESSION_STATE_PLACEHOLDER_MICROS: i64 = 981_173_106_070_809;
+    /// The row after an extraction or a preprocessing stored its table as the dataframe
+    /// `name` (`k8s/run_io.py`, `RunIO._update_session`, after `write_dataframe_file`).
+    pub fn dataframe_stored(step: FunctionStep, name: &str) -> SessionStateRow {
+        SessionStateRow {
+            action: step.as_str(),
+            file: format!("{name}.parquet"),
+            message: "Session updated.",
+            dataframe: name.to_string(),
+        }
+    }
+}
 
 fn check_labels(databases: &[NodeDatabase]) -> Result<(), NodeRunError> {
     let mut seen = std::collections::BTreeSet::new();
@@ -1084,29 +1097,18 @@ mod tests {
     }
 
     #[test]
-    fn the_session_state_file_is_the_nodes_with_its_creation_time() {
-        let placeholder = SESSION_STATE_PLACEHOLDER_MICROS.to_le_bytes();
-        let count = |bytes: &[u8], value: &[u8; 8]| bytes.windows(8).filter(|w| w == value).count();
-        let in_template = count(SESSION_STATE_TEMPLATE, &placeholder);
-        // The values, the dictionary and the statistics hold it.
-        assert!(in_template >= 3, "{in_template}");
-        let created: i64 = 1_796_630_400_123_456;
-        let file = session_state_parquet(created);
-        assert_eq!(file.len(), SESSION_STATE_TEMPLATE.len());
-        assert_eq!(count(&file, &placeholder), 0);
-        assert_eq!(count(&file, &created.to_le_bytes()), in_template);
-        assert!(file.starts_with(b"PAR1") && file.ends_with(b"PAR1"));
-        // What the node writes in it.
-        for text in [
-            "session_state.parquet",
-            "Created this session file.",
-            "timestamp",
-        ] {
-            assert!(
-                file.windows(text.len()).any(|w| w == text.as_bytes()),
-                "{text}"
-            );
-        }
+    fn the_session_state_rows_are_the_nodes() {
+        let created = SessionStateRow::created();
+        assert_eq!(
+            (created.action, created.file.as_str(), created.message),
+            ("", "session_state.parquet", "Created this session file.")
+        );
+        let stored = SessionStateRow::dataframe_stored(FunctionStep::DataExtraction, "default");
+        assert_eq!(
+            (stored.action, stored.file.as_str(), stored.message),
+            ("data_extraction", "default.parquet", "Session updated.")
+        );
+        assert_eq!(stored.dataframe, "default");
     }
 
     #[test]
