@@ -28,6 +28,13 @@ use serde::Serialize;
 use crate::manifest::Manifest;
 use crate::render::RenderError;
 
+mod syntax;
+mod triggers;
+
+use syntax::yaml_printable;
+pub use syntax::{github_tag_pattern, gitlab_tag_regex, shell_quote, yaml_string};
+use triggers::workflow_fires_on_tag;
+
 /// The registry GitHub's `GITHUB_TOKEN` can push to.
 pub const GHCR: &str = "ghcr.io";
 
@@ -41,11 +48,11 @@ pub const GITLAB_PATH: &str = ".gitlab-ci.yml";
 
 const GITHUB_TEMPLATE: (&str, &str) = (
     "ci/github.yml.hbs",
-    include_str!("../templates/ci/github.yml.hbs"),
+    include_str!("../../templates/ci/github.yml.hbs"),
 );
 const GITLAB_TEMPLATE: (&str, &str) = (
     "ci/gitlab.yml.hbs",
-    include_str!("../templates/ci/gitlab.yml.hbs"),
+    include_str!("../../templates/ci/gitlab.yml.hbs"),
 );
 
 /// The CI service a file is generated for.
@@ -601,87 +608,6 @@ fn prefixes(members: &[Member]) -> Vec<&str> {
         .collect()
 }
 
-/// The characters GitHub's filter patterns give a meaning and let `\` escape (`*`, `?`,
-/// `+`, `[`, `!` at the start, and `\` itself); a `]` with no `[` is itself, and GitHub
-/// refuses an escaped one. (A release tag prefix has none of `*?[\`: git refuses them.)
-const GLOB_SPECIAL: &[char] = &['*', '?', '+', '[', '!', '\\'];
-
-/// The GitHub `on.push.tags` pattern for release tags under `prefix`: the prefix literally,
-/// then a version that starts `MAJOR.MINOR` (`1.2`, `1.2.3`, `1.2.3-rc.1`, `1.2.0rc1`). `*`
-/// matches no `/`, and a pattern must match the whole tag, so `v…` never takes `summary-v1.0.0`
-/// and the bare prefix takes only tags that start with a digit.
-pub fn github_tag_pattern(prefix: &str) -> String {
-    let mut pattern = String::new();
-    for c in prefix.chars() {
-        if GLOB_SPECIAL.contains(&c) {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push_str("[0-9]+.[0-9]+*");
-    pattern
-}
-
-/// The regex, for GitLab's `$CI_COMMIT_TAG =~ /…/`, that accepts the release tags under any of
-/// `prefixes`: anchored at the start, the prefix literally, then `MAJOR.MINOR`, as
-/// [`github_tag_pattern`] does.
-pub fn gitlab_tag_regex(prefixes: &[&str]) -> String {
-    let escaped: Vec<String> = prefixes.iter().map(|p| regex_escape(p)).collect();
-    let alternatives = match escaped.as_slice() {
-        [one] => one.clone(),
-        many => format!("(?:{})", many.join("|")),
-    };
-    format!("^{alternatives}[0-9]+\\.[0-9]+")
-}
-
-/// Escapes regex metacharacters, and `/`, which would end GitLab's `/…/` literal (RE2, which
-/// GitLab uses, and Rust's regex both read `\/` as `/`).
-fn regex_escape(text: &str) -> String {
-    let mut escaped = String::new();
-    for c in text.chars() {
-        if "\\.+*?()|[]{}^$#&-~/".contains(c) {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
-/// `text` as a YAML double-quoted scalar: `"` and `\` escaped, a line break as `\n`, and
-/// every other character outside YAML's printable set (controls, DEL, C1 controls, the byte order mark) as `\uXXXX`, so
-/// that it reads back as exactly `text` on one line.
-pub fn yaml_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if yaml_printable(c) => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04X}"));
-                }
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// YAML 1.2's `c-printable`, without the line breaks and tab (escaped too, to stay on a line),
-/// and without U+2028 and U+2029, line breaks to YAML 1.1 parsers such as GitLab's.
-fn yaml_printable(c: char) -> bool {
-    matches!(c, '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-        && !matches!(c, '\u{FEFF}' | '\u{2028}' | '\u{2029}')
-}
-
-/// `text` as one POSIX shell word, single-quoted (`'` written as `'\''`).
-pub fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
 /// Warnings about what would keep the generated file from working, for the user to read
 /// before committing it: an install source or a registry that no CI runner can reach, and other workflows
 /// (`workflows`: each file's path as shown and its text) that fire on the same tags.
@@ -760,109 +686,6 @@ fn unreachable_from_ci(registry: &str) -> Option<&'static str> {
         }
         Err(_) => None,
     }
-}
-
-/// Whether the GitHub workflow `text` runs on a push of `tag` (its `on`, read as GitHub does:
-/// `push` alone fires on every tag; `on.push.tags` and `tags-ignore` filter them). A file that
-/// is not YAML is not read.
-fn workflow_fires_on_tag(text: &str, tag: &str) -> bool {
-    use yaml_rust2::Yaml;
-    let Ok(docs) = yaml_rust2::YamlLoader::load_from_str(text) else {
-        return false;
-    };
-    let Some(on) = docs.first().map(|d| &d["on"]) else {
-        return false;
-    };
-    let strings = |yaml: &Yaml| -> Vec<String> {
-        match yaml {
-            Yaml::String(s) => vec![s.clone()],
-            Yaml::Array(items) => items
-                .iter()
-                .filter_map(|i| i.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    // `create` runs whenever a tag (or branch) is created, with no filter.
-    let push = match on {
-        Yaml::String(_) | Yaml::Array(_) => {
-            return strings(on).iter().any(|e| e == "push" || e == "create");
-        }
-        Yaml::Hash(_) if !on["create"].is_badvalue() => return true,
-        Yaml::Hash(_) => &on["push"],
-        _ => return false,
-    };
-    match push {
-        // `push:` with no filter: every branch and tag.
-        Yaml::Null => true,
-        Yaml::Hash(_) => {
-            let tags = strings(&push["tags"]);
-            let ignored = strings(&push["tags-ignore"]);
-            if tags.is_empty() && ignored.is_empty() {
-                // No tag filter: a branch filter keeps every tag out; without one (nothing, or
-                // only `paths`, which tag pushes do not evaluate) every tag runs it.
-                return push["branches"].is_badvalue() && push["branches-ignore"].is_badvalue();
-            }
-            if !ignored.is_empty() {
-                return !ignored.iter().any(|p| github_glob_matches(p, tag));
-            }
-            filters_accept(&tags, tag)
-        }
-        _ => false,
-    }
-}
-
-/// GitHub's rule for a list of filter patterns: the last pattern that matches decides, and a
-/// pattern starting with `!` excludes.
-fn filters_accept(patterns: &[String], tag: &str) -> bool {
-    let mut accepted = false;
-    for pattern in patterns {
-        match pattern.strip_prefix('!') {
-            Some(negated) if github_glob_matches(negated, tag) => accepted = false,
-            None if github_glob_matches(pattern, tag) => accepted = true,
-            _ => {}
-        }
-    }
-    accepted
-}
-
-/// A GitHub filter pattern against a whole ref name: `*` any characters but `/`, `**` any
-/// characters, `?` the preceding character optionally, `+` it repeated, `[...]` a class, `\`
-/// an escape; anything else is itself.
-fn github_glob_matches(pattern: &str, text: &str) -> bool {
-    let mut re = String::from("^");
-    let mut chars = pattern.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' if chars.peek() == Some(&'*') => {
-                chars.next();
-                re.push_str(".*");
-            }
-            '*' => re.push_str("[^/]*"),
-            '?' | '+' => re.push(c),
-            '[' => {
-                re.push('[');
-                for d in chars.by_ref() {
-                    if d == '\\' {
-                        re.push_str("\\\\");
-                        continue;
-                    }
-                    re.push(d);
-                    if d == ']' {
-                        break;
-                    }
-                }
-            }
-            '\\' => {
-                if let Some(next) = chars.next() {
-                    re.push_str(&regex::escape(&next.to_string()));
-                }
-            }
-            c => re.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    re.push('$');
-    regex::Regex::new(&re).is_ok_and(|re| re.is_match(text))
 }
 
 /// What the user must set up for the generated file to work: secrets or variables, one
@@ -1118,30 +941,6 @@ mod tests {
         ] {
             assert_eq!(unreachable_from_ci(host), None, "{host}");
         }
-    }
-
-    #[test]
-    fn github_globs_read_as_github_documents_them() {
-        for (pattern, tag, matches) in [
-            ("*.*.*", "1.2.3", true),
-            ("*.*.*", "v1.2.3", true),
-            ("*", "a/b", false),
-            ("**", "a/b", true),
-            ("v[0-9]+.[0-9]+*", "v10.2.3", true),
-            ("v[0-9]+.[0-9]+*", "vx.2", false),
-            ("v1.?", "v1.", true),
-            ("\\*", "*", true),
-            ("\\*", "a", false),
-        ] {
-            assert_eq!(
-                github_glob_matches(pattern, tag),
-                matches,
-                "{pattern} {tag}"
-            );
-        }
-        let patterns = ["*".to_string(), "!v*".to_string()];
-        assert!(!filters_accept(&patterns, "v1.2.3"));
-        assert!(filters_accept(&patterns, "1.2.3"));
     }
 
     /// The patterns' meaning on real tags is checked in tests/ci.rs, on the generated file.
