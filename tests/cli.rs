@@ -901,7 +901,7 @@ fn publish_reports_its_argument_and_record_problems_together() {
             "error: cannot publish:\n  - `--kwargs`, `--args`",
         ))
         .stderr(predicate::str::contains(
-            "describe the `--smoke` run\n  - `",
+            "describe the `--smoke` run\n    help: add `--smoke METHOD`, or leave them out\n  - `",
         ))
         .stderr(predicate::str::contains("is not a record of releases"))
         .stderr(predicate::str::contains("nonexistent").not());
@@ -915,6 +915,44 @@ fn publish_reports_its_argument_and_record_problems_together() {
             "error: `--kwargs`, `--args`, `--data`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
         ))
         .stderr(predicate::str::contains("add `--smoke METHOD`, or leave them out"));
+}
+
+/// A release tag that is not on HEAD is the project's own problem: reported at once, before
+/// a registry or an engine that may not answer is asked.
+#[test]
+fn a_wrong_release_tag_is_refused_before_the_registry_is_asked() {
+    let (dir, git) = tagged_project("");
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let image = text
+        .lines()
+        .find(|l| l.starts_with("image = "))
+        .unwrap()
+        .to_string();
+    // A registry nobody answers: asking it would take the connect timeout.
+    let text = text.replace(&image, "image = \"10.255.255.1:5000/never/asked\"");
+    std::fs::write(&manifest, text).unwrap();
+    support::commit_all(dir.path());
+    git(&["tag", "v1.2.0"]);
+    std::fs::write(dir.path().join("notes.txt"), "uncommitted\n").unwrap();
+    let started = std::time::Instant::now();
+    let out = cargo_v6(dir.path())
+        .args(["v6", "publish", "--dry-run", "--from-tag", "v1.3.0"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("v1.3.0"), "{stderr}");
+    assert!(
+        !stderr.contains("10.255.255.1"),
+        "the registry was asked: {stderr}"
+    );
+    assert!(
+        !stderr.contains("nonexistent"),
+        "the engine was asked: {stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]

@@ -244,16 +244,26 @@ impl Error {
     }
 
     /// What preflight found: one problem as itself, several (or any about the work tree) as
-    /// one list, exit 2 when each is wrong input.
+    /// one list, each item with its place (`at PATH:LINE:COL`) and hint as it would have
+    /// alone; exit 2 when any is wrong input (the input must be fixed whatever else is wrong).
     fn refused(problems: Problems) -> Self {
         let all = match problems.into_single() {
             Ok(one) => return Error::from(one),
             Err(all) => all,
         };
         let errors: Vec<Error> = all.into_iter().map(Error::from).collect();
-        let message: String = errors.iter().map(|e| format!("\n  - {e}")).collect();
-        let message = format!("cannot publish:{message}");
-        match errors.iter().all(|e| e.exit_code() == 2) {
+        let mut message = String::from("cannot publish:");
+        for error in &errors {
+            message.push_str(&format!("\n  - {error}"));
+            if let Some(location) = error.location() {
+                let (line, col) = location.line_col();
+                message.push_str(&format!("\n    at {}:{line}:{col}", location.path));
+            }
+            if let Some(help) = error.help() {
+                message.push_str(&format!("\n    help: {help}"));
+            }
+        }
+        match errors.iter().any(|e| e.exit_code() == 2) {
             true => Error::input(message, None),
             false => Error::Failed {
                 message,
@@ -441,7 +451,30 @@ mod tests {
         });
         let inputs = refused(vec![Problem::Smoke(SmokeProblem::TaskWithoutRun), record]);
         assert_eq!(inputs.exit_code(), 2, "{inputs}");
-        assert_eq!(inputs.to_string().lines().count(), 3, "{inputs}");
+        // Each item keeps its hint.
+        assert_eq!(inputs.to_string().lines().count(), 4, "{inputs}");
+        assert!(
+            inputs
+                .to_string()
+                .contains("\n    help: add `--smoke METHOD`, or leave them out"),
+            "{inputs}"
+        );
+        // Wrong input beside a dirty tree: still exit 2, and the place is kept.
+        let source = "[build]\ndockerfile = \"Dockerfile\"\n".to_string();
+        let input = Problem::Plan(crate::plan::PlanError::Input(
+            crate::diagnostic::Diagnostic {
+                message: "the Dockerfile's step 3 is a heredoc".into(),
+                location: Some(Location::new("v6.toml", source, 21..33)),
+                help: Some("write the step as one line".into()),
+            },
+        ));
+        let mixed = refused(vec![input, dirty()]);
+        assert_eq!(mixed.exit_code(), 2, "{mixed}");
+        let shown = mixed.to_string();
+        assert!(
+            shown.contains("heredoc\n    at v6.toml:2:14\n    help: write the step as one line\n  - the work tree"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -501,7 +501,9 @@ async fn publish_one(
         observer,
     } = algorithm;
     // Checks before actions, every problem at once: the project, the registry and the engine
-    // are all asked before anything is written.
+    // are all asked before anything is written. The project's own problems (the release tag,
+    // `[store]`, the key) are reported at once, without waiting on a registry or an engine
+    // that may be slow or unreachable; a dirty work tree waits for the rest.
     let mut found = preflight::project(
         manifest,
         &inputs,
@@ -509,6 +511,9 @@ async fn publish_one(
         signing.as_ref().map(|signing| signing.key.path.as_path()),
         options.allow_dirty,
     );
+    if found.beyond_work_tree() {
+        return Err(refused(found));
+    }
     let target = match Target::for_manifest(manifest, options.stall_timeout) {
         Ok(target) => target,
         Err(error) => {

@@ -181,6 +181,11 @@ impl Found {
         self.problems.extend(problems);
     }
 
+    /// Whether something besides the work tree's state was found.
+    pub fn beyond_work_tree(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
     /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
         self.problems.is_empty() && self.work_tree.is_empty()
