@@ -28,11 +28,34 @@ pub struct Release {
     pub algorithm: String,
     /// The version released.
     pub version: String,
-    /// The exact version tag, `REGISTRY/REPOSITORY:TAG` (an entry that is none makes the
-    /// file no record).
-    pub image: TaggedImage,
+    /// The exact version tag, `REGISTRY/REPOSITORY:TAG`.
+    pub image: Recorded<TaggedImage>,
     /// The digest the tag held after the release, `sha256:...`.
-    pub digest: Digest,
+    pub digest: Recorded<Digest>,
+}
+
+impl Release {
+    /// The exact tag and its digest, when both are what they should be: what `plan` checks
+    /// against the registry.
+    pub fn checkable(&self) -> Option<(&TaggedImage, &Digest)> {
+        match (&self.image, &self.digest) {
+            (Recorded::Valid(image), Recorded::Valid(digest)) => Some((image, digest)),
+            _ => None,
+        }
+    }
+}
+
+/// A value of a recorded release, typed, or as written when it is not one (an entry edited
+/// by hand, or written by another tool). Such an entry is kept and written back as it was and
+/// left out of `plan`'s checks, with a warning: one bad line in a file that records every
+/// algorithm of a workspace must not stop the others' publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Recorded<T> {
+    /// The value, read.
+    Valid(T),
+    /// The text, which is none.
+    Invalid(String),
 }
 
 /// The releases recorded.
@@ -161,8 +184,12 @@ mod tests {
         Release {
             algorithm: algorithm.into(),
             version: version.into(),
-            image: TaggedImage::parse(&format!("r.example/{algorithm}:{version}")).unwrap(),
-            digest: Digest::parse(&format!("sha256:{}", digest.repeat(64))).unwrap(),
+            image: Recorded::Valid(
+                TaggedImage::parse(&format!("r.example/{algorithm}:{version}")).unwrap(),
+            ),
+            digest: Recorded::Valid(
+                Digest::parse(&format!("sha256:{}", digest.repeat(64))).unwrap(),
+            ),
         }
     }
 
@@ -180,7 +207,7 @@ mod tests {
                 (
                     r.algorithm.as_str(),
                     r.version.as_str(),
-                    &r.digest.as_str()[7..8],
+                    &r.checkable().unwrap().1.as_str()[7..8],
                 )
             })
             .collect();
@@ -263,14 +290,21 @@ mod tests {
         };
         let good = format!("sha256:{}", "1".repeat(64));
         std::fs::write(&path, entry("r.example/a:1", &good)).unwrap();
-        assert_eq!(Record::load(&path).unwrap().releases.len(), 1);
+        let loaded = Record::load(&path).unwrap();
+        assert!(loaded.releases[0].checkable().is_some());
+        // An entry whose image or digest is none is kept as written, and not checked.
         for (image, digest) in [
             ("r.example/a", good.as_str()),
             ("r.example/a:1", "sha256:1"),
         ] {
-            std::fs::write(&path, entry(image, digest)).unwrap();
-            let error = Record::load(&path).unwrap_err().to_string();
-            assert!(error.contains("is not a record of releases"), "{error}");
+            let text = entry(image, digest);
+            std::fs::write(&path, &text).unwrap();
+            let loaded = Record::load(&path).unwrap();
+            assert!(loaded.releases[0].checkable().is_none(), "{image} {digest}");
+            Record::update(&path, vec![release("b", "1.0.0", "2")]).unwrap();
+            let written = std::fs::read_to_string(&path).unwrap();
+            assert!(written.contains(&text), "{written}");
+            assert_eq!(Record::load(&path).unwrap().releases.len(), 2);
         }
     }
 }

@@ -92,25 +92,26 @@ async fn read_registry(
     };
     let shown = crate::diagnostic::display(record_path);
     for release in record.of(&manifest.name) {
-        let tagged = &release.image;
+        let Some((tagged, recorded)) = release.checkable() else {
+            reporter.warn(format!(
+                "{shown} records version {} of `{}` with an image or digest that is none; it is kept as written and not checked",
+                release.version, release.algorithm
+            ));
+            continue;
+        };
         let held = match tags.iter().any(|t| t == tagged.tag.as_str()) {
             true => target.digest(tagged).await.map(Some),
             false => Ok(None),
         };
         match held {
-            Ok(Some(digest)) if digest == release.digest => {}
+            Ok(Some(digest)) if digest == *recorded => {}
             Ok(Some(digest)) => reporter.warn(format!(
-                "{shown} records {} as {}, but the registry's tag now holds {digest}",
-                release.image, release.digest
+                "{shown} records {tagged} as {recorded}, but the registry's tag now holds {digest}"
             )),
             Ok(None) => reporter.warn(format!(
-                "{shown} records {} as {}, but the registry has no such tag",
-                release.image, release.digest
+                "{shown} records {tagged} as {recorded}, but the registry has no such tag"
             )),
-            Err(e) => reporter.warn(format!(
-                "cannot check {} against {shown}: {e}",
-                release.image
-            )),
+            Err(e) => reporter.warn(format!("cannot check {tagged} against {shown}: {e}")),
         }
     }
     RegistryTags {

@@ -298,8 +298,8 @@ impl Published {
         crate::record::Release {
             algorithm: self.algorithm.clone(),
             version: self.version.raw().to_string(),
-            image: self.reference.clone(),
-            digest: self.digest.clone(),
+            image: crate::record::Recorded::Valid(self.reference.clone()),
+            digest: crate::record::Recorded::Valid(self.digest.clone()),
         }
     }
 }
