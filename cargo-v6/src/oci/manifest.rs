@@ -259,18 +259,32 @@ fn media_type_of_json(json: &Value) -> Result<String, String> {
 /// The digest of the manifest that `index` names for the platform cargo-v6 runs on (the first
 /// entry of this OS and architecture, as oci-client's default resolver chooses). The error
 /// completes "the manifest of X ...".
+///
+/// Read leniently, entry by entry, not as `oci-spec`'s `ImageIndex`: an index without
+/// `schemaVersion`, or with an entry for another platform that `oci-spec` refuses (an invalid
+/// digest), still names this platform's image, as it did before the typed layer; only the
+/// entry chosen must be valid.
 pub fn platform_manifest(index: &ManifestInfo) -> Result<Digest, String> {
-    let index = index.index()?;
-    let here = |platform: &Platform| {
-        *platform.os() == oci_spec::image::Os::default()
-            && *platform.architecture() == oci_spec::image::Arch::default()
+    let index: Value =
+        serde_json::from_slice(&index.body).map_err(|e| format!("is not JSON: {e}"))?;
+    let here = |entry: &&Value| {
+        entry
+            .get("platform")
+            .and_then(|p| serde_json::from_value::<Platform>(p.clone()).ok())
+            .is_some_and(|platform| {
+                *platform.os() == oci_spec::image::Os::default()
+                    && *platform.architecture() == oci_spec::image::Arch::default()
+            })
     };
     let entry = index
-        .manifests()
-        .iter()
-        .find(|entry| entry.platform().as_ref().is_some_and(here))
+        .get("manifests")
+        .and_then(Value::as_array)
+        .and_then(|entries| entries.iter().find(here))
         .ok_or_else(|| "names no image for the platform cargo-v6 runs on".to_owned())?;
-    let digest = entry.digest().as_ref();
+    let digest = entry
+        .get("digest")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     Digest::parse(digest).map_err(|e| format!("names an invalid digest `{digest}`: {e}"))
 }
 
@@ -502,6 +516,34 @@ mod tests {
             Ok(found) => assert!(arm && found == digest('1')),
             Err(e) => assert_eq!(e, "names no image for the platform cargo-v6 runs on"),
         }
+    }
+
+    #[test]
+    fn an_index_resolves_leniently_where_only_the_chosen_entry_must_be_valid() {
+        let (os, arch) = (
+            oci_spec::image::Os::default().to_string(),
+            oci_spec::image::Arch::default().to_string(),
+        );
+        let here = digest('7');
+        // No schemaVersion, and another platform's entry with an invalid digest.
+        let body = format!(
+            r#"{{"mediaType":"{OCI_INDEX}","manifests":[
+                {{"mediaType":"{OCI_MANIFEST}","digest":"sha256:1","size":1,"platform":{{"os":"plan9","architecture":"mips"}}}},
+                {{"mediaType":"{OCI_MANIFEST}","digest":"{here}","size":1,"platform":{{"os":"{os}","architecture":"{arch}"}}}}]}}"#
+        );
+        let index = ManifestInfo::parse("r.example/a:1", body.into_bytes()).unwrap();
+        assert!(index.index().is_err(), "oci-spec refuses it whole");
+        assert_eq!(platform_manifest(&index).unwrap(), here);
+        // The chosen entry itself must be valid.
+        let bad = format!(
+            r#"{{"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"sha256:1","platform":{{"os":"{os}","architecture":"{arch}"}}}}]}}"#
+        );
+        let index = ManifestInfo::parse("r.example/a:1", bad.into_bytes()).unwrap();
+        assert!(
+            platform_manifest(&index)
+                .unwrap_err()
+                .starts_with("names an invalid digest `sha256:1`")
+        );
     }
 
     #[test]
