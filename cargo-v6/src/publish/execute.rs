@@ -10,7 +10,8 @@
 //!   right before its push;
 //! - each exact tag is read again right before it is written, and after: it must hold this
 //!   run's input (its fingerprint), or the run fails naming what is there;
-//! - aliases are decided again from the registry's tags right before they are written, and
+//! - after a build, aliases are decided again from the registry's tags right before they are
+//!   written (an unchanged release decides them from the survey's listing, moments old), and
 //!   after writing, an alias that a higher version now owns is pointed at that version, so
 //!   that any interleaving ends with every alias on the highest version present.
 //!

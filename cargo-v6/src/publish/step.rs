@@ -1,7 +1,9 @@
 //! The steps of a publish, decided before anything is written: the real run executes this list
 //! and `--dry-run` prints it. Each step holds what it needs (the smoke run's task, the key
 //! that signs, the releases to record), so that executing it checks nothing the decision
-//! already knew. A new capability is a new variant here, decided in [`super::decide`] and
+//! already knew (but one thing: the engine and the image `Build` makes, which exist only once
+//! the run is under way; `PublishError::Unprepared` reports a decision that breaks that
+//! order, a bug). A new capability is a new variant here, decided in [`super::decide`] and
 //! performed in [`super::execute`].
 
 use std::path::PathBuf;
@@ -39,9 +41,9 @@ pub enum Step {
         /// The exact tag whose manifest it gets.
         from: TaggedImage,
     },
-    /// Move an alias to the manifest of `from` by a manifest write: no layer upload. The
-    /// aliases are decided again against the registry's tags right before the first is
-    /// written.
+    /// Move an alias to the manifest of `from` by a manifest write: no layer upload. After a
+    /// build, the aliases are decided again against the registry's tags right before the
+    /// first is written.
     PointAlias {
         /// The alias.
         tag: TaggedImage,
