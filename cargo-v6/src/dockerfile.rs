@@ -146,15 +146,6 @@ pub fn global_args(text: &str) -> BTreeMap<String, String> {
     args
 }
 
-/// The default of `ARG name=...` anywhere in the Dockerfile (quotes removed).
-pub fn arg_default(text: &str, name: &str) -> Option<String> {
-    instructions(text).iter().find_map(|step| {
-        let (key, value) = step.rest.split_once('=')?;
-        (step.keyword == "ARG" && key.trim() == name)
-            .then(|| value.trim().trim_matches(['"', '\'']).to_string())
-    })
-}
-
 /// The image the final stage builds on, `${NAME}` and `$NAME` expanded from `build_args`, then
 /// the global `ARG` defaults; a stage named earlier (`FROM builder`) is followed to its image.
 pub fn final_base(text: &str, build_args: &BTreeMap<String, String>) -> Option<String> {
@@ -241,10 +232,6 @@ mod tests {
         assert_eq!(
             final_base(summary, &overridden).as_deref(),
             Some("ghcr.io/vantage6/infrastructure/algorithm-base:4.14")
-        );
-        assert_eq!(
-            arg_default(summary, "PKG_NAME").as_deref(),
-            Some("v6-summary-py")
         );
         let staged = "FROM --platform=linux/amd64 python:3.11 AS build\nRUN x\nfrom build\n";
         assert_eq!(final_base(staged, &none).as_deref(), Some("python:3.11"));

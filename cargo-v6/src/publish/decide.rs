@@ -510,7 +510,6 @@ mod tests {
             ]
         );
         // Both are tag writes, printed alike.
-        assert!(decision.steps[0].writes_tag() && decision.steps[3].writes_tag());
         assert_eq!(
             serde_json::to_value(&decision.steps[0]).unwrap()["change"],
             "point"

@@ -137,14 +137,6 @@ impl Step {
             | Step::HoldAlias { tag, .. } => Some(tag),
         }
     }
-
-    /// Whether the step writes `tag` to the registry.
-    pub fn writes_tag(&self) -> bool {
-        matches!(
-            self,
-            Step::PushExact { .. } | Step::CompleteExact { .. } | Step::PointAlias { .. }
-        )
-    }
 }
 
 /// A tag step in JSON: `{"reference": ..., "change": "push" | "point" | "unchanged" | "held"}`,

@@ -257,12 +257,6 @@ impl PublicKey {
         })
     }
 
-    /// A public key from PEM text (`-----BEGIN PUBLIC KEY-----`).
-    pub fn from_pem(text: &str) -> Result<PublicKey, SigstoreError> {
-        let pem = pem::parse(text.as_bytes())?;
-        PublicKey::from_der(pem.contents())
-    }
-
     /// Its identifier.
     pub fn id(&self) -> &KeyId {
         &self.id
