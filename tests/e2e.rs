@@ -1073,3 +1073,22 @@ fn an_unchanged_republish_needs_no_engine() {
     assert_eq!(again["skipped_unchanged"], true);
     assert_eq!(again["digest"], first["digest"]);
 }
+
+/// A version whose tag leaves no room for the claim's suffix is refused before anything is
+/// built (it was refused after the build, at the claim).
+#[test]
+fn a_version_too_long_to_claim_is_refused_before_the_build() {
+    let image = format!("{}/{}", stack().registry, unique("e2e-long-version"));
+    let dir = busybox_project(&image, "long\n", "");
+    let manifest = dir.path().join("v6.toml");
+    let version = format!("1.0.0-{}", "a".repeat(84));
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+    std::fs::write(&manifest, text).unwrap();
+    let out = cargo_v6(dir.path(), &["v6", "publish", "-v"]);
+    let stderr = support::fails(&out);
+    assert!(stderr.contains("cannot claim"), "{stderr}");
+    assert!(!stderr.contains("Step 1/"), "it built: {stderr}");
+    assert!(repo_tags(&image).is_empty(), "{:?}", repo_tags(&image));
+}

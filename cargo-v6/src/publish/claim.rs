@@ -76,6 +76,18 @@ fn claim_tag(exact: &TaggedImage, unique: &str) -> Result<TaggedImage, RegistryE
     Ok(exact.image.with_tag(&tag))
 }
 
+/// Whether a run can claim `exact`: its claim tag, with the longest suffix a run gives it,
+/// is a valid tag. Checked before anything is built, so that a version too long to claim
+/// costs no build.
+pub fn claimable(exact: &TaggedImage) -> Result<(), RegistryError> {
+    claim_tag(exact, &unique(u32::MAX, u128::MAX)).map(|_| ())
+}
+
+/// The suffix that makes a run's claim tag its own: its process id and the time.
+fn unique(pid: u32, nanos: u128) -> String {
+    format!("{pid:x}-{nanos:x}")
+}
+
 /// This run's claim on an exact tag, held while it checks and pushes.
 #[derive(Debug)]
 pub struct Claim<'a> {
@@ -114,7 +126,7 @@ pub async fn acquire<'a>(
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let tag = claim_tag(exact, &format!("{:x}-{nanos:x}", std::process::id()))?;
+    let tag = claim_tag(exact, &unique(std::process::id(), nanos))?;
     let choosing = State {
         choosing: true,
         number: 0,
@@ -338,6 +350,11 @@ mod tests {
         let exact = image.with_tag(&Tag::parse("1.0.0").unwrap());
         let claim = claim_tag(&exact, "1f-2a").unwrap();
         assert_eq!(claim.to_string(), "r.example/o/a:v6-claim-1.0.0-1f-2a");
+        // The longest suffix fits on a version that leaves room for it, and is refused beyond.
+        let fits = image.with_tag(&Tag::parse(&"9".repeat(77)).unwrap());
+        assert!(claimable(&fits).is_ok());
+        let over = image.with_tag(&Tag::parse(&"9".repeat(78)).unwrap());
+        assert!(claimable(&over).is_err());
         let long = image.with_tag(&Tag::parse(&"9".repeat(120)).unwrap());
         let error = claim_tag(&long, "1f-2a").unwrap_err().to_string();
         assert!(

@@ -566,6 +566,13 @@ async fn publish_one(
         signing.as_ref(),
         store_output.as_deref(),
     ));
+    // The exact tags a build pushes are claimed first: one too long to claim is refused now,
+    // before the build.
+    if decision.as_ref().is_some_and(Decision::builds) {
+        for exact in &plan.exact_tags {
+            found.take(claim::claimable(exact));
+        }
+    }
     // A refused release counts as a build: the engine is asked, so that its problem is
     // reported with the refusal.
     let engine = match decision.as_ref().is_none_or(Decision::builds) {
