@@ -85,13 +85,23 @@ fn build_tag(plan: &Plan) -> TaggedImage {
     plan.image.with_tag(&tag)
 }
 
-/// Runs `decision`'s steps against `target` (with `engine` when the decision builds), then
-/// reads the release's digest back from the registry (never from log text); signs it when the
+/// How a decision is carried out: a decision that builds has its engine (the one preflight
+/// found answering), so the build, the smoke run and the pushes have what they need by type;
+/// one that reuses a published release needs none.
+pub enum Work<'a> {
+    /// Build with this engine, then smoke-test and push what it built.
+    Build(&'a Engine),
+    /// No build: the release's manifest is in the registry already.
+    Reuse,
+}
+
+/// Runs `decision`'s steps against `target` (a build first, when `work` is one), then reads
+/// the release's digest back from the registry (never from log text); signs it when the
 /// decision says so, and writes `manifest`'s store file. The local build tag is removed
 /// whatever happens.
 pub async fn execute(
     target: &Target,
-    engine: Option<&Engine>,
+    work: Work<'_>,
     plan: &Plan,
     decision: &Decision,
     survey: Survey,
@@ -100,7 +110,6 @@ pub async fn execute(
 ) -> Result<Published, PublishError> {
     let mut run = Run {
         target,
-        engine,
         plan,
         decision,
         observer,
@@ -111,11 +120,11 @@ pub async fn execute(
         written: Vec::new(),
         held: plan.tags_held.iter().map(|h| h.tag.clone()).collect(),
     };
-    let result = run.steps().await;
+    let result = run.steps(work).await;
     target.report_retries(observer);
     if let Some(built) = &run.built {
         // Best effort: the exact tags stay; the run's own build tag is debris.
-        let _ = built.engine.remove_tag(&built.local).await;
+        let _ = built.engine.remove_tag(&built.tag).await;
     }
     result
 }
@@ -127,27 +136,24 @@ pub fn record(path: PathBuf, releases: Vec<Release>) -> Result<Recorded, Publish
     Ok(Recorded { path, count })
 }
 
-/// The image this run built, for the smoke run and the pushes after the build.
-struct Built<'a> {
+/// The local tag this run's build was made under: removed at the end, whatever happens.
+struct LocalTag<'a> {
     /// The engine that holds it.
     engine: &'a Engine,
-    /// Its id.
-    id: String,
-    /// Its local tag.
-    local: TaggedImage,
+    /// The tag.
+    tag: TaggedImage,
 }
 
 /// The state of one execution.
 struct Run<'a> {
     target: &'a Target,
-    engine: Option<&'a Engine>,
     plan: &'a Plan,
     decision: &'a Decision,
     observer: &'a dyn Observer,
     manifest: &'a Manifest,
     survey: Survey,
-    /// This run's build.
-    built: Option<Built<'a>>,
+    /// The local tag of this run's build, once made.
+    built: Option<LocalTag<'a>>,
     /// The release's manifest in the registry, once verified.
     release: Option<ManifestInfo>,
     /// Tags written by this run.
@@ -156,13 +162,16 @@ struct Run<'a> {
     held: Vec<TaggedImage>,
 }
 
-impl Run<'_> {
-    async fn steps(&mut self) -> Result<Published, PublishError> {
+impl<'a> Run<'a> {
+    async fn steps(&mut self, work: Work<'a>) -> Result<Published, PublishError> {
         let (plan, decision, observer) = (self.plan, self.decision, self.observer);
         let source = decision.source(plan);
         if let Action::Unchanged { tag, digest } = &decision.action {
             observer.event(Event::Unchanged { tag, digest });
             self.release = self.survey.manifests.get(tag).cloned();
+        }
+        if let Work::Build(engine) = work {
+            self.build_and_push(engine).await?;
         }
         let mut aliases_decided = false;
         // Signing and the store file wait for the release to be verified below.
@@ -171,26 +180,8 @@ impl Run<'_> {
         for step in &decision.steps {
             self.target.report_retries(observer);
             match step {
-                Step::Build => {
-                    let engine = self
-                        .engine
-                        .ok_or(PublishError::unprepared("build", "engine"))?;
-                    let local = build_tag(plan);
-                    engine.mark_temporary(&local);
-                    let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
-                    self.built = Some(Built { engine, id, local });
-                }
-                Step::Smoke { request } => {
-                    let built = self.built("smoke")?;
-                    let progress = SmokeProgress(observer);
-                    crate::run::run(built.engine, &built.id, request, &progress)
-                        .await
-                        .map_err(|source| PublishError::Smoke {
-                            method: request.method.clone(),
-                            source: Box::new(source),
-                        })?;
-                }
-                Step::PushExact { tag } => self.push_exact(tag).await?,
+                // Carried out above, by the build phase, with the engine and the image it made.
+                Step::Build | Step::Smoke { .. } | Step::PushExact { .. } => {}
                 Step::CompleteExact { tag, from } => self.point(tag, from).await?,
                 Step::PointAlias { tag, from } => {
                     if !aliases_decided {
@@ -256,11 +247,31 @@ impl Run<'_> {
         })
     }
 
-    /// This run's build, for `step`, which follows it.
-    fn built(&self, step: &'static str) -> Result<&Built<'_>, PublishError> {
-        self.built
-            .as_ref()
-            .ok_or(PublishError::unprepared(step, "built image"))
+    /// The build phase of a decision that builds: the image is built with `engine` under a
+    /// local tag of its own, then, in the decision's order, smoke-tested and pushed under each
+    /// exact tag.
+    async fn build_and_push(&mut self, engine: &'a Engine) -> Result<(), PublishError> {
+        let (plan, decision, observer) = (self.plan, self.decision, self.observer);
+        let local = build_tag(plan);
+        engine.mark_temporary(&local);
+        let id = build(engine, plan, std::slice::from_ref(&local), observer).await?;
+        self.built = Some(LocalTag { engine, tag: local });
+        for step in &decision.steps {
+            match step {
+                Step::Smoke { request } => {
+                    let progress = SmokeProgress(observer);
+                    crate::run::run(engine, &id, request, &progress)
+                        .await
+                        .map_err(|source| PublishError::Smoke {
+                            method: request.method.clone(),
+                            source: Box::new(source),
+                        })?;
+                }
+                Step::PushExact { tag } => self.push_exact(tag, engine, &id).await?,
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Makes sure `digest`, the verified release, has a signature by `key` in each layout of
@@ -297,7 +308,12 @@ impl Run<'_> {
     /// have published meanwhile) and after (it must hold this run's input). A push the engine
     /// fails for a reason that may pass (a 5xx, a 429, a reset connection) is tried again, up
     /// to [`PUSH_ATTEMPTS`] times, each after reading the tag again.
-    async fn push_exact(&mut self, tag: &TaggedImage) -> Result<(), PublishError> {
+    async fn push_exact(
+        &mut self,
+        tag: &TaggedImage,
+        engine: &Engine,
+        id: &str,
+    ) -> Result<(), PublishError> {
         // One run at a time checks and pushes this version ([`claim`]).
         let claim = claim::acquire(
             &self.target.registry,
@@ -306,16 +322,18 @@ impl Run<'_> {
             self.observer,
         )
         .await?;
-        let pushed = claim.hold(self.push_exact_claimed(tag)).await;
+        let pushed = claim.hold(self.push_exact_claimed(tag, engine, id)).await;
         claim.release().await;
         pushed
     }
 
     /// [`Run::push_exact`] while holding the claim on `tag`.
-    async fn push_exact_claimed(&mut self, tag: &TaggedImage) -> Result<(), PublishError> {
-        let Built { engine, id, .. } = self.built("push")?;
-        let engine = *engine;
-        let id = id.clone();
+    async fn push_exact_claimed(
+        &mut self,
+        tag: &TaggedImage,
+        engine: &Engine,
+        id: &str,
+    ) -> Result<(), PublishError> {
         let mut backoff = PUSH_BACKOFF;
         for attempt in 1..=PUSH_ATTEMPTS {
             let (now, manifest) = survey::exact_state(&self.target.registry, tag).await?;
@@ -340,7 +358,7 @@ impl Run<'_> {
                     return Err(self.lost(tag, digest.clone()));
                 }
             }
-            engine.tag(&id, tag).await?;
+            engine.tag(id, tag).await?;
             self.observer.event(Event::PushStarted { tag });
             let credentials = self.target.credentials.as_ref();
             let pushed = engine

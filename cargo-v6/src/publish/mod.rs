@@ -111,15 +111,6 @@ pub enum PublishError {
         /// What failed (boxed: it is large, and rare).
         source: Box<RunError>,
     },
-    /// A step whose input the caller did not prepare (an engine for a build, a built image
-    /// for a push or a smoke run): a bug, reported rather than panicking.
-    #[error("internal error: the {step} step has no {missing}")]
-    Unprepared {
-        /// The step.
-        step: &'static str,
-        /// What it lacks.
-        missing: &'static str,
-    },
 }
 
 /// What [`PublishError::Inconsistent`] found.
@@ -131,12 +122,6 @@ pub struct Inconsistency {
     pub head: Option<Digest>,
     /// The digest of the manifest `GET` answers.
     pub served: Digest,
-}
-
-impl PublishError {
-    fn unprepared(step: &'static str, missing: &'static str) -> Self {
-        PublishError::Unprepared { step, missing }
-    }
 }
 
 /// The registry one algorithm is published to, with the credentials resolved for it.
@@ -574,17 +559,20 @@ async fn publish_one(
         }
     }
     // A refused release counts as a build: the engine is asked, so that its problem is
-    // reported with the refusal.
-    let engine = match decision.as_ref().is_none_or(Decision::builds) {
-        true => found.take(engine_for_build(
-            connect().await,
-            &target,
-            options,
-            observer,
-        )),
-        false => None,
+    // reported with the refusal. `Some(None)`: no build, no engine needed; `None`: the engine
+    // is a problem.
+    let engine: Option<Option<Engine>> = match &decision {
+        Some(decision) if !decision.builds() => Some(None),
+        _ => found
+            .take(engine_for_build(
+                connect().await,
+                &target,
+                options,
+                observer,
+            ))
+            .map(Some),
     };
-    let Some(decision) = decision.filter(|_| found.is_empty()) else {
+    let (Some(decision), Some(engine), true) = (decision, engine, found.is_empty()) else {
         return Err(refused(found));
     };
     if let Action::Overwrite { references } = &decision.action {
@@ -599,16 +587,12 @@ async fn publish_one(
             decision,
         });
     }
-    let published = execute::execute(
-        &target,
-        engine.as_ref(),
-        &plan,
-        &decision,
-        survey,
-        manifest,
-        observer,
-    )
-    .await?;
+    let work = match &engine {
+        Some(engine) => execute::Work::Build(engine),
+        None => execute::Work::Reuse,
+    };
+    let published =
+        execute::execute(&target, work, &plan, &decision, survey, manifest, observer).await?;
     Ok(Outcome::Published(Box::new(published)))
 }
 

@@ -1,9 +1,9 @@
 //! The steps of a publish, decided before anything is written: the real run executes this list
 //! and `--dry-run` prints it. Each step holds what it needs (the smoke run's task, the key
 //! that signs, the releases to record), so that executing it checks nothing the decision
-//! already knew (but one thing: the engine and the image `Build` makes, which exist only once
-//! the run is under way; `PublishError::Unprepared` reports a decision that breaks that
-//! order, a bug). A new capability is a new variant here, decided in [`super::decide`] and
+//! already knew. The two things no step can hold, the engine and the image `Build` makes,
+//! come by type: a decision that builds is executed with its engine (`execute::Work`), and its
+//! build phase hands the image it made to `Smoke` and `PushExact`. A new capability is a new variant here, decided in [`super::decide`] and
 //! performed in [`super::execute`].
 
 use std::path::PathBuf;
