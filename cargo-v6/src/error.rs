@@ -182,7 +182,7 @@ impl From<PlanError> for Error {
             PlanError::Version(e) => {
                 let message = match &e {
                     VersionError::InvalidExplicit(reason) => {
-                        format!("invalid {SET_VERSION}: {reason}")
+                        format!("invalid `{SET_VERSION}`: {reason}")
                     }
                     other => other.to_string(),
                 };
@@ -199,15 +199,15 @@ impl From<PlanError> for Error {
 }
 
 /// The flag that gives the version explicitly.
-const SET_VERSION: &str = "`--set-version`";
+const SET_VERSION: &str = "--set-version";
 
 /// A fix for the version in the project, and the flag as the other way out.
 fn or_set_version(remedy: &VersionRemedy) -> String {
     match remedy {
         VersionRemedy::Tag(_) => {
-            format!("{remedy}, or pass {SET_VERSION} for a build that is not a release")
+            format!("{remedy}, or pass `{SET_VERSION}` for a build that is not a release")
         }
-        VersionRemedy::SetInManifest => format!("{remedy} or pass {SET_VERSION}"),
+        VersionRemedy::SetInManifest => format!("{remedy} or pass `{SET_VERSION}`"),
     }
 }
 
@@ -240,7 +240,7 @@ impl From<WorkspaceError> for Error {
     }
 }
 
-/// A release tag that cannot be published is wrong input; the hint names the flags.
+/// A release tag that cannot be published is wrong input; the message and hint name the flags.
 impl From<ReleaseTagError> for Error {
     fn from(error: ReleaseTagError) -> Self {
         let help = match &error {
@@ -268,7 +268,14 @@ impl From<ReleaseTagError> for Error {
                 "check the tag out first (`git checkout {tag}`): what is published is the work tree"
             ),
         };
-        Error::input(error.to_string(), help)
+        let message = match &error {
+            ReleaseTagError::NoTag { not_a_tag } => format!(
+                "`--from-tag` has no tag: {}",
+                crate::release_tag::no_tag_reason(not_a_tag.as_deref())
+            ),
+            other => other.mismatch(&format!("from {SET_VERSION}")),
+        };
+        Error::input(message, help)
     }
 }
 
@@ -682,5 +689,62 @@ mod tests {
             "no member of the workspace is left after `--exclude`"
         );
         assert_eq!((shown.exit_code(), shown.help()), (2, None));
+    }
+
+    /// The release tag's messages speak of the release; the command names `--from-tag` and
+    /// `--set-version`.
+    #[test]
+    fn release_tag_errors_name_the_flags_at_the_top() {
+        use crate::release_tag::Origin;
+        for (not_a_tag, shown) in [
+            (
+                Some("refs/heads/main"),
+                "`--from-tag` has no tag: none was given, and GITHUB_REF names a branch, not a tag",
+            ),
+            (
+                None,
+                "`--from-tag` has no tag: none was given, and no CI tag variable is set",
+            ),
+        ] {
+            let error = ReleaseTagError::NoTag {
+                not_a_tag: not_a_tag.map(String::from),
+            };
+            assert!(!error.to_string().contains("--"), "{error}");
+            assert_eq!(Error::from(error).to_string(), shown);
+        }
+        let mismatch = |origin| ReleaseTagError::VersionMismatch {
+            tag: "v1.2.0".into(),
+            tagged: "1.2.0".into(),
+            name: "algo".into(),
+            version: "1.3.0".into(),
+            origin,
+        };
+        let explicit = mismatch(Origin::Explicit);
+        assert_eq!(
+            explicit.to_string(),
+            "the release tag `v1.2.0` says 1.2.0, but `algo`'s version is 1.3.0 (given explicitly)"
+        );
+        assert_eq!(
+            Error::from(explicit).to_string(),
+            "the release tag `v1.2.0` says 1.2.0, but `algo`'s version is 1.3.0 (from --set-version)"
+        );
+        for (origin, from) in [
+            (
+                Origin::Manifest("v6.toml".into()),
+                "from `version` in v6.toml",
+            ),
+            (Origin::File("setup.py".into()), "from setup.py"),
+            (
+                Origin::ReleaseTag("v1.3.0".into()),
+                "from the release tag `v1.3.0` on HEAD",
+            ),
+        ] {
+            let error = mismatch(origin);
+            let library = error.to_string();
+            assert!(library.ends_with(&format!("({from})")), "{library}");
+            let shown = Error::from(error);
+            assert_eq!(shown.to_string(), library);
+            assert_eq!(shown.exit_code(), 2);
+        }
     }
 }

@@ -9,14 +9,12 @@ use crate::manifest::Manifest;
 use crate::plan::{Inputs, VersionSource};
 use crate::version::Version;
 
-/// Why a release tag cannot be published.
+/// Why a release tag cannot be published. The messages speak of the release and the project;
+/// the command names its flags (`--from-tag`, `--set-version`).
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseTagError {
     /// No TAG given and no CI tag variable set.
-    #[error("`--from-tag` has no tag: none was given, and {}", match not_a_tag {
-        Some(_) => "GITHUB_REF names a branch, not a tag",
-        None => "no CI tag variable is set",
-    })]
+    #[error("no release tag: {}", no_tag_reason(not_a_tag.as_deref()))]
     NoTag {
         /// `GITHUB_REF` when it names a branch: the job did not run for a tag.
         not_a_tag: Option<String>,
@@ -45,9 +43,7 @@ pub enum ReleaseTagError {
         names: Vec<String>,
     },
     /// The version to publish is not the tag's.
-    #[error(
-        "the release tag `{tag}` says {tagged}, but `{name}`'s version is {version} ({origin})"
-    )]
+    #[error("{}", self.mismatch("given explicitly"))]
     VersionMismatch {
         /// The tag.
         tag: String,
@@ -58,7 +54,7 @@ pub enum ReleaseTagError {
         /// Its version.
         version: String,
         /// Where that version was read.
-        origin: String,
+        origin: Origin,
     },
     /// The work tree is not at the tag.
     #[error("the release tag `{tag}` is not on HEAD")]
@@ -66,6 +62,53 @@ pub enum ReleaseTagError {
         /// The tag.
         tag: String,
     },
+}
+
+/// Why no tag was found, when none was given: the CI ran for a branch, or names no tag.
+pub fn no_tag_reason(not_a_tag: Option<&str>) -> &'static str {
+    match not_a_tag {
+        Some(_) => "none was given, and GITHUB_REF names a branch, not a tag",
+        None => "none was given, and no CI tag variable is set",
+    }
+}
+
+impl ReleaseTagError {
+    /// The message of [`ReleaseTagError::VersionMismatch`] (any other's as it is), with
+    /// `explicit` for where a version given explicitly came from: the command names its flag.
+    pub fn mismatch(&self, explicit: &str) -> String {
+        let ReleaseTagError::VersionMismatch {
+            tag,
+            tagged,
+            name,
+            version,
+            origin,
+        } = self
+        else {
+            return self.to_string();
+        };
+        let origin = match origin {
+            Origin::Explicit => explicit.to_string(),
+            Origin::Manifest(path) => format!("from `version` in {path}"),
+            Origin::File(file) => format!("from {file}"),
+            Origin::ReleaseTag(other) => format!("from the release tag `{other}` on HEAD"),
+        };
+        format!(
+            "the release tag `{tag}` says {tagged}, but `{name}`'s version is {version} ({origin})"
+        )
+    }
+}
+
+/// Where the version published was read, as [`VersionSource`] with the manifest's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Given explicitly (on the command line).
+    Explicit,
+    /// `version` in this v6.toml (as displayed).
+    Manifest(String),
+    /// This metadata file (as displayed).
+    File(String),
+    /// This release tag on HEAD.
+    ReleaseTag(String),
 }
 
 /// The tag to publish: `given`, else the CI's (`CI_COMMIT_TAG`, `GITHUB_REF` on a tag push,
@@ -197,13 +240,10 @@ pub fn check(manifest: &Manifest, inputs: &Inputs, tag: &str) -> Result<(), Rele
     let (version, source) = &inputs.version;
     if *version != tagged {
         let origin = match source {
-            VersionSource::CommandLine => "from --set-version".to_string(),
-            VersionSource::Manifest => format!(
-                "from `version` in {}",
-                crate::diagnostic::display(&manifest.path)
-            ),
-            VersionSource::File(file) => format!("from {file}"),
-            VersionSource::ReleaseTag(other) => format!("from the release tag `{other}` on HEAD"),
+            VersionSource::CommandLine => Origin::Explicit,
+            VersionSource::Manifest => Origin::Manifest(crate::diagnostic::display(&manifest.path)),
+            VersionSource::File(file) => Origin::File(file.clone()),
+            VersionSource::ReleaseTag(other) => Origin::ReleaseTag(other.clone()),
         };
         return Err(ReleaseTagError::VersionMismatch {
             tag: tag.to_string(),
