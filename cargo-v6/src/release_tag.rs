@@ -53,8 +53,9 @@ pub enum ReleaseTagError {
         name: String,
         /// Its version.
         version: String,
-        /// Where that version was read.
-        origin: Origin,
+        /// Where that version was read (`from setup.py`); `None` when it was given explicitly,
+        /// which the command names.
+        origin: Option<String>,
     },
     /// The work tree is not at the tag.
     #[error("the release tag `{tag}` is not on HEAD")]
@@ -86,29 +87,11 @@ impl ReleaseTagError {
         else {
             return self.to_string();
         };
-        let origin = match origin {
-            Origin::Explicit => explicit.to_string(),
-            Origin::Manifest(path) => format!("from `version` in {path}"),
-            Origin::File(file) => format!("from {file}"),
-            Origin::ReleaseTag(other) => format!("from the release tag `{other}` on HEAD"),
-        };
+        let origin = origin.as_deref().unwrap_or(explicit);
         format!(
             "the release tag `{tag}` says {tagged}, but `{name}`'s version is {version} ({origin})"
         )
     }
-}
-
-/// Where the version published was read, as [`VersionSource`] with the manifest's path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// Given explicitly (on the command line).
-    Explicit,
-    /// `version` in this v6.toml (as displayed).
-    Manifest(String),
-    /// This metadata file (as displayed).
-    File(String),
-    /// This release tag on HEAD.
-    ReleaseTag(String),
 }
 
 /// The tag to publish: `given`, else the CI's (`CI_COMMIT_TAG`, `GITHUB_REF` on a tag push,
@@ -240,10 +223,15 @@ pub fn check(manifest: &Manifest, inputs: &Inputs, tag: &str) -> Result<(), Rele
     let (version, source) = &inputs.version;
     if *version != tagged {
         let origin = match source {
-            VersionSource::CommandLine => Origin::Explicit,
-            VersionSource::Manifest => Origin::Manifest(crate::diagnostic::display(&manifest.path)),
-            VersionSource::File(file) => Origin::File(file.clone()),
-            VersionSource::ReleaseTag(other) => Origin::ReleaseTag(other.clone()),
+            VersionSource::CommandLine => None,
+            VersionSource::Manifest => Some(format!(
+                "from `version` in {}",
+                crate::diagnostic::display(&manifest.path)
+            )),
+            VersionSource::File(file) => Some(format!("from {file}")),
+            VersionSource::ReleaseTag(other) => {
+                Some(format!("from the release tag `{other}` on HEAD"))
+            }
         };
         return Err(ReleaseTagError::VersionMismatch {
             tag: tag.to_string(),
