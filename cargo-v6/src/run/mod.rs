@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::engine::{Engine, EngineError, LogLine};
-use crate::vantage6::{FunctionStep, NodeRunError, SERVER_RETRY};
+use crate::vantage6::{FunctionStep, NodeRunError, SERVER_RETRY, SkippedEnv};
 use container::{image_pkg_name, run_in};
 use diagnose::CENTRAL_HELP;
 use request::checked_databases;
@@ -110,6 +110,8 @@ pub enum RunEvent<'a> {
     },
     /// Something the user should know; the run goes on.
     Warning(String),
+    /// An extra environment variable the node does not set (it sets its own); the run goes on.
+    EnvSkipped(&'a SkippedEnv),
 }
 
 /// Receives [`RunEvent`]s. `Sync`: engine callbacks may run on the runtime's threads.
