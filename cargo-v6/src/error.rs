@@ -13,7 +13,7 @@ use crate::publish::{Problem, Problems, PublishError, ReleaseError};
 use crate::record::RecordError;
 use crate::registry::RegistryError;
 use crate::release_tag::ReleaseTagError;
-use crate::run::RunError;
+use crate::run::{Hint, RunError};
 use crate::sign::{KeyError, Refusal, SignError};
 use crate::store::StoreError;
 use crate::version::MetadataError;
@@ -146,7 +146,7 @@ impl From<Problem> for Error {
                 }
             }
             Problem::Smoke(SmokeProblem::Request(other)) => Error::Failed {
-                help: other.help(),
+                help: run_help(&other),
                 message: other.to_string(),
             },
             Problem::Record(e) => Error::Record(e),
@@ -223,6 +223,25 @@ impl From<EngineError> for Error {
             other => Error::Engine(other),
         }
     }
+}
+
+/// How to fix a failed run (`run`, `publish --smoke`), the request's part worded with the
+/// flags that make it.
+pub fn run_help(error: &RunError) -> Option<String> {
+    Some(match error.hint()? {
+        Hint::Say(text) => text,
+        Hint::Step(declared) => format!("pass --step {declared}"),
+        Hint::Data => {
+            "give each database the function takes with --data LABEL=PATH[:TYPE]".to_string()
+        }
+        Hint::DataType => {
+            "check the file and its type (--data LABEL=PATH:TYPE; csv is the default)".to_string()
+        }
+        Hint::Timeout => "if its log shows it still working, a longer --timeout (or none) lets it \
+             finish; a function waiting for what a local run cannot give (the server, the \
+             network: the container has none) never will"
+            .to_string(),
+    })
 }
 
 /// A manifest of the workspace is reported as any manifest; a selection that names no member
@@ -376,7 +395,7 @@ impl Error {
             }
             Error::Plan(e) => e.help(),
             Error::Store(e) => e.help(),
-            Error::Publish(PublishError::Smoke { source, .. }) => source.help(),
+            Error::Publish(PublishError::Smoke { source, .. }) => run_help(source),
             Error::Publish(PublishError::Release(ReleaseError::Refused { retag, .. })) => {
                 Some(match retag {
                     // The metadata is not read under `version-from-tag`: only a tag helps.
@@ -738,5 +757,60 @@ mod tests {
             assert_eq!(shown.to_string(), library);
             assert_eq!(shown.exit_code(), 2);
         }
+    }
+
+    /// The run says what to change in the request; the command names the flags.
+    #[test]
+    fn run_hints_are_worded_with_the_flags() {
+        let failed = |failure| RunError::Failed {
+            method: "partial_sum".into(),
+            failure,
+            code: 1,
+        };
+        let wrong_step = failed(crate::run::Failure::WrongStep {
+            method: "partial_sum".into(),
+            declared: "federated_compute".into(),
+            started: "preprocessing".into(),
+        });
+        assert_eq!(
+            run_help(&wrong_step).as_deref(),
+            Some("pass --step federated_compute")
+        );
+        let too_few = failed(crate::run::Failure::NotEnoughData {
+            message: "takes 2 databases".into(),
+        });
+        assert_eq!(
+            run_help(&too_few).as_deref(),
+            Some("give each database the function takes with --data LABEL=PATH[:TYPE]")
+        );
+        let unreadable = failed(crate::run::Failure::DataUnreadable {
+            label: None,
+            error: "not a csv".into(),
+        });
+        assert_eq!(
+            run_help(&unreadable).as_deref(),
+            Some("check the file and its type (--data LABEL=PATH:TYPE; csv is the default)")
+        );
+        let timed_out = RunError::TimedOut {
+            method: "partial_sum".into(),
+            after: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(
+            run_help(&timed_out).as_deref(),
+            Some(
+                "if its log shows it still working, a longer --timeout (or none) lets it finish; a function waiting for what a local run cannot give (the server, the network: the container has none) never will"
+            )
+        );
+        // Through publish, a failed smoke run keeps the hint.
+        let smoke = Error::from(PublishError::Smoke {
+            method: "partial_sum".into(),
+            source: Box::new(timed_out),
+        });
+        assert!(smoke.help().unwrap().contains("a longer --timeout"));
+        let input = RunError::Input {
+            message: "wrong".into(),
+            help: Some("write it right".into()),
+        };
+        assert_eq!(run_help(&input).as_deref(), Some("write it right"));
     }
 }

@@ -308,7 +308,7 @@ pub(super) fn run_error(error: RunError) -> Error {
             _ => Error::from(e),
         },
         other => Error::Failed {
-            help: other.help(),
+            help: crate::error::run_help(&other),
             message: other.to_string(),
         },
     }
