@@ -7,15 +7,16 @@ use crate::credentials::CredentialsError;
 use crate::diagnostic::Location;
 use crate::engine::EngineError;
 use crate::manifest::ManifestError;
-use crate::plan::PlanError;
+use crate::plan::{PlanError, VersionError, VersionRemedy};
 use crate::publish::preflight::SmokeProblem;
 use crate::publish::{Problem, Problems, PublishError, ReleaseError};
 use crate::record::RecordError;
 use crate::registry::RegistryError;
 use crate::release_tag::ReleaseTagError;
-use crate::run::RunError;
+use crate::run::{Hint, RunError};
 use crate::sign::{KeyError, Refusal, SignError};
 use crate::store::StoreError;
+use crate::version::MetadataError;
 use crate::workspace::WorkspaceError;
 
 /// Everything a command can fail with.
@@ -26,10 +27,10 @@ pub enum Error {
     Manifest(#[from] ManifestError),
     /// No plan could be made (version, context, Dockerfile).
     #[error(transparent)]
-    Plan(#[from] PlanError),
+    Plan(PlanError),
     /// The Docker engine failed or cannot be reached.
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Engine(EngineError),
     /// The registry failed, cannot be reached, or refused the credentials.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -97,8 +98,8 @@ pub enum Error {
 impl From<PublishError> for Error {
     fn from(error: PublishError) -> Self {
         match error {
-            PublishError::Plan(e) => Error::Plan(e),
-            PublishError::Engine(e) => Error::Engine(e),
+            PublishError::Plan(e) => Error::from(e),
+            PublishError::Engine(e) => Error::from(e),
             PublishError::Registry(e) => Error::Registry(e),
             PublishError::Credentials(e) => Error::Credentials(e),
             PublishError::Sign(e) => Error::from(e),
@@ -145,7 +146,7 @@ impl From<Problem> for Error {
                 }
             }
             Problem::Smoke(SmokeProblem::Request(other)) => Error::Failed {
-                help: other.help(),
+                help: run_help(&other),
                 message: other.to_string(),
             },
             Problem::Record(e) => Error::Record(e),
@@ -159,11 +160,11 @@ impl From<Problem> for Error {
             },
             Problem::Credentials(e) => Error::Credentials(e),
             Problem::Registry(e) => Error::Registry(e),
-            Problem::Plan(e) => Error::Plan(e),
+            Problem::Plan(e) => Error::from(e),
             Problem::Refused(e) => Error::Publish(PublishError::Release(e)),
-            Problem::Engine(e) => Error::Engine(e),
+            Problem::Engine(e) => Error::from(e),
             Problem::CredentialsInClear { endpoint } => {
-                Error::Engine(EngineError::CredentialsInClear { endpoint })
+                Error::from(EngineError::CredentialsInClear { endpoint })
             }
             Problem::TaggedOtherVersion { .. } => Error::Failed {
                 message: problem.to_string(),
@@ -173,6 +174,76 @@ impl From<Problem> for Error {
     }
 }
 
+/// A plan error as the command reports it: a version that cannot be settled on also names
+/// `--set-version`, which gives it explicitly.
+impl From<PlanError> for Error {
+    fn from(error: PlanError) -> Self {
+        match error {
+            PlanError::Version(e) => {
+                let message = match &e {
+                    VersionError::InvalidExplicit(reason) => {
+                        format!("invalid `{SET_VERSION}`: {reason}")
+                    }
+                    other => other.to_string(),
+                };
+                Error::input(message, e.remedy().map(|r| or_set_version(&r)))
+            }
+            PlanError::Metadata(e @ MetadataError::NotLiteral { .. }) => Error::Input {
+                message: format!("{e}; {}", or_set_version(&VersionRemedy::SetInManifest)),
+                location: e.location().cloned(),
+                help: None,
+            },
+            other => Error::Plan(other),
+        }
+    }
+}
+
+/// The flag that gives the version explicitly.
+const SET_VERSION: &str = "--set-version";
+
+/// A fix for the version in the project, and the flag as the other way out.
+fn or_set_version(remedy: &VersionRemedy) -> String {
+    match remedy {
+        VersionRemedy::Tag(_) => {
+            format!("{remedy}, or pass `{SET_VERSION}` for a build that is not a release")
+        }
+        VersionRemedy::SetInManifest => format!("{remedy} or pass `{SET_VERSION}`"),
+    }
+}
+
+/// An engine error as the command reports it: credentials refused over plain TCP name
+/// `--allow-insecure-engine`, which sends them anyway.
+impl From<EngineError> for Error {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::CredentialsInClear { .. } => Error::Failed {
+                message: format!("{error}, or pass --allow-insecure-engine to send them anyway"),
+                help: None,
+            },
+            other => Error::Engine(other),
+        }
+    }
+}
+
+/// How to fix a failed run (`run`, `publish --smoke`), the request's part worded with the
+/// flags that make it.
+pub fn run_help(error: &RunError) -> Option<String> {
+    Some(match error.hint()? {
+        Hint::Say(text) => text,
+        Hint::Step(declared) => format!("pass --step {declared}"),
+        Hint::Data => {
+            "give each database the function takes with --data LABEL=PATH[:TYPE]".to_string()
+        }
+        Hint::DataType => {
+            "check the file and its type (--data LABEL=PATH:TYPE; csv is the default)".to_string()
+        }
+        Hint::Timeout => "if its log shows it still working, a longer --timeout (or none) lets it \
+             finish; a function waiting for what a local run cannot give (the server, the \
+             network: the container has none) never will"
+            .to_string(),
+    })
+}
+
 /// A manifest of the workspace is reported as any manifest; a selection that names no member
 /// is wrong input.
 impl From<WorkspaceError> for Error {
@@ -180,12 +251,15 @@ impl From<WorkspaceError> for Error {
         let help = error.help();
         match error {
             WorkspaceError::Manifest(e) => Error::Manifest(e),
+            WorkspaceError::NothingSelected => {
+                Error::input("no member of the workspace is left after `--exclude`", help)
+            }
             other => Error::input(other.to_string(), help),
         }
     }
 }
 
-/// A release tag that cannot be published is wrong input; the hint names the flags.
+/// A release tag that cannot be published is wrong input; the message and hint name the flags.
 impl From<ReleaseTagError> for Error {
     fn from(error: ReleaseTagError) -> Self {
         let help = match &error {
@@ -213,7 +287,14 @@ impl From<ReleaseTagError> for Error {
                 "check the tag out first (`git checkout {tag}`): what is published is the work tree"
             ),
         };
-        Error::input(error.to_string(), help)
+        let message = match &error {
+            ReleaseTagError::NoTag { not_a_tag } => format!(
+                "`--from-tag` has no tag: {}",
+                crate::release_tag::no_tag_reason(not_a_tag.as_deref())
+            ),
+            other => other.mismatch(&format!("from {SET_VERSION}")),
+        };
+        Error::input(message, help)
     }
 }
 
@@ -314,7 +395,7 @@ impl Error {
             }
             Error::Plan(e) => e.help(),
             Error::Store(e) => e.help(),
-            Error::Publish(PublishError::Smoke { source, .. }) => source.help(),
+            Error::Publish(PublishError::Smoke { source, .. }) => run_help(source),
             Error::Publish(PublishError::Release(ReleaseError::Refused { retag, .. })) => {
                 Some(match retag {
                     // The metadata is not read under `version-from-tag`: only a tag helps.
@@ -525,5 +606,211 @@ mod tests {
             from_metadata.contains("the project's metadata"),
             "{from_metadata}"
         );
+    }
+
+    /// The library says what is wrong with the version; the command adds `--set-version`.
+    #[test]
+    fn a_version_that_cannot_be_settled_on_names_set_version() {
+        use crate::vantage6::Wrapper;
+        let reason = crate::version::Version::parse_for("one", Wrapper::Python).unwrap_err();
+        let cases = [
+            (
+                VersionError::InvalidExplicit(reason.clone()),
+                format!("invalid `--set-version`: {reason}"),
+                None,
+            ),
+            (
+                VersionError::NoReleaseTag {
+                    latest: Some("v1.1.3".into()),
+                    prefix: "v".into(),
+                    next: "v1.1.4".into(),
+                },
+                "`version-from-tag` is set, but HEAD has no release tag (the latest, `v1.1.3`, is on an earlier commit)".to_string(),
+                Some("tag the commit to release (`git tag v1.1.4`), or pass `--set-version` for a build that is not a release"),
+            ),
+            (
+                VersionError::NoReleaseTag {
+                    latest: None,
+                    prefix: "v".into(),
+                    next: "v0.1.0".into(),
+                },
+                "`version-from-tag` is set, but the repository has no release tag yet (`v` and a version)".to_string(),
+                Some("tag the commit to release (`git tag v0.1.0`), or pass `--set-version` for a build that is not a release"),
+            ),
+            (
+                VersionError::NotInMetadata {
+                    name: "algo".into(),
+                    wrapper: Wrapper::Python,
+                },
+                "no version found for `algo`: none of its python metadata files has one".to_string(),
+                Some("set `version` in v6.toml or pass `--set-version`"),
+            ),
+            (
+                VersionError::InvalidInMetadata {
+                    file: "setup.py".into(),
+                    source: reason.clone(),
+                },
+                format!("invalid version in setup.py: {reason}"),
+                Some("set `version` in v6.toml or pass `--set-version`"),
+            ),
+        ];
+        for (error, message, help) in cases {
+            let plan = PlanError::from(error);
+            assert!(!plan.to_string().contains("--"), "{plan}");
+            assert!(!plan.help().unwrap_or_default().contains("--"), "{plan}");
+            let shown = Error::from(plan);
+            assert_eq!(shown.to_string(), message);
+            assert_eq!(shown.help().as_deref(), help, "{message}");
+            assert_eq!(shown.exit_code(), 2, "{message}");
+        }
+        let computed = MetadataError::NotLiteral {
+            file: "pyproject.toml".into(),
+            what: "`version` is listed in `dynamic`".into(),
+            location: Some(Location::new(
+                "pyproject.toml",
+                "dynamic = [\"version\"]",
+                11..20,
+            )),
+        };
+        let shown = Error::from(PlanError::from(computed));
+        assert_eq!(
+            shown.to_string(),
+            "the version in pyproject.toml is not a literal (`version` is listed in `dynamic`); set `version` in v6.toml or pass `--set-version`"
+        );
+        assert_eq!(shown.location().map(Location::line_col), Some((1, 12)));
+        assert_eq!((shown.help(), shown.exit_code()), (None, 2));
+    }
+
+    /// The engine refuses to send credentials in clear; the command names the flag that does.
+    #[test]
+    fn credentials_in_clear_name_allow_insecure_engine() {
+        let error = EngineError::CredentialsInClear {
+            endpoint: "tcp://10.0.0.1:2375 (DOCKER_HOST)".into(),
+        };
+        let library = error.to_string();
+        assert!(!library.contains("--"), "{library}");
+        let shown = Error::from(error);
+        assert_eq!(
+            shown.to_string(),
+            format!("{library}, or pass --allow-insecure-engine to send them anyway")
+        );
+        assert_eq!((shown.exit_code(), shown.help()), (1, None));
+    }
+
+    /// Excluding every member: the command names `--exclude`.
+    #[test]
+    fn nothing_left_after_exclusions_names_exclude() {
+        let error = WorkspaceError::NothingSelected;
+        assert!(!error.to_string().contains("--"), "{error}");
+        let shown = Error::from(error);
+        assert_eq!(
+            shown.to_string(),
+            "no member of the workspace is left after `--exclude`"
+        );
+        assert_eq!((shown.exit_code(), shown.help()), (2, None));
+    }
+
+    /// The release tag's messages speak of the release; the command names `--from-tag` and
+    /// `--set-version`.
+    #[test]
+    fn release_tag_errors_name_the_flags_at_the_top() {
+        for (not_a_tag, shown) in [
+            (
+                Some("refs/heads/main"),
+                "`--from-tag` has no tag: none was given, and GITHUB_REF names a branch, not a tag",
+            ),
+            (
+                None,
+                "`--from-tag` has no tag: none was given, and no CI tag variable is set",
+            ),
+        ] {
+            let error = ReleaseTagError::NoTag {
+                not_a_tag: not_a_tag.map(String::from),
+            };
+            assert!(!error.to_string().contains("--"), "{error}");
+            assert_eq!(Error::from(error).to_string(), shown);
+        }
+        let mismatch = |origin| ReleaseTagError::VersionMismatch {
+            tag: "v1.2.0".into(),
+            tagged: "1.2.0".into(),
+            name: "algo".into(),
+            version: "1.3.0".into(),
+            origin,
+        };
+        let explicit = mismatch(None);
+        assert_eq!(
+            explicit.to_string(),
+            "the release tag `v1.2.0` says 1.2.0, but `algo`'s version is 1.3.0 (given explicitly)"
+        );
+        assert_eq!(
+            Error::from(explicit).to_string(),
+            "the release tag `v1.2.0` says 1.2.0, but `algo`'s version is 1.3.0 (from --set-version)"
+        );
+        for from in [
+            "from `version` in v6.toml",
+            "from the release tag `v1.3.0` on HEAD",
+        ] {
+            let error = mismatch(Some(from.to_string()));
+            let library = error.to_string();
+            assert!(library.ends_with(&format!("({from})")), "{library}");
+            let shown = Error::from(error);
+            assert_eq!(shown.to_string(), library);
+            assert_eq!(shown.exit_code(), 2);
+        }
+    }
+
+    /// The run says what to change in the request; the command names the flags.
+    #[test]
+    fn run_hints_are_worded_with_the_flags() {
+        let failed = |failure| RunError::Failed {
+            method: "partial_sum".into(),
+            failure,
+            code: 1,
+        };
+        let wrong_step = failed(crate::run::Failure::WrongStep {
+            method: "partial_sum".into(),
+            declared: "federated_compute".into(),
+            started: "preprocessing".into(),
+        });
+        assert_eq!(
+            run_help(&wrong_step).as_deref(),
+            Some("pass --step federated_compute")
+        );
+        let too_few = failed(crate::run::Failure::NotEnoughData {
+            message: "takes 2 databases".into(),
+        });
+        assert_eq!(
+            run_help(&too_few).as_deref(),
+            Some("give each database the function takes with --data LABEL=PATH[:TYPE]")
+        );
+        let unreadable = failed(crate::run::Failure::DataUnreadable {
+            label: None,
+            error: "not a csv".into(),
+        });
+        assert_eq!(
+            run_help(&unreadable).as_deref(),
+            Some("check the file and its type (--data LABEL=PATH:TYPE; csv is the default)")
+        );
+        let timed_out = RunError::TimedOut {
+            method: "partial_sum".into(),
+            after: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(
+            run_help(&timed_out).as_deref(),
+            Some(
+                "if its log shows it still working, a longer --timeout (or none) lets it finish; a function waiting for what a local run cannot give (the server, the network: the container has none) never will"
+            )
+        );
+        // Through publish, a failed smoke run keeps the hint.
+        let smoke = Error::from(PublishError::Smoke {
+            method: "partial_sum".into(),
+            source: Box::new(timed_out),
+        });
+        assert!(smoke.help().unwrap().contains("a longer --timeout"));
+        let input = RunError::Input {
+            message: "wrong".into(),
+            help: Some("write it right".into()),
+        };
+        assert_eq!(run_help(&input).as_deref(), Some("write it right"));
     }
 }

@@ -9,14 +9,12 @@ use crate::manifest::Manifest;
 use crate::plan::{Inputs, VersionSource};
 use crate::version::Version;
 
-/// Why a release tag cannot be published.
+/// Why a release tag cannot be published. The messages speak of the release and the project;
+/// the command names its flags (`--from-tag`, `--set-version`).
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseTagError {
     /// No TAG given and no CI tag variable set.
-    #[error("`--from-tag` has no tag: none was given, and {}", match not_a_tag {
-        Some(_) => "GITHUB_REF names a branch, not a tag",
-        None => "no CI tag variable is set",
-    })]
+    #[error("no release tag: {}", no_tag_reason(not_a_tag.as_deref()))]
     NoTag {
         /// `GITHUB_REF` when it names a branch: the job did not run for a tag.
         not_a_tag: Option<String>,
@@ -45,9 +43,7 @@ pub enum ReleaseTagError {
         names: Vec<String>,
     },
     /// The version to publish is not the tag's.
-    #[error(
-        "the release tag `{tag}` says {tagged}, but `{name}`'s version is {version} ({origin})"
-    )]
+    #[error("{}", self.mismatch("given explicitly"))]
     VersionMismatch {
         /// The tag.
         tag: String,
@@ -57,8 +53,9 @@ pub enum ReleaseTagError {
         name: String,
         /// Its version.
         version: String,
-        /// Where that version was read.
-        origin: String,
+        /// Where that version was read (`from setup.py`); `None` when it was given explicitly,
+        /// which the command names.
+        origin: Option<String>,
     },
     /// The work tree is not at the tag.
     #[error("the release tag `{tag}` is not on HEAD")]
@@ -66,6 +63,35 @@ pub enum ReleaseTagError {
         /// The tag.
         tag: String,
     },
+}
+
+/// Why no tag was found, when none was given: the CI ran for a branch, or names no tag.
+pub fn no_tag_reason(not_a_tag: Option<&str>) -> &'static str {
+    match not_a_tag {
+        Some(_) => "none was given, and GITHUB_REF names a branch, not a tag",
+        None => "none was given, and no CI tag variable is set",
+    }
+}
+
+impl ReleaseTagError {
+    /// The message of [`ReleaseTagError::VersionMismatch`] (any other's as it is), with
+    /// `explicit` for where a version given explicitly came from: the command names its flag.
+    pub fn mismatch(&self, explicit: &str) -> String {
+        let ReleaseTagError::VersionMismatch {
+            tag,
+            tagged,
+            name,
+            version,
+            origin,
+        } = self
+        else {
+            return self.to_string();
+        };
+        let origin = origin.as_deref().unwrap_or(explicit);
+        format!(
+            "the release tag `{tag}` says {tagged}, but `{name}`'s version is {version} ({origin})"
+        )
+    }
 }
 
 /// The tag to publish: `given`, else the CI's (`CI_COMMIT_TAG`, `GITHUB_REF` on a tag push,
@@ -197,13 +223,15 @@ pub fn check(manifest: &Manifest, inputs: &Inputs, tag: &str) -> Result<(), Rele
     let (version, source) = &inputs.version;
     if *version != tagged {
         let origin = match source {
-            VersionSource::CommandLine => "from --set-version".to_string(),
-            VersionSource::Manifest => format!(
+            VersionSource::CommandLine => None,
+            VersionSource::Manifest => Some(format!(
                 "from `version` in {}",
                 crate::diagnostic::display(&manifest.path)
-            ),
-            VersionSource::File(file) => format!("from {file}"),
-            VersionSource::ReleaseTag(other) => format!("from the release tag `{other}` on HEAD"),
+            )),
+            VersionSource::File(file) => Some(format!("from {file}")),
+            VersionSource::ReleaseTag(other) => {
+                Some(format!("from the release tag `{other}` on HEAD"))
+            }
         };
         return Err(ReleaseTagError::VersionMismatch {
             tag: tag.to_string(),

@@ -752,8 +752,19 @@ impl crate::run::RunObserver for RunProgress {
                 reporter.detail(format!("      Exited {method}: status {code}"))
             }
             RunEvent::Warning(message) => reporter.warn(message),
+            RunEvent::EnvSkipped(skipped) => reporter.warn(env_skipped(skipped)),
         }
     }
+}
+
+/// The warning for an `--env` variable the node does not set.
+fn env_skipped(skipped: &crate::vantage6::SkippedEnv) -> String {
+    format!(
+        "--env {} is not set: a vantage6 {} node sets {} itself, and skips an `algorithm_env` variable of that name",
+        skipped.name,
+        skipped.version,
+        skipped.name.to_uppercase()
+    )
 }
 
 /// A finished run: a status line on stderr, and the output as one line of JSON on stdout (the
@@ -772,5 +783,23 @@ pub fn run_output(outcome: &crate::run::RunOutcome, reporter: &Reporter) -> Resu
 pub fn retries(registry: &crate::registry::Registry, reporter: &Reporter) {
     for retry in registry.take_retries() {
         reporter.detail(format!("      Retry {retry}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The node's contract says which variable is skipped; the warning names `--env`.
+    #[test]
+    fn a_skipped_env_variable_is_worded_with_the_flag() {
+        let skipped = crate::vantage6::SkippedEnv {
+            name: "task_id".into(),
+            version: "5.1".into(),
+        };
+        assert_eq!(
+            env_skipped(&skipped),
+            "--env task_id is not set: a vantage6 5.1 node sets TASK_ID itself, and skips an `algorithm_env` variable of that name"
+        );
     }
 }

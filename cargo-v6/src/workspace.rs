@@ -50,8 +50,8 @@ pub enum WorkspaceError {
         /// Whether there is a workspace.
         in_workspace: bool,
     },
-    /// Everything selected was excluded.
-    #[error("no member of the workspace is left after `--exclude`")]
+    /// Everything selected was excluded (the command names its flag).
+    #[error("no member of the workspace is left after the exclusions")]
     NothingSelected,
 }
 

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::detect::{self, Build, Choices, Given};
+use crate::detect::{self, Build, Choices, Given, NextStep};
 use crate::error::Error;
 use crate::manifest;
 use crate::project::ProjectFiles;
@@ -275,6 +275,59 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             wrapper.as_str()
         ),
     );
-    reporter.note(detect::next_steps(&text, git.as_ref(), release.as_ref()));
+    reporter.note(next_note(&detect::next_steps(
+        &text,
+        git.as_ref(),
+        release.as_ref(),
+    )));
     Ok(())
+}
+
+/// What `next:` says after v6.toml is written: the steps, with the commands and flags that
+/// take them.
+fn next_note(steps: &[NextStep]) -> String {
+    let words: Vec<String> = steps
+        .iter()
+        .map(|step| match step {
+            NextStep::Set(key) => format!("set `{key}`"),
+            NextStep::Review => format!("review {}", manifest::FILE_NAME),
+            NextStep::Commit => format!(
+                "`git add {} && git commit` (publish refuses a dirty work tree; or pass --allow-dirty)",
+                manifest::FILE_NAME
+            ),
+            NextStep::Tag { tag, latest } => format!(
+                "tag the commit to release, e.g. `git tag {tag}` after the latest release tag `{latest}` (or pass `--set-version` for a build that is not a release)"
+            ),
+            NextStep::Try => "then `cargo v6 plan` and `cargo v6 publish --dry-run`".to_string(),
+        })
+        .collect();
+    format!("next: {}", words.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The library picks the steps; the command words them, naming its flags.
+    #[test]
+    fn next_steps_are_worded_with_the_flags() {
+        let steps = [
+            NextStep::Set("image"),
+            NextStep::Review,
+            NextStep::Commit,
+            NextStep::Tag {
+                tag: "v1.2.2".into(),
+                latest: "v1.2.1".into(),
+            },
+            NextStep::Try,
+        ];
+        assert_eq!(
+            next_note(&steps),
+            "next: set `image`, review v6.toml, `git add v6.toml && git commit` (publish refuses a dirty work tree; or pass --allow-dirty), tag the commit to release, e.g. `git tag v1.2.2` after the latest release tag `v1.2.1` (or pass `--set-version` for a build that is not a release), then `cargo v6 plan` and `cargo v6 publish --dry-run`"
+        );
+        assert_eq!(
+            next_note(&[NextStep::Review, NextStep::Try]),
+            "next: review v6.toml, then `cargo v6 plan` and `cargo v6 publish --dry-run`"
+        );
+    }
 }

@@ -305,10 +305,10 @@ pub(super) fn run_error(error: RunError) -> Error {
                 message: text,
                 help: Some("`run` mounts files of this machine: use an engine on this machine (DOCKER_HOST)".to_owned()),
             },
-            _ => Error::Engine(e),
+            _ => Error::from(e),
         },
         other => Error::Failed {
-            help: other.help(),
+            help: crate::error::run_help(&other),
             message: other.to_string(),
         },
     }

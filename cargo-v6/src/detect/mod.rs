@@ -24,8 +24,8 @@ use crate::vantage6::{self, BaseRegistry, Wrapper, algorithm_base};
 use crate::version::Version;
 
 pub use write::{
-    Build, Choices, Given, inherited, manifest_text, name_from_dir, next_steps, unwritable,
-    vantage6_default_base,
+    Build, Choices, Given, NextStep, inherited, manifest_text, name_from_dir, next_steps,
+    unwritable, vantage6_default_base,
 };
 
 /// The newest release the tool knows of a major, for Dockerfiles that only show the major.

@@ -18,43 +18,59 @@ pub enum Build {
     },
 }
 
-/// What `next:` says after v6.toml is written: the placeholders to fill in, the commit that
-/// publish needs (it refuses a dirty work tree), the release tag that commit then needs
-/// (under `version-from-tag`), then a plan and a dry run.
+/// One step `cargo v6 init` suggests once v6.toml is written; the command words them (and
+/// names its flags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    /// Fill in a placeholder: the key (`image`, `build.base`, `build.command`).
+    Set(&'static str),
+    /// Read v6.toml over.
+    Review,
+    /// Commit v6.toml: publish refuses a dirty work tree.
+    Commit,
+    /// Tag the commit as the release `tag`, the one after the latest release tag `latest`.
+    Tag {
+        /// The tag to put on the commit.
+        tag: String,
+        /// The repository's latest release tag.
+        latest: String,
+    },
+    /// Plan, then publish as a dry run.
+    Try,
+}
+
+/// The steps after v6.toml is written: the placeholders to fill in, the commit that publish
+/// needs (it refuses a dirty work tree), the release tag that commit then needs (under
+/// `version-from-tag`), then a plan and a dry run.
 pub fn next_steps(
     text: &str,
     git: Option<&crate::git::GitInfo>,
     release: Option<&ReleaseTags>,
-) -> String {
+) -> Vec<NextStep> {
     let mut steps = Vec::new();
     for (placeholder, key) in [
-        (manifest::IMAGE_PLACEHOLDER, "`image`"),
-        (manifest::BASE_PLACEHOLDER, "`build.base`"),
-        ("echo replace me", "`build.command`"),
+        (manifest::IMAGE_PLACEHOLDER, "image"),
+        (manifest::BASE_PLACEHOLDER, "build.base"),
+        ("echo replace me", "build.command"),
     ] {
         if text.contains(placeholder) {
-            steps.push(format!("set {key}"));
+            steps.push(NextStep::Set(key));
         }
     }
-    steps.push(format!("review {}", manifest::FILE_NAME));
+    steps.push(NextStep::Review);
     if git.is_some() {
-        steps.push(format!(
-            "`git add {0} && git commit` (publish refuses a dirty work tree; or pass --allow-dirty)",
-            manifest::FILE_NAME
-        ));
+        steps.push(NextStep::Commit);
     }
     // The version is the release tag on HEAD, and the commit just asked for has none: name
     // the tag that would follow the latest release.
     if let Some(release) = release {
-        steps.push(format!(
-            "tag the commit to release, e.g. `git tag {}{}` after the latest release tag `{}` (or pass `--set-version` for a build that is not a release)",
-            release.prefix,
-            release.latest.1.next_patch(),
-            release.latest.0
-        ));
+        steps.push(NextStep::Tag {
+            tag: format!("{}{}", release.prefix, release.latest.1.next_patch()),
+            latest: release.latest.0.clone(),
+        });
     }
-    steps.push("then `cargo v6 plan` and `cargo v6 publish --dry-run`".to_string());
-    format!("next: {}", steps.join(", "))
+    steps.push(NextStep::Try);
+    steps
 }
 
 /// The default base image of the wrapper at the version written, if vantage6 publishes one.
@@ -318,5 +334,36 @@ mod tests {
         };
         let (keys, notes) = inherited(&root, &vantage6_given, Wrapper::Python, "4.15");
         assert_eq!((keys, notes.len()), (vec!["image"], 0));
+    }
+
+    /// The placeholders left, then the release tag after the latest, then a try; no commit
+    /// outside a repository.
+    #[test]
+    fn next_steps_follow_what_is_left_to_do() {
+        let text = text(Wrapper::Python, "algo", "4.13", manifest::IMAGE_PLACEHOLDER);
+        let release = ReleaseTags {
+            prefix: "v",
+            count: 1,
+            latest: (
+                "v1.2.1".into(),
+                crate::version::Version::parse_for("1.2.1", Wrapper::Python).unwrap(),
+            ),
+        };
+        assert_eq!(
+            next_steps(&text, None, Some(&release)),
+            [
+                NextStep::Set("image"),
+                NextStep::Review,
+                NextStep::Tag {
+                    tag: "v1.2.2".into(),
+                    latest: "v1.2.1".into()
+                },
+                NextStep::Try
+            ]
+        );
+        assert_eq!(
+            next_steps("image = \"ghcr.io/a/b\"\n", None, None),
+            [NextStep::Review, NextStep::Try]
+        );
     }
 }

@@ -149,14 +149,14 @@ pub enum EngineError {
         /// Where the certificates were read from.
         from: String,
     },
-    /// A push would send registry credentials to the engine unencrypted over the network.
+    /// A push would send registry credentials to the engine unencrypted over the network. The
+    /// command names its flag that sends them anyway.
     #[error(
         "refusing to send the registry credentials to the Docker engine at {endpoint}: it is \
          reached over plain TCP at an address that is not a loopback IP address (a host name, \
          even `localhost`, may resolve off this machine), so they could cross the network in \
          clear text (in the X-Registry-Auth header of the push); use TLS (DOCKER_TLS_VERIFY=1 \
-         and DOCKER_CERT_PATH), ssh://, a unix socket or tcp://127.0.0.1, or pass \
-         --allow-insecure-engine to send them anyway"
+         and DOCKER_CERT_PATH), ssh://, a unix socket or tcp://127.0.0.1"
     )]
     CredentialsInClear {
         /// The address, with where it came from.

@@ -9,7 +9,7 @@ use crate::fingerprint::FileDigest;
 use crate::git::GitInfo;
 use crate::manifest::Manifest;
 use crate::vantage6::Wrapper;
-use crate::version::{self, Version};
+use crate::version::{self, ParseVersionError, Version};
 
 use super::{PlanError, VersionSource};
 
@@ -33,7 +33,7 @@ pub struct Inputs {
 
 impl Inputs {
     /// Reads the version, git state and build context that `manifest` points at.
-    /// `set_version` is `--set-version`.
+    /// `set_version` is the version given explicitly (on the command line).
     pub fn read(manifest: &Manifest, set_version: Option<&str>) -> Result<Self, PlanError> {
         Self::read_shared(manifest, set_version, &crate::git::Cache::default())
     }
@@ -269,53 +269,40 @@ fn check_release_tag_prefix(manifest: &Manifest, git: Option<&GitInfo>) -> Resul
 /// `version-from-tag` with no release tag on HEAD: the error names the repository's latest
 /// release tag and suggests the next one (`git tag 1.1.4`); with none yet, the project's
 /// metadata version as the first.
-fn no_release_tag(manifest: &Manifest, git: Option<&GitInfo>) -> PlanError {
+fn no_release_tag(manifest: &Manifest, git: Option<&GitInfo>) -> VersionError {
     let prefix = &manifest.publish.release_tag_prefix;
     let tags = git.map(|g| crate::git::tags(&g.top)).unwrap_or_default();
-    let (message, tag) = match next_release(&tags, prefix, manifest.wrapper) {
-        Some(next) => (
-            format!(
-                "`version-from-tag` is set, but HEAD has no release tag (the latest, `{}`, is on an earlier commit)",
-                next.latest
-            ),
-            next.next,
-        ),
+    match next_release(&tags, prefix, manifest.wrapper) {
+        Some(next) => VersionError::NoReleaseTag {
+            latest: Some(next.latest),
+            prefix: prefix.clone(),
+            next: next.next,
+        },
         None => {
             let first = version::read_project_version(&manifest.dir, manifest.wrapper)
                 .ok()
                 .flatten()
                 .and_then(|found| Version::parse(&found.raw, found.scheme).ok())
                 .map_or_else(|| "0.1.0".to_string(), |v| v.raw().to_string());
-            (
-                format!(
-                    "`version-from-tag` is set, but the repository has no release tag yet (`{prefix}` and a version)"
-                ),
-                format!("{prefix}{first}"),
-            )
+            VersionError::NoReleaseTag {
+                latest: None,
+                prefix: prefix.clone(),
+                next: format!("{prefix}{first}"),
+            }
         }
-    };
-    PlanError::Input(Diagnostic::new(
-        message,
-        Some(format!(
-            "tag the commit to release (`git tag {tag}`), or pass `--set-version` for a build that is not a release"
-        )),
-    ))
+    }
 }
 
-/// `--set-version`, then the release tag on HEAD when `version-from-tag` is set, then v6.toml,
-/// then the project's metadata.
+/// The explicit version (`set_version`, from the command line), then the release tag on HEAD
+/// when `version-from-tag` is set, then v6.toml, then the project's metadata.
 fn resolve_version(
     manifest: &Manifest,
     set_version: Option<&str>,
     git: Option<&GitInfo>,
 ) -> Result<(Version, VersionSource), PlanError> {
     if let Some(raw) = set_version {
-        let version = Version::parse_for(raw, manifest.wrapper).map_err(|e| {
-            PlanError::Input(Diagnostic::new(
-                format!("invalid `--set-version`: {e}"),
-                None,
-            ))
-        })?;
+        let version =
+            Version::parse_for(raw, manifest.wrapper).map_err(VersionError::InvalidExplicit)?;
         return Ok((version, VersionSource::CommandLine));
     }
     if manifest.publish.version_from_tag {
@@ -323,32 +310,91 @@ fn resolve_version(
         let tags = release_tags(git, prefix, manifest.wrapper);
         return match tags.into_iter().max_by(|a, b| a.1.cmp(&b.1)) {
             Some((tag, version)) => Ok((version, VersionSource::ReleaseTag(tag))),
-            None => Err(no_release_tag(manifest, git)),
+            None => Err(no_release_tag(manifest, git).into()),
         };
     }
     if let Some(version) = &manifest.version {
         return Ok((version.clone(), VersionSource::Manifest));
     }
-    let how_to_fix = || Some("set `version` in v6.toml or pass `--set-version`".to_string());
     let found =
         version::read_project_version(&manifest.dir, manifest.wrapper)?.ok_or_else(|| {
-            PlanError::Input(Diagnostic::new(
-                format!(
-                    "no version found for `{}`: none of its {} metadata files has one",
-                    manifest.name,
-                    manifest.wrapper.as_str()
-                ),
-                how_to_fix(),
-            ))
+            VersionError::NotInMetadata {
+                name: manifest.name.clone(),
+                wrapper: manifest.wrapper,
+            }
         })?;
     let shown = display(&found.file);
-    let version = Version::parse(&found.raw, found.scheme).map_err(|e| {
-        PlanError::Input(Diagnostic::new(
-            format!("invalid version in {shown}: {e}"),
-            how_to_fix(),
-        ))
+    let version = Version::parse(&found.raw, found.scheme).map_err(|source| {
+        VersionError::InvalidInMetadata {
+            file: shown.clone(),
+            source,
+        }
     })?;
     Ok((version, VersionSource::File(shown)))
+}
+
+/// Why no version can be settled on. Every one of them is fixed by giving the version
+/// explicitly, which the command names (`--set-version`); the messages here speak of the
+/// project and v6.toml.
+#[derive(Debug, thiserror::Error)]
+pub enum VersionError {
+    /// The version given explicitly does not parse.
+    #[error("invalid explicit version: {0}")]
+    InvalidExplicit(ParseVersionError),
+    /// `version-from-tag` is set and HEAD has no release tag.
+    #[error("{}", match latest {
+        Some(latest) => format!("`version-from-tag` is set, but HEAD has no release tag (the latest, `{latest}`, is on an earlier commit)"),
+        None => format!("`version-from-tag` is set, but the repository has no release tag yet (`{prefix}` and a version)"),
+    })]
+    NoReleaseTag {
+        /// The repository's latest release tag (on an earlier commit), if there is one.
+        latest: Option<String>,
+        /// `release-tag-prefix`.
+        prefix: String,
+        /// The tag to put on HEAD: the latest's next patch, or the metadata's version.
+        next: String,
+    },
+    /// None of the project's metadata files has a version.
+    #[error("no version found for `{name}`: none of its {} metadata files has one", wrapper.as_str())]
+    NotInMetadata {
+        /// The algorithm.
+        name: String,
+        /// Whose metadata files were read.
+        wrapper: Wrapper,
+    },
+    /// The project's metadata has a version that does not parse.
+    #[error("invalid version in {file}: {source}")]
+    InvalidInMetadata {
+        /// The file, as displayed.
+        file: String,
+        /// Why it does not parse.
+        source: ParseVersionError,
+    },
+}
+
+impl VersionError {
+    /// What to do, short of giving the version explicitly (which the command adds).
+    pub fn remedy(&self) -> Option<VersionRemedy> {
+        match self {
+            VersionError::InvalidExplicit(_) => None,
+            VersionError::NoReleaseTag { next, .. } => Some(VersionRemedy::Tag(next.clone())),
+            VersionError::NotInMetadata { .. } | VersionError::InvalidInMetadata { .. } => {
+                Some(VersionRemedy::SetInManifest)
+            }
+        }
+    }
+}
+
+/// How a version that cannot be read is fixed in the project; the other fix, giving the
+/// version explicitly, is the command's to name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionRemedy {
+    /// Tag HEAD as this release.
+    #[error("tag the commit to release (`git tag {0}`)")]
+    Tag(String),
+    /// Write the version into v6.toml.
+    #[error("set `version` in v6.toml")]
+    SetInManifest,
 }
 
 #[cfg(test)]

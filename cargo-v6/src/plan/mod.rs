@@ -23,7 +23,7 @@ use crate::tags::{AliasAction, TagContext, TagTemplate};
 use crate::vantage6::{self, Wrapper};
 use crate::version::{MetadataError, Version};
 
-pub use inputs::Inputs;
+pub use inputs::{Inputs, VersionError, VersionRemedy};
 
 /// The name the rendered Dockerfile travels under in the build context. Unusual on purpose; a
 /// project file of the same name is refused rather than shadowed.
@@ -38,6 +38,9 @@ pub enum PlanError {
     /// The project's metadata gives no usable version.
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    /// No version can be settled on (none given, none in the project, or not one that parses).
+    #[error(transparent)]
+    Version(#[from] VersionError),
     /// The build context cannot be read.
     #[error(transparent)]
     Context(#[from] ContextError),
@@ -59,6 +62,7 @@ impl PlanError {
             self,
             PlanError::Input(_)
                 | PlanError::Metadata(_)
+                | PlanError::Version(_)
                 | PlanError::Context(ContextError::InvalidPattern { .. })
                 | PlanError::Render(RenderError::Template { .. })
         )
@@ -80,6 +84,7 @@ impl PlanError {
     pub fn help(&self) -> Option<String> {
         match self {
             PlanError::Input(d) | PlanError::Unsendable(d) => d.help.clone(),
+            PlanError::Version(e) => e.remedy().map(|r| r.to_string()),
             _ => None,
         }
     }

@@ -128,8 +128,8 @@ async fn run_container(
             ..request.ids
         },
     })?;
-    for warning in &node.warnings {
-        observer.event(RunEvent::Warning(warning.clone()));
+    for skipped in &node.skipped_env {
+        observer.event(RunEvent::EnvSkipped(skipped));
     }
     work.prepare(&node, task.databases)?;
     let binds = binds(&node, &work.path, task.databases);

@@ -1,6 +1,7 @@
 //! What failed, read from the wrapper's log: the module (PKG_NAME), the method, a missing
 //! dependency, the data, the output.
 
+use super::Hint;
 use crate::vantage6::{LOG_ERROR, LOG_INFO, LOG_WARN, SERVER_CONTACT};
 
 /// What failed, as the wrapper's log tells it.
@@ -142,8 +143,8 @@ impl std::fmt::Display for Failure {
 }
 
 impl Failure {
-    /// A hint on how to fix it.
-    pub fn help(&self) -> Option<String> {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<Hint> {
         let text = match self {
             Failure::NoPkgName | Failure::ModuleNotFound { .. } => {
                 "`name` in v6.toml is PKG_NAME, the module the wrapper imports: it must be the import name of the package that `pip install /app` installs (the package folder, e.g. `partial_sum`)"
@@ -154,22 +155,16 @@ impl Failure {
             Failure::MethodNotFound { .. } => {
                 "the method must be a function at the top level of the package (defined or imported in its __init__.py)"
             }
-            Failure::WrongStep { declared, .. } => {
-                return Some(format!("pass --step {declared}"));
-            }
-            Failure::NotEnoughData { .. } => {
-                "give each database the function takes with --data LABEL=PATH[:TYPE]"
-            }
-            Failure::DataUnreadable { .. } => {
-                "check the file and its type (--data LABEL=PATH:TYPE; csv is the default)"
-            }
+            Failure::WrongStep { declared, .. } => return Some(Hint::Step(declared.clone())),
+            Failure::NotEnoughData { .. } => return Some(Hint::Data),
+            Failure::DataUnreadable { .. } => return Some(Hint::DataType),
             Failure::MethodRaised { central: true, .. } => CENTRAL_HELP,
             Failure::OutputFailed { .. } => {
                 "return plain Python values (dict, list, str, int, float): json.dumps rejects e.g. numpy and pandas scalars (use .item() or int())"
             }
             _ => return None,
         };
-        Some(text.to_owned())
+        Some(Hint::Say(text.to_owned()))
     }
 }
 
@@ -395,7 +390,7 @@ error > None",
             failure.to_string(),
             "module `partial_summ` not found (PKG_NAME)"
         );
-        assert!(failure.help().unwrap().contains("PKG_NAME"));
+        assert!(matches!(failure.hint(), Some(Hint::Say(text)) if text.contains("PKG_NAME")));
     }
 
     #[test]
@@ -475,7 +470,7 @@ KeyError: 'zz'",
             failure.to_string(),
             "method `partial_sum` raised KeyError: 'zz'"
         );
-        assert_eq!(failure.help(), None);
+        assert_eq!(failure.hint(), None);
         let log = lines(
             "error > Error encountered while calling central: HTTPConnectionPool(host='host.docker.internal', port=8080): Max retries exceeded
 Traceback (most recent call last):
@@ -483,7 +478,7 @@ requests.exceptions.ConnectionError: HTTPConnectionPool(host='host.docker.intern
         );
         let failure = diagnose(&log, Some("p"), "central");
         assert!(
-            failure.help().unwrap().contains("MockAlgorithmClient"),
+            matches!(failure.hint(), Some(Hint::Say(text)) if text.contains("MockAlgorithmClient")),
             "{failure:?}"
         );
     }
@@ -531,7 +526,7 @@ error > None",
             failure.to_string(),
             "method `partial_sum` is a federated_compute function; it was run as preprocessing"
         );
-        assert_eq!(failure.help().unwrap(), "pass --step federated_compute");
+        assert_eq!(failure.hint(), Some(Hint::Step("federated_compute".into())));
         let log = lines(
             "error > Method 'f' is not decorated with a vantage6 decorator. All algorithm functions should have a decorator",
         );

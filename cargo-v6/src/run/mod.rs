@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::engine::{Engine, EngineError, LogLine};
-use crate::vantage6::{FunctionStep, NodeRunError, SERVER_RETRY};
+use crate::vantage6::{FunctionStep, NodeRunError, SERVER_RETRY, SkippedEnv};
 use container::{image_pkg_name, run_in};
 use diagnose::CENTRAL_HELP;
 use request::checked_databases;
@@ -110,6 +110,8 @@ pub enum RunEvent<'a> {
     },
     /// Something the user should know; the run goes on.
     Warning(String),
+    /// An extra environment variable the node does not set (it sets its own); the run goes on.
+    EnvSkipped(&'a SkippedEnv),
 }
 
 /// Receives [`RunEvent`]s. `Sync`: engine callbacks may run on the runtime's threads.
@@ -181,21 +183,32 @@ impl From<NodeRunError> for RunError {
 }
 
 impl RunError {
-    /// A hint on how to fix it.
-    pub fn help(&self) -> Option<String> {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<Hint> {
         match self {
-            RunError::Input { help, .. } => help.clone(),
-            RunError::Failed { failure, .. } => failure.help(),
-            RunError::NeedsServer { .. } => Some(CENTRAL_HELP.to_owned()),
-            RunError::TimedOut { .. } => Some(
-                "if its log shows it still working, a longer --timeout (or none) lets it \
-                 finish; a function waiting for what a local run cannot give (the server, \
-                 the network: the container has none) never will"
-                    .to_owned(),
-            ),
+            RunError::Input { help, .. } => help.clone().map(Hint::Say),
+            RunError::Failed { failure, .. } => failure.hint(),
+            RunError::NeedsServer { .. } => Some(Hint::Say(CENTRAL_HELP.to_owned())),
+            RunError::TimedOut { .. } => Some(Hint::Timeout),
             _ => None,
         }
     }
+}
+
+/// How to fix a failed run: advice in the project's terms, or a change to the request, which
+/// the command words with its flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// Advice that names no flag.
+    Say(String),
+    /// Run the function as the step its decorator declares.
+    Step(String),
+    /// Give the function every database it takes.
+    Data,
+    /// Check the database's file and its type.
+    DataType,
+    /// Let the function run longer, or without a limit.
+    Timeout,
 }
 
 /// Makes sure `reference` is in the engine: an image id or a reference it has is used as is;

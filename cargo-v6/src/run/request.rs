@@ -209,6 +209,7 @@ fn resolve_data(data: &[DataArg]) -> Result<Vec<(NodeDatabase, Option<PathBuf>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::Hint;
 
     #[test]
     fn data_arguments_parse_with_an_optional_known_type() {
@@ -257,6 +258,6 @@ mod tests {
         assert_eq!(positions, [0, 0, 1, 1, 1]);
         let err = resolve_data(&args[1..2]).unwrap_err();
         assert!(err.to_string().contains("no"), "{err}");
-        assert!(err.help().unwrap().contains("without `+`"));
+        assert!(matches!(err.hint(), Some(Hint::Say(text)) if text.contains("without `+`")));
     }
 }

@@ -175,10 +175,20 @@ pub struct NodeRun {
     /// [`SessionStateRow::created`] when it does not exist yet (the node creates it once per
     /// session, before the session's first run).
     pub session_state: Option<String>,
-    /// What the node would log as a warning and go on (an `algorithm_env` variable it skips).
-    pub warnings: Vec<String>,
+    /// The `algorithm_env` variables the node would skip, logging a warning, and go on.
+    pub skipped_env: Vec<SkippedEnv>,
     /// The container runs with a tty (5.x `V1Container(tty=True)`; 4.x: Docker's default, none).
     pub tty: bool,
+}
+
+/// An extra environment variable of the task that the node does not set: it sets one of that
+/// name (upper-cased) itself, and skips an `algorithm_env` variable of that name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEnv {
+    /// The name as given.
+    pub name: String,
+    /// The node's vantage6 version.
+    pub version: String,
 }
 
 /// A task no node of this vantage6 version could run as given.
@@ -355,7 +365,7 @@ fn node_run_4(task: &NodeTask<'_>) -> NodeRun {
         output: format!("{folder}/output"),
         output_format: OutputFormat::Json,
         session_state: None,
-        warnings: Vec::new(),
+        skipped_env: Vec::new(),
         tty: false,
     }
 }
@@ -483,14 +493,13 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
     set("COLLABORATION_ID", task.ids.collaboration.to_string());
     // `run`: `algorithm_env` never replaces the node's own (`key in env_vars or key.upper() in
     // env_vars`): skipped, with a warning.
-    let mut warnings = Vec::new();
+    let mut skipped_env = Vec::new();
     for (k, v) in task.extra_env {
         if env.contains_key(k) || env.contains_key(&k.to_uppercase()) {
-            warnings.push(format!(
-                "--env {k} is not set: a vantage6 {} node sets {} itself, and skips an `algorithm_env` variable of that name",
-                task.version,
-                k.to_uppercase()
-            ));
+            skipped_env.push(SkippedEnv {
+                name: k.clone(),
+                version: task.version.to_string(),
+            });
             continue;
         }
         env.insert(k.clone(), v.clone());
@@ -513,7 +522,7 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
             OutputFormat::Json
         },
         session_state: Some(format!("{session}/{SESSION_STATE_FILE}")),
-        warnings,
+        skipped_env,
         tty: true,
     })
 }
@@ -1032,8 +1041,8 @@ mod tests {
         assert_eq!(run.env_plain["USER_REQUESTED_DATAFRAMES"], "default");
         assert!(!run.env_plain.contains_key("session_file"));
         assert_eq!(run.env_plain["MY_SETTING"], "x=1");
-        assert_eq!(run.warnings.len(), 3, "{:?}", run.warnings);
-        assert!(run.warnings.iter().any(|w| w.contains("--env TASK_ID")));
+        assert_eq!(run.skipped_env.len(), 3, "{:?}", run.skipped_env);
+        assert!(run.skipped_env.iter().any(|w| w.name == "TASK_ID"));
         // A data extraction gets no USER_REQUESTED_DATAFRAMES from the node: the extra one
         // is set, as the node sets it.
         let dbs = [csv("default")];
@@ -1057,7 +1066,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(run.env_plain["TASK_ID"], "99");
-        assert!(run.warnings.is_empty());
+        assert!(run.skipped_env.is_empty());
     }
 
     #[test]
