@@ -203,23 +203,12 @@ impl Engine {
         let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
             .noprune(true)
             .build();
-        let limit = self.cleanup_limit();
-        let removed = self
-            .docker
-            .clone()
-            .with_timeout(limit.after)
-            .remove_image(&reference, Some(options), None)
-            .await;
-        match removed {
-            Ok(_)
-            | Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                leftovers::forget(&Leftover::Tag(reference));
-                Ok(())
-            }
-            Err(err) => Err(self.failed(limit, format!("remove {reference}"), err)),
-        }
+        let request = format!("remove {reference}");
+        let name = reference.clone();
+        self.clean_up(Leftover::Tag(reference), request, |docker| async move {
+            docker.remove_image(&name, Some(options), None).await
+        })
+        .await
     }
 
     /// The labels of a local image, or `None` when no such image exists.

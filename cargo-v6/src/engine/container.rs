@@ -270,26 +270,12 @@ impl Engine {
             .force(true)
             .v(true)
             .build();
-        let limit = self.cleanup_limit();
-        let removed = self
-            .docker
-            .clone()
-            .with_timeout(limit.after)
-            .remove_container(id, Some(options))
-            .await;
-        match removed {
-            Ok(())
-            | Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                leftovers::forget(&Leftover::Container(id.to_owned()));
-                Ok(())
-            }
-            Err(err) => {
-                let request = format!("remove container {}", short_id(id));
-                Err(self.failed(limit, request, err))
-            }
-        }
+        let request = format!("remove container {}", short_id(id));
+        let leftover = Leftover::Container(id.to_owned());
+        self.clean_up(leftover, request, |docker| async move {
+            docker.remove_container(id, Some(options)).await
+        })
+        .await
     }
 }
 

@@ -230,6 +230,31 @@ impl Engine {
         Limit::new(CLEANUP_TIMEOUT, "the clean-up timeout", self.stall_timeout)
     }
 
+    /// A clean-up request: `remove` is given the engine with the clean-up limit; what it
+    /// removes (`leftover`) is forgotten once it is gone, and one already gone (404) is no
+    /// error. `request` names it in a failure (`remove X`).
+    async fn clean_up<T, F>(
+        &self,
+        leftover: leftovers::Leftover,
+        request: String,
+        remove: impl FnOnce(Docker) -> F,
+    ) -> Result<(), EngineError>
+    where
+        F: std::future::Future<Output = Result<T, BollardError>>,
+    {
+        let limit = self.cleanup_limit();
+        match remove(self.docker.clone().with_timeout(limit.after)).await {
+            Ok(_)
+            | Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                leftovers::forget(&leftover);
+                Ok(())
+            }
+            Err(err) => Err(self.failed(limit, request, err)),
+        }
+    }
+
     /// The failure of the request to `request` (`tag X as Y`), waited for up to `limit`: a
     /// timeout says how long and which limit that was.
     fn failed(&self, limit: Limit, request: String, err: BollardError) -> EngineError {
