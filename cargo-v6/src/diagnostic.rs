@@ -25,6 +25,12 @@ impl Location {
         }
     }
 
+    /// `PATH:LINE:COL`, as compilers print a place: for JSON errors and lists of problems.
+    pub fn place(&self) -> String {
+        let (line, col) = self.line_col();
+        format!("{}:{line}:{col}", self.path)
+    }
+
     /// 1-based line and column (column counted in characters, not bytes), for JSON errors.
     pub fn line_col(&self) -> (usize, usize) {
         let start = self.span.start.min(self.source.len());

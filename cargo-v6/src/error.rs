@@ -337,8 +337,7 @@ impl Error {
         for error in &errors {
             message.push_str(&format!("\n  - {error}"));
             if let Some(location) = error.location() {
-                let (line, col) = location.line_col();
-                message.push_str(&format!("\n    at {}:{line}:{col}", location.path));
+                message.push_str(&format!("\n    at {}", location.place()));
             }
             if let Some(help) = error.help() {
                 message.push_str(&format!("\n    help: {help}"));

@@ -31,6 +31,14 @@ impl Values<'_> {
             Values::TimestampMicros(v) => v.len(),
         }
     }
+
+    /// The physical type, and the converted type older readers go by.
+    fn types(&self) -> (i64, i64) {
+        match self {
+            Values::Utf8(_) => (TYPE_BYTE_ARRAY, CONVERTED_UTF8),
+            Values::TimestampMicros(_) => (TYPE_INT64, CONVERTED_TIMESTAMP_MICROS),
+        }
+    }
 }
 
 // Thrift compact protocol type ids.
@@ -95,10 +103,7 @@ pub fn write(columns: &[Column]) -> Option<Vec<u8>> {
     meta.i32_field(5, i64::try_from(columns.len()).ok()?);
     meta.struct_end();
     for column in columns {
-        let (physical, converted) = match column.values {
-            Values::Utf8(_) => (TYPE_BYTE_ARRAY, CONVERTED_UTF8),
-            Values::TimestampMicros(_) => (TYPE_INT64, CONVERTED_TIMESTAMP_MICROS),
-        };
+        let (physical, converted) = column.values.types();
         meta.struct_begin();
         meta.i32_field(1, physical);
         meta.i32_field(3, OPTIONAL);
@@ -135,10 +140,7 @@ pub fn write(columns: &[Column]) -> Option<Vec<u8>> {
     let mut total = 0;
     for (column, offset, size) in &chunks {
         total += size;
-        let physical = match column.values {
-            Values::Utf8(_) => TYPE_BYTE_ARRAY,
-            Values::TimestampMicros(_) => TYPE_INT64,
-        };
+        let (physical, _) = column.values.types();
         meta.struct_begin(); // ColumnChunk
         meta.i64_field(2, *offset);
         meta.field(3, STRUCT); // ColumnMetaData

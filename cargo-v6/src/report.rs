@@ -168,10 +168,7 @@ pub fn member_error_json(name: &str, error: &Error) -> Result<(), Error> {
 /// An error as one JSON line for `--message-format json`: `reason` is `error`, with the
 /// message, the exit code, the place (`PATH:LINE:COL`) and the hint when there are any.
 pub fn error_json(error: &Error) -> String {
-    let location = error.location().map(|l| {
-        let (line, col) = l.line_col();
-        format!("{}:{line}:{col}", l.path)
-    });
+    let location = error.location().map(crate::diagnostic::Location::place);
     let value = serde_json::json!({
         "reason": "error",
         "message": error.to_string(),
