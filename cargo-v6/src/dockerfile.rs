@@ -46,8 +46,11 @@ pub struct Instruction {
     pub line: usize,
     /// `FROM`, `RUN`, ...
     pub keyword: String,
-    /// Everything after the keyword.
+    /// Everything after the keyword, runs of white space folded (for matching).
     pub rest: String,
+    /// Everything after the keyword as written (continuations joined): quoted values keep
+    /// their spaces.
+    pub text: String,
 }
 
 impl Instruction {
@@ -114,6 +117,7 @@ fn instruction(line: usize, text: &str) -> Instruction {
         line,
         keyword: keyword.to_ascii_uppercase(),
         rest: rest.split_whitespace().collect::<Vec<_>>().join(" "),
+        text: rest.trim().to_string(),
     }
 }
 

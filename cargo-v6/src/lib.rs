@@ -13,6 +13,7 @@
 //! steps together.
 #![warn(missing_docs)]
 
+pub mod assemble;
 pub mod ci;
 pub mod cli;
 pub mod context;

@@ -1,0 +1,449 @@
+//! The install layer: the project and the dependencies the base lacks, resolved and laid out
+//! for the image's platform by uv on the host, as `pip install /app` would lay them out in
+//! the base.
+//!
+//! uv, not pip: `uv pip install --target DIR --python-platform aarch64-manylinux_2_36
+//! --python-version 3.11` resolves and installs for another platform without running
+//! anything of it, building pure-Python sdists (and the project's own wheel) on the host; pip's
+//! `--platform` refuses sdists. vantage6 5.x bases already install with uv.
+//!
+//! The target folder is seeded with the metadata of every distribution the base has, so uv
+//! leaves out what is there at a satisfying version, as pip in the base would. What uv writes
+//! that pip would not, or that differs per machine, is rewritten: `direct_url.json` names
+//! `file:///app` (the project's folder in the image, as pip records it) instead of the host's
+//! temporary copy, uv's own `uv_cache.json` (a timestamp) and `uv_build.json` are dropped,
+//! scripts get the base's interpreter as shebang, and RECORD says so.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest as _, Sha256};
+
+use super::base::{BaseFacts, normalize};
+
+/// One file of the install layer, its path inside the image (relative to `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerFile {
+    /// A folder.
+    Dir(String),
+    /// A file on disk (under the install's work folder), and whether it is executable.
+    File {
+        /// Path in the image.
+        path: String,
+        /// Where its bytes are.
+        source: PathBuf,
+        /// 0o755 for scripts and shared objects marked executable, else 0o644.
+        mode: u32,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Path in the image.
+        path: String,
+        /// Its target, as written.
+        target: String,
+    },
+    /// A whiteout: the base's copy of a distribution that uv replaced.
+    Whiteout(String),
+}
+
+impl LayerFile {
+    /// Its path in the image (the whiteout's own entry name).
+    pub fn path(&self) -> String {
+        match self {
+            LayerFile::Dir(path) => path.clone(),
+            LayerFile::File { path, .. } | LayerFile::Symlink { path, .. } => path.clone(),
+            LayerFile::Whiteout(path) => match path.rsplit_once('/') {
+                Some((dir, name)) => format!("{dir}/.wh.{name}"),
+                None => format!(".wh.{path}"),
+            },
+        }
+    }
+}
+
+/// What to install, for which platform.
+#[derive(Debug)]
+pub struct Install<'a> {
+    /// The uv program.
+    pub uv: &'a Path,
+    /// A copy of the project (uv's build writes `build/` and `*.egg-info` into it).
+    pub project: &'a Path,
+    /// The folder the project lives in inside the image (`/app`).
+    pub app_dir: &'a str,
+    /// The base's Python.
+    pub base: &'a BaseFacts,
+    /// The image's CPU architecture as OCI names it (`amd64`, `arm64`).
+    pub architecture: &'a str,
+    /// Pinned versions every dependency must take (a requirements file, hashes allowed).
+    pub constraints: Option<&'a Path>,
+    /// A new, empty folder for uv's target.
+    pub work: &'a Path,
+}
+
+/// Why the install layer could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// uv is not there.
+    #[error(
+        "cannot run `{program}`: {source}; assembling an image needs uv on the host (`pip install uv`, or see https://docs.astral.sh/uv/)"
+    )]
+    NoUv {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The architecture has no manylinux wheels uv knows.
+    #[error("no Python wheels are resolved for the architecture `{0}` (amd64 and arm64 are)")]
+    Architecture(String),
+    /// uv failed: its own words.
+    #[error("uv could not install the project for linux/{architecture}:\n{output}")]
+    Uv {
+        /// The platform's architecture.
+        architecture: String,
+        /// What uv printed.
+        output: String,
+    },
+    /// Reading or writing the work folder failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> InstallError {
+    let what = what.into();
+    move |source| InstallError::Io { what, source }
+}
+
+/// uv's name for the manylinux platform of `architecture` with glibc `glibc`: the newest
+/// manylinux tag uv knows that the base's glibc satisfies.
+fn python_platform(architecture: &str, glibc: (u32, u32)) -> Result<String, InstallError> {
+    let arch = match architecture {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        other => return Err(InstallError::Architecture(other.to_string())),
+    };
+    const KNOWN: [u32; 12] = [17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40];
+    let minor = match glibc.0 {
+        2 => KNOWN
+            .iter()
+            .rev()
+            .find(|m| **m <= glibc.1)
+            .copied()
+            .unwrap_or(17),
+        _ => 17,
+    };
+    Ok(format!("{arch}-manylinux_2_{minor}"))
+}
+
+/// Installs the project for the platform and returns the layer's files, sorted by path.
+pub fn install(request: &Install<'_>) -> Result<Vec<LayerFile>, InstallError> {
+    let target = request.work.join("target");
+    let seeded = seed(&target, request.base)?;
+    let platform = python_platform(request.architecture, request.base.glibc)?;
+    let (major, minor) = request.base.version;
+    let mut command = Command::new(request.uv);
+    command
+        .args(["pip", "install", "--no-progress", "--color", "never"])
+        // Copies, not links into uv's cache: scripts are rewritten in place below.
+        .args(["--link-mode", "copy", "--python-platform", &platform])
+        .arg("--python-version")
+        .arg(format!("{major}.{minor}"))
+        .arg("--target")
+        .arg(&target);
+    if let Some(constraints) = request.constraints {
+        command.arg("--constraint").arg(constraints);
+    }
+    command.arg(request.project);
+    let output = command.output().map_err(|source| InstallError::NoUv {
+        program: request.uv.display().to_string(),
+        source,
+    })?;
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        return Err(InstallError::Uv {
+            architecture: request.architecture.to_string(),
+            output: text,
+        });
+    }
+    collect(&target, &seeded, request)
+}
+
+/// Writes the metadata of the base's distributions into `target`; returns the folder names.
+fn seed(target: &Path, base: &BaseFacts) -> Result<BTreeMap<String, String>, InstallError> {
+    let mut seeded = BTreeMap::new();
+    for (name, version) in base.installed.values() {
+        let folder = format!("{}-{version}.dist-info", name.replace('-', "_"));
+        let dir = target.join(&folder);
+        std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
+        std::fs::write(dir.join("METADATA"), metadata).map_err(io("cannot write METADATA"))?;
+        // Empty: should uv replace it, it removes no file of ours.
+        std::fs::write(dir.join("RECORD"), "").map_err(io("cannot write RECORD"))?;
+        seeded.insert(folder, normalize(name));
+    }
+    Ok(seeded)
+}
+
+/// The layer's files from uv's `target`: everything but the seeds, rewritten as pip writes it.
+fn collect(
+    target: &Path,
+    seeded: &BTreeMap<String, String>,
+    request: &Install<'_>,
+) -> Result<Vec<LayerFile>, InstallError> {
+    let site = &request.base.site;
+    let scripts = &request.base.scripts;
+    let mut files = Vec::new();
+    // Seeds uv removed: the base's distribution was replaced by another version.
+    for folder in seeded.keys() {
+        if !target.join(folder).exists() && request.base.installed.contains_key(&seeded[folder]) {
+            files.push(LayerFile::Whiteout(format!("{site}/{folder}")));
+        }
+    }
+    let scripts_from = target.join("bin");
+    let mut rewritten_scripts = BTreeMap::new();
+    if scripts_from.is_dir() {
+        for entry in read_dir(&scripts_from)? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            shebang(&path, &request.base.executable)?;
+            rewritten_scripts.insert(name.clone(), path.clone());
+            files.push(LayerFile::File {
+                path: format!("{scripts}/{name}"),
+                source: path,
+                mode: 0o755,
+            });
+        }
+    }
+    let mut records = Vec::new();
+    for entry in read_dir(target)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "bin" || seeded.contains_key(&name) {
+            continue;
+        }
+        let path = entry.path();
+        if name.ends_with(".dist-info") {
+            records.push(path.clone());
+        }
+        walk(&path, &format!("{site}/{name}"), &mut files)?;
+    }
+    let up = relative(site, scripts);
+    for dist_info in records {
+        rewrite_dist_info(&dist_info, request.app_dir, &up)?;
+    }
+    files.retain(|f| !is_uv_only(&f.path()));
+    let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for file in &files {
+        let path = file.path();
+        let mut parent = path.as_str();
+        while let Some((up, _)) = parent.rsplit_once('/') {
+            dirs.insert(up.to_string());
+            parent = up;
+        }
+    }
+    files.extend(dirs.into_iter().map(LayerFile::Dir));
+    files.sort_by_key(LayerFile::path);
+    files.dedup_by_key(|f| f.path());
+    Ok(files)
+}
+
+/// The path from folder `from` to folder `to`, as pip's RECORD writes a script's
+/// (`../../../bin` from `usr/local/lib/python3.10/site-packages` to `usr/local/bin`).
+fn relative(from: &str, to: &str) -> String {
+    let from: Vec<&str> = from.split('/').collect();
+    let to: Vec<&str> = to.split('/').collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts = vec![".."; from.len() - common];
+    parts.extend(&to[common..]);
+    parts.join("/")
+}
+
+fn is_uv_only(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    path.contains(".dist-info/") && matches!(name, "uv_cache.json" | "uv_build.json")
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>, InstallError> {
+    let what = || format!("cannot read {}", dir.display());
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(io(what()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io(what()))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    Ok(entries)
+}
+
+/// `path` (a file or folder under the target) as layer files under `at`.
+fn walk(path: &Path, at: &str, files: &mut Vec<LayerFile>) -> Result<(), InstallError> {
+    let meta =
+        std::fs::symlink_metadata(path).map_err(io(format!("cannot read {}", path.display())))?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(path).map_err(io("cannot read a link"))?;
+        files.push(LayerFile::Symlink {
+            path: at.to_string(),
+            target: target.to_string_lossy().into_owned(),
+        });
+    } else if meta.is_dir() {
+        files.push(LayerFile::Dir(at.to_string()));
+        for entry in read_dir(path)? {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            walk(&entry.path(), &format!("{at}/{name}"), files)?;
+        }
+    } else {
+        use std::os::unix::fs::PermissionsExt as _;
+        let executable = meta.permissions().mode() & 0o111 != 0;
+        files.push(LayerFile::File {
+            path: at.to_string(),
+            source: path.to_path_buf(),
+            mode: if executable { 0o755 } else { 0o644 },
+        });
+    }
+    Ok(())
+}
+
+/// Replaces a script's `#!` line (uv writes the host interpreter's path) with the base's.
+fn shebang(path: &Path, executable: &str) -> Result<(), InstallError> {
+    let bytes = std::fs::read(path).map_err(io(format!("cannot read {}", path.display())))?;
+    if let Some(rest) = bytes.strip_prefix(b"#!") {
+        let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let mut out = format!("#!{executable}").into_bytes();
+        out.extend_from_slice(&rest[end..]);
+        std::fs::write(path, out).map_err(io(format!("cannot write {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// A distribution's metadata as pip writes it: `direct_url.json` of a local project names
+/// the image's folder, uv's own files leave, and RECORD lists what is in the layer.
+fn rewrite_dist_info(
+    dist_info: &Path,
+    app_dir: &str,
+    scripts_up: &str,
+) -> Result<(), InstallError> {
+    let direct = dist_info.join("direct_url.json");
+    if direct.is_file() {
+        let text = std::fs::read_to_string(&direct).map_err(io("cannot read direct_url.json"))?;
+        if text.contains("\"dir_info\"") && text.contains("file://") {
+            // pip's own bytes for `pip install /app` (json.dumps with its default separators).
+            let pip = format!("{{\"dir_info\": {{}}, \"url\": \"file://{app_dir}\"}}");
+            std::fs::write(&direct, pip).map_err(io("cannot write direct_url.json"))?;
+        }
+    }
+    let record = dist_info.join("RECORD");
+    let Ok(text) = std::fs::read_to_string(&record) else {
+        return Ok(());
+    };
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let Some((path, _)) = line.split_once(',') else {
+            continue;
+        };
+        let name = path.rsplit('/').next().unwrap_or_default();
+        if path.contains(".dist-info/") && matches!(name, "uv_cache.json" | "uv_build.json") {
+            continue;
+        }
+        let rewritten = matches!(name, "direct_url.json") || path.starts_with("bin/");
+        let (shown, on_disk) = match path.strip_prefix("bin/") {
+            Some(script) => (
+                format!("{scripts_up}/{script}"),
+                dist_info.parent().map(|t| t.join("bin").join(script)),
+            ),
+            None => (path.to_string(), dist_info.parent().map(|t| t.join(path))),
+        };
+        match (rewritten, on_disk) {
+            (true, Some(file)) if file.is_file() => {
+                let bytes = std::fs::read(&file).map_err(io("cannot read a recorded file"))?;
+                let hash = base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    Sha256::digest(&bytes),
+                );
+                lines.push(format!("{shown},sha256={hash},{}", bytes.len()));
+            }
+            _ => lines.push(format!("{shown}{}", &line[path.len()..])),
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    std::fs::write(&record, out).map_err(io("cannot write RECORD"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_tag_is_the_newest_the_base_glibc_satisfies() {
+        assert_eq!(
+            python_platform("arm64", (2, 36)).unwrap(),
+            "aarch64-manylinux_2_36"
+        );
+        assert_eq!(
+            python_platform("amd64", (2, 30)).unwrap(),
+            "x86_64-manylinux_2_28"
+        );
+        assert_eq!(
+            python_platform("amd64", (2, 99)).unwrap(),
+            "x86_64-manylinux_2_40"
+        );
+        assert!(matches!(
+            python_platform("s390x", (2, 36)),
+            Err(InstallError::Architecture(_))
+        ));
+    }
+
+    #[test]
+    fn a_whiteout_is_named_as_the_layer_format_says() {
+        let whiteout = LayerFile::Whiteout("usr/lib/x/numpy-1.0.dist-info".into());
+        assert_eq!(whiteout.path(), "usr/lib/x/.wh.numpy-1.0.dist-info");
+    }
+
+    #[test]
+    fn scripts_get_the_base_interpreter_and_record_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        let info = target.join("x-1.0.dist-info");
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::create_dir_all(target.join("bin")).unwrap();
+        std::fs::write(
+            target.join("bin/x"),
+            "#!/root/.pyenv/bin/python\nimport x\n",
+        )
+        .unwrap();
+        std::fs::write(
+            info.join("direct_url.json"),
+            r#"{"url":"file:///tmp/abc","dir_info":{}}"#,
+        )
+        .unwrap();
+        std::fs::write(info.join("uv_cache.json"), "{\"timestamp\":1}").unwrap();
+        std::fs::write(
+            info.join("RECORD"),
+            "bin/x,sha256=old,30\nx-1.0.dist-info/direct_url.json,sha256=old,40\nx-1.0.dist-info/uv_cache.json,sha256=a,1\nx-1.0.dist-info/RECORD,,\n",
+        )
+        .unwrap();
+        shebang(&target.join("bin/x"), "/usr/local/bin/python3.10").unwrap();
+        let up = relative("usr/local/lib/python3.10/site-packages", "usr/local/bin");
+        assert_eq!(up, "../../../bin");
+        rewrite_dist_info(&info, "/app", &up).unwrap();
+        let script = std::fs::read_to_string(target.join("bin/x")).unwrap();
+        assert_eq!(script, "#!/usr/local/bin/python3.10\nimport x\n");
+        let direct = std::fs::read_to_string(info.join("direct_url.json")).unwrap();
+        assert_eq!(direct, r#"{"dir_info": {}, "url": "file:///app"}"#);
+        let record = std::fs::read_to_string(info.join("RECORD")).unwrap();
+        let lines: Vec<&str> = record.lines().collect();
+        assert_eq!(lines.len(), 3, "{record}");
+        assert!(lines[0].starts_with("../../../bin/x,sha256="), "{record}");
+        assert!(
+            lines[0].ends_with(&format!(",{}", script.len())),
+            "{record}"
+        );
+        assert!(
+            lines[1].ends_with(&format!(",{}", direct.len())),
+            "{record}"
+        );
+        assert_eq!(lines[2], "x-1.0.dist-info/RECORD,,");
+    }
+}
