@@ -25,8 +25,10 @@
 //! Docker's media types (schema 2 manifests and manifest lists) are `oci-spec`'s
 //! `MediaType::Other`; their JSON has the OCI shape, so the same types read them.
 //!
-//! Room for part 13: an index over several platform manifests is built here (as
-//! [`index_with`] builds the fallback index), from [`descriptor`]s with a [`Platform`].
+//! Part 13's images, assembled without an engine, are written here as the vantage6 store can
+//! resolve them: a Docker image manifest per platform ([`docker_image_manifest`]) and a Docker
+//! manifest list over them ([`docker_manifest_list`]), both with sorted keys so that the same
+//! images always give the same digests.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,6 +36,7 @@ use std::fmt;
 pub use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, Platform};
 use serde_json::{Value, json};
 
+use super::layer::LayerDigests;
 use super::reference::{Digest, Tag};
 
 /// A Docker image manifest, schema 2: one platform, what the vantage6 store and every Docker
@@ -48,6 +51,15 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// An OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A Docker image config: what a Docker image manifest's config descriptor says.
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+
+/// A Docker layer: a gzip'd tar.
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// An OCI layer, gzip'd tar: the same bytes as [`DOCKER_LAYER_GZIP`].
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// An OCI image config.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -259,33 +271,65 @@ fn media_type_of_json(json: &Value) -> Result<String, String> {
 /// The digest of the manifest that `index` names for the platform cargo-v6 runs on (the first
 /// entry of this OS and architecture, as oci-client's default resolver chooses). The error
 /// completes "the manifest of X ...".
+pub fn platform_manifest(index: &ManifestInfo) -> Result<Digest, String> {
+    find_manifest(index, &Platform::default(), || {
+        "names no image for the platform cargo-v6 runs on".to_owned()
+    })
+}
+
+/// The digest of the manifest that `index` names for `platform`: the first entry of its OS
+/// and architecture, and of its variant when both name one (an entry without a variant
+/// matches any). The error completes "the manifest of X ...".
+pub fn manifest_for(index: &ManifestInfo, platform: &Platform) -> Result<Digest, String> {
+    find_manifest(index, platform, || {
+        format!("names no image for {}", platform_text(platform))
+    })
+}
+
+/// [`manifest_for`], the error `missing()` when no entry is for `platform`.
 ///
 /// Read leniently, entry by entry, not as `oci-spec`'s `ImageIndex`: an index without
 /// `schemaVersion`, or with an entry for another platform that `oci-spec` refuses (an invalid
 /// digest), still names this platform's image, as it did before the typed layer; only the
 /// entry chosen must be valid.
-pub fn platform_manifest(index: &ManifestInfo) -> Result<Digest, String> {
+fn find_manifest(
+    index: &ManifestInfo,
+    platform: &Platform,
+    missing: impl FnOnce() -> String,
+) -> Result<Digest, String> {
     let index: Value =
         serde_json::from_slice(&index.body).map_err(|e| format!("is not JSON: {e}"))?;
-    let here = |entry: &&Value| {
+    let wanted = |entry: &&Value| {
         entry
             .get("platform")
             .and_then(|p| serde_json::from_value::<Platform>(p.clone()).ok())
-            .is_some_and(|platform| {
-                *platform.os() == oci_spec::image::Os::default()
-                    && *platform.architecture() == oci_spec::image::Arch::default()
+            .is_some_and(|found| {
+                found.os() == platform.os()
+                    && found.architecture() == platform.architecture()
+                    && match (found.variant(), platform.variant()) {
+                        (Some(found), Some(wanted)) => found == wanted,
+                        _ => true,
+                    }
             })
     };
     let entry = index
         .get("manifests")
         .and_then(Value::as_array)
-        .and_then(|entries| entries.iter().find(here))
-        .ok_or_else(|| "names no image for the platform cargo-v6 runs on".to_owned())?;
+        .and_then(|entries| entries.iter().find(wanted))
+        .ok_or_else(missing)?;
     let digest = entry
         .get("digest")
         .and_then(Value::as_str)
         .unwrap_or_default();
     Digest::parse(digest).map_err(|e| format!("names an invalid digest `{digest}`: {e}"))
+}
+
+/// `os/architecture[/variant]`, as `--platform` writes a platform.
+pub fn platform_text(platform: &Platform) -> String {
+    match platform.variant() {
+        Some(variant) => format!("{}/{}/{variant}", platform.os(), platform.architecture()),
+        None => format!("{}/{}", platform.os(), platform.architecture()),
+    }
 }
 
 /// `config.Labels` of an image config (empty when absent); labels whose value is not a
@@ -311,7 +355,149 @@ pub fn labels_of_config(config: &[u8]) -> Result<BTreeMap<String, String>, Strin
 
 /// A content descriptor.
 pub fn descriptor(media_type: &str, digest: &Digest, size: usize) -> Value {
+    blob_descriptor(media_type, digest, size as u64)
+}
+
+/// A content descriptor of a blob, whose size (a layer's) may pass `usize` on 32-bit targets.
+fn blob_descriptor(media_type: &str, digest: &Digest, size: u64) -> Value {
     json!({"mediaType": media_type, "digest": digest.as_str(), "size": size})
+}
+
+/// Why an image manifest or manifest list cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// A base layer that a Docker image manifest cannot name: compressed otherwise than gzip
+    /// (zstd, uncompressed), or foreign/nondistributable (its bytes are not in the registry).
+    #[error(
+        "the base image's layer {digest} is a `{media_type}`; an image assembled by cargo v6 can \
+         only reuse gzip'd layers (`{DOCKER_LAYER_GZIP}` or `{OCI_LAYER_GZIP}`): use a base \
+         image pushed with gzip layers"
+    )]
+    LayerType {
+        /// The layer's digest.
+        digest: String,
+        /// Its media type.
+        media_type: String,
+    },
+    /// A manifest list entry that is not a Docker image manifest.
+    #[error(
+        "the manifest {digest} is a `{media_type}`; a Docker manifest list names only \
+         `{DOCKER_MANIFEST}` manifests"
+    )]
+    NotDockerImage {
+        /// The manifest's digest.
+        digest: Digest,
+        /// Its media type.
+        media_type: String,
+    },
+    /// A manifest list with no image.
+    #[error("a manifest list needs at least one image")]
+    EmptyList,
+    /// Two entries for one platform: which one a client pulls would be the registry's
+    /// order, not the user's choice.
+    #[error("two images of the manifest list are for {0}")]
+    SamePlatform(String),
+}
+
+/// A layer as a Docker image manifest names it: a gzip'd tar, of Docker's media type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerBlob {
+    /// The digest of the gzip bytes.
+    pub digest: Digest,
+    /// Their size.
+    pub size: u64,
+}
+
+impl LayerBlob {
+    /// A layer of a base image's manifest, to name it again in an image assembled on that
+    /// base. A Docker gzip layer is kept; an OCI gzip layer is the same bytes and is named
+    /// with the Docker type, because the manifest written is a Docker one (the vantage6 store
+    /// asks for that type only) and Docker engines expect Docker layer types in it. Any
+    /// other layer (zstd, uncompressed, foreign or nondistributable) is refused.
+    pub fn of_base(layer: &Descriptor) -> Result<LayerBlob, ManifestError> {
+        let media_type = layer.media_type().to_string();
+        let refuse = || ManifestError::LayerType {
+            digest: layer.digest().to_string(),
+            media_type: media_type.clone(),
+        };
+        if !matches!(media_type.as_str(), DOCKER_LAYER_GZIP | OCI_LAYER_GZIP)
+            || layer.urls().as_ref().is_some_and(|urls| !urls.is_empty())
+        {
+            return Err(refuse());
+        }
+        Ok(LayerBlob {
+            digest: Digest::parse(layer.digest().as_ref()).map_err(|_| refuse())?,
+            size: layer.size(),
+        })
+    }
+}
+
+impl From<&LayerDigests> for LayerBlob {
+    /// A layer cargo v6 wrote ([`super::layer::LayerWriter`]).
+    fn from(layer: &LayerDigests) -> LayerBlob {
+        LayerBlob {
+            digest: layer.digest.clone(),
+            size: layer.size,
+        }
+    }
+}
+
+/// The Docker image manifest (schema 2) of the image whose config is `config` (the bytes
+/// [`super::image::derive_config`] gave) and whose layers are `layers`, base first: sorted
+/// keys, so the same image is always the same bytes and digest.
+pub fn docker_image_manifest(config: &[u8], layers: &[LayerBlob]) -> ManifestInfo {
+    let layers: Vec<Value> = layers
+        .iter()
+        .map(|layer| blob_descriptor(DOCKER_LAYER_GZIP, &layer.digest, layer.size))
+        .collect();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": descriptor(DOCKER_CONFIG, &digest_of(config), config.len()),
+        "layers": layers,
+    });
+    written(manifest)
+}
+
+/// The Docker manifest list over `images` (Docker image manifests, each with its platform),
+/// in the order given: what a client of any platform pulls by one name, and what the vantage6
+/// store resolves by digest (an OCI index it cannot read at all). Sorted keys, so the same
+/// images are always the same bytes and digest.
+pub fn docker_manifest_list(
+    images: &[(&ManifestInfo, &Platform)],
+) -> Result<ManifestInfo, ManifestError> {
+    if images.is_empty() {
+        return Err(ManifestError::EmptyList);
+    }
+    let mut entries = Vec::with_capacity(images.len());
+    let mut platforms = Vec::with_capacity(images.len());
+    for (image, platform) in images {
+        if image.kind != ManifestKind::DockerV2 {
+            return Err(ManifestError::NotDockerImage {
+                digest: image.digest.clone(),
+                media_type: image.kind.to_string(),
+            });
+        }
+        if platforms.contains(platform) {
+            return Err(ManifestError::SamePlatform(platform_text(platform)));
+        }
+        platforms.push(*platform);
+        let mut entry = image.descriptor();
+        entry["platform"] = serde_json::to_value(platform).expect("a platform serializes");
+        entries.push(entry);
+    }
+    Ok(written(json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST_LIST,
+        "manifests": entries,
+    })))
+}
+
+/// A manifest cargo v6 wrote, as stored: its bytes (sorted keys, compact) and digest.
+fn written(manifest: Value) -> ManifestInfo {
+    let body = serde_json::to_vec(&manifest).expect("JSON values serialize");
+    let at = digest_of(&body).to_string();
+    ManifestInfo::parse(&at, body).expect("a manifest written here reads back")
 }
 
 /// A manifest that names another as its `subject`, as the referrers API (or its tag-schema
@@ -683,6 +869,158 @@ mod tests {
             labels_of_config(b"x")
                 .unwrap_err()
                 .starts_with("is not JSON")
+        );
+    }
+
+    fn platform(arch: oci_spec::image::Arch, variant: Option<&str>) -> Platform {
+        let builder = oci_spec::image::PlatformBuilder::default()
+            .os(oci_spec::image::Os::Linux)
+            .architecture(arch);
+        match variant {
+            Some(v) => builder.variant(v.to_owned()).build().unwrap(),
+            None => builder.build().unwrap(),
+        }
+    }
+
+    fn layer_descriptor(media_type: &str, extra: &str) -> Descriptor {
+        serde_json::from_str(&format!(
+            r#"{{"mediaType":"{media_type}","digest":"{}","size":42{extra}}}"#,
+            digest('d')
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn base_layers_keep_or_take_the_docker_gzip_type_and_others_are_refused() {
+        for media_type in [DOCKER_LAYER_GZIP, OCI_LAYER_GZIP] {
+            assert_eq!(
+                LayerBlob::of_base(&layer_descriptor(media_type, "")).unwrap(),
+                LayerBlob {
+                    digest: digest('d'),
+                    size: 42
+                }
+            );
+        }
+        for media_type in [
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        ] {
+            assert_eq!(
+                LayerBlob::of_base(&layer_descriptor(media_type, "")),
+                Err(ManifestError::LayerType {
+                    digest: digest('d').to_string(),
+                    media_type: media_type.to_owned()
+                })
+            );
+        }
+        // A gzip layer whose bytes live elsewhere (`urls`) is foreign too.
+        let foreign = layer_descriptor(DOCKER_LAYER_GZIP, r#","urls":["https://x.example/l"]"#);
+        assert!(LayerBlob::of_base(&foreign).is_err());
+    }
+
+    #[test]
+    fn a_docker_image_manifest_is_written_with_sorted_keys_and_reads_back_typed() {
+        let config = br#"{"architecture":"amd64"}"#;
+        let layers = [
+            LayerBlob::of_base(&layer_descriptor(OCI_LAYER_GZIP, "")).unwrap(),
+            LayerBlob::from(&LayerDigests {
+                digest: digest('e'),
+                diff_id: digest('f'),
+                size: 5_000_000_000,
+            }),
+        ];
+        let manifest = docker_image_manifest(config, &layers);
+        assert_eq!(manifest, docker_image_manifest(config, &layers));
+        assert_eq!(manifest.kind, ManifestKind::DockerV2);
+        assert_eq!(manifest.digest, digest_of(manifest.body()));
+        let text = String::from_utf8(manifest.body().to_vec()).unwrap();
+        assert!(text.starts_with(r#"{"config":{"digest":""#), "{text}");
+        assert!(text.ends_with(r#""mediaType":"application/vnd.docker.distribution.manifest.v2+json","schemaVersion":2}"#));
+        assert_eq!(manifest.image_config().unwrap(), digest_of(config));
+        let image = manifest.image().unwrap();
+        assert_eq!(image.config().media_type().to_string(), DOCKER_CONFIG);
+        assert_eq!(image.config().size(), config.len() as u64);
+        let types: Vec<String> = image
+            .layers()
+            .iter()
+            .map(|l| l.media_type().to_string())
+            .collect();
+        assert_eq!(types, [DOCKER_LAYER_GZIP, DOCKER_LAYER_GZIP]);
+        assert_eq!(image.layers()[1].size(), 5_000_000_000);
+        assert_eq!(image.layers()[1].digest().as_ref(), digest('e').as_str());
+        // Another layer order is another image.
+        let swapped = [layers[1].clone(), layers[0].clone()];
+        assert_ne!(
+            docker_image_manifest(config, &swapped).digest,
+            manifest.digest
+        );
+    }
+
+    #[test]
+    fn a_docker_manifest_list_names_each_platform_and_each_is_found_in_it() {
+        use oci_spec::image::Arch;
+        let amd = docker_image_manifest(b"{\"a\":1}", &[]);
+        let arm = docker_image_manifest(b"{\"a\":2}", &[]);
+        let (amd64, arm64) = (
+            platform(Arch::Amd64, None),
+            platform(Arch::ARM64, Some("v8")),
+        );
+        let list = docker_manifest_list(&[(&amd, &amd64), (&arm, &arm64)]).unwrap();
+        assert_eq!(
+            list,
+            docker_manifest_list(&[(&amd, &amd64), (&arm, &arm64)]).unwrap()
+        );
+        assert_eq!(
+            list.kind,
+            ManifestKind::Index {
+                media_type: DOCKER_MANIFEST_LIST.into()
+            }
+        );
+        let text = String::from_utf8(list.body().to_vec()).unwrap();
+        assert!(text.starts_with(r#"{"manifests":[{"digest":""#), "{text}");
+        assert!(
+            text.contains(r#""platform":{"architecture":"arm64","os":"linux","variant":"v8"}"#)
+        );
+        let index = list.index().unwrap();
+        assert_eq!(index.manifests().len(), 2);
+        assert_eq!(index.manifests()[0].digest().as_ref(), amd.digest.as_str());
+        assert_eq!(index.manifests()[0].size(), amd.body().len() as u64);
+        assert_eq!(
+            index.manifests()[1].media_type().to_string(),
+            DOCKER_MANIFEST
+        );
+        // The lenient readers find each platform; an arm64 without variant finds the v8 one.
+        assert_eq!(manifest_for(&list, &amd64).unwrap(), amd.digest);
+        assert_eq!(manifest_for(&list, &arm64).unwrap(), arm.digest);
+        assert_eq!(
+            manifest_for(&list, &platform(Arch::ARM64, None)).unwrap(),
+            arm.digest
+        );
+        assert_eq!(
+            manifest_for(&list, &platform(Arch::ARM64, Some("v9"))).unwrap_err(),
+            "names no image for linux/arm64/v9"
+        );
+        assert_eq!(
+            manifest_for(&list, &platform(Arch::PowerPC64le, None)).unwrap_err(),
+            "names no image for linux/ppc64le"
+        );
+        let here = manifest_for(&list, &Platform::default());
+        assert_eq!(platform_manifest(&list).ok(), here.ok());
+        // Refusals.
+        assert_eq!(docker_manifest_list(&[]), Err(ManifestError::EmptyList));
+        assert_eq!(
+            docker_manifest_list(&[(&amd, &amd64), (&arm, &amd64)]),
+            Err(ManifestError::SamePlatform("linux/amd64".into()))
+        );
+        let oci = read(OCI_IMAGE);
+        assert_eq!(
+            docker_manifest_list(&[(&oci, &amd64)]),
+            Err(ManifestError::NotDockerImage {
+                digest: oci.digest.clone(),
+                media_type: OCI_MANIFEST.into()
+            })
         );
     }
 

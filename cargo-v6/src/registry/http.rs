@@ -41,7 +41,7 @@ impl Answer {
 /// One request: the method, the path below `/v2/`, and what goes with it.
 #[derive(Debug)]
 pub struct Request<'a> {
-    /// `GET`, `HEAD` or `PUT`.
+    /// `GET`, `HEAD`, `PUT`, `PATCH`, `POST` or `DELETE`.
     pub method: reqwest::Method,
     /// The path below `/v2/` (`org/algo/manifests/1.0.0`), with its query; or a whole URL
     /// (`http://...`, `https://...`), such as an upload's `Location`.
@@ -111,18 +111,40 @@ impl Http {
 
     /// Sends `request`; a success with its body read within its bound, or the failure.
     pub async fn send(&self, request: Request<'_>) -> Result<Answer, OciDistributionError> {
+        let head = request.method == reqwest::Method::HEAD;
+        let limit = request.limit;
+        let mut response = self.respond(request, &[]).await?;
+        let headers = response.headers().clone();
+        let body = match head {
+            true => Vec::new(),
+            false => read(&mut response, limit.max, Some(limit)).await?,
+        };
+        Ok(Answer { headers, body })
+    }
+
+    /// Sends `request` with `headers` besides those it names (an upload chunk's
+    /// `Content-Range`): a success's answer with its status and its body unread, for a caller
+    /// that needs the status or streams the body within the request's bound (see
+    /// [`too_large`]); or the failure, its body cut at [`MAX_ERROR_BODY`].
+    pub async fn respond(
+        &self,
+        request: Request<'_>,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response, OciDistributionError> {
         let url = match request.path.starts_with("http://") || request.path.starts_with("https://")
         {
             true => request.path,
             false => format!("{}/v2/{}", self.base, request.path),
         };
-        let head = request.method == reqwest::Method::HEAD;
         let mut builder = self.client.request(request.method, &url);
         if let Some(authorization) = request.authorization {
             builder = builder.header(AUTHORIZATION, authorization);
         }
         if !request.accept.is_empty() {
             builder = builder.header(ACCEPT, request.accept.join(", "));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
         }
         if let Some((body, content_type)) = request.body {
             builder = builder.header(CONTENT_TYPE, content_type).body(body);
@@ -133,13 +155,20 @@ impl Http {
             let body = read(&mut response, MAX_ERROR_BODY, None).await?;
             return Err(status_error(status, &body, &url));
         }
-        let headers = response.headers().clone();
-        let body = match head {
-            true => Vec::new(),
-            false => read(&mut response, request.limit.max, Some(request.limit)).await?,
-        };
-        Ok(Answer { headers, body })
+        Ok(response)
     }
+}
+
+/// The error for a body larger than `limit` allows.
+pub fn too_large(limit: Limit) -> OciDistributionError {
+    OciDistributionError::IoError(std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!(
+            "{} it sent is larger than {} (the most accepted); refusing to read it",
+            limit.what,
+            bytes_text(limit.max)
+        ),
+    ))
 }
 
 /// Reads the body of `response`, at most `max` bytes: with a `limit`, a longer body is an
@@ -150,16 +179,6 @@ async fn read(
     max: usize,
     limit: Option<Limit>,
 ) -> Result<Vec<u8>, OciDistributionError> {
-    let too_large = |limit: Limit| {
-        OciDistributionError::IoError(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!(
-                "{} it sent is larger than {} (the most accepted); refusing to read it",
-                limit.what,
-                bytes_text(limit.max)
-            ),
-        ))
-    };
     if let (Some(limit), Some(length)) = (limit, response.content_length())
         && length > max as u64
     {

@@ -1,6 +1,9 @@
 //! Manifests: a tag's digest, a manifest as stored (by tag or digest) and its image config's
 //! labels, writes of exact bytes under a tag or at their own digest, deletes, and the
-//! referrers of a manifest. The data is [`crate::oci::manifest`]'s.
+//! referrers of a manifest. The data is [`crate::oci::manifest`]'s. Any kind of manifest is
+//! read and written the same way: an image, or a manifest list over the images of several
+//! platforms, which a tag moved by [`Registry::tag_manifest`] keeps as a list (its bytes and
+//! its stored media type).
 
 use std::collections::BTreeMap;
 
@@ -218,8 +221,9 @@ impl Registry {
             .await
     }
 
-    /// Writes `body`, a manifest of `media_type` that no tag names (a referrer), to `image`
-    /// at its own digest, which it returns.
+    /// Writes `body`, a manifest of `media_type` that no tag names (a referrer, or a
+    /// platform's image that a manifest list names), to `image` at its own digest, which it
+    /// returns.
     ///
     /// Requests: one `PUT manifests/DIGEST`.
     pub async fn put_manifest_at_digest(

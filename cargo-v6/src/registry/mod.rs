@@ -4,10 +4,11 @@
 //! digests as [`crate::oci::reference::Digest`]s, manifests as [`crate::oci::manifest`] has them (oci-client gives
 //! the error types and tokens).
 //!
-//! Room for part 13: layers that cargo v6 writes itself are uploaded by [`blobs`] (a chunked
-//! upload beside [`Registry::push_blob`]'s one-piece one), and a blob that another
-//! repository of the registry holds is mounted (`POST blobs/uploads/?mount=DIGEST&from=REPO`)
-//! there rather than uploaded again; an index over platform manifests is written by
+//! Part 13's images, assembled without an engine, go through [`blobs`]: layers far larger
+//! than memory uploaded from a file in bounded chunks ([`Registry::push_blob_file`]) or
+//! streamed from another registry ([`Registry::pull_blob_to`]), and a blob that another
+//! repository of the registry holds mounted there rather than uploaded again
+//! ([`Registry::mount_blob`]); their manifests and manifest lists are written by
 //! [`Registry::put_manifest`] like any manifest.
 //!
 //! Invariants:
@@ -23,7 +24,8 @@
 //!   registry names, and any message from the registry goes through
 //!   [`crate::credentials::redact`].
 //! - Every read is bounded ([`http`]): a manifest or index by the 4 MiB the distribution
-//!   registry accepts, a tag list, an image config and a blob by their own bounds, an error
+//!   registry accepts, a tag list, an image config and a blob by their own bounds (a blob
+//!   streamed to a file by the size its descriptor gives, in constant memory), an error
 //!   body by 64 KiB, a token server's answer by 1 MiB. What a registry sends beyond a bound
 //!   fails the request, with bounded memory.
 //! - Prints nothing and knows nothing of the CLI; hints for the user are added by the caller.
@@ -103,6 +105,15 @@ pub enum RegistryError {
         registry: String,
         /// What went wrong, as oci-client or this module saw it.
         message: String,
+    },
+    /// The local side of a blob transfer: the file to upload cannot be read or is not the
+    /// blob named, or what a download is written to failed. Not the registry's fault.
+    #[error("blob {digest}: {reason}")]
+    LocalBlob {
+        /// The blob.
+        digest: String,
+        /// What went wrong, naming the file.
+        reason: String,
     },
 }
 
