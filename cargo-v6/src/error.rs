@@ -93,6 +93,21 @@ pub enum Error {
     },
 }
 
+/// An assembly error as the command reports it (the registry's and the credentials' as
+/// everywhere else).
+impl From<crate::assemble::AssembleError> for Error {
+    fn from(error: crate::assemble::AssembleError) -> Self {
+        match error {
+            crate::assemble::AssembleError::Registry(e) => Error::Registry(e),
+            crate::assemble::AssembleError::Credentials(e) => Error::Credentials(e),
+            other => Error::Failed {
+                message: other.to_string(),
+                help: None,
+            },
+        }
+    }
+}
+
 /// A publish error is taken apart, so that an engine or registry failure is reported the same
 /// whichever command met it.
 impl From<PublishError> for Error {
@@ -100,7 +115,10 @@ impl From<PublishError> for Error {
         match error {
             PublishError::Plan(e) => Error::from(e),
             PublishError::Engine(e) => Error::from(e),
-            PublishError::Registry(e) => Error::Registry(e),
+            PublishError::Registry(e)
+            | PublishError::Assemble(crate::assemble::AssembleError::Registry(e)) => {
+                Error::Registry(e)
+            }
             PublishError::Credentials(e) => Error::Credentials(e),
             PublishError::Sign(e) => Error::from(e),
             PublishError::Store(e) => Error::Store(e),

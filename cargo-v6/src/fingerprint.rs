@@ -32,6 +32,10 @@ pub struct Recipe<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// Target platform, if set.
     pub platform: Option<&'a str>,
+    /// The platforms of an assembled image; empty for an engine build. When set, file modes
+    /// count as git records them (0644 or 0755), so that a umask does not change the
+    /// fingerprint, which is a label of the image and so part of its digest.
+    pub platforms: &'a [crate::oci::platform::Platform],
 }
 
 /// A context file could not be read while fingerprinting.
@@ -146,15 +150,33 @@ pub fn compute(recipe: Recipe<'_>, files: &[FileDigest]) -> String {
         field("label", key.as_bytes());
         field("value", value.as_bytes());
     }
+    // Only when set: the fingerprint of an engine build stays what it was.
+    for platform in recipe.platforms {
+        field("assembled for", platform.to_string().as_bytes());
+    }
+    let assembled = !recipe.platforms.is_empty();
     for file in files {
         field("path", file.path.as_bytes());
-        field("mode", &file.mode.to_le_bytes());
+        let mode = match assembled {
+            true => git_mode(file.mode),
+            false => file.mode,
+        };
+        field("mode", &mode.to_le_bytes());
         field(
             if file.symlink { "symlink" } else { "content" },
             &file.content,
         );
     }
     format!("sha256:{}", hex::encode(hash.finalize()))
+}
+
+/// The mode git records for a file of mode `mode`: executable or not; what an assembled
+/// image's layer gives it.
+pub fn git_mode(mode: u32) -> u32 {
+    match mode & 0o111 {
+        0 => 0o644,
+        _ => 0o755,
+    }
 }
 
 /// Streams a file through SHA-256, so that large contexts are never held in memory; `len` is
@@ -192,6 +214,7 @@ mod tests {
             build_args: args,
             labels,
             platform: None,
+            platforms: &[],
         }
     }
 

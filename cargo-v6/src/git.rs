@@ -17,6 +17,9 @@ pub struct GitInfo {
     pub revision: String,
     /// HEAD's commit time, RFC 3339 in UTC.
     pub created: String,
+    /// The same time in seconds since 1970 (an assembled image's default
+    /// `SOURCE_DATE_EPOCH`).
+    pub time: u64,
     /// The remote URL with any userinfo removed, if there is a remote.
     pub source: Option<String>,
     /// Tags pointing at HEAD.
@@ -50,6 +53,7 @@ pub struct Cache {
 struct Repository {
     revision: String,
     created: String,
+    time: u64,
     source: Option<String>,
     head_tags: Vec<String>,
     /// `git status --porcelain` paths, relative to the top directory.
@@ -110,6 +114,7 @@ impl Cache {
             top,
             revision: repository.revision,
             created: repository.created,
+            time: repository.time,
             source: repository.source,
             head_tags: repository.head_tags,
             dirty,
@@ -141,7 +146,7 @@ impl Repository {
             &[
                 "log",
                 "-1",
-                "--format=%H %cd",
+                "--format=%H %ct %cd",
                 "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
             ],
         );
@@ -150,7 +155,9 @@ impl Repository {
         let source = remote_source(top);
         let (head, head_tags, status) = (finish(head), finish(head_tags), finish(status));
         let head = head?;
-        let (revision, created) = head.trim().split_once(' ')?;
+        let (revision, rest) = head.trim().split_once(' ')?;
+        let (time, created) = rest.split_once(' ')?;
+        let time = time.parse().ok()?;
         let head_tags = head_tags
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default();
@@ -166,6 +173,7 @@ impl Repository {
         Some(Repository {
             revision: revision.to_string(),
             created: created.to_string(),
+            time,
             source,
             head_tags,
             changed,

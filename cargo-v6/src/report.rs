@@ -634,6 +634,7 @@ impl crate::publish::Observer for PublishProgress {
                     self.bars,
                 ))
             }),
+            Event::Assembling { platform } => reporter.detail(format!("  Assembling {platform}")),
             Event::Build(event) => self.with_current(|c| {
                 if let Some(progress) = c {
                     progress.build_event(event);

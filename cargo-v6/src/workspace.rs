@@ -154,6 +154,12 @@ impl Workspace {
         Ok(chosen)
     }
 
+    /// Every member, selected or not (`verify --rebuild IMAGE` finds the one that publishes
+    /// IMAGE).
+    pub fn members(&self) -> &[Manifest] {
+        &self.members
+    }
+
     /// The directory of the workspace's root, or of the one manifest: where the record of
     /// releases is kept.
     pub fn root_dir(&self) -> PathBuf {

@@ -23,6 +23,10 @@ pub struct LayerFacts {
     pub opaque: Vec<String>,
     /// The `libc6` package's version from `var/lib/dpkg/status`, when this layer writes it.
     pub libc6: Option<String>,
+    /// glibc's version as its `libc.so.6` says (`release version 2.36`, or the link's
+    /// `libc-2.31.so`): for bases whose packages were unpacked without dpkg's record.
+    #[serde(default)]
+    pub glibc: Option<String>,
 }
 
 /// Why a base cannot be assembled on.
@@ -36,7 +40,7 @@ pub enum BaseError {
     NoPython(String),
     /// The C library is not glibc from a Debian package.
     #[error(
-        "cannot tell the base's C library (no libc6 in var/lib/dpkg/status): only Debian-based bases (python:3.x-slim, vantage6's algorithm-base) are assembled"
+        "cannot tell the base's C library (no glibc `libc.so.6`, no libc6 in var/lib/dpkg/status): only glibc bases (python:3.x-slim, vantage6's algorithm-base) are assembled"
     )]
     UnknownLibc,
 }
@@ -80,6 +84,16 @@ impl LayerFacts {
                 facts.whiteouts.push(join(parent, hidden));
                 continue;
             }
+            if LIBC.is_match(&path) {
+                facts.glibc = match entry.header().entry_type() {
+                    tar::EntryType::Symlink => entry
+                        .link_name()
+                        .map_err(unreadable)?
+                        .and_then(|l| glibc_of_name(&l.to_string_lossy())),
+                    _ => glibc_in_binary(&mut entry).map_err(unreadable)?,
+                };
+                continue;
+            }
             if path == "var/lib/dpkg/status" {
                 let mut text = String::new();
                 // The status file of a slim image is a few hundred KiB.
@@ -103,6 +117,36 @@ impl LayerFacts {
         }
         Ok(facts)
     }
+}
+
+/// glibc's shared object, whose name every glibc system loads.
+static LIBC: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^(?:usr/)?lib(?:64)?/(?:[a-z0-9_]+-linux-gnu/)?libc\.so\.6$")
+        .expect("valid regex")
+});
+
+/// `libc-2.31.so` -> `2.31`.
+fn glibc_of_name(name: &str) -> Option<String> {
+    let name = name.rsplit('/').next()?;
+    Some(name.strip_prefix("libc-")?.strip_suffix(".so")?.to_string())
+}
+
+/// The version in glibc's banner (`... stable release version 2.36.`), read from the shared
+/// object itself (a few MiB, read once per layer that has it).
+fn glibc_in_binary(binary: &mut impl Read) -> std::io::Result<Option<String>> {
+    let mut bytes = Vec::new();
+    binary.take(32 << 20).read_to_end(&mut bytes)?;
+    const BANNER: &[u8] = b"release version ";
+    let found = bytes.windows(BANNER.len()).position(|w| w == BANNER);
+    Ok(found.map(|at| {
+        bytes[at + BANNER.len()..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .map(|b| *b as char)
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_string()
+    }))
 }
 
 /// The paths to remember for `path`: the interpreter itself, the site folder it is in, and
@@ -157,6 +201,7 @@ impl BaseFacts {
     pub fn of(layers: &[LayerFacts], path: &str) -> Result<BaseFacts, BaseError> {
         let mut paths: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut libc6 = None;
+        let mut glibc = None;
         for layer in layers {
             let under = |dir: &str, p: &str| p == dir || p.starts_with(&format!("{dir}/"));
             for dir in &layer.opaque {
@@ -168,6 +213,9 @@ impl BaseFacts {
             paths.extend(layer.paths.clone());
             if layer.libc6.is_some() {
                 libc6 = layer.libc6.clone();
+            }
+            if layer.glibc.is_some() {
+                glibc = layer.glibc.clone();
             }
         }
         let (executable, version) = python(&paths, path)?;
@@ -207,6 +255,7 @@ impl BaseFacts {
         }
         let glibc = libc6
             .as_deref()
+            .or(glibc.as_deref())
             .and_then(glibc_of)
             .ok_or(BaseError::UnknownLibc)?;
         Ok(BaseFacts {
@@ -489,6 +538,35 @@ mod tests {
             BaseFacts::of(&[facts], "/usr/bin"),
             Err(BaseError::UnknownLibc)
         );
+    }
+
+    #[test]
+    fn glibc_is_read_from_its_shared_object_without_dpkg() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let binary =
+            b"\x7fELF....GNU C Library (Debian GLIBC 2.36-9) stable release version 2.36.\n...";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(binary.len() as u64);
+        header.set_mode(0o755);
+        builder
+            .append_data(
+                &mut header,
+                "usr/lib/aarch64-linux-gnu/libc.so.6",
+                &binary[..],
+            )
+            .unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        header.set_mode(0o755);
+        builder
+            .append_data(&mut header, "usr/bin/python3.11", std::io::empty())
+            .unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let facts = LayerFacts::read(&bytes[..]).unwrap();
+        assert_eq!(facts.glibc.as_deref(), Some("2.36"));
+        let base = BaseFacts::of(&[facts], "/usr/bin").unwrap();
+        assert_eq!(base.glibc, (2, 36));
+        assert_eq!(glibc_of_name("libc-2.31.so").as_deref(), Some("2.31"));
     }
 
     #[test]

@@ -3,7 +3,705 @@
 //! resolved for that platform on the host. Nothing of the image's platform runs, so arm64
 //! images are made on amd64 machines (and back) without emulation, and every byte is fixed
 //! by the input: the same commit gives the same digests on any machine.
+//!
+//! What fixes the bytes: layers are tar streams with sorted entries, owner 0:0, modes as git
+//! records them (0644, 0755), every mtime and the config's `created` at `SOURCE_DATE_EPOCH`
+//! (default: the commit's time), gzip of one implementation and level; no `.pyc` is
+//! written; the base is pinned by the digest its tag names when the image is made (the
+//! `org.opencontainers.image.base.digest` label says which); dependency versions are fixed
+//! by the project's lock when it has one ([`lock`]).
+//!
+//! Layout: `crate::plan::recipe` (which Dockerfiles can be assembled, pure), `base` (the base's Python,
+//! read from its layers, pure), `python` (the install layer, by uv), this file (the registry
+//! reads, the layers and the manifests) and `push` (uploads).
 
 pub mod base;
+pub mod push;
 pub mod python;
-pub mod recipe;
+pub mod rebuild;
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use crate::oci::image::{Instruction, derive_config};
+use crate::oci::layer::{LayerDigests, LayerWriter};
+use crate::oci::manifest::{
+    LayerBlob, ManifestInfo, ManifestKind, docker_image_manifest, docker_manifest_list,
+    manifest_for,
+};
+use crate::oci::platform::Platform;
+use crate::oci::reference::{Digest, ImageName, ImageRef};
+use crate::plan::Plan;
+use crate::plan::recipe::{Action, Lock, Recipe};
+use crate::registry::{Registry, RegistryError};
+use base::{BaseFacts, LayerFacts};
+
+/// The version of the cached layer facts' format: a cache written by another version is
+/// read again from the registry.
+const FACTS_FORMAT: &str = "facts2";
+
+/// The largest image config read from a registry (real ones are a few KiB).
+const MAX_CONFIG: usize = 4 << 20;
+
+/// An image assembled for every platform of a plan, its new layers in a work folder until
+/// they are pushed.
+#[derive(Debug)]
+pub struct Assembled {
+    /// One image per platform, in the plan's order.
+    pub images: Vec<PlatformImage>,
+    /// The Docker manifest list over them (the one manifest, for one platform): what the
+    /// version tag names.
+    pub index: ManifestInfo,
+    /// The base's repository, where its layers come from.
+    pub base: ImageName,
+    /// Holds the new layers' files; removed when dropped.
+    work: WorkFolder,
+}
+
+/// One platform's image.
+#[derive(Debug)]
+pub struct PlatformImage {
+    /// The platform.
+    pub platform: Platform,
+    /// Its Docker v2 manifest.
+    pub manifest: ManifestInfo,
+    /// Its config's bytes.
+    pub config: Vec<u8>,
+    /// The base's layers (mounted or copied, never rewritten).
+    pub base_layers: Vec<LayerBlob>,
+    /// The layers made here, with the files that hold them.
+    pub new_layers: Vec<(LayerBlob, PathBuf)>,
+}
+
+/// Why an image could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError {
+    /// The base's registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The base registry's credentials could not be resolved.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsError),
+    /// The base is not what an assembled image can build on.
+    #[error("the base image {base}: {message}")]
+    Base {
+        /// The base, as named.
+        base: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The install layer could not be made.
+    #[error(transparent)]
+    Install(#[from] python::InstallError),
+    /// A layer, config or manifest could not be written.
+    #[error("cannot assemble the image: {0}")]
+    Write(String),
+    /// The work folder could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AssembleError {
+    let what = what.into();
+    move |source| AssembleError::Io { what, source }
+}
+
+fn write_error(e: impl std::fmt::Display) -> AssembleError {
+    AssembleError::Write(e.to_string())
+}
+
+/// What an assembly needs besides the plan.
+pub struct Tools<'a> {
+    /// A client of the base's registry.
+    pub base_registry: &'a Registry,
+    /// The uv program.
+    pub uv: &'a Path,
+    /// Where the facts of base layers are kept between runs (`None`: not kept).
+    pub cache: Option<PathBuf>,
+    /// The time instead of `SOURCE_DATE_EPOCH` or the commit's (a rebuild takes the
+    /// published image's).
+    pub epoch: Option<u64>,
+    /// The base's digest instead of the one its tag names now (a rebuild takes the one the
+    /// published image was made on).
+    pub base_digest: Option<Digest>,
+}
+
+/// Assembles `plan`'s image (its recipe `recipe`) for each of its platforms. `progress` hears
+/// of each platform as it starts.
+pub async fn assemble(
+    plan: &Plan,
+    recipe: &Recipe,
+    tools: &Tools<'_>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Assembled, AssembleError> {
+    let mut base_ref = ImageRef::parse(&plan.base_image).map_err(|e| AssembleError::Base {
+        base: plan.base_image.clone(),
+        message: e.to_string(),
+    })?;
+    // The base's name as written goes into the label; the digest pins what is read.
+    let base_name = base_ref.to_string();
+    if let Some(digest) = &tools.base_digest {
+        base_ref.digest = Some(digest.clone());
+    }
+    let base_error = |message: String| AssembleError::Base {
+        base: plan.base_image.clone(),
+        message,
+    };
+    let registry = tools.base_registry;
+    let top = match &base_ref.digest {
+        Some(digest) => registry.manifest_at(&base_ref.name, digest).await?,
+        None => {
+            registry
+                .manifest(&base_ref.name.with_tag(&base_ref.tag_or_latest()))
+                .await?
+        }
+    }
+    .ok_or_else(|| base_error("is not in its registry".into()))?;
+    let work = WorkFolder::new()?;
+    let epoch = tools.epoch.unwrap_or_else(|| source_date_epoch(plan));
+    let created = rfc3339(epoch);
+    let app = copy_context(plan, &work.path.join("project"))?;
+    let app_dir = recipe_app_dir(recipe);
+    let (app_layer, app_file) = app_layer(plan, &app_dir, epoch, &work.path.join("app.tar.gz"))?;
+    let constraints = match &plan.lock {
+        Some(Lock::Requirements(file)) => Some(app.join(file)),
+        Some(Lock::UvLock(_)) => Some(python::export_uv_lock(
+            tools.uv,
+            &app,
+            &work.path.join("constraints.txt"),
+        )?),
+        None => None,
+    };
+    let mut images = Vec::new();
+    for &platform in &plan.platforms {
+        progress(&platform.to_string());
+        let manifest = match &top.kind {
+            ManifestKind::Index { .. } => {
+                let digest = manifest_for(&top, &oci_platform(platform)).map_err(|m| {
+                    base_error(format!(
+                        "{m}: it must be built for every platform in `[build] platforms`"
+                    ))
+                })?;
+                registry
+                    .manifest_at(&base_ref.name, &digest)
+                    .await?
+                    .ok_or_else(|| base_error(format!("lacks its manifest {digest}")))?
+            }
+            _ => top.clone(),
+        };
+        let config_digest = manifest.image_config().map_err(base_error)?;
+        let base_config = registry
+            .blob(&base_ref.name, &config_digest, MAX_CONFIG)
+            .await?;
+        check_platform(&base_config, platform).map_err(base_error)?;
+        let layers = manifest.image().map_err(base_error)?;
+        let base_layers = layers
+            .layers()
+            .iter()
+            .map(LayerBlob::of_base)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| base_error(e.to_string()))?;
+        let mut facts = Vec::new();
+        for layer in &base_layers {
+            facts.push(layer_facts(registry, &base_ref.name, layer, tools, &work).await?);
+        }
+        let path = config_env(&base_config, "PATH").unwrap_or_default();
+        let python = BaseFacts::of(&facts, &path).map_err(|e| base_error(e.to_string()))?;
+        let folder = work.path.join(platform.architecture());
+        std::fs::create_dir_all(&folder).map_err(io("cannot create the work folder"))?;
+        let files = python::install(&python::Install {
+            uv: tools.uv,
+            project: &app,
+            app_dir: &app_dir,
+            base: &python,
+            architecture: platform.architecture(),
+            constraints: constraints.as_deref(),
+            work: &folder,
+        })?;
+        let install_file = folder.join("install.tar.gz");
+        let install_layer = install_layer(&files, epoch, &install_file)?;
+        let steps = config_steps(plan, recipe, &app_layer, &install_layer, &base_name, &top);
+        let config = derive_config(&base_config, &oci_platform(platform), &created, &steps)
+            .map_err(write_error)?;
+        let mut all = base_layers.clone();
+        all.push(blob(&app_layer));
+        all.push(blob(&install_layer));
+        let manifest_written = docker_image_manifest(&config, &all);
+        images.push(PlatformImage {
+            platform,
+            manifest: manifest_written,
+            config,
+            base_layers,
+            new_layers: vec![
+                (blob(&app_layer), app_file.clone()),
+                (blob(&install_layer), install_file),
+            ],
+        });
+    }
+    let platforms: Vec<oci_spec::image::Platform> = images
+        .iter()
+        .map(|image| oci_platform(image.platform))
+        .collect();
+    let entries: Vec<(&ManifestInfo, &oci_spec::image::Platform)> = images
+        .iter()
+        .zip(&platforms)
+        .map(|(image, platform)| (&image.manifest, platform))
+        .collect();
+    // One platform: its manifest is what the tag names, so that a client asking for a
+    // single-platform Docker manifest (the algorithm store) gets it by tag too.
+    let index = match images.as_slice() {
+        [only] => only.manifest.clone(),
+        _ => docker_manifest_list(&entries).map_err(write_error)?,
+    };
+    Ok(Assembled {
+        images,
+        index,
+        base: base_ref.name,
+        work,
+    })
+}
+
+fn blob(layer: &LayerDigests) -> LayerBlob {
+    LayerBlob {
+        digest: layer.digest.clone(),
+        size: layer.size,
+    }
+}
+
+/// oci-spec's platform for `platform`.
+pub fn oci_platform(platform: Platform) -> oci_spec::image::Platform {
+    let text = format!(
+        r#"{{"os": "{}", "architecture": "{}"}}"#,
+        platform.os(),
+        platform.architecture()
+    );
+    serde_json::from_str(&text).expect("a platform oci-spec reads")
+}
+
+/// The folder the recipe copies the context to (`/app` in every template).
+fn recipe_app_dir(recipe: &Recipe) -> String {
+    recipe
+        .steps
+        .iter()
+        .find_map(|step| match &step.action {
+            Action::CopyContext { dir } => Some(dir.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "/app".to_string())
+}
+
+/// The config's instructions: the recipe's in order (the `COPY` and the install as the two
+/// layers), then the plan's labels and the base's name and digest, as the engine build adds
+/// them with its `LABEL` line.
+fn config_steps(
+    plan: &Plan,
+    recipe: &Recipe,
+    app: &LayerDigests,
+    install: &LayerDigests,
+    base_name: &str,
+    base_manifest: &ManifestInfo,
+) -> Vec<(String, Instruction)> {
+    let mut steps = Vec::new();
+    for step in &recipe.steps {
+        let by = step.created_by.clone();
+        match &step.action {
+            Action::Env(pairs) => {
+                for (name, value) in pairs {
+                    steps.push((by.clone(), Instruction::Env(name.clone(), value.clone())));
+                }
+            }
+            Action::Label(pairs) => {
+                for (name, value) in pairs {
+                    steps.push((by.clone(), Instruction::Label(name.clone(), value.clone())));
+                }
+            }
+            Action::Cmd(command) => steps.push((by, Instruction::Cmd(command.clone()))),
+            Action::Entrypoint(command) => {
+                steps.push((by, Instruction::Entrypoint(command.clone())));
+            }
+            Action::Workdir(dir) => steps.push((by, Instruction::Workdir(dir.clone()))),
+            Action::Expose(ports) => {
+                for port in ports {
+                    steps.push((by.clone(), Instruction::Expose(port.clone())));
+                }
+            }
+            Action::User(user) => steps.push((by, Instruction::User(user.clone()))),
+            Action::CopyContext { .. } => steps.push((
+                by,
+                Instruction::Layer {
+                    diff_id: app.diff_id.clone(),
+                },
+            )),
+            Action::Install { .. } => steps.push((
+                by,
+                Instruction::Layer {
+                    diff_id: install.diff_id.clone(),
+                },
+            )),
+        }
+    }
+    let mut labels = plan.labels.clone();
+    labels.insert(
+        "org.opencontainers.image.base.name".to_string(),
+        base_name.to_string(),
+    );
+    labels.insert(
+        "org.opencontainers.image.base.digest".to_string(),
+        base_manifest.digest.to_string(),
+    );
+    for (name, value) in labels {
+        let by = format!("LABEL {name}");
+        steps.push((by, Instruction::Label(name, value)));
+    }
+    steps
+}
+
+/// The seconds since 1970 every layer entry and the config are dated at: `SOURCE_DATE_EPOCH`
+/// (the reproducible-builds convention), else the commit's time, else 0.
+fn source_date_epoch(plan: &Plan) -> u64 {
+    if let Some(seconds) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+    {
+        return seconds;
+    }
+    plan.commit_time.unwrap_or(0)
+}
+
+/// `1970-01-01T00:00:00Z` for `seconds` since then.
+pub fn rfc3339(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let rest = seconds % 86_400;
+    // Howard Hinnant's days-from-civil, inverted.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The base config's `config.Env` value of `name`.
+fn config_env(config: &[u8], name: &str) -> Option<String> {
+    let config: serde_json::Value = serde_json::from_slice(config).ok()?;
+    config
+        .get("config")?
+        .get("Env")?
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .find_map(|entry| entry.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+/// The base config must be for `platform`: a single-platform base of another architecture
+/// would give an image that says arm64 and holds amd64 programs.
+fn check_platform(config: &[u8], platform: Platform) -> Result<(), String> {
+    let config: serde_json::Value = serde_json::from_slice(config)
+        .map_err(|e| format!("has a config that is not JSON: {e}"))?;
+    let architecture = config
+        .get("architecture")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    match architecture == platform.architecture() {
+        true => Ok(()),
+        false => Err(format!(
+            "is for linux/{architecture}, not {platform}: name a base built for every platform in `[build] platforms` (vantage6's algorithm-base images are built for linux/amd64 and linux/arm64)"
+        )),
+    }
+}
+
+/// The facts of one base layer: from the cache, else read from the registry (streamed to a
+/// file, then read) and cached.
+async fn layer_facts(
+    registry: &Registry,
+    image: &ImageName,
+    layer: &LayerBlob,
+    tools: &Tools<'_>,
+    work: &WorkFolder,
+) -> Result<LayerFacts, AssembleError> {
+    let cached = tools.cache.as_ref().map(|dir| {
+        dir.join(format!(
+            "{FACTS_FORMAT}-{}.json",
+            layer.digest.as_str().replace(':', "-")
+        ))
+    });
+    if let Some(text) = cached.as_ref().and_then(|p| std::fs::read(p).ok())
+        && let Ok(facts) = serde_json::from_slice::<LayerFacts>(&text)
+    {
+        return Ok(facts);
+    }
+    let file = work.path.join("layer.download");
+    {
+        let out = std::fs::File::create(&file).map_err(io("cannot create a download file"))?;
+        let mut out = BufWriter::new(out);
+        registry
+            .pull_blob_to(image, &layer.digest, layer.size, &mut out)
+            .await?;
+        std::io::Write::flush(&mut out).map_err(io("cannot write a download file"))?;
+    }
+    let read = std::fs::File::open(&file).map_err(io("cannot read a download file"))?;
+    let facts = LayerFacts::read(flate2::read::GzDecoder::new(std::io::BufReader::new(read)))
+        .map_err(|e| AssembleError::Base {
+            base: image.to_string(),
+            message: e.to_string(),
+        })?;
+    let _ = std::fs::remove_file(&file);
+    if let Some(path) = cached {
+        // A cache that cannot be written only costs the next run a download.
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&temporary, serde_json::to_vec(&facts).unwrap_or_default()).is_ok() {
+            let _ = std::fs::rename(&temporary, &path);
+        }
+    }
+    Ok(facts)
+}
+
+/// Copies the context's files (as the plan lists them) to `to`: uv builds the project there,
+/// leaving `build/` and `*.egg-info` in the copy, not in the user's work tree.
+fn copy_context(plan: &Plan, to: &Path) -> Result<PathBuf, AssembleError> {
+    for file in &plan.context_files {
+        let from = plan.context.join(file);
+        let dest = to.join(file);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(io("cannot copy the context"))?;
+        }
+        let meta = std::fs::symlink_metadata(&from).map_err(io(format!("cannot read {file}")))?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&from).map_err(io(format!("cannot read {file}")))?;
+            std::os::unix::fs::symlink(target, &dest).map_err(io("cannot copy the context"))?;
+        } else {
+            std::fs::copy(&from, &dest).map_err(io(format!("cannot copy {file}")))?;
+        }
+    }
+    std::fs::create_dir_all(to).map_err(io("cannot copy the context"))?;
+    Ok(to.to_path_buf())
+}
+
+/// The layer of `COPY . DIR`: the context's files under `DIR`, modes as git records them.
+fn app_layer(
+    plan: &Plan,
+    dir: &str,
+    epoch: u64,
+    to: &Path,
+) -> Result<(LayerDigests, PathBuf), AssembleError> {
+    let dir = dir.trim_start_matches('/');
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    add_parents(&mut entries, &format!("{dir}/x"));
+    for (file, digest) in plan.context_files.iter().zip(&plan.file_digests) {
+        let path = format!("{dir}/{file}");
+        add_parents(&mut entries, &path);
+        let source = plan.context.join(file);
+        let entry = match digest.symlink {
+            true => Entry::Symlink(
+                std::fs::read_link(&source)
+                    .map_err(io(format!("cannot read {file}")))?
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            false => Entry::File(source, crate::fingerprint::git_mode(digest.mode)),
+        };
+        entries.insert(path, entry);
+    }
+    let digests = write_layer(&entries, epoch, to)?;
+    Ok((digests, to.to_path_buf()))
+}
+
+/// The install layer of `files`.
+fn install_layer(
+    files: &[python::LayerFile],
+    epoch: u64,
+    to: &Path,
+) -> Result<LayerDigests, AssembleError> {
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    for file in files {
+        let path = file.path();
+        add_parents(&mut entries, &path);
+        let entry = match file {
+            python::LayerFile::Dir(_) => Entry::Dir,
+            python::LayerFile::File { source, mode, .. } => Entry::File(source.clone(), *mode),
+            python::LayerFile::Symlink { target, .. } => Entry::Symlink(target.clone()),
+            python::LayerFile::Whiteout(_) => Entry::Empty,
+        };
+        entries.insert(path, entry);
+    }
+    write_layer(&entries, epoch, to)
+}
+
+/// An entry of a layer being written.
+enum Entry {
+    Dir,
+    File(PathBuf, u32),
+    Symlink(String),
+    /// An empty file (a whiteout marker).
+    Empty,
+}
+
+/// Adds the folders above `path` (`usr`, `usr/local`, ...) as entries, as a build's layer has
+/// them.
+fn add_parents(entries: &mut BTreeMap<String, Entry>, path: &str) {
+    let mut at = path;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        entries.entry(parent.to_string()).or_insert(Entry::Dir);
+        at = parent;
+    }
+}
+
+/// Writes `entries` (sorted: a BTreeMap) as a layer at `to`.
+fn write_layer(
+    entries: &BTreeMap<String, Entry>,
+    epoch: u64,
+    to: &Path,
+) -> Result<LayerDigests, AssembleError> {
+    let file = std::fs::File::create(to).map_err(io(format!("cannot create {}", to.display())))?;
+    let mut writer = LayerWriter::new(BufWriter::new(file), epoch);
+    for (path, entry) in entries {
+        match entry {
+            Entry::Dir => writer.dir(path, 0o755),
+            Entry::File(source, mode) => {
+                let opened = std::fs::File::open(source)
+                    .map_err(io(format!("cannot read {}", source.display())))?;
+                let len = opened
+                    .metadata()
+                    .map_err(io(format!("cannot read {}", source.display())))?
+                    .len();
+                let mut reader = std::io::BufReader::new(opened);
+                writer.file(path, *mode, len, &mut reader as &mut dyn Read)
+            }
+            Entry::Symlink(target) => writer.symlink(path, target),
+            Entry::Empty => writer.file(path, 0o644, 0, &mut std::io::empty()),
+        }
+        .map_err(write_error)?;
+    }
+    let (out, digests) = writer.finish().map_err(write_error)?;
+    out.into_inner()
+        .map_err(|e| write_error(e.error()))?
+        .sync_all()
+        .map_err(io("cannot write a layer"))?;
+    Ok(digests)
+}
+
+/// A folder under the system's temporary folder, removed with what it holds when dropped.
+#[derive(Debug)]
+struct WorkFolder {
+    path: PathBuf,
+}
+
+impl WorkFolder {
+    fn new() -> Result<WorkFolder, AssembleError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path =
+            std::env::temp_dir().join(format!("cargo-v6-assemble-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).map_err(io(format!("cannot create {}", path.display())))?;
+        Ok(WorkFolder { path })
+    }
+}
+
+impl Drop for WorkFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A client of the registry the base `base_image` is read from (with `manifest`'s
+/// `publish.insecure` when it is the manifest's own registry), with the credentials
+/// configured for it.
+pub fn base_registry(
+    base_image: &str,
+    manifest: &crate::manifest::Manifest,
+    stall_timeout: std::time::Duration,
+) -> Result<Registry, AssembleError> {
+    let base = ImageRef::parse(base_image).map_err(|e| AssembleError::Base {
+        base: base_image.to_string(),
+        message: format!("is no image reference: {e}"),
+    })?;
+    let domain = base.name.domain();
+    let credentials = crate::credentials::resolve(domain)?;
+    let insecure = manifest.publish.insecure && domain == manifest.image.domain();
+    Ok(Registry::with_stall_timeout(
+        domain,
+        credentials,
+        insecure,
+        stall_timeout,
+    )?)
+}
+
+/// The uv program: `CARGO_V6_UV` when set (a uv outside PATH), else `uv` from PATH.
+pub fn uv_program() -> PathBuf {
+    std::env::var_os("CARGO_V6_UV")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("uv"), PathBuf::from)
+}
+
+/// Where cargo v6 keeps what it may compute again (`$XDG_CACHE_HOME/cargo-v6`, else
+/// `~/.cache/cargo-v6`), `None` without a home.
+pub fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("cargo-v6"))
+}
+
+/// The seconds since 1970 of an RFC 3339 UTC time as git's `created` is written
+/// (`2024-05-01T08:00:00Z`).
+pub fn epoch_of(time: &str) -> Option<u64> {
+    let (date, clock) = time.strip_suffix('Z')?.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let mut clock = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    // Howard Hinnant's days-from-civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_as_rfc3339_utc() {
+        for seconds in [0, 951_782_400, 1_796_647_868, 4_102_444_799] {
+            assert_eq!(epoch_of(&rfc3339(seconds)), Some(seconds));
+        }
+        assert_eq!(epoch_of("2024-05-01T08:00:00Z"), Some(1_714_550_400));
+        assert_eq!(epoch_of("yesterday"), None);
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_647_868), "2026-12-07T12:51:08Z");
+    }
+
+    #[test]
+    fn a_base_for_another_architecture_is_refused() {
+        let config = br#"{"architecture": "amd64", "os": "linux", "rootfs": {"diff_ids": []}}"#;
+        assert!(check_platform(config, Platform::LinuxAmd64).is_ok());
+        let refused = check_platform(config, Platform::LinuxArm64).unwrap_err();
+        assert!(refused.contains("not linux/arm64"), "{refused}");
+    }
+}

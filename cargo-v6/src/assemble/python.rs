@@ -173,6 +173,40 @@ pub fn install(request: &Install<'_>) -> Result<Vec<LayerFile>, InstallError> {
     collect(&target, &seeded, request)
 }
 
+/// `uv.lock` of `project` as a constraints file at `to` (`uv export --frozen`): the versions
+/// the lock pins, with their hashes; the project itself left out.
+pub fn export_uv_lock(uv: &Path, project: &Path, to: &Path) -> Result<PathBuf, InstallError> {
+    let output = Command::new(uv)
+        .args([
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-header",
+        ])
+        .args([
+            "--format",
+            "requirements-txt",
+            "--color",
+            "never",
+            "--output-file",
+        ])
+        .arg(to)
+        .current_dir(project)
+        .output()
+        .map_err(|source| InstallError::NoUv {
+            program: uv.display().to_string(),
+            source,
+        })?;
+    match output.status.success() {
+        true => Ok(to.to_path_buf()),
+        false => Err(InstallError::Uv {
+            architecture: "any platform (uv export of uv.lock)".to_string(),
+            output: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        }),
+    }
+}
+
 /// Writes the metadata of the base's distributions into `target`; returns the folder names.
 fn seed(target: &Path, base: &BaseFacts) -> Result<BTreeMap<String, String>, InstallError> {
     let mut seeded = BTreeMap::new();

@@ -62,6 +62,24 @@ pub(super) struct SubjectArgs {
 }
 
 impl SubjectArgs {
+    /// The workspace around the current directory (or `--manifest-path`).
+    pub(super) fn workspace(&self) -> Result<crate::workspace::Workspace, Error> {
+        self.members.load()
+    }
+
+    /// `manifest`'s inputs at `version`, as the image was published.
+    pub(super) fn inputs_at(
+        &self,
+        manifest: &crate::manifest::Manifest,
+        version: &str,
+    ) -> Result<crate::plan::Inputs, Error> {
+        Ok(crate::plan::Inputs::read_shared(
+            manifest,
+            Some(version),
+            &self.version.git,
+        )?)
+    }
+
     /// IMAGE if given, else the exact version tag of each selected algorithm's current
     /// version (what `publish` pushed for it).
     pub(super) fn subjects(&self, registry: &RegistryArgs) -> Result<Vec<Subject>, Error> {

@@ -28,7 +28,15 @@ pub const INHERITABLE: &[(&str, &[&str])] = &[
     ),
     (
         "build",
-        &["base", "args", "labels", "network", "platform", "templates"],
+        &[
+            "base",
+            "args",
+            "labels",
+            "network",
+            "platform",
+            "platforms",
+            "templates",
+        ],
     ),
     (
         "publish",

@@ -34,6 +34,9 @@ pub struct Build {
     pub network: Option<String>,
     /// Target platform, `os/arch[/variant]`.
     pub platform: Option<String>,
+    /// The platforms an assembled image is made for (`linux/amd64`, `linux/arm64`); empty:
+    /// the engine builds one image, for its own platform (or `platform`).
+    pub platforms: Vec<crate::oci::platform::Platform>,
     /// A directory whose `*.Dockerfile.hbs` files override the built-in templates by name.
     pub templates: Option<PathBuf>,
     /// Minimal wrapper: the `RUN` line that installs the algorithm.

@@ -58,6 +58,7 @@ pub(super) struct RawBuild {
     pub(super) labels: BTreeMap<Spanned<String>, Spanned<String>>,
     pub(super) network: Option<Spanned<String>>,
     pub(super) platform: Option<Spanned<String>>,
+    pub(super) platforms: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) templates: Option<Spanned<String>>,
     pub(super) install: Option<Spanned<String>>,
     pub(super) command: Option<Spanned<Command>>,

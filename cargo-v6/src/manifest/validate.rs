@@ -416,6 +416,38 @@ impl Validator<'_> {
                 }
             })
             .transpose()?;
+        let platforms = match raw.platforms {
+            None => Vec::new(),
+            Some(list) => {
+                if platform.is_some() {
+                    return Err(self.error_with_help(
+                        list.span(),
+                        "`platforms` and `platform` are both set",
+                        "`platform` builds one image with the engine; `platforms` assembles one per platform: keep one",
+                    ));
+                }
+                let span = list.span();
+                let mut platforms: Vec<crate::oci::platform::Platform> = Vec::new();
+                for item in list.into_inner() {
+                    let platform =
+                        crate::oci::platform::Platform::parse(item.get_ref()).map_err(|help| {
+                            self.error_with_help(item.span(), "invalid platform", &help)
+                        })?;
+                    if platforms.contains(&platform) {
+                        return Err(self.error(item.span(), "platform listed twice"));
+                    }
+                    platforms.push(platform);
+                }
+                if platforms.is_empty() {
+                    return Err(self.error_with_help(
+                        span,
+                        "`platforms` is empty",
+                        "name at least one, e.g. [\"linux/amd64\", \"linux/arm64\"], or leave it out to build with the engine",
+                    ));
+                }
+                platforms
+            }
+        };
         let install = raw
             .install
             .as_ref()
@@ -480,6 +512,7 @@ impl Validator<'_> {
                 labels,
                 network,
                 platform,
+                platforms,
                 templates: raw
                     .templates
                     .map(|t| self.origin.dir(&t.span()).join(t.into_inner())),

@@ -8,4 +8,5 @@
 pub mod image;
 pub mod layer;
 pub mod manifest;
+pub mod platform;
 pub mod reference;

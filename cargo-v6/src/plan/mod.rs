@@ -7,6 +7,7 @@
 
 pub mod inputs;
 pub mod labels;
+pub mod recipe;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use crate::context::ContextError;
 use crate::diagnostic::{Diagnostic, Location, display};
 use crate::fingerprint::{self, FingerprintError, Recipe};
 use crate::manifest::Manifest;
+use crate::oci::platform::Platform;
 use crate::oci::reference::{ImageName, ImageRef, Tag, TaggedImage};
 use crate::render::{self, RenderError, TemplateData};
 use crate::tags::{AliasAction, TagContext, TagTemplate};
@@ -53,6 +55,9 @@ pub enum PlanError {
     /// The context holds a file the build cannot send as it is.
     #[error("{0}")]
     Unsendable(Diagnostic),
+    /// Several platforms, and a Dockerfile with a step only a builder of each platform runs.
+    #[error("{0}")]
+    NotAssemblable(Diagnostic),
 }
 
 impl PlanError {
@@ -61,6 +66,7 @@ impl PlanError {
         matches!(
             self,
             PlanError::Input(_)
+                | PlanError::NotAssemblable(_)
                 | PlanError::Metadata(_)
                 | PlanError::Version(_)
                 | PlanError::Context(ContextError::InvalidPattern { .. })
@@ -71,7 +77,9 @@ impl PlanError {
     /// The place in a file this error is about, if any.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            PlanError::Input(d) | PlanError::Unsendable(d) => d.location.as_ref(),
+            PlanError::Input(d) | PlanError::Unsendable(d) | PlanError::NotAssemblable(d) => {
+                d.location.as_ref()
+            }
             PlanError::Metadata(
                 MetadataError::NotLiteral { location, .. }
                 | MetadataError::Unreadable { location, .. },
@@ -83,7 +91,9 @@ impl PlanError {
     /// A hint on how to fix it.
     pub fn help(&self) -> Option<String> {
         match self {
-            PlanError::Input(d) | PlanError::Unsendable(d) => d.help.clone(),
+            PlanError::Input(d) | PlanError::Unsendable(d) | PlanError::NotAssemblable(d) => {
+                d.help.clone()
+            }
             PlanError::Version(e) => e.remedy().map(|r| r.to_string()),
             _ => None,
         }
@@ -329,8 +339,21 @@ pub struct Plan {
     pub build_args: BTreeMap<String, String>,
     /// Network mode for RUN steps.
     pub network: Option<String>,
-    /// Target platform.
+    /// Target platform of an engine build.
     pub platform: Option<String>,
+    /// The platforms of an assembled image (empty: the engine builds it).
+    pub platforms: Vec<Platform>,
+    /// What is assembled, when the image is (`[build] platforms` and a Dockerfile of the
+    /// template's shape): the engine is not used.
+    #[serde(skip)]
+    pub assembled: Option<recipe::Recipe>,
+    /// HEAD's commit time in seconds since 1970, what an assembled image is dated at unless
+    /// `SOURCE_DATE_EPOCH` says otherwise.
+    #[serde(skip)]
+    pub commit_time: Option<u64>,
+    /// The lock that fixes an assembled image's dependency versions, when the project has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<recipe::Lock>,
     /// The context directory, absolute.
     #[serde(serialize_with = "lossy_path")]
     pub context: PathBuf,
@@ -444,6 +467,20 @@ impl Plan {
                 display(&git.top)
             ));
         }
+        let (assembled, platform) = assembly(manifest, &rendered, &mut warnings)?;
+        let platforms = match assembled {
+            Some(_) => manifest.build.platforms.clone(),
+            None => Vec::new(),
+        };
+        let lock = match assembled {
+            Some(_) => recipe::Lock::find(&inputs.context_dir, &inputs.context_files),
+            None => None,
+        };
+        if assembled.is_some() && lock.is_none() {
+            warnings.push(
+                "no lock in the build context (uv.lock, or a requirements.txt with hashes): the dependencies are today's newest releases, so the same commit may assemble to another digest later".to_string(),
+            );
+        }
         let mut labels = labels::labels(manifest, &version, inputs.git.as_ref());
         // The fingerprint covers the rendered Dockerfile and the labels, as it did when the
         // labels travelled as build parameters: the same input keeps the same fingerprint.
@@ -453,7 +490,8 @@ impl Plan {
                 base_image: &base_image,
                 build_args: &manifest.build.args,
                 labels: &labels,
-                platform: manifest.build.platform.as_deref(),
+                platform: platform.as_deref(),
+                platforms: &platforms,
             },
             &inputs.file_digests,
         );
@@ -492,7 +530,11 @@ impl Plan {
             build_labels,
             build_args: manifest.build.args.clone(),
             network: manifest.build.network.clone(),
-            platform: manifest.build.platform.clone(),
+            platform,
+            platforms,
+            assembled,
+            commit_time: inputs.git.as_ref().map(|git| git.time),
+            lock,
             context: inputs.context_dir,
             context_files: inputs.context_files,
             file_digests: inputs.file_digests,
@@ -501,6 +543,11 @@ impl Plan {
             unused_dockerfile,
             warnings,
         })
+    }
+
+    /// Whether the image is assembled (no engine builds it).
+    pub fn is_assembled(&self) -> bool {
+        self.assembled.is_some()
     }
 
     /// The exact version tag that publish reads back and reports: the first one.
@@ -530,5 +577,43 @@ impl Plan {
     /// Whether `tag` is one of the exact version tags.
     pub fn is_exact(&self, tag: &Tag) -> bool {
         self.exact_tags.iter().any(|t| &t.tag == tag)
+    }
+}
+
+/// How the image is made: assembled (the recipe) when `[build] platforms` is set and the
+/// Dockerfile allows it; otherwise by the engine, for `platform` (the one platform listed, or
+/// `[build] platform`). Several platforms and a Dockerfile that must run a step is refused:
+/// an engine builds for its own platform, and nothing here emulates another.
+fn assembly(
+    manifest: &Manifest,
+    rendered: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<recipe::Recipe>, Option<String>), PlanError> {
+    let platforms = &manifest.build.platforms;
+    if platforms.is_empty() {
+        return Ok((None, manifest.build.platform.clone()));
+    }
+    match recipe::recipe(rendered, &manifest.build.args) {
+        Ok(recipe) => Ok((Some(recipe), None)),
+        Err(refusal) if platforms.len() == 1 => {
+            warnings.push(format!(
+                "built by the engine, not assembled: {refusal}; the digest depends on the build's time and machine"
+            ));
+            Ok((None, Some(platforms[0].to_string())))
+        }
+        Err(refusal) => {
+            let file = match &manifest.build.dockerfile {
+                Some(path) => display(path),
+                None => "the rendered Dockerfile".to_string(),
+            };
+            let listed: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+            Err(PlanError::NotAssemblable(Diagnostic::new(
+                format!(
+                    "cannot make images for {} without emulation: {file} {refusal}",
+                    listed.join(" and ")
+                ),
+                Some("list one platform in `[build] platforms` to build with the engine as before, or build each platform with an engine of that platform; only the template's shape (`COPY . /app`, `pip install /app`, config-only instructions) is assembled for several".to_string()),
+            )))
+        }
     }
 }

@@ -91,6 +91,14 @@ fn build_tag(plan: &Plan) -> TaggedImage {
 pub enum Work<'a> {
     /// Build with this engine, then smoke-test and push what it built.
     Build(&'a Engine),
+    /// Assemble the image (no engine builds it) with the base read through `base_registry`;
+    /// `engine` runs the smoke test when one is asked for.
+    Assemble {
+        /// A client of the base's registry.
+        base_registry: Box<crate::registry::Registry>,
+        /// The engine of a smoke run.
+        engine: Option<&'a Engine>,
+    },
     /// No build: the release's manifest is in the registry already.
     Reuse,
 }
@@ -144,6 +152,20 @@ struct LocalTag<'a> {
     tag: TaggedImage,
 }
 
+/// What an exact tag is pushed from.
+#[derive(Clone, Copy)]
+enum Made<'a> {
+    /// An image the engine built, by its id.
+    Engine {
+        /// The engine that holds it.
+        engine: &'a Engine,
+        /// Its id.
+        id: &'a str,
+    },
+    /// An assembled image, uploaded by digest.
+    Assembled(&'a crate::assemble::Assembled),
+}
+
 /// The state of one execution.
 struct Run<'a> {
     target: &'a Target,
@@ -170,8 +192,13 @@ impl<'a> Run<'a> {
             observer.event(Event::Unchanged { tag, digest });
             self.release = self.survey.manifests.get(tag).cloned();
         }
-        if let Work::Build(engine) = work {
-            self.build_and_push(engine).await?;
+        match work {
+            Work::Build(engine) => self.build_and_push(engine).await?,
+            Work::Assemble {
+                base_registry,
+                engine,
+            } => self.assemble_and_push(&base_registry, engine).await?,
+            Work::Reuse => {}
         }
         let mut aliases_decided = false;
         // Signing and the store file wait for the release to be verified below.
@@ -267,7 +294,63 @@ impl<'a> Run<'a> {
                             source: Box::new(source),
                         })?;
                 }
-                Step::PushExact { tag } => self.push_exact(tag, engine, &id).await?,
+                Step::PushExact { tag } => {
+                    self.push_exact(tag, Made::Engine { engine, id: &id })
+                        .await?
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The build phase of an assembled image: assembled for each platform, uploaded by digest
+    /// (before a smoke run, which pulls it by digest), then each exact tag pointed at its
+    /// manifest list.
+    async fn assemble_and_push(
+        &mut self,
+        base_registry: &crate::registry::Registry,
+        engine: Option<&'a Engine>,
+    ) -> Result<(), PublishError> {
+        let (plan, decision, observer) = (self.plan, self.decision, self.observer);
+        let Some(recipe) = &plan.assembled else {
+            return Ok(());
+        };
+        observer.event(Event::BuildStarted { plan });
+        let uv = crate::assemble::uv_program();
+        let tools = crate::assemble::Tools {
+            base_registry,
+            uv: &uv,
+            cache: crate::assemble::cache_dir().map(|d| d.join("layers")),
+            epoch: None,
+            base_digest: None,
+        };
+        let progress = |platform: &str| observer.event(Event::Assembling { platform });
+        let assembled = crate::assemble::assemble(plan, recipe, &tools, &progress).await?;
+        observer.event(Event::Built {
+            tag: plan.primary_tag(),
+            image_id: assembled.index.digest.as_str(),
+        });
+        let registry = &self.target.registry;
+        crate::assemble::push::push(&assembled, registry, base_registry, &plan.image).await?;
+        for step in &decision.steps {
+            match step {
+                Step::Smoke { request } => {
+                    let Some(engine) = engine else { continue };
+                    let reference = format!("{}@{}", plan.image, assembled.index.digest);
+                    let progress = SmokeProgress(observer);
+                    let smoke = async {
+                        crate::run::ensure_image(engine, &reference, &progress).await?;
+                        crate::run::run(engine, &reference, request, &progress).await
+                    };
+                    smoke.await.map_err(|source| PublishError::Smoke {
+                        method: request.method.clone(),
+                        source: Box::new(source),
+                    })?;
+                }
+                Step::PushExact { tag } => {
+                    self.push_exact(tag, Made::Assembled(&assembled)).await?
+                }
                 _ => {}
             }
         }
@@ -308,12 +391,7 @@ impl<'a> Run<'a> {
     /// have published meanwhile) and after (it must hold this run's input). A push the engine
     /// fails for a reason that may pass (a 5xx, a 429, a reset connection) is tried again, up
     /// to [`PUSH_ATTEMPTS`] times, each after reading the tag again.
-    async fn push_exact(
-        &mut self,
-        tag: &TaggedImage,
-        engine: &Engine,
-        id: &str,
-    ) -> Result<(), PublishError> {
+    async fn push_exact(&mut self, tag: &TaggedImage, made: Made<'_>) -> Result<(), PublishError> {
         // One run at a time checks and pushes this version ([`claim`]).
         let claim = claim::acquire(
             &self.target.registry,
@@ -322,7 +400,7 @@ impl<'a> Run<'a> {
             self.observer,
         )
         .await?;
-        let pushed = claim.hold(self.push_exact_claimed(tag, engine, id)).await;
+        let pushed = claim.hold(self.push_exact_claimed(tag, made)).await;
         claim.release().await;
         pushed
     }
@@ -331,8 +409,7 @@ impl<'a> Run<'a> {
     async fn push_exact_claimed(
         &mut self,
         tag: &TaggedImage,
-        engine: &Engine,
-        id: &str,
+        made: Made<'_>,
     ) -> Result<(), PublishError> {
         let mut backoff = PUSH_BACKOFF;
         for attempt in 1..=PUSH_ATTEMPTS {
@@ -358,6 +435,20 @@ impl<'a> Run<'a> {
                     return Err(self.lost(tag, digest.clone()));
                 }
             }
+            let (engine, id) = match made {
+                Made::Engine { engine, id } => (engine, id),
+                Made::Assembled(assembled) => {
+                    // Every blob and manifest is in the registry already (uploaded by digest
+                    // before the smoke run): the tag is one manifest write.
+                    self.observer.event(Event::PushStarted { tag });
+                    let index = &assembled.index;
+                    let registry = &self.target.registry;
+                    registry
+                        .put_manifest(tag, index.body().to_vec(), index.kind.media_type())
+                        .await?;
+                    break;
+                }
+            };
             engine.tag(id, tag).await?;
             self.observer.event(Event::PushStarted { tag });
             let credentials = self.target.credentials.as_ref();

@@ -51,6 +51,9 @@ pub enum PublishError {
     /// The Docker engine failed or cannot be reached.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The image could not be assembled or uploaded.
+    #[error(transparent)]
+    Assemble(#[from] crate::assemble::AssembleError),
     /// The registry failed, cannot be reached, or refused the credentials.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -328,6 +331,11 @@ pub enum Event<'a> {
     },
     /// Build progress from the engine.
     Build(&'a BuildEvent),
+    /// An assembled image's platform is being made.
+    Assembling {
+        /// `linux/arm64`.
+        platform: &'a str,
+    },
     /// The image is built.
     Built {
         /// The exact tag it is built for.
@@ -561,8 +569,26 @@ async fn publish_one(
     // A refused release counts as a build: the engine is asked, so that its problem is
     // reported with the refusal. `Some(None)`: no build, no engine needed; `None`: the engine
     // is a problem.
+    let assembles = plan.is_assembled() && decision.as_ref().is_some_and(Decision::builds);
+    let base_registry = match assembles {
+        true => found.take(
+            crate::assemble::base_registry(&plan.base_image, manifest, stall_timeout).map_err(
+                |error| match error {
+                    crate::assemble::AssembleError::Registry(e) => Problem::Registry(e),
+                    crate::assemble::AssembleError::Credentials(e) => Problem::Credentials(e),
+                    other => Problem::Plan(PlanError::Input(crate::diagnostic::Diagnostic::new(
+                        other.to_string(),
+                        None,
+                    ))),
+                },
+            ),
+        ),
+        false => None,
+    };
     let engine: Option<Option<Engine>> = match &decision {
         Some(decision) if !decision.builds() => Some(None),
+        // An assembled image needs the engine only for a smoke run.
+        Some(_) if assembles && options.smoke.is_none() => Some(None),
         _ => found
             .take(engine_for_build(
                 connect().await,
@@ -587,9 +613,13 @@ async fn publish_one(
             decision,
         });
     }
-    let work = match &engine {
-        Some(engine) => execute::Work::Build(engine),
-        None => execute::Work::Reuse,
+    let work = match (&engine, base_registry) {
+        (engine, Some(base_registry)) => execute::Work::Assemble {
+            base_registry: Box::new(base_registry),
+            engine: engine.as_ref(),
+        },
+        (Some(engine), None) => execute::Work::Build(engine),
+        (None, None) => execute::Work::Reuse,
     };
     let published =
         execute::execute(&target, work, &plan, &decision, survey, manifest, observer).await?;

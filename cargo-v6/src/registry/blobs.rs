@@ -275,6 +275,22 @@ impl Registry {
         Ok(false)
     }
 
+    /// Whether `image`'s repository has the blob `digest` (a base layer copied before needs
+    /// no second copy).
+    ///
+    /// Requests: one `HEAD blobs/DIGEST`.
+    pub async fn blob_exists(
+        &self,
+        image: &ImageName,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let repository = image.path();
+        let authorization = self.authorize(repository, RegistryOperation::Push).await?;
+        self.has_blob(repository, digest, authorization.as_deref())
+            .await
+            .map_err(|e| self.error(e, repository))
+    }
+
     /// Whether `repository` has the blob `digest`. Retried.
     ///
     /// Requests: one `HEAD blobs/DIGEST`.

@@ -6,6 +6,13 @@
 //! that form since 4.6 (it keeps the tag, and resolves the digest from the registry itself),
 //! and the input schema has no separate digest field (an unknown key is refused). Before 4.6
 //! the store would read the digest as the tag, so the image carries the tag only.
+//!
+//! An image of several platforms (`[build] platforms`) is a Docker manifest list, and the
+//! store asks for it with one `Accept: application/vnd.docker.distribution.manifest.v2+json`:
+//! by tag the registry answers with the linux/amd64 image's manifest (the store would record
+//! a digest an arm64 node cannot run), by digest with the list itself. Its `image` is
+//! therefore `REPO@sha256:...`, the list's digest alone: the store's `parse_image_name` keeps
+//! the tag when both are given.
 
 use std::path::PathBuf;
 
@@ -36,7 +43,14 @@ pub fn document(
 ) -> Export {
     let mut notes = Vec::new();
     let takes_digest = manifest.vantage6.major > 4 || manifest.vantage6.minor >= 6;
+    let platforms = manifest.build.platforms.len();
     let image = match digest {
+        Some(digest) if takes_digest && platforms > 1 => {
+            notes.push(format!(
+                "`image` names the manifest list of {platforms} platforms by its digest alone: by tag the store would record the linux/amd64 image's digest, which other platforms' nodes cannot run"
+            ));
+            format!("{}@{digest}", image.image)
+        }
         Some(digest) if takes_digest => format!("{image}@{digest}"),
         Some(digest) => {
             notes.push(format!(

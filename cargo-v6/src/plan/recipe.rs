@@ -5,11 +5,13 @@
 //! with pip or uv, and instructions that only change the image's configuration (`ARG`, `ENV`,
 //! `LABEL`, `CMD`, `ENTRYPOINT`, `WORKDIR`, `EXPOSE`, `USER`). Anything else (`RUN apt-get`,
 //! `ADD`, a second stage) needs a builder that runs it: [`NotAssemblable`] names the step.
-//! Pure: text in, [`Recipe`] out.
+//! Pure: text in, [`Recipe`] out; and the [`Lock`] that fixes the dependencies' versions.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::dockerfile::{Instruction, expand, final_base, instructions};
+use crate::oci::image::Command;
 
 /// What an assemblable Dockerfile builds: the base and the steps after its `FROM`, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,25 +59,6 @@ pub enum Action {
         /// Which installer the Dockerfile uses (the layout it writes is the same).
         installer: Installer,
     },
-}
-
-/// A container command in the Dockerfile's two forms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// `["a", "b"]`: no shell.
-    Exec(Vec<String>),
-    /// `a b`: through `/bin/sh -c`, as the engine runs it.
-    Shell(String),
-}
-
-impl Command {
-    /// The argument vector the engine stores in the image's configuration.
-    pub fn argv(&self) -> Vec<String> {
-        match self {
-            Command::Exec(argv) => argv.clone(),
-            Command::Shell(line) => vec!["/bin/sh".into(), "-c".into(), line.clone()],
-        }
-    }
 }
 
 /// The installer a Dockerfile's install step names.
@@ -385,6 +368,35 @@ fn words(text: &str) -> Result<Vec<String>, &'static str> {
         out.push(word);
     }
     Ok(out)
+}
+
+/// The lock that fixes the versions of an assembled image's dependencies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "path")]
+pub enum Lock {
+    /// uv's `uv.lock`, exported to constraints with `uv export`.
+    UvLock(String),
+    /// A requirements file whose pins carry hashes, used as constraints.
+    Requirements(String),
+}
+
+impl Lock {
+    /// The lock among the context's `files` (relative to `context`): `uv.lock` (beside a
+    /// pyproject.toml), else the first `requirements*.txt` at the top whose lines carry
+    /// `--hash=`.
+    pub fn find(context: &Path, files: &[String]) -> Option<Lock> {
+        if files.iter().any(|f| f == "uv.lock") && files.iter().any(|f| f == "pyproject.toml") {
+            return Some(Lock::UvLock("uv.lock".into()));
+        }
+        files
+            .iter()
+            .filter(|f| !f.contains('/') && f.starts_with("requirements") && f.ends_with(".txt"))
+            .find(|f| {
+                crate::files::read_regular_text(&context.join(f), 16 << 20)
+                    .is_ok_and(|text| text.contains("--hash="))
+            })
+            .map(|f| Lock::Requirements(f.clone()))
+    }
 }
 
 #[cfg(test)]
