@@ -379,6 +379,31 @@ async fn a_blob_is_mounted_between_repositories_of_one_registry() {
     let missing = small_blob(&registry, &elsewhere, "only elsewhere").await;
     let other = image(&stack.registry, &unique("oci-mount-none"));
     assert!(!registry.mount_blob(&other, &missing, &to).await.unwrap());
+    // A token registry refusing the mount (no pull scope on the source): not mounted.
+    let refusing = Hostile::start(&stack.registry, |request| {
+        match request.method == "POST" && request.path.contains("mount=") {
+            true => Answer::Respond(response(
+                "401 Unauthorized",
+                &[
+                    r#"Www-Authenticate: Bearer realm="http://127.0.0.1:1/token",error="insufficient_scope""#,
+                ],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            )),
+            false => Answer::Forward,
+        }
+    });
+    let through = Registry::new(&refusing.host(), None, false).unwrap();
+    let (to_there, from_there) = (
+        image(&refusing.host(), to.path()),
+        image(&refusing.host(), from.path()),
+    );
+    assert!(
+        !through
+            .mount_blob(&to_there, &digest, &from_there)
+            .await
+            .unwrap()
+    );
+    assert_eq!(count(&refusing, "POST", "mount="), 1);
     // Another registry's repository is never mounted.
     let foreign = image(&stack.auth_registry, from.path());
     assert!(!registry.mount_blob(&to, &digest, &foreign).await.unwrap());

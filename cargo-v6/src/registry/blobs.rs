@@ -12,7 +12,7 @@ use oci_client::errors::{DigestError, OciDistributionError};
 use sha2::Digest as _;
 use tokio::io::AsyncReadExt;
 
-use super::{Registry, RegistryError, http, is_not_found};
+use super::{Class, Registry, RegistryError, classify, http, is_not_found};
 use crate::oci::manifest::digest_of;
 use crate::oci::reference::{Digest, ImageName};
 
@@ -219,10 +219,13 @@ impl Registry {
     }
 
     /// Mounts the blob `digest` of `from` (a repository of the same registry) into `to`: no
-    /// byte is uploaded. `false` when the registry did not mount it (it has no such blob in
-    /// `from`, or these credentials may not read `from`: a token is asked for `to` only), or
-    /// when `from` is on another registry (no request then): the caller uploads the blob
-    /// instead.
+    /// byte is uploaded. `false` when the registry did not mount it, or when `from` is on
+    /// another registry (no request then): the caller uploads the blob instead. A registry
+    /// does not mount a blob that `from` lacks (it answers `202` and opens an upload, which is
+    /// cancelled), nor one these credentials may not read: the token is asked for `to` alone,
+    /// and a token registry refuses a mount whose `from` it does not cover with `401` or
+    /// `403`. Those refusals are `false` too: where the credentials are wrong for `to`
+    /// itself, the upload that follows says so.
     ///
     /// Requests: one `POST blobs/uploads/?mount=DIGEST&from=REPO`; when the registry opened an
     /// upload instead of mounting (`202`), one `DELETE` of that upload.
@@ -253,8 +256,14 @@ impl Registry {
                     &[],
                 )
             })
-            .await
-            .map_err(|e| self.error(e, repository))?;
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) if matches!(classify(&e), Class::Unauthorized | Class::Denied) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(self.error(e, repository)),
+        };
         if answer.status() == reqwest::StatusCode::CREATED {
             return Ok(true);
         }
