@@ -160,12 +160,11 @@ impl Registry {
         self.retrying("uploading a blob", || async {
             let location = self.start_upload(repository, authorization).await?;
             let body = Some((data.clone(), OCTET_STREAM));
-            let request = upload(reqwest::Method::PUT, with_digest(&location, &digest));
+            let url = with_digest(&location, &digest);
             self.http
                 .send(http::Request {
-                    authorization,
                     body,
-                    ..request
+                    ..upload(reqwest::Method::PUT, url, authorization)
                 })
                 .await
                 .map(|_| ())
@@ -247,14 +246,8 @@ impl Registry {
         );
         let answer = self
             .retrying("mounting a blob", || {
-                let request = upload(reqwest::Method::POST, path.clone());
-                self.http.respond(
-                    http::Request {
-                        authorization,
-                        ..request
-                    },
-                    &[],
-                )
+                let request = upload(reqwest::Method::POST, path.clone(), authorization);
+                self.http.respond(request, &[])
             })
             .await;
         let answer = match answer {
@@ -269,17 +262,11 @@ impl Registry {
         }
         if let Some(location) = answer.headers().get("location") {
             let location = self.absolute(location.to_str().unwrap_or_default());
-            let request = upload(reqwest::Method::DELETE, location);
+            let request = upload(reqwest::Method::DELETE, location, authorization);
             // Cancelled so that it does not linger; a session left open expires on the
             // registry's own (distribution's: after a week), so a failed cancel does not fail
             // the mount, which the caller follows with an upload.
-            let _ = self
-                .http
-                .send(http::Request {
-                    authorization,
-                    ..request
-                })
-                .await;
+            let _ = self.http.send(request).await;
         }
         Ok(false)
     }
@@ -295,14 +282,9 @@ impl Registry {
     ) -> Result<bool, OciDistributionError> {
         let exists = self
             .retrying("checking a blob", || {
-                let request = upload(
-                    reqwest::Method::HEAD,
-                    format!("{repository}/blobs/{digest}"),
-                );
-                self.http.send(http::Request {
-                    authorization,
-                    ..request
-                })
+                let path = format!("{repository}/blobs/{digest}");
+                self.http
+                    .send(upload(reqwest::Method::HEAD, path, authorization))
             })
             .await;
         match exists {
@@ -318,16 +300,10 @@ impl Registry {
         repository: &str,
         authorization: Option<&str>,
     ) -> Result<String, OciDistributionError> {
-        let request = upload(
-            reqwest::Method::POST,
-            format!("{repository}/blobs/uploads/"),
-        );
+        let path = format!("{repository}/blobs/uploads/");
         let started = self
             .http
-            .send(http::Request {
-                authorization,
-                ..request
-            })
+            .send(upload(reqwest::Method::POST, path, authorization))
             .await?;
         let location = started
             .header("location")
@@ -373,18 +349,14 @@ impl Registry {
                 )));
             }
             hash.update(&chunk);
-            let request = upload(reqwest::Method::PATCH, location);
+            let request = http::Request {
+                body: Some((chunk, OCTET_STREAM)),
+                ..upload(reqwest::Method::PATCH, location, authorization)
+            };
             let range = format!("{offset}-{}", end - 1);
             let answer = self
                 .http
-                .respond(
-                    http::Request {
-                        authorization,
-                        body: Some((chunk, OCTET_STREAM)),
-                        ..request
-                    },
-                    &[("content-range", range)],
-                )
+                .respond(request, &[("content-range", range)])
                 .await?;
             location = answer
                 .headers()
@@ -407,12 +379,11 @@ impl Registry {
                 path.display()
             )));
         }
-        let request = upload(reqwest::Method::PUT, with_digest(&location, digest));
+        let url = with_digest(&location, digest);
         self.http
             .send(http::Request {
-                authorization,
                 body: Some((Vec::new(), OCTET_STREAM)),
-                ..request
+                ..upload(reqwest::Method::PUT, url, authorization)
             })
             .await
             .map(|_| ())
@@ -427,13 +398,12 @@ impl Registry {
     }
 }
 
-/// A request of an upload (or a blob check), anonymous and without a body: the caller adds
-/// them.
-fn upload(method: reqwest::Method, path: String) -> http::Request<'static> {
+/// A request of an upload (or a blob check), without a body: a caller that sends one adds it.
+fn upload(method: reqwest::Method, path: String, authorization: Option<&str>) -> http::Request<'_> {
     http::Request {
         method,
         path,
-        authorization: None,
+        authorization,
         accept: &[],
         body: None,
         limit: UPLOAD_ANSWER,
