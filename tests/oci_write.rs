@@ -274,6 +274,27 @@ async fn a_two_platform_image_reads_back_with_skopeo_byte_for_byte() {
         arm.manifest.body()
     );
     let hex = arm.layer.digest.as_str().trim_start_matches("sha256:");
+    // GNU tar, another reader: the long name, the link, owner 0/0 and the date given.
+    let listed = std::process::Command::new("tar")
+        .args(["--numeric-owner", "-tvzf"])
+        .arg(out.join(hex))
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let listed = assert_ok(&listed);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 5, "{listed}");
+    for (line, (mode, name)) in lines.iter().zip([
+        ("drwxr-xr-x", "app"),
+        ("-rw-r--r--", "app/hello.txt"),
+        ("-rwxr-xr-x", "app/run.sh"),
+        ("lrwxrwxrwx", "app/sh -> /bin/sh"),
+        ("-rw-r--r--", LONG),
+    ]) {
+        assert!(line.starts_with(&format!("{mode} 0/0 ")), "{line}");
+        assert!(line.contains(" 2026-01-01 00:00 "), "{line}");
+        assert!(line.ends_with(name), "{line}");
+    }
     let layer = std::fs::read(out.join(hex)).unwrap();
     let found = entries(&layer);
     let file = |path: &str, mode: u32, data: &[u8]| -> Entry {
