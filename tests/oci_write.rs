@@ -6,6 +6,10 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+
+use base64::Engine as _;
 
 use cargo_v6::credentials::{CredentialSource, Credentials};
 use cargo_v6::oci::image::{Command, Instruction, derive_config};
@@ -18,7 +22,10 @@ use cargo_v6::oci::reference::{Digest, ImageName, Tag};
 use cargo_v6::registry::{Registry, RegistryError};
 use serde_json::Value;
 
+#[path = "support/hostile.rs"]
+mod hostile;
 mod support;
+use hostile::{Answer, Hostile, response};
 use support::{assert_ok, skopeo, stack, unique};
 
 /// The time every entry and the config are dated, as `SOURCE_DATE_EPOCH` would give it.
@@ -267,6 +274,27 @@ async fn a_two_platform_image_reads_back_with_skopeo_byte_for_byte() {
         arm.manifest.body()
     );
     let hex = arm.layer.digest.as_str().trim_start_matches("sha256:");
+    // GNU tar, another reader: the long name, the link, owner 0/0 and the date given.
+    let listed = std::process::Command::new("tar")
+        .args(["--numeric-owner", "-tvzf"])
+        .arg(out.join(hex))
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let listed = assert_ok(&listed);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 5, "{listed}");
+    for (line, (mode, name)) in lines.iter().zip([
+        ("drwxr-xr-x", "app"),
+        ("-rw-r--r--", "app/hello.txt"),
+        ("-rwxr-xr-x", "app/run.sh"),
+        ("lrwxrwxrwx", "app/sh -> /bin/sh"),
+        ("-rw-r--r--", LONG),
+    ]) {
+        assert!(line.starts_with(&format!("{mode} 0/0 ")), "{line}");
+        assert!(line.contains(" 2026-01-01 00:00 "), "{line}");
+        assert!(line.ends_with(name), "{line}");
+    }
     let layer = std::fs::read(out.join(hex)).unwrap();
     let found = entries(&layer);
     let file = |path: &str, mode: u32, data: &[u8]| -> Entry {
@@ -372,6 +400,31 @@ async fn a_blob_is_mounted_between_repositories_of_one_registry() {
     let missing = small_blob(&registry, &elsewhere, "only elsewhere").await;
     let other = image(&stack.registry, &unique("oci-mount-none"));
     assert!(!registry.mount_blob(&other, &missing, &to).await.unwrap());
+    // A token registry refusing the mount (no pull scope on the source): not mounted.
+    let refusing = Hostile::start(&stack.registry, |request| {
+        match request.method == "POST" && request.path.contains("mount=") {
+            true => Answer::Respond(response(
+                "401 Unauthorized",
+                &[
+                    r#"Www-Authenticate: Bearer realm="http://127.0.0.1:1/token",error="insufficient_scope""#,
+                ],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            )),
+            false => Answer::Forward,
+        }
+    });
+    let through = Registry::new(&refusing.host(), None, false).unwrap();
+    let (to_there, from_there) = (
+        image(&refusing.host(), to.path()),
+        image(&refusing.host(), from.path()),
+    );
+    assert!(
+        !through
+            .mount_blob(&to_there, &digest, &from_there)
+            .await
+            .unwrap()
+    );
+    assert_eq!(count(&refusing, "POST", "mount="), 1);
     // Another registry's repository is never mounted.
     let foreign = image(&stack.auth_registry, from.path());
     assert!(!registry.mount_blob(&to, &digest, &foreign).await.unwrap());
@@ -397,13 +450,8 @@ async fn a_layer_is_copied_from_one_registry_to_another_by_download_and_upload()
     let source = image(&stack.registry, &unique("oci-copy-from"));
     let dir = tempfile::tempdir().unwrap();
     // A 20 MiB layer: three pieces of the chunked upload.
-    let data = noise(20 << 20);
     let path = dir.path().join("layer.tar.gz");
-    let mut writer = LayerWriter::new(std::fs::File::create(&path).unwrap(), EPOCH);
-    writer
-        .file("data.bin", 0o644, data.len() as u64, &mut &data[..])
-        .unwrap();
-    let (_, layer) = writer.finish().unwrap();
+    let layer = noise_layer(&path);
     assert!(layer.size > 16 << 20);
     assert!(
         open.push_blob_file(&source, &path, &layer.digest, layer.size)
@@ -443,7 +491,7 @@ async fn a_layer_is_copied_from_one_registry_to_another_by_download_and_upload()
     assert_eq!(back, std::fs::read(&path).unwrap());
     let found = entries(&back);
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].6, data);
+    assert_eq!(found[0].6, noise(20 << 20));
 
     // A download is bounded by the size its descriptor gives.
     let mut short = Vec::new();
@@ -485,4 +533,144 @@ async fn a_layer_is_copied_from_one_registry_to_another_by_download_and_upload()
         .unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err}");
     assert!(!format!("{err} {err:?}").contains(&wrong_password));
+}
+
+/// A 20 MiB layer of noise (three upload pieces) written to `path`.
+fn noise_layer(path: &Path) -> LayerDigests {
+    let data = noise(20 << 20);
+    let mut writer = LayerWriter::new(std::fs::File::create(path).unwrap(), EPOCH);
+    writer
+        .file("data.bin", 0o644, data.len() as u64, &mut &data[..])
+        .unwrap();
+    writer.finish().unwrap().1
+}
+
+/// How many requests of `proxy` were `METHOD` with a path containing `part`.
+fn count(proxy: &Hostile, method: &str, part: &str) -> usize {
+    proxy
+        .seen()
+        .iter()
+        .filter(|line| line.starts_with(&format!("{method} ")) && line.contains(part))
+        .count()
+}
+
+#[tokio::test]
+async fn uploads_and_downloads_are_retried_bounded_and_keep_credentials_out_of_errors() {
+    let stack = stack();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.tar.gz");
+    let layer = noise_layer(&path);
+
+    // A piece after the first refused once with a 500, and a download's first answer a 503:
+    // the upload is tried again from its start, the download again.
+    let (patch_failed, get_failed) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (patch, get) = (Arc::clone(&patch_failed), Arc::clone(&get_failed));
+    let proxy = Hostile::start(&stack.registry, move |request| {
+        let later_piece = request
+            .header("content-range")
+            .is_some_and(|range| !range.starts_with("0-"));
+        if request.ours() && request.method == "PATCH" && later_piece && !patch.swap(true, SeqCst) {
+            Answer::Respond(response("500 Internal Server Error", &[], b"try again"))
+        } else if request.ours()
+            && request.method == "GET"
+            && request.path.contains("/blobs/sha256:")
+            && !get.swap(true, SeqCst)
+        {
+            Answer::Respond(response("503 Service Unavailable", &[], b""))
+        } else {
+            Answer::Forward
+        }
+    });
+    let registry = Registry::new(&proxy.host(), None, false).unwrap();
+    let faulty = image(&proxy.host(), &unique("oci-faults"));
+    assert!(
+        registry
+            .push_blob_file(&faulty, &path, &layer.digest, layer.size)
+            .await
+            .unwrap()
+    );
+    assert!(patch_failed.load(SeqCst));
+    assert_eq!(
+        count(&proxy, "POST", "/blobs/uploads/"),
+        2,
+        "{:?}",
+        proxy.seen()
+    );
+    // Three pieces, and the one or two of the try that failed.
+    let patches = count(&proxy, "PATCH", "/blobs/uploads/");
+    assert!((4..=5).contains(&patches), "{:?}", proxy.seen());
+    assert_eq!(count(&proxy, "PUT", "digest="), 1);
+    let retries = registry.take_retries();
+    assert!(
+        retries.len() == 1 && retries[0].starts_with("uploading a blob"),
+        "{retries:?}"
+    );
+    let mut back = Vec::new();
+    registry
+        .pull_blob_to(&faulty, &layer.digest, layer.size, &mut back)
+        .await
+        .unwrap();
+    assert!(get_failed.load(SeqCst));
+    assert_eq!(back, std::fs::read(&path).unwrap());
+    drop(proxy);
+
+    // A download that never ends stops at the size its descriptor gives.
+    let endless = Hostile::start(&stack.registry, |request| {
+        if request.ours() && request.method == "GET" && request.path.contains("/blobs/") {
+            Answer::Endless {
+                content_type: "application/octet-stream".into(),
+                length: None,
+            }
+        } else {
+            Answer::Forward
+        }
+    });
+    let registry = Registry::new(&endless.host(), None, false).unwrap();
+    let faulty = image(&endless.host(), faulty.path());
+    let mut sink = Vec::new();
+    let err = registry
+        .pull_blob_to(&faulty, &layer.digest, 1 << 20, &mut sink)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
+    assert!(sink.len() <= 1 << 20);
+    drop(endless);
+
+    // A registry that echoes the Authorization header in an upload's error: not in the error.
+    let echo = Hostile::start(&stack.auth_registry, |request| {
+        match (request.method.as_str(), request.header("authorization")) {
+            ("PATCH", Some(authorization)) => {
+                let body = serde_json::json!({"errors": [{
+                    "code": "BLOB_UPLOAD_INVALID",
+                    "message": format!("rejected Authorization: {authorization}"),
+                }]});
+                Answer::Respond(response(
+                    "400 Bad Request",
+                    &["Content-Type: application/json"],
+                    body.to_string().as_bytes(),
+                ))
+            }
+            _ => Answer::Forward,
+        }
+    });
+    let credentials = Credentials::new(
+        stack.auth_user.clone(),
+        stack.auth_password.clone(),
+        CredentialSource::Environment,
+    );
+    let registry = Registry::new(&echo.host(), Some(credentials), false).unwrap();
+    let echoed = image(&echo.host(), &unique("oci-echo"));
+    let err = registry
+        .push_blob_file(&echoed, &path, &layer.digest, layer.size)
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("rejected Authorization"), "{shown}");
+    assert!(!shown.contains(&stack.auth_password), "{shown}");
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", stack.auth_user, stack.auth_password));
+    assert!(!shown.contains(&basic), "{shown}");
 }

@@ -396,6 +396,22 @@ mod tests {
         assert_eq!(&bytes[4..8], &[0, 0, 0, 0]);
     }
 
+    /// The digests of one layer, fixed: the promise is the same digest on any machine and
+    /// with any later build of cargo v6, so a change of the tar crate's headers or of
+    /// miniz_oxide's output (a dependency update) must show here, not in users' digests.
+    #[test]
+    fn a_known_layer_keeps_its_digests() {
+        let (_, digests) = layer(1_700_000_000, &sample());
+        assert_eq!(
+            digests.diff_id.as_str(),
+            "sha256:d5cb9c0fb6c7577f02a2a10844cf91fffe3dffacc9fa32a6a8e6e2035f767091"
+        );
+        assert_eq!(
+            digests.digest.as_str(),
+            "sha256:e17a1f0315c4bd2940899f2678e45c6e63991b910baf0b17e7c3f2390c22396e"
+        );
+    }
+
     #[test]
     fn mtime_mode_content_and_order_each_change_the_digest() {
         let (_, base) = layer(1_700_000_000, &sample());

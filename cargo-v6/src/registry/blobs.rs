@@ -12,7 +12,7 @@ use oci_client::errors::{DigestError, OciDistributionError};
 use sha2::Digest as _;
 use tokio::io::AsyncReadExt;
 
-use super::{Registry, RegistryError, http, is_not_found};
+use super::{Class, Registry, RegistryError, classify, http, is_not_found};
 use crate::oci::manifest::digest_of;
 use crate::oci::reference::{Digest, ImageName};
 
@@ -160,12 +160,11 @@ impl Registry {
         self.retrying("uploading a blob", || async {
             let location = self.start_upload(repository, authorization).await?;
             let body = Some((data.clone(), OCTET_STREAM));
-            let request = upload(reqwest::Method::PUT, with_digest(&location, &digest));
+            let url = with_digest(&location, &digest);
             self.http
                 .send(http::Request {
-                    authorization,
                     body,
-                    ..request
+                    ..upload(reqwest::Method::PUT, url, authorization)
                 })
                 .await
                 .map(|_| ())
@@ -219,10 +218,13 @@ impl Registry {
     }
 
     /// Mounts the blob `digest` of `from` (a repository of the same registry) into `to`: no
-    /// byte is uploaded. `false` when the registry did not mount it (it has no such blob in
-    /// `from`, or these credentials may not read `from`: a token is asked for `to` only), or
-    /// when `from` is on another registry (no request then): the caller uploads the blob
-    /// instead.
+    /// byte is uploaded. `false` when the registry did not mount it, or when `from` is on
+    /// another registry (no request then): the caller uploads the blob instead. A registry
+    /// does not mount a blob that `from` lacks (it answers `202` and opens an upload, which is
+    /// cancelled), nor one these credentials may not read: the token is asked for `to` alone,
+    /// and a token registry refuses a mount whose `from` it does not cover with `401` or
+    /// `403`. Those refusals are `false` too: where the credentials are wrong for `to`
+    /// itself, the upload that follows says so.
     ///
     /// Requests: one `POST blobs/uploads/?mount=DIGEST&from=REPO`; when the registry opened an
     /// upload instead of mounting (`202`), one `DELETE` of that upload.
@@ -244,33 +246,27 @@ impl Registry {
         );
         let answer = self
             .retrying("mounting a blob", || {
-                let request = upload(reqwest::Method::POST, path.clone());
-                self.http.respond(
-                    http::Request {
-                        authorization,
-                        ..request
-                    },
-                    &[],
-                )
+                let request = upload(reqwest::Method::POST, path.clone(), authorization);
+                self.http.respond(request, &[])
             })
-            .await
-            .map_err(|e| self.error(e, repository))?;
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) if matches!(classify(&e), Class::Unauthorized | Class::Denied) => {
+                return Ok(false);
+            }
+            Err(e) => return Err(self.error(e, repository)),
+        };
         if answer.status() == reqwest::StatusCode::CREATED {
             return Ok(true);
         }
         if let Some(location) = answer.headers().get("location") {
             let location = self.absolute(location.to_str().unwrap_or_default());
-            let request = upload(reqwest::Method::DELETE, location);
+            let request = upload(reqwest::Method::DELETE, location, authorization);
             // Cancelled so that it does not linger; a session left open expires on the
             // registry's own (distribution's: after a week), so a failed cancel does not fail
             // the mount, which the caller follows with an upload.
-            let _ = self
-                .http
-                .send(http::Request {
-                    authorization,
-                    ..request
-                })
-                .await;
+            let _ = self.http.send(request).await;
         }
         Ok(false)
     }
@@ -302,14 +298,9 @@ impl Registry {
     ) -> Result<bool, OciDistributionError> {
         let exists = self
             .retrying("checking a blob", || {
-                let request = upload(
-                    reqwest::Method::HEAD,
-                    format!("{repository}/blobs/{digest}"),
-                );
-                self.http.send(http::Request {
-                    authorization,
-                    ..request
-                })
+                let path = format!("{repository}/blobs/{digest}");
+                self.http
+                    .send(upload(reqwest::Method::HEAD, path, authorization))
             })
             .await;
         match exists {
@@ -325,16 +316,10 @@ impl Registry {
         repository: &str,
         authorization: Option<&str>,
     ) -> Result<String, OciDistributionError> {
-        let request = upload(
-            reqwest::Method::POST,
-            format!("{repository}/blobs/uploads/"),
-        );
+        let path = format!("{repository}/blobs/uploads/");
         let started = self
             .http
-            .send(http::Request {
-                authorization,
-                ..request
-            })
+            .send(upload(reqwest::Method::POST, path, authorization))
             .await?;
         let location = started
             .header("location")
@@ -380,18 +365,14 @@ impl Registry {
                 )));
             }
             hash.update(&chunk);
-            let request = upload(reqwest::Method::PATCH, location);
+            let request = http::Request {
+                body: Some((chunk, OCTET_STREAM)),
+                ..upload(reqwest::Method::PATCH, location, authorization)
+            };
             let range = format!("{offset}-{}", end - 1);
             let answer = self
                 .http
-                .respond(
-                    http::Request {
-                        authorization,
-                        body: Some((chunk, OCTET_STREAM)),
-                        ..request
-                    },
-                    &[("content-range", range)],
-                )
+                .respond(request, &[("content-range", range)])
                 .await?;
             location = answer
                 .headers()
@@ -414,12 +395,11 @@ impl Registry {
                 path.display()
             )));
         }
-        let request = upload(reqwest::Method::PUT, with_digest(&location, digest));
+        let url = with_digest(&location, digest);
         self.http
             .send(http::Request {
-                authorization,
                 body: Some((Vec::new(), OCTET_STREAM)),
-                ..request
+                ..upload(reqwest::Method::PUT, url, authorization)
             })
             .await
             .map(|_| ())
@@ -434,13 +414,12 @@ impl Registry {
     }
 }
 
-/// A request of an upload (or a blob check), anonymous and without a body: the caller adds
-/// them.
-fn upload(method: reqwest::Method, path: String) -> http::Request<'static> {
+/// A request of an upload (or a blob check), without a body: a caller that sends one adds it.
+fn upload(method: reqwest::Method, path: String, authorization: Option<&str>) -> http::Request<'_> {
     http::Request {
         method,
         path,
-        authorization: None,
+        authorization,
         accept: &[],
         body: None,
         limit: UPLOAD_ANSWER,
