@@ -195,7 +195,8 @@ fn apply(
         Instruction::User(user) => {
             config.insert("User".into(), json!(user));
         }
-        Instruction::Layer { .. } => unreachable!("a layer changes rootfs, not the config"),
+        // A layer changes `rootfs`, which the caller writes; the config is left as it is.
+        Instruction::Layer { .. } => {}
     }
     Ok(())
 }

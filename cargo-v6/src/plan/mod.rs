@@ -342,6 +342,7 @@ pub struct Plan {
     /// Target platform of an engine build.
     pub platform: Option<String>,
     /// The platforms of an assembled image (empty: the engine builds it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<Platform>,
     /// What is assembled, when the image is (`[build] platforms` and a Dockerfile of the
     /// template's shape): the engine is not used.
