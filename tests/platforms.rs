@@ -254,6 +254,13 @@ fn the_same_commit_assembles_to_the_same_digests_from_two_clones_and_one_byte_ch
         per_platform(&format!("{second}:1.0.0"))
     );
 
+    // A hospital's check: the work tree (this clone, its own time and paths) assembles to
+    // the published digest.
+    let pinned = format!("{first}@{one}");
+    let check = cargo_v6_env(&a, &[], &["v6", "verify", "--rebuild", &pinned]);
+    assert_eq!(assert_ok(&check).trim(), pinned);
+    assert!(text(&check.stderr).contains("Reproduced"), "{}", text(&check.stderr));
+
     // One byte of one file: another digest.
     let data = a.join("test/data.csv");
     let mut bytes = std::fs::read(&data).unwrap();
@@ -264,6 +271,11 @@ fn the_same_commit_assembles_to_the_same_digests_from_two_clones_and_one_byte_ch
     let out = cargo_v6_env(&a, &[], &["v6", "publish", "--set-version", "1.0.1"]);
     let changed = printed_digest(&assert_ok(&out));
     assert_ne!(changed, one);
+    // The published 1.0.0 is no longer what the work tree makes, and the check says where.
+    let check = cargo_v6_env(&a, &[], &["v6", "verify", "--rebuild", &pinned]);
+    let stderr = fails(&check);
+    assert!(stderr.contains("the build context (`COPY`)"), "{stderr}");
+    assert!(!stderr.contains("the installed dependencies"), "{stderr}");
 }
 
 #[test]
