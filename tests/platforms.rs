@@ -259,7 +259,11 @@ fn the_same_commit_assembles_to_the_same_digests_from_two_clones_and_one_byte_ch
     let pinned = format!("{first}@{one}");
     let check = cargo_v6_env(&a, &[], &["v6", "verify", "--rebuild", &pinned]);
     assert_eq!(assert_ok(&check).trim(), pinned);
-    assert!(text(&check.stderr).contains("Reproduced"), "{}", text(&check.stderr));
+    assert!(
+        text(&check.stderr).contains("Reproduced"),
+        "{}",
+        text(&check.stderr)
+    );
 
     // One byte of one file: another digest.
     let data = a.join("test/data.csv");

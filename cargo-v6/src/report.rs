@@ -324,6 +324,22 @@ pub fn plan(plan: &crate::plan::Plan, reporter: &Reporter) {
     );
     reporter.status("Image", plan.image.to_string());
     reporter.status("Base", &plan.base_image);
+    if plan.is_assembled() {
+        let platforms: Vec<String> = plan.platforms.iter().map(ToString::to_string).collect();
+        let lock = match &plan.lock {
+            Some(
+                crate::plan::recipe::Lock::UvLock(path)
+                | crate::plan::recipe::Lock::Requirements(path),
+            ) => {
+                format!("dependencies from {path}")
+            }
+            None => "no lock".to_string(),
+        };
+        reporter.status(
+            "Assembled",
+            format!("for {} (no engine; {lock})", platforms.join(", ")),
+        );
+    }
     for tag in &plan.tags {
         let why = if plan.is_exact(&tag.tag) {
             "exact version tag"
@@ -629,7 +645,7 @@ impl crate::publish::Observer for PublishProgress {
             Event::BuildStarted { plan } => self.with_current(|c| {
                 *c = Some(Progress::new(
                     reporter,
-                    "Building",
+                    if plan.is_assembled() { "Assembling" } else { "Building" },
                     &format!("{} {}", plan.name, plan.version),
                     self.bars,
                 ))

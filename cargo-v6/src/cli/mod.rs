@@ -304,6 +304,38 @@ impl VersionArgs {
     }
 }
 
+/// `--platform`, for the commands that plan: overrides `[build] platforms` of every selected
+/// algorithm.
+#[derive(Debug, clap::Args)]
+struct PlatformArgs {
+    /// Assemble the image for these platforms, instead of v6.toml's `[build] platforms`
+    /// (repeat it or separate with commas: linux/amd64,linux/arm64).
+    #[arg(long = "platform", value_name = "OS/ARCH", value_delimiter = ',', value_parser = parse_platform)]
+    platforms: Vec<crate::oci::platform::Platform>,
+}
+
+impl PlatformArgs {
+    /// `members` with `--platform` applied (as they are without it).
+    fn apply(&self, members: &[&Manifest]) -> Vec<Manifest> {
+        members
+            .iter()
+            .map(|member| {
+                let mut member = (*member).clone();
+                if !self.platforms.is_empty() {
+                    member.build.platforms = self.platforms.clone();
+                    member.build.platform = None;
+                }
+                member
+            })
+            .collect()
+    }
+}
+
+/// `linux/amd64` or `linux/arm64`; anything else is exit 2 with the platforms there are.
+fn parse_platform(text: &str) -> Result<crate::oci::platform::Platform, String> {
+    crate::oci::platform::Platform::parse(text)
+}
+
 /// `--message-format`, as cargo has it.
 #[derive(Debug, clap::Args)]
 struct FormatArgs {

@@ -20,6 +20,8 @@ pub struct Args {
     manifest: WorkspaceArgs,
     #[command(flatten)]
     version: VersionArgs,
+    #[command(flatten)]
+    platforms: super::PlatformArgs,
     /// Do not read the registry's tags; plan as if it were empty.
     #[arg(long)]
     offline: bool,
@@ -31,6 +33,8 @@ pub struct Args {
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     let workspace = args.manifest.load()?;
     let members = workspace.select(&args.manifest.selection())?;
+    let overridden = args.platforms.apply(&members);
+    let members: Vec<&Manifest> = overridden.iter().collect();
     let json = args.format.message_format == MessageFormat::Json;
     let record_path = workspace.root_dir().join(record::FILE_NAME);
     // Only compared with the registry: offline, or unreadable, it is not needed to plan.

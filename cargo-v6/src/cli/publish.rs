@@ -29,6 +29,8 @@ pub struct Args {
     manifest: WorkspaceArgs,
     #[command(flatten)]
     version: VersionArgs,
+    #[command(flatten)]
+    platforms: super::PlatformArgs,
     /// Publish the algorithm this release tag names, at the tag's version [default TAG: the
     /// CI's tag, from CI_COMMIT_TAG, GITHUB_REF or GITHUB_REF_NAME].
     #[arg(long, value_name = "TAG", num_args = 0..=1, conflicts_with_all = ["set_version", "workspace", "exclude"])]
@@ -88,6 +90,8 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
         None => (workspace.select(&args.manifest.selection())?, None),
     };
+    let overridden = args.platforms.apply(&members);
+    let members: Vec<&crate::manifest::Manifest> = overridden.iter().collect();
     // The smoke run's task, read when one algorithm is selected (exit 2 on bad input).
     let smoke = match &args.smoke {
         Some(method) if members.len() == 1 => {

@@ -150,6 +150,13 @@ impl ManifestKind {
     pub fn resolvable_by_store(&self) -> bool {
         *self == ManifestKind::DockerV2
     }
+
+    /// Whether the store resolves it when given by digest only (`IMAGE@sha256:...`): a Docker
+    /// manifest list is then answered as it is, where by tag the registry answers with its
+    /// linux/amd64 image (distribution 2.8, measured); an OCI index is refused both ways.
+    pub fn resolvable_by_store_by_digest(&self) -> bool {
+        matches!(self, ManifestKind::Index { media_type } if media_type == DOCKER_MANIFEST_LIST)
+    }
 }
 
 impl fmt::Display for ManifestKind {

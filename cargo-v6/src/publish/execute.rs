@@ -253,7 +253,12 @@ impl<'a> Run<'a> {
             crate::store::refresh_after_publish(self.manifest, reference, &digest)?;
             observer.event(Event::WroteStore { path });
         }
-        if !release.kind.resolvable_by_store() {
+        if release.kind.resolvable_by_store_by_digest() {
+            observer.event(Event::Warning(format!(
+                "{source} is a manifest list of several platforms: give the vantage6 algorithm store {}@{digest} (its digest alone, as `store export` writes it); by tag the store records the linux/amd64 image, which nodes of other platforms cannot run",
+                plan.image
+            )));
+        } else if !release.kind.resolvable_by_store() {
             observer.event(Event::Warning(format!(
                 "{source} is a `{}`, not a single-platform docker v2 manifest: the vantage6 algorithm store asks only for `{}` and may fail to resolve its digest",
                 release.kind,
