@@ -410,3 +410,53 @@ fn the_store_records_the_list_digest_and_each_client_gets_its_platform() {
         assert_eq!(config["Architecture"], arch, "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn init_proposes_the_base_platforms_and_publish_without_uv_is_refused_before_writing() {
+    let image = format!("{}/{}", stack().registry, unique("platforms-init"));
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("examples/partial-sum"), dir.path());
+    std::fs::remove_file(dir.path().join("v6.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nARG PKG_NAME=\"partial_sum\"\nCOPY . /app\nRUN pip install /app\nENV PKG_NAME=${{PKG_NAME}}\nCMD python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"\n",
+            multi_base()
+        ),
+    )
+    .unwrap();
+    commit_all(dir.path());
+    let init = cargo_v6_env(dir.path(), &[], &["v6", "init", "--image", &image]);
+    assert_ok(&init);
+    let stderr = text(&init.stderr);
+    assert!(
+        stderr.contains("is built for linux/amd64 and linux/arm64"),
+        "{stderr}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("v6.toml")).unwrap();
+    assert!(
+        written.contains("platforms = [\"linux/amd64\", \"linux/arm64\"]"),
+        "{written}"
+    );
+    git(dir.path(), &["add", "v6.toml"]);
+    git(dir.path(), &["commit", "-qm", "v6.toml"]);
+    // Without uv: refused before anything is written, with what to install.
+    let refused = cargo_v6_env(
+        dir.path(),
+        &[("CARGO_V6_UV", "/nonexistent/uv")],
+        &["v6", "publish", "--set-version", "1.0.0"],
+    );
+    let stderr = fails(&refused);
+    assert!(stderr.contains("assembles the image with uv"), "{stderr}");
+    assert!(stderr.contains("pip install uv"), "{stderr}");
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    assert!(
+        !text(&tags.stdout).contains("1.0.0"),
+        "{}",
+        text(&tags.stdout)
+    );
+}

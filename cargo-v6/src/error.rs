@@ -188,6 +188,13 @@ impl From<Problem> for Error {
                 message: problem.to_string(),
                 help: None,
             },
+            Problem::NoUv(_) => Error::Failed {
+                message: problem.to_string(),
+                help: Some(
+                    "install uv (`pip install uv`, or see https://docs.astral.sh/uv/), or set CARGO_V6_UV to its path"
+                        .to_string(),
+                ),
+            },
         }
     }
 }

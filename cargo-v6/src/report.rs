@@ -324,21 +324,8 @@ pub fn plan(plan: &crate::plan::Plan, reporter: &Reporter) {
     );
     reporter.status("Image", plan.image.to_string());
     reporter.status("Base", &plan.base_image);
-    if plan.is_assembled() {
-        let platforms: Vec<String> = plan.platforms.iter().map(ToString::to_string).collect();
-        let lock = match &plan.lock {
-            Some(
-                crate::plan::recipe::Lock::UvLock(path)
-                | crate::plan::recipe::Lock::Requirements(path),
-            ) => {
-                format!("dependencies from {path}")
-            }
-            None => "no lock".to_string(),
-        };
-        reporter.status(
-            "Assembled",
-            format!("for {} (no engine; {lock})", platforms.join(", ")),
-        );
+    if let Some(assembly) = plan.assembly() {
+        reporter.status("Assembled", assembly);
     }
     for tag in &plan.tags {
         let why = if plan.is_exact(&tag.tag) {

@@ -645,6 +645,52 @@ pub fn base_registry(
     )?)
 }
 
+/// The platforms a base's manifest list has (in its order; those cargo v6 assembles for);
+/// empty for a single-platform base.
+pub async fn platforms_of(base_image: &str) -> Result<Vec<Platform>, AssembleError> {
+    let base = ImageRef::parse(base_image).map_err(|e| AssembleError::Base {
+        base: base_image.to_string(),
+        message: format!("is no image reference: {e}"),
+    })?;
+    let domain = base.name.domain();
+    let registry = Registry::with_stall_timeout(
+        domain,
+        crate::credentials::resolve(domain)?,
+        false,
+        std::time::Duration::from_secs(15),
+    )?;
+    let found = match &base.digest {
+        Some(digest) => registry.manifest_at(&base.name, digest).await?,
+        None => {
+            registry
+                .manifest(&base.name.with_tag(&base.tag_or_latest()))
+                .await?
+        }
+    };
+    let Some(found) = found.filter(|m| matches!(m.kind, ManifestKind::Index { .. })) else {
+        return Ok(Vec::new());
+    };
+    Ok(Platform::ALL
+        .into_iter()
+        .filter(|platform| manifest_for(&found, &oci_platform(*platform)).is_ok())
+        .collect())
+}
+
+/// uv's version line, or why it cannot be run.
+pub fn uv_version(uv: &Path) -> Result<String, String> {
+    match std::process::Command::new(uv).arg("--version").output() {
+        Ok(out) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        }
+        Ok(out) => Err(format!(
+            "`{} --version` failed: {}",
+            uv.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("`{}` cannot be run: {e}", uv.display())),
+    }
+}
+
 /// The uv program: `CARGO_V6_UV` when set (a uv outside PATH), else `uv` from PATH.
 pub fn uv_program() -> PathBuf {
     std::env::var_os("CARGO_V6_UV")

@@ -5,7 +5,8 @@ use crate::report::Reporter;
 
 use super::ManifestArgs;
 
-/// Check the Docker engine, the registry and the credentials, and say how to fix what fails.
+/// Check the Docker engine, the registry and the credentials (and uv, for assembled images),
+/// and say how to fix what fails.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   cargo v6 doctor
@@ -53,6 +54,17 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
                 }
             }
             Err(e) => fail(Error::from(e)),
+        }
+        // An assembled image needs uv and its base's platforms, not the engine.
+        if !manifest.build.platforms.is_empty() {
+            let uv = crate::assemble::uv_program();
+            match crate::assemble::uv_version(&uv) {
+                Ok(version) => reporter.status("ok", format!("{version} assembles the images")),
+                Err(why) => fail(Error::Failed {
+                    message: format!("`[build] platforms` assembles the images with uv, and {why}"),
+                    help: Some("install uv (`pip install uv`, or see https://docs.astral.sh/uv/), or set CARGO_V6_UV to its path".to_string()),
+                }),
+            }
         }
         if failed == 0 {
             Ok(())

@@ -238,6 +238,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
         None => Vec::new(),
     };
+    let platforms = proposed_platforms(&build, dockerfile.as_deref(), wrapper, &vantage6, reporter);
     let text = detect::manifest_text(&Choices {
         wrapper,
         name: &name,
@@ -246,6 +247,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         build: &build,
         release: release.as_ref(),
         workspace: workspace.as_ref().map(|root| (root, inherited.as_slice())),
+        platforms: &platforms,
     });
     // A bad `--name`, `--vantage6` or `--image` is exit 2, and nothing is written.
     if let Some(message) = detect::unwritable(&text, workspace.as_ref()) {
@@ -281,6 +283,67 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         release.as_ref(),
     )));
     Ok(())
+}
+
+/// The platforms to assemble for: those of the base's manifest list, when it has several,
+/// the image is a Python one and its Dockerfile can be assembled. The base is read from its
+/// registry; when it cannot be, nothing is proposed (and a note says why).
+fn proposed_platforms(
+    build: &Build,
+    dockerfile: Option<&str>,
+    wrapper: crate::vantage6::Wrapper,
+    vantage6: &str,
+    reporter: &Reporter,
+) -> Vec<crate::oci::platform::Platform> {
+    if wrapper != crate::vantage6::Wrapper::Python {
+        return Vec::new();
+    }
+    let no_args = std::collections::BTreeMap::new();
+    let base = match (build, dockerfile) {
+        (Build::Own, Some(text)) => {
+            if crate::plan::recipe::recipe(text, &no_args).is_err() {
+                return Vec::new();
+            }
+            crate::dockerfile::final_base(text, &no_args)
+        }
+        (Build::Render { base: Some(base) }, _) => Some(base.clone()),
+        _ => detect::vantage6_default_base(wrapper, vantage6),
+    };
+    let Some(base) = base else {
+        return Vec::new();
+    };
+    let found = super::runtime()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime
+                .block_on(crate::assemble::platforms_of(&base))
+                .map_err(|e| e.to_string())
+        });
+    match found {
+        Ok(platforms) if platforms.len() > 1 => {
+            let listed: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+            reporter.status(
+                "Detected",
+                format!(
+                    "base image {base} is built for {}: each is assembled",
+                    listed.join(" and ")
+                ),
+            );
+            if let Err(missing) = crate::assemble::uv_version(&crate::assemble::uv_program()) {
+                reporter.warn(format!(
+                    "assembling needs uv on this machine, and {missing}: install it (`pip install uv`, or see https://docs.astral.sh/uv/)"
+                ));
+            }
+            platforms
+        }
+        Ok(_) => Vec::new(),
+        Err(why) => {
+            reporter.note(format!(
+                "cannot read the base image {base} to tell its platforms ({why}): the engine builds for its own; add `platforms = [\"linux/amd64\", \"linux/arm64\"]` to [build] to assemble both"
+            ));
+            Vec::new()
+        }
+    }
 }
 
 /// What `next:` says after v6.toml is written: the steps, with the commands and flags that

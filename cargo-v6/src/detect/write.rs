@@ -129,6 +129,9 @@ pub struct Choices<'a> {
     pub release: Option<&'a ReleaseTags>,
     /// The workspace this is a member of, and the `[algorithm]`/`[build]` keys it gives.
     pub workspace: Option<(&'a manifest::Defaults, &'a [&'static str])>,
+    /// The platforms to assemble for: the base's, when it has several and the Dockerfile can
+    /// be assembled (empty: the engine builds, as before).
+    pub platforms: &'a [crate::oci::platform::Platform],
 }
 
 /// The v6.toml `init` writes: only the keys it could tell (or was given), the others as
@@ -176,6 +179,20 @@ pub fn manifest_text(c: &Choices<'_>) -> String {
                 ));
             }
         }
+    }
+    if !c.platforms.is_empty() {
+        if !text.contains("\n[build]\n") {
+            text.push_str("\n[build]\n");
+        }
+        let listed: Vec<String> = c
+            .platforms
+            .iter()
+            .map(|p| toml_string(&p.to_string()))
+            .collect();
+        text.push_str(&format!(
+            "# The base is built for these platforms: each image is assembled (no engine, no emulation),\n# the same digest from any clone. Remove the line to build with the engine instead.\nplatforms = [{}]\n",
+            listed.join(", ")
+        ));
     }
     if c.wrapper == Wrapper::Minimal && !matches!(c.build, Build::Own) {
         if !text.contains("\n[build]\n") {
@@ -292,7 +309,28 @@ mod tests {
             build: &Build::Render { base: None },
             release: None,
             workspace: None,
+            platforms: &[],
         })
+    }
+
+    #[test]
+    fn platforms_the_base_has_are_written_and_load() {
+        let both = crate::oci::platform::Platform::ALL;
+        let written = manifest_text(&Choices {
+            wrapper: Wrapper::Python,
+            name: "algo",
+            vantage6: "4.15",
+            image: "ghcr.io/o/algo",
+            build: &Build::Render { base: None },
+            release: None,
+            workspace: None,
+            platforms: &both,
+        });
+        assert!(
+            written.contains("platforms = [\"linux/amd64\", \"linux/arm64\"]\n"),
+            "{written}"
+        );
+        assert_eq!(unwritable(&written, None), None);
     }
 
     #[test]

@@ -546,6 +546,20 @@ impl Plan {
         })
     }
 
+    /// How an assembled image is made, in a line: `for linux/amd64, linux/arm64 (no engine;
+    /// dependencies from uv.lock)`; `None` when the engine builds it.
+    pub fn assembly(&self) -> Option<String> {
+        self.assembled.as_ref()?;
+        let platforms: Vec<String> = self.platforms.iter().map(ToString::to_string).collect();
+        let lock = match &self.lock {
+            Some(recipe::Lock::UvLock(path) | recipe::Lock::Requirements(path)) => {
+                format!("dependencies from {path}")
+            }
+            None => "no lock".to_string(),
+        };
+        Some(format!("for {} (no engine; {lock})", platforms.join(", ")))
+    }
+
     /// Whether the image is assembled (no engine builds it).
     pub fn is_assembled(&self) -> bool {
         self.assembled.is_some()

@@ -585,6 +585,9 @@ async fn publish_one(
         ),
         false => None,
     };
+    if assembles && let Err(why) = crate::assemble::uv_version(&crate::assemble::uv_program()) {
+        found.push(Problem::NoUv(why));
+    }
     let engine: Option<Option<Engine>> = match &decision {
         Some(decision) if !decision.builds() => Some(None),
         // An assembled image needs the engine only for a smoke run.

@@ -100,6 +100,9 @@ pub enum Problem {
         /// The engine's address, with where it came from.
         endpoint: String,
     },
+    /// The image is assembled (`[build] platforms`), and uv cannot be run.
+    #[error("`[build] platforms` assembles the image with uv, and {0}")]
+    NoUv(String),
 }
 
 impl Problem {
