@@ -117,8 +117,30 @@ fn msgpack_machine(reference: &str, arch: &str) -> u16 {
 fn two_platforms_are_assembled_into_one_manifest_list_of_their_own_binaries() {
     let image = format!("{}/{}", stack().registry, unique("platforms"));
     let dir = project(&image);
-    let out = publish(dir.path(), &[]);
+    // With a smoke run: the engine pulls the list by digest (its own platform) and runs it
+    // before any tag is written.
+    let out = cargo_v6_env(
+        dir.path(),
+        &[],
+        &[
+            "v6",
+            "publish",
+            "--set-version",
+            "1.0.0",
+            "--smoke",
+            "partial_sum",
+            "--kwargs",
+            r#"{"column": "a"}"#,
+            "--data",
+            "default=test/data.csv",
+        ],
+    );
     let stdout = assert_ok(&out);
+    assert!(
+        text(&out.stderr).contains("Module 'partial_sum' imported!"),
+        "{}",
+        text(&out.stderr)
+    );
     let digest = printed_digest(&stdout);
     let (bytes, list) = raw(&format!("{image}:1.0.0"));
     assert_eq!(sha256(&bytes), digest, "the printed digest is the list's");

@@ -190,12 +190,22 @@ impl Engine {
     /// [`Engine::remove_tag`] removed it, [`remove_leftovers`](super::remove_leftovers) does. Mark it before the build
     /// that makes it: a signal may come between the engine's tagging and the build's end.
     pub fn mark_temporary(&self, reference: &TaggedImage) {
+        self.mark_temporary_reference(&reference.to_string());
+    }
+
+    /// [`Engine::mark_temporary`] for any reference (`IMAGE@DIGEST`, pulled for a smoke run).
+    pub fn mark_temporary_reference(&self, reference: &str) {
         leftovers::remember(&self.docker, Leftover::Tag(reference.to_string()));
     }
 
     /// Removes the local tag `reference` (not the image, while other tags name it); a tag that
     /// does not exist is not an error.
     pub async fn remove_tag(&self, reference: &TaggedImage) -> Result<(), EngineError> {
+        self.remove_reference(&reference.to_string()).await
+    }
+
+    /// [`Engine::remove_tag`] for any reference (`IMAGE@DIGEST`).
+    pub async fn remove_reference(&self, reference: &str) -> Result<(), EngineError> {
         let reference = reference.to_string();
         // Untagged parents stay: they are the build cache that a concurrent build (another
         // member of a workspace, another job on this engine) may be building on right now;

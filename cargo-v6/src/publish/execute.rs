@@ -344,11 +344,15 @@ impl<'a> Run<'a> {
                     let Some(engine) = engine else { continue };
                     let reference = format!("{}@{}", plan.image, assembled.index.digest);
                     let progress = SmokeProgress(observer);
+                    // Pulled for the run only: removed after it, whatever happens.
+                    engine.mark_temporary_reference(&reference);
                     let smoke = async {
                         crate::run::ensure_image(engine, &reference, &progress).await?;
                         crate::run::run(engine, &reference, request, &progress).await
                     };
-                    smoke.await.map_err(|source| PublishError::Smoke {
+                    let smoked = smoke.await;
+                    let _ = engine.remove_reference(&reference).await;
+                    smoked.map_err(|source| PublishError::Smoke {
                         method: request.method.clone(),
                         source: Box::new(source),
                     })?;
