@@ -482,3 +482,57 @@ fn init_proposes_the_base_platforms_and_publish_without_uv_is_refused_before_wri
         text(&tags.stdout)
     );
 }
+
+#[test]
+fn a_signed_list_is_signed_with_each_platform_image_as_cosign_recursive_does() {
+    let image = format!("{}/{}", stack().registry, unique("platforms-signed"));
+    let dir = project(&image);
+    let keys = tempfile::tempdir().unwrap();
+    let password = [("COSIGN_PASSWORD", "platforms")];
+    let generate = cargo_v6_env(
+        keys.path(),
+        &password,
+        &[
+            "v6",
+            "key",
+            "generate",
+            "--output-dir",
+            &keys.path().display().to_string(),
+        ],
+    );
+    assert_ok(&generate);
+    let key = keys.path().join("cosign.key").display().to_string();
+    let public = keys.path().join("cosign.pub").display().to_string();
+    let out = cargo_v6_env(
+        dir.path(),
+        &password,
+        &[
+            "v6",
+            "publish",
+            "--set-version",
+            "1.0.0",
+            "--sign-key",
+            &key,
+        ],
+    );
+    let digest = printed_digest(&assert_ok(&out));
+    let (_, list) = raw(&format!("{image}@{digest}"));
+    let mut signed = vec![digest.clone()];
+    signed.extend(
+        list["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_string()),
+    );
+    assert_eq!(signed.len(), 3);
+    for digest in signed {
+        let pinned = format!("{image}@{digest}");
+        let verified = cargo_v6_env(
+            dir.path(),
+            &[],
+            &["v6", "verify", &pinned, "--key", &public],
+        );
+        assert_eq!(assert_ok(&verified).trim(), pinned);
+    }
+}

@@ -7,7 +7,7 @@
 //! file, dependency or base gives another digest.
 
 use super::{AssembleError, Assembled, Tools, assemble, epoch_of};
-use crate::oci::manifest::{ManifestInfo, ManifestKind, labels_of_config};
+use crate::oci::manifest::{ManifestKind, labels_of_config, list_entries};
 use crate::oci::reference::{Digest, ImageName};
 use crate::plan::Plan;
 use crate::registry::Registry;
@@ -101,19 +101,6 @@ pub async fn published(
         epoch,
         platforms,
     })
-}
-
-/// The manifests a list names, in order.
-fn list_entries(list: &ManifestInfo) -> Vec<Digest> {
-    let value: serde_json::Value = serde_json::from_slice(list.body()).unwrap_or_default();
-    value
-        .get("manifests")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.get("digest")?.as_str())
-        .filter_map(|digest| Digest::parse(digest).ok())
-        .collect()
 }
 
 /// Assembles `plan` (planned at `published.version`) again with `published`'s time and base,

@@ -339,6 +339,20 @@ pub fn platform_text(platform: &Platform) -> String {
     }
 }
 
+/// The manifests an index or manifest list names, in its order (none for an image manifest,
+/// or entries without a valid digest).
+pub fn list_entries(list: &ManifestInfo) -> Vec<Digest> {
+    let value: Value = serde_json::from_slice(list.body()).unwrap_or_default();
+    value
+        .get("manifests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.get("digest")?.as_str())
+        .filter_map(|digest| Digest::parse(digest).ok())
+        .collect()
+}
+
 /// `config.Labels` of an image config (empty when absent); labels whose value is not a
 /// string are left out. The error completes "the image config of X ...".
 ///

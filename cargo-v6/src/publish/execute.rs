@@ -245,8 +245,16 @@ impl<'a> Run<'a> {
             false => self.still_ours(source, release).await?,
         };
         let mut signatures = Vec::new();
+        // A manifest list is signed with each platform's image, as `cosign sign --recursive`
+        // does: a policy that checks the digest a node pulled for its platform finds one.
+        let platforms = match release.kind.resolvable_by_store_by_digest() {
+            true => crate::oci::manifest::list_entries(&release),
+            false => Vec::new(),
+        };
         for (key, format) in signing {
-            signatures.extend(self.sign(&digest, key, format).await?);
+            for signed in std::iter::once(&digest).chain(&platforms) {
+                signatures.extend(self.sign(signed, key, format).await?);
+            }
         }
         if let Some(path) = store_file {
             let reference = decision.source(plan);
