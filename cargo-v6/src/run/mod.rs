@@ -105,6 +105,9 @@ pub enum RunEvent<'a> {
         image: &'a str,
         /// The environment before encoding.
         env: &'a BTreeMap<String, String>,
+        /// The qemu-user binary it runs under (no engine, the network not taken away), or
+        /// `None` for a container of the engine (no network).
+        emulator: Option<&'a str>,
     },
     /// One line of the container's log.
     Log(&'a LogLine),

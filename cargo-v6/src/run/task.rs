@@ -171,6 +171,10 @@ impl Run<'_> {
             step: (request.vantage6.major == 5).then_some(task.step),
             image: self.image,
             env: &node.env_plain,
+            emulator: match self.executor {
+                Executor::Engine(_) => None,
+                Executor::Emulated(emulator) => Some(emulator.qemu_name()),
+            },
         };
         let exited = match self.executor {
             Executor::Engine(engine) => {

@@ -248,6 +248,14 @@ impl Emulator {
         })
     }
 
+    /// The qemu-user binary's name, for messages.
+    pub fn qemu_name(&self) -> &str {
+        self.qemu
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+    }
+
     /// PKG_NAME as the image sets it, for messages.
     pub fn pkg_name(&self) -> Option<&str> {
         self.env.get("PKG_NAME").map(String::as_str)
