@@ -238,3 +238,259 @@ fn an_image_run_under_qemu_gives_the_engines_output_and_says_what_it_cannot_run(
     );
     assert_eq!(left_in(tmp.path()), Vec::<String>::new());
 }
+
+/// The two-platform `algorithm-base:4.15` of the stack (amd64 and arm64, a Docker manifest
+/// list): `V6_TEST_MULTI_BASE`, which `scripts/stack env` exports.
+fn multi_base() -> String {
+    std::env::var("V6_TEST_MULTI_BASE").unwrap_or_else(|_| {
+        format!(
+            "{}/vantage6/infrastructure/algorithm-base:4.15",
+            stack().registry
+        )
+    })
+}
+
+/// `sha256:<hex>` of `bytes`.
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha256_bytes(bytes)))
+}
+
+fn sha256_bytes(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+/// `curl ARGS` against the stack's registry; its output (headers included with `-i`).
+fn curl(args: &[&str]) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail-with-body"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Uploads `bytes` as a blob of `repository` (POST, then PUT to its location); its digest.
+fn upload(repository: &str, bytes: &[u8]) -> String {
+    let registry = stack().registry;
+    let digest = sha256(bytes);
+    let started = curl(&[
+        "-i",
+        "-X",
+        "POST",
+        &format!("http://{registry}/v2/{repository}/blobs/uploads/"),
+    ]);
+    let location = started
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("location")
+                .then(|| value.trim().to_owned())
+        })
+        .expect("the upload's location");
+    let location = match location.starts_with('/') {
+        true => format!("http://{registry}{location}"),
+        false => location,
+    };
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.path().display()),
+        &format!("{location}&digest={digest}"),
+    ]);
+    digest
+}
+
+/// A layer (tar, and gzipped) that installs examples/partial-sum's package into a Debian
+/// Python 3.11's site folder as pip would: the module and its `.dist-info` with METADATA,
+/// INSTALLER and RECORD.
+fn algorithm_layer() -> (Vec<u8>, Vec<u8>) {
+    use base64::Engine as _;
+    const SITE: &str = "usr/local/lib/python3.11/dist-packages";
+    let code =
+        std::fs::read(repo_root().join("examples/partial-sum/partial_sum/__init__.py")).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("partial_sum/__init__.py".into(), code),
+        (
+            "partial_sum-1.0.0.dist-info/METADATA".into(),
+            b"Metadata-Version: 2.1\nName: partial-sum\nVersion: 1.0.0\n".to_vec(),
+        ),
+        (
+            "partial_sum-1.0.0.dist-info/INSTALLER".into(),
+            b"pip\n".to_vec(),
+        ),
+    ];
+    let mut record = String::new();
+    for (path, content) in &files {
+        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256_bytes(content));
+        record.push_str(&format!("{path},sha256={hash},{}\n", content.len()));
+    }
+    record.push_str("partial_sum-1.0.0.dist-info/RECORD,,\n");
+    files.push((
+        "partial_sum-1.0.0.dist-info/RECORD".into(),
+        record.into_bytes(),
+    ));
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, content) in &files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, format!("{SITE}/{path}"), &content[..])
+            .unwrap();
+    }
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    (tar.clone(), gz.finish().unwrap())
+}
+
+/// The 4.x template's command, in the shell form the engine stores.
+const WRAPPER: &str =
+    "python -c \"from vantage6.algorithm.tools.wrap import wrap_algorithm; wrap_algorithm()\"";
+
+#[test]
+fn an_arm64_image_runs_under_qemu_aarch64_as_a_node_runs_it() {
+    let registry = stack().registry;
+    let base = multi_base();
+    let (base_repository, _) = base
+        .strip_prefix(&format!("{registry}/"))
+        .and_then(|rest| rest.rsplit_once(':'))
+        .expect("the base is in the stack's registry");
+    let inspect = |args: &[&str]| -> serde_json::Value {
+        let out = support::skopeo(args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // The base's arm64 image, with one layer more: the algorithm, PKG_NAME and the wrapper.
+    let index = inspect(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{base}"),
+    ]);
+    let arm64 = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .expect("the base has an arm64 image")["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = format!("docker://{registry}/{base_repository}@{arm64}");
+    let mut manifest = inspect(&["inspect", "--raw", "--tls-verify=false", &at]);
+    let mut config = inspect(&["inspect", "--config", "--raw", "--tls-verify=false", &at]);
+    let repository = unique("run-arm64");
+    for layer in manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        curl(&[
+            "-X",
+            "POST",
+            &format!(
+                "http://{registry}/v2/{repository}/blobs/uploads/?mount={digest}&from={base_repository}"
+            ),
+        ]);
+    }
+    let (tar, gz) = algorithm_layer();
+    let layer = upload(&repository, &gz);
+    config["config"]["Env"]
+        .as_array_mut()
+        .unwrap()
+        .push("PKG_NAME=partial_sum".into());
+    config["config"]["Cmd"] = serde_json::json!(["/bin/sh", "-c", WRAPPER]);
+    config["rootfs"]["diff_ids"]
+        .as_array_mut()
+        .unwrap()
+        .push(sha256(&tar).into());
+    let config = serde_json::to_vec(&config).unwrap();
+    manifest["config"]["digest"] = upload(&repository, &config).into();
+    manifest["config"]["size"] = config.len().into();
+    manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "size": gz.len(),
+            "digest": layer,
+        }));
+    put_manifest(
+        &repository,
+        "1.0.0",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        &manifest.to_string(),
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let data = repo_root().join("examples/partial-sum/test/data.csv");
+    let started = std::time::Instant::now();
+    let out = assert_cmd::Command::cargo_bin("cargo-v6")
+        .unwrap()
+        .current_dir(tmp.path())
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", tmp.path())
+        .env("XDG_CACHE_HOME", cache.path())
+        .timeout(std::time::Duration::from_secs(600))
+        .args([
+            "v6",
+            "run",
+            "partial_sum",
+            "--image",
+            &format!("{registry}/{repository}:1.0.0"),
+            "--platform",
+            "linux/arm64",
+            "--vantage6",
+            "4.15",
+            "--kwargs",
+            r#"{"column": "b"}"#,
+            "--data",
+            &format!("default={}", data.display()),
+        ])
+        .output()
+        .unwrap();
+    eprintln!(
+        "arm64 run under qemu-aarch64-static: {:?}",
+        started.elapsed()
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // What the engine's run of the amd64 image gives on the same data (the test above).
+    assert_eq!(
+        text(&out.stdout),
+        "{\"sum\": 30.75, \"count\": 2}\n",
+        "{stderr}"
+    );
+    assert!(stderr.contains("under qemu-aarch64-static"), "{stderr}");
+    assert!(
+        stderr.contains("info > Module 'partial_sum' imported!"),
+        "{stderr}"
+    );
+    // It ran aarch64 code: the root's Python is an aarch64 ELF (e_machine 183).
+    let root = cache.path().join("cargo-v6/rootfs").join(
+        std::fs::read_dir(cache.path().join("cargo-v6/rootfs"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name(),
+    );
+    let python = std::fs::read(root.join("usr/bin/python3.11")).unwrap();
+    assert_eq!(&python[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([python[18], python[19]]), 183);
+    assert_eq!(
+        left_in(tmp.path()),
+        Vec::<String>::new(),
+        "work folders left"
+    );
+}
