@@ -46,6 +46,17 @@ fn left_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How many qemu processes run a root file system of the cache `cache`.
+fn qemu_processes(cache: &Path) -> usize {
+    let cache = cache.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).into_owned())
+        .filter(|cmdline| cmdline.contains("qemu-") && cmdline.contains(&cache))
+        .count()
+}
+
 /// Writes `body` as a manifest of `media_type` under `reference` (`REPO:TAG`) of the stack's
 /// registry.
 fn put_manifest(repository: &str, tag: &str, media_type: &str, body: &str) {
@@ -171,6 +182,50 @@ fn an_image_run_under_qemu_gives_the_engines_output_and_says_what_it_cannot_run(
     assert!(!stderr.contains("downloading"), "{stderr}");
     assert_eq!(left_in(&roots), [entry]);
     eprintln!("emulated amd64 run: {first:?} with the download and unpack, {second:?} cached");
+
+    // A timeout, and a signal, end the qemu process (and remove the work folder) as they
+    // end a container.
+    let slow = sum("partial_sum", &pinned, &["--emulate", "--timeout", "1"]);
+    let stderr = fails(&slow);
+    assert!(stderr.contains("did not finish within 1 s"), "{stderr}");
+    assert_eq!(qemu_processes(cache.path()), 0, "qemu left running");
+    assert_eq!(left_in(tmp.path()), Vec::<String>::new());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("cargo-v6"))
+        .current_dir(project.path())
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", tmp.path())
+        .env("XDG_CACHE_HOME", cache.path())
+        .args([
+            "v6",
+            "-q",
+            "run",
+            "partial_sum",
+            "--vantage6",
+            "4.15",
+            "--image",
+            &pinned,
+        ])
+        .args(["--emulate", "--data", &data_arg])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while qemu_processes(cache.path()) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(qemu_processes(cache.path()), 1, "qemu did not start");
+    // SAFETY: kill(2) on the child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while qemu_processes(cache.path()) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(qemu_processes(cache.path()), 0, "qemu left running");
+    assert_eq!(left_in(tmp.path()), Vec::<String>::new());
 
     // A failure is diagnosed as in a container.
     let missing = sum("no_such_method", &pinned, &["--emulate"]);
