@@ -140,7 +140,7 @@ fn an_image_run_under_qemu_gives_the_engines_output_and_says_what_it_cannot_run(
     // One root file system, named by the image's manifest digest; no partial one.
     let roots = cache.path().join("cargo-v6/rootfs");
     let entry = digest.replace(':', "-");
-    assert_eq!(left_in(&roots), [entry.clone()]);
+    assert_eq!(left_in(&roots), std::slice::from_ref(&entry));
     assert!(roots.join(&entry).join("usr/bin").is_dir());
 
     // An index over it, by tag: resolved to its linux/amd64 image, the same cached root (no

@@ -62,6 +62,9 @@ pub enum EmulationError {
         /// Why.
         reason: String,
     },
+    /// The registry's credentials could not be read.
+    #[error("{0}")]
+    Credentials(String),
     /// The registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -179,12 +182,8 @@ impl Emulator {
             image: image.to_owned(),
             reason: e.to_string(),
         })?;
-        let credentials = crate::credentials::resolve(reference.name.domain()).map_err(|e| {
-            EmulationError::Reference {
-                image: image.to_owned(),
-                reason: e.to_string(),
-            }
-        })?;
+        let credentials = crate::credentials::resolve(reference.name.domain())
+            .map_err(|e| EmulationError::Credentials(e.to_string()))?;
         let registry = Registry::new(reference.name.domain(), credentials, false)?;
         observer.event(RunEvent::Pulling { reference: image });
         let manifest = platform_manifest(&registry, &reference, image, platform).await?;
@@ -542,7 +541,18 @@ async fn platform_manifest(
     let not_found = || EmulationError::NotFound {
         image: image.to_owned(),
     };
-    let manifest = found.ok_or_else(not_found)?;
+    // What the registry sent must be what was asked for, when a digest asked for it.
+    let checked = |info: ManifestInfo, wanted: Option<&Digest>| match wanted {
+        Some(wanted) if info.digest != *wanted => Err(EmulationError::Image {
+            image: image.to_owned(),
+            message: format!(
+                "the registry sent a manifest of digest {} for {wanted}",
+                info.digest
+            ),
+        }),
+        _ => Ok(info),
+    };
+    let manifest = checked(found.ok_or_else(not_found)?, reference.digest.as_ref())?;
     let ManifestKind::Index { .. } = manifest.kind else {
         return Ok(manifest);
     };
@@ -561,7 +571,7 @@ async fn platform_manifest(
         .manifest_at(&reference.name, &digest)
         .await?
         .ok_or_else(not_found)?;
-    Ok(chosen)
+    checked(chosen, Some(&digest))
 }
 
 /// The digest an index (its JSON) names for `platform`, or the platforms it has. Read entry

@@ -426,6 +426,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read(&root, "f").as_deref(), Some("in"));
+        // Written so that the host, following them, stays in the root too.
+        assert_eq!(std::fs::read_link(root.join("up")).unwrap(), Path::new("."));
+        assert_eq!(
+            std::fs::read_link(root.join("out")).unwrap(),
+            Path::new(".")
+        );
         assert!(!outside.path().join("f").exists() && !outside.path().join("escaped").exists());
     }
 
