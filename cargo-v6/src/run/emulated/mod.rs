@@ -36,7 +36,7 @@ use super::workdir::WorkDir;
 use super::{RunError, RunEvent, RunObserver};
 use crate::engine::LogLine;
 use crate::oci::manifest::ManifestKind;
-use crate::oci::reference::{Digest, ImageRef, Tag, TaggedImage};
+use crate::oci::reference::{Digest, ImageName, ImageRef, Tag, TaggedImage};
 use crate::registry::{ManifestInfo, Registry, RegistryError};
 use crate::vantage6::{NodeRun, encode_env_value};
 
@@ -630,15 +630,19 @@ async fn cached_rootfs(
     std::fs::create_dir_all(&cache)
         .map_err(io_error(format!("cannot create {}", cache.display())))?;
     sweep_partial(&cache);
-    let staging = Staging(cache.join(format!(
-        ".partial-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    )));
-    std::fs::create_dir(&staging.0)
-        .map_err(io_error(format!("cannot create {}", staging.0.display())))?;
+    let staging = Staging {
+        root: cache.join(format!(
+            ".partial-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        )),
+    };
+    std::fs::create_dir(&staging.root).map_err(io_error(format!(
+        "cannot create {}",
+        staging.root.display()
+    )))?;
     let layers = manifest.image().map_err(|m| EmulationError::Image {
         image: image.to_owned(),
         message: format!("the manifest {m}"),
@@ -650,17 +654,21 @@ async fn cached_rootfs(
             image: image.to_owned(),
             message: format!("a layer has an invalid digest `{text}`: {e}"),
         })?;
-        let size = usize::try_from(layer.size()).unwrap_or(usize::MAX);
         observer.event(RunEvent::PullStatus(&format!(
             "layer {}/{count} {text}: downloading {} MB",
             number + 1,
             layer.size().div_ceil(1 << 20)
         )));
-        // Read whole (bounded by its declared size, checked against its digest): the
-        // registry module reads blobs in memory.
-        let bytes = registry.blob(&reference.name, &digest, size).await?;
-        let root = staging.0.clone();
-        let unpacked = tokio::task::spawn_blocking(move || unpack_layer(&root, &bytes[..]))
+        let file = download(
+            registry,
+            &reference.name,
+            &digest,
+            layer.size(),
+            &staging.layer(),
+        )
+        .await?;
+        let root = staging.root.clone();
+        let unpacked = tokio::task::spawn_blocking(move || unpack_layer(&root, file))
             .await
             .map_err(|e| EmulationError::Io {
                 what: "the unpacking thread failed".to_owned(),
@@ -672,7 +680,7 @@ async fn cached_rootfs(
             source,
         })?;
     }
-    match std::fs::rename(&staging.0, &entry) {
+    match std::fs::rename(&staging.root, &entry) {
         Ok(()) => Ok(entry),
         // Another run made it meanwhile: the same content.
         Err(_) if entry.is_dir() => Ok(entry),
@@ -693,14 +701,45 @@ fn cache_folder() -> Option<PathBuf> {
     Some(base.join("cargo-v6").join("rootfs"))
 }
 
-/// A root file system being made; removed when dropped (a failure, an interruption) unless
-/// it was moved into place.
-struct Staging(PathBuf);
+/// A root file system being made, and the file its layer is downloaded to; removed when
+/// dropped (a failure, an interruption) unless the root was moved into place.
+struct Staging {
+    root: PathBuf,
+}
+
+impl Staging {
+    /// Where a layer is downloaded before it is unpacked (beside the root).
+    fn layer(&self) -> PathBuf {
+        self.root.with_extension("layer")
+    }
+}
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.root);
+        let _ = std::fs::remove_file(self.layer());
     }
+}
+
+/// Downloads the layer `digest` of `image` (of `size` bytes, as its descriptor says) to `path`,
+/// checked against its digest, and opens it for reading.
+///
+/// The registry module's `Registry::blob` reads a blob whole, in memory (bounded by `size`);
+/// a streaming read (`Registry::pull_blob_to`, being added to `registry/blobs`) writes it to
+/// the file in constant memory instead.
+async fn download(
+    registry: &Registry,
+    image: &ImageName,
+    digest: &Digest,
+    size: u64,
+    path: &Path,
+) -> Result<std::fs::File, EmulationError> {
+    let bytes = registry
+        .blob(image, digest, usize::try_from(size).unwrap_or(usize::MAX))
+        .await?;
+    std::fs::write(path, &bytes).map_err(io_error(format!("cannot write {}", path.display())))?;
+    drop(bytes);
+    std::fs::File::open(path).map_err(io_error(format!("cannot read {}", path.display())))
 }
 
 /// Removes the partial roots of runs that ended without removing them (a process killed
@@ -720,6 +759,7 @@ fn sweep_partial(cache: &Path) {
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
