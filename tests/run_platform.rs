@@ -549,3 +549,52 @@ fn an_arm64_image_runs_under_qemu_aarch64_as_a_node_runs_it() {
         "work folders left"
     );
 }
+
+#[test]
+fn a_5x_session_runs_under_qemu_as_in_the_engine() {
+    // The python-5 template on the stack's 5.0 base (CPython 3.13, vantage6-algorithm-tools
+    // 5.0.3): an extraction into the session (its source a copy at the node's path), then a
+    // compute on the session that reads its state file (one run each way: each takes two
+    // emulated processes).
+    let image = format!("{}/{}", stack().registry, unique("run-qemu-5"));
+    let _cleanup = LocalImages(image.clone());
+    let project = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("tests/fixtures/sum-5"), project.path());
+    let manifest = project.path().join("v6.toml");
+    let text_of = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("127.0.0.1:5550/algorithms/sum-5", &image);
+    std::fs::write(&manifest, text_of).unwrap();
+    let published = cargo_v6(project.path(), &["v6", "publish", "--set-version", "1.0.0"]);
+    assert!(published.status.success(), "{}", text(&published.stderr));
+    let pinned = format!("{image}@{}", printed_digest(&text(&published.stdout)));
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let env = [
+        ("TMPDIR", tmp.path().to_str().unwrap()),
+        ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
+    ];
+    let state = |extra: &[&str]| {
+        let mut args = vec!["v6", "-q", "run", "session_state", "--image", &pinned];
+        args.extend_from_slice(&["--extract", "read_csv", "--data", "default=test/a.csv"]);
+        args.extend_from_slice(extra);
+        let out = cargo_v6_env(project.path(), &env, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut state: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+        // When the first row was written: not the same in two runs.
+        state.as_object_mut().unwrap().remove("age_seconds");
+        state
+    };
+    // The session's state file, read by pandas in the image: the node's rows, in both.
+    let engine_state = state(&[]);
+    assert_eq!(
+        engine_state["file"],
+        serde_json::json!(["session_state.parquet", "default.parquet"])
+    );
+    assert_eq!(state(&["--emulate"]), engine_state);
+    assert_eq!(
+        left_in(tmp.path()),
+        Vec::<String>::new(),
+        "work folders left"
+    );
+}
