@@ -295,12 +295,12 @@ fn an_image_run_under_qemu_gives_the_engines_output_and_says_what_it_cannot_run(
 }
 
 /// The two-platform `algorithm-base:4.15` of the stack (amd64 and arm64, a Docker manifest
-/// list): `V6_TEST_MULTI_BASE`, which `scripts/stack env` exports.
+/// list): `V6_TEST_MULTI_BASE`, which `scripts/stack env` exports; the test fails (never
+/// skips) without it.
 fn multi_base() -> String {
     std::env::var("V6_TEST_MULTI_BASE").unwrap_or_else(|_| {
-        format!(
-            "{}/vantage6/infrastructure/algorithm-base:4.15",
-            stack().registry
+        panic!(
+            "V6_TEST_MULTI_BASE is not set: eval \"$(scripts/stack env)\" after scripts/stack up"
         )
     })
 }

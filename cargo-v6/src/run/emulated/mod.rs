@@ -35,7 +35,7 @@ use super::task::{Exited, Limits, Log, Task, binds, stopped, supervise};
 use super::workdir::WorkDir;
 use super::{RunError, RunEvent, RunObserver};
 use crate::engine::LogLine;
-use crate::oci::manifest::ManifestKind;
+use crate::oci::manifest::{ManifestKind, Platform, manifest_for, platform_text};
 use crate::oci::reference::{Digest, ImageName, ImageRef, Tag, TaggedImage};
 use crate::registry::{ManifestInfo, Registry, RegistryError};
 use crate::vantage6::{NodeRun, encode_env_value};
@@ -556,17 +556,12 @@ async fn platform_manifest(
     let ManifestKind::Index { .. } = manifest.kind else {
         return Ok(manifest);
     };
-    let entry = platform_entry(manifest.body(), platform).map_err(|available| {
-        EmulationError::PlatformMissing {
+    let digest =
+        manifest_for(&manifest, &platform.oci()).map_err(|_| EmulationError::PlatformMissing {
             image: image.to_owned(),
             platform: platform.to_string(),
-            available,
-        }
-    })?;
-    let digest = Digest::parse(&entry).map_err(|e| EmulationError::Image {
-        image: image.to_owned(),
-        message: format!("the index names an invalid digest `{entry}`: {e}"),
-    })?;
+            available: platforms_of(manifest.body()),
+        })?;
     let chosen = registry
         .manifest_at(&reference.name, &digest)
         .await?
@@ -574,39 +569,23 @@ async fn platform_manifest(
     checked(chosen, Some(&digest))
 }
 
-/// The digest an index (its JSON) names for `platform`, or the platforms it has. Read entry
-/// by entry, leniently, as the registry module reads an index for its own platform.
-fn platform_entry(index: &[u8], platform: &TargetPlatform) -> Result<String, String> {
+/// The platforms an index (its JSON) names images for, for a message ("none" when none):
+/// attestation manifests (`unknown/unknown`) are no platform.
+fn platforms_of(index: &[u8]) -> String {
     let index: Value = serde_json::from_slice(index).unwrap_or_default();
-    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let mut available = Vec::new();
-    for entry in &entries {
-        let p = &entry["platform"];
-        let (os, arch, variant) = (
-            p["os"].as_str().unwrap_or_default(),
-            p["architecture"].as_str().unwrap_or_default(),
-            p["variant"].as_str(),
-        );
-        // Attestation manifests (`unknown/unknown`) are no platform.
-        if os == "unknown" {
-            continue;
-        }
-        if platform.matches(os, arch, variant) {
-            return Ok(entry["digest"].as_str().unwrap_or_default().to_owned());
-        }
-        available.push(
-            [Some(os), Some(arch), variant]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join("/"),
-        );
-    }
-    Err(if available.is_empty() {
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| serde_json::from_value::<Platform>(entry["platform"].clone()).ok())
+        .filter(|p| p.os().to_string() != "unknown")
+        .map(|p| platform_text(&p))
+        .collect();
+    if platforms.is_empty() {
         "none".to_owned()
     } else {
-        available.join(", ")
-    })
+        platforms.join(", ")
+    }
 }
 
 /// The root file system of `manifest`, from the cache, or made: its layers downloaded
@@ -721,12 +700,8 @@ impl Drop for Staging {
     }
 }
 
-/// Downloads the layer `digest` of `image` (of `size` bytes, as its descriptor says) to `path`,
-/// checked against its digest, and opens it for reading.
-///
-/// The registry module's `Registry::blob` reads a blob whole, in memory (bounded by `size`);
-/// a streaming read (`Registry::pull_blob_to`, being added to `registry/blobs`) writes it to
-/// the file in constant memory instead.
+/// Downloads the layer `digest` of `image` (of `size` bytes, as its descriptor says) to `path`
+/// as it arrives, in constant memory, checked against its digest, and opens it for reading.
 async fn download(
     registry: &Registry,
     image: &ImageName,
@@ -734,11 +709,11 @@ async fn download(
     size: u64,
     path: &Path,
 ) -> Result<std::fs::File, EmulationError> {
-    let bytes = registry
-        .blob(image, digest, usize::try_from(size).unwrap_or(usize::MAX))
+    let mut file = std::fs::File::create(path)
+        .map_err(io_error(format!("cannot write {}", path.display())))?;
+    registry
+        .pull_blob_to(image, digest, size, &mut file)
         .await?;
-    std::fs::write(path, &bytes).map_err(io_error(format!("cannot write {}", path.display())))?;
-    drop(bytes);
     std::fs::File::open(path).map_err(io_error(format!("cannot read {}", path.display())))
 }
 
@@ -769,19 +744,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_index_names_the_platforms_image_or_the_ones_it_has() {
+    fn an_index_names_the_platforms_it_has() {
         let index = br#"{"manifests": [
             {"digest": "sha256:aa", "platform": {"os": "linux", "architecture": "amd64"}},
             {"digest": "sha256:bb", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
             {"digest": "sha256:cc", "platform": {"os": "unknown", "architecture": "unknown"}}
         ]}"#;
-        let arm64 = TargetPlatform::parse("linux/arm64").unwrap();
-        assert_eq!(platform_entry(index, &arm64).unwrap(), "sha256:bb");
-        let riscv = TargetPlatform::parse("linux/riscv64").unwrap();
-        assert_eq!(
-            platform_entry(index, &riscv).unwrap_err(),
-            "linux/amd64, linux/arm64/v8"
-        );
+        assert_eq!(platforms_of(index), "linux/amd64, linux/arm64/v8");
+        assert_eq!(platforms_of(br#"{"manifests": []}"#), "none");
     }
 
     #[test]

@@ -94,6 +94,15 @@ impl TargetPlatform {
         format!("qemu-{name}-static")
     }
 
+    /// As oci-spec has it, to find it in an index.
+    pub fn oci(&self) -> crate::oci::manifest::Platform {
+        let mut platform = crate::oci::manifest::Platform::default();
+        platform.set_os(self.os.as_str().into());
+        platform.set_architecture(self.architecture.as_str().into());
+        platform.set_variant(self.variant.clone());
+        platform
+    }
+
     /// Whether an index entry's or image config's platform is this one. An entry without a
     /// variant matches a platform given without one; `arm64` images often name `v8`, which
     /// a platform without a variant accepts too.
