@@ -598,3 +598,88 @@ fn a_5x_session_runs_under_qemu_as_in_the_engine() {
         "work folders left"
     );
 }
+
+/// A function that packs `value` with msgpack and says whether msgpack's C extension did it,
+/// on which machine: the shared object of the image's own platform, loaded and run.
+const PACKED: &str = r#"
+
+
+def packed(value):
+    import platform
+
+    import msgpack
+
+    return {
+        "value": msgpack.unpackb(msgpack.packb(value)),
+        "c_extension": msgpack.Packer.__module__ == "msgpack._cmsgpack",
+        "machine": platform.machine(),
+    }
+"#;
+
+#[test]
+fn an_assembled_two_platform_image_gives_the_engines_output_on_arm64_under_qemu() {
+    // examples/partial-sum assembled for linux/amd64 and linux/arm64 on the stack's
+    // two-platform base, with msgpack (a binary wheel per platform) and a function using it.
+    let image = format!("{}/{}", stack().registry, unique("run-qemu-list"));
+    let _cleanup = LocalImages(image.clone());
+    let project = partial_sum_project(&image);
+    let manifest = project.path().join("v6.toml");
+    let text_of: String = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with("release-tag-prefix"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(
+        &manifest,
+        text_of
+            + &format!(
+                "\n[build]\nbase = \"{}\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+                multi_base()
+            ),
+    )
+    .unwrap();
+    let pyproject = project.path().join("pyproject.toml");
+    let text_of = std::fs::read_to_string(&pyproject).unwrap();
+    std::fs::write(
+        &pyproject,
+        text_of.replace("\"pandas\",", "\"pandas\",\n    \"msgpack==1.1.0\","),
+    )
+    .unwrap();
+    let package = project.path().join("partial_sum/__init__.py");
+    let code = std::fs::read_to_string(&package).unwrap();
+    std::fs::write(&package, code + PACKED).unwrap();
+    support::commit_all(project.path());
+    let published = cargo_v6(project.path(), &["v6", "publish", "--set-version", "1.0.0"]);
+    assert!(published.status.success(), "{}", text(&published.stderr));
+    // The list's digest, as the store records it and a node pulls it.
+    let list = format!("{image}@{}", printed_digest(&text(&published.stdout)));
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let env = [
+        ("TMPDIR", tmp.path().to_str().unwrap()),
+        ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
+    ];
+    let run = |method: &str, kwargs: &str, platform: &[&str]| {
+        let mut args = vec!["v6", "-q", "run", method, "--image", &list];
+        args.extend_from_slice(&["--kwargs", kwargs, "--data", "default=test/data.csv"]);
+        args.extend_from_slice(platform);
+        let out = cargo_v6_env(project.path(), &env, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_str::<serde_json::Value>(&text(&out.stdout)).unwrap()
+    };
+    let column = r#"{"column": "b"}"#;
+    let amd64 = run("partial_sum", column, &[]);
+    assert_eq!(amd64, serde_json::json!({"sum": 30.75, "count": 2}));
+    let arm64 = ["--platform", "linux/arm64"];
+    assert_eq!(run("partial_sum", column, &arm64), amd64);
+    assert_eq!(
+        run("packed", r#"{"value": [1, "a"]}"#, &arm64),
+        serde_json::json!({"value": [1, "a"], "c_extension": true, "machine": "aarch64"})
+    );
+    assert_eq!(
+        left_in(tmp.path()),
+        Vec::<String>::new(),
+        "work folders left"
+    );
+}
