@@ -728,6 +728,7 @@ impl crate::run::RunObserver for RunProgress {
                 step,
                 image,
                 env,
+                emulator,
             } => {
                 let hex = image.strip_prefix("sha256:").unwrap_or(image);
                 let shown = if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -736,9 +737,13 @@ impl crate::run::RunObserver for RunProgress {
                     image
                 };
                 let step = step.map(|s| format!(" ({s})")).unwrap_or_default();
+                let how = match emulator {
+                    Some(qemu) => format!(" under {qemu} (the network is not taken away)"),
+                    None => " (no network)".to_owned(),
+                };
                 reporter.status(
                     "Running",
-                    format!("{method}{step} in {shown}, as a vantage6 node does (no network)"),
+                    format!("{method}{step} in {shown}, as a vantage6 node does{how}"),
                 );
                 for (key, value) in env {
                     reporter.detail(format!("         env {key}={value}"));

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::plan::{Plan, RegistryTags};
 use crate::report::{self, Reporter};
+use crate::run::emulated::TargetPlatform;
 use crate::run::{DataArg, RunError, RunRequest};
 use crate::vantage6::{FunctionStep, NodeIds, Vantage6Version, Wrapper};
 
@@ -25,6 +26,14 @@ names what failed (the module, the method, the data).
 
 Without --image, v6.toml's image is built first (as `cargo v6 build` does) and that build runs.
 
+With --platform of another architecture (linux/arm64 on an amd64 machine), --image is run \
+without the engine: read from its registry (an index resolved to that platform), its layers \
+unpacked into a root file system cached under ~/.cache/cargo-v6/rootfs, and the wrapper run \
+under Debian's qemu-user-static (`qemu-aarch64-static`; binfmt_misc is not needed), with the \
+node's files and environment. The differences from a container: no mounts (the environment \
+names the work folder's paths on this machine), no network isolation, the image's command run \
+without a shell, the invoking user.
+
 `run` covers partial (data-station) functions: those that compute on a node's own data. A \
 central function creates subtasks through the server (the algorithm client), which a local run \
 cannot reach: test central functions with vantage6's MockAlgorithmClient or against a real \
@@ -36,7 +45,9 @@ const EXAMPLES: &str = "Examples:
       --image 127.0.0.1:5550/algorithms/partial-sum@sha256:...
   cargo v6 run my_function --data first=a.csv --data second=b.parquet:parquet --env MY_SETTING=1
   (5.x) cargo v6 run my_federated --extract read_csv --data default=test/data.csv
-  (5.x) cargo v6 run compare --extract read_csv --data a=a.csv --data +b=b.csv --data c=c.csv";
+  (5.x) cargo v6 run compare --extract read_csv --data a=a.csv --data +b=b.csv --data c=c.csv
+  cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv \\
+      --image 127.0.0.1:5550/algorithms/partial-sum:1.0.0 --platform linux/arm64";
 
 /// Run the image like a vantage6 node.
 #[derive(Debug, clap::Args)]
@@ -54,6 +65,14 @@ pub struct Args {
     /// The vantage6 version of the image's wrapper [default: v6.toml's `vantage6`].
     #[arg(long, value_name = "MAJOR.MINOR")]
     vantage6: Option<String>,
+    /// Run the image of this platform (linux/amd64, linux/arm64, linux/arm/v7, ...): pulled
+    /// by the engine when it is this machine's, run under qemu-user otherwise (with --image).
+    #[arg(long, value_name = "OS/ARCH")]
+    platform: Option<String>,
+    /// Run --image under qemu-user even when its platform is this machine's (to compare an
+    /// emulated run with the engine's).
+    #[arg(long)]
+    emulate: bool,
     #[command(flatten)]
     manifest: ManifestArgs,
     #[command(flatten)]
@@ -209,6 +228,27 @@ enum Source<B> {
 
 /// Runs `cargo v6 run`; prints the output as one line of JSON on stdout.
 pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
+    let platform = match &args.platform {
+        Some(text) => Some(
+            TargetPlatform::parse(text)
+                .map_err(|m| Error::input(format!("--platform {m}"), None))?,
+        ),
+        None => None,
+    };
+    let emulated = match &platform {
+        Some(platform) if args.emulate || !platform.is_host() => Some(platform.clone()),
+        None if args.emulate => Some(TargetPlatform::host()),
+        _ => None,
+    };
+    if emulated.is_some() && args.image.is_none() {
+        return Err(Error::input(
+            "an emulated run (--emulate, or a --platform not this machine's) reads the image from its registry: pass --image REF",
+            Some(
+                "publish it first, or run v6.toml's build with the engine (without --platform)"
+                    .to_owned(),
+            ),
+        ));
+    }
     // v6.toml: needed to build, and the default vantage6 version of an image given by name.
     let (source, vantage6, wrapper) = match (args.image, &args.vantage6) {
         (Some(image), Some(text)) => (Source::Given(image), parse_vantage6(text)?, None),
@@ -251,11 +291,19 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
     };
     super::runtime()?.block_on(async {
-        let engine = crate::engine::Engine::connect().await?;
         let observer = report::RunProgress::new(reporter);
+        if let (Some(platform), Source::Given(image)) = (&emulated, &source) {
+            // No engine: the function runs under qemu-user. A signal ends it through
+            // `Runtime::block_on`, which drops it: its process is killed, its folder removed.
+            let outcome = crate::run::run_emulated(image, platform, &request, &observer)
+                .await
+                .map_err(run_error)?;
+            return report::run_output(&outcome, reporter);
+        }
+        let engine = crate::engine::Engine::connect().await?;
         let image = match &source {
             Source::Given(image) => {
-                crate::run::ensure_image(&engine, image, &observer)
+                crate::run::ensure_image(&engine, image, platform.as_ref(), &observer)
                     .await
                     .map_err(run_error)?;
                 image.clone()
@@ -307,6 +355,9 @@ pub(super) fn run_error(error: RunError) -> Error {
             },
             _ => Error::from(e),
         },
+        RunError::Emulation(crate::run::emulated::EmulationError::Registry(e)) => {
+            Error::Registry(e)
+        }
         other => Error::Failed {
             help: crate::error::run_help(&other),
             message: other.to_string(),

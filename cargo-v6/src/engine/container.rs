@@ -64,19 +64,24 @@ impl LogLine {
 
 /// Containers: pull, create, start, follow the logs, wait, remove.
 impl Engine {
-    /// Pulls `reference` (`name:tag`, `name@sha256:...`) with `credentials` for its registry.
+    /// Pulls `reference` (`name:tag`, `name@sha256:...`) with `credentials` for its registry:
+    /// the image for `platform` (`linux/amd64`) of an index, or the engine's own by default.
     pub async fn pull(
         &self,
         reference: &crate::oci::reference::ImageRef,
+        platform: Option<&str>,
         credentials: Option<&Credentials>,
         on_status: &mut (dyn FnMut(String) + Send),
     ) -> Result<(), EngineError> {
         let registry = reference.name.domain();
         let text = reference.to_string();
         let auth = registry_auth(registry, credentials);
-        let options = bollard::query_parameters::CreateImageOptionsBuilder::new()
-            .from_image(&text)
-            .build();
+        let mut options =
+            bollard::query_parameters::CreateImageOptionsBuilder::new().from_image(&text);
+        if let Some(platform) = platform {
+            options = options.platform(platform);
+        }
+        let options = options.build();
         let docker = self.docker.clone().with_timeout(BUILD_TIMEOUT);
         let mut stream = docker.create_image(Some(options), None, auth);
         // The engine reports a pull's progress all along: a long silence is a stall.

@@ -355,7 +355,7 @@ impl<'a> Run<'a> {
                     // Pulled for the run only: removed after it, whatever happens.
                     engine.mark_temporary_reference(&reference);
                     let smoke = async {
-                        crate::run::ensure_image(engine, &reference, &progress).await?;
+                        crate::run::ensure_image(engine, &reference, None, &progress).await?;
                         crate::run::run(engine, &reference, request, &progress).await
                     };
                     let smoked = smoke.await;

@@ -17,14 +17,19 @@
 //! Only partial (data-station) functions can run here: a central function creates subtasks
 //! through the server (the algorithm client), and no server is reachable.
 //!
-//! Layout: this file holds the entry points ([`run()`], [`ensure_image`]), the outcome, the
-//! events and the errors; `request` the request and the checks a node makes before starting
-//! anything ([`check`]); `container` the containers of a run, one per task; `workdir` the
-//! temporary work folder; `diagnose` what failed, read from the wrapper's log.
+//! Layout: this file holds the entry points ([`run()`], [`run_emulated`], [`ensure_image`]),
+//! the outcome, the events and the errors; `request` the request and the checks a node makes
+//! before starting anything ([`check`]); `task` the tasks of a run (the `--extract` runs, then
+//! the method), each prepared, executed and its output read back the same way, whichever way
+//! it executes: `container` as a container of the engine, [`emulated`] as the image's program
+//! under qemu-user (another architecture, no engine); `workdir` the temporary work folder;
+//! `diagnose` what failed, read from the wrapper's log.
 
 mod container;
 mod diagnose;
+pub mod emulated;
 mod request;
+mod task;
 mod workdir;
 
 use std::collections::BTreeMap;
@@ -34,9 +39,11 @@ use serde_json::Value;
 
 use crate::engine::{Engine, EngineError, LogLine};
 use crate::vantage6::{FunctionStep, NodeRunError, SERVER_RETRY, SkippedEnv};
-use container::{image_pkg_name, run_in};
+use container::image_pkg_name;
 use diagnose::CENTRAL_HELP;
+use emulated::{EmulationError, Emulator, TargetPlatform};
 use request::checked_databases;
+use task::{Executor, run_in};
 use workdir::WorkDir;
 
 pub use diagnose::{Failure, diagnose};
@@ -98,6 +105,9 @@ pub enum RunEvent<'a> {
         image: &'a str,
         /// The environment before encoding.
         env: &'a BTreeMap<String, String>,
+        /// The qemu-user binary it runs under (no engine, the network not taken away), or
+        /// `None` for a container of the engine (no network).
+        emulator: Option<&'a str>,
     },
     /// One line of the container's log.
     Log(&'a LogLine),
@@ -163,6 +173,9 @@ pub enum RunError {
         /// The function.
         method: String,
     },
+    /// The image could not be run under qemu-user.
+    #[error(transparent)]
+    Emulation(#[from] EmulationError),
     /// The run took longer than the timeout.
     #[error("`{method}` did not finish within {} s; the container was removed", .after.as_secs())]
     TimedOut {
@@ -190,6 +203,7 @@ impl RunError {
             RunError::Failed { failure, .. } => failure.hint(),
             RunError::NeedsServer { .. } => Some(Hint::Say(CENTRAL_HELP.to_owned())),
             RunError::TimedOut { .. } => Some(Hint::Timeout),
+            RunError::Emulation(e) => e.help().map(Hint::Say),
             _ => None,
         }
     }
@@ -212,10 +226,13 @@ pub enum Hint {
 }
 
 /// Makes sure `reference` is in the engine: an image id or a reference it has is used as is;
-/// otherwise it is pulled (with the credentials for its registry), as a node pulls.
+/// otherwise it is pulled (with the credentials for its registry), as a node pulls: the
+/// image for `platform` when given (the engine's own platform, an index resolved to it,
+/// otherwise).
 pub async fn ensure_image(
     engine: &Engine,
     reference: &str,
+    platform: Option<&TargetPlatform>,
     observer: &dyn RunObserver,
 ) -> Result<(), RunError> {
     if engine.image_labels(reference).await?.is_some() {
@@ -235,9 +252,12 @@ pub async fn ensure_image(
         })?;
     observer.event(RunEvent::Pulling { reference });
     engine
-        .pull(&parsed, credentials.as_ref(), &mut |status| {
-            observer.event(RunEvent::PullStatus(&status))
-        })
+        .pull(
+            &parsed,
+            platform.map(ToString::to_string).as_deref(),
+            credentials.as_ref(),
+            &mut |status| observer.event(RunEvent::PullStatus(&status)),
+        )
         .await?;
     Ok(())
 }
@@ -255,7 +275,7 @@ pub async fn run(
     let module = image_pkg_name(engine, image).await?;
     let work = WorkDir::create()?;
     let result = run_in(
-        engine,
+        Executor::Engine(engine),
         image,
         request,
         &databases,
@@ -264,13 +284,46 @@ pub async fn run(
         observer,
     )
     .await;
+    finish(work, observer);
+    result
+}
+
+/// Runs `request` in `image` (a registry reference) for `platform` without the engine: the
+/// image's program under qemu-user, in its root file system (read from the registry and
+/// cached), with the node's files and environment ([`emulated`] says what differs from a
+/// container). Dropped before its end (a signal), it kills its process and removes its work
+/// folder.
+pub async fn run_emulated(
+    image: &str,
+    platform: &TargetPlatform,
+    request: &RunRequest,
+    observer: &dyn RunObserver,
+) -> Result<RunOutcome, RunError> {
+    let databases = checked_databases(request)?;
+    let emulator = Emulator::prepare(image, platform, observer).await?;
+    let work = WorkDir::create()?;
+    let result = run_in(
+        Executor::Emulated(&emulator),
+        image,
+        request,
+        &databases,
+        emulator.pkg_name(),
+        &work,
+        observer,
+    )
+    .await;
+    finish(work, observer);
+    result
+}
+
+/// Removes the work folder at the run's end, saying so when it cannot.
+fn finish(work: WorkDir, observer: &dyn RunObserver) {
     if let Err(e) = work.remove() {
         observer.event(RunEvent::Warning(format!(
             "cannot remove the temporary folder {}: {e}",
             work.path.display()
         )));
     }
-    result
 }
 
 #[cfg(test)]
