@@ -279,6 +279,20 @@ fn an_image_run_under_qemu_gives_the_engines_output_and_says_what_it_cannot_run(
         "{}",
         text(&unknown.stderr)
     );
+    // A data file at a path the image has too: qemu would read the image's file.
+    let shadowed = run(&[
+        "partial_sum",
+        "--image",
+        &pinned,
+        "--emulate",
+        "--data",
+        "default=/etc/os-release",
+    ]);
+    let stderr = fails(&shadowed);
+    assert!(
+        stderr.contains("/etc/os-release is also a path in the image"),
+        "{stderr}"
+    );
     let no_image = run(&["partial_sum", "--emulate"]);
     assert_eq!(
         no_image.status.code(),

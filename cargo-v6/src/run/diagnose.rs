@@ -135,7 +135,7 @@ impl std::fmt::Display for Failure {
                     "the result could not be written to the output file: {error}"
                 )
             }
-            Failure::NoOutput => write!(f, "the container exited 0 but wrote no output file"),
+            Failure::NoOutput => write!(f, "the algorithm exited 0 but wrote no output file"),
             Failure::Exited { last: Some(last) } => write!(f, "the container failed: {last}"),
             Failure::Exited { last: None } => write!(f, "the container failed without a message"),
         }

@@ -166,8 +166,8 @@ pub enum RunError {
     /// connection once a second, for good): a central function.
     #[error(
         "`{method}` tried to reach the vantage6 server (the algorithm client logged \
-         `{SERVER_RETRY}` and would retry for good), which a local run has not; the \
-         container was removed"
+         `{SERVER_RETRY}` and would retry for good), which a local run has not; it \
+         was stopped (its container removed, or its qemu process killed)"
     )]
     NeedsServer {
         /// The function.
@@ -177,7 +177,11 @@ pub enum RunError {
     #[error(transparent)]
     Emulation(#[from] EmulationError),
     /// The run took longer than the timeout.
-    #[error("`{method}` did not finish within {} s; the container was removed", .after.as_secs())]
+    #[error(
+        "`{method}` did not finish within {} s; it was stopped (its container removed, or its \
+         qemu process killed)",
+        .after.as_secs()
+    )]
     TimedOut {
         /// The function.
         method: String,

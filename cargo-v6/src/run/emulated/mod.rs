@@ -366,6 +366,18 @@ impl Emulator {
                 source,
             })?;
         }
+        // qemu's `-L` takes the root's file where the root has one at the same path: a data
+        // file at a path the image has too would be read from the image.
+        for (_, host) in &mounts {
+            let relative = host.strip_prefix("/").unwrap_or(host);
+            if self.rootfs.join(relative).exists() {
+                return Err(self.invalid(format!(
+                    "{} is also a path in the image, and the process would read the image's: \
+                     give a file or folder at another path",
+                    host.display()
+                )));
+            }
+        }
         let tmp = work.join("tmp");
         create_dir(&tmp)?;
         let mut env = self.env.clone();

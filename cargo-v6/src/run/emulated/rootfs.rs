@@ -14,7 +14,8 @@
 //!   followed on the host (its own loader, its own `/etc`), not in the image. Inside the root
 //!   both forms name the same file.
 //! - No device nodes or FIFOs are made (an unprivileged user cannot, and nothing an algorithm
-//!   does needs them); owners are not kept (the process runs as the invoking user).
+//!   does needs them); owners are not kept (the process runs as the invoking user), nor are
+//!   set-user-id and set-group-id bits.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
@@ -177,7 +178,10 @@ pub fn unpack_layer(root: &Path, layer: impl Read) -> Result<(), UnpackError> {
         std::fs::create_dir_all(&parent)
             .map_err(io(format!("cannot create {}", parent.display())))?;
         let dest = parent.join(&name);
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        // No set-user-id or set-group-id bits: qemu-user cannot honour them, and a program
+        // owned by the invoking user (root, maybe) that keeps them in a cache folder is a way
+        // for others to become that user.
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o1777;
         let kind = entry.header().entry_type();
         match kind {
             tar::EntryType::Directory => {
@@ -330,10 +334,10 @@ mod tests {
         for (path, kind, data) in entries {
             let mut header = tar::Header::new_gnu();
             header.set_entry_type(*kind);
-            header.set_mode(if *kind == tar::EntryType::Directory {
-                0o755
-            } else {
-                0o644
+            header.set_mode(match kind {
+                tar::EntryType::Directory => 0o755,
+                _ if path.ends_with("su") => 0o4755,
+                _ => 0o644,
             });
             // Written raw: the tar builder itself refuses `..`, and a hostile layer does not.
             let name = path.as_bytes();
@@ -383,9 +387,16 @@ mod tests {
             ("usr/bin/", D, ""),
             ("usr/bin/python3.11", F, "elf"),
             ("usr/bin/python3", L, "python3.11"),
+            ("usr/bin/su", F, "setuid"),
         ]);
         unpack_layer(root, &gzip(&base)[..]).unwrap();
         assert_eq!(read(root, "usr/bin/python3").as_deref(), Some("elf"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.join("usr/bin/su"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755, "{mode:o}");
         // The second layer, uncompressed: a whiteout, an opaque folder with new content (the
         // marker after the new file, which must stay), a changed file, a hard link.
         let top = layer(&[
