@@ -164,23 +164,9 @@ pub async fn assemble(
     }
     .ok_or_else(|| base_error("is not in its registry".into()))?;
     let work = WorkFolder::new()?;
-    let epoch = tools.epoch.unwrap_or_else(|| source_date_epoch(plan));
-    let created = rfc3339(epoch);
-    let app = copy_context(plan, &work.path.join("project"))?;
-    let app_dir = recipe_app_dir(recipe);
-    let (app_layer, app_file) = app_layer(plan, &app_dir, epoch, &work.path.join("app.tar.gz"))?;
-    let constraints = match &plan.lock {
-        Some(Lock::Requirements(file)) => Some(app.join(file)),
-        Some(Lock::UvLock(_)) => Some(python::export_uv_lock(
-            tools.uv,
-            &app,
-            &work.path.join("constraints.txt"),
-        )?),
-        None => None,
-    };
-    let mut images = Vec::new();
+    // The registry's part first, per platform: the base's manifest, config and Python.
+    let mut bases = Vec::new();
     for &platform in &plan.platforms {
-        progress(&platform.to_string());
         let manifest = match &top.kind {
             ManifestKind::Index { .. } => {
                 let digest = manifest_for(&top, &oci_platform(platform)).map_err(|m| {
@@ -196,48 +182,57 @@ pub async fn assemble(
             _ => top.clone(),
         };
         let config_digest = manifest.image_config().map_err(base_error)?;
-        let base_config = registry
+        let config = registry
             .blob(&base_ref.name, &config_digest, MAX_CONFIG)
             .await?;
-        check_platform(&base_config, platform).map_err(base_error)?;
-        let layers = manifest.image().map_err(base_error)?;
-        let base_layers = layers
+        check_platform(&config, platform).map_err(base_error)?;
+        let layers = manifest
+            .image()
+            .map_err(base_error)?
             .layers()
             .iter()
             .map(LayerBlob::of_base)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| base_error(e.to_string()))?;
         let mut facts = Vec::new();
-        for layer in &base_layers {
+        for layer in &layers {
             facts.push(layer_facts(registry, &base_ref.name, layer, tools, &work).await?);
         }
-        let path = config_env(&base_config, "PATH").unwrap_or_default();
+        let path = config_env(&config, "PATH").unwrap_or_default();
         let python = BaseFacts::of(&facts, &path).map_err(|e| base_error(e.to_string()))?;
-        let folder = work.path.join(platform.architecture());
-        std::fs::create_dir_all(&folder).map_err(io("cannot create the work folder"))?;
-        let files = python::install(&python::Install {
-            uv: tools.uv,
-            project: &app,
-            app_dir: &app_dir,
-            base: &python,
-            architecture: platform.architecture(),
-            constraints: constraints.as_deref(),
-            work: &folder,
-        })?;
-        let install_file = folder.join("install.tar.gz");
-        let install_layer = install_layer(&files, epoch, &install_file)?;
+        bases.push(Base {
+            platform,
+            config,
+            layers,
+            python,
+        });
+    }
+    // Then the local part, on every core: the context's layer (gzip of the data) beside the
+    // project's wheel, then each platform's install at once (uv's resolution and downloads).
+    let epoch = tools.epoch.unwrap_or_else(|| source_date_epoch(plan));
+    let local = Local {
+        plan,
+        tools,
+        work: &work.path,
+        app_dir: recipe_app_dir(recipe),
+        epoch,
+    };
+    let (app, installs) = tokio::task::block_in_place(|| local.layers(&bases, progress))?;
+    let (app_layer, app_file) = app;
+    let created = rfc3339(epoch);
+    let mut images = Vec::new();
+    for (base, (install_layer, install_file)) in bases.into_iter().zip(installs) {
         let steps = config_steps(plan, recipe, &app_layer, &install_layer, &base_name, &top);
-        let config = derive_config(&base_config, &oci_platform(platform), &created, &steps)
+        let config = derive_config(&base.config, &oci_platform(base.platform), &created, &steps)
             .map_err(write_error)?;
-        let mut all = base_layers.clone();
+        let mut all = base.layers.clone();
         all.push(blob(&app_layer));
         all.push(blob(&install_layer));
-        let manifest_written = docker_image_manifest(&config, &all);
         images.push(PlatformImage {
-            platform,
-            manifest: manifest_written,
+            platform: base.platform,
+            manifest: docker_image_manifest(&config, &all),
             config,
-            base_layers,
+            base_layers: base.layers,
             new_layers: vec![
                 (blob(&app_layer), app_file.clone()),
                 (blob(&install_layer), install_file),
@@ -265,6 +260,104 @@ pub async fn assemble(
         base: base_ref.name,
         work,
     })
+}
+
+/// What one platform's image builds on, read from the registry.
+struct Base {
+    platform: Platform,
+    /// The base's config.
+    config: Vec<u8>,
+    /// The base's layers.
+    layers: Vec<LayerBlob>,
+    /// Its Python.
+    python: BaseFacts,
+}
+
+/// A layer written to a file, and the file.
+type LayerFile = (LayerDigests, PathBuf);
+
+/// The local part of an assembly: files, uv, layers; no registry.
+struct Local<'a> {
+    plan: &'a Plan,
+    tools: &'a Tools<'a>,
+    work: &'a Path,
+    app_dir: String,
+    epoch: u64,
+}
+
+impl Local<'_> {
+    /// The context's layer, and each base's install layer (in `bases`' order). The context's
+    /// layer is written while the project's wheel is built (once: a pure-Python wheel is the
+    /// same for every platform), then every platform installs at once.
+    fn layers(
+        &self,
+        bases: &[Base],
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(LayerFile, Vec<LayerFile>), AssembleError> {
+        let project = copy_context(self.plan, &self.work.join("project"))?;
+        std::thread::scope(|scope| {
+            let app = scope.spawn(|| {
+                let file = self.work.join("app.tar.gz");
+                app_layer(self.plan, &self.app_dir, self.epoch, &file)
+            });
+            let installs = self.installs(&project, bases, progress, scope);
+            let app = app.join().unwrap_or_else(|_| Err(panicked()))?;
+            Ok((app, installs?))
+        })
+    }
+
+    /// The wheel, the constraints, then one thread per platform.
+    fn installs<'scope>(
+        &'scope self,
+        project: &'scope Path,
+        bases: &'scope [Base],
+        progress: &'scope (dyn Fn(&str) + Sync),
+        scope: &'scope std::thread::Scope<'scope, '_>,
+    ) -> Result<Vec<LayerFile>, AssembleError> {
+        let uv = self.tools.uv;
+        let wheel = python::build_wheel(uv, project, &self.work.join("wheel"))?;
+        let constraints = match &self.plan.lock {
+            Some(Lock::Requirements(file)) => Some(project.join(file)),
+            Some(Lock::UvLock(_)) => Some(python::export_uv_lock(
+                uv,
+                project,
+                &self.work.join("constraints.txt"),
+            )?),
+            None => None,
+        };
+        let threads: Vec<_> = bases
+            .iter()
+            .map(|base| {
+                let (wheel, constraints) = (wheel.clone(), constraints.clone());
+                scope.spawn(move || {
+                    progress(&base.platform.to_string());
+                    let folder = self.work.join(base.platform.architecture());
+                    std::fs::create_dir_all(&folder)
+                        .map_err(io("cannot create the work folder"))?;
+                    let files = python::install(&python::Install {
+                        uv,
+                        wheel: &wheel,
+                        app_dir: &self.app_dir,
+                        base: &base.python,
+                        architecture: base.platform.architecture(),
+                        constraints: constraints.as_deref(),
+                        work: &folder,
+                    })?;
+                    let file = folder.join("install.tar.gz");
+                    install_layer(&files, self.epoch, &file).map(|d| (d, file))
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().unwrap_or_else(|_| Err(panicked())))
+            .collect()
+    }
+}
+
+/// A worker thread that panicked: said, not propagated as a panic.
+fn panicked() -> AssembleError {
+    AssembleError::Write("a worker thread stopped unexpectedly".to_string())
 }
 
 fn blob(layer: &LayerDigests) -> LayerBlob {

@@ -66,8 +66,8 @@ impl LayerFile {
 pub struct Install<'a> {
     /// The uv program.
     pub uv: &'a Path,
-    /// A copy of the project (uv's build writes `build/` and `*.egg-info` into it).
-    pub project: &'a Path,
+    /// The project's wheel ([`build_wheel`]).
+    pub wheel: &'a Path,
     /// The folder the project lives in inside the image (`/app`).
     pub app_dir: &'a str,
     /// The base's Python.
@@ -93,6 +93,11 @@ pub enum InstallError {
         /// Why.
         source: std::io::Error,
     },
+    /// The project's own wheel has compiled code, built for this machine.
+    #[error(
+        "the project's wheel `{0}` has compiled code, built for this machine only: an assembled image needs a pure-Python project (its dependencies may have C code: their wheels are taken for each platform); list one platform to build with the engine"
+    )]
+    Compiled(String),
     /// The architecture has no manylinux wheels uv knows.
     #[error("no Python wheels are resolved for the architecture `{0}` (amd64 and arm64 are)")]
     Architecture(String),
@@ -158,7 +163,7 @@ pub fn install(request: &Install<'_>) -> Result<Vec<LayerFile>, InstallError> {
     if let Some(constraints) = request.constraints {
         command.arg("--constraint").arg(constraints);
     }
-    command.arg(request.project);
+    command.arg(request.wheel);
     let output = command.output().map_err(|source| InstallError::NoUv {
         program: request.uv.display().to_string(),
         source,
@@ -171,6 +176,51 @@ pub fn install(request: &Install<'_>) -> Result<Vec<LayerFile>, InstallError> {
         });
     }
     collect(&target, &seeded, request)
+}
+
+/// Builds the project's wheel into `out` (uv's build: the project's own backend in an
+/// isolated environment) and returns it. Once for every platform: a pure-Python wheel is the
+/// same for all; a wheel with compiled code is built for this machine only, and refused.
+pub fn build_wheel(uv: &Path, project: &Path, out: &Path) -> Result<PathBuf, InstallError> {
+    let output = Command::new(uv)
+        .args([
+            "build",
+            "--wheel",
+            "--no-progress",
+            "--color",
+            "never",
+            "--out-dir",
+        ])
+        .arg(out)
+        .arg(project)
+        .output()
+        .map_err(|source| InstallError::NoUv {
+            program: uv.display().to_string(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(InstallError::Uv {
+            architecture: "any platform (the project's wheel)".to_string(),
+            output: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    let wheel = read_dir(out)?
+        .into_iter()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|e| e == "whl"))
+        .ok_or_else(|| InstallError::Uv {
+            architecture: "any platform (the project's wheel)".to_string(),
+            output: format!("uv build wrote no wheel into {}", out.display()),
+        })?;
+    let name = wheel
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    match name.ends_with("-none-any.whl") {
+        true => Ok(wheel),
+        false => Err(InstallError::Compiled(name)),
+    }
 }
 
 /// `uv.lock` of `project` as a constraints file at `to` (`uv export --frozen`): the versions
@@ -361,8 +411,9 @@ fn rewrite_dist_info(
     let direct = dist_info.join("direct_url.json");
     if direct.is_file() {
         let text = std::fs::read_to_string(&direct).map_err(io("cannot read direct_url.json"))?;
-        if text.contains("\"dir_info\"") && text.contains("file://") {
-            // pip's own bytes for `pip install /app` (json.dumps with its default separators).
+        // The project, installed from its wheel in a temporary folder: pip's own bytes for
+        // `pip install /app` (json.dumps with its default separators).
+        if text.contains("file://") {
             let pip = format!("{{\"dir_info\": {{}}, \"url\": \"file://{app_dir}\"}}");
             std::fs::write(&direct, pip).map_err(io("cannot write direct_url.json"))?;
         }
