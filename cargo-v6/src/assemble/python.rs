@@ -217,10 +217,16 @@ pub fn build_wheel(uv: &Path, project: &Path, out: &Path) -> Result<PathBuf, Ins
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
-    match name.ends_with("-none-any.whl") {
+    match is_pure(&name) {
         true => Ok(wheel),
         false => Err(InstallError::Compiled(name)),
     }
+}
+
+/// Whether a wheel's file name says it runs anywhere (`py3-none-any`): no compiled code, no
+/// ABI.
+fn is_pure(wheel: &str) -> bool {
+    wheel.ends_with("-none-any.whl")
 }
 
 /// `uv.lock` of `project` as a constraints file at `to` (`uv export --frozen`): the versions
@@ -478,6 +484,14 @@ mod tests {
             python_platform("s390x", (2, 36)),
             Err(InstallError::Architecture(_))
         ));
+    }
+
+    #[test]
+    fn only_a_pure_python_wheel_is_installed_for_other_platforms() {
+        assert!(is_pure("partial_sum-1.0.0-py3-none-any.whl"));
+        assert!(is_pure("x-1.0-py2.py3-none-any.whl"));
+        assert!(!is_pure("x-1.0-cp311-cp311-linux_x86_64.whl"));
+        assert!(!is_pure("x-1.0-cp311-abi3-manylinux_2_17_x86_64.whl"));
     }
 
     #[test]

@@ -525,6 +525,29 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_is_uv_lock_beside_pyproject_or_requirements_with_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("requirements.txt"), "pandas==2.2.3\n").unwrap();
+        std::fs::write(
+            dir.path().join("requirements-lock.txt"),
+            "pandas==2.2.3 --hash=sha256:00\n",
+        )
+        .unwrap();
+        let files = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let found = |names: &[&str]| Lock::find(dir.path(), &files(names));
+        assert_eq!(found(&["requirements.txt"]), None, "pins without hashes");
+        assert_eq!(
+            found(&["requirements.txt", "requirements-lock.txt"]),
+            Some(Lock::Requirements("requirements-lock.txt".into()))
+        );
+        assert_eq!(
+            found(&["pyproject.toml", "uv.lock", "requirements-lock.txt"]),
+            Some(Lock::UvLock("uv.lock".into()))
+        );
+        assert_eq!(found(&["uv.lock"]), None, "uv.lock without its project");
+    }
+
+    #[test]
     fn legacy_env_takes_the_rest_of_the_line() {
         let text = "FROM a\nENV GREETING hello   world\nCOPY . /app\nRUN pip install /app\n";
         let recipe = recipe(text, &no_args()).unwrap();
