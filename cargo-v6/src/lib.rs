@@ -43,6 +43,7 @@ pub mod store;
 pub mod tags;
 #[cfg(test)]
 mod testing;
+pub mod time;
 pub mod vantage6;
 pub mod version;
 pub mod workspace;

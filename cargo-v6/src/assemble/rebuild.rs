@@ -6,11 +6,12 @@
 //! `SOURCE_DATE_EPOCH` or the commit). Everything else comes from the work tree: a changed
 //! file, dependency or base gives another digest.
 
-use super::{AssembleError, Assembled, Tools, assemble, epoch_of};
+use super::{AssembleError, Assembled, Tools, assemble};
 use crate::oci::manifest::{ManifestKind, labels_of_config, list_entries};
 use crate::oci::reference::{Digest, ImageName};
 use crate::plan::Plan;
 use crate::registry::Registry;
+use crate::time::epoch_of;
 
 /// What a published assembled image says of its making.
 #[derive(Debug, Clone, PartialEq, Eq)]
