@@ -248,10 +248,13 @@ fn the_same_commit_assembles_to_the_same_digests_from_two_clones_and_one_byte_ch
             .unwrap();
         text(&out.stdout).trim().to_string()
     };
+    // Another clock source, time zone and locale for the second publish.
     let credentials = [
         ("V6_REGISTRY_USERNAME", stack.auth_user.as_str()),
         ("V6_REGISTRY_PASSWORD", stack.auth_password.as_str()),
         ("SOURCE_DATE_EPOCH", epoch.as_str()),
+        ("TZ", "Pacific/Auckland"),
+        ("LC_ALL", "C"),
     ];
     let one = printed_digest(&assert_ok(&publish(&a, &[])));
     let allow = [credentials.as_slice(), &[]].concat();
@@ -535,4 +538,72 @@ fn a_signed_list_is_signed_with_each_platform_image_as_cosign_recursive_does() {
         );
         assert_eq!(assert_ok(&verified).trim(), pinned);
     }
+}
+
+#[test]
+fn a_5x_algorithm_is_assembled_on_each_platforms_own_python_and_runs_a_session() {
+    // The stack's 5.0 base differs per platform as real ones may: CPython 3.13 in /usr/local
+    // (site-packages) on amd64, Debian's /usr/bin/python3.13 (dist-packages) on arm64.
+    let base = std::env::var("V6_TEST_MULTI_BASE5").expect("V6_TEST_MULTI_BASE5");
+    let image = format!("{}/{}", stack().registry, unique("platforms-5"));
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("tests/fixtures/sum-5"), dir.path());
+    let manifest = dir.path().join("v6.toml");
+    let text_now = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("127.0.0.1:5550/algorithms/sum-5", &image);
+    std::fs::write(
+        &manifest,
+        format!("{text_now}\n[build]\nbase = \"{base}\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n"),
+    )
+    .unwrap();
+    commit_all(dir.path());
+    let digest = printed_digest(&assert_ok(&publish(dir.path(), &[])));
+    let pinned = format!("{image}@{digest}");
+    let site = |arch: &str| -> String {
+        let out = skopeo(&[
+            "--override-arch", arch, "--override-os", "linux", "inspect", "--tls-verify=false",
+            &format!("docker://{pinned}"),
+        ]);
+        let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let layer = inspected["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+        let copied = tempfile::tempdir().unwrap();
+        let out = skopeo(&[
+            "--override-arch", arch, "--override-os", "linux", "copy", "--src-tls-verify=false",
+            &format!("docker://{pinned}"), &format!("dir:{}", copied.path().display()),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let blob = copied.path().join(layer.strip_prefix("sha256:").unwrap());
+        let gz = flate2::read::GzDecoder::new(std::fs::File::open(blob).unwrap());
+        let mut archive = tar::Archive::new(gz);
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names
+            .iter()
+            .find(|n| n.ends_with("/sum_5/__init__.py"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no sum_5 in {names:?}"))
+    };
+    assert_eq!(site("amd64"), "usr/local/lib/python3.13/site-packages/sum_5/__init__.py");
+    assert_eq!(site("arm64"), "usr/local/lib/python3.13/dist-packages/sum_5/__init__.py");
+    // The amd64 image runs a 5.x extraction and compute as vantage6-node 5.0.3 does.
+    let run = cargo_v6_env(
+        dir.path(),
+        &[],
+        &[
+            "v6", "-q", "run", "partial_sum", "--image", &pinned, "--extract", "read_csv",
+            "--data", "default=test/a.csv", "--kwargs", r#"{"column": "a"}"#,
+        ],
+    );
+    let output: serde_json::Value = serde_json::from_str(&assert_ok(&run)).unwrap();
+    let expected: i64 = std::fs::read_to_string(dir.path().join("test/a.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap().trim().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(output["sum"].as_i64(), Some(expected), "{output}");
 }
