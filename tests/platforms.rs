@@ -562,15 +562,33 @@ fn a_5x_algorithm_is_assembled_on_each_platforms_own_python_and_runs_a_session()
     let pinned = format!("{image}@{digest}");
     let site = |arch: &str| -> String {
         let out = skopeo(&[
-            "--override-arch", arch, "--override-os", "linux", "inspect", "--tls-verify=false",
+            "--override-arch",
+            arch,
+            "--override-os",
+            "linux",
+            "inspect",
+            "--tls-verify=false",
             &format!("docker://{pinned}"),
         ]);
         let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let layer = inspected["Layers"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+        let layer = inspected["Layers"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
         let copied = tempfile::tempdir().unwrap();
         let out = skopeo(&[
-            "--override-arch", arch, "--override-os", "linux", "copy", "--src-tls-verify=false",
-            &format!("docker://{pinned}"), &format!("dir:{}", copied.path().display()),
+            "--override-arch",
+            arch,
+            "--override-os",
+            "linux",
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{pinned}"),
+            &format!("dir:{}", copied.path().display()),
         ]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let blob = copied.path().join(layer.strip_prefix("sha256:").unwrap());
@@ -587,15 +605,31 @@ fn a_5x_algorithm_is_assembled_on_each_platforms_own_python_and_runs_a_session()
             .cloned()
             .unwrap_or_else(|| panic!("no sum_5 in {names:?}"))
     };
-    assert_eq!(site("amd64"), "usr/local/lib/python3.13/site-packages/sum_5/__init__.py");
-    assert_eq!(site("arm64"), "usr/local/lib/python3.13/dist-packages/sum_5/__init__.py");
+    assert_eq!(
+        site("amd64"),
+        "usr/local/lib/python3.13/site-packages/sum_5/__init__.py"
+    );
+    assert_eq!(
+        site("arm64"),
+        "usr/local/lib/python3.13/dist-packages/sum_5/__init__.py"
+    );
     // The amd64 image runs a 5.x extraction and compute as vantage6-node 5.0.3 does.
     let run = cargo_v6_env(
         dir.path(),
         &[],
         &[
-            "v6", "-q", "run", "partial_sum", "--image", &pinned, "--extract", "read_csv",
-            "--data", "default=test/a.csv", "--kwargs", r#"{"column": "a"}"#,
+            "v6",
+            "-q",
+            "run",
+            "partial_sum",
+            "--image",
+            &pinned,
+            "--extract",
+            "read_csv",
+            "--data",
+            "default=test/a.csv",
+            "--kwargs",
+            r#"{"column": "a"}"#,
         ],
     );
     let output: serde_json::Value = serde_json::from_str(&assert_ok(&run)).unwrap();
@@ -603,7 +637,14 @@ fn a_5x_algorithm_is_assembled_on_each_platforms_own_python_and_runs_a_session()
         .unwrap()
         .lines()
         .skip(1)
-        .map(|line| line.split(',').next().unwrap().trim().parse::<i64>().unwrap())
+        .map(|line| {
+            line.split(',')
+                .next()
+                .unwrap()
+                .trim()
+                .parse::<i64>()
+                .unwrap()
+        })
         .sum();
     assert_eq!(output["sum"].as_i64(), Some(expected), "{output}");
 }

@@ -315,7 +315,13 @@ impl Local<'_> {
         scope: &'scope std::thread::Scope<'scope, '_>,
     ) -> Result<Vec<LayerFile>, AssembleError> {
         let uv = self.tools.uv;
-        let wheel = python::build_wheel(uv, project, &self.work.join("wheel"))?;
+        // The wheel once; failing that (no host Python the project accepts), each install
+        // builds the project from a copy of its own, against the base's Python version.
+        let wheel = match python::build_wheel(uv, project, &self.work.join("wheel")) {
+            Ok(wheel) => Some(wheel),
+            Err(compiled @ python::InstallError::Compiled(_)) => return Err(compiled.into()),
+            Err(_) => None,
+        };
         let constraints = match &self.plan.lock {
             Some(Lock::Requirements(file)) => Some(project.join(file)),
             Some(Lock::UvLock(_)) => Some(python::export_uv_lock(
@@ -334,9 +340,13 @@ impl Local<'_> {
                     let folder = self.work.join(base.platform.architecture());
                     std::fs::create_dir_all(&folder)
                         .map_err(io("cannot create the work folder"))?;
+                    let source = match wheel {
+                        Some(wheel) => wheel,
+                        None => copy_context(self.plan, &folder.join("project"))?,
+                    };
                     let files = python::install(&python::Install {
                         uv,
-                        wheel: &wheel,
+                        project: &source,
                         app_dir: &self.app_dir,
                         base: &base.python,
                         architecture: base.platform.architecture(),

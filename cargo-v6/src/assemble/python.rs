@@ -66,8 +66,9 @@ impl LayerFile {
 pub struct Install<'a> {
     /// The uv program.
     pub uv: &'a Path,
-    /// The project's wheel ([`build_wheel`]).
-    pub wheel: &'a Path,
+    /// What is installed: the project's wheel ([`build_wheel`]), or (when no wheel can be
+    /// built here) a copy of the project, which uv builds for this install.
+    pub project: &'a Path,
     /// The folder the project lives in inside the image (`/app`).
     pub app_dir: &'a str,
     /// The base's Python.
@@ -163,7 +164,7 @@ pub fn install(request: &Install<'_>) -> Result<Vec<LayerFile>, InstallError> {
     if let Some(constraints) = request.constraints {
         command.arg("--constraint").arg(constraints);
     }
-    command.arg(request.wheel);
+    command.arg(request.project);
     let output = command.output().map_err(|source| InstallError::NoUv {
         program: request.uv.display().to_string(),
         source,
@@ -180,7 +181,9 @@ pub fn install(request: &Install<'_>) -> Result<Vec<LayerFile>, InstallError> {
 
 /// Builds the project's wheel into `out` (uv's build: the project's own backend in an
 /// isolated environment) and returns it. Once for every platform: a pure-Python wheel is the
-/// same for all; a wheel with compiled code is built for this machine only, and refused.
+/// same for all; a wheel with compiled code is built for this machine only, and refused
+/// ([`InstallError::Compiled`]). Any other failure (no host Python its `requires-python`
+/// accepts, say) is the caller's cue to let each install build the project instead.
 pub fn build_wheel(uv: &Path, project: &Path, out: &Path) -> Result<PathBuf, InstallError> {
     let output = Command::new(uv)
         .args([
@@ -220,6 +223,25 @@ pub fn build_wheel(uv: &Path, project: &Path, out: &Path) -> Result<PathBuf, Ins
     match is_pure(&name) {
         true => Ok(wheel),
         false => Err(InstallError::Compiled(name)),
+    }
+}
+
+/// The project's installed wheel must be pure Python: its `WHEEL` file's tags say so (a
+/// project built on this machine with compiled code would put this machine's binaries into
+/// another platform's image).
+fn check_pure(dist_info: &Path) -> Result<(), InstallError> {
+    let text = std::fs::read_to_string(dist_info.join("WHEEL")).unwrap_or_default();
+    let compiled = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("Tag:"))
+        .map(str::trim)
+        .find(|tag| !tag.ends_with("-none-any"));
+    match compiled {
+        Some(tag) => Err(InstallError::Compiled(format!(
+            "{} (tag {tag})",
+            dist_info.file_name().unwrap_or_default().to_string_lossy()
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -420,6 +442,7 @@ fn rewrite_dist_info(
         // The project, installed from its wheel in a temporary folder: pip's own bytes for
         // `pip install /app` (json.dumps with its default separators).
         if text.contains("file://") {
+            check_pure(dist_info)?;
             let pip = format!("{{\"dir_info\": {{}}, \"url\": \"file://{app_dir}\"}}");
             std::fs::write(&direct, pip).map_err(io("cannot write direct_url.json"))?;
         }
@@ -492,6 +515,26 @@ mod tests {
         assert!(is_pure("x-1.0-py2.py3-none-any.whl"));
         assert!(!is_pure("x-1.0-cp311-cp311-linux_x86_64.whl"));
         assert!(!is_pure("x-1.0-cp311-abi3-manylinux_2_17_x86_64.whl"));
+    }
+
+    #[test]
+    fn a_project_installed_with_compiled_code_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = dir.path().join("x-1.0.dist-info");
+        std::fs::create_dir_all(&info).unwrap();
+        std::fs::write(
+            info.join("WHEEL"),
+            "Wheel-Version: 1.0\nTag: py3-none-any\n",
+        )
+        .unwrap();
+        assert!(check_pure(&info).is_ok());
+        std::fs::write(
+            info.join("WHEEL"),
+            "Wheel-Version: 1.0\nTag: cp311-cp311-linux_x86_64\n",
+        )
+        .unwrap();
+        let refused = check_pure(&info).unwrap_err().to_string();
+        assert!(refused.contains("cp311-cp311-linux_x86_64"), "{refused}");
     }
 
     #[test]
