@@ -465,6 +465,27 @@ fn init_proposes_the_base_platforms_and_publish_without_uv_is_refused_before_wri
     );
     git(dir.path(), &["add", "v6.toml"]);
     git(dir.path(), &["commit", "-qm", "v6.toml"]);
+    // A dry run says what would be done, for CI in JSON: assembled, for both.
+    let dry = cargo_v6_env(
+        dir.path(),
+        &[],
+        &[
+            "v6",
+            "publish",
+            "--set-version",
+            "1.0.0",
+            "--dry-run",
+            "--message-format",
+            "json",
+        ],
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(assert_ok(&dry).lines().next().unwrap()).unwrap();
+    assert_eq!(line["action"], "assemble");
+    assert_eq!(
+        line["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
     // Without uv: refused before anything is written, with what to install.
     let refused = cargo_v6_env(
         dir.path(),

@@ -381,7 +381,11 @@ pub fn dry_run(
     use crate::publish::{Action, Step};
     let (verb, why) = match &decision.action {
         Action::Build => (
-            "build",
+            if plan.is_assembled() {
+                "assemble"
+            } else {
+                "build"
+            },
             "the version is not in the registry yet".to_string(),
         ),
         Action::Overwrite { references } => {
