@@ -78,9 +78,12 @@ fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
-/// The ELF machine of the msgpack shared object in the install layer of `reference` for
-/// `arch`, copied out by skopeo.
-fn msgpack_machine(reference: &str, arch: &str) -> u16 {
+/// The install layer (the last) of `reference`'s image for `arch`, copied out by skopeo, as
+/// a tar archive.
+fn install_layer(
+    reference: &str,
+    arch: &str,
+) -> tar::Archive<flate2::read::GzDecoder<std::fs::File>> {
     let dir = tempfile::tempdir().unwrap();
     let out = skopeo(&[
         "--override-arch",
@@ -97,9 +100,15 @@ fn msgpack_machine(reference: &str, arch: &str) -> u16 {
         serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap()).unwrap();
     let layers = manifest["layers"].as_array().unwrap();
     let last = layers.last().unwrap()["digest"].as_str().unwrap();
-    let blob = dir.path().join(last.strip_prefix("sha256:").unwrap());
-    let gz = flate2::read::GzDecoder::new(std::fs::File::open(blob).unwrap());
-    let mut archive = tar::Archive::new(gz);
+    // Opened before the folder goes: the open file stays readable.
+    let blob = std::fs::File::open(dir.path().join(last.strip_prefix("sha256:").unwrap())).unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(blob))
+}
+
+/// The ELF machine of the msgpack shared object in the install layer of `reference` for
+/// `arch`.
+fn msgpack_machine(reference: &str, arch: &str) -> u16 {
+    let mut archive = install_layer(reference, arch);
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
         let path = entry.path().unwrap().to_string_lossy().into_owned();
@@ -582,39 +591,7 @@ fn a_5x_algorithm_is_assembled_on_each_platforms_own_python_and_runs_a_session()
     let digest = printed_digest(&assert_ok(&publish(dir.path(), &[])));
     let pinned = format!("{image}@{digest}");
     let site = |arch: &str| -> String {
-        let out = skopeo(&[
-            "--override-arch",
-            arch,
-            "--override-os",
-            "linux",
-            "inspect",
-            "--tls-verify=false",
-            &format!("docker://{pinned}"),
-        ]);
-        let inspected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let layer = inspected["Layers"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string();
-        let copied = tempfile::tempdir().unwrap();
-        let out = skopeo(&[
-            "--override-arch",
-            arch,
-            "--override-os",
-            "linux",
-            "copy",
-            "--src-tls-verify=false",
-            &format!("docker://{pinned}"),
-            &format!("dir:{}", copied.path().display()),
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let blob = copied.path().join(layer.strip_prefix("sha256:").unwrap());
-        let gz = flate2::read::GzDecoder::new(std::fs::File::open(blob).unwrap());
-        let mut archive = tar::Archive::new(gz);
+        let mut archive = install_layer(&pinned, arch);
         let names: Vec<String> = archive
             .entries()
             .unwrap()
