@@ -126,8 +126,8 @@ fn msgpack_machine(reference: &str, arch: &str) -> u16 {
 fn two_platforms_are_assembled_into_one_manifest_list_of_their_own_binaries() {
     let image = format!("{}/{}", stack().registry, unique("platforms"));
     let dir = project(&image);
-    // With a smoke run: the engine pulls the list by digest (its own platform) and runs it
-    // before any tag is written.
+    // With a smoke run: the engine pulls the list by digest (its own platform) and runs it,
+    // and the arm64 image runs under qemu-user, before any tag is written.
     let out = cargo_v6_env(
         dir.path(),
         &[],
@@ -145,11 +145,14 @@ fn two_platforms_are_assembled_into_one_manifest_list_of_their_own_binaries() {
         ],
     );
     let stdout = assert_ok(&out);
-    assert!(
-        text(&out.stderr).contains("Module 'partial_sum' imported!"),
-        "{}",
-        text(&out.stderr)
+    // Both platforms ran: amd64 in the engine, arm64 under qemu-user.
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.matches("Module 'partial_sum' imported!").count(),
+        2,
+        "{stderr}"
     );
+    assert!(stderr.contains("qemu-aarch64-static"), "{stderr}");
     let digest = printed_digest(&stdout);
     let (bytes, list) = raw(&format!("{image}:1.0.0"));
     assert_eq!(sha256(&bytes), digest, "the printed digest is the list's");

@@ -349,26 +349,62 @@ impl<'a> Run<'a> {
         for step in &decision.steps {
             match step {
                 Step::Smoke { request } => {
-                    let Some(engine) = engine else { continue };
-                    let reference = format!("{}@{}", plan.image, assembled.index.digest);
-                    let progress = SmokeProgress(observer);
-                    // Pulled for the run only: removed after it, whatever happens.
-                    engine.mark_temporary_reference(&reference);
-                    let smoke = async {
-                        crate::run::ensure_image(engine, &reference, None, &progress).await?;
-                        crate::run::run(engine, &reference, request, &progress).await
-                    };
-                    let smoked = smoke.await;
-                    let _ = engine.remove_reference(&reference).await;
-                    smoked.map_err(|source| PublishError::Smoke {
-                        method: request.method.clone(),
-                        source: Box::new(source),
-                    })?;
+                    self.smoke_assembled(engine, &assembled, request).await?
                 }
                 Step::PushExact { tag } => {
                     self.push_exact(tag, Made::Assembled(&assembled)).await?
                 }
                 _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The smoke run of an assembled image, uploaded by digest and not yet tagged: this
+    /// machine's platform in the engine (pulled by digest, removed after), every other platform
+    /// under qemu-user; a platform whose qemu-user binary is not installed is said, not run.
+    async fn smoke_assembled(
+        &self,
+        engine: Option<&Engine>,
+        assembled: &crate::assemble::Assembled,
+        request: &crate::run::RunRequest,
+    ) -> Result<(), PublishError> {
+        let reference = format!("{}@{}", self.plan.image, assembled.index.digest);
+        let progress = SmokeProgress(self.observer);
+        let failed = |source| PublishError::Smoke {
+            method: request.method.clone(),
+            source: Box::new(source),
+        };
+        for image in &assembled.images {
+            let on_host = Some(image.platform) == crate::oci::platform::Platform::host();
+            if let (true, Some(engine)) = (on_host, engine) {
+                // Pulled for the run only: removed after it, whatever happens.
+                engine.mark_temporary_reference(&reference);
+                let smoke = async {
+                    crate::run::ensure_image(engine, &reference, None, &progress).await?;
+                    crate::run::run(engine, &reference, request, &progress).await
+                };
+                let smoked = smoke.await;
+                let _ = engine.remove_reference(&reference).await;
+                smoked.map_err(failed)?;
+                continue;
+            }
+            let platform = crate::run::emulated::TargetPlatform::parse(&image.platform.to_string())
+                .map_err(|message| {
+                    failed(crate::run::RunError::Input {
+                        message,
+                        help: None,
+                    })
+                })?;
+            match crate::run::run_emulated(&reference, &platform, request, &progress).await {
+                Ok(_) => {}
+                Err(crate::run::RunError::Emulation(
+                    missing @ crate::run::emulated::EmulationError::QemuMissing { .. },
+                )) => self.observer.event(Event::Warning(format!(
+                    "not smoke-tested on {}: {missing}",
+                    image.platform
+                ))),
+                Err(other) => return Err(failed(other)),
             }
         }
         Ok(())
