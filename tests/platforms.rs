@@ -352,6 +352,12 @@ fn a_step_that_runs_a_program_is_refused_for_two_platforms_and_built_for_one() {
     );
     assert!(stderr.contains("linux/amd64 and linux/arm64"), "{stderr}");
     assert!(stderr.contains("list one platform"), "{stderr}");
+    // Where: the platforms in v6.toml.
+    assert!(stderr.contains("--> v6.toml:"), "{stderr}");
+    assert!(
+        stderr.contains("platforms = [\"linux/amd64\", \"linux/arm64\"]"),
+        "{stderr}"
+    );
     // Nothing was pushed.
     let tags = skopeo(&[
         "list-tags",

@@ -322,8 +322,7 @@ impl PlatformArgs {
             .map(|member| {
                 let mut member = (*member).clone();
                 if !self.platforms.is_empty() {
-                    member.build.platforms = self.platforms.clone();
-                    member.build.platform = None;
+                    member.override_platforms(self.platforms.clone());
                 }
                 member
             })

@@ -191,6 +191,18 @@ impl Manifest {
             .unwrap_or(self.name_location())
     }
 
+    /// Where `build.platforms` was written, when it was (not when `--platform` gave them).
+    pub fn platforms_location(&self) -> Option<Location> {
+        self.spans.platforms.clone()
+    }
+
+    /// The platforms `--platform` gives instead of `build.platforms` (and of `build.platform`).
+    pub fn override_platforms(&mut self, platforms: Vec<crate::oci::platform::Platform>) {
+        self.build.platforms = platforms;
+        self.build.platform = None;
+        self.spans.platforms = None;
+    }
+
     /// Where `build.templates` was written: in the workspace's root when inherited.
     pub fn templates_location(&self) -> Location {
         self.spans.templates.clone().unwrap_or(self.name_location())

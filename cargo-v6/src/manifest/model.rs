@@ -119,5 +119,6 @@ pub(super) struct Spans {
     pub(super) context: Option<Location>,
     pub(super) templates: Option<Location>,
     pub(super) dockerfile: Option<Location>,
+    pub(super) platforms: Option<Location>,
     pub(super) name: Location,
 }

@@ -416,6 +416,7 @@ impl Validator<'_> {
                 }
             })
             .transpose()?;
+        let platforms_span = raw.platforms.as_ref().map(|l| self.origin.locate(l.span()));
         let platforms = match raw.platforms {
             None => Vec::new(),
             Some(list) => {
@@ -502,6 +503,7 @@ impl Validator<'_> {
             context: at(&raw.context),
             templates: at(&raw.templates),
             dockerfile: at(&raw.dockerfile),
+            platforms: platforms_span,
             name: self.origin.locate(0..0),
         };
         Ok((

@@ -622,13 +622,16 @@ fn assembly(
                 None => "the rendered Dockerfile".to_string(),
             };
             let listed: Vec<String> = platforms.iter().map(ToString::to_string).collect();
-            Err(PlanError::NotAssemblable(Diagnostic::new(
+            Err(PlanError::NotAssemblable(Diagnostic {
+                location: manifest.platforms_location(),
+                ..Diagnostic::new(
                 format!(
                     "cannot make images for {} without emulation: {file} {refusal}",
                     listed.join(" and ")
                 ),
                 Some("list one platform in `[build] platforms` to build with the engine as before, or build each platform with an engine of that platform; only the template's shape (`COPY . /app`, `pip install /app`, config-only instructions) is assembled for several".to_string()),
-            )))
+                )
+            }))
         }
     }
 }
