@@ -177,6 +177,21 @@ fn two_platforms_are_assembled_into_one_manifest_list_of_their_own_binaries() {
     let pinned = format!("{image}@{digest}");
     assert_eq!(msgpack_machine(&pinned, "amd64"), 62);
     assert_eq!(msgpack_machine(&pinned, "arm64"), 183);
+    // Nothing of uv's own bookkeeping, and nothing of this machine's paths.
+    let mut layer = install_layer(&pinned, "arm64");
+    for entry in layer.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !path.ends_with("/.lock") && !path.ends_with("uv_cache.json"),
+            "{path}"
+        );
+        if path.ends_with("direct_url.json") && path.contains("partial_sum") {
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut body).unwrap();
+            assert_eq!(body, r#"{"dir_info": {}, "url": "file:///app"}"#);
+        }
+    }
     // No engine was asked to build anything: nothing of this image is in it.
     let images = support::docker(&["images", "-q", &image]);
     assert_eq!(text(&images.stdout).trim(), "", "the engine holds {image}");
@@ -301,6 +316,10 @@ fn the_same_commit_assembles_to_the_same_digests_from_two_clones_and_one_byte_ch
         "{}",
         text(&check.stderr)
     );
+    // What a node pulled for its platform is checked the same way.
+    let arm64 = format!("{first}@{}", per_platform(&format!("{first}:1.0.0"))[1]);
+    let check = cargo_v6_env(&a, &[], &["v6", "verify", "--rebuild", &arm64]);
+    assert_eq!(assert_ok(&check).trim(), arm64);
 
     // One byte of one file: another digest.
     let data = a.join("test/data.csv");
@@ -654,4 +673,35 @@ fn a_5x_algorithm_is_assembled_on_each_platforms_own_python_and_runs_a_session()
         })
         .sum();
     assert_eq!(output["sum"].as_i64(), Some(expected), "{output}");
+}
+
+#[test]
+fn a_dependency_at_another_version_than_the_bases_is_refused_not_installed_beside_it() {
+    let image = format!("{}/{}", stack().registry, unique("platforms-replace"));
+    let dir = project(&image);
+    let pyproject = dir.path().join("pyproject.toml");
+    let text_now = std::fs::read_to_string(&pyproject).unwrap();
+    // The base has six 1.17.0 (a dependency of vantage6's packages).
+    let older = text_now.replace(
+        "\"msgpack==1.1.0\",",
+        "\"msgpack==1.1.0\",\n    \"six==1.16.0\",",
+    );
+    std::fs::write(&pyproject, older).unwrap();
+    git(dir.path(), &["commit", "-qam", "an older six"]);
+    let refused = publish(dir.path(), &[]);
+    let stderr = fails(&refused);
+    assert!(
+        stderr.contains("the project needs six 1.16.0, and the base has six 1.17.0"),
+        "{stderr}"
+    );
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    assert!(
+        !text(&tags.stdout).contains("1.0.0"),
+        "{}",
+        text(&tags.stdout)
+    );
 }

@@ -198,7 +198,6 @@ fn install_layer(
             python::LayerFile::Dir(_) => Entry::Dir,
             python::LayerFile::File { source, mode, .. } => Entry::File(source.clone(), *mode),
             python::LayerFile::Symlink { target, .. } => Entry::Symlink(target.clone()),
-            python::LayerFile::Whiteout(_) => Entry::Empty,
         };
         entries.insert(path, entry);
     }
@@ -210,8 +209,6 @@ enum Entry {
     Dir,
     File(PathBuf, u32),
     Symlink(String),
-    /// An empty file (a whiteout marker).
-    Empty,
 }
 
 /// Adds the folders above `path` (`usr`, `usr/local`, ...) as entries, as a build's layer has
@@ -246,7 +243,6 @@ fn write_layer(
                 writer.file(path, *mode, len, &mut reader as &mut dyn Read)
             }
             Entry::Symlink(target) => writer.symlink(path, target),
-            Entry::Empty => writer.file(path, 0o644, 0, &mut std::io::empty()),
         }
         .map_err(write_error)?;
     }

@@ -43,6 +43,9 @@ use local::Local;
 /// read again from the registry.
 const FACTS_FORMAT: &str = "facts2";
 
+/// The label naming the uv version an image was assembled with.
+pub const UV_LABEL: &str = "io.cargo-v6.uv";
+
 /// The largest image config read from a registry (real ones are a few KiB).
 const MAX_CONFIG: usize = 4 << 20;
 
@@ -96,6 +99,16 @@ pub enum AssembleError {
     /// The install layer could not be made.
     #[error(transparent)]
     Install(#[from] python::InstallError),
+    /// `verify --rebuild` was given an image that says nothing of its making.
+    #[error(
+        "{image} {message}: only an image assembled by cargo v6 (`[build] platforms`) can be rebuilt to its digest"
+    )]
+    NotRebuildable {
+        /// The image given.
+        image: String,
+        /// What it lacks.
+        message: String,
+    },
     /// A layer, config or manifest could not be written.
     #[error("cannot assemble the image: {0}")]
     Write(String),
@@ -211,6 +224,12 @@ pub async fn assemble(
     }
     // Then the local part, on every core: the context's layer (gzip of the data) beside the
     // project's wheel, then each platform's install at once (uv's resolution and downloads).
+    let uv = uv_version(tools.uv).map_err(|why| {
+        AssembleError::Install(python::InstallError::NoUv {
+            program: tools.uv.display().to_string(),
+            source: std::io::Error::other(why),
+        })
+    })?;
     let epoch = tools.epoch.unwrap_or_else(|| source_date_epoch(plan));
     let local = Local {
         plan,
@@ -224,7 +243,14 @@ pub async fn assemble(
     let created = crate::time::rfc3339(epoch);
     let mut images = Vec::new();
     for (base, (install_layer, install_file)) in bases.into_iter().zip(installs) {
-        let steps = config_steps(plan, recipe, &app_layer, &install_layer, &base_name, &top);
+        let steps = config_steps(
+            plan,
+            recipe,
+            (&app_layer, &install_layer),
+            &base_name,
+            &top,
+            &uv,
+        );
         let config = derive_config(&base.config, &oci_platform(base.platform), &created, &steps)
             .map_err(write_error)?;
         let mut all = base.layers.clone();
@@ -310,10 +336,10 @@ fn recipe_app_dir(recipe: &Recipe) -> String {
 fn config_steps(
     plan: &Plan,
     recipe: &Recipe,
-    app: &LayerDigests,
-    install: &LayerDigests,
+    (app, install): (&LayerDigests, &LayerDigests),
     base_name: &str,
     base_manifest: &ManifestInfo,
+    uv: &str,
 ) -> Vec<(String, Instruction)> {
     let mut steps = Vec::new();
     for step in &recipe.steps {
@@ -363,6 +389,9 @@ fn config_steps(
         "org.opencontainers.image.base.digest".to_string(),
         base_manifest.digest.to_string(),
     );
+    // Which uv laid the install layer out (its scripts' template is uv's): what a rebuild
+    // needs to match the digest.
+    labels.insert(UV_LABEL.to_string(), uv.to_string());
     for (name, value) in labels {
         let by = format!("LABEL {name}");
         steps.push((by, Instruction::Label(name, value)));
@@ -467,16 +496,42 @@ struct WorkFolder {
 }
 
 impl WorkFolder {
+    /// A new work folder; those of processes that are gone (killed before they could remove
+    /// theirs) are removed first.
     fn new() -> Result<WorkFolder, AssembleError> {
+        sweep_dead(&std::env::temp_dir());
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let path =
-            std::env::temp_dir().join(format!("cargo-v6-assemble-{}-{nanos}", std::process::id()));
+            std::env::temp_dir().join(format!("{WORK_PREFIX}{}-{nanos}", std::process::id()));
         std::fs::create_dir(&path).map_err(io(format!("cannot create {}", path.display())))?;
         Ok(WorkFolder { path })
     }
 }
+
+/// Removes `cargo-v6-assemble-PID-*` folders under `dir` whose process is gone.
+fn sweep_dead(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(WORK_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The name every work folder starts with, then the process id.
+const WORK_PREFIX: &str = "cargo-v6-assemble-";
 
 impl Drop for WorkFolder {
     fn drop(&mut self) {
@@ -538,18 +593,41 @@ pub async fn platforms_of(base_image: &str) -> Result<Vec<Platform>, AssembleErr
         .collect())
 }
 
-/// uv's version line, or why it cannot be run.
+/// The oldest uv whose `--python-platform` names every manylinux tag used here (0.5 lacks
+/// `x86_64-manylinux_2_36`; 0.9 has it).
+const UV_MIN: (u64, u64) = (0, 9);
+
+/// uv's version (`0.13.10`), or why it cannot be used: not runnable, or older than
+/// [`UV_MIN`]. Only the version: the rest of uv's line names the host's architecture, which
+/// must not reach a label of a reproducible image.
 pub fn uv_version(uv: &Path) -> Result<String, String> {
-    match std::process::Command::new(uv).arg("--version").output() {
-        Ok(out) if out.status.success() => {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = match std::process::Command::new(uv).arg("--version").output() {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            return Err(format!(
+                "`{} --version` failed: {}",
+                uv.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
-        Ok(out) => Err(format!(
-            "`{} --version` failed: {}",
+        Err(e) => return Err(format!("`{}` cannot be run: {e}", uv.display())),
+    };
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let version = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    match found >= UV_MIN {
+        true => Ok(version),
+        false => Err(format!(
+            "`{}` is {line}, older than uv {}.{} that assembling needs",
             uv.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            UV_MIN.0,
+            UV_MIN.1
         )),
-        Err(e) => Err(format!("`{}` cannot be run: {e}", uv.display())),
     }
 }
 

@@ -43,20 +43,14 @@ pub enum LayerFile {
         /// Its target, as written.
         target: String,
     },
-    /// A whiteout: the base's copy of a distribution that uv replaced.
-    Whiteout(String),
 }
 
 impl LayerFile {
-    /// Its path in the image (the whiteout's own entry name).
+    /// Its path in the image.
     pub fn path(&self) -> String {
         match self {
             LayerFile::Dir(path) => path.clone(),
             LayerFile::File { path, .. } | LayerFile::Symlink { path, .. } => path.clone(),
-            LayerFile::Whiteout(path) => match path.rsplit_once('/') {
-                Some((dir, name)) => format!("{dir}/.wh.{name}"),
-                None => format!(".wh.{path}"),
-            },
         }
     }
 }
@@ -94,11 +88,24 @@ pub enum InstallError {
         /// Why.
         source: std::io::Error,
     },
-    /// The project's own wheel has compiled code, built for this machine.
+    /// The project (or a local dependency built here) has compiled code, built for this
+    /// machine.
     #[error(
-        "the project's wheel `{0}` has compiled code, built for this machine only: an assembled image needs a pure-Python project (its dependencies may have C code: their wheels are taken for each platform); list one platform to build with the engine"
+        "`{0}` has compiled code, built on this machine for this machine only: an assembled image can hold only pure-Python code built here (dependencies from an index may have C code: their wheels are taken for each platform); remove `[build] platforms` to build with the engine"
     )]
     Compiled(String),
+    /// The project needs another version of a distribution the base has.
+    #[error(
+        "the project needs {name} {wanted}, and the base has {name} {installed}: an assembled image adds layers and cannot take the base's out (pip in the engine's build would replace it); require the base's version, or remove `[build] platforms` to build with the engine"
+    )]
+    Replaces {
+        /// The distribution.
+        name: String,
+        /// The version the project's dependencies resolve to.
+        wanted: String,
+        /// The base's version.
+        installed: String,
+    },
     /// The architecture has no manylinux wheels uv knows.
     #[error("no Python wheels are resolved for the architecture `{0}` (amd64 and arm64 are)")]
     Architecture(String),
@@ -310,10 +317,26 @@ fn collect(
     let site = &request.base.site;
     let scripts = &request.base.scripts;
     let mut files = Vec::new();
-    // Seeds uv removed: the base's distribution was replaced by another version.
-    for folder in seeded.keys() {
-        if !target.join(folder).exists() && request.base.installed.contains_key(&seeded[folder]) {
-            files.push(LayerFile::Whiteout(format!("{site}/{folder}")));
+    // A distribution of the base at another version: uv installs it beside the base's, which
+    // it does not remove from a `--target` (its files are not known here either), so the
+    // image would hold both. pip in the base would replace it; refused instead.
+    for entry in read_dir(target)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((dist, version)) = name
+            .strip_suffix(".dist-info")
+            .and_then(|stem| stem.split_once('-'))
+        else {
+            continue;
+        };
+        if seeded.contains_key(&name) {
+            continue;
+        }
+        if let Some((_, installed)) = request.base.installed.get(&normalize(dist)) {
+            return Err(InstallError::Replaces {
+                name: dist.to_string(),
+                wanted: version.to_string(),
+                installed: installed.clone(),
+            });
         }
     }
     let scripts_from = target.join("bin");
@@ -334,7 +357,9 @@ fn collect(
     let mut records = Vec::new();
     for entry in read_dir(target)? {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "bin" || seeded.contains_key(&name) {
+        // uv's own lock file of the target folder: pip writes none, and its mode differs
+        // between uv versions.
+        if name == "bin" || name == ".lock" || seeded.contains_key(&name) {
             continue;
         }
         let path = entry.path();
@@ -535,12 +560,6 @@ mod tests {
         .unwrap();
         let refused = check_pure(&info).unwrap_err().to_string();
         assert!(refused.contains("cp311-cp311-linux_x86_64"), "{refused}");
-    }
-
-    #[test]
-    fn a_whiteout_is_named_as_the_layer_format_says() {
-        let whiteout = LayerFile::Whiteout("usr/lib/x/numpy-1.0.dist-info".into());
-        assert_eq!(whiteout.path(), "usr/lib/x/.wh.numpy-1.0.dist-info");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Published {
     pub epoch: u64,
     /// Each platform's manifest digest, in the list's order.
     pub platforms: Vec<Digest>,
+    /// The uv version it was assembled with (its label), when it says.
+    pub uv: Option<String>,
 }
 
 /// How the rebuild compares.
@@ -42,9 +44,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Whether the rebuild gave the published digest.
+    /// Whether the rebuild gave the published digest: the list's, or (given one platform's
+    /// image of a list) that platform's.
     pub fn matches(&self) -> bool {
         self.published.digest == self.rebuilt
+            || self.rebuilt_platforms.contains(&self.published.digest)
     }
 }
 
@@ -54,11 +58,9 @@ pub async fn published(
     image: &ImageName,
     digest: &Digest,
 ) -> Result<Published, AssembleError> {
-    let not_assembled = |message: &str| AssembleError::Base {
-        base: format!("{image}@{digest}"),
-        message: format!(
-            "{message}: only an image assembled by cargo v6 (`[build] platforms`) can be rebuilt to its digest"
-        ),
+    let not_assembled = |message: &str| AssembleError::NotRebuildable {
+        image: format!("{image}@{digest}"),
+        message: message.to_string(),
     };
     let top = registry
         .manifest_at(image, digest)
@@ -101,6 +103,7 @@ pub async fn published(
         base_digest,
         epoch,
         platforms,
+        uv: labels.get(super::UV_LABEL).cloned(),
     })
 }
 
@@ -130,7 +133,15 @@ pub async fn rebuild(
         .iter()
         .map(|image| image.manifest.digest.clone())
         .collect();
-    let differences = differences(&assembled, &published, registry, &plan.image).await;
+    let mut differences = differences(&assembled, &published, registry, &plan.image).await;
+    let here = super::uv_version(tools.uv).ok();
+    if let (Some(theirs), Some(here)) = (&published.uv, &here)
+        && theirs != here
+    {
+        differences.push(format!(
+            "the uv version (the image was assembled with uv {theirs}, this machine has uv {here})"
+        ));
+    }
     Ok(Verdict {
         rebuilt: assembled.index.digest.clone(),
         rebuilt_platforms,
@@ -147,7 +158,14 @@ async fn differences(
     registry: &Registry,
     image_name: &ImageName,
 ) -> Vec<String> {
-    let (Some(image), Some(first)) = (assembled.images.first(), published.platforms.first()) else {
+    // One platform's image given: compare with that platform's; a list: with its first.
+    let given = assembled.images.iter().position(|image| {
+        published.platforms.len() == 1 && image.manifest.digest == published.digest
+    });
+    let (Some(image), Some(first)) = (
+        assembled.images.get(given.unwrap_or(0)),
+        published.platforms.first(),
+    ) else {
         return Vec::new();
     };
     if image.manifest.digest == *first {

@@ -59,7 +59,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         if !manifest.build.platforms.is_empty() {
             let uv = crate::assemble::uv_program();
             match crate::assemble::uv_version(&uv) {
-                Ok(version) => reporter.status("ok", format!("{version} assembles the images")),
+                Ok(version) => reporter.status("ok", format!("uv {version} assembles the images")),
                 Err(why) => fail(Error::Failed {
                     message: format!("`[build] platforms` assembles the images with uv, and {why}"),
                     help: Some("install uv (`pip install uv`, or see https://docs.astral.sh/uv/), or set CARGO_V6_UV to its path".to_string()),

@@ -322,7 +322,11 @@ impl PlatformArgs {
             .map(|member| {
                 let mut member = (*member).clone();
                 if !self.platforms.is_empty() {
-                    member.override_platforms(self.platforms.clone());
+                    // A platform named twice is the same platform.
+                    let mut platforms = self.platforms.clone();
+                    platforms.sort();
+                    platforms.dedup();
+                    member.override_platforms(platforms);
                 }
                 member
             })

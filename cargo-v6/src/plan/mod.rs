@@ -609,7 +609,15 @@ fn assembly(
         return Ok((None, manifest.build.platform.clone()));
     }
     match recipe::recipe(rendered, &manifest.build.args) {
-        Ok(recipe) => Ok((Some(recipe), None)),
+        Ok(recipe) => {
+            if !platforms.contains(&Platform::LinuxAmd64) {
+                warnings.push(format!(
+                    "assembled for {} only: nodes on linux/amd64, most of them, cannot run this image",
+                    platforms.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Ok((Some(recipe), None))
+        }
         Err(refusal) if platforms.len() == 1 => {
             warnings.push(format!(
                 "built by the engine, not assembled: {refusal}; the digest depends on the build's time and machine"

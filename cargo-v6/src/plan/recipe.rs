@@ -133,9 +133,12 @@ pub fn recipe(
             }
             "ENV" => {
                 let pairs = pairs(text, true).map_err(|why| refused(step, why))?;
+                // Every value of one ENV expands against the variables from before it, as the
+                // engine does (`ENV A=1 B=$A` gives B the earlier A).
+                let before = vars.clone();
                 let mut set = Vec::new();
                 for (name, value) in pairs {
-                    let value = expand_known(step, &value, &vars)?;
+                    let value = expand_known(step, &value, &before)?;
                     vars.insert(name.clone(), value.clone());
                     set.push((name, value));
                 }
@@ -159,7 +162,8 @@ pub fn recipe(
                 Action::Workdir(dir)
             }
             "EXPOSE" => Action::Expose(
-                text.split_whitespace()
+                expand_known(step, text, &vars)?
+                    .split_whitespace()
                     .map(|port| match port.contains('/') {
                         true => port.to_string(),
                         false => format!("{port}/tcp"),
@@ -545,6 +549,28 @@ mod tests {
             Some(Lock::UvLock("uv.lock".into()))
         );
         assert_eq!(found(&["uv.lock"]), None, "uv.lock without its project");
+    }
+
+    #[test]
+    fn one_env_expands_against_the_variables_before_it_and_expose_expands() {
+        let text = "FROM a\nARG P=8080\nENV A=1\nENV A=2 C=$A\nEXPOSE $P\nCOPY . /app\nRUN pip install /app\n";
+        let actions: Vec<Action> = recipe(text, &no_args())
+            .unwrap()
+            .steps
+            .into_iter()
+            .map(|s| s.action)
+            .collect();
+        assert_eq!(
+            actions[1],
+            Action::Env(vec![("A".into(), "2".into()), ("C".into(), "1".into())])
+        );
+        assert_eq!(actions[2], Action::Expose(vec!["8080/tcp".into()]));
+        // A name set only in the same ENV is not known before it.
+        let same = recipe(
+            "FROM a\nENV A=1 B=$A\nCOPY . /app\nRUN pip install /app\n",
+            &no_args(),
+        );
+        assert!(same.unwrap_err().step.unwrap().starts_with("line 2"));
     }
 
     #[test]

@@ -263,7 +263,7 @@ impl<'a> Run<'a> {
         }
         if release.kind.resolvable_by_store_by_digest() {
             observer.event(Event::Warning(format!(
-                "{source} is a manifest list of several platforms: give the vantage6 algorithm store {}@{digest} (its digest alone, as `store export` writes it); by tag the store records the linux/amd64 image, which nodes of other platforms cannot run",
+                "{source} is a manifest list of several platforms: give the vantage6 algorithm store {}@{digest} (its digest alone, as `store export` writes it for vantage6 4.6 and later); by tag the store records the linux/amd64 image, which nodes of other platforms cannot run",
                 plan.image
             )));
         } else if !release.kind.resolvable_by_store() {

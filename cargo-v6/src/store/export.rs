@@ -42,7 +42,8 @@ pub fn document(
     digest: Option<&Digest>,
 ) -> Export {
     let mut notes = Vec::new();
-    let takes_digest = manifest.vantage6.major > 4 || manifest.vantage6.minor >= 6;
+    let takes_digest = manifest.vantage6.major > 4
+        || (manifest.vantage6.major == 4 && manifest.vantage6.minor >= 6);
     let platforms = manifest.build.platforms.len();
     let image = match digest {
         Some(digest) if takes_digest && platforms > 1 => {
@@ -52,6 +53,13 @@ pub fn document(
             format!("{}@{digest}", image.image)
         }
         Some(digest) if takes_digest => format!("{image}@{digest}"),
+        Some(_) if platforms > 1 => {
+            notes.push(format!(
+                "`image` has the tag only: the store of vantage6 {} cannot read a digest (4.6 and later can), and by tag it records the linux/amd64 image of this manifest list, which nodes of other platforms cannot run",
+                manifest.vantage6
+            ));
+            image.to_string()
+        }
         Some(digest) => {
             notes.push(format!(
                 "`image` has the tag only: the store of vantage6 {} cannot read `TAG@DIGEST` (4.6 and later can); it resolves {digest} from the tag",
@@ -307,6 +315,30 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
         assert_eq!(json["image"], format!("ghcr.io/o/a:1.0.0@{digest}"));
         assert_eq!(json["functions"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_manifest_list_is_named_by_its_digest_alone_and_an_old_store_is_warned() {
+        let (image, digest) = published();
+        let (_dir, mut manifest) =
+            project("[store]\ncode-url = \"u\"\npartitioning = \"horizontal\"\nfunctions = []\n");
+        manifest.build.platforms = crate::oci::platform::Platform::ALL.to_vec();
+        let store = super::super::load(&manifest).unwrap().unwrap();
+        let export = document(&manifest, &store, &image, Some(&digest));
+        let json: serde_json::Value = serde_json::from_str(&export.json).unwrap();
+        assert_eq!(json["image"], format!("ghcr.io/o/a@{digest}"));
+        // vantage6 4.5 (and 3.7: its minor is above 6, its major is not 4) cannot read one.
+        for old in ["4.5", "3.7"] {
+            manifest.vantage6 = crate::vantage6::Vantage6Version::parse(old).unwrap();
+            let export = document(&manifest, &store, &image, Some(&digest));
+            let json: serde_json::Value = serde_json::from_str(&export.json).unwrap();
+            assert_eq!(json["image"], "ghcr.io/o/a:1.0.0", "{old}");
+            assert!(
+                export.notes[0].contains("linux/amd64 image"),
+                "{old}: {:?}",
+                export.notes
+            );
+        }
     }
 
     #[test]
