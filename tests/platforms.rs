@@ -523,6 +523,19 @@ fn init_proposes_the_base_platforms_and_publish_without_uv_is_refused_before_wri
         line["platforms"],
         serde_json::json!(["linux/amd64", "linux/arm64"])
     );
+    // `build` still builds this machine's image with the engine, and says how it differs.
+    let built = cargo_v6_env(dir.path(), &[], &["v6", "build", "--set-version", "1.0.0"]);
+    assert_ok(&built);
+    let stderr = text(&built.stderr);
+    assert!(
+        stderr.contains("`build` makes this machine's image with the engine"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Building") && !stderr.contains("Assembling"),
+        "{stderr}"
+    );
+    let _local = support::LocalImages(image.clone());
     // Without uv: refused before anything is written, with what to install.
     let refused = cargo_v6_env(
         dir.path(),

@@ -633,10 +633,10 @@ impl crate::publish::Observer for PublishProgress {
             Event::Smoke(event) => {
                 crate::run::RunObserver::event(&RunProgress::new(reporter), event)
             }
-            Event::BuildStarted { plan } => self.with_current(|c| {
+            Event::BuildStarted { plan, assembled } => self.with_current(|c| {
                 *c = Some(Progress::new(
                     reporter,
-                    if plan.is_assembled() { "Assembling" } else { "Building" },
+                    if assembled { "Assembling" } else { "Building" },
                     &format!("{} {}", plan.name, plan.version),
                     self.bars,
                 ))

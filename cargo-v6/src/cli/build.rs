@@ -35,6 +35,11 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             for warning in &plan.warnings {
                 reporter.warn(warning);
             }
+            if let Some(assembly) = plan.assembly() {
+                reporter.note(format!(
+                    "`build` makes this machine's image with the engine; `publish` assembles the release {assembly}, with another digest"
+                ));
+            }
             runtime.block_on(async {
                 let engine = crate::engine::Engine::connect().await?;
                 let progress = crate::report::PublishProgress::new(reporter);

@@ -51,7 +51,10 @@ pub async fn build(
     tags: &[TaggedImage],
     observer: &dyn Observer,
 ) -> Result<String, PublishError> {
-    observer.event(Event::BuildStarted { plan });
+    observer.event(Event::BuildStarted {
+        plan,
+        assembled: false,
+    });
     let request = BuildRequest {
         context_dir: &plan.context,
         files: &plan.context_files,
@@ -329,7 +332,10 @@ impl<'a> Run<'a> {
         let Some(recipe) = &plan.assembled else {
             return Ok(());
         };
-        observer.event(Event::BuildStarted { plan });
+        observer.event(Event::BuildStarted {
+            plan,
+            assembled: true,
+        });
         let uv = crate::assemble::uv_program();
         let tools = crate::assemble::Tools {
             base_registry,

@@ -324,10 +324,12 @@ pub enum Event<'a> {
         /// Whether this is a dry run.
         dry_run: bool,
     },
-    /// The engine starts building `plan`.
+    /// The engine starts building `plan`, or (`assembled`) its assembly starts.
     BuildStarted {
         /// The plan being built.
         plan: &'a Plan,
+        /// Assembled without the engine, rather than built by it.
+        assembled: bool,
     },
     /// Build progress from the engine.
     Build(&'a BuildEvent),
