@@ -155,10 +155,7 @@ pub async fn assemble(
     tools: &Tools<'_>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Assembled, AssembleError> {
-    let mut base_ref = ImageRef::parse(&plan.base_image).map_err(|e| AssembleError::Base {
-        base: plan.base_image.clone(),
-        message: e.to_string(),
-    })?;
+    let mut base_ref = parse_base(&plan.base_image)?;
     // The base's name as written goes into the label; the digest pins what is read.
     let base_name = base_ref.to_string();
     if let Some(digest) = &tools.base_digest {
@@ -169,15 +166,9 @@ pub async fn assemble(
         message,
     };
     let registry = tools.base_registry;
-    let top = match &base_ref.digest {
-        Some(digest) => registry.manifest_at(&base_ref.name, digest).await?,
-        None => {
-            registry
-                .manifest(&base_ref.name.with_tag(&base_ref.tag_or_latest()))
-                .await?
-        }
-    }
-    .ok_or_else(|| base_error("is not in its registry".into()))?;
+    let top = base_manifest(registry, &base_ref)
+        .await?
+        .ok_or_else(|| base_error("is not in its registry".into()))?;
     let work = WorkFolder::new()?;
     // The registry's part first, per platform: the base's manifest, config and Python.
     let mut bases = Vec::new();
@@ -547,13 +538,46 @@ pub fn base_registry(
     manifest: &crate::manifest::Manifest,
     stall_timeout: std::time::Duration,
 ) -> Result<Registry, AssembleError> {
-    let base = ImageRef::parse(base_image).map_err(|e| AssembleError::Base {
+    let base = parse_base(base_image)?;
+    let domain = base.name.domain();
+    let insecure = manifest.publish.insecure && domain == manifest.image.domain();
+    client(domain, insecure, stall_timeout)
+}
+
+/// The platforms a base's manifest list has (in its order; those cargo v6 assembles for);
+/// empty for a single-platform base.
+pub async fn platforms_of(base_image: &str) -> Result<Vec<Platform>, AssembleError> {
+    let base = parse_base(base_image)?;
+    let registry = client(
+        base.name.domain(),
+        false,
+        std::time::Duration::from_secs(15),
+    )?;
+    let found = base_manifest(&registry, &base).await?;
+    let Some(found) = found.filter(|m| matches!(m.kind, ManifestKind::Index { .. })) else {
+        return Ok(Vec::new());
+    };
+    Ok(Platform::ALL
+        .into_iter()
+        .filter(|platform| manifest_for(&found, &oci_platform(*platform)).is_ok())
+        .collect())
+}
+
+/// The base image as named, or why it names none.
+fn parse_base(base_image: &str) -> Result<ImageRef, AssembleError> {
+    ImageRef::parse(base_image).map_err(|e| AssembleError::Base {
         base: base_image.to_string(),
         message: format!("is no image reference: {e}"),
-    })?;
-    let domain = base.name.domain();
+    })
+}
+
+/// A client of `domain` with the credentials configured for it.
+fn client(
+    domain: &str,
+    insecure: bool,
+    stall_timeout: std::time::Duration,
+) -> Result<Registry, AssembleError> {
     let credentials = crate::credentials::resolve(domain)?;
-    let insecure = manifest.publish.insecure && domain == manifest.image.domain();
     Ok(Registry::with_stall_timeout(
         domain,
         credentials,
@@ -562,35 +586,19 @@ pub fn base_registry(
     )?)
 }
 
-/// The platforms a base's manifest list has (in its order; those cargo v6 assembles for);
-/// empty for a single-platform base.
-pub async fn platforms_of(base_image: &str) -> Result<Vec<Platform>, AssembleError> {
-    let base = ImageRef::parse(base_image).map_err(|e| AssembleError::Base {
-        base: base_image.to_string(),
-        message: format!("is no image reference: {e}"),
-    })?;
-    let domain = base.name.domain();
-    let registry = Registry::with_stall_timeout(
-        domain,
-        crate::credentials::resolve(domain)?,
-        false,
-        std::time::Duration::from_secs(15),
-    )?;
-    let found = match &base.digest {
-        Some(digest) => registry.manifest_at(&base.name, digest).await?,
+/// The base's manifest as it names it: by digest when pinned, else by tag.
+async fn base_manifest(
+    registry: &Registry,
+    base: &ImageRef,
+) -> Result<Option<ManifestInfo>, RegistryError> {
+    match &base.digest {
+        Some(digest) => registry.manifest_at(&base.name, digest).await,
         None => {
             registry
                 .manifest(&base.name.with_tag(&base.tag_or_latest()))
-                .await?
+                .await
         }
-    };
-    let Some(found) = found.filter(|m| matches!(m.kind, ManifestKind::Index { .. })) else {
-        return Ok(Vec::new());
-    };
-    Ok(Platform::ALL
-        .into_iter()
-        .filter(|platform| manifest_for(&found, &oci_platform(*platform)).is_ok())
-        .collect())
+    }
 }
 
 /// The oldest uv whose `--python-platform` names every manylinux tag used here (0.5 lacks

@@ -317,36 +317,12 @@ fn collect(
     let site = &request.base.site;
     let scripts = &request.base.scripts;
     let mut files = Vec::new();
-    // A distribution of the base at another version: uv installs it beside the base's, which
-    // it does not remove from a `--target` (its files are not known here either), so the
-    // image would hold both. pip in the base would replace it; refused instead.
-    for entry in read_dir(target)? {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((dist, version)) = name
-            .strip_suffix(".dist-info")
-            .and_then(|stem| stem.split_once('-'))
-        else {
-            continue;
-        };
-        if seeded.contains_key(&name) {
-            continue;
-        }
-        if let Some((_, installed)) = request.base.installed.get(&normalize(dist)) {
-            return Err(InstallError::Replaces {
-                name: dist.to_string(),
-                wanted: version.to_string(),
-                installed: installed.clone(),
-            });
-        }
-    }
     let scripts_from = target.join("bin");
-    let mut rewritten_scripts = BTreeMap::new();
     if scripts_from.is_dir() {
         for entry in read_dir(&scripts_from)? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
             shebang(&path, &request.base.executable)?;
-            rewritten_scripts.insert(name.clone(), path.clone());
             files.push(LayerFile::File {
                 path: format!("{scripts}/{name}"),
                 source: path,
@@ -363,7 +339,19 @@ fn collect(
             continue;
         }
         let path = entry.path();
-        if name.ends_with(".dist-info") {
+        if let Some(stem) = name.strip_suffix(".dist-info") {
+            // A distribution of the base at another version: uv installs it beside the
+            // base's, which it does not remove from a `--target` (its files are not known
+            // here either), so the image would hold both. pip in the base would replace it;
+            // refused instead.
+            let (dist, version) = stem.split_once('-').unwrap_or((stem, ""));
+            if let Some((_, installed)) = request.base.installed.get(&normalize(dist)) {
+                return Err(InstallError::Replaces {
+                    name: dist.to_string(),
+                    wanted: version.to_string(),
+                    installed: installed.clone(),
+                });
+            }
             records.push(path.clone());
         }
         walk(&path, &format!("{site}/{name}"), &mut files)?;
@@ -373,16 +361,7 @@ fn collect(
         rewrite_dist_info(&dist_info, request.app_dir, &up)?;
     }
     files.retain(|f| !is_uv_only(&f.path()));
-    let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    for file in &files {
-        let path = file.path();
-        let mut parent = path.as_str();
-        while let Some((up, _)) = parent.rsplit_once('/') {
-            dirs.insert(up.to_string());
-            parent = up;
-        }
-    }
-    files.extend(dirs.into_iter().map(LayerFile::Dir));
+    // The folders above them (`usr/local/...`) are the layer writer's to add.
     files.sort_by_key(LayerFile::path);
     files.dedup_by_key(|f| f.path());
     Ok(files)
