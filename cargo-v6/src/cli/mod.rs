@@ -66,6 +66,7 @@ impl Cli {
         let format = match &self.command {
             Command::Plan(args) => args.format.message_format,
             Command::Publish(args) => args.format.message_format,
+            Command::Run(args) => args.format.message_format,
             _ => MessageFormat::Human,
         };
         format == MessageFormat::Json
@@ -337,6 +338,11 @@ impl PlatformArgs {
 /// `linux/amd64` or `linux/arm64`; anything else is exit 2 with the platforms there are.
 fn parse_platform(text: &str) -> Result<crate::oci::platform::Platform, String> {
     crate::oci::platform::Platform::parse(text)
+}
+
+/// `-j`'s default: one per CPU.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// `--message-format`, as cargo has it.

@@ -118,7 +118,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         smoke,
         sign_key: args.sign_key,
         signature_format: args.signature_format,
-        jobs: args.jobs.map_or_else(default_jobs, usize::from),
+        jobs: args.jobs.map_or_else(super::default_jobs, usize::from),
     };
     // Local input first, for every member: a wrong version or context is that member's
     // failure, before any network call.
@@ -200,9 +200,4 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         report::recorded(&recorded?, reporter);
     }
     failures.into_result(members.len())
-}
-
-/// `-j`'s default: one algorithm per CPU.
-fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }

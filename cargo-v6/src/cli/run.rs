@@ -9,10 +9,11 @@ use crate::error::Error;
 use crate::plan::{Plan, RegistryTags};
 use crate::report::{self, Reporter};
 use crate::run::emulated::TargetPlatform;
+use crate::run::federation::{FederationRequest, Organization};
 use crate::run::{DataArg, RunError, RunRequest};
 use crate::vantage6::{FunctionStep, NodeIds, Vantage6Version, Wrapper};
 
-use super::{ManifestArgs, VersionArgs};
+use super::{FormatArgs, ManifestArgs, MessageFormat, VersionArgs};
 
 const ABOUT: &str = "Run the image on this machine the way a vantage6 node runs it";
 
@@ -73,6 +74,11 @@ pub struct Args {
     /// emulated run with the engine's).
     #[arg(long)]
     emulate: bool,
+    /// A federated run (--org): run up to N subtasks at once [default: the number of CPUs].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), requires = "org")]
+    jobs: Option<u16>,
+    #[command(flatten)]
+    pub(super) format: FormatArgs,
     #[command(flatten)]
     manifest: ManifestArgs,
     #[command(flatten)]
@@ -105,6 +111,14 @@ pub struct TaskArgs {
     /// the session's dataframes (named by the labels) that METHOD reads.
     #[arg(long, value_name = "METHOD")]
     extract: Option<String>,
+    /// A federated run: organization ID's database, labelled `default` (`ID=PATH`) or LABEL
+    /// (`ID:LABEL=PATH`). Repeatable: once per organization, or per database. METHOD is then
+    /// the central function; the tasks it creates run at these organizations.
+    #[arg(long = "org", value_name = "ID[:LABEL]=PATH[:TYPE]", conflicts_with_all = ["data", "step", "task_id", "node_id", "organization_id"])]
+    org: Vec<String>,
+    /// The organization the central function runs at [default: the first --org].
+    #[arg(long, value_name = "ID", requires = "org")]
+    central_org: Option<u64>,
     /// Stop the algorithm (and fail) after this many seconds.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
@@ -141,6 +155,7 @@ impl TaskArgs {
             || self.extract.is_some()
             || self.timeout.is_some()
             || self.task_id.is_some()
+            || !self.org.is_empty()
             || (self.node_id, self.organization_id, self.collaboration_id) != (1, 1, 1)
     }
 
@@ -217,6 +232,57 @@ impl TaskArgs {
     }
 }
 
+impl TaskArgs {
+    /// With --org, the federated run of `request` (its central function): each organization's
+    /// databases, in the order given; `jobs` subtasks at once.
+    pub fn federation(
+        &self,
+        request: &RunRequest,
+        jobs: usize,
+    ) -> Result<Option<FederationRequest>, Error> {
+        if self.org.is_empty() {
+            return Ok(None);
+        }
+        let mut organizations: Vec<Organization> = Vec::new();
+        for text in &self.org {
+            let bad = || {
+                Error::input(
+                    format!("--org `{text}` is not ID=PATH[:TYPE] or ID:LABEL=PATH[:TYPE]"),
+                    None,
+                )
+            };
+            let (who, location) = text.split_once('=').ok_or_else(bad)?;
+            let (id, label) = who.split_once(':').unwrap_or((who, "default"));
+            let id: u64 = id.parse().map_err(|_| bad())?;
+            let data = DataArg::parse(&format!("{label}={location}"))
+                .map_err(|m| Error::input(format!("--org {m}"), None))?;
+            match organizations.iter_mut().find(|o| o.id == id) {
+                Some(org) if org.data.iter().any(|d| d.label == data.label) => {
+                    return Err(Error::input(
+                        format!(
+                            "--org gives organization {id} two databases labelled `{}`",
+                            data.label
+                        ),
+                        Some(format!("label the others: --org {id}:LABEL=PATH")),
+                    ));
+                }
+                Some(org) => org.data.push(data),
+                None => organizations.push(Organization {
+                    id,
+                    data: vec![data],
+                }),
+            }
+        }
+        let central = self.central_org.unwrap_or(organizations[0].id);
+        Ok(Some(FederationRequest {
+            task: request.clone(),
+            organizations,
+            central,
+            jobs,
+        }))
+    }
+}
+
 /// Where the image to run comes from. `B` is what a build needs: v6.toml, then the plan made
 /// from it.
 enum Source<B> {
@@ -274,8 +340,20 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
     };
     let request = args.task.request(&args.method, vantage6)?;
+    let jobs = args.jobs.map_or_else(super::default_jobs, usize::from);
+    let federation = args.task.federation(&request, jobs)?;
+    if federation.is_some() && emulated.is_some() {
+        return Err(Error::input(
+            "a federated run (--org) runs its containers in the engine: it cannot be emulated",
+            None,
+        ));
+    }
     // Wrong arguments or data are exit 2 before anything is built or started.
-    crate::run::check(&request).map_err(run_error)?;
+    match &federation {
+        Some(federation) => crate::run::federation::check(federation),
+        None => crate::run::check(&request),
+    }
+    .map_err(run_error)?;
     if wrapper == Some(Wrapper::R) {
         reporter.warn("the R wrapper (vtg) dates from vantage6 3.x and may not read what a 4.x or 5.x node gives it");
     }
@@ -291,7 +369,10 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         }
     };
     super::runtime()?.block_on(async {
-        let observer = report::RunProgress::new(reporter);
+        let observer = match args.format.message_format {
+            MessageFormat::Json => report::RunProgress::with_json(reporter),
+            MessageFormat::Human => report::RunProgress::new(reporter),
+        };
         if let (Some(platform), Source::Given(image)) = (&emulated, &source) {
             // No engine: the function runs under qemu-user. A signal ends it through
             // `Runtime::block_on`, which drops it: its process is killed, its folder removed.
@@ -321,9 +402,13 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         };
         // A signal ends it through `Runtime::block_on`, which removes the container; the
         // work folder goes when the run's future is dropped.
-        let outcome = crate::run::run(&engine, &image, &request, &observer)
-            .await
-            .map_err(run_error)?;
+        let outcome = match &federation {
+            Some(federation) => {
+                crate::run::federation::run_federation(&engine, &image, federation, &observer).await
+            }
+            None => crate::run::run(&engine, &image, &request, &observer).await,
+        }
+        .map_err(run_error)?;
         report::run_output(&outcome, reporter)
     })
 }

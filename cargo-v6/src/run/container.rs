@@ -32,7 +32,8 @@ pub(super) async fn execute(
         env: &env,
         binds: &binds,
         tmpfs: &node.tmpfs,
-        network: "none",
+        // A task of a federated run reaches the run's server on this machine's loopback.
+        network: if task.proxy.is_some() { "host" } else { "none" },
         labels: &labels,
         tty: node.tty,
     };
@@ -45,7 +46,7 @@ pub(super) async fn execute(
         engine.follow_logs(&id, &mut |line| log.line(&line)).await?;
         engine.wait_container(&id).await
     };
-    let ended = supervise(limits.timeout, &waits_for_server, follow).await;
+    let ended = supervise(&limits, &waits_for_server, follow).await;
     // Whatever happened, the container goes.
     let removed = engine.remove_container(&id).await;
     let code = stopped(ended, task.method, limits.timeout)??;

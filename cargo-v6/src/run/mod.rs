@@ -28,6 +28,7 @@
 mod container;
 mod diagnose;
 pub mod emulated;
+pub mod federation;
 mod request;
 mod task;
 mod workdir;
@@ -118,10 +119,62 @@ pub enum RunEvent<'a> {
         /// The exit code.
         code: i64,
     },
+    /// A task of a federated run started or ended.
+    Task(TaskEvent<'a>),
     /// Something the user should know; the run goes on.
     Warning(String),
     /// An extra environment variable the node does not set (it sets its own); the run goes on.
     EnvSkipped(&'a SkippedEnv),
+}
+
+/// A task of a federated run: the central function's or a subtask.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskEvent<'a> {
+    /// The task's id (`TASK_ID`).
+    pub task: u64,
+    /// The run's id (one per organization of the task).
+    pub run: u64,
+    /// The task that created it; `None` for the central function's.
+    pub parent: Option<u64>,
+    /// Where it runs.
+    pub organization: u64,
+    /// The function.
+    pub method: &'a str,
+    /// What happened.
+    pub state: TaskState,
+}
+
+/// What happened to a task of a federated run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Its container started.
+    Started,
+    /// It wrote its output, after this long.
+    Completed(Duration),
+    /// It failed, after this long.
+    Failed(Duration),
+    /// The run ended before it did, after this long.
+    Stopped(Duration),
+}
+
+impl TaskState {
+    /// `started`, `completed`, `failed`, `stopped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Started => "started",
+            TaskState::Completed(_) => "completed",
+            TaskState::Failed(_) => "failed",
+            TaskState::Stopped(_) => "stopped",
+        }
+    }
+
+    /// How long it ran, once it ended.
+    pub fn elapsed(self) -> Option<Duration> {
+        match self {
+            TaskState::Started => None,
+            TaskState::Completed(d) | TaskState::Failed(d) | TaskState::Stopped(d) => Some(d),
+        }
+    }
 }
 
 /// Receives [`RunEvent`]s. `Sync`: engine callbacks may run on the runtime's threads.
@@ -173,6 +226,21 @@ pub enum RunError {
         /// The function.
         method: String,
     },
+    /// The run was stopped before its end: a federated run ended otherwise (a task failed,
+    /// or the algorithm asked for something the run's server does not serve).
+    #[error("`{method}` was stopped: the federated run ended")]
+    Cancelled {
+        /// The function.
+        method: String,
+    },
+    /// A federated run ended before its central function did.
+    #[error("{reason}")]
+    Federation {
+        /// Why.
+        reason: String,
+        /// How to fix it.
+        help: Option<String>,
+    },
     /// The image could not be run under qemu-user.
     #[error(transparent)]
     Emulation(#[from] EmulationError),
@@ -208,6 +276,7 @@ impl RunError {
             RunError::NeedsServer { .. } => Some(Hint::Say(CENTRAL_HELP.to_owned())),
             RunError::TimedOut { .. } => Some(Hint::Timeout),
             RunError::Emulation(e) => e.help().map(Hint::Say),
+            RunError::Federation { help, .. } => help.clone().map(Hint::Say),
             _ => None,
         }
     }

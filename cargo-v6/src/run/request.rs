@@ -142,6 +142,7 @@ pub(super) fn checked_databases(
         image: "",
         run_id: 1,
         ids: request.ids,
+        proxy: None,
     })?;
     Ok(databases)
 }

@@ -43,7 +43,6 @@ pub(super) async fn run_in(
 ) -> Result<RunOutcome, RunError> {
     let is_5 = request.vantage6.major == 5;
     let step = request.step.unwrap_or(FunctionStep::FederatedCompute);
-    let empty = Map::new();
     let mut task_databases: Vec<(NodeDatabase, Option<PathBuf>)> = databases.to_vec();
     let mut run_id = 1;
     let run = Run {
@@ -53,45 +52,10 @@ pub(super) async fn run_in(
         module,
         work,
         observer,
+        cancel: None,
     };
     if let (true, Some(extract)) = (is_5, &request.extract) {
-        // Each source becomes a dataframe of the session, named by its label.
-        for (db, host) in databases {
-            let source = [(db.clone(), host.clone())];
-            let task = Task {
-                method: extract,
-                args: &[],
-                kwargs: &empty,
-                step: FunctionStep::DataExtraction,
-                databases: &source,
-                run_id,
-                task_id: u64::from(run_id),
-            };
-            run.task(&task).await?;
-            let from = work.path.join(format!("run-{run_id}/output"));
-            let to = work.path.join(format!("session/{}.parquet", db.label));
-            std::fs::rename(&from, &to).map_err(|source| RunError::Io {
-                what: format!("cannot keep the table of `{extract}` for `{}`", db.label),
-                source,
-            })?;
-            work.session_changed(vantage6::SessionStateRow::dataframe_stored(
-                FunctionStep::DataExtraction,
-                &db.label,
-            ))?;
-            run_id += 1;
-        }
-        task_databases = databases
-            .iter()
-            .map(|(db, _)| {
-                (
-                    NodeDatabase {
-                        source: DatabaseSource::SessionDataframe,
-                        ..db.clone()
-                    },
-                    None,
-                )
-            })
-            .collect();
+        (task_databases, run_id) = run.extract(extract, databases, run_id).await?;
     }
     let task = Task {
         method: &request.method,
@@ -101,6 +65,7 @@ pub(super) async fn run_in(
         databases: &task_databases,
         run_id,
         task_id: request.ids.task,
+        proxy: None,
     };
     let output = run.task(&task).await?;
     Ok(RunOutcome {
@@ -109,28 +74,35 @@ pub(super) async fn run_in(
     })
 }
 
-/// What every task of a run shares.
-struct Run<'a> {
-    executor: Executor<'a>,
-    image: &'a str,
-    request: &'a RunRequest,
-    module: Option<&'a str>,
-    work: &'a WorkDir,
-    observer: &'a dyn RunObserver,
+/// What every task of a run (of one node, in a federated run) shares.
+pub(super) struct Run<'a> {
+    pub(super) executor: Executor<'a>,
+    pub(super) image: &'a str,
+    /// The environment, timeout and ids of its tasks (the task id aside).
+    pub(super) request: &'a RunRequest,
+    pub(super) module: Option<&'a str>,
+    pub(super) work: &'a WorkDir,
+    pub(super) observer: &'a dyn RunObserver,
+    /// Stops its tasks early (a federated run that ended otherwise).
+    pub(super) cancel: Option<&'a tokio_util::sync::CancellationToken>,
 }
 
 /// One task.
 pub(super) struct Task<'a> {
     /// The function.
     pub(super) method: &'a str,
-    args: &'a [Value],
-    kwargs: &'a Map<String, Value>,
-    step: FunctionStep,
+    pub(super) args: &'a [Value],
+    pub(super) kwargs: &'a Map<String, Value>,
+    pub(super) step: FunctionStep,
     /// Its databases, with their host paths.
     pub(super) databases: &'a [(NodeDatabase, Option<PathBuf>)],
-    run_id: u32,
+    /// Names its folder in the work folder.
+    pub(super) run_id: u32,
     /// `TASK_ID`: each task is a task of its own.
-    task_id: u64,
+    pub(super) task_id: u64,
+    /// The federated run's server, which its algorithm client reaches over this machine's
+    /// network; `None`: no network.
+    pub(super) proxy: Option<vantage6::Proxy<'a>>,
 }
 
 /// How a task's process ended, and what it wrote (without ANSI colours), for [`diagnose`].
@@ -142,8 +114,59 @@ pub(super) struct Exited {
 }
 
 impl Run<'_> {
+    /// 5.x: runs `extract` on each of `databases`, as data extractions numbered from
+    /// `run_id`, and keeps each table in the session as a dataframe named by its label.
+    /// Returns the dataframes, as the databases of the tasks after them, and the next run id.
+    pub(super) async fn extract(
+        &self,
+        extract: &str,
+        databases: &[(NodeDatabase, Option<PathBuf>)],
+        mut run_id: u32,
+    ) -> Result<(Vec<(NodeDatabase, Option<PathBuf>)>, u32), RunError> {
+        let empty = Map::new();
+        for (db, host) in databases {
+            let source = [(db.clone(), host.clone())];
+            let task = Task {
+                method: extract,
+                args: &[],
+                kwargs: &empty,
+                step: FunctionStep::DataExtraction,
+                databases: &source,
+                run_id,
+                task_id: u64::from(run_id),
+                proxy: None,
+            };
+            self.task(&task).await?;
+            let from = self.work.path.join(format!("run-{run_id}/output"));
+            let to = self.work.path.join(format!("session/{}.parquet", db.label));
+            std::fs::rename(&from, &to).map_err(|source| RunError::Io {
+                what: format!("cannot keep the table of `{extract}` for `{}`", db.label),
+                source,
+            })?;
+            self.work
+                .session_changed(vantage6::SessionStateRow::dataframe_stored(
+                    FunctionStep::DataExtraction,
+                    &db.label,
+                ))?;
+            run_id += 1;
+        }
+        let dataframes = databases
+            .iter()
+            .map(|(db, _)| {
+                (
+                    NodeDatabase {
+                        source: DatabaseSource::SessionDataframe,
+                        ..db.clone()
+                    },
+                    None,
+                )
+            })
+            .collect();
+        Ok((dataframes, run_id))
+    }
+
     /// Prepares the work folder for `task`, executes it to the end, and reads the output.
-    async fn task(&self, task: &Task<'_>) -> Result<RunOutput, RunError> {
+    pub(super) async fn task(&self, task: &Task<'_>) -> Result<RunOutput, RunError> {
         let request = self.request;
         let node_databases: Vec<NodeDatabase> =
             task.databases.iter().map(|(d, _)| d.clone()).collect();
@@ -161,6 +184,7 @@ impl Run<'_> {
                 task: task.task_id,
                 ..request.ids
             },
+            proxy: task.proxy,
         })?;
         for skipped in &node.skipped_env {
             self.observer.event(RunEvent::EnvSkipped(skipped));
@@ -233,6 +257,7 @@ impl Run<'_> {
         Limits {
             timeout: self.request.timeout,
             observer: self.observer,
+            cancel: self.cancel,
         }
     }
 }
@@ -244,6 +269,8 @@ pub(super) struct Limits<'a> {
     pub(super) timeout: Option<Duration>,
     /// Shown each line.
     pub(super) observer: &'a dyn RunObserver,
+    /// Ends it early.
+    pub(super) cancel: Option<&'a tokio_util::sync::CancellationToken>,
 }
 
 /// How following a task's process ended.
@@ -254,6 +281,8 @@ pub(super) enum Ended<T> {
     TimedOut,
     /// Its algorithm client started retrying the server.
     NeedsServer,
+    /// It was cancelled.
+    Cancelled,
 }
 
 /// A task's log as it arrives: each line shown, kept for [`diagnose`], and watched for the
@@ -297,10 +326,17 @@ impl<'a> Log<'a> {
 /// for good: no server is reachable from here). The caller removes the process in the two
 /// latter cases.
 pub(super) async fn supervise<T>(
-    timeout: Option<Duration>,
+    limits: &Limits<'_>,
     waits_for_server: &tokio::sync::Notify,
     follow: impl Future<Output = T>,
 ) -> Ended<T> {
+    let timeout = limits.timeout;
+    let cancelled = async {
+        match limits.cancel {
+            Some(cancel) => cancel.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
     let timed = async {
         match timeout {
             Some(limit) => tokio::time::timeout(limit, follow).await.ok(),
@@ -310,6 +346,7 @@ pub(super) async fn supervise<T>(
     tokio::select! {
         exited = timed => exited.map_or(Ended::TimedOut, Ended::Exited),
         () = waits_for_server.notified() => Ended::NeedsServer,
+        () = cancelled => Ended::Cancelled,
     }
 }
 
@@ -326,6 +363,9 @@ pub(super) fn stopped<T>(
             after: timeout.unwrap_or_default(),
         }),
         Ended::NeedsServer => Err(RunError::NeedsServer {
+            method: method.to_owned(),
+        }),
+        Ended::Cancelled => Err(RunError::Cancelled {
             method: method.to_owned(),
         }),
     }

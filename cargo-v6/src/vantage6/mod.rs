@@ -19,6 +19,6 @@ pub use catalog::{
 pub use node::{
     DatabaseSource, ENV_EQUALS_REPLACEMENT, LOG_ERROR, LOG_INFO, LOG_WARN, MountSource,
     NOT_SETTABLE_BY_NODE, NodeDatabase, NodeIds, NodeMount, NodeRun, NodeRunError, NodeTask,
-    OutputFormat, SERVER_CONTACT, SERVER_RETRY, SESSION_STATE_FILE, SessionStateRow, SkippedEnv,
-    check_env_name, encode_env, encode_env_value, node_run,
+    OutputFormat, Proxy, SERVER_CONTACT, SERVER_RETRY, SESSION_STATE_FILE, SessionStateRow,
+    SkippedEnv, check_env_name, encode_env, encode_env_value, node_run,
 };

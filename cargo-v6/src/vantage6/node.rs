@@ -88,6 +88,21 @@ pub struct NodeTask<'a> {
     pub run_id: u32,
     /// The identities the node passes on (5.x environment, 4.x container token).
     pub ids: NodeIds,
+    /// Where the algorithm client finds a server, when one answers (a federated run);
+    /// `None`: the node's own proxy address, which nothing answers here.
+    pub proxy: Option<Proxy<'a>>,
+}
+
+/// The stand-in server of a federated run, as one container sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxy<'a> {
+    /// `HOST`, with its scheme (`http://127.0.0.1`).
+    pub host: &'a str,
+    /// `PORT`.
+    pub port: u16,
+    /// A secret of this container alone, carried in its token (`jti`): how the server knows
+    /// the caller, and why no other program on this machine can call it as one.
+    pub nonce: &'a str,
 }
 
 /// Who runs the task, as a node tells the algorithm: vantage6-node 5.0.3 sets them as
@@ -311,10 +326,8 @@ fn node_run_4(task: &NodeTask<'_>) -> NodeRun {
     set("TOKEN_FILE", file("token"));
     set("TEMPORARY_FOLDER", TMP_FOLDER.to_owned());
     // The node's proxy to the server (PROXY_SERVER_HOST, default host.docker.internal, port
-    // 8080). Nothing answers here: the container has no network.
-    set("HOST", "http://host.docker.internal".to_owned());
-    set("PORT", "8080".to_owned());
-    set("API_PATH", String::new());
+    // 8080). Nothing answers there unless a federated run serves it.
+    set_proxy(&mut set, task.proxy, 8080);
     let labels: Vec<&str> = task.databases.iter().map(|d| d.label.as_str()).collect();
     set("USER_REQUESTED_DATABASE_LABELS", labels.join(","));
     let mut mounts = vec![NodeMount {
@@ -480,11 +493,9 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
         );
     }
     // `run`: the proxy (`V6_PROXY_HOST`, the node's service name in its cluster; port
-    // `V6_PROXY_PORT`, `DEFAULT_PROXY_PORT` 7654). Nothing answers here: the container has no
-    // network.
-    set("HOST", "http://host.docker.internal".to_owned());
-    set("PORT", "7654".to_owned());
-    set("API_PATH", String::new());
+    // `V6_PROXY_PORT`, `DEFAULT_PROXY_PORT` 7654). Nothing answers there unless a federated
+    // run serves it.
+    set_proxy(&mut set, task.proxy, 7654);
     set("ALGORITHM_METHOD", task.method.to_owned());
     set("FUNCTION_ACTION", task.step.as_str().to_owned());
     set("TASK_ID", task.ids.task.to_string());
@@ -505,8 +516,17 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
         env.insert(k.clone(), v.clone());
     }
     let input = serde_json::Value::Object(task.kwargs.clone());
+    let mut encoded = encode_env(&env);
+    // A central step talks to the server: its token is passed as a secret, not encoded.
+    if let (Some(_), FunctionStep::CentralCompute) = (task.proxy, task.step) {
+        encoded.insert("CONTAINER_TOKEN".to_owned(), container_token(task));
+        env.insert(
+            "CONTAINER_TOKEN".to_owned(),
+            "(the container's token)".to_owned(),
+        );
+    }
     Ok(NodeRun {
-        env: encode_env(&env),
+        env: encoded,
         env_plain: env,
         dirs,
         files: vec![
@@ -660,10 +680,26 @@ pub fn encode_env_value(value: &str) -> String {
     out
 }
 
+/// `HOST`, `PORT` and `API_PATH`: the node's proxy, or the federated run's server.
+fn set_proxy(set: &mut impl FnMut(&str, String), proxy: Option<Proxy<'_>>, node_port: u16) {
+    match proxy {
+        Some(proxy) => {
+            set("HOST", proxy.host.to_owned());
+            set("PORT", proxy.port.to_string());
+        }
+        None => {
+            set("HOST", "http://host.docker.internal".to_owned());
+            set("PORT", node_port.to_string());
+        }
+    }
+    set("API_PATH", String::new());
+}
+
 /// The 4.x container token: a JWT whose `sub` is the identity the server gives a container
 /// (`client_type`, `node_id`, `organization_id`, `collaboration_id`, `task_id`, `image`,
-/// `databases`). Unsigned: the `@metadata` decorator reads it without verifying, and nothing
-/// here can reach a server that would.
+/// `databases`), and in a federated run the container's nonce as `jti`. Unsigned: the
+/// `@metadata` decorator and the algorithm client read it without verifying; the federated
+/// run's server knows its callers by the nonce.
 fn container_token(task: &NodeTask<'_>) -> String {
     let header = serde_json::json!({"alg": "none", "typ": "JWT"});
     let databases: Vec<serde_json::Value> = task
@@ -671,7 +707,7 @@ fn container_token(task: &NodeTask<'_>) -> String {
         .iter()
         .map(|d| serde_json::json!({"label": d.label, "type": d.db_type}))
         .collect();
-    let payload = serde_json::json!({
+    let mut payload = serde_json::json!({
         "sub": {
             "client_type": "container",
             "node_id": task.ids.node,
@@ -682,6 +718,9 @@ fn container_token(task: &NodeTask<'_>) -> String {
             "databases": databases,
         },
     });
+    if let Some(proxy) = task.proxy {
+        payload["jti"] = proxy.nonce.into();
+    }
     format!(
         "{}.{}.",
         base64url(header.to_string().as_bytes()),
@@ -745,6 +784,7 @@ mod tests {
             image: "img",
             run_id: 1,
             ids: NodeIds::default(),
+            proxy: None,
         }
     }
 

@@ -312,7 +312,7 @@ impl Emulator {
             }
             child.wait().await
         };
-        let ended = supervise(limits.timeout, &waits_for_server, follow).await;
+        let ended = supervise(&limits, &waits_for_server, follow).await;
         let status =
             stopped(ended, task.method, limits.timeout)?.map_err(|source| RunError::Io {
                 what: format!("cannot wait for {}", self.qemu.display()),

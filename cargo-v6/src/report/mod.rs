@@ -8,6 +8,10 @@ use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 
 use crate::error::Error;
 
+mod run;
+
+pub use run::{RunProgress, run_output};
+
 /// How much to say on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Verbosity {
@@ -703,89 +707,6 @@ impl crate::publish::Observer for PublishProgress {
             ),
         }
     }
-}
-
-/// Shows a run like a node's: status lines, and the container's log live on stderr, line by
-/// line as the algorithm writes it (nothing with `-q`).
-pub struct RunProgress {
-    reporter: Reporter,
-}
-
-impl RunProgress {
-    /// Progress for `reporter`'s verbosity.
-    pub fn new(reporter: &Reporter) -> Self {
-        RunProgress {
-            reporter: *reporter,
-        }
-    }
-}
-
-impl crate::run::RunObserver for RunProgress {
-    fn event(&self, event: crate::run::RunEvent<'_>) {
-        use crate::run::RunEvent;
-        let reporter = &self.reporter;
-        match event {
-            RunEvent::Pulling { reference } => reporter.status("Pulling", reference),
-            RunEvent::PullStatus(status) => reporter.detail(format!("      {status}")),
-            RunEvent::Started {
-                method,
-                step,
-                image,
-                env,
-                emulator,
-            } => {
-                let hex = image.strip_prefix("sha256:").unwrap_or(image);
-                let shown = if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    &hex[..12]
-                } else {
-                    image
-                };
-                let step = step.map(|s| format!(" ({s})")).unwrap_or_default();
-                let how = match emulator {
-                    Some(qemu) => format!(" under {qemu} (the network is not taken away)"),
-                    None => " (no network)".to_owned(),
-                };
-                reporter.status(
-                    "Running",
-                    format!("{method}{step} in {shown}, as a vantage6 node does{how}"),
-                );
-                for (key, value) in env {
-                    reporter.detail(format!("         env {key}={value}"));
-                }
-            }
-            RunEvent::Log(line) => {
-                if reporter.verbosity >= Verbosity::Normal {
-                    say(format_args!("{}\n", line.text()));
-                }
-            }
-            RunEvent::Exited { method, code } => {
-                reporter.detail(format!("      Exited {method}: status {code}"))
-            }
-            RunEvent::Warning(message) => reporter.warn(message),
-            RunEvent::EnvSkipped(skipped) => reporter.warn(env_skipped(skipped)),
-        }
-    }
-}
-
-/// The warning for an `--env` variable the node does not set.
-fn env_skipped(skipped: &crate::vantage6::SkippedEnv) -> String {
-    format!(
-        "--env {} is not set: a vantage6 {} node sets {} itself, and skips an `algorithm_env` variable of that name",
-        skipped.name,
-        skipped.version,
-        skipped.name.to_uppercase()
-    )
-}
-
-/// A finished run: a status line on stderr, and the output as one line of JSON on stdout (the
-/// last line).
-pub fn run_output(outcome: &crate::run::RunOutcome, reporter: &Reporter) -> Result<(), Error> {
-    let what = match &outcome.output {
-        crate::run::RunOutput::Json(_) => "the wrapper wrote its output",
-        crate::run::RunOutput::Table { .. } => "the wrapper wrote a parquet table",
-    };
-    reporter.status("Finished", what);
-    stdout(&format!("{}\n", outcome.output.json_line()))
 }
 
 /// The retries a registry client made (`cargo v6 sign`, `verify`), as `publish` shows them:
