@@ -40,6 +40,10 @@ pub(super) struct Answer {
     pub body: Value,
     /// What the run does next.
     pub effect: Effect,
+    /// A task's status while it runs: the server asks again once a run ends instead of
+    /// answering, so that the client's polling (1 s, then 1.5 times longer each time) does not
+    /// wait on a finished task.
+    pub unfinished: bool,
 }
 
 /// What a request asks of the run, beyond its answer.
@@ -67,9 +71,11 @@ pub(super) enum RunStatus {
 }
 
 impl RunStatus {
-    /// The status string of `vantage6.common.task_status.TaskStatus`.
-    fn as_str(self) -> &'static str {
+    /// The status string of vantage6 `major`'s `TaskStatus` (4.x `common/task_status.py`,
+    /// 5.x `common/enum.py`, where an unfinished task is `awaiting`).
+    fn as_str(self, major: u64) -> &'static str {
         match self {
+            RunStatus::Pending | RunStatus::Active if major >= 5 => "awaiting",
             RunStatus::Pending => "pending",
             RunStatus::Active => "active",
             RunStatus::Completed => "completed",
@@ -135,19 +141,22 @@ pub(super) struct Api {
     collaboration: u64,
     organizations: Vec<u64>,
     image: String,
+    /// 5.x: the session's dataframes, named by their labels; `dataframe_id` N is the Nth.
+    dataframes: Vec<String>,
     tasks: Vec<TaskRecord>,
     runs: Vec<RunRecord>,
     nonce: Box<dyn FnMut() -> String + Send>,
 }
 
 impl Api {
-    /// A server for `organizations` of one collaboration, running `image` of vantage6 `major`;
-    /// `nonce` makes each container's secret.
+    /// A server for `organizations` of one collaboration, running `image` of vantage6 `major`
+    /// (5.x: with a session holding `dataframes`); `nonce` makes each container's secret.
     pub fn new(
         major: u64,
         collaboration: u64,
         organizations: Vec<u64>,
         image: &str,
+        dataframes: Vec<String>,
         nonce: Box<dyn FnMut() -> String + Send>,
     ) -> Api {
         Api {
@@ -155,6 +164,7 @@ impl Api {
             collaboration,
             organizations,
             image: image.to_owned(),
+            dataframes,
             tasks: Vec::new(),
             runs: Vec::new(),
             nonce,
@@ -209,6 +219,7 @@ impl Api {
         let Some(caller) = self.caller(request.authorization) else {
             return Answer {
                 status: 401,
+                unfinished: false,
                 body: json!({ "msg": "no container token of this run" }),
                 effect: Effect::None,
             };
@@ -238,7 +249,11 @@ impl Api {
             ("POST", ["task"]) => Some(self.create_task(caller, request.body)),
             ("GET", ["task", id]) => Some(self.with_task(id, |api, t| ok(api.task_json(t)))),
             ("GET", ["task", id, "status"]) => Some(self.with_task(id, |api, t| {
-                ok(json!({ "id": t.id, "status": api.task_status(t).as_str() }))
+                let status = api.task_status(t);
+                Answer {
+                    unfinished: matches!(status, RunStatus::Pending | RunStatus::Active),
+                    ..ok(json!({ "id": t.id, "status": status.as_str(api.major) }))
+                }
             })),
             ("GET", ["run"] | ["result"]) => {
                 let task = query.get("task_id").and_then(|id| id.parse::<u64>().ok());
@@ -266,6 +281,7 @@ impl Api {
             let what = format!("{} /{}", request.method, request.path.trim_matches('/'));
             Answer {
                 status: 404,
+                unfinished: false,
                 body: json!({ "msg": format!("cargo v6 does not serve `{what}`") }),
                 effect: Effect::Stop(format!(
                     "the algorithm asked the server for `{what}`, which a local federated run \
@@ -298,7 +314,7 @@ impl Api {
                     record.session = session;
                     record.action.clone_from(&action);
                 }
-                let labels = labels_of(&databases);
+                let labels = self.labels_of(&databases);
                 let runs = inputs
                     .into_iter()
                     .map(|(organization, input, mut call)| {
@@ -313,12 +329,14 @@ impl Api {
                     .map_or(Value::Null, |t| self.task_json(t));
                 Answer {
                     status: 201,
+                    unfinished: false,
                     body,
                     effect: Effect::Start(runs),
                 }
             }
             Err(reason) => Answer {
                 status: 400,
+                unfinished: false,
                 body: json!({ "msg": reason }),
                 effect: Effect::Stop(format!(
                     "the algorithm created a task this run refuses: {reason}"
@@ -376,8 +394,10 @@ impl Api {
                         .join(", ")
                 ));
             }
+            // 4.x `input`, 5.x `arguments`.
             let input = entry
                 .get("input")
+                .or_else(|| entry.get("arguments"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let call = self.decode_input(&body, input)?;
@@ -440,6 +460,30 @@ impl Api {
             databases: Vec::new(),
             action: None,
         })
+    }
+
+    /// The labels of a task's `databases`: 4.x `[{"label": ...}]`; 5.x lists (one per
+    /// argument position) of `{"dataframe_id": N}`, named by the session's dataframes.
+    fn labels_of(&self, databases: &Value) -> Vec<String> {
+        let mut labels = Vec::new();
+        let mut pending = vec![databases];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::Array(items) => pending.extend(items.iter().rev()),
+                Value::Object(entry) => {
+                    let name = match entry.get("dataframe_id").and_then(Value::as_u64) {
+                        Some(id) => index(id).and_then(|i| self.dataframes.get(i)).cloned(),
+                        None => entry
+                            .get("label")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    };
+                    labels.extend(name);
+                }
+                _ => {}
+            }
+        }
+        labels
     }
 
     fn add_task(
@@ -551,7 +595,7 @@ impl Api {
             "name": task.name,
             "description": task.description,
             "image": self.image,
-            "status": self.task_status(task).as_str(),
+            "status": self.task_status(task).as_str(self.major),
             "collaboration": { "id": self.collaboration },
             "parent": task.parent.map(|id| json!({ "id": id })),
             "job_id": self.job_of(task.id),
@@ -580,7 +624,7 @@ impl Api {
             "task": { "id": run.task },
             "organization": { "id": run.organization },
             "node": { "id": run.organization },
-            "status": run.status.as_str(),
+            "status": run.status.as_str(self.major),
             "input": run.input,
             "result": run.result.as_ref().map(|bytes| STANDARD.encode(bytes)),
             "blob_storage_used": false,
@@ -595,30 +639,6 @@ fn call_json(call: &Call) -> Value {
     json!({ "method": call.method, "args": call.args, "kwargs": call.kwargs })
 }
 
-/// The labels of a task's `databases` (`[{"label": ...}]`; 5.x also plain names, or lists of
-/// them per argument position).
-fn labels_of(databases: &Value) -> Vec<String> {
-    fn collect(value: &Value, into: &mut Vec<String>) {
-        match value {
-            Value::String(label) => into.push(label.clone()),
-            Value::Object(entry) => {
-                if let Some(label) = entry
-                    .get("label")
-                    .or_else(|| entry.get("dataframe_name"))
-                    .and_then(Value::as_str)
-                {
-                    into.push(label.to_owned());
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|item| collect(item, into)),
-            _ => {}
-        }
-    }
-    let mut labels = Vec::new();
-    collect(databases, &mut labels);
-    labels
-}
-
 fn index(id: u64) -> Option<usize> {
     usize::try_from(id).ok()?.checked_sub(1)
 }
@@ -626,6 +646,7 @@ fn index(id: u64) -> Option<usize> {
 fn ok(body: Value) -> Answer {
     Answer {
         status: 200,
+        unfinished: false,
         body,
         effect: Effect::None,
     }
@@ -634,6 +655,7 @@ fn ok(body: Value) -> Answer {
 fn not_found(message: &str) -> Answer {
     Answer {
         status: 404,
+        unfinished: false,
         body: json!({ "msg": message }),
         effect: Effect::None,
     }

@@ -193,8 +193,10 @@ impl Federation<'_> {
             };
             dataframes.insert(id, databases);
         }
-        let central_labels = dataframes[&self.request.central]
-            .iter()
+        let central_labels: Vec<String> = dataframes
+            .get(&self.request.central)
+            .into_iter()
+            .flatten()
             .map(|(db, _)| db.label.clone())
             .collect();
         let api = Arc::new(Mutex::new(Api::new(
@@ -202,6 +204,7 @@ impl Federation<'_> {
             self.request.task.ids.collaboration,
             self.nodes.keys().copied().collect(),
             self.image,
+            central_labels.clone(),
             Box::new(nonce),
         )));
         let central = lock(&api).create_user_task(
@@ -215,7 +218,8 @@ impl Federation<'_> {
             },
         );
         let (effects_tx, mut effects) = tokio::sync::mpsc::unbounded_channel();
-        let server = server::serve(Arc::clone(&api), effects_tx)
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let server = server::serve(Arc::clone(&api), effects_tx, Arc::clone(&changed))
             .await
             .map_err(|source| RunError::Io {
                 what: "cannot serve the federated run's server on 127.0.0.1".to_owned(),
@@ -238,7 +242,9 @@ impl Federation<'_> {
                     if ended.run != central {
                         subtasks_running -= 1;
                     }
-                    match self.ended(&api, ended, central) {
+                    let result = self.ended(&api, ended, central);
+                    changed.notify_waiters();
+                    match result {
                         Ok(Some(output)) => break Ok(output),
                         Ok(None) => {}
                         Err(e) => break Err(e),

@@ -13,12 +13,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::api::{Api, ApiRequest, Effect};
 
 /// A request body larger than this is refused: task inputs are small JSON.
 const MAX_BODY: usize = 64 << 20;
+
+/// How long a status request of an unfinished task is held before it is answered anyway.
+const HOLD: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The server, serving until dropped.
 pub(super) struct Server {
@@ -33,10 +37,12 @@ impl Drop for Server {
     }
 }
 
-/// Starts serving `api` on a free loopback port; effects are sent to `effects`.
+/// Starts serving `api` on a free loopback port; effects are sent to `effects`. `changed`
+/// is notified whenever a run ends (a held status request then asks again).
 pub(super) async fn serve(
     api: Arc<Mutex<Api>>,
     effects: UnboundedSender<Effect>,
+    changed: Arc<Notify>,
 ) -> std::io::Result<Server> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let port = listener.local_addr()?.port();
@@ -44,11 +50,15 @@ pub(super) async fn serve(
         while let Ok((stream, _)) = listener.accept().await {
             let api = Arc::clone(&api);
             let effects = effects.clone();
+            let changed = Arc::clone(&changed);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
                     let api = Arc::clone(&api);
                     let effects = effects.clone();
-                    async move { Ok::<_, hyper::Error>(respond(&api, &effects, request).await) }
+                    let changed = Arc::clone(&changed);
+                    async move {
+                        Ok::<_, hyper::Error>(respond(&api, &effects, &changed, request).await)
+                    }
                 });
                 // A connection that breaks off is the container's business.
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -63,6 +73,7 @@ pub(super) async fn serve(
 async fn respond(
     api: &Mutex<Api>,
     effects: &UnboundedSender<Effect>,
+    changed: &Notify,
     request: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
@@ -74,17 +85,28 @@ async fn respond(
         .headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let answer = {
-        let mut api = api
+    let request = ApiRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        body: &body,
+        authorization,
+    };
+    let held_since = tokio::time::Instant::now();
+    let answer = loop {
+        // Listening before asking: a run that ends in between still wakes this request.
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let answer = api
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        api.answer(&ApiRequest {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or_default(),
-            body: &body,
-            authorization,
-        })
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .answer(&request);
+        let left = HOLD.saturating_sub(held_since.elapsed());
+        if !answer.unfinished || left.is_zero() {
+            break answer;
+        }
+        let _ = tokio::time::timeout(left, notified).await;
     };
     if answer.effect != Effect::None {
         // The run has ended when nobody receives: nothing left to do.
