@@ -716,21 +716,3 @@ pub fn retries(registry: &crate::registry::Registry, reporter: &Reporter) {
         reporter.detail(format!("      Retry {retry}"));
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The node's contract says which variable is skipped; the warning names `--env`.
-    #[test]
-    fn a_skipped_env_variable_is_worded_with_the_flag() {
-        let skipped = crate::vantage6::SkippedEnv {
-            name: "task_id".into(),
-            version: "5.1".into(),
-        };
-        assert_eq!(
-            env_skipped(&skipped),
-            "--env task_id is not set: a vantage6 5.1 node sets TASK_ID itself, and skips an `algorithm_env` variable of that name"
-        );
-    }
-}

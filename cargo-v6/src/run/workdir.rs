@@ -153,6 +153,13 @@ impl WorkDir {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Keeps the folder past the run (a failed federated run's logs): returns its path.
+    pub(super) fn keep(self) -> PathBuf {
+        self.removed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.path.clone()
+    }
+
     /// Removes the folder now, so that a failure to remove it can be reported (dropping it
     /// removes it silently).
     pub(super) fn remove(&self) -> std::io::Result<()> {

@@ -152,7 +152,7 @@ pub async fn run_federation(
         Ok(_) => super::finish(logs, observer),
         Err(_) => observer.event(RunEvent::Warning(format!(
             "the logs of the run's containers are kept in {}",
-            logs.path.display()
+            logs.keep().display()
         ))),
     }
     result
