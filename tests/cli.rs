@@ -912,7 +912,7 @@ fn publish_reports_its_argument_and_record_problems_together() {
         .assert()
         .code(2)
         .stderr(predicate::str::starts_with(
-            "error: `--kwargs`, `--args`, `--data`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
+            "error: `--kwargs`, `--args`, `--data`, `--org`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
         ))
         .stderr(predicate::str::contains("add `--smoke METHOD`, or leave them out"));
 }

@@ -416,8 +416,9 @@ fn help_says_which_functions_run_here() {
     assert!(out.status.success());
     let help = text(&out.stdout);
     for needle in [
-        "partial (data-station) functions",
+        "partial function",
         "central function",
+        "--org",
         "algorithm client",
         "no network",
     ] {

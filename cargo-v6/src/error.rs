@@ -153,7 +153,7 @@ impl From<Problem> for Error {
                 Some("pass `-p NAME` to publish (and smoke-test) one of them".to_string()),
             ),
             Problem::Smoke(SmokeProblem::TaskWithoutRun) => Error::input(
-                "`--kwargs`, `--args`, `--data`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
+                "`--kwargs`, `--args`, `--data`, `--org`, `--env`, `--step`, `--extract` and `--timeout` describe the `--smoke` run",
                 Some("add `--smoke METHOD`, or leave them out".to_string()),
             ),
             Problem::Smoke(SmokeProblem::Request(RunError::Input { message, help })) => {

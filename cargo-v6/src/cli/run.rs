@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::plan::{Plan, RegistryTags};
 use crate::report::{self, Reporter};
 use crate::run::emulated::TargetPlatform;
-use crate::run::federation::{FederationRequest, Organization};
+use crate::run::federation::{Federation, Organization};
 use crate::run::{DataArg, RunError, RunRequest};
 use crate::vantage6::{FunctionStep, NodeIds, Vantage6Version, Wrapper};
 
@@ -35,10 +35,7 @@ node's files and environment. The differences from a container: no mounts (the e
 names the work folder's paths on this machine), no network isolation, the image's command run \
 without a shell, the invoking user.
 
-`run` covers partial (data-station) functions: those that compute on a node's own data. A \
-central function creates subtasks through the server (the algorithm client), which a local run \
-cannot reach: test central functions with vantage6's MockAlgorithmClient or against a real \
-server. A function whose algorithm client starts retrying the server is stopped at once.";
+A central function runs with --org: its container talks to a stand-in for the vantage6 server that cargo v6 serves on 127.0.0.1 for the run (the containers share this machine's network; each has a token of its own, and the server answers no other), and each task it creates runs as its organization's node would run it: the partial function in a container of the same image, with that organization's data, up to -j at once. Encryption is off, as in an unencrypted collaboration. Each task's organization, function, status and time are shown on stderr (with --message-format json, one JSON line per task on stdout); the central function's output is the last line on stdout. A failing subtask, or a request for anything the server does not serve, ends the run at once, naming it; the containers' logs are then kept. Without --org, a function whose algorithm client starts retrying the server is stopped at once.";
 
 const EXAMPLES: &str = "Examples:
   cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv
@@ -48,13 +45,17 @@ const EXAMPLES: &str = "Examples:
   (5.x) cargo v6 run my_federated --extract read_csv --data default=test/data.csv
   (5.x) cargo v6 run compare --extract read_csv --data a=a.csv --data +b=b.csv --data c=c.csv
   cargo v6 run partial_sum --kwargs '{\"column\": \"a\"}' --data default=test/data.csv \\
-      --image 127.0.0.1:5550/algorithms/partial-sum:1.0.0 --platform linux/arm64";
+      --image 127.0.0.1:5550/algorithms/partial-sum:1.0.0 --platform linux/arm64
+  cargo v6 run central_mean --kwargs '{\"column\": \"age\"}' --org 1=a.csv --org 2=b.csv --org 3=c.csv
+  cargo v6 run central --org 1=a.csv --org 1:extra=x.csv --org 2=b.csv --central-org 2 -j 1
+  (5.x) cargo v6 run central_mean --extract read_csv --org 1=a.csv --org 2=b.csv";
 
 /// Run the image like a vantage6 node.
 #[derive(Debug, clap::Args)]
 #[command(about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
 pub struct Args {
-    /// The function to call: a partial function, which computes on the node's data.
+    /// The function to call: a partial function, which computes on the node's data; with
+    /// --org, a central function.
     #[arg(value_name = "METHOD")]
     method: String,
     #[command(flatten)]
@@ -159,6 +160,59 @@ impl TaskArgs {
             || (self.node_id, self.organization_id, self.collaboration_id) != (1, 1, 1)
     }
 
+    /// With --org, the federation the central function runs over: each organization's
+    /// databases, in the order given; as many subtasks at once as there are CPUs.
+    fn federation(&self) -> Result<Option<Federation>, Error> {
+        if self.org.is_empty() {
+            return Ok(None);
+        }
+        let mut organizations: Vec<Organization> = Vec::new();
+        for text in &self.org {
+            let bad = || {
+                Error::input(
+                    format!("--org `{text}` is not ID=PATH[:TYPE] or ID:LABEL=PATH[:TYPE]"),
+                    None,
+                )
+            };
+            let (who, location) = text.split_once('=').ok_or_else(bad)?;
+            let (id, label) = who.split_once(':').unwrap_or((who, "default"));
+            let id: u64 = id.parse().map_err(|_| bad())?;
+            let mut data = DataArg::parse(&format!("{label}={location}"))
+                .map_err(|m| Error::input(format!("--org {m}"), None))?;
+            // Without :TYPE, a file's extension says it (what a node's configuration would).
+            if !location.ends_with(":csv") {
+                let extension = std::path::Path::new(&data.location).extension();
+                match extension.and_then(|e| e.to_str()) {
+                    Some("parquet") => data.db_type = "parquet".to_owned(),
+                    Some("xlsx" | "xls") => data.db_type = "excel".to_owned(),
+                    _ => {}
+                }
+            }
+            match organizations.iter_mut().find(|o| o.id == id) {
+                Some(org) if org.data.iter().any(|d| d.label == data.label) => {
+                    return Err(Error::input(
+                        format!(
+                            "--org gives organization {id} two databases labelled `{}`",
+                            data.label
+                        ),
+                        Some(format!("label the others: --org {id}:LABEL=PATH")),
+                    ));
+                }
+                Some(org) => org.data.push(data),
+                None => organizations.push(Organization {
+                    id,
+                    data: vec![data],
+                }),
+            }
+        }
+        let central = self.central_org.unwrap_or(organizations[0].id);
+        Ok(Some(Federation {
+            organizations,
+            central,
+            jobs: super::default_jobs(),
+        }))
+    }
+
     /// The run request for `method` on an image of vantage6 `vantage6`.
     pub fn request(&self, method: &str, vantage6: Vantage6Version) -> Result<RunRequest, Error> {
         let kwargs = match &self.kwargs {
@@ -228,58 +282,8 @@ impl TaskArgs {
             extract: self.extract.clone(),
             timeout: self.timeout.map(Duration::from_secs),
             ids,
+            federation: self.federation()?,
         })
-    }
-}
-
-impl TaskArgs {
-    /// With --org, the federated run of `request` (its central function): each organization's
-    /// databases, in the order given; `jobs` subtasks at once.
-    pub fn federation(
-        &self,
-        request: &RunRequest,
-        jobs: usize,
-    ) -> Result<Option<FederationRequest>, Error> {
-        if self.org.is_empty() {
-            return Ok(None);
-        }
-        let mut organizations: Vec<Organization> = Vec::new();
-        for text in &self.org {
-            let bad = || {
-                Error::input(
-                    format!("--org `{text}` is not ID=PATH[:TYPE] or ID:LABEL=PATH[:TYPE]"),
-                    None,
-                )
-            };
-            let (who, location) = text.split_once('=').ok_or_else(bad)?;
-            let (id, label) = who.split_once(':').unwrap_or((who, "default"));
-            let id: u64 = id.parse().map_err(|_| bad())?;
-            let data = DataArg::parse(&format!("{label}={location}"))
-                .map_err(|m| Error::input(format!("--org {m}"), None))?;
-            match organizations.iter_mut().find(|o| o.id == id) {
-                Some(org) if org.data.iter().any(|d| d.label == data.label) => {
-                    return Err(Error::input(
-                        format!(
-                            "--org gives organization {id} two databases labelled `{}`",
-                            data.label
-                        ),
-                        Some(format!("label the others: --org {id}:LABEL=PATH")),
-                    ));
-                }
-                Some(org) => org.data.push(data),
-                None => organizations.push(Organization {
-                    id,
-                    data: vec![data],
-                }),
-            }
-        }
-        let central = self.central_org.unwrap_or(organizations[0].id);
-        Ok(Some(FederationRequest {
-            task: request.clone(),
-            organizations,
-            central,
-            jobs,
-        }))
     }
 }
 
@@ -339,21 +343,18 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
             (Source::Build(Box::new(manifest)), vantage6, Some(wrapper))
         }
     };
-    let request = args.task.request(&args.method, vantage6)?;
-    let jobs = args.jobs.map_or_else(super::default_jobs, usize::from);
-    let federation = args.task.federation(&request, jobs)?;
-    if federation.is_some() && emulated.is_some() {
+    let mut request = args.task.request(&args.method, vantage6)?;
+    if let (Some(federation), Some(jobs)) = (&mut request.federation, args.jobs) {
+        federation.jobs = usize::from(jobs);
+    }
+    if request.federation.is_some() && emulated.is_some() {
         return Err(Error::input(
             "a federated run (--org) runs its containers in the engine: it cannot be emulated",
             None,
         ));
     }
     // Wrong arguments or data are exit 2 before anything is built or started.
-    match &federation {
-        Some(federation) => crate::run::federation::check(federation),
-        None => crate::run::check(&request),
-    }
-    .map_err(run_error)?;
+    crate::run::check(&request).map_err(run_error)?;
     if wrapper == Some(Wrapper::R) {
         reporter.warn("the R wrapper (vtg) dates from vantage6 3.x and may not read what a 4.x or 5.x node gives it");
     }
@@ -402,13 +403,9 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         };
         // A signal ends it through `Runtime::block_on`, which removes the container; the
         // work folder goes when the run's future is dropped.
-        let outcome = match &federation {
-            Some(federation) => {
-                crate::run::federation::run_federation(&engine, &image, federation, &observer).await
-            }
-            None => crate::run::run(&engine, &image, &request, &observer).await,
-        }
-        .map_err(run_error)?;
+        let outcome = crate::run::run(&engine, &image, &request, &observer)
+            .await
+            .map_err(run_error)?;
         report::run_output(&outcome, reporter)
     })
 }

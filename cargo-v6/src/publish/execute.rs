@@ -395,6 +395,12 @@ impl<'a> Run<'a> {
                 smoked.map_err(failed)?;
                 continue;
             }
+            if request.federation.is_some() {
+                let why = "a federated run (--org) needs the engine's platform";
+                let warning = format!("not smoke-tested on {}: {why}", image.platform);
+                self.observer.event(Event::Warning(warning));
+                continue;
+            }
             let platform = crate::run::emulated::TargetPlatform::parse(&image.platform.to_string())
                 .map_err(|message| {
                     failed(crate::run::RunError::Input {

@@ -169,7 +169,7 @@ impl Failure {
 }
 
 /// The hint for a function that needs the server: a central function.
-pub(super) const CENTRAL_HELP: &str = "central functions create subtasks through the server (the algorithm client), which a local run cannot reach: run the partial functions here, and test the central one with vantage6's MockAlgorithmClient or a real server";
+pub(super) const CENTRAL_HELP: &str = "central functions create subtasks through the server (the algorithm client): run one with its subtasks as a federation, giving each organization's data with `--org ID=PATH`";
 
 /// What failed, from the container's log lines (stdout and stderr, in order), the module
 /// (PKG_NAME) the image sets and the method asked for.
@@ -478,7 +478,7 @@ requests.exceptions.ConnectionError: HTTPConnectionPool(host='host.docker.intern
         );
         let failure = diagnose(&log, Some("p"), "central");
         assert!(
-            matches!(failure.hint(), Some(Hint::Say(text)) if text.contains("MockAlgorithmClient")),
+            matches!(failure.hint(), Some(Hint::Say(text)) if text.contains("--org ID=PATH")),
             "{failure:?}"
         );
     }

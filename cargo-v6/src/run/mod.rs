@@ -344,6 +344,9 @@ pub async fn run(
     request: &RunRequest,
     observer: &dyn RunObserver,
 ) -> Result<RunOutcome, RunError> {
+    if let Some(federation) = &request.federation {
+        return federation::run_federation(engine, image, request, federation, observer).await;
+    }
     let databases = checked_databases(request)?;
     let module = image_pkg_name(engine, image).await?;
     let work = WorkDir::create()?;
@@ -372,6 +375,12 @@ pub async fn run_emulated(
     request: &RunRequest,
     observer: &dyn RunObserver,
 ) -> Result<RunOutcome, RunError> {
+    if request.federation.is_some() {
+        return Err(RunError::Input {
+            message: "a federated run (--org) runs its containers in the engine; it cannot run under qemu-user".to_owned(),
+            help: None,
+        });
+    }
     let databases = checked_databases(request)?;
     let emulator = Emulator::prepare(image, platform, observer).await?;
     let work = WorkDir::create()?;

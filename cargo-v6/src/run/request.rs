@@ -37,6 +37,9 @@ pub struct RunRequest {
     /// The ids the node passes on for `method`; the `extract` runs before it get the task
     /// ids 1, 2, ... (their run numbers).
     pub ids: NodeIds,
+    /// `--org`: `method` is a central function, run with its subtasks at these organizations
+    /// ([`super::federation`]); `data` is then unused.
+    pub federation: Option<super::federation::Federation>,
 }
 
 /// `--data [+]LABEL=PATH[:TYPE]`: one database of the run.
@@ -89,7 +92,10 @@ impl DataArg {
 /// environment, data files): a run that fails here starts no container, and a caller that
 /// builds first can check before building.
 pub fn check(request: &RunRequest) -> Result<(), RunError> {
-    checked_databases(request).map(drop)
+    match &request.federation {
+        Some(federation) => super::federation::check(request, federation),
+        None => checked_databases(request).map(drop),
+    }
 }
 
 /// The request checked, and its databases resolved.
@@ -109,8 +115,8 @@ pub(super) fn checked_databases(
     }
     if step == FunctionStep::CentralCompute {
         return Err(RunError::Input {
-            message: "a central function creates subtasks through the server (the algorithm client), which a local run cannot reach".to_owned(),
-            help: Some("run the partial functions (federated_compute, preprocessing, data_extraction) here; test the central one with vantage6's MockAlgorithmClient or a real server".to_owned()),
+            message: "a central function creates subtasks through the server (the algorithm client), which a run of one node has not".to_owned(),
+            help: Some("run it with its subtasks as a federation: --org ID=PATH per organization".to_owned()),
         });
     }
     if request.extract.is_some() && step == FunctionStep::DataExtraction {

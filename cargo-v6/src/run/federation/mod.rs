@@ -37,12 +37,10 @@ use crate::engine::{Engine, LogLine};
 use crate::vantage6::{FunctionStep, NodeDatabase, NodeIds, Proxy};
 use api::{Api, Call, Effect};
 
-/// What a federated run is asked.
-#[derive(Debug, Clone)]
-pub struct FederationRequest {
-    /// The central function's task: method, arguments, `--env`, timeout, vantage6 version,
-    /// 5.x `--extract`; its data is ignored (each organization has its own).
-    pub task: RunRequest,
+/// What makes a run federated: the organizations, where the central function runs, and how
+/// many subtasks run at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Federation {
     /// The organizations and their databases.
     pub organizations: Vec<Organization>,
     /// The organization the central function runs at.
@@ -68,30 +66,34 @@ struct Node {
     next_run: std::cell::Cell<u32>,
 }
 
-/// Checks `request` as each organization's node would, before anything starts.
-pub fn check(request: &FederationRequest) -> Result<(), RunError> {
-    node_requests(request)?
+/// Checks `request` (the central function's task) as each organization's node would, before
+/// anything starts.
+pub fn check(request: &RunRequest, federation: &Federation) -> Result<(), RunError> {
+    node_requests(request, federation)?
         .iter()
         .try_for_each(|(_, r)| checked_databases(r).map(drop))
 }
 
 /// Each organization's node's request: the central task's environment, timeout and version,
 /// the organization's data and ids.
-fn node_requests(request: &FederationRequest) -> Result<Vec<(u64, RunRequest)>, RunError> {
-    if !request
+fn node_requests(
+    request: &RunRequest,
+    federation: &Federation,
+) -> Result<Vec<(u64, RunRequest)>, RunError> {
+    if !federation
         .organizations
         .iter()
-        .any(|o| o.id == request.central)
+        .any(|o| o.id == federation.central)
     {
         return Err(RunError::Input {
             message: format!(
                 "the central function runs at organization {}, which no --org names",
-                request.central
+                federation.central
             ),
             help: None,
         });
     }
-    Ok(request
+    Ok(federation
         .organizations
         .iter()
         .map(|org| {
@@ -102,9 +104,10 @@ fn node_requests(request: &FederationRequest) -> Result<Vec<(u64, RunRequest)>, 
                     task: 1,
                     node: org.id,
                     organization: org.id,
-                    collaboration: request.task.ids.collaboration,
+                    collaboration: request.ids.collaboration,
                 },
-                ..request.task.clone()
+                federation: None,
+                ..request.clone()
             };
             (org.id, node)
         })
@@ -113,15 +116,16 @@ fn node_requests(request: &FederationRequest) -> Result<Vec<(u64, RunRequest)>, 
 
 /// Runs `request` with `image` (one the engine has): the central function, and every task it
 /// creates. Returns the central function's output.
-pub async fn run_federation(
+pub(super) async fn run_federation(
     engine: &Engine,
     image: &str,
-    request: &FederationRequest,
+    request: &RunRequest,
+    federation: &Federation,
     observer: &dyn RunObserver,
 ) -> Result<RunOutcome, RunError> {
     let module = image_pkg_name(engine, image).await?;
     let mut nodes = BTreeMap::new();
-    for (id, node_request) in node_requests(request)? {
+    for (id, node_request) in node_requests(request, federation)? {
         let databases = checked_databases(&node_request)?;
         nodes.insert(
             id,
@@ -134,10 +138,11 @@ pub async fn run_federation(
         );
     }
     let logs = WorkDir::create()?;
-    let result = Federation {
+    let result = Federated {
         engine,
         image,
         request,
+        federation,
         module: module.as_deref(),
         nodes: &nodes,
         logs: &logs.path,
@@ -158,10 +163,12 @@ pub async fn run_federation(
     result
 }
 
-struct Federation<'a> {
+/// A federated run under way.
+struct Federated<'a> {
     engine: &'a Engine,
     image: &'a str,
-    request: &'a FederationRequest,
+    request: &'a RunRequest,
+    federation: &'a Federation,
     module: Option<&'a str>,
     nodes: &'a BTreeMap<u64, Node>,
     logs: &'a std::path::Path,
@@ -175,14 +182,14 @@ struct Ended {
     elapsed: std::time::Duration,
 }
 
-impl Federation<'_> {
+impl Federated<'_> {
     async fn run(&self) -> Result<RunOutcome, RunError> {
-        let is_5 = self.request.task.vantage6.major >= 5;
+        let is_5 = self.request.vantage6.major >= 5;
         // 5.x: each node's session gets its dataframes first, as the data extraction tasks
         // of the session would.
         let mut dataframes: BTreeMap<u64, Vec<(NodeDatabase, Option<PathBuf>)>> = BTreeMap::new();
         for (&id, node) in self.nodes {
-            let databases = match (is_5, &self.request.task.extract) {
+            let databases = match (is_5, &self.request.extract) {
                 (true, Some(extract)) => {
                     let run = self.node_run(node, self.observer, None);
                     let (frames, next) = run.extract(extract, &node.databases, 1).await?;
@@ -194,25 +201,25 @@ impl Federation<'_> {
             dataframes.insert(id, databases);
         }
         let central_labels: Vec<String> = dataframes
-            .get(&self.request.central)
+            .get(&self.federation.central)
             .into_iter()
             .flatten()
             .map(|(db, _)| db.label.clone())
             .collect();
         let api = Arc::new(Mutex::new(Api::new(
-            self.request.task.vantage6.major,
-            self.request.task.ids.collaboration,
+            self.request.vantage6.major,
+            self.request.ids.collaboration,
             self.nodes.keys().copied().collect(),
             self.image,
             central_labels.clone(),
             Box::new(nonce),
         )));
         let central = lock(&api).create_user_task(
-            self.request.central,
+            self.federation.central,
             Call {
-                method: self.request.task.method.clone(),
-                args: self.request.task.args.clone(),
-                kwargs: self.request.task.kwargs.clone(),
+                method: self.request.method.clone(),
+                args: self.request.args.clone(),
+                kwargs: self.request.kwargs.clone(),
                 databases: central_labels,
                 action: is_5.then(|| FunctionStep::CentralCompute.as_str().to_owned()),
             },
@@ -231,7 +238,7 @@ impl Federation<'_> {
         let mut subtasks_running = 0;
         running.push(self.start(&api, central, &dataframes, server.port, &cancel));
         let outcome = loop {
-            while subtasks_running < self.request.jobs.max(1)
+            while subtasks_running < self.federation.jobs.max(1)
                 && let Some(run) = pending.pop_front()
             {
                 subtasks_running += 1;
