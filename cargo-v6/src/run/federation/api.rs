@@ -668,3 +668,159 @@ fn parse_query(query: &str) -> BTreeMap<&str, &str> {
         .filter_map(|pair| pair.split_once('='))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server of three organizations whose nonces are `n1`, `n2`, ...
+    fn api(major: u64) -> Api {
+        let mut n = 0;
+        let nonce = Box::new(move || {
+            n += 1;
+            format!("n{n}")
+        });
+        Api::new(
+            major,
+            1,
+            vec![1, 2, 3],
+            "img",
+            vec!["default".into()],
+            nonce,
+        )
+    }
+
+    /// The bearer token of a container whose nonce is `nonce`.
+    fn bearer(nonce: &str) -> String {
+        let claims = URL_SAFE_NO_PAD.encode(json!({ "sub": {}, "jti": nonce }).to_string());
+        format!("Bearer e30.{claims}.")
+    }
+
+    fn ask(api: &mut Api, method: &str, path: &str, body: &Value) -> Answer {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let body = body.to_string();
+        api.answer(&ApiRequest {
+            method,
+            path,
+            query,
+            body: body.as_bytes(),
+            authorization: Some(&bearer("n1")),
+        })
+    }
+
+    fn central(api: &mut Api) -> u64 {
+        api.create_user_task(
+            1,
+            Call {
+                method: "central".into(),
+                args: Vec::new(),
+                kwargs: Map::new(),
+                databases: vec!["default".into()],
+                action: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_subtask_is_created_run_and_its_results_read_back_as_the_client_decodes_them() {
+        let mut api = api(4);
+        let parent = central(&mut api);
+        let input = STANDARD.encode(r#"{"method": "partial", "kwargs": {"column": "a"}}"#);
+        let body = json!({
+            "image": "img",
+            "organizations": [{"id": 2, "input": input}, {"id": 3, "input": input}],
+            "databases": [{"label": "default"}],
+        });
+        let created = ask(&mut api, "POST", "/task", &body);
+        assert_eq!(created.status, 201);
+        assert_eq!(created.effect, Effect::Start(vec![2, 3]));
+        assert_eq!(created.body["parent"]["id"], parent);
+        let run = api.run(2).unwrap();
+        assert_eq!((run.organization, run.call.method.as_str()), (2, "partial"));
+        assert_eq!(run.call.kwargs["column"], "a");
+        assert_eq!(run.call.databases, ["default"]);
+
+        // Unfinished: answered, and flagged to be held until a run ends.
+        let status = ask(&mut api, "GET", "/task/2/status", &Value::Null);
+        assert_eq!(
+            (status.body["status"].as_str(), status.unfinished),
+            (Some("pending"), true)
+        );
+        api.finished(2, Some(br#"{"sum": 1}"#.to_vec()));
+        api.finished(3, Some(br#"{"sum": 2}"#.to_vec()));
+        let status = ask(&mut api, "GET", "/task/2/status", &Value::Null);
+        assert_eq!(
+            (status.body["status"].as_str(), status.unfinished),
+            (Some("completed"), false)
+        );
+
+        let results = ask(&mut api, "GET", "/result?task_id=2&page=1", &Value::Null);
+        let decoded: Vec<Value> = results.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                serde_json::from_slice(&STANDARD.decode(r["result"].as_str().unwrap()).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(decoded, [json!({"sum": 1}), json!({"sum": 2})]);
+        assert!(results.body["links"].get("next").is_none(), "one page");
+        let page2 = ask(&mut api, "GET", "/result?task_id=2&page=2", &Value::Null);
+        assert_eq!(page2.body["data"], json!([]));
+    }
+
+    #[test]
+    fn a_5x_subtask_names_its_dataframes_by_id_and_an_unfinished_task_is_awaiting() {
+        let mut api = api(5);
+        central(&mut api);
+        let arguments = STANDARD.encode(r#"{"column": "a"}"#);
+        let body = json!({
+            "image": "img", "method": "partial", "action": "federated_compute", "session_id": 1,
+            "organizations": [{"id": 1, "arguments": arguments}],
+            "databases": [[{"label": null, "type": "dataframe", "dataframe_id": 1}]],
+        });
+        assert_eq!(
+            ask(&mut api, "POST", "/task", &body).effect,
+            Effect::Start(vec![2])
+        );
+        let run = api.run(2).unwrap();
+        assert_eq!(run.call.databases, ["default"]);
+        assert_eq!(run.call.action.as_deref(), Some("federated_compute"));
+        assert_eq!(run.call.kwargs["column"], "a");
+        let status = ask(&mut api, "GET", "/task/2/status", &Value::Null);
+        assert_eq!(status.body["status"], "awaiting");
+    }
+
+    #[test]
+    fn what_the_run_cannot_give_stops_it_and_strangers_are_refused() {
+        let mut api = api(4);
+        central(&mut api);
+        let vpn = ask(&mut api, "GET", "/vpn/algorithm/addresses", &Value::Null);
+        assert_eq!(vpn.status, 404);
+        assert!(
+            matches!(&vpn.effect, Effect::Stop(why) if why.contains("`GET /vpn/algorithm/addresses`"))
+        );
+
+        let input = STANDARD.encode(r#"{"method": "partial"}"#);
+        let elsewhere = json!({"image": "img", "organizations": [{"id": 9, "input": input}]});
+        let refused = ask(&mut api, "POST", "/task", &elsewhere);
+        assert_eq!(refused.status, 400);
+        assert!(
+            matches!(&refused.effect, Effect::Stop(why) if why.contains("organization 9 is not in this run (--org gives 1, 2, 3)"))
+        );
+        let other_image = json!({"image": "x", "organizations": [{"id": 1, "input": input}]});
+        assert_eq!(ask(&mut api, "POST", "/task", &other_image).status, 400);
+
+        for authorization in [None, Some("Bearer e30.e30."), Some("Bearer nonsense")] {
+            let answer = api.answer(&ApiRequest {
+                method: "GET",
+                path: "/organization",
+                query: "",
+                body: b"",
+                authorization,
+            });
+            assert_eq!((answer.status, answer.effect), (401, Effect::None));
+        }
+    }
+}
