@@ -13,7 +13,7 @@ use serde_json::Value;
 mod support;
 use support::{
     LocalImages, assert_ok, cargo_v6_in_tmp as cargo_v6, commit_all, copy_dir, docker, fails,
-    stack, text, unique,
+    repo_tags, stack, text, unique,
 };
 
 fn repo_root() -> PathBuf {
@@ -229,6 +229,50 @@ fn a_4x_central_function_runs_its_subtasks_in_containers_and_agrees_with_the_moc
     );
     assert!(stderr.contains("height"), "{stderr}");
     assert_no_containers(&image);
+    for entry in tmp.path().read_dir().unwrap() {
+        std::fs::remove_dir_all(entry.unwrap().path()).unwrap();
+    }
+
+    // publish --smoke runs the whole federation before pushing; a failing one pushes nothing.
+    let publish = |version: &str, column: &str| {
+        let kwargs = format!(r#"{{"column": "{column}"}}"#);
+        let args = [
+            "v6",
+            "publish",
+            "--set-version",
+            version,
+            "--smoke",
+            "central_mean",
+        ];
+        let task = ["--kwargs", &kwargs];
+        cargo_v6(
+            dir.path(),
+            tmp.path(),
+            &[&args[..], &task[..], &ORGS[..]].concat(),
+        )
+    };
+    let stderr = fails(&publish("1.0.0", "height"));
+    assert!(
+        stderr.contains("smoke run of `central_mean` failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the subtask `partial_sum` at organization"),
+        "{stderr}"
+    );
+    assert_eq!(
+        repo_tags(&image),
+        Vec::<String>::new(),
+        "a failed smoke pushed"
+    );
+    let out = publish("1.0.0", "age");
+    assert_ok(&out);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("Completed task 1 `central_mean` at organization 1 (central)"),
+        "{stderr}"
+    );
+    assert!(repo_tags(&image).contains(&"1.0.0".to_owned()));
     for entry in tmp.path().read_dir().unwrap() {
         std::fs::remove_dir_all(entry.unwrap().path()).unwrap();
     }

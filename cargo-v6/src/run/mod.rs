@@ -238,8 +238,8 @@ pub enum RunError {
     Federation {
         /// Why.
         reason: String,
-        /// How to fix it.
-        help: Option<String>,
+        /// How to fix it (a failed subtask's own hint).
+        hint: Option<Hint>,
     },
     /// The image could not be run under qemu-user.
     #[error(transparent)]
@@ -276,7 +276,7 @@ impl RunError {
             RunError::NeedsServer { .. } => Some(Hint::Say(CENTRAL_HELP.to_owned())),
             RunError::TimedOut { .. } => Some(Hint::Timeout),
             RunError::Emulation(e) => e.help().map(Hint::Say),
-            RunError::Federation { help, .. } => help.clone().map(Hint::Say),
+            RunError::Federation { hint, .. } => hint.clone(),
             _ => None,
         }
     }

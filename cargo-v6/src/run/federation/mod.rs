@@ -30,7 +30,7 @@ use super::request::checked_databases;
 use super::task::{Executor, Run, Task};
 use super::workdir::WorkDir;
 use super::{
-    DataArg, RunError, RunEvent, RunObserver, RunOutcome, RunOutput, RunRequest, TaskEvent,
+    DataArg, Hint, RunError, RunEvent, RunObserver, RunOutcome, RunOutput, RunRequest, TaskEvent,
     TaskState,
 };
 use crate::engine::{Engine, LogLine};
@@ -261,7 +261,7 @@ impl Federated<'_> {
                     Effect::Start(runs) => pending.extend(runs),
                     Effect::Stop(reason) => break Err(RunError::Federation {
                         reason,
-                        help: Some("a local federated run serves what vantage6's algorithm client needs for tasks and their results; report what is missing".to_owned()),
+                        hint: Some(Hint::Say("a local federated run serves what vantage6's algorithm client needs for tasks and their results; report what is missing".to_owned())),
                     }),
                     Effect::None => {}
                 },
@@ -319,7 +319,7 @@ impl Federated<'_> {
                     reason: format!(
                         "the subtask `{method}` at organization {organization} failed: {error}"
                     ),
-                    help: crate::error::run_help(&error),
+                    hint: error.hint(),
                 })
             }
         }
@@ -346,7 +346,7 @@ impl Federated<'_> {
                 Some(record) => self.execute(&record, dataframes, port, cancel).await,
                 None => Err(RunError::Federation {
                     reason: format!("no run {id}"),
-                    help: None,
+                    hint: None,
                 }),
             };
             Ended {
@@ -370,7 +370,7 @@ impl Federated<'_> {
         else {
             return Err(RunError::Federation {
                 reason: format!("organization {organization} is not in this run"),
-                help: None,
+                hint: None,
             });
         };
         let databases = databases_for(&record.call.databases, available, organization)?;
@@ -462,9 +462,7 @@ fn databases_for(
                     reason: format!(
                         "a task asks organization {organization} for the database `{label}`, which it does not have"
                     ),
-                    help: Some(format!(
-                        "give it with --org {organization}:{label}=PATH"
-                    )),
+                    hint: Some(Hint::Say(format!("give it with --org {organization}:{label}=PATH"))),
                 })
         })
         .collect()
