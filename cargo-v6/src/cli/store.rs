@@ -19,7 +19,9 @@ use super::{ManifestArgs, VersionArgs};
   cargo v6 store export -o algorithm_store.json   image pinned to the digest in the registry
   cargo v6 store export --offline                 without a digest (nothing read from the registry)
   cargo v6 store import algorithm_store.json      move an existing file into v6.toml
-  cargo v6 store import algorithm_store.json --dry-run")]
+  cargo v6 store import algorithm_store.json --dry-run
+  cargo v6 store submit --dry-run                 show the request for the published version
+  V6_SERVER_USERNAME=me V6_SERVER_PASSWORD=... cargo v6 store submit")]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +31,29 @@ pub struct Args {
 enum Command {
     Export(ExportArgs),
     Import(ImportArgs),
+    Submit(SubmitArgs),
+}
+
+/// Submit this version to the algorithm store of `[store] store-url`, logged in at `[store]
+/// server-url` with V6_SERVER_USERNAME and V6_SERVER_PASSWORD (V6_SERVER_MFA_CODE when the
+/// server asks for a two-factor code), or V6_SERVER_TOKEN. An algorithm the store has with
+/// this image and digest is left as it is.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  cargo v6 store submit --dry-run
+  V6_SERVER_USERNAME=me V6_SERVER_PASSWORD=... cargo v6 store submit
+  cargo v6 store submit --set-version 1.2.0 --digest sha256:<64 hex digits>")]
+struct SubmitArgs {
+    #[command(flatten)]
+    manifest: ManifestArgs,
+    #[command(flatten)]
+    version: VersionArgs,
+    /// The image's digest (`sha256:...`), instead of reading it from the registry.
+    #[arg(long, value_name = "DIGEST")]
+    digest: Option<String>,
+    /// Show the request (without its token) and send nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Write the store's JSON for this version: `image` is the exact version tag, with the digest
@@ -76,7 +101,98 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
     match args.command {
         Command::Export(args) => export(args, reporter),
         Command::Import(args) => import(args, reporter),
+        Command::Submit(args) => submit(args, reporter),
     }
+}
+
+fn submit(args: SubmitArgs, reporter: &Reporter) -> Result<(), Error> {
+    let manifest = args.manifest.load()?;
+    let store = store::load(&manifest)?.ok_or_else(|| StoreError::NoSection {
+        path: crate::diagnostic::display(&manifest.path),
+    })?;
+    let Some(endpoints) = store.endpoints.clone() else {
+        return Err(Error::input(
+            format!(
+                "[store] of {} names no store to submit to",
+                crate::diagnostic::display(&manifest.path)
+            ),
+            Some("add `store-url` and `server-url`: the store's and the vantage6 server's API, e.g. \"https://store.example.org/api\"".to_string()),
+        ));
+    };
+    let image = image_of(&manifest, &args.version)?;
+    let digest = digest_of(&manifest, &image, args.digest.as_deref())?;
+    let export = store::export::document(&manifest, &store, &image, Some(&digest));
+    for note in &export.notes {
+        reporter.note(note);
+    }
+    if args.dry_run {
+        reporter.status(
+            "Would submit",
+            format!(
+                "POST {}/algorithm (Authorization: Bearer <the server's token>, Server-Url: {})",
+                endpoints.store.trim_end_matches('/'),
+                endpoints.server
+            ),
+        );
+        return crate::report::stdout(&export.json);
+    }
+    let document: serde_json::Value =
+        serde_json::from_str(&export.json).map_err(|e| Error::Failed {
+            message: format!("the store's JSON cannot be read back: {e}"),
+            help: None,
+        })?;
+    let login = store::submit::Login::from_env().map_err(submit_error)?;
+    let submitted = super::runtime()?
+        .block_on(store::submit::submit(
+            &endpoints, &login, &document, &digest,
+        ))
+        .map_err(submit_error)?;
+    crate::report::submitted(&submitted, &endpoints, &document, reporter);
+    Ok(())
+}
+
+fn submit_error(error: store::submit::SubmitError) -> Error {
+    Error::Failed {
+        help: error.help(),
+        message: error.to_string(),
+    }
+}
+
+/// The exact version tag of this version (it does not depend on the registry's tags).
+fn image_of(
+    manifest: &crate::manifest::Manifest,
+    version: &VersionArgs,
+) -> Result<crate::oci::reference::TaggedImage, Error> {
+    let plan = Plan::new(manifest, version.inputs(manifest)?, RegistryTags::offline())?;
+    Ok(plan.primary_tag().clone())
+}
+
+/// `--digest`, or the digest the registry has for `image`.
+fn digest_of(
+    manifest: &crate::manifest::Manifest,
+    image: &crate::oci::reference::TaggedImage,
+    given: Option<&str>,
+) -> Result<Digest, Error> {
+    if let Some(digest) = given {
+        return Digest::parse(digest).map_err(|e| {
+            Error::input(
+                format!("`--digest {digest}`: {e}"),
+                Some("a digest is `sha256:` and 64 lowercase hex digits".to_string()),
+            )
+        });
+    }
+    super::runtime()?
+        .block_on(async {
+            crate::publish::Target::for_manifest(manifest, None)?
+                .digest(image)
+                .await
+        })
+        .map_err(|e| Error::Failed {
+            message: format!("cannot read the digest of {image}: {e}"),
+            help: Some(
+                "publish the version first, or pass `--digest` (`store export --offline` writes the JSON without one)".to_string(),
+            ),
+        })
 }
 
 fn export(args: ExportArgs, reporter: &Reporter) -> Result<(), Error> {
@@ -84,36 +200,10 @@ fn export(args: ExportArgs, reporter: &Reporter) -> Result<(), Error> {
     let store = store::load(&manifest)?.ok_or_else(|| StoreError::NoSection {
         path: crate::diagnostic::display(&manifest.path),
     })?;
-    // The exact version tag does not depend on the registry's tags.
-    let plan = Plan::new(
-        &manifest,
-        args.version.inputs(&manifest)?,
-        RegistryTags::offline(),
-    )?;
-    let image = plan.primary_tag().clone();
-    let digest = match (&args.digest, args.offline) {
-        (Some(digest), _) => Some(Digest::parse(digest).map_err(|e| {
-            Error::input(
-                format!("`--digest {digest}`: {e}"),
-                Some("a digest is `sha256:` and 64 lowercase hex digits".to_string()),
-            )
-        })?),
-        (None, true) => None,
-        (None, false) => Some(
-            super::runtime()?
-                .block_on(async {
-                    crate::publish::Target::for_manifest(&manifest, None)?
-                        .digest(&image)
-                        .await
-                })
-                .map_err(|e| Error::Failed {
-                    message: format!("cannot read the digest of {image}: {e}"),
-                    help: Some(
-                        "publish the version first, pass `--digest`, or `--offline` to export without one"
-                            .to_string(),
-                    ),
-                })?,
-        ),
+    let image = image_of(&manifest, &args.version)?;
+    let digest = match args.offline {
+        true => None,
+        false => Some(digest_of(&manifest, &image, args.digest.as_deref())?),
     };
     let export = store::export::document(&manifest, &store, &image, digest.as_ref());
     for note in &export.notes {

@@ -57,6 +57,14 @@ pub struct RawStore {
     pub submission_comments: Option<Spanned<String>>,
     /// `[[store.functions]]`: what the algorithm offers.
     pub functions: Option<Vec<Spanned<RawFunction>>>,
+    /// The algorithm store's API (`https://store.example.org/api`): where `store submit` and
+    /// publish (with `submit`) send the algorithm.
+    pub store_url: Option<Spanned<String>>,
+    /// The API of the vantage6 server whose account submits: the store checks its tokens
+    /// there, and must whitelist it.
+    pub server_url: Option<Spanned<String>>,
+    /// Submit the algorithm to the store at the end of `publish`.
+    pub submit: Option<Spanned<bool>>,
 }
 
 /// `[[store.functions]]`.

@@ -92,8 +92,18 @@ impl Registry {
         repository: &str,
         operation: RegistryOperation,
     ) -> Result<Option<RegistryToken>, OciDistributionError> {
-        let ping = format!("{}/v2/", self.http.base());
-        let (_, headers, _) = self.http.get(&ping, None, TOKEN_LIMIT).await?;
+        let ping = |base: &str| format!("{base}/v2/");
+        let mut answer = self
+            .http
+            .get(&ping(self.http.base()), None, TOKEN_LIMIT)
+            .await;
+        if self.http.upgrade(&answer) {
+            answer = self
+                .http
+                .get(&ping(self.http.base()), None, TOKEN_LIMIT)
+                .await;
+        }
+        let (_, headers, _) = answer?;
         let Some(challenge) = headers
             .get(reqwest::header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())

@@ -57,28 +57,88 @@ pub struct Request<'a> {
 }
 
 /// An HTTP client for one registry's API.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Http {
     client: reqwest::Client,
     /// `http://HOST` or `https://HOST`.
     base: String,
+    /// A loopback registry spoken to over plain HTTP: the client and base (`https://HOST`) of
+    /// TLS without checking the certificate, switched to ([`Http::upgrade`]) when the registry
+    /// says it serves TLS on that port. The Docker engine treats loopback registries as
+    /// insecure the same way (TLS unverified, or plain HTTP).
+    tls: Option<(reqwest::Client, String)>,
+    /// Set once switched to `tls`.
+    upgraded: std::sync::atomic::AtomicBool,
 }
 
 impl Http {
     /// A client for the API at `base` (`https://ghcr.io`), with oci-client's timeouts and user
-    /// agent.
+    /// agent. `tls_fallback`: `base` is a loopback registry's plain HTTP, which may turn out to
+    /// serve TLS.
     pub fn new(
         base: String,
         connect_timeout: std::time::Duration,
         read_timeout: std::time::Duration,
         user_agent: &str,
+        tls_fallback: bool,
     ) -> Result<Http, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .read_timeout(read_timeout)
-            .user_agent(user_agent)
-            .build()?;
-        Ok(Http { client, base })
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(connect_timeout)
+                .read_timeout(read_timeout)
+                .user_agent(user_agent)
+        };
+        let client = builder().build()?;
+        let tls = match base.strip_prefix("http://") {
+            Some(host) if tls_fallback => Some((
+                builder().tls_danger_accept_invalid_certs(true).build()?,
+                format!("https://{host}"),
+            )),
+            _ => None,
+        };
+        Ok(Http {
+            client,
+            base,
+            tls,
+            upgraded: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The client and base in use.
+    fn current(&self) -> (&reqwest::Client, &str) {
+        match &self.tls {
+            Some((client, base)) if self.upgraded.load(std::sync::atomic::Ordering::Relaxed) => {
+                (client, base)
+            }
+            _ => (&self.client, &self.base),
+        }
+    }
+
+    /// Whether `answer`, to a plain HTTP request of a loopback registry, says that the port
+    /// serves TLS: Go's servers (distribution, zot, harbor) answer `400 Client sent an HTTP
+    /// request to an HTTPS server`, nginx `400 The plain HTTP request was sent to HTTPS port`;
+    /// other TLS servers drop the connection. Switches to TLS then, and says so; the caller
+    /// asks again.
+    pub fn upgrade(
+        &self,
+        answer: &Result<(reqwest::StatusCode, HeaderMap, Vec<u8>), OciDistributionError>,
+    ) -> bool {
+        let speaks_tls = match answer {
+            Ok((status, _, body)) => {
+                *status == reqwest::StatusCode::BAD_REQUEST
+                    && String::from_utf8_lossy(body).contains("HTTPS")
+            }
+            // Connected, then dropped: a TLS server given plain HTTP. Not a refused connection,
+            // which says nothing of TLS.
+            Err(OciDistributionError::RequestError(e)) => !e.is_timeout() && !e.is_connect(),
+            Err(_) => false,
+        };
+        let can = self.tls.is_some() && !self.upgraded.load(std::sync::atomic::Ordering::Relaxed);
+        if speaks_tls && can {
+            self.upgraded
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        speaks_tls && can
     }
 
     /// `GET url` (any URL: the API's root, a token server's realm) with `authorization`: the
@@ -90,7 +150,7 @@ impl Http {
         authorization: Option<&str>,
         limit: Limit,
     ) -> Result<(reqwest::StatusCode, HeaderMap, Vec<u8>), OciDistributionError> {
-        let mut builder = self.client.get(url);
+        let mut builder = self.current().0.get(url);
         if let Some(authorization) = authorization {
             builder = builder.header(AUTHORIZATION, authorization);
         }
@@ -106,7 +166,7 @@ impl Http {
 
     /// `http://HOST` or `https://HOST`.
     pub fn base(&self) -> &str {
-        &self.base
+        self.current().1
     }
 
     /// Sends `request`; a success with its body read within its bound, or the failure.
@@ -134,9 +194,9 @@ impl Http {
         let url = match request.path.starts_with("http://") || request.path.starts_with("https://")
         {
             true => request.path,
-            false => format!("{}/v2/{}", self.base, request.path),
+            false => format!("{}/v2/{}", self.base(), request.path),
         };
-        let mut builder = self.client.request(request.method, &url);
+        let mut builder = self.current().0.request(request.method, &url);
         if let Some(authorization) = request.authorization {
             builder = builder.header(AUTHORIZATION, authorization);
         }

@@ -200,8 +200,10 @@ impl Registry {
     ///
     /// Plain HTTP for loopback registries (127.0.0.0/8, `[::1]`, and `localhost` when every
     /// address it resolves to is loopback: [`plain_http_by_default`]), as the Docker engine
-    /// treats them as insecure by default and so pushes there over HTTP, and for registries
-    /// marked `insecure`; HTTPS otherwise. `docker.io` is served from
+    /// treats them as insecure by default, unless the first request's answer says the port
+    /// serves TLS: then TLS without checking the certificate, as the engine does for such a
+    /// registry (it tries TLS first; plain HTTP first costs a plain registry nothing). Plain
+    /// HTTP for registries marked `insecure`; HTTPS otherwise. `docker.io` is served from
     /// `registry-1.docker.io`, the host the Docker engine uses.
     ///
     /// Makes no request. Fails only when no TLS client can be made (e.g. the system has no
@@ -228,7 +230,15 @@ impl Registry {
         let scheme = if plain { "http" } else { "https" };
         let base = format!("{scheme}://{api_host}");
         let user_agent = concat!("cargo-v6/", env!("CARGO_PKG_VERSION"));
-        let http = http::Http::new(base, Duration::from_secs(10), stall_timeout, user_agent)
+        // A loopback registry may serve TLS: asked by the first request (see `Http::upgrade`).
+        let tls_fallback = plain && !insecure;
+        let http = http::Http::new(
+            base,
+            Duration::from_secs(10),
+            stall_timeout,
+            user_agent,
+            tls_fallback,
+        )
             .map_err(|e| RegistryError::Protocol {
                 registry: registry.to_owned(),
                 message: format!(

@@ -709,6 +709,30 @@ impl crate::publish::Observer for PublishProgress {
     }
 }
 
+/// What the algorithm store holds after `store submit`.
+pub fn submitted(
+    submitted: &crate::store::submit::Submitted,
+    endpoints: &crate::store::submit::Endpoints,
+    document: &serde_json::Value,
+    reporter: &Reporter,
+) {
+    let verb = if submitted.unchanged {
+        "Unchanged"
+    } else {
+        "Submitted"
+    };
+    reporter.status(
+        verb,
+        format!(
+            "{} to {} as algorithm {} ({})",
+            document["image"].as_str().unwrap_or_default(),
+            endpoints.store,
+            submitted.id,
+            submitted.status
+        ),
+    );
+}
+
 /// The retries a registry client made (`cargo v6 sign`, `verify`), as `publish` shows them:
 /// with `-v`.
 pub fn retries(registry: &crate::registry::Registry, reporter: &Reporter) {

@@ -18,6 +18,7 @@
 pub mod export;
 pub mod import;
 mod rules;
+pub mod submit;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -179,7 +180,18 @@ pub struct Store {
     pub name: String,
     /// `store.output`, relative to the current directory as the user would type it.
     pub output: Option<PathBuf>,
+    /// `store.store-url` and `store.server-url`: where to submit.
+    pub endpoints: Option<submit::Endpoints>,
+    /// `store.submit`: publish submits at its end.
+    pub submit_on_publish: bool,
     section: RawStore,
+}
+
+/// An API's base URL: `http://` or `https://`, one line.
+fn is_api_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(char::is_whitespace)
+        && url.len() > "https://".len()
 }
 
 /// Checks `[store]`, as the manifest read it; `None` when v6.toml has none.
@@ -218,6 +230,44 @@ pub fn load(manifest: &Manifest) -> Result<Option<Store>, StoreError> {
             Some("publish writes the submission there, and leaves it out of the build context: e.g. \"algorithm_store.json\"".to_string()),
         ));
     }
+    for (key, url) in [
+        ("store-url", &section.store_url),
+        ("server-url", &section.server_url),
+    ] {
+        if let Some(url) = url
+            && !is_api_url(url.get_ref())
+        {
+            return Err(context.error(
+                url.span(),
+                format!("`store.{key}` must be an http:// or https:// URL, not `{}`", url.get_ref()),
+                Some("the API's base URL, as the store's whitelist has it: e.g. \"https://store.example.org/api\"".to_string()),
+            ));
+        }
+    }
+    let endpoints = match (&section.store_url, &section.server_url) {
+        (Some(store), Some(server)) => Some(submit::Endpoints {
+            store: store.get_ref().clone(),
+            server: server.get_ref().clone(),
+        }),
+        (None, None) => None,
+        (Some(given), None) | (None, Some(given)) => {
+            return Err(context.error(
+                given.span(),
+                "`store.store-url` and `store.server-url` go together: the store checks the submitting account's token at the server",
+                None,
+            ));
+        }
+    };
+    if let (Some(submit), None) = (&section.submit, &endpoints)
+        && *submit.get_ref()
+    {
+        return Err(context.error(
+            submit.span(),
+            "`store.submit` needs `store-url` and `server-url`",
+            None,
+        ));
+    }
+    let submit_on_publish = section.submit.as_ref().is_some_and(|s| *s.get_ref());
     let output = section
         .output
         .as_ref()
@@ -230,6 +280,8 @@ pub fn load(manifest: &Manifest) -> Result<Option<Store>, StoreError> {
         flavour,
         name,
         output,
+        endpoints,
+        submit_on_publish,
         section,
     }))
 }

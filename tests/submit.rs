@@ -1,0 +1,259 @@
+//! `cargo v6 store submit` against the stack's real vantage6-server and algorithm store 4.15.2
+//! (scripts/stack: sqlite, uWSGI, review off), with the image published to the stack's TLS
+//! registry (its own CA, which only the store process trusts: cargo v6 reaches it as the
+//! Docker engine reaches a loopback registry, TLS unverified). Every entry is read back
+//! through the store's own API.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+mod support;
+use support::{LocalImages, assert_ok, cargo_v6_env, commit_all, fails, text, unique};
+
+/// The stack's server and store, from `scripts/stack env`.
+struct Store {
+    server: String,
+    store: String,
+    user: String,
+    password: String,
+    tls_registry: String,
+}
+
+fn store_stack() -> Store {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: scripts/stack up starts the server and store (Python 3.10), then eval \"$(scripts/stack env)\"")
+        })
+    };
+    Store {
+        server: var("V6_TEST_SERVER_URL"),
+        store: var("V6_TEST_STORE_URL"),
+        user: var("V6_TEST_SERVER_USER"),
+        password: var("V6_TEST_SERVER_PASSWORD"),
+        tls_registry: var("V6_TEST_TLS_REGISTRY"),
+    }
+}
+
+/// A busybox algorithm whose `[store]` describes one central function with one argument.
+fn project(image: &str, store: &str, server: &str) -> tempfile::TempDir {
+    let dir = support::busybox_project(image, "hello", "");
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let store_section = format!(
+        r#"
+[store]
+description = "Says hello"
+code-url = "https://example.org/hello"
+partitioning = "horizontal"
+store-url = "{store}"
+server-url = "{server}"
+
+[[store.functions]]
+name = "central_hello"
+type = "central"
+description = "Greets"
+
+[[store.functions.arguments]]
+name = "column"
+type = "column"
+description = "What to greet"
+"#
+    );
+    std::fs::write(&manifest, text + &store_section).unwrap();
+    commit_all(dir.path());
+    dir
+}
+
+/// `cargo v6 ARGS` with the submitting account's credentials (`password`).
+fn run(dir: &Path, s: &Store, password: &str, args: &[&str]) -> Output {
+    cargo_v6_env(
+        dir,
+        &[
+            ("V6_SERVER_USERNAME", &s.user),
+            ("V6_SERVER_PASSWORD", password),
+        ],
+        args,
+    )
+}
+
+/// The store's entry `id`, read through its API.
+fn entry(s: &Store, id: u64) -> Value {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", &format!("{}/algorithm/{id}", s.store)])
+        .output()
+        .unwrap();
+    serde_json::from_str(&assert_ok(&out)).unwrap()
+}
+
+/// The algorithm id in `Submitted`/`Unchanged ... as algorithm N (status)`.
+fn id_in(stderr: &str, verb: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with(verb))
+        .unwrap_or_else(|| panic!("no `{verb}` line in\n{stderr}"));
+    let after = line.split("as algorithm ").nth(1).unwrap();
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn publish_to_a_tls_registry_then_submit_creates_the_entry_and_a_rerun_is_unchanged() {
+    let s = store_stack();
+    let image = format!("{}/{}", s.tls_registry, unique("submit"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = project(&image, &s.store, &s.server);
+    let publish = |version: &str| {
+        let out = run(
+            dir.path(),
+            &s,
+            &s.password,
+            &["v6", "publish", "--set-version", version],
+        );
+        support::printed_digest(&assert_ok(&out))
+    };
+    // The registry speaks TLS only: publish reaches it (TLS unverified, as a loopback one).
+    let digest = publish("1.0.0");
+
+    // Dry run: the request, without any secret, and nothing sent.
+    let out = run(
+        dir.path(),
+        &s,
+        &s.password,
+        &[
+            "v6",
+            "store",
+            "submit",
+            "--set-version",
+            "1.0.0",
+            "--dry-run",
+        ],
+    );
+    let shown: Value = serde_json::from_str(&assert_ok(&out)).unwrap();
+    assert_eq!(shown["image"], format!("{image}:1.0.0@{digest}"));
+    assert!(
+        text(&out.stderr).contains("Would submit"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let submit = |version: &str, password: &str| {
+        run(
+            dir.path(),
+            &s,
+            password,
+            &["v6", "store", "submit", "--set-version", version],
+        )
+    };
+    let out = submit("1.0.0", &s.password);
+    assert_ok(&out);
+    let stderr = text(&out.stderr);
+    let id = id_in(&stderr, "Submitted");
+    assert!(stderr.contains("(approved)"), "{stderr}");
+    // Read back: the image, the digest the store resolved itself, the function.
+    let stored = entry(&s, id);
+    assert_eq!(stored["image"], format!("{image}:1.0.0"));
+    assert_eq!(stored["digest"], digest.as_str());
+    assert_eq!(stored["name"], "hello");
+    assert_eq!(stored["partitioning"], "horizontal");
+    let functions = stored["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 1);
+    assert_eq!(functions[0]["name"], "central_hello");
+    assert_eq!(functions[0]["arguments"][0]["name"], "column");
+    assert_eq!(functions[0]["arguments"][0]["type"], "column");
+
+    // A rerun: the same entry, nothing posted.
+    let out = submit("1.0.0", &s.password);
+    assert_ok(&out);
+    assert_eq!(id_in(&text(&out.stderr), "Unchanged"), id);
+
+    // A new release is a new entry beside the old one (the store keys entries by REPO:TAG).
+    let digest2 = publish("1.1.0");
+    let out = submit("1.1.0", &s.password);
+    assert_ok(&out);
+    let id2 = id_in(&text(&out.stderr), "Submitted");
+    assert_ne!(id2, id);
+    assert_eq!(entry(&s, id2)["digest"], digest2.as_str());
+    assert_eq!(entry(&s, id)["status"], "approved");
+
+    // A wrong password: the server's refusal, exit 1, and no secret shown.
+    let wrong = "not-the-password-7f3a";
+    let stderr = fails(&submit("1.0.0", wrong));
+    assert!(stderr.contains("refused the login (401)"), "{stderr}");
+    assert!(!stderr.contains(wrong), "{stderr}");
+
+    // A server the store has not whitelisted (the whitelist compares the URL as written).
+    let manifest = dir.path().join("v6.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    let elsewhere = s.server.replace("127.0.0.1", "localhost");
+    std::fs::write(&manifest, original.replace(&s.server, &elsewhere)).unwrap();
+    // (A version the store has is read without the server, and is unchanged: a new one.)
+    let unknown = [
+        "v6",
+        "store",
+        "submit",
+        "--set-version",
+        "9.9.9",
+        "--digest",
+        &digest,
+    ];
+    let stderr = fails(&run(dir.path(), &s, &s.password, &unknown));
+    assert!(stderr.contains("answered 403"), "{stderr}");
+    assert!(stderr.contains("whitelist"), "{stderr}");
+    std::fs::write(&manifest, &original).unwrap();
+
+    // A version the registry does not have: the store creates an entry without a digest,
+    // which is an error here.
+    let stderr = fails(&run(
+        dir.path(),
+        &s,
+        &s.password,
+        &[
+            "v6",
+            "store",
+            "submit",
+            "--set-version",
+            "9.9.9",
+            "--digest",
+            &digest,
+        ],
+    ));
+    assert!(stderr.contains("could not read the image"), "{stderr}");
+
+    // No credentials: said, exit 1.
+    let out = cargo_v6_env(
+        dir.path(),
+        &[],
+        &["v6", "store", "submit", "--set-version", "1.0.0"],
+    );
+    let stderr = fails(&out);
+    assert!(stderr.contains("V6_SERVER_USERNAME"), "{stderr}");
+}
+
+#[test]
+fn store_url_without_server_url_is_refused_at_its_place() {
+    let dir = support::busybox_project("127.0.0.1:5550/x/y", "hello", "");
+    let manifest = dir.path().join("v6.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text + "\n[store]\ncode-url = \"https://e.org\"\npartitioning = \"horizontal\"\nstore-url = \"https://store.example.org/api\"\n\n[[store.functions]]\nname = \"f\"\ntype = \"central\"\n",
+    )
+    .unwrap();
+    let out = cargo_v6_env(
+        dir.path(),
+        &[],
+        &[
+            "v6",
+            "store",
+            "submit",
+            "--dry-run",
+            "--digest",
+            &format!("sha256:{}", "a".repeat(64)),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", support::text(&out.stderr));
+    let stderr = support::text(&out.stderr);
+    assert!(stderr.contains("v6.toml:15:"), "{stderr}");
+    assert!(stderr.contains("go together"), "{stderr}");
+}
