@@ -257,3 +257,54 @@ fn store_url_without_server_url_is_refused_at_its_place() {
     assert!(stderr.contains("v6.toml:15:"), "{stderr}");
     assert!(stderr.contains("go together"), "{stderr}");
 }
+
+#[test]
+fn publish_with_submit_on_ends_in_the_store_and_without_an_account_pushes_nothing() {
+    let s = store_stack();
+    let image = format!("{}/{}", s.tls_registry, unique("publish-submit"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = project(&image, &s.store, &s.server);
+    let manifest = dir.path().join("v6.toml");
+    let text_of = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_of.replace(
+            "partitioning = \"horizontal\"\n",
+            "partitioning = \"horizontal\"\nsubmit = true\n",
+        ),
+    )
+    .unwrap();
+    support::git(dir.path(), &["commit", "-qam", "submit on"]);
+
+    // Without an account: refused before anything is pushed.
+    let out = cargo_v6_env(dir.path(), &[], &["v6", "publish"]);
+    let stderr = fails(&out);
+    assert!(stderr.contains("V6_SERVER_USERNAME"), "{stderr}");
+    let tags = std::process::Command::new("skopeo")
+        .args([
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{image}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !tags.status.success() || !text(&tags.stdout).contains("1.0.0"),
+        "pushed: {}",
+        text(&tags.stdout)
+    );
+
+    // The dry run says it would submit; the publish does, after the push.
+    let out = run(dir.path(), &s, &s.password, &["v6", "publish", "--dry-run"]);
+    assert_ok(&out);
+    assert!(
+        text(&out.stderr).contains("Would submit"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(dir.path(), &s, &s.password, &["v6", "publish"]);
+    let digest = support::printed_digest(&assert_ok(&out));
+    let id = id_in(&text(&out.stderr), "Submitted");
+    assert_eq!(entry(&s, id)["digest"], digest.as_str());
+    assert!(!text(&out.stderr).contains(&format!("\"{}\"", s.password)));
+}

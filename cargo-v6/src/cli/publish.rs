@@ -60,6 +60,11 @@ pub struct Args {
     /// (partial) function with the task options below; a failure pushes nothing.
     #[arg(long, value_name = "METHOD")]
     smoke: Option<String>,
+    /// Submit the release to the algorithm store of `[store] store-url` at the end, as `[store]
+    /// submit = true` does (credentials: V6_SERVER_USERNAME and V6_SERVER_PASSWORD, or
+    /// V6_SERVER_TOKEN).
+    #[arg(long)]
+    submit: bool,
     #[command(flatten)]
     task: super::run::TaskArgs,
     /// Sign the release with this private key (cosign.key) [default: v6.toml's `sign.key`;
@@ -116,6 +121,7 @@ pub fn run(args: Args, reporter: &Reporter) -> Result<(), Error> {
         stall_timeout: args.stall_timeout.map(std::time::Duration::from_secs),
         allow_insecure_engine: args.allow_insecure_engine,
         smoke,
+        submit: args.submit,
         sign_key: args.sign_key,
         signature_format: args.signature_format,
         jobs: args.jobs.map_or_else(super::default_jobs, usize::from),

@@ -147,7 +147,8 @@ fn submit(args: SubmitArgs, reporter: &Reporter) -> Result<(), Error> {
             &endpoints, &login, &document, &digest,
         ))
         .map_err(submit_error)?;
-    crate::report::submitted(&submitted, &endpoints, &document, reporter);
+    let image = document["image"].as_str().unwrap_or_default();
+    crate::report::submitted(&submitted, &endpoints, image, reporter);
     Ok(())
 }
 

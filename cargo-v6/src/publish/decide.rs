@@ -100,6 +100,7 @@ pub fn decide(
     smoke: Option<&RunRequest>,
     signing: Option<&Signing>,
     store_output: Option<&Path>,
+    submit: Option<&crate::store::submit::Endpoints>,
 ) -> Result<Decision, ReleaseError> {
     let action = match action(&plan.fingerprint, &survey.exact, force) {
         Err(ReleaseError::Refused {
@@ -178,6 +179,11 @@ pub fn decide(
     if let Some(path) = store_output {
         steps.push(Step::WriteStore {
             path: path.to_path_buf(),
+        });
+    }
+    if let Some(endpoints) = submit {
+        steps.push(Step::SubmitStore {
+            endpoints: endpoints.clone(),
         });
     }
     Ok(Decision { action, steps })
@@ -391,6 +397,7 @@ mod tests {
             None,
             Some(&signing),
             Some(Path::new("algorithm_store.json")),
+            None,
         )
         .unwrap();
         let last = decision.steps.last().unwrap();
@@ -412,6 +419,7 @@ mod tests {
             &plan(),
             &survey(state("1.2.0", None, None), &[]),
             false,
+            None,
             None,
             None,
             None,
@@ -446,7 +454,7 @@ mod tests {
             state("1.2.0", Some('d'), Some("f")),
             &[("1.2.0", 'd'), ("1.2", 'd'), ("latest", 'e')],
         );
-        let decision = decide(&plan(), &survey, false, None, None, None).unwrap();
+        let decision = decide(&plan(), &survey, false, None, None, None, None).unwrap();
         assert!(!decision.builds());
         assert_eq!(decision.source(&plan()), &tag("1.2.0"));
         assert_eq!(
@@ -490,7 +498,7 @@ mod tests {
             manifests: BTreeMap::new(),
             tags: Vec::new(),
         };
-        let decision = decide(&plan, &survey, false, None, None, None).unwrap();
+        let decision = decide(&plan, &survey, false, None, None, None, None).unwrap();
         let source = tag("1.2.0-v6-4.15");
         assert_eq!(
             decision.steps[..4],
@@ -524,7 +532,7 @@ mod tests {
     fn a_refusal_is_an_error_not_a_step() {
         let survey = survey(state("1.2.0", Some('b'), Some("other")), &[("1.2.0", 'b')]);
         assert!(matches!(
-            decide(&plan(), &survey, false, None, None, None),
+            decide(&plan(), &survey, false, None, None, None, None,),
             Err(ReleaseError::Refused { .. })
         ));
     }
@@ -541,6 +549,7 @@ mod tests {
             false,
             None,
             Some(&signing),
+            None,
             None,
         )
         .unwrap();
@@ -559,14 +568,15 @@ mod tests {
             state("1.2.0", Some('d'), Some("f")),
             &[("1.2.0", 'd'), ("1.2", 'd'), ("latest", 'd')],
         );
-        let decision = decide(&plan(), &unchanged, false, None, Some(&signing), None).unwrap();
+        let decision =
+            decide(&plan(), &unchanged, false, None, Some(&signing), None, None).unwrap();
         assert!(!decision.builds());
         assert!(matches!(
             decision.steps.last(),
             Some(Step::Sign { digest: Some(d), .. }) if *d == digest('d')
         ));
         // Without a key, no step and nothing else changes.
-        let unsigned = decide(&plan(), &unchanged, false, None, None, None).unwrap();
+        let unsigned = decide(&plan(), &unchanged, false, None, None, None, None).unwrap();
         assert_eq!(
             unsigned.steps[..],
             decision.steps[..decision.steps.len() - 1]
@@ -603,6 +613,7 @@ mod tests {
             &plan(),
             &survey(state("1.2.0", None, None), &[]),
             false,
+            None,
             None,
             None,
             None,

@@ -148,6 +148,8 @@ pub fn record(path: PathBuf, releases: Vec<Release>) -> Result<Recorded, Publish
 }
 
 /// The local tag this run's build was made under: removed at the end, whatever happens.
+mod submit;
+
 struct LocalTag<'a> {
     /// The engine that holds it.
     engine: &'a Engine,
@@ -206,7 +208,7 @@ impl<'a> Run<'a> {
         let mut aliases_decided = false;
         // Signing and the store file wait for the release to be verified below.
         let mut signing: Vec<(&SignKey, Format)> = Vec::new();
-        let mut store_file = None;
+        let (mut store_file, mut submission) = (None, None);
         for step in &decision.steps {
             self.target.report_retries(observer);
             match step {
@@ -224,6 +226,7 @@ impl<'a> Run<'a> {
                 }
                 Step::Sign { key, format, .. } => signing.push((key, *format)),
                 Step::WriteStore { path } => store_file = Some(path),
+                Step::SubmitStore { endpoints } => submission = Some(endpoints),
                 // The publish's own step, never among an algorithm's; performed as it says.
                 Step::Record { path, releases } => {
                     record(path.clone(), releases.clone())?;
@@ -263,6 +266,9 @@ impl<'a> Run<'a> {
             let reference = decision.source(plan);
             crate::store::refresh_after_publish(self.manifest, reference, &digest)?;
             observer.event(Event::WroteStore { path });
+        }
+        if let Some(endpoints) = submission {
+            self.submit(endpoints, &digest).await?;
         }
         if release.kind.resolvable_by_store_by_digest() {
             observer.event(Event::Warning(format!(

@@ -66,6 +66,9 @@ pub enum PublishError {
     /// `[store]` is not what the algorithm store accepts, or its file could not be written.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The algorithm store did not take the release.
+    #[error(transparent)]
+    Submit(#[from] crate::store::submit::SubmitError),
     /// Every algorithm is done and its release published, but the record of releases could
     /// not be written.
     #[error("the releases are published, but not recorded: {0}")]
@@ -219,6 +222,8 @@ pub struct Options {
     pub allow_insecure_engine: bool,
     /// `--smoke METHOD ...`: the run made on the built image before anything is pushed.
     pub smoke: Option<RunRequest>,
+    /// `--submit`: submit the release to the algorithm store as `[store] submit = true` does.
+    pub submit: bool,
     /// `--sign-key`: sign the release with this private key (overrides v6.toml's
     /// `sign.key`).
     pub sign_key: Option<PathBuf>,
@@ -395,6 +400,15 @@ pub enum Event<'a> {
         /// The file.
         path: &'a std::path::Path,
     },
+    /// The algorithm store holds the release (submitted now, or already).
+    Submitted {
+        /// What it holds.
+        submitted: &'a crate::store::submit::Submitted,
+        /// Where.
+        endpoints: &'a crate::store::submit::Endpoints,
+        /// The image as submitted.
+        image: &'a str,
+    },
     /// The release's digest carries a signature by `key`: written now, or found.
     Signed {
         /// The repository.
@@ -553,6 +567,11 @@ async fn publish_one(
         }
     };
     let store_output = crate::store::output(manifest);
+    let submit = crate::store::submit_target(manifest, options.submit);
+    // The account is needed at the end: missing, it is said before anything is pushed.
+    if submit.is_some() && !options.dry_run {
+        crate::store::submit::Login::from_env()?;
+    }
     let decision = found.take(decide::decide(
         &plan,
         &survey,
@@ -560,6 +579,7 @@ async fn publish_one(
         options.smoke.as_ref(),
         signing.as_ref(),
         store_output.as_deref(),
+        submit.as_ref(),
     ));
     // The exact tags a build pushes are claimed first: one too long to claim is refused now,
     // before the build.

@@ -85,6 +85,12 @@ pub enum Step {
         /// The file, as the user would type it.
         path: PathBuf,
     },
+    /// Submit the release to the algorithm store (`[store] submit`), after its file is
+    /// written: the store reads the image from the registry, so only a complete release.
+    SubmitStore {
+        /// Where.
+        endpoints: crate::store::submit::Endpoints,
+    },
     /// Write the releases of a publish to the record (`v6.lock`). Not a step of one
     /// algorithm: the algorithms of a workspace publish concurrently and the file is one, so
     /// this is the publish's own step, once every algorithm is done, with every release.
@@ -129,6 +135,7 @@ impl Step {
             | Step::Smoke { .. }
             | Step::Sign { .. }
             | Step::WriteStore { .. }
+            | Step::SubmitStore { .. }
             | Step::Record { .. } => None,
             Step::PushExact { tag }
             | Step::CompleteExact { tag, .. }
@@ -187,6 +194,11 @@ impl Serialize for Step {
             Step::WriteStore { path } => {
                 map.serialize_entry("change", "store")?;
                 map.serialize_entry("path", &crate::diagnostic::display(path))?;
+            }
+            Step::SubmitStore { endpoints } => {
+                map.serialize_entry("change", "submit")?;
+                map.serialize_entry("store", &endpoints.store)?;
+                map.serialize_entry("server", &endpoints.server)?;
             }
             Step::Record { path, releases } => {
                 map.serialize_entry("change", "record")?;

@@ -474,6 +474,13 @@ pub fn dry_run(
                     crate::diagnostic::display(path)
                 ),
             ),
+            Step::SubmitStore { endpoints } => reporter.status(
+                "Would submit",
+                format!(
+                    "the release to the algorithm store at {} (logged in at {})",
+                    endpoints.store, endpoints.server
+                ),
+            ),
             Step::Record { path, releases } => reporter.status(
                 "Would record",
                 format!(
@@ -698,6 +705,11 @@ impl crate::publish::Observer for PublishProgress {
                 placed,
                 key,
             } => signed(image, digest, placed, key, reporter),
+            Event::Submitted {
+                submitted: done,
+                endpoints,
+                image,
+            } => submitted(done, endpoints, image, reporter),
             Event::WroteStore { path } => reporter.status(
                 "Wrote",
                 format!(
@@ -713,7 +725,7 @@ impl crate::publish::Observer for PublishProgress {
 pub fn submitted(
     submitted: &crate::store::submit::Submitted,
     endpoints: &crate::store::submit::Endpoints,
-    document: &serde_json::Value,
+    image: &str,
     reporter: &Reporter,
 ) {
     let verb = if submitted.unchanged {
@@ -725,10 +737,7 @@ pub fn submitted(
         verb,
         format!(
             "{} to {} as algorithm {} ({})",
-            document["image"].as_str().unwrap_or_default(),
-            endpoints.store,
-            submitted.id,
-            submitted.status
+            image, endpoints.store, submitted.id, submitted.status
         ),
     );
 }

@@ -303,6 +303,15 @@ pub fn output(manifest: &Manifest) -> Option<PathBuf> {
     is_output_name(output).then(|| manifest.dir.join(output))
 }
 
+/// Where publish submits the algorithm: `[store]`'s endpoints when `submit` is on (or
+/// `forced`, publish's `--submit`); a section that does not load is `check`'s to report.
+pub fn submit_target(manifest: &Manifest, forced: bool) -> Option<submit::Endpoints> {
+    let store = load(manifest).ok()??;
+    (store.submit_on_publish || forced)
+        .then_some(store.endpoints)
+        .flatten()
+}
+
 /// Checks `[store]` without exporting: for a preflight before publishing, so that a bad
 /// section is found before anything is pushed rather than after.
 pub fn check(manifest: &Manifest) -> Result<(), StoreError> {
