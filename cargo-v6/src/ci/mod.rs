@@ -91,6 +91,9 @@ pub struct Member {
     pub sign_key: Option<String>,
     /// `store.output`, relative to the project root: publish writes it, the job keeps it.
     pub store_output: Option<String>,
+    /// `[store] submit`: publish submits the release to the store, with the account the job
+    /// is given (V6_SERVER_USERNAME, V6_SERVER_PASSWORD).
+    pub submits: bool,
 }
 
 /// A CI file could not be made from the members.
@@ -330,6 +333,7 @@ impl Member {
             image: manifest.image.to_string(),
             sign_key,
             store_output,
+            submits: crate::store::submit_target(manifest, false).is_some(),
         })
     }
 }
@@ -378,6 +382,8 @@ struct GitHubData {
     ghcr: bool,
     mixed_registries: bool,
     sign_keys: Vec<String>,
+    /// An algorithm submits to the store: the job gets the server account's secrets.
+    submits: bool,
     /// ` --manifest-path 'DIR/v6.toml'` for publish, shell-quoted, when v6.toml is below the
     /// repository's top; else empty.
     manifest_path: String,
@@ -477,6 +483,7 @@ pub fn render(
                 ghcr: registries.iter().all(|r| *r == GHCR),
                 mixed_registries: registries.len() > 1,
                 sign_keys,
+                submits: members.iter().any(|m| m.submits),
                 manifest_path,
                 install: yaml_string(&install.command(None)),
                 cache_key: yaml_string(&format!(
@@ -700,6 +707,7 @@ pub fn next_steps(
     let mut steps = Vec::new();
     let registries: BTreeSet<&str> = members.iter().map(|m| m.registry.as_str()).collect();
     let signs = members.iter().any(|m| m.sign_key.is_some());
+    let submits = members.iter().any(|m| m.submits);
     match provider {
         Provider::GitHub => {
             if registries.iter().all(|r| *r == GHCR) {
@@ -712,6 +720,9 @@ pub fn next_steps(
             }
             if signs {
                 steps.push(format!("set the repository secrets {KEY_SECRET} (the text of the cosign.key file) and COSIGN_PASSWORD"));
+            }
+            if submits {
+                steps.push("set the repository secrets V6_SERVER_USERNAME and V6_SERVER_PASSWORD: the vantage6 server account that submits to the algorithm store ([store] submit)".to_string());
             }
         }
         Provider::GitLab => {
@@ -727,6 +738,9 @@ pub fn next_steps(
             });
             if signs {
                 steps.push(format!("set the CI/CD variables {KEY_SECRET} (the text of the cosign.key file) and COSIGN_PASSWORD (masked)"));
+            }
+            if submits {
+                steps.push("set the CI/CD variables V6_SERVER_USERNAME and V6_SERVER_PASSWORD (masked): the vantage6 server account that submits to the algorithm store ([store] submit)".to_string());
             }
             steps.push("protected variables reach only protected tags: protect the release tags (Settings > Repository > Protected tags)".to_string());
         }
@@ -754,6 +768,7 @@ mod tests {
     fn member(name: &str, prefix: &str, registry: &str) -> Member {
         Member {
             store_output: None,
+            submits: false,
             name: name.into(),
             release_tag_prefix: prefix.into(),
             registry: registry.into(),
@@ -1048,6 +1063,46 @@ mod tests {
         ));
         // GitLab does not evaluate it: the regex takes it literally.
         assert!(render(Provider::GitLab, &[m], &install(), "0.1.0", "").is_ok());
+    }
+
+    /// `[store] submit`: the job gets the server account's secrets, and the steps say so.
+    #[test]
+    fn an_algorithm_that_submits_gets_the_server_account() {
+        let mut m = member("a", "v", GHCR);
+        let plain = render(
+            Provider::GitHub,
+            std::slice::from_ref(&m),
+            &install(),
+            "0.1.0",
+            "",
+        )
+        .unwrap();
+        assert!(!plain.contains("V6_SERVER_USERNAME"), "{plain}");
+        m.submits = true;
+        let text = render(
+            Provider::GitHub,
+            std::slice::from_ref(&m),
+            &install(),
+            "0.1.0",
+            "",
+        )
+        .unwrap();
+        assert!(
+            text.contains("V6_SERVER_USERNAME: ${{ secrets.V6_SERVER_USERNAME }}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("V6_SERVER_PASSWORD: ${{ secrets.V6_SERVER_PASSWORD }}"),
+            "{text}"
+        );
+        parse(&text);
+        for provider in [Provider::GitHub, Provider::GitLab] {
+            let steps = next_steps(provider, std::slice::from_ref(&m), &BTreeMap::new());
+            assert!(
+                steps.iter().any(|s| s.contains("V6_SERVER_PASSWORD")),
+                "{steps:?}"
+            );
+        }
     }
 
     #[test]

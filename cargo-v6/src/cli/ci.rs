@@ -242,6 +242,7 @@ mod tests {
             image: "ghcr.io/o/a".into(),
             sign_key: None,
             store_output: None,
+            submits: false,
         };
         let install = Install::new(
             "https://example.org/cargo-v6.git",
