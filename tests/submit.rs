@@ -220,6 +220,16 @@ fn publish_to_a_tls_registry_then_submit_creates_the_entry_and_a_rerun_is_unchan
     ));
     assert!(stderr.contains("could not read the image"), "{stderr}");
 
+    // A token the server never gave: the store's 401, and the token not shown.
+    let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOjF9.not-a-signature-5b1c";
+    let out = cargo_v6_env(dir.path(), &[("V6_SERVER_TOKEN", token)], &unknown);
+    let stderr = fails(&out);
+    assert!(stderr.contains("answered 401"), "{stderr}");
+    assert!(
+        !stderr.contains(token) && !text(&out.stdout).contains(token),
+        "{stderr}"
+    );
+
     // No credentials: said, exit 1.
     let out = cargo_v6_env(
         dir.path(),
@@ -307,4 +317,24 @@ fn publish_with_submit_on_ends_in_the_store_and_without_an_account_pushes_nothin
     let id = id_in(&text(&out.stderr), "Submitted");
     assert_eq!(entry(&s, id)["digest"], digest.as_str());
     assert!(!text(&out.stderr).contains(&format!("\"{}\"", s.password)));
+}
+
+#[test]
+fn the_stores_refusals_are_said_with_their_reason() {
+    let s = store_stack();
+    let stack = support::stack();
+    // An image on the stack's plain-HTTP registry: the store reads images over HTTPS only and
+    // fails (500).
+    let image = format!("{}/{}", stack.registry, unique("submit-plain"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = project(&image, &s.store, &s.server);
+    assert_ok(&run(dir.path(), &s, &s.password, &["v6", "publish"]));
+    let stderr = fails(&run(
+        dir.path(),
+        &s,
+        &s.password,
+        &["v6", "store", "submit"],
+    ));
+    assert!(stderr.contains("answered 500"), "{stderr}");
+    assert!(stderr.contains("over HTTPS"), "{stderr}");
 }
