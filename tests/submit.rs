@@ -317,6 +317,23 @@ fn publish_with_submit_on_ends_in_the_store_and_without_an_account_pushes_nothin
     let id = id_in(&text(&out.stderr), "Submitted");
     assert_eq!(entry(&s, id)["digest"], digest.as_str());
     assert!(!text(&out.stderr).contains(&format!("\"{}\"", s.password)));
+
+    // A rerun, for CI: the `published` line says what the store holds.
+    let out = run(
+        dir.path(),
+        &s,
+        &s.password,
+        &["v6", "publish", "--message-format", "json"],
+    );
+    let stdout = assert_ok(&out);
+    let published: Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["reason"] == "published")
+        .unwrap_or_else(|| panic!("no published line: {stdout}"));
+    assert_eq!(published["store"]["id"], id);
+    assert_eq!(published["store"]["unchanged"], true);
+    assert_eq!(published["store"]["digest"], digest.as_str());
 }
 
 #[test]

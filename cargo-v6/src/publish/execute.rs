@@ -262,14 +262,7 @@ impl<'a> Run<'a> {
                 signatures.extend(self.sign(signed, key, format).await?);
             }
         }
-        if let Some(path) = store_file {
-            let reference = decision.source(plan);
-            crate::store::refresh_after_publish(self.manifest, reference, &digest)?;
-            observer.event(Event::WroteStore { path });
-        }
-        if let Some(endpoints) = submission {
-            self.submit(endpoints, &digest).await?;
-        }
+        let store = self.store_steps(store_file, submission, &digest).await?;
         if release.kind.resolvable_by_store_by_digest() {
             observer.event(Event::Warning(format!(
                 "{source} is a manifest list of several platforms: give the vantage6 algorithm store {}@{digest} (its digest alone, as `store export` writes it for vantage6 4.6 and later); by tag the store records the linux/amd64 image, which nodes of other platforms cannot run",
@@ -293,6 +286,7 @@ impl<'a> Run<'a> {
             tags_held: std::mem::take(&mut self.held),
             skipped_unchanged: matches!(decision.action, Action::Unchanged { .. }),
             signatures,
+            store,
         })
     }
 

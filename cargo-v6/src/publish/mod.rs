@@ -283,6 +283,8 @@ pub struct Published {
     /// Absent without a key.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<Placed>,
+    /// What the algorithm store holds after `[store] submit`: `None` without it.
+    pub store: Option<crate::store::submit::Submitted>,
 }
 
 impl Published {

@@ -728,16 +728,15 @@ pub fn submitted(
     image: &str,
     reporter: &Reporter,
 ) {
-    let verb = if submitted.unchanged {
-        "Unchanged"
-    } else {
-        "Submitted"
+    let (verb, to) = match submitted.unchanged {
+        true => ("Unchanged", "in"),
+        false => ("Submitted", "to"),
     };
     reporter.status(
         verb,
         format!(
-            "{} to {} as algorithm {} ({})",
-            image, endpoints.store, submitted.id, submitted.status
+            "{image} {to} {} as algorithm {} ({})",
+            endpoints.store, submitted.id, submitted.status
         ),
     );
 }

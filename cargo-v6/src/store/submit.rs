@@ -86,8 +86,10 @@ impl Login {
 }
 
 /// What the store holds after the submission.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Submitted {
+    /// The store's API.
+    pub store: String,
     /// The algorithm's id in the store.
     pub id: u64,
     /// `approved`, `awaiting reviewer assignment`, `under review`, ...
@@ -230,7 +232,7 @@ pub async fn submit(
     if status != 201 && status != 200 {
         return Err(store_error(endpoints, status, &body));
     }
-    let created = submitted(&body, false);
+    let created = submitted(endpoints, &body, false);
     match created.digest.as_deref() {
         Some(recorded) if recorded == digest.as_str() => Ok(created),
         recorded => Err(SubmitError::WrongDigest {
@@ -304,7 +306,7 @@ async fn existing(
         }
         let listed = body.get("data").unwrap_or(&body);
         if let Some(first) = listed.as_array().and_then(|a| a.first()) {
-            return Ok(Some(submitted(first, true)));
+            return Ok(Some(submitted(endpoints, first, true)));
         }
     }
     Ok(None)
@@ -383,8 +385,9 @@ fn message_of(body: &Value) -> String {
     }
 }
 
-fn submitted(algorithm: &Value, unchanged: bool) -> Submitted {
+fn submitted(store: &Endpoints, algorithm: &Value, unchanged: bool) -> Submitted {
     Submitted {
+        store: store.store.clone(),
         id: algorithm["id"].as_u64().unwrap_or_default(),
         status: algorithm["status"].as_str().unwrap_or("unknown").to_owned(),
         digest: algorithm["digest"].as_str().map(str::to_owned),
