@@ -597,6 +597,7 @@ mod tests {
                 tags_held: Vec::new(),
                 skipped_unchanged: false,
                 signatures: Vec::new(),
+                store: None,
             })))
         };
         let failed = Err(PublishError::Vanished {
