@@ -355,3 +355,145 @@ fn the_stores_refusals_are_said_with_their_reason() {
     assert!(stderr.contains("answered 500"), "{stderr}");
     assert!(stderr.contains("over HTTPS"), "{stderr}");
 }
+
+/// The vantage6 5.0.3 store of tests/support/store5.py (its Keycloak stood in for by the
+/// realm's public key, so that the test signs the access tokens): stopped when dropped.
+struct Store5 {
+    child: std::process::Child,
+    url: String,
+    tokens: Value,
+    _state: tempfile::TempDir,
+}
+
+impl Store5 {
+    fn start(ca: &str) -> Store5 {
+        use std::io::BufRead;
+        let python = std::env::var("V6_STORE_SCHEMA_PYTHON_5")
+            .expect("V6_STORE_SCHEMA_PYTHON_5 is not set: scripts/stack up makes it");
+        let state = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/store5.py");
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .arg(state.path())
+            .env("REQUESTS_CA_BUNDLE", ca)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let tokens: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the 5.0.3 store did not start: {e}: {line}"));
+        Store5 {
+            url: tokens["store"].as_str().unwrap().to_owned(),
+            child,
+            tokens,
+            _state: state,
+        }
+    }
+}
+
+impl Drop for Store5 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_5x_release_is_submitted_with_a_keycloak_token_to_the_real_5_0_3_store() {
+    let s = store_stack();
+    let ca = std::env::var("V6_TEST_TLS_CA").unwrap();
+    let store = Store5::start(&ca);
+    let image = format!("{}/{}", s.tls_registry, unique("submit-5"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = support::busybox_project(&image, "hello", "");
+    let manifest = dir.path().join("v6.toml");
+    let text_of = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("vantage6 = \"4.13\"", "vantage6 = \"5.0\"");
+    let section = format!(
+        "\n[store]\ndescription = \"Says hello\"\ncode-url = \"https://example.org/hello\"\npartitioning = \"horizontal\"\nstore-url = \"{}\"\n\n[[store.functions]]\nname = \"central_hello\"\nstep-type = \"central_compute\"\n\n[[store.functions.arguments]]\nname = \"column\"\ntype = \"column\"\n",
+        store.url
+    );
+    std::fs::write(&manifest, text_of + &section).unwrap();
+    commit_all(dir.path());
+    let digest = support::printed_digest(&assert_ok(&cargo_v6_env(
+        dir.path(),
+        &[],
+        &["v6", "publish"],
+    )));
+    let submit = |env: &[(&str, &str)]| cargo_v6_env(dir.path(), env, &["v6", "store", "submit"]);
+    let token = |who: &str| store.tokens[who].as_str().unwrap().to_owned();
+
+    // A developer's token: the entry, read back from the store.
+    let developer = token("developer");
+    let out = submit(&[("V6_SERVER_TOKEN", &developer)]);
+    assert_ok(&out);
+    let stderr = text(&out.stderr);
+    let id = id_in(&stderr, "Submitted");
+    assert!(!stderr.contains(&developer), "{stderr}");
+    let read = std::process::Command::new("curl")
+        .args(["-sf", &format!("{}/algorithm/{id}", store.url)])
+        .output()
+        .unwrap();
+    let stored: Value = serde_json::from_str(&assert_ok(&read)).unwrap();
+    assert_eq!(stored["digest"], digest.as_str());
+    assert_eq!(stored["image"], format!("{image}:1.0.0"));
+    assert_eq!(stored["functions"][0]["step_type"], "central_compute");
+    assert_eq!(stored["vantage6_version"], "5.0");
+    // Again: unchanged.
+    let out = submit(&[("V6_SERVER_TOKEN", &developer)]);
+    assert_ok(&out);
+    assert_eq!(id_in(&text(&out.stderr), "Unchanged"), id);
+
+    // A viewer may not submit (the 5.0.3 store answers 401); a user it does not know, 500;
+    // a username and password cannot log in to Keycloak without a browser.
+    let viewer = token("viewer");
+    let out = cargo_v6_env(
+        dir.path(),
+        &[("V6_SERVER_TOKEN", &viewer)],
+        &[
+            "v6",
+            "store",
+            "submit",
+            "--set-version",
+            "9.9.9",
+            "--digest",
+            &digest,
+        ],
+    );
+    assert!(
+        fails(&out).contains("answered 401"),
+        "{}",
+        text(&out.stderr)
+    );
+    let stranger = token("stranger");
+    let out = cargo_v6_env(
+        dir.path(),
+        &[("V6_SERVER_TOKEN", &stranger)],
+        &[
+            "v6",
+            "store",
+            "submit",
+            "--set-version",
+            "9.9.9",
+            "--digest",
+            &digest,
+        ],
+    );
+    assert!(
+        fails(&out).contains("answered 500"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = submit(&[("V6_SERVER_USERNAME", "me"), ("V6_SERVER_PASSWORD", "pw")]);
+    assert!(
+        fails(&out).contains("Keycloak access token"),
+        "{}",
+        text(&out.stderr)
+    );
+}

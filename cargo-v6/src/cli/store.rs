@@ -129,9 +129,13 @@ fn submit(args: SubmitArgs, reporter: &Reporter) -> Result<(), Error> {
         reporter.status(
             "Would submit",
             format!(
-                "POST {}/algorithm (Authorization: Bearer <the server's token>, Server-Url: {})",
+                "POST {}/algorithm (Authorization: Bearer <the token>{})",
                 endpoints.store.trim_end_matches('/'),
-                endpoints.server
+                endpoints
+                    .server
+                    .as_ref()
+                    .map(|s| format!(", Server-Url: {s}"))
+                    .unwrap_or_default()
             ),
         );
         return crate::report::stdout(&export.json);

@@ -477,8 +477,9 @@ pub fn dry_run(
             Step::SubmitStore { endpoints } => reporter.status(
                 "Would submit",
                 format!(
-                    "the release to the algorithm store at {} (logged in at {})",
-                    endpoints.store, endpoints.server
+                    "the release to the algorithm store at {} ({})",
+                    endpoints.store,
+                    endpoints.login_place()
                 ),
             ),
             Step::Record { path, releases } => reporter.status(

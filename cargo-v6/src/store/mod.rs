@@ -245,15 +245,18 @@ pub fn load(manifest: &Manifest) -> Result<Option<Store>, StoreError> {
         }
     }
     let endpoints = match (&section.store_url, &section.server_url) {
-        (Some(store), Some(server)) => Some(submit::Endpoints {
-            store: store.get_ref().clone(),
-            server: server.get_ref().clone(),
-        }),
+        // 5.x: the store checks Keycloak's tokens itself; a server is named only in 4.x.
+        (Some(store), server) if server.is_some() || flavour == Flavour::V5 => {
+            Some(submit::Endpoints {
+                store: store.get_ref().clone(),
+                server: server.as_ref().map(|s| s.get_ref().clone()),
+            })
+        }
         (None, None) => None,
-        (Some(given), None) | (None, Some(given)) => {
+        (Some(given), _) | (None, Some(given)) => {
             return Err(context.error(
                 given.span(),
-                "`store.store-url` and `store.server-url` go together: the store checks the submitting account's token at the server",
+                "`store.store-url` and `store.server-url` go together for vantage6 4.x: its store checks the submitting account's token at the server",
                 None,
             ));
         }

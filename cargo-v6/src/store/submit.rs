@@ -34,13 +34,24 @@ pub const TOKEN_VAR: &str = "V6_SERVER_TOKEN";
 /// The current two-factor code, for a server that asks for one.
 pub const MFA_VAR: &str = "V6_SERVER_MFA_CODE";
 
-/// Where to submit: the two APIs' base URLs (`https://store.example.org/api`).
+/// Where to submit: the APIs' base URLs (`https://store.example.org/api`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
-    /// The vantage6 server whose account submits.
-    pub server: String,
+    /// The vantage6 server whose account submits (4.x: the store checks its tokens there);
+    /// `None` in 5.x, where the store checks Keycloak's tokens itself.
+    pub server: Option<String>,
     /// The algorithm store.
     pub store: String,
+}
+
+impl Endpoints {
+    /// Where the account logs in, for messages.
+    pub fn login_place(&self) -> String {
+        match &self.server {
+            Some(server) => format!("logged in at {server}"),
+            None => format!("with {TOKEN_VAR}, a Keycloak access token"),
+        }
+    }
 }
 
 /// How the submitting account logs in.
@@ -108,6 +119,11 @@ pub enum SubmitError {
         "no credentials to log in to the vantage6 server: set {USERNAME_VAR} and {PASSWORD_VAR}, or {TOKEN_VAR}"
     )]
     NoCredentials,
+    /// vantage6 5.x without a token: Keycloak logs people in through a browser.
+    #[error(
+        "a vantage6 5.x store takes a Keycloak access token: set {TOKEN_VAR} (a username and password cannot log in without a browser)"
+    )]
+    NeedsToken,
     /// The server or store could not be reached, or answered what is not JSON.
     #[error("cannot reach {what} at {url}: {reason}")]
     Unreachable {
@@ -169,6 +185,7 @@ impl SubmitError {
         Some(match self {
             SubmitError::Store { status: 401, .. } => "the store could not validate the server's token: check `server-url` (the store asks that server) and the account".to_owned(),
             SubmitError::Store { status: 403, .. } => "the store does not accept this server's users, or the account lacks the store's developer role: ask the store's administrators to whitelist the server and give the account a role that may submit algorithms".to_owned(),
+            SubmitError::Store { status: 422, .. } => "the store could not verify the token (its signature): a token of the Keycloak realm the store trusts is needed".to_owned(),
             SubmitError::Store { status: 500, .. } => "the store failed; it resolves the image's digest from the registry itself, over HTTPS: check that the store can reach the registry".to_owned(),
             SubmitError::Login { .. } => format!("check {USERNAME_VAR} and {PASSWORD_VAR} (or {TOKEN_VAR})"),
             _ => return None,
@@ -197,26 +214,22 @@ pub async fn submit(
         .user_agent(concat!("cargo-v6/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| SubmitError::Unreachable {
-            what: "the vantage6 server",
-            url: endpoints.server.clone(),
+            what: "the algorithm store",
+            url: endpoints.store.clone(),
             reason: e.to_string(),
         })?;
-    let token = match login {
-        Login::Token(token) => token.clone(),
-        Login::Password {
-            username,
-            password,
-            mfa_code,
-        } => {
-            log_in(
-                &client,
-                &endpoints.server,
+    let token = match (login, &endpoints.server) {
+        (Login::Token(token), _) => token.clone(),
+        (
+            Login::Password {
                 username,
                 password,
-                mfa_code.as_deref(),
-            )
-            .await?
-        }
+                mfa_code,
+            },
+            Some(server),
+        ) => log_in(&client, server, username, password, mfa_code.as_deref()).await?,
+        // vantage6 5.x: Keycloak's device flow needs a person; a CI job uses a token.
+        (Login::Password { .. }, None) => return Err(SubmitError::NeedsToken),
     };
     let image = document["image"].as_str().unwrap_or_default();
     if let Some(found) = existing(&client, endpoints, &token, image).await?
@@ -321,10 +334,11 @@ fn store_request(
     token: &str,
     endpoints: &Endpoints,
 ) -> reqwest::RequestBuilder {
-    client
-        .request(method, url)
-        .bearer_auth(token)
-        .header("Server-Url", &endpoints.server)
+    let request = client.request(method, url).bearer_auth(token);
+    match &endpoints.server {
+        Some(server) => request.header("Server-Url", server),
+        None => request,
+    }
 }
 
 /// Sends `request` up to `attempts` times (a connection that fails, or a 5xx); the status and
