@@ -148,6 +148,7 @@ pub(super) fn checked_databases(
         image: "",
         run_id: 1,
         ids: request.ids,
+        raw_input: None,
         proxy: None,
     })?;
     Ok(databases)

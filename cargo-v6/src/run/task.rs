@@ -66,6 +66,7 @@ pub(super) async fn run_in(
         run_id,
         task_id: request.ids.task,
         proxy: None,
+        raw_input: None,
     };
     let output = run.task(&task).await?;
     Ok(RunOutcome {
@@ -103,6 +104,9 @@ pub(super) struct Task<'a> {
     /// The federated run's server, which its algorithm client reaches over this machine's
     /// network; `None`: no network.
     pub(super) proxy: Option<vantage6::Proxy<'a>>,
+    /// The input file as its creator encoded it (a subtask's), see
+    /// [`vantage6::NodeTask::raw_input`].
+    pub(super) raw_input: Option<&'a [u8]>,
 }
 
 /// How a task's process ended, and what it wrote (without ANSI colours), for [`diagnose`].
@@ -135,6 +139,7 @@ impl Run<'_> {
                 run_id,
                 task_id: u64::from(run_id),
                 proxy: None,
+                raw_input: None,
             };
             self.task(&task).await?;
             let from = self.work.path.join(format!("run-{run_id}/output"));
@@ -184,6 +189,7 @@ impl Run<'_> {
                 task: task.task_id,
                 ..request.ids
             },
+            raw_input: task.raw_input,
             proxy: task.proxy,
         })?;
         for skipped in &node.skipped_env {

@@ -88,6 +88,11 @@ pub struct NodeTask<'a> {
     pub run_id: u32,
     /// The identities the node passes on (5.x environment, 4.x container token).
     pub ids: NodeIds,
+    /// The input file's bytes as the task's creator encoded them (a federated run's subtask:
+    /// 4.x the whole input, 5.x the arguments), written as they came, as a node writes them:
+    /// Python's JSON may hold `NaN` or `Infinity`, which `args`/`kwargs` cannot. `None`: the
+    /// input is written from `method`, `args` and `kwargs`.
+    pub raw_input: Option<&'a [u8]>,
     /// Where the algorithm client finds a server, when one answers (a federated run);
     /// `None`: the node's own proxy address, which nothing answers here.
     pub proxy: Option<Proxy<'a>>,
@@ -369,7 +374,11 @@ fn node_run_4(task: &NodeTask<'_>) -> NodeRun {
         env_plain: env,
         dirs: vec![folder.clone()],
         files: vec![
-            (format!("{folder}/input"), input.to_string().into_bytes()),
+            (
+                format!("{folder}/input"),
+                task.raw_input
+                    .map_or_else(|| input.to_string().into_bytes(), <[u8]>::to_vec),
+            ),
             (format!("{folder}/output"), Vec::new()),
             (format!("{folder}/token"), token.into_bytes()),
         ],
@@ -530,7 +539,11 @@ fn node_run_5(task: &NodeTask<'_>) -> Result<NodeRun, NodeRunError> {
         env_plain: env,
         dirs,
         files: vec![
-            (format!("{run}/input"), input.to_string().into_bytes()),
+            (
+                format!("{run}/input"),
+                task.raw_input
+                    .map_or_else(|| input.to_string().into_bytes(), <[u8]>::to_vec),
+            ),
             (format!("{run}/output"), Vec::new()),
         ],
         mounts,
@@ -813,6 +826,7 @@ mod tests {
             image: "img",
             run_id: 1,
             ids: NodeIds::default(),
+            raw_input: None,
             proxy: None,
         }
     }

@@ -112,6 +112,9 @@ pub(super) struct RunRecord {
     pub input: String,
     /// The decoded input: the function, its positional and keyword arguments.
     pub call: Call,
+    /// The input file's bytes as the creator encoded them (a subtask's; `None` for the user's
+    /// task, written from `call`).
+    pub raw: Option<Vec<u8>>,
     /// Where it is.
     pub status: RunStatus,
     /// What the function wrote, once completed.
@@ -182,7 +185,7 @@ impl Api {
                 .collect::<Vec<_>>()
         );
         let task = self.add_task(None, "cargo v6 run".to_owned(), String::new(), databases);
-        self.add_run(task, organization, input, call)
+        self.add_run(task, organization, input, call, None)
     }
 
     /// A run, by id.
@@ -317,10 +320,10 @@ impl Api {
                 let labels = self.labels_of(&databases);
                 let runs = inputs
                     .into_iter()
-                    .map(|(organization, input, mut call)| {
+                    .map(|(organization, input, mut call, raw)| {
                         call.databases.clone_from(&labels);
                         call.action.clone_from(&action);
-                        self.add_run(task, organization, input, call)
+                        self.add_run(task, organization, input, call, Some(raw))
                     })
                     .collect();
                 let body = self
@@ -355,7 +358,7 @@ impl Api {
             String,
             String,
             Value,
-            Vec<(u64, String, Call)>,
+            Vec<(u64, String, Call, Vec<u8>)>,
             Option<u64>,
             Option<String>,
         ),
@@ -400,8 +403,8 @@ impl Api {
                 .or_else(|| entry.get("arguments"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let call = self.decode_input(&body, input)?;
-            inputs.push((id, input.to_owned(), call));
+            let (call, raw) = self.decode_input(&body, input)?;
+            inputs.push((id, input.to_owned(), call, raw));
         }
         let text = |key: &str| {
             body.get(key)
@@ -426,13 +429,15 @@ impl Api {
     }
 
     /// One organization's input: base64 of the JSON the function is called with (4.x
-    /// `{"method", "args", "kwargs"}`; 5.x the keyword arguments, the method in the body).
-    fn decode_input(&self, body: &Value, input: &str) -> Result<Call, String> {
+    /// `{"method", "args", "kwargs"}`; 5.x the keyword arguments, the method in the body),
+    /// as Python writes JSON (`NaN`, `Infinity` included). The call, and the bytes as they
+    /// came, which the node writes to the input file.
+    fn decode_input(&self, body: &Value, input: &str) -> Result<(Call, Vec<u8>), String> {
         let bytes = STANDARD.decode(input).map_err(|e| {
             format!("an organization's input is not base64 (encryption is off): {e}")
         })?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("an organization's input is not JSON: {e}"))?;
+        let value =
+            python_json(&bytes).map_err(|e| format!("an organization's input is not JSON: {e}"))?;
         let (method, args, kwargs) = if self.major >= 5 {
             let method = body.get("method").and_then(Value::as_str);
             (method, json!([]), value)
@@ -453,13 +458,14 @@ impl Api {
         let Value::Object(kwargs) = kwargs else {
             return Err("the keyword arguments are not an object".to_owned());
         };
-        Ok(Call {
+        let call = Call {
             method: method.to_owned(),
             args,
             kwargs,
             databases: Vec::new(),
             action: None,
-        })
+        };
+        Ok((call, bytes))
     }
 
     /// The labels of a task's `databases`: 4.x `[{"label": ...}]`; 5.x lists (one per
@@ -507,7 +513,14 @@ impl Api {
         id
     }
 
-    fn add_run(&mut self, task: u64, organization: u64, input: String, call: Call) -> u64 {
+    fn add_run(
+        &mut self,
+        task: u64,
+        organization: u64,
+        input: String,
+        call: Call,
+        raw: Option<Vec<u8>>,
+    ) -> u64 {
         let id = self.runs.len() as u64 + 1;
         let nonce = (self.nonce)();
         self.runs.push(RunRecord {
@@ -516,6 +529,7 @@ impl Api {
             organization,
             input,
             call,
+            raw,
             status: RunStatus::Pending,
             result: None,
             nonce,
@@ -637,6 +651,38 @@ impl Api {
 /// The JSON a user's task carries for 4.x: `{"method", "args", "kwargs"}`.
 fn call_json(call: &Call) -> Value {
     json!({ "method": call.method, "args": call.args, "kwargs": call.kwargs })
+}
+
+/// JSON as Python's `json` writes it: `NaN`, `Infinity` and `-Infinity` (outside strings),
+/// which strict JSON lacks, read as `null` (only the method and the shape are read from it;
+/// the bytes themselves go to the node).
+fn python_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut strict = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = text.as_ref();
+    while let Some(c) = rest.chars().next() {
+        if !in_string {
+            if let Some(token) = ["-Infinity", "Infinity", "NaN"]
+                .into_iter()
+                .find(|t| rest.starts_with(t))
+            {
+                strict.push_str("null");
+                rest = &rest[token.len()..];
+                continue;
+            }
+            in_string = c == '"';
+        } else if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            in_string = false;
+        }
+        strict.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    serde_json::from_str(&strict)
 }
 
 fn index(id: u64) -> Option<usize> {
@@ -790,6 +836,27 @@ mod tests {
         assert_eq!(run.call.kwargs["column"], "a");
         let status = ask(&mut api, "GET", "/task/2/status", &Value::Null);
         assert_eq!(status.body["status"], "awaiting");
+    }
+
+    /// Python's `json.dumps` writes `NaN` and `Infinity`: the subtask is created, and its
+    /// input goes to the node as the central function wrote it.
+    #[test]
+    fn an_input_with_python_s_nan_is_taken_and_kept_byte_for_byte() {
+        let mut api = api(5);
+        central(&mut api);
+        let written = r#"{"betas": [NaN, Infinity, -Infinity, 1.0], "note": "NaN \" Infinity"}"#;
+        let body = json!({
+            "image": "img", "method": "partial",
+            "organizations": [{"id": 2, "arguments": STANDARD.encode(written)}],
+        });
+        assert_eq!(
+            ask(&mut api, "POST", "/task", &body).effect,
+            Effect::Start(vec![2])
+        );
+        let run = api.run(2).unwrap();
+        assert_eq!(run.raw.as_deref(), Some(written.as_bytes()));
+        assert_eq!(run.call.kwargs["betas"], json!([null, null, null, 1.0]));
+        assert_eq!(run.call.kwargs["note"], "NaN \" Infinity");
     }
 
     #[test]

@@ -395,6 +395,7 @@ impl Federated<'_> {
                 port,
                 nonce: &record.nonce,
             }),
+            raw_input: record.raw.as_deref(),
         };
         run.task(&task).await
     }
