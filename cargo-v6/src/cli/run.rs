@@ -283,6 +283,10 @@ impl TaskArgs {
             timeout: self.timeout.map(Duration::from_secs),
             ids,
             federation: self.federation()?,
+            written: crate::run::Written {
+                args: self.args.clone(),
+                kwargs: self.kwargs.clone(),
+            },
         })
     }
 }

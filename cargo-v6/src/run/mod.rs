@@ -48,7 +48,7 @@ use task::{Executor, run_in};
 use workdir::WorkDir;
 
 pub use diagnose::{Failure, diagnose};
-pub use request::{DataArg, RunRequest, check};
+pub use request::{DataArg, RunRequest, Written, check};
 
 /// What the run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

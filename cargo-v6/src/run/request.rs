@@ -40,6 +40,41 @@ pub struct RunRequest {
     /// `--org`: `method` is a central function, run with its subtasks at these organizations
     /// ([`super::federation`]); `data` is then unused.
     pub federation: Option<super::federation::Federation>,
+    /// `--args` and `--kwargs` as written: the input file carries them so, their keys in the
+    /// user's order (a parsed object's keys are sorted; an algorithm may read a dict's order,
+    /// as a node gives it the client's).
+    pub written: Written,
+}
+
+/// The arguments as the user wrote them (JSON text), when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// `--args`.
+    pub args: Option<String>,
+    /// `--kwargs`.
+    pub kwargs: Option<String>,
+}
+
+impl RunRequest {
+    /// The input file of `method`'s task as a node writes the user's input: 4.x `{"method",
+    /// "args", "kwargs"}`, 5.x the keyword arguments, with the arguments as written. `None`
+    /// when nothing was written (the input is made from the parsed arguments).
+    pub fn written_input(&self) -> Option<Vec<u8>> {
+        let (args, kwargs) = (self.written.args.as_deref(), self.written.kwargs.as_deref());
+        if args.is_none() && kwargs.is_none() {
+            return None;
+        }
+        Some(match self.vantage6.major {
+            5 => kwargs.unwrap_or("{}").trim().as_bytes().to_vec(),
+            _ => format!(
+                r#"{{"method": {}, "args": {}, "kwargs": {}}}"#,
+                Value::String(self.method.clone()),
+                args.unwrap_or("[]").trim(),
+                kwargs.unwrap_or("{}").trim()
+            )
+            .into_bytes(),
+        })
+    }
 }
 
 /// `--data [+]LABEL=PATH[:TYPE]`: one database of the run.
@@ -218,6 +253,38 @@ fn resolve_data(data: &[DataArg]) -> Result<Vec<(NodeDatabase, Option<PathBuf>)>
 mod tests {
     use super::*;
     use crate::run::Hint;
+
+    /// A node gives the algorithm the client's dict in its order: the input carries the
+    /// arguments as written, not re-serialized with sorted keys.
+    #[test]
+    fn the_input_keeps_the_arguments_as_written() {
+        let kwargs = r#"{"zeta": 1, "alpha": {"b": 2.50, "a": NaN}}"#;
+        let mut request = RunRequest {
+            vantage6: Vantage6Version::parse("5.0").unwrap(),
+            method: "f".into(),
+            args: Vec::new(),
+            kwargs: Map::new(),
+            data: Vec::new(),
+            env: BTreeMap::new(),
+            step: None,
+            extract: None,
+            timeout: None,
+            ids: NodeIds::default(),
+            federation: None,
+            written: Written {
+                args: None,
+                kwargs: Some(format!(" {kwargs}\n")),
+            },
+        };
+        assert_eq!(request.written_input().unwrap(), kwargs.as_bytes());
+        request.vantage6 = Vantage6Version::parse("4.15").unwrap();
+        assert_eq!(
+            String::from_utf8(request.written_input().unwrap()).unwrap(),
+            format!(r#"{{"method": "f", "args": [], "kwargs": {kwargs}}}"#)
+        );
+        request.written = Written::default();
+        assert_eq!(request.written_input(), None);
+    }
 
     #[test]
     fn data_arguments_parse_with_an_optional_known_type() {

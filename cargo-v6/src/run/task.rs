@@ -57,6 +57,7 @@ pub(super) async fn run_in(
     if let (true, Some(extract)) = (is_5, &request.extract) {
         (task_databases, run_id) = run.extract(extract, databases, run_id).await?;
     }
+    let written = request.written_input();
     let task = Task {
         method: &request.method,
         args: &request.args,
@@ -66,7 +67,7 @@ pub(super) async fn run_in(
         run_id,
         task_id: request.ids.task,
         proxy: None,
-        raw_input: None,
+        raw_input: written.as_deref(),
     };
     let output = run.task(&task).await?;
     Ok(RunOutcome {

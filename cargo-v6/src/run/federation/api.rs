@@ -174,9 +174,14 @@ impl Api {
         }
     }
 
-    /// The user's task: `call` at `organization`, as a user's client creates it. Returns the
-    /// id of its one run.
-    pub fn create_user_task(&mut self, organization: u64, call: Call) -> u64 {
+    /// The user's task: `call` at `organization`, as a user's client creates it, its input file
+    /// `written` when the arguments were written by the user. Returns the id of its one run.
+    pub fn create_user_task(
+        &mut self,
+        organization: u64,
+        call: Call,
+        written: Option<Vec<u8>>,
+    ) -> u64 {
         let input = STANDARD.encode(serde_json::to_vec(&call_json(&call)).unwrap_or_default());
         let databases = json!(
             call.databases
@@ -185,7 +190,7 @@ impl Api {
                 .collect::<Vec<_>>()
         );
         let task = self.add_task(None, "cargo v6 run".to_owned(), String::new(), databases);
-        self.add_run(task, organization, input, call, None)
+        self.add_run(task, organization, input, call, written)
     }
 
     /// A run, by id.
@@ -764,6 +769,7 @@ mod tests {
                 databases: vec!["default".into()],
                 action: None,
             },
+            None,
         )
     }
 

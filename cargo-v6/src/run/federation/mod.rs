@@ -223,6 +223,7 @@ impl Federated<'_> {
                 databases: central_labels,
                 action: is_5.then(|| FunctionStep::CentralCompute.as_str().to_owned()),
             },
+            self.request.written_input(),
         );
         let (effects_tx, mut effects) = tokio::sync::mpsc::unbounded_channel();
         let changed = Arc::new(tokio::sync::Notify::new());
