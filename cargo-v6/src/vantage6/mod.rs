@@ -10,6 +10,7 @@
 
 mod catalog;
 mod node;
+mod token;
 
 pub use catalog::{
     ALGORITHM_BASE, BaseRegistry, DATABASE_TYPES, FunctionStep, NEWEST, SAMPLE,
