@@ -452,11 +452,8 @@ fn a_5x_release_is_submitted_with_a_keycloak_token_to_the_real_5_0_3_store() {
 
     // A viewer may not submit (the 5.0.3 store answers 401); a user it does not know, 500;
     // a username and password cannot log in to Keycloak without a browser.
-    let viewer = token("viewer");
-    let out = cargo_v6_env(
-        dir.path(),
-        &[("V6_SERVER_TOKEN", &viewer)],
-        &[
+    let refused = |who: &str| {
+        let unknown = [
             "v6",
             "store",
             "submit",
@@ -464,32 +461,17 @@ fn a_5x_release_is_submitted_with_a_keycloak_token_to_the_real_5_0_3_store() {
             "9.9.9",
             "--digest",
             &digest,
-        ],
-    );
-    assert!(
-        fails(&out).contains("answered 401"),
-        "{}",
-        text(&out.stderr)
-    );
-    let stranger = token("stranger");
-    let out = cargo_v6_env(
-        dir.path(),
-        &[("V6_SERVER_TOKEN", &stranger)],
-        &[
-            "v6",
-            "store",
-            "submit",
-            "--set-version",
-            "9.9.9",
-            "--digest",
-            &digest,
-        ],
-    );
-    assert!(
-        fails(&out).contains("answered 500"),
-        "{}",
-        text(&out.stderr)
-    );
+        ];
+        fails(&cargo_v6_env(
+            dir.path(),
+            &[("V6_SERVER_TOKEN", &token(who))],
+            &unknown,
+        ))
+    };
+    let stderr = refused("viewer");
+    assert!(stderr.contains("answered 401"), "{stderr}");
+    let stderr = refused("stranger");
+    assert!(stderr.contains("answered 500"), "{stderr}");
     let out = submit(&[("V6_SERVER_USERNAME", "me"), ("V6_SERVER_PASSWORD", "pw")]);
     assert!(
         fails(&out).contains("Keycloak access token"),

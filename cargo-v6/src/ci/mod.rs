@@ -1068,25 +1068,21 @@ mod tests {
     /// `[store] submit`: the job gets the server account's secrets, and the steps say so.
     #[test]
     fn an_algorithm_that_submits_gets_the_server_account() {
+        let github = |m: &Member| {
+            render(
+                Provider::GitHub,
+                std::slice::from_ref(m),
+                &install(),
+                "0.1.0",
+                "",
+            )
+            .unwrap()
+        };
         let mut m = member("a", "v", GHCR);
-        let plain = render(
-            Provider::GitHub,
-            std::slice::from_ref(&m),
-            &install(),
-            "0.1.0",
-            "",
-        )
-        .unwrap();
+        let plain = github(&m);
         assert!(!plain.contains("V6_SERVER_USERNAME"), "{plain}");
         m.submits = true;
-        let text = render(
-            Provider::GitHub,
-            std::slice::from_ref(&m),
-            &install(),
-            "0.1.0",
-            "",
-        )
-        .unwrap();
+        let text = github(&m);
         assert!(
             text.contains("V6_SERVER_USERNAME: ${{ secrets.V6_SERVER_USERNAME }}"),
             "{text}"
