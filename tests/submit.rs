@@ -479,3 +479,47 @@ fn a_5x_release_is_submitted_with_a_keycloak_token_to_the_real_5_0_3_store() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_schema_refusal_points_at_v6_toml() {
+    // A 5.x algorithm sent to the 4.15.2 store: its schema refuses `step_type`, named at the
+    // function's table in v6.toml.
+    let s = store_stack();
+    let image = format!("{}/{}", s.tls_registry, unique("submit-400"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = project(&image, &s.store, &s.server);
+    let manifest = dir.path().join("v6.toml");
+    let text_of = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("vantage6 = \"4.13\"", "vantage6 = \"5.0\"")
+        .replace("type = \"central\"", "step-type = \"central_compute\"");
+    std::fs::write(&manifest, &text_of).unwrap();
+    support::git(dir.path(), &["commit", "-qam", "5.x"]);
+    assert_ok(&cargo_v6_env(dir.path(), &[], &["v6", "publish"]));
+    let login = std::process::Command::new("curl")
+        .args(["-sf", "-X", "POST", "-H", "Content-Type: application/json"])
+        .args([
+            "-d",
+            &format!(r#"{{"username":"{}","password":"{}"}}"#, s.user, s.password),
+        ])
+        .arg(format!("{}/token/user", s.server))
+        .output()
+        .unwrap();
+    let token: Value = serde_json::from_str(&assert_ok(&login)).unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let out = cargo_v6_env(
+        dir.path(),
+        &[("V6_SERVER_TOKEN", token)],
+        &["v6", "store", "submit"],
+    );
+    let stderr = fails(&out);
+    assert!(stderr.contains("answered 400"), "{stderr}");
+    assert!(stderr.contains("step_type"), "{stderr}");
+    let line = text_of
+        .lines()
+        .position(|l| l == "[[store.functions]]")
+        .unwrap()
+        + 1;
+    assert!(stderr.contains(&format!("v6.toml:{line}:")), "{stderr}");
+    assert!(!stderr.contains(token), "{stderr}");
+}

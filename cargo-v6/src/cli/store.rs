@@ -150,7 +150,10 @@ fn submit(args: SubmitArgs, reporter: &Reporter) -> Result<(), Error> {
         .block_on(store::submit::submit(
             &endpoints, &login, &document, &digest,
         ))
-        .map_err(submit_error)?;
+        .map_err(|e| match e.placed(&store, &manifest) {
+            Ok(refused) => Error::Store(refused),
+            Err(other) => submit_error(other),
+        })?;
     let image = document["image"].as_str().unwrap_or_default();
     crate::report::submitted(&submitted, &endpoints, image, reporter);
     Ok(())

@@ -87,6 +87,17 @@ pub enum StoreError {
         /// How to fix it.
         help: Option<String>,
     },
+    /// The algorithm store refused the submission (its schema's 400), at this place of
+    /// v6.toml when its message names one.
+    #[error("{message}")]
+    Refused {
+        /// The store's answer.
+        message: String,
+        /// Where, when the store's errors name a key of `[store]`.
+        location: Option<Location>,
+        /// How to fix it.
+        help: Option<String>,
+    },
     /// The command needs a `[store]` section and v6.toml has none.
     #[error("`{path}` has no [store] section")]
     NoSection {
@@ -135,7 +146,7 @@ impl StoreError {
     pub fn is_input(&self) -> bool {
         use std::io::ErrorKind;
         match self {
-            StoreError::Write { .. } => false,
+            StoreError::Write { .. } | StoreError::Refused { .. } => false,
             // The FILE argument names nothing, or something no submission can be (too large,
             // not text, not a regular file): the argument is at fault, not the file system.
             StoreError::Read { source, .. } => matches!(
@@ -153,6 +164,7 @@ impl StoreError {
     pub fn location(&self) -> Option<&Location> {
         match self {
             StoreError::Invalid { location, .. } => Some(location),
+            StoreError::Refused { location, .. } => location.as_ref(),
             _ => None,
         }
     }
@@ -160,7 +172,7 @@ impl StoreError {
     /// How to fix it.
     pub fn help(&self) -> Option<String> {
         match self {
-            StoreError::Invalid { help, .. } => help.clone(),
+            StoreError::Invalid { help, .. } | StoreError::Refused { help, .. } => help.clone(),
             StoreError::WouldNotLoad { help, .. } => Some(help.clone()),
             StoreError::NoSection { .. } => Some(
                 "describe the algorithm under [store] (see the README's \"The algorithm store\"), or import an existing file with `cargo v6 store import algorithm_store.json`"
@@ -185,6 +197,58 @@ pub struct Store {
     /// `store.submit`: publish submits at its end.
     pub submit_on_publish: bool,
     section: RawStore,
+}
+
+impl Store {
+    /// Where in `manifest`'s `[store]` the store's schema `errors` point (400 `errors`, by
+    /// key, function index and argument, database or visualization index, as marshmallow
+    /// nests them): the function's or its item's table, or the section's key.
+    pub fn locate(&self, manifest: &Manifest, errors: &serde_json::Value) -> Option<Location> {
+        let at = |span: Range<usize>| {
+            Some(Location::new(
+                display(&manifest.path),
+                manifest.source.clone(),
+                span,
+            ))
+        };
+        let (key, inner) = errors.as_object()?.iter().next()?;
+        if key != "functions" {
+            let s = &self.section;
+            let span = match key.as_str() {
+                "name" => s.name.as_ref().map(toml::Spanned::span),
+                "description" => s.description.as_ref().map(toml::Spanned::span),
+                "code_url" => s.code_url.as_ref().map(toml::Spanned::span),
+                "documentation_url" => s.documentation_url.as_ref().map(toml::Spanned::span),
+                "partitioning" => s.partitioning.as_ref().map(toml::Spanned::span),
+                _ => None,
+            };
+            return at(span?);
+        }
+        let (index, inner) = inner.as_object()?.iter().next()?;
+        let function = self
+            .section
+            .functions
+            .as_ref()?
+            .get(index.parse::<usize>().ok()?)?;
+        let f = function.get_ref();
+        let item = inner
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .and_then(|(key, list)| {
+                let index: usize = list.as_object()?.keys().next()?.parse().ok()?;
+                match key.as_str() {
+                    "arguments" => f.arguments.as_ref()?.get(index).map(toml::Spanned::span),
+                    "databases" => f.databases.as_ref()?.get(index).map(toml::Spanned::span),
+                    "ui_visualizations" => f
+                        .ui_visualizations
+                        .as_ref()?
+                        .get(index)
+                        .map(toml::Spanned::span),
+                    _ => None,
+                }
+            });
+        at(item.unwrap_or_else(|| function.span()))
+    }
 }
 
 /// An API's base URL: `http://` or `https://`, one line.

@@ -176,13 +176,35 @@ pub enum SubmitError {
         status: u16,
         /// Its message, and what it means.
         message: String,
+        /// Its schema's `errors`, by key and index (a 400).
+        errors: Option<Value>,
     },
 }
 
 impl SubmitError {
+    /// A schema refusal, at its place in `[store]` of `manifest`; anything else as it is.
+    pub fn placed(
+        self,
+        store: &super::Store,
+        manifest: &crate::manifest::Manifest,
+    ) -> Result<super::StoreError, SubmitError> {
+        match &self {
+            SubmitError::Store {
+                errors: Some(errors),
+                ..
+            } => Ok(super::StoreError::Refused {
+                location: store.locate(manifest, errors),
+                message: self.to_string(),
+                help: self.help(),
+            }),
+            _ => Err(self),
+        }
+    }
+
     /// How to fix it.
     pub fn help(&self) -> Option<String> {
         Some(match self {
+            SubmitError::Store { status: 400, .. } => "the store's schema refused the submission: cargo v6 checks [store] against the schema of v6.toml's vantage6 version, so the store may run another major (a 5.x submission has `step-type`, a 4.x one `type`)".to_owned(),
             SubmitError::Store { status: 401, .. } => "the store could not validate the server's token: check `server-url` (the store asks that server) and the account".to_owned(),
             SubmitError::Store { status: 403, .. } => "the store does not accept this server's users, or the account lacks the store's developer role: ask the store's administrators to whitelist the server and give the account a role that may submit algorithms".to_owned(),
             SubmitError::Store { status: 422, .. } => "the store could not verify the token (its signature): a token of the Keycloak realm the store trusts is needed".to_owned(),
@@ -389,6 +411,7 @@ fn store_error(endpoints: &Endpoints, status: u16, body: &Value) -> SubmitError 
         store: endpoints.store.clone(),
         status,
         message,
+        errors: body.get("errors").cloned(),
     }
 }
 

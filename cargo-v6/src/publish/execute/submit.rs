@@ -45,7 +45,12 @@ impl Run<'_> {
         let export = crate::store::export::document(self.manifest, &store, reference, Some(digest));
         let document: serde_json::Value = serde_json::from_str(&export.json).unwrap_or_default();
         let login = Login::from_env()?;
-        let submitted = submit::submit(endpoints, &login, &document, digest).await?;
+        let submitted = submit::submit(endpoints, &login, &document, digest)
+            .await
+            .map_err(|e| match e.placed(&store, self.manifest) {
+                Ok(refused) => PublishError::Store(refused),
+                Err(other) => PublishError::Submit(other),
+            })?;
         self.observer.event(Event::Submitted {
             submitted: &submitted,
             endpoints,
