@@ -93,8 +93,9 @@ pub enum StoreError {
     Refused {
         /// The store's answer.
         message: String,
-        /// Where, when the store's errors name a key of `[store]`.
-        location: Option<Location>,
+        /// Where, when the store's errors name a key of `[store]` (boxed: the error stays
+        /// small).
+        location: Option<Box<Location>>,
         /// How to fix it.
         help: Option<String>,
     },
@@ -164,7 +165,7 @@ impl StoreError {
     pub fn location(&self) -> Option<&Location> {
         match self {
             StoreError::Invalid { location, .. } => Some(location),
-            StoreError::Refused { location, .. } => location.as_ref(),
+            StoreError::Refused { location, .. } => location.as_deref(),
             _ => None,
         }
     }

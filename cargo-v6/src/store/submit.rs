@@ -193,7 +193,7 @@ impl SubmitError {
                 errors: Some(errors),
                 ..
             } => Ok(super::StoreError::Refused {
-                location: store.locate(manifest, errors),
+                location: store.locate(manifest, errors).map(Box::new),
                 message: self.to_string(),
                 help: self.help(),
             }),
