@@ -9,7 +9,10 @@ use std::process::Output;
 
 use serde_json::Value;
 
+#[path = "support/hostile.rs"]
+mod hostile;
 mod support;
+use hostile::{Answer, Hostile, response};
 use support::{LocalImages, assert_ok, cargo_v6_env, commit_all, fails, text, unique};
 
 /// The stack's server and store, from `scripts/stack env`.
@@ -522,4 +525,64 @@ fn a_schema_refusal_points_at_v6_toml() {
         + 1;
     assert!(stderr.contains(&format!("v6.toml:{line}:")), "{stderr}");
     assert!(!stderr.contains(token), "{stderr}");
+}
+
+#[test]
+fn a_store_that_fails_now_and_then_is_asked_again_but_a_post_is_sent_once() {
+    // The stack's store behind a proxy that answers its first two reads, and every POST when
+    // told to, with 503.
+    let s = store_stack();
+    let upstream = s
+        .store
+        .trim_start_matches("http://")
+        .trim_end_matches("/api")
+        .to_owned();
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fail_posts = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let proxy = {
+        let (reads, fail_posts) = (reads.clone(), fail_posts.clone());
+        Hostile::start(&upstream, move |request| {
+            use std::sync::atomic::Ordering;
+            let unavailable = || Answer::Respond(response("503 Service Unavailable", &[], b"{}"));
+            match request.method.as_str() {
+                "GET" if reads.fetch_add(1, Ordering::SeqCst) < 2 => unavailable(),
+                "POST" if fail_posts.load(Ordering::SeqCst) => unavailable(),
+                _ => Answer::Forward,
+            }
+        })
+    };
+    let store = format!("http://{}/api", proxy.host());
+    let image = format!("{}/{}", s.tls_registry, unique("submit-flaky"));
+    let _cleanup = LocalImages(image.clone());
+    let dir = project(&image, &store, &s.server);
+    let digest = support::printed_digest(&assert_ok(&run(
+        dir.path(),
+        &s,
+        &s.password,
+        &["v6", "publish"],
+    )));
+
+    // A POST that fails is not repeated: the store may have made the entry.
+    let stderr = fails(&run(
+        dir.path(),
+        &s,
+        &s.password,
+        &["v6", "store", "submit"],
+    ));
+    assert!(stderr.contains("answered 503"), "{stderr}");
+    let posts = |seen: Vec<String>| seen.iter().filter(|l| l.starts_with("POST ")).count();
+    assert_eq!(posts(proxy.seen()), 1, "{:?}", proxy.seen());
+    // The reads that failed were asked again; then the POST goes through, once.
+    fail_posts.store(false, std::sync::atomic::Ordering::SeqCst);
+    let out = run(dir.path(), &s, &s.password, &["v6", "store", "submit"]);
+    assert_ok(&out);
+    let id = id_in(&text(&out.stderr), "Submitted");
+    assert_eq!(entry(&s, id)["digest"], digest.as_str());
+    assert_eq!(posts(proxy.seen()), 2, "{:?}", proxy.seen());
+    let reads_seen = proxy
+        .seen()
+        .iter()
+        .filter(|l| l.starts_with("GET /api/algorithm"))
+        .count();
+    assert!(reads_seen >= 4, "{:?}", proxy.seen());
 }

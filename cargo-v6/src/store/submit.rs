@@ -233,6 +233,9 @@ pub async fn submit(
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(TIMEOUT)
+        // A connection per request: a few requests in all, and a POST must never go out on a
+        // kept-alive connection the store (or a proxy before it) has closed meanwhile.
+        .pool_max_idle_per_host(0)
         .user_agent(concat!("cargo-v6/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| SubmitError::Unreachable {
