@@ -90,6 +90,20 @@ fn entry(s: &Store, id: u64) -> Value {
     serde_json::from_str(&assert_ok(&out)).unwrap()
 }
 
+/// `cargo v6 store submit` of a version no registry has, at `digest`: the store has no
+/// entry of it, so the request goes on to the POST.
+fn unknown_version(digest: &str) -> [&str; 7] {
+    [
+        "v6",
+        "store",
+        "submit",
+        "--set-version",
+        "9.9.9",
+        "--digest",
+        digest,
+    ]
+}
+
 /// The algorithm id in `Submitted`/`Unchanged ... as algorithm N (status)`.
 fn id_in(stderr: &str, verb: &str) -> u64 {
     let line = stderr
@@ -191,15 +205,7 @@ fn publish_to_a_tls_registry_then_submit_creates_the_entry_and_a_rerun_is_unchan
     let elsewhere = s.server.replace("127.0.0.1", "localhost");
     std::fs::write(&manifest, original.replace(&s.server, &elsewhere)).unwrap();
     // (A version the store has is read without the server, and is unchanged: a new one.)
-    let unknown = [
-        "v6",
-        "store",
-        "submit",
-        "--set-version",
-        "9.9.9",
-        "--digest",
-        &digest,
-    ];
+    let unknown = unknown_version(&digest);
     let stderr = fails(&run(dir.path(), &s, &s.password, &unknown));
     assert!(stderr.contains("answered 403"), "{stderr}");
     assert!(stderr.contains("whitelist"), "{stderr}");
@@ -207,20 +213,7 @@ fn publish_to_a_tls_registry_then_submit_creates_the_entry_and_a_rerun_is_unchan
 
     // A version the registry does not have: the store creates an entry without a digest,
     // which is an error here.
-    let stderr = fails(&run(
-        dir.path(),
-        &s,
-        &s.password,
-        &[
-            "v6",
-            "store",
-            "submit",
-            "--set-version",
-            "9.9.9",
-            "--digest",
-            &digest,
-        ],
-    ));
+    let stderr = fails(&run(dir.path(), &s, &s.password, &unknown));
     assert!(stderr.contains("could not read the image"), "{stderr}");
 
     // A token the server never gave: the store's 401, and the token not shown.
@@ -456,19 +449,11 @@ fn a_5x_release_is_submitted_with_a_keycloak_token_to_the_real_5_0_3_store() {
     // A viewer may not submit (the 5.0.3 store answers 401); a user it does not know, 500;
     // a username and password cannot log in to Keycloak without a browser.
     let refused = |who: &str| {
-        let unknown = [
-            "v6",
-            "store",
-            "submit",
-            "--set-version",
-            "9.9.9",
-            "--digest",
-            &digest,
-        ];
+        let token = token(who);
         fails(&cargo_v6_env(
             dir.path(),
-            &[("V6_SERVER_TOKEN", &token(who))],
-            &unknown,
+            &[("V6_SERVER_TOKEN", &token)],
+            &unknown_version(&digest),
         ))
     };
     let stderr = refused("viewer");

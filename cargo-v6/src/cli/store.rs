@@ -140,22 +140,14 @@ fn submit(args: SubmitArgs, reporter: &Reporter) -> Result<(), Error> {
         );
         return crate::report::stdout(&export.json);
     }
-    let document: serde_json::Value =
-        serde_json::from_str(&export.json).map_err(|e| Error::Failed {
-            message: format!("the store's JSON cannot be read back: {e}"),
-            help: None,
-        })?;
     let login = store::submit::Login::from_env().map_err(submit_error)?;
     let submitted = super::runtime()?
-        .block_on(store::submit::submit(
-            &endpoints, &login, &document, &digest,
-        ))
+        .block_on(store::submit::submit(&endpoints, &login, &export, &digest))
         .map_err(|e| match e.placed(&store, &manifest) {
             Ok(refused) => Error::Store(refused),
             Err(other) => submit_error(other),
         })?;
-    let image = document["image"].as_str().unwrap_or_default();
-    crate::report::submitted(&submitted, &endpoints, image, reporter);
+    crate::report::submitted(&submitted, &endpoints, &export.image, reporter);
     Ok(())
 }
 

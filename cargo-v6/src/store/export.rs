@@ -31,6 +31,8 @@ pub struct Export {
     pub json: String,
     /// Notes for the user (e.g. a digest left out for an old vantage6).
     pub notes: Vec<String>,
+    /// Its `image`, as written in it (what the store is asked about).
+    pub image: String,
 }
 
 /// The store's JSON for `store`, with `image` pointing at `image` (and `digest`, see the
@@ -74,7 +76,7 @@ pub fn document(
     let algorithm = Algorithm {
         name: store.name.clone(),
         description: text(&s.description),
-        image,
+        image: image.clone(),
         vantage6_version: manifest.vantage6.text.clone(),
         code_url: text(&s.code_url),
         documentation_url: text(&s.documentation_url),
@@ -90,7 +92,7 @@ pub fn document(
     // Serializing plain strings, numbers and maps cannot fail.
     let mut json = serde_json::to_string_pretty(&algorithm).unwrap_or_default();
     json.push('\n');
-    Export { json, notes }
+    Export { json, notes, image }
 }
 
 /// Writes the store's JSON for the image just published to `store.output` (relative to

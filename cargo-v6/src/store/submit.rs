@@ -220,14 +220,14 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// How many times a request that may be repeated is tried.
 const ATTEMPTS: u32 = 4;
 
-/// Submits `document` (the store's JSON for the image published at `digest`) with `login`.
+/// Submits `export` (the store's JSON for the image published at `digest`) with `login`.
 /// Asks first, so that an algorithm the store has at this digest is `unchanged`. The store
 /// answers 201 even when it could not read the image (it records an empty digest), or records
 /// what the tag points to now: a digest other than `digest` is an error.
 pub async fn submit(
     endpoints: &Endpoints,
     login: &Login,
-    document: &Value,
+    export: &super::export::Export,
     digest: &Digest,
 ) -> Result<Submitted, SubmitError> {
     let client = reqwest::Client::builder()
@@ -256,15 +256,16 @@ pub async fn submit(
         // vantage6 5.x: Keycloak's device flow needs a person; a CI job uses a token.
         (Login::Password { .. }, None) => return Err(SubmitError::NeedsToken),
     };
-    let image = document["image"].as_str().unwrap_or_default();
+    let image = export.image.as_str();
     if let Some(found) = existing(&client, endpoints, &token, image).await?
         && found.digest.as_deref() == Some(digest.as_str())
     {
         return Ok(found);
     }
     let url = format!("{}/algorithm", endpoints.store.trim_end_matches('/'));
-    let request =
-        store_request(&client, reqwest::Method::POST, &url, &token, endpoints).json(document);
+    let request = store_request(&client, reqwest::Method::POST, &url, &token, endpoints)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(export.json.clone());
     // A POST is not repeated: the store may have created the algorithm before a reset.
     let (status, body) = send(request, "the algorithm store", &url, 1).await?;
     if status != 201 && status != 200 {

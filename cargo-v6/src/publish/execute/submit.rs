@@ -43,9 +43,8 @@ impl Run<'_> {
         })?;
         let reference = self.decision.source(self.plan);
         let export = crate::store::export::document(self.manifest, &store, reference, Some(digest));
-        let document: serde_json::Value = serde_json::from_str(&export.json).unwrap_or_default();
         let login = Login::from_env()?;
-        let submitted = submit::submit(endpoints, &login, &document, digest)
+        let submitted = submit::submit(endpoints, &login, &export, digest)
             .await
             .map_err(|e| match e.placed(&store, self.manifest) {
                 Ok(refused) => PublishError::Store(refused),
@@ -54,7 +53,7 @@ impl Run<'_> {
         self.observer.event(Event::Submitted {
             submitted: &submitted,
             endpoints,
-            image: document["image"].as_str().unwrap_or_default(),
+            image: &export.image,
         });
         Ok(submitted)
     }
