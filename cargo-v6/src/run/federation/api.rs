@@ -138,6 +138,28 @@ pub(super) struct Call {
     pub action: Option<String>,
 }
 
+/// A task a container asks for, as its body gives it.
+struct NewTask {
+    name: String,
+    description: String,
+    /// The databases, as given (labels, or 5.x dataframe ids).
+    databases: Value,
+    inputs: Vec<NewRun>,
+    /// 5.x: the session and the step.
+    session: Option<u64>,
+    action: Option<String>,
+}
+
+/// One organization's run of a [`NewTask`].
+struct NewRun {
+    organization: u64,
+    /// Its input as sent (base64).
+    encoded: String,
+    call: Call,
+    /// The input decoded: the bytes the node writes to the input file.
+    raw: Vec<u8>,
+}
+
 /// The server's state for one federated run.
 pub(super) struct Api {
     major: u64,
@@ -315,20 +337,28 @@ impl Api {
     /// `POST /task`, from the container of run `caller`.
     fn create_task(&mut self, caller: u64, body: &[u8]) -> Answer {
         match self.parse_task(body) {
-            Ok((name, description, databases, inputs, session, action)) => {
+            Ok(new) => {
                 let parent = self.run(caller).map(|run| run.task);
-                let task = self.add_task(parent, name, description, databases.clone());
+                let task = self.add_task(parent, new.name, new.description, new.databases.clone());
                 if let Some(record) = index(task).and_then(|i| self.tasks.get_mut(i)) {
-                    record.session = session;
-                    record.action.clone_from(&action);
+                    record.session = new.session;
+                    record.action.clone_from(&new.action);
                 }
-                let labels = self.labels_of(&databases);
-                let runs = inputs
+                let labels = self.labels_of(&new.databases);
+                let runs = new
+                    .inputs
                     .into_iter()
-                    .map(|(organization, input, mut call, raw)| {
+                    .map(|input| {
+                        let mut call = input.call;
                         call.databases.clone_from(&labels);
-                        call.action.clone_from(&action);
-                        self.add_run(task, organization, input, call, Some(raw))
+                        call.action.clone_from(&new.action);
+                        self.add_run(
+                            task,
+                            input.organization,
+                            input.encoded,
+                            call,
+                            Some(input.raw),
+                        )
                     })
                     .collect();
                 let body = self
@@ -354,21 +384,7 @@ impl Api {
     }
 
     /// A task's creation body, checked as the server checks it.
-    #[allow(clippy::type_complexity)]
-    fn parse_task(
-        &self,
-        body: &[u8],
-    ) -> Result<
-        (
-            String,
-            String,
-            Value,
-            Vec<(u64, String, Call, Vec<u8>)>,
-            Option<u64>,
-            Option<String>,
-        ),
-        String,
-    > {
+    fn parse_task(&self, body: &[u8]) -> Result<NewTask, String> {
         let body: Value =
             serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
         let image = body
@@ -409,7 +425,12 @@ impl Api {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             let (call, raw) = self.decode_input(&body, input)?;
-            inputs.push((id, input.to_owned(), call, raw));
+            inputs.push(NewRun {
+                organization: id,
+                encoded: input.to_owned(),
+                call,
+                raw,
+            });
         }
         let text = |key: &str| {
             body.get(key)
@@ -423,14 +444,14 @@ impl Api {
             .get("action")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        Ok((
-            text("name"),
-            text("description"),
+        Ok(NewTask {
+            name: text("name"),
+            description: text("description"),
             databases,
             inputs,
             session,
             action,
-        ))
+        })
     }
 
     /// One organization's input: base64 of the JSON the function is called with (4.x
